@@ -1,0 +1,83 @@
+// The runtime driver interface: everything the agent needs from Docker or from plain processes.
+import type { AssignedTask } from '../../shared/protocol.js';
+import type { HostPort } from '../../shared/spec.js';
+
+/** Labels every workload carries, so observed state can be rebuilt from the runtime alone. */
+export const LABELS = {
+  node: 'fleet.node.id',
+  service: 'fleet.service.name',
+  task: 'fleet.task.id',
+  slot: 'fleet.slot',
+} as const;
+
+/** One workload as the runtime reports it, rebuilt from labels (never from agent memory). */
+export interface ObservedWorkload {
+  runtimeId: string;
+  taskId: string;
+  serviceName: string;
+  slot: number;
+  nodeId: string;
+  running: boolean;
+  exitCode: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  hostPorts: HostPort[];
+}
+
+export interface RuntimeInfo {
+  os: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+  version: string;
+}
+
+export interface StartOptions {
+  nodeId: string;
+  /** The node's advertise address: published ports bind here. */
+  hostIp: string;
+}
+
+export type ExitListener = (runtimeId: string, taskId: string, exitCode: number | null) => void;
+
+export interface Runtime {
+  readonly name: 'docker' | 'process' | 'fake';
+  info(): Promise<RuntimeInfo>;
+  /** Workloads of this node (label fleet.node.id), running or exited. */
+  list(nodeId: string): Promise<ObservedWorkload[]>;
+  /** Makes the image available locally (pulling when missing); throws ImageUnavailableError. */
+  prepare(task: AssignedTask): Promise<void>;
+  /** Creates and starts the workload; resolves once it is running. */
+  start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload>;
+  /** Stops gracefully (SIGTERM, then SIGKILL after timeoutMs); a no-op when already stopped. */
+  stop(runtimeId: string, timeoutMs: number): Promise<void>;
+  /** Removes a stopped workload; a no-op when it is already gone. */
+  remove(runtimeId: string): Promise<void>;
+  /** Calls back whenever a workload of this node exits. Returns an unsubscribe function. */
+  watchExits(nodeId: string, onExit: ExitListener): () => void;
+  close(): Promise<void>;
+}
+
+/** The task's image cannot be had (not local, pull failed): the task is rejected, not retried. */
+export class ImageUnavailableError extends Error {
+  constructor(
+    readonly image: string,
+    reason: string,
+  ) {
+    super(`image ${image} is not available: ${reason}`);
+    this.name = 'ImageUnavailableError';
+  }
+}
+
+/** The task cannot run on this runtime as specified (bad command, port clash): rejected. */
+export class TaskRejectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskRejectedError';
+  }
+}
+
+export const isImageUnavailable = (e: unknown): e is ImageUnavailableError =>
+  e instanceof ImageUnavailableError;
+export const isTaskRejected = (e: unknown): e is TaskRejectedError =>
+  e instanceof TaskRejectedError || e instanceof ImageUnavailableError;

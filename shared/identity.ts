@@ -1,0 +1,174 @@
+// Keys, certificates, join tokens and connection credentials, all on tweetnacl (ed25519 / x25519).
+import nacl from 'tweetnacl';
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+export type Role = 'worker' | 'manager' | 'admin';
+
+export interface KeyPair {
+  publicKey: string; // base64
+  secretKey: string; // base64
+}
+
+export interface NodeKeys {
+  sign: KeyPair;
+  box: KeyPair;
+}
+
+export const certBodySchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1).max(64),
+  role: z.enum(['worker', 'manager', 'admin']),
+  signPub: z.string(),
+  boxPub: z.string(),
+  issuedAt: z.number(),
+  expiresAt: z.number(),
+  serial: z.string(),
+});
+export type CertBody = z.infer<typeof certBodySchema>;
+
+export const certificateSchema = z.object({ body: z.string(), sig: z.string() });
+/** A certificate: the body as signed JSON text, and the root key's detached signature over it. */
+export type Certificate = z.infer<typeof certificateSchema>;
+
+export const identitySchema = z.object({
+  v: z.literal(1),
+  id: z.string(),
+  role: z.enum(['worker', 'manager', 'admin']),
+  keys: z.object({
+    sign: z.object({ publicKey: z.string(), secretKey: z.string() }),
+    box: z.object({ publicKey: z.string(), secretKey: z.string() }),
+  }),
+  cert: certificateSchema,
+  rootPub: z.string(),
+  managers: z.array(z.string()).default([]),
+});
+/** What a node or admin keeps on disk to authenticate itself. */
+export type Identity = z.infer<typeof identitySchema>;
+
+const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+
+export function generateNodeKeys(): NodeKeys {
+  const s = nacl.sign.keyPair();
+  const b = nacl.box.keyPair();
+  return {
+    sign: { publicKey: b64(s.publicKey), secretKey: b64(s.secretKey) },
+    box: { publicKey: b64(b.publicKey), secretKey: b64(b.secretKey) },
+  };
+}
+
+export function generateSigningKey(): KeyPair {
+  const s = nacl.sign.keyPair();
+  return { publicKey: b64(s.publicKey), secretKey: b64(s.secretKey) };
+}
+
+/** The root key's fingerprint as it appears in join tokens: sha256 of the public key, 32 hex. */
+export function fingerprint(publicKeyB64: string): string {
+  return createHash('sha256').update(unb64(publicKeyB64)).digest('hex').slice(0, 32);
+}
+
+export function randomId(bytes = 12): string {
+  return randomBytes(bytes).toString('base64url').replace(/[-_]/g, '').slice(0, 20).toLowerCase();
+}
+
+export function signText(text: string, secretKeyB64: string): string {
+  return b64(nacl.sign.detached(Buffer.from(text), unb64(secretKeyB64)));
+}
+
+export function verifyText(text: string, sigB64: string, publicKeyB64: string): boolean {
+  try {
+    const sig = unb64(sigB64);
+    const pub = unb64(publicKeyB64);
+    if (sig.length !== nacl.sign.signatureLength || pub.length !== nacl.sign.publicKeyLength) {
+      return false;
+    }
+    return nacl.sign.detached.verify(Buffer.from(text), sig, pub);
+  } catch {
+    return false;
+  }
+}
+
+export function issueCertificate(body: Omit<CertBody, 'v'>, root: KeyPair): Certificate {
+  const text = JSON.stringify({ v: 1, ...body });
+  return { body: text, sig: signText(text, root.secretKey) };
+}
+
+export type CertCheck = { ok: true; body: CertBody } | { ok: false; reason: string };
+
+export function verifyCertificate(cert: Certificate, rootPub: string, now: number): CertCheck {
+  if (!verifyText(cert.body, cert.sig, rootPub)) return { ok: false, reason: 'bad certificate signature' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cert.body);
+  } catch {
+    return { ok: false, reason: 'certificate body is not JSON' };
+  }
+  const r = certBodySchema.safeParse(parsed);
+  if (!r.success) return { ok: false, reason: 'certificate body has the wrong shape' };
+  if (r.data.expiresAt < now - CLOCK_SKEW_MS) return { ok: false, reason: 'certificate expired' };
+  return { ok: true, body: r.data };
+}
+
+/** Boards drift: timestamps within this window either way are accepted. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+// ---- join tokens: FLEET-1-<fingerprint>-<secret>
+
+export function makeJoinToken(rootPub: string): string {
+  return `FLEET-1-${fingerprint(rootPub)}-${randomBytes(18).toString('hex')}`;
+}
+
+export function parseJoinToken(token: string): { fingerprint: string; secret: string } | null {
+  const m = /^FLEET-1-([0-9a-f]{32})-([0-9a-f]{36})$/.exec(token.trim());
+  if (!m || !m[1] || !m[2]) return null;
+  return { fingerprint: m[1], secret: m[2] };
+}
+
+// ---- connection credentials: MQTT username = identity id, password = signed proof
+
+export const connectProofSchema = z.object({
+  cert: certificateSchema,
+  ts: z.number(),
+  nonce: z.string().max(64),
+  sig: z.string(),
+});
+export type ConnectProof = z.infer<typeof connectProofSchema>;
+
+const proofText = (clientId: string, ts: number, nonce: string): string =>
+  `fleet-connect|${clientId}|${ts}|${nonce}`;
+
+export function makeConnectProof(identity: Identity, clientId: string, now = Date.now()): string {
+  const nonce = randomBytes(12).toString('hex');
+  const sig = signText(proofText(clientId, now, nonce), identity.keys.sign.secretKey);
+  const proof: ConnectProof = { cert: identity.cert, ts: now, nonce, sig };
+  return JSON.stringify(proof);
+}
+
+export function verifyConnectProof(
+  password: string,
+  clientId: string,
+  rootPub: string,
+  now: number,
+): CertCheck {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(password);
+  } catch {
+    return { ok: false, reason: 'credentials are not JSON' };
+  }
+  const p = connectProofSchema.safeParse(raw);
+  if (!p.success) return { ok: false, reason: 'credentials have the wrong shape' };
+  const cert = verifyCertificate(p.data.cert, rootPub, now);
+  if (!cert.ok) return cert;
+  if (Math.abs(now - p.data.ts) > CLOCK_SKEW_MS) return { ok: false, reason: 'credentials too old' };
+  if (!verifyText(proofText(clientId, p.data.ts, p.data.nonce), p.data.sig, cert.body.signPub)) {
+    return { ok: false, reason: 'bad proof of key possession' };
+  }
+  return cert;
+}
+
+/** Client ids are the identity id, or `<id>.<suffix>` for tools that open several connections. */
+export function clientIdBelongsTo(clientId: string, id: string): boolean {
+  return clientId === id || clientId.startsWith(id + '.');
+}

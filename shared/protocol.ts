@@ -1,0 +1,172 @@
+// The wire protocol: topic names and the versioned JSON envelopes that travel on them.
+import { z } from 'zod';
+import { certificateSchema } from './identity.js';
+import { taskTemplateSchema, TASK_STATES } from './spec.js';
+
+export const PREFIX = 'fleet/v1';
+
+export const topics = {
+  heartbeat: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/hb`,
+  status: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/status`,
+  assignments: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/assignments`,
+  will: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/will`,
+  rpc: (managerId: string) => `${PREFIX}/rpc/${managerId}`,
+  rpcReply: (clientId: string) => `${PREFIX}/rpc-reply/${clientId}`,
+  join: (clientId: string) => `${PREFIX}/join/${clientId}`,
+  joinReply: (clientId: string) => `${PREFIX}/join-reply/${clientId}`,
+  ingressTable: () => `${PREFIX}/ingress/table`,
+};
+
+/** The RPC address every manager answers on behalf of the cluster. */
+export const RPC_ANY = 'any';
+
+/** Largest payload the manager reads on any topic; larger ones are dropped with a logged reason. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export const platformSchema = z.object({
+  os: z.string().max(32),
+  arch: z.string().max(32),
+});
+
+export const resourcesSchema = z.object({
+  cpus: z.number().min(0).max(4096),
+  memoryBytes: z.number().min(0),
+});
+
+export const heartbeatSchema = z.object({
+  v: z.literal(1),
+  seq: z.number().int().min(0),
+  ts: z.number(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const hostPortSchema = z.object({
+  target: z.number().int(),
+  protocol: z.enum(['tcp', 'udp']),
+  hostIp: z.string().max(64),
+  hostPort: z.number().int(),
+});
+
+export const taskReportSchema = z.object({
+  taskId: z.string().max(64),
+  state: z.enum(TASK_STATES),
+  message: z.string().max(1024).default(''),
+  error: z.string().max(4096).nullable().default(null),
+  exitCode: z.number().int().nullable().default(null),
+  hostPorts: z.array(hostPortSchema).max(64).default([]),
+  runtimeId: z.string().max(128).nullable().default(null),
+  restarts: z.number().int().min(0).default(0),
+  at: z.number(),
+});
+export type TaskReport = z.infer<typeof taskReportSchema>;
+
+/** The agent's full picture of its tasks; sent on every change and on (re)connect. */
+export const statusSchema = z.object({
+  v: z.literal(1),
+  ts: z.number(),
+  assignmentVersion: z.number().int().min(0),
+  tasks: z.array(taskReportSchema).max(1000),
+  node: z
+    .object({
+      resources: resourcesSchema,
+      platform: platformSchema,
+      runtime: z.enum(['docker', 'process', 'fake']),
+      address: z.string().max(64),
+      agentVersion: z.string().max(32),
+      diskFull: z.boolean().default(false),
+    })
+    .optional(),
+});
+export type StatusMessage = z.infer<typeof statusSchema>;
+
+export const assignedTaskSchema = z.object({
+  id: z.string(),
+  serviceId: z.string(),
+  serviceName: z.string(),
+  slot: z.number().int().min(0),
+  template: taskTemplateSchema,
+  notBefore: z.number().default(0),
+});
+export type AssignedTask = z.infer<typeof assignedTaskSchema>;
+
+/** The node's full desired set, retained on its topic; version only grows. */
+export const assignmentSchema = z.object({
+  v: z.literal(1),
+  version: z.number().int().min(0),
+  nodeId: z.string(),
+  heartbeatMs: z.number().int().min(100),
+  tasks: z.array(assignedTaskSchema),
+});
+export type Assignment = z.infer<typeof assignmentSchema>;
+
+export const joinRequestSchema = z.object({
+  v: z.literal(1),
+  token: z.string().max(200),
+  name: z.string().min(1).max(64),
+  role: z.enum(['worker', 'manager']),
+  signPub: z.string().max(100),
+  boxPub: z.string().max(100),
+  address: z.string().max(64),
+  platform: platformSchema,
+  labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  /** Signature by the new signing key over the token, proving possession of the key. */
+  sig: z.string().max(200),
+});
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const joinReplySchema = z.union([
+  z.object({
+    v: z.literal(1),
+    ok: z.literal(true),
+    nodeId: z.string(),
+    cert: certificateSchema,
+    rootPub: z.string(),
+  }),
+  z.object({ v: z.literal(1), ok: z.literal(false), error: z.string() }),
+]);
+export type JoinReply = z.infer<typeof joinReplySchema>;
+
+export const rpcRequestSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1).max(64),
+  method: z.string().min(1).max(64),
+  params: z.unknown(),
+  idempotencyKey: z.string().max(64).optional(),
+});
+export type RpcRequest = z.infer<typeof rpcRequestSchema>;
+
+export const rpcResponseSchema = z.union([
+  z.object({ v: z.literal(1), id: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    v: z.literal(1),
+    id: z.string(),
+    ok: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
+]);
+export type RpcResponse = z.infer<typeof rpcResponseSchema>;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Parses and validates a payload; never throws. The reason is short enough for a log line. */
+export function decode<T>(schema: z.ZodType<T>, payload: Buffer | Uint8Array | string): Decoded<T> {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_PAYLOAD_BYTES) {
+    return { ok: false, reason: `payload of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES} byte cap` };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'payload is not valid JSON' };
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0];
+    const where = first?.path.length ? first.path.join('.') + ': ' : '';
+    return { ok: false, reason: `schema mismatch: ${where}${first?.message ?? 'invalid'}` };
+  }
+  return { ok: true, value: r.data };
+}
+
+export const encode = (msg: unknown): Buffer => Buffer.from(JSON.stringify(msg));

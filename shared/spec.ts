@@ -1,0 +1,193 @@
+// Service specs, tasks and nodes: the cluster's objects, with schemas for every edge that reads them.
+import { z } from 'zod';
+
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'failed',
+  'shutdown',
+  'rejected',
+  'orphaned',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+const RANK: Record<TaskState, number> = Object.fromEntries(
+  TASK_STATES.map((s, i) => [s, i]),
+) as Record<TaskState, number>;
+
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
+  'complete',
+  'failed',
+  'shutdown',
+  'rejected',
+  'orphaned',
+]);
+
+export const isTerminal = (s: TaskState): boolean => TERMINAL_STATES.has(s);
+
+/** Task states only move forward; a terminal state is final. */
+export function canAdvance(from: TaskState, to: TaskState): boolean {
+  if (isTerminal(from)) return false;
+  return RANK[to] > RANK[from];
+}
+
+export const portSchema = z.object({
+  target: z.number().int().min(1).max(65535),
+  published: z.number().int().min(1).max(65535).optional(),
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  mode: z.enum(['ingress', 'host']).default('ingress'),
+});
+export type PortSpec = z.infer<typeof portSchema>;
+
+export const restartPolicySchema = z.object({
+  condition: z.enum(['none', 'on-failure', 'any']).default('any'),
+  delayMs: z.number().int().min(0).default(5000),
+  maxAttempts: z.number().int().min(0).default(0), // 0 = unlimited
+  windowMs: z.number().int().min(0).default(0), // 0 = unbounded
+});
+export type RestartPolicy = z.infer<typeof restartPolicySchema>;
+
+const constraintRe = /^\s*(node\.(?:id|hostname|role|platform\.arch|platform\.os|labels\.[A-Za-z0-9_.-]+))\s*(==|!=)\s*(\S.*?)\s*$/;
+
+export interface Constraint {
+  key: string;
+  op: '==' | '!=';
+  value: string;
+}
+
+export function parseConstraint(text: string): Constraint | null {
+  const m = constraintRe.exec(text);
+  if (!m || !m[1] || !m[2] || m[3] === undefined) return null;
+  return { key: m[1], op: m[2] as '==' | '!=', value: m[3] };
+}
+
+export const taskTemplateSchema = z.object({
+  image: z.string().min(1).max(512),
+  command: z.array(z.string().max(4096)).max(256).default([]),
+  env: z.record(z.string(), z.string().max(65536)).default({}),
+  ports: z.array(portSchema).max(64).default([]),
+  restart: restartPolicySchema.default(restartPolicySchema.parse({})),
+  resources: z
+    .object({
+      cpu: z.number().min(0).default(0), // cores
+      memoryBytes: z.number().int().min(0).default(0),
+    })
+    .default({ cpu: 0, memoryBytes: 0 }),
+  stopGracePeriodMs: z.number().int().min(0).default(10_000),
+});
+export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
+
+export const serviceSpecSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'service names use letters, digits, "-" and "_"'),
+  mode: z.enum(['replicated', 'global']).default('replicated'),
+  replicas: z.number().int().min(0).max(10_000).default(1),
+  task: taskTemplateSchema,
+  constraints: z
+    .array(z.string().refine((c) => parseConstraint(c) !== null, 'bad constraint'))
+    .max(64)
+    .default([]),
+  maxReplicasPerNode: z.number().int().min(0).default(0), // 0 = no limit
+  labels: z.record(z.string(), z.string()).default({}),
+});
+export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
+
+export interface ServiceRecord {
+  id: string;
+  spec: ServiceSpec;
+  /** Bumped when the task template or placement changes, so tasks can tell they are outdated. */
+  specVersion: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface TaskStatus {
+  state: TaskState;
+  message: string;
+  error: string | null;
+  exitCode: number | null;
+  hostPorts: HostPort[];
+  runtimeId: string | null;
+  restarts: number;
+  at: number;
+}
+
+export interface HostPort {
+  target: number;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface TaskRecord {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  slot: number; // 0 for global tasks
+  nodeId: string | null;
+  desiredState: 'running' | 'shutdown';
+  specVersion: number;
+  template: TaskTemplate;
+  status: TaskStatus;
+  /** The agent waits until this time before starting (restart delay). */
+  notBefore: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NodeStatus = 'ready' | 'down' | 'unknown';
+export type Availability = 'active' | 'pause' | 'drain';
+
+export interface NodeResources {
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface NodeRecord {
+  id: string;
+  name: string;
+  role: 'worker' | 'manager';
+  status: NodeStatus;
+  statusMessage: string;
+  availability: Availability;
+  address: string;
+  arch: string;
+  os: string;
+  labels: Record<string, string>;
+  resources: NodeResources;
+  runtime: 'docker' | 'process' | 'fake';
+  signPub: string;
+  boxPub: string;
+  certSerial: string;
+  agentVersion: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const taskName = (t: Pick<TaskRecord, 'serviceName' | 'slot' | 'nodeId'>): string =>
+  t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId ?? 'unassigned'}`;
+
+/** Parses Go-style short durations used on the command line: 500ms, 5s, 2m, 1h; a bare number is seconds. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m || !m[1]) return null;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Math.round(n * factor);
+}
+
+/** Parses memory sizes: 64M, 1.5G, 512k, or bytes. */
+export function parseBytes(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)[bB]?$/.exec(text.trim());
+  if (!m || !m[1]) return null;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+}
