@@ -138,6 +138,8 @@ export interface TaskRecord {
   status: TaskStatus;
   /** The agent waits until this time before starting (restart delay). */
   notBefore: number;
+  /** When earlier tasks of this slot were restarted, for --restart-max-attempts within a window. */
+  restartHistory: number[];
   createdAt: number;
   updatedAt: number;
 }

@@ -1,0 +1,56 @@
+// `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
+import type { Argv, CommandModule } from 'yargs';
+
+interface AgentArgs {
+  action: string;
+  manager?: string;
+  token?: string;
+  'data-dir': string;
+  'advertise-addr': string;
+  name?: string;
+  label: string[];
+  runtime: 'docker' | 'process';
+  'remove-tasks-on-stop': boolean;
+}
+
+export const agentCommand: CommandModule<object, AgentArgs> = {
+  command: 'agent <action>',
+  describe: 'run an agent on this board',
+  builder: (y: Argv) =>
+    y
+      .positional('action', { choices: ['start'] as const, describe: 'what to do', demandOption: true, type: 'string' })
+      .option('manager', { type: 'string', describe: 'manager address HOST:PORT; a comma-separated list for failover' })
+      .option('token', { type: 'string', describe: 'join token (needed on the first start only)' })
+      .option('data-dir', { type: 'string', default: './fleet-data/agent', describe: 'where the agent keeps its identity and assignment' })
+      .option('advertise-addr', { type: 'string', default: '127.0.0.1', describe: 'address this node publishes ports on' })
+      .option('name', { type: 'string', describe: 'node name (default: the hostname)' })
+      .option('label', { type: 'string', array: true, default: [] as string[], describe: 'node label k=v (repeatable)' })
+      .option('remove-tasks-on-stop', { type: 'boolean', default: false, hidden: true, describe: 'stop and remove this node\'s tasks when the agent stops (used by fleet up)' })
+      .option('runtime', { choices: ['docker', 'process'] as const, default: 'docker' as const, describe: 'how tasks run' }) as unknown as Argv<AgentArgs>,
+  handler: async (argv) => {
+    const labels: Record<string, string> = {};
+    for (const l of argv.label) {
+      const i = l.indexOf('=');
+      if (i <= 0) throw new Error(`--label must be k=v, got "${l}"`);
+      labels[l.slice(0, i)] = l.slice(i + 1);
+    }
+    const { startAgent } = await import('./start.js');
+    const agent = await startAgent({
+      managers: (argv.manager ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      ...(argv.token ? { token: argv.token } : {}),
+      dataDir: argv['data-dir'],
+      advertiseAddr: argv['advertise-addr'],
+      ...(argv.name ? { name: argv.name } : {}),
+      labels,
+      runtime: argv.runtime,
+    });
+    process.stdout.write(`agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`);
+    await new Promise<void>((resolve) => {
+      const done = (): void => resolve();
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+    });
+    if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
+    await agent.stop();
+  },
+};

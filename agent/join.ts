@@ -1,0 +1,106 @@
+// The first start of an agent: join with a token, pin the cluster's root key, save the identity.
+import mqtt from 'mqtt';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  fingerprint,
+  generateNodeKeys,
+  parseJoinToken,
+  signText,
+  type Identity,
+} from '../shared/identity.js';
+import { decode, encode, joinReplySchema, topics, type JoinRequest } from '../shared/protocol.js';
+
+export class JoinError extends Error {
+  override readonly name = 'JoinError';
+}
+
+export interface JoinOptions {
+  managers: string[];
+  token: string;
+  name: string;
+  address: string;
+  platform: { os: string; arch: string };
+  labels: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export async function joinCluster(opts: JoinOptions): Promise<Identity> {
+  const parsed = parseJoinToken(opts.token);
+  if (!parsed) throw new JoinError('the join token is malformed: expected FLEET-1-<fingerprint>-<secret>');
+  const keys = generateNodeKeys();
+  let lastError = 'no manager address given';
+  for (const address of opts.managers) {
+    try {
+      return await joinVia(address, opts, keys, parsed.fingerprint);
+    } catch (e) {
+      lastError = e instanceof Error ? e.message : String(e);
+      if (e instanceof JoinError) throw e;
+    }
+  }
+  throw new JoinError(`could not join: ${lastError}`);
+}
+
+async function joinVia(
+  address: string,
+  opts: JoinOptions,
+  keys: Identity['keys'],
+  pinned: string,
+): Promise<Identity> {
+  const clientId = `join-${randomBytes(6).toString('hex')}`;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let client;
+  try {
+    client = await mqtt.connectAsync(`mqtt://${address}`, {
+      protocolVersion: 4,
+      clientId,
+      username: 'join',
+      password: opts.token,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
+    });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (/not authorized|bad user/i.test(msg)) throw new JoinError('join refused: invalid or rotated join token');
+    throw new Error(`no manager answered at ${address}: ${msg}`);
+  }
+  try {
+    const reply = new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no join reply from ${address} within ${timeoutMs / 1000}s`)), timeoutMs);
+      client.on('message', (_t, payload) => {
+        clearTimeout(timer);
+        resolve(payload);
+      });
+    });
+    await client.subscribeAsync(topics.joinReply(clientId), { qos: 1 });
+    const req: JoinRequest = {
+      v: 1,
+      token: opts.token,
+      name: opts.name || os.hostname(),
+      signPub: keys.sign.publicKey,
+      boxPub: keys.box.publicKey,
+      address: opts.address,
+      platform: opts.platform,
+      labels: opts.labels,
+      sig: signText(opts.token, keys.sign.secretKey),
+    };
+    await client.publishAsync(topics.join(clientId), encode(req), { qos: 1 });
+    const d = decode(joinReplySchema, await reply);
+    if (!d.ok) throw new Error(`unreadable join reply: ${d.reason}`);
+    if (!d.value.ok) throw new JoinError(`join refused: ${d.value.error}`);
+    if (fingerprint(d.value.rootPub) !== pinned) {
+      throw new JoinError('the manager is not the cluster this token belongs to (root key fingerprint mismatch)');
+    }
+    return {
+      v: 1,
+      id: d.value.nodeId,
+      role: d.value.role,
+      keys,
+      cert: d.value.cert,
+      rootPub: d.value.rootPub,
+      managers: opts.managers,
+    };
+  } finally {
+    await client.endAsync(true).catch(() => undefined);
+  }
+}

@@ -1,0 +1,46 @@
+// What the agent remembers about each task between reconcile passes, and how it reports it.
+import type { TaskReport } from '../shared/protocol.js';
+import type { HostPort, TaskState } from '../shared/spec.js';
+
+export interface LocalTask {
+  state: TaskState;
+  message: string;
+  error: string | null;
+  exitCode: number | null;
+  runtimeId: string | null;
+  hostPorts: HostPort[];
+  restarts: number;
+  lastExitAt: number | null;
+  /** Times of restarts the agent made on its own, for the restart policy's attempt limit. */
+  localRestarts: number[];
+  at: number;
+}
+
+export function freshLocal(now: number): LocalTask {
+  return {
+    state: 'accepted',
+    message: 'accepted',
+    error: null,
+    exitCode: null,
+    runtimeId: null,
+    hostPorts: [],
+    restarts: 0,
+    lastExitAt: null,
+    localRestarts: [],
+    at: now,
+  };
+}
+
+export function toReport(taskId: string, l: LocalTask): TaskReport {
+  return {
+    taskId,
+    state: l.state,
+    message: l.message,
+    error: l.error,
+    exitCode: l.exitCode,
+    hostPorts: l.hostPorts,
+    runtimeId: l.runtimeId,
+    restarts: l.restarts,
+    at: l.at,
+  };
+}

@@ -1,0 +1,29 @@
+// The standalone agent program (bundled into one file for boards): `fleet-agent start ...`.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { agentCommand } from './cli.js';
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('fleet-agent')
+    .command(agentCommand)
+    .command({
+      command: '$0 <action>',
+      describe: false,
+      builder: agentCommand.builder as never,
+      handler: agentCommand.handler as never,
+    })
+    .strict()
+    .demandCommand(1)
+    .help()
+    .fail((msg, err) => {
+      process.stderr.write(`Error: ${err ? err.message : msg}\n`);
+      process.exit(msg ? 2 : 1);
+    })
+    .parseAsync();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

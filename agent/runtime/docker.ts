@@ -1,0 +1,575 @@
+// The Docker runtime driver: runs each task as a labelled container through the engine's API.
+import Docker from 'dockerode';
+import { StringDecoder } from 'node:string_decoder';
+import type { Logger } from '../../shared/log.js';
+import type { AssignedTask } from '../../shared/protocol.js';
+import type { HostPort, PortSpec } from '../../shared/spec.js';
+import {
+  ImageUnavailableError,
+  LABELS,
+  TaskRejectedError,
+  type ExitListener,
+  type ObservedWorkload,
+  type Runtime,
+  type RuntimeInfo,
+  type StartOptions,
+} from './types.js';
+
+export interface DockerRuntimeOptions {
+  socketPath?: string;
+  logger?: Logger;
+  /** Upper bound for one image pull, so a dead registry cannot stall the agent. */
+  pullTimeoutMs?: number;
+}
+
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+const DEFAULT_PULL_TIMEOUT_MS = 120_000;
+const RECONNECT_MIN_MS = 250;
+const RECONNECT_MAX_MS = 5_000;
+
+/** Docker reports the kernel's machine name; the cluster speaks Go/Docker platform names. */
+const ARCH: Record<string, string> = {
+  x86_64: 'amd64',
+  amd64: 'amd64',
+  aarch64: 'arm64',
+  arm64: 'arm64',
+  armv7l: 'arm',
+  armv6l: 'arm',
+  armhf: 'arm',
+  i386: '386',
+  i686: '386',
+};
+
+const SILENT: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => SILENT,
+};
+
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker' as const;
+  private readonly docker: Docker;
+  private readonly socketPath: string;
+  private readonly log: Logger;
+  private readonly pullTimeoutMs: number;
+  private readonly watchers = new Set<ExitWatcher>();
+
+  constructor(opts: DockerRuntimeOptions = {}) {
+    this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
+    this.docker = new Docker({ socketPath: this.socketPath });
+    this.log = opts.logger ?? SILENT;
+    this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
+  }
+
+  async info(): Promise<RuntimeInfo> {
+    const raw: unknown = await this.call('info', () => this.docker.info());
+    const field = (k: string): unknown => (isRecord(raw) ? raw[k] : undefined);
+    const arch = str(field('Architecture'));
+    return {
+      os: str(field('OSType')) || 'linux',
+      arch: ARCH[arch] ?? arch,
+      cpus: num(field('NCPU')),
+      memoryBytes: num(field('MemTotal')),
+      version: str(field('ServerVersion')),
+    };
+  }
+
+  async list(nodeId: string): Promise<ObservedWorkload[]> {
+    const summaries = await this.call('list containers', () =>
+      this.docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${nodeId}`] } }),
+    );
+    const inspected = await Promise.all(summaries.map((s) => this.inspectOrNull(s.Id)));
+    return inspected
+      .map((info) => (info ? toWorkload(info) : null))
+      .filter((w): w is ObservedWorkload => w !== null && w.nodeId === nodeId);
+  }
+
+  async prepare(task: AssignedTask): Promise<void> {
+    const image = task.template.image;
+    if (await this.hasImage(image)) return;
+    let reason: string;
+    try {
+      await this.pull(image);
+      if (await this.hasImage(image)) return;
+      reason = 'the pull finished but the image is still missing';
+    } catch (e) {
+      if (isConnectionError(e)) throw this.unreachable('pull', e);
+      reason = `pull failed: ${dockerMessage(e)}`;
+    }
+    throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+  }
+
+  async start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload> {
+    const name = containerName(task, opts.nodeId);
+    // A container left by an earlier attempt (agent crash between create and report) holds the name.
+    await this.removeQuietly(name);
+    const container = await this.create(task, opts, name);
+    try {
+      await container.start();
+    } catch (e) {
+      await this.removeQuietly(container.id);
+      throw this.classify(e, task, 'start');
+    }
+    const info = await this.call('inspect', () => container.inspect());
+    const workload = toWorkload(info);
+    if (!workload) throw new Error(`container ${container.id} lost its fleet labels`);
+    return workload;
+  }
+
+  async stop(runtimeId: string, timeoutMs: number): Promise<void> {
+    const t = Math.max(0, Math.ceil(timeoutMs / 1000));
+    try {
+      await this.docker.getContainer(runtimeId).stop({ t });
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 304 || status === 404) return;
+      throw this.translate('stop', e);
+    }
+  }
+
+  async remove(runtimeId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(runtimeId).remove({ force: true });
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      // Someone else is already removing it: the outcome is the one asked for.
+      if (statusOf(e) === 409 && /already in progress/i.test(dockerMessage(e))) return;
+      throw this.translate('remove', e);
+    }
+  }
+
+  watchExits(nodeId: string, onExit: ExitListener): () => void {
+    const watcher = new ExitWatcher(this.docker, nodeId, onExit, this.log);
+    this.watchers.add(watcher);
+    watcher.start();
+    return () => {
+      watcher.close();
+      this.watchers.delete(watcher);
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    this.watchers.clear();
+  }
+
+  private async create(task: AssignedTask, opts: StartOptions, name: string) {
+    const options = createOptions(task, opts, name);
+    try {
+      return await this.docker.createContainer(options);
+    } catch (e) {
+      // Another start of the same task raced us to the name: clear it and try once more.
+      if (statusOf(e) !== 409) throw this.classify(e, task, 'create');
+      await this.removeQuietly(name);
+      try {
+        return await this.docker.createContainer(options);
+      } catch (again) {
+        throw this.classify(again, task, 'create');
+      }
+    }
+  }
+
+  /** Turns an engine refusal into the error the agent acts on; connection trouble stays retryable. */
+  private classify(e: unknown, task: AssignedTask, what: string): Error {
+    const status = statusOf(e);
+    if (status === undefined) return this.translate(what, e);
+    if (status === 404 && /image/i.test(dockerMessage(e))) {
+      return new ImageUnavailableError(task.template.image, 'not found locally');
+    }
+    if (status >= 400 && status < 500) return new TaskRejectedError(dockerMessage(e));
+    if (isSpecProblem(dockerMessage(e))) return new TaskRejectedError(dockerMessage(e));
+    return new Error(`docker ${what} failed: ${dockerMessage(e)}`);
+  }
+
+  private async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw this.translate('inspect image', e);
+    }
+  }
+
+  /** Pulls an image, failing on the first error line or when pullTimeoutMs runs out. */
+  private pull(image: string): Promise<void> {
+    const abort = new AbortController();
+    return new Promise<void>((resolve, reject) => {
+      let stream: NodeJS.ReadableStream | null = null;
+      let settled = false;
+      const settle = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (stream) destroyStream(stream);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        abort.abort();
+        settle(new Error(`timed out after ${Math.round(this.pullTimeoutMs / 1000)} s`));
+      }, this.pullTimeoutMs);
+      this.docker.pull(image, { abortSignal: abort.signal }).then((s: NodeJS.ReadableStream) => {
+        stream = s;
+        if (settled) destroyStream(s);
+        else followPull(s, (err) => settle(err));
+      }, settle);
+    });
+  }
+
+  private async inspectOrNull(id: string): Promise<Docker.ContainerInspectInfo | null> {
+    try {
+      return await this.docker.getContainer(id).inspect();
+    } catch (e) {
+      // Removed between the listing and the inspection: it simply is not there any more.
+      if (statusOf(e) === 404) return null;
+      throw this.translate('inspect', e);
+    }
+  }
+
+  private async removeQuietly(idOrName: string): Promise<void> {
+    try {
+      await this.docker.getContainer(idOrName).remove({ force: true });
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 409) throw this.translate('remove', e);
+    }
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.translate(what, e);
+    }
+  }
+
+  private translate(what: string, e: unknown): Error {
+    if (isConnectionError(e)) return this.unreachable(what, e);
+    if (statusOf(e) !== undefined) return new Error(`docker ${what} failed: ${dockerMessage(e)}`);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  private unreachable(what: string, e: unknown): Error {
+    return new Error(
+      `Docker engine not reachable at ${this.socketPath} (${what}): ${errorText(e)}`,
+    );
+  }
+}
+
+/** `<service>.<slot>.<task>`, or `<service>.<node8>.<task>` for global tasks, in Docker's charset. */
+export function containerName(task: AssignedTask, nodeId: string): string {
+  const middle = task.slot > 0 ? String(task.slot) : nodeId.slice(0, 8);
+  const clean = `${task.serviceName}.${middle}.${task.id}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+  return /^[a-zA-Z0-9]/.test(clean) ? clean : `x${clean}`;
+}
+
+function createOptions(
+  task: AssignedTask,
+  opts: StartOptions,
+  name: string,
+): Docker.ContainerCreateOptions {
+  const t = task.template;
+  const { exposed, bindings } = portBindings(t.ports, opts.hostIp);
+  const hostConfig: Docker.HostConfig = {
+    PortBindings: bindings,
+    // fleet decides restarts itself, by the service's restart policy.
+    RestartPolicy: { Name: 'no' },
+  };
+  if (t.resources.memoryBytes > 0) hostConfig.MemoryReservation = t.resources.memoryBytes;
+  return {
+    name,
+    Image: t.image,
+    ...(t.command.length > 0 ? { Cmd: t.command } : {}),
+    Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
+    Labels: {
+      [LABELS.node]: opts.nodeId,
+      [LABELS.service]: task.serviceName,
+      [LABELS.task]: task.id,
+      [LABELS.slot]: String(task.slot),
+    },
+    ExposedPorts: exposed,
+    HostConfig: hostConfig,
+  };
+}
+
+type Binding = { HostIp: string; HostPort: string };
+
+/** Ingress ports get an ephemeral host port (HostPort ''); host-mode ports the published one. */
+function portBindings(
+  ports: PortSpec[],
+  hostIp: string,
+): { exposed: Record<string, Record<string, never>>; bindings: Record<string, Binding[]> } {
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, Binding[]> = {};
+  for (const p of ports) {
+    const key = `${p.target}/${p.protocol}`;
+    const hostPort = p.mode === 'host' && p.published !== undefined ? String(p.published) : '';
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: hostPort });
+  }
+  return { exposed, bindings };
+}
+
+function toWorkload(info: Docker.ContainerInspectInfo): ObservedWorkload | null {
+  const labels: Record<string, string | undefined> = info.Config.Labels ?? {};
+  const nodeId = labels[LABELS.node];
+  const taskId = labels[LABELS.task];
+  if (nodeId === undefined || taskId === undefined) return null;
+  const startedAt = dockerTime(info.State.StartedAt);
+  const running = info.State.Running;
+  return {
+    runtimeId: info.Id,
+    taskId,
+    serviceName: labels[LABELS.service] ?? '',
+    slot: Number(labels[LABELS.slot] ?? 0) || 0,
+    nodeId,
+    running,
+    // A container that never started has ExitCode 0, which would read as a clean exit.
+    exitCode: running || startedAt === null ? null : info.State.ExitCode,
+    startedAt,
+    finishedAt: running ? null : finishedAt(startedAt, dockerTime(info.State.FinishedAt)),
+    hostPorts: hostPortsOf(info),
+  };
+}
+
+function hostPortsOf(info: Docker.ContainerInspectInfo): HostPort[] {
+  const out: HostPort[] = [];
+  const ports: Record<string, Binding[] | null | undefined> = info.NetworkSettings.Ports ?? {};
+  for (const [key, list] of Object.entries(ports)) {
+    const [target, proto] = key.split('/');
+    for (const b of list ?? []) {
+      const hostPort = Number(b.HostPort);
+      if (!hostPort) continue;
+      const protocol = proto === 'udp' ? 'udp' : 'tcp';
+      const entry = { target: Number(target), protocol, hostIp: b.HostIp, hostPort } as const;
+      if (!out.some((o) => o.target === entry.target && o.hostPort === hostPort)) out.push(entry);
+    }
+  }
+  return out;
+}
+
+/** The engine can stamp an instant exit a few ms before the start; keep the order sane. */
+function finishedAt(started: number | null, finished: number | null): number | null {
+  return started !== null && finished !== null ? Math.max(started, finished) : finished;
+}
+
+/** Docker writes the zero time (year 1) for "never"; that becomes null. */
+function dockerTime(text: string | undefined): number | null {
+  if (!text) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
+/** Watches one node's container deaths, reconnecting the event stream until closed. */
+class ExitWatcher {
+  private closed = false;
+  private stream: NodeJS.ReadableStream | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private backoffMs = RECONNECT_MIN_MS;
+  /** Replay point: events since here are asked for again after a reconnect, so none are lost. */
+  private sinceSec = Math.floor(Date.now() / 1000);
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly nodeId: string,
+    private readonly onExit: ExitListener,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.stream) destroyStream(this.stream);
+    this.stream = null;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.getEvents({
+        since: this.sinceSec,
+        filters: { type: ['container'], event: ['die'], label: [`${LABELS.node}=${this.nodeId}`] },
+      });
+    } catch (e) {
+      this.log.warn('docker event stream unavailable', { error: errorText(e) });
+      this.reconnectLater();
+      return;
+    }
+    if (this.closed) return destroyStream(stream);
+    this.stream = stream;
+    this.backoffMs = RECONNECT_MIN_MS;
+    this.consume(stream);
+  }
+
+  private consume(stream: NodeJS.ReadableStream): void {
+    const lines = new JsonLines();
+    stream.on('data', (chunk: Buffer | string) => lines.push(chunk).forEach((e) => this.handle(e)));
+    const ended = (err?: unknown): void => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      lines.end().forEach((e) => this.handle(e));
+      // One second of overlap: the engine's "since" has second resolution; duplicates are dropped.
+      this.sinceSec = Math.floor(Date.now() / 1000) - 1;
+      if (this.closed) return;
+      this.log.warn('docker event stream ended; reconnecting', { error: errorText(err ?? 'end') });
+      this.reconnectLater();
+    };
+    stream.on('error', ended);
+    stream.on('end', () => ended());
+    stream.on('close', () => ended());
+  }
+
+  private reconnectLater(): void {
+    if (this.closed) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
+    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer.unref();
+  }
+
+  private handle(event: unknown): void {
+    const die = parseDie(event);
+    if (!die || this.closed || this.seen.has(die.key)) return;
+    this.seen.add(die.key);
+    if (this.seen.size > 1024) this.seen.delete(this.seen.values().next().value ?? '');
+    if (die.nodeId !== this.nodeId) return;
+    try {
+      this.onExit(die.id, die.taskId, die.exitCode);
+    } catch (e) {
+      this.log.error('exit listener threw', { error: errorText(e), taskId: die.taskId });
+    }
+  }
+}
+
+interface DieEvent {
+  key: string;
+  id: string;
+  nodeId: string;
+  taskId: string;
+  exitCode: number | null;
+}
+
+function parseDie(event: unknown): DieEvent | null {
+  if (!isRecord(event) || !isRecord(event.Actor)) return null;
+  const action = event.Action ?? event.status;
+  if (action !== 'die') return null;
+  const attrs = isRecord(event.Actor.Attributes) ? event.Actor.Attributes : {};
+  const id = str(event.Actor.ID) || str(event.id);
+  const taskId = str(attrs[LABELS.task]);
+  if (!id || !taskId) return null;
+  const codeText = str(attrs.exitCode);
+  const code = codeText === '' ? NaN : Number(codeText);
+  const when = str(event.timeNano) || String(num(event.timeNano) || num(event.time));
+  return {
+    key: `${id}:${when}`,
+    id,
+    nodeId: str(attrs[LABELS.node]),
+    taskId,
+    exitCode: Number.isInteger(code) ? code : null,
+  };
+}
+
+/** Reads a pull's progress lines; the engine reports failures as an "error" line, not a status. */
+function followPull(stream: NodeJS.ReadableStream, done: (err: Error | null) => void): void {
+  const lines = new JsonLines();
+  let failure: string | null = null;
+  const inspect = (msg: unknown): void => {
+    if (failure === null && isRecord(msg) && msg.error !== undefined) failure = str(msg.error);
+  };
+  stream.on('data', (chunk: Buffer | string) => lines.push(chunk).forEach(inspect));
+  stream.on('error', (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
+  stream.on('end', () => {
+    lines.end().forEach(inspect);
+    done(failure === null ? null : new Error(failure));
+  });
+}
+
+/**
+ * Splits newline-delimited JSON arriving in arbitrary chunks (several lines, part of one, or a
+ * split multi-byte character). A line that is not JSON is dropped: it must not kill the stream.
+ */
+class JsonLines {
+  private readonly decoder = new StringDecoder('utf8');
+  private buffered = '';
+
+  push(chunk: Buffer | string): unknown[] {
+    this.buffered += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    const lines = this.buffered.split('\n');
+    this.buffered = lines.pop() ?? '';
+    return lines.flatMap(parseJsonLine);
+  }
+
+  end(): unknown[] {
+    const rest = this.buffered + this.decoder.end();
+    this.buffered = '';
+    return parseJsonLine(rest);
+  }
+}
+
+function parseJsonLine(line: string): unknown[] {
+  const text = line.trim();
+  if (!text) return [];
+  try {
+    return [JSON.parse(text) as unknown];
+  } catch {
+    return [];
+  }
+}
+
+/** Start failures that the task's own spec causes, so retrying the same spec cannot help. */
+function isSpecProblem(message: string): boolean {
+  return /port is already allocated|address already in use|executable file not found|exec: |no such file or directory|permission denied|invalid (reference|argument|port)|OCI runtime create failed/i.test(
+    message,
+  );
+}
+
+function statusOf(e: unknown): number | undefined {
+  return isRecord(e) && typeof e.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/** The engine's own message, without dockerode's "(HTTP code 500) server error - " prefix. */
+function dockerMessage(e: unknown): string {
+  if (isRecord(e) && isRecord(e.json) && typeof e.json.message === 'string') {
+    return e.json.message.trim();
+  }
+  return errorText(e)
+    .replace(/^\(HTTP code \d+\) [^-]*- /, '')
+    .trim();
+}
+
+function isConnectionError(e: unknown): boolean {
+  const code = isRecord(e) ? e.code : undefined;
+  return (
+    typeof code === 'string' &&
+    ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)
+  );
+}
+
+function destroyStream(stream: NodeJS.ReadableStream): void {
+  const s: unknown = stream;
+  if (isRecord(s) && typeof s.destroy === 'function') (s.destroy as () => void).call(s);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,70 @@
+// Starting an agent from flags: load or create the identity, pick the runtime, run until stopped.
+import os from 'node:os';
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
+import { identitySchema, type Identity } from '../shared/identity.js';
+import { createLogger } from '../shared/log.js';
+import { Agent } from './agent.js';
+import { joinCluster } from './join.js';
+import type { Runtime } from './runtime/types.js';
+
+export interface AgentStartFlags {
+  managers: string[];
+  token?: string;
+  dataDir: string;
+  advertiseAddr: string;
+  name?: string;
+  labels: Record<string, string>;
+  runtime: 'docker' | 'process';
+}
+
+export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
+}
+
+export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
+  const logger = createLogger('agent');
+  await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
+  const runtime = await makeRuntime(flags);
+  const info = await runtime.info().catch((e: unknown) => {
+    throw new AgentConfigError(`the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
+  const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
+  const agent = new Agent({ identity, managers, dataDir: flags.dataDir, advertiseAddr: flags.advertiseAddr, runtime, logger });
+  await agent.start();
+  logger.info('agent started', { nodeId: identity.id, runtime: runtime.name, arch: info.arch, managers });
+  return agent;
+}
+
+async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
+  if (flags.runtime === 'process') {
+    const { ProcessRuntime } = await import('./runtime/process.js');
+    return new ProcessRuntime({ dataDir: path.join(flags.dataDir, 'process-runtime'), logger: createLogger('process-runtime') });
+  }
+  const { DockerRuntime } = await import('./runtime/docker.js');
+  return new DockerRuntime({ logger: createLogger('docker-runtime') });
+}
+
+async function loadOrJoin(flags: AgentStartFlags, platform: { os: string; arch: string }): Promise<Identity> {
+  const file = path.join(flags.dataDir, 'identity.json');
+  const raw = await readJsonFile(file);
+  if (raw !== undefined) {
+    const parsed = identitySchema.safeParse(raw);
+    if (!parsed.success) throw new AgentConfigError(`the identity file ${file} is damaged; remove the data dir and join again`);
+    return parsed.data;
+  }
+  if (!flags.token) throw new AgentConfigError('this agent has not joined yet: pass --token with a join token');
+  if (flags.managers.length === 0) throw new AgentConfigError('this agent has not joined yet: pass --manager HOST:PORT');
+  const identity = await joinCluster({
+    managers: flags.managers,
+    token: flags.token,
+    name: flags.name ?? os.hostname(),
+    address: flags.advertiseAddr,
+    platform,
+    labels: flags.labels,
+  });
+  await writeFileAtomic(file, JSON.stringify(identity, null, 2) + '\n');
+  return identity;
+}

@@ -1,0 +1,127 @@
+// Bundles the agent (agent/main.ts) into one dependency-free ESM file a board runs with plain Node.js.
+import { build } from 'esbuild';
+import { statSync, mkdirSync } from 'node:fs';
+import { dirname, resolve, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const usage = `usage: node bin/bundle-agent.js [--entry agent/main.ts] [--out dist/fleet-agent.mjs] [--minify]`;
+
+let options;
+try {
+  ({ values: options } = parseArgs({
+    options: {
+      entry: { type: 'string' },
+      out: { type: 'string' },
+      minify: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }));
+} catch (err) {
+  console.error(`bundle-agent: ${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  process.exit(2);
+}
+if (options.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+const entry = resolve(repoRoot, options.entry ?? 'agent/main.ts');
+const outfile = resolve(repoRoot, options.out ?? 'dist/fleet-agent.mjs');
+
+// Packages that are optional native speed-ups of pure-JS code: their require() sits inside a
+// try/catch in the requiring package, so replacing them with a module that throws keeps the
+// pure-JS fallback and leaves nothing native in the bundle.
+const OPTIONAL_NATIVE = ['cpu-features', 'bufferutil', 'utf-8-validate'];
+// Packages that only work with a compiled addon: the agent must never depend on them.
+const REQUIRED_NATIVE = ['better-sqlite3', 'bindings'];
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+const packageFilter = (names) => new RegExp(`^(${names.map(escape).join('|')})(/.*)?$`);
+
+/** @type {import('esbuild').Plugin} */
+const nativeStubs = {
+  name: 'fleet-native-stubs',
+  setup(b) {
+    b.onResolve({ filter: packageFilter(REQUIRED_NATIVE) }, (args) => ({
+      errors: [
+        {
+          text: `"${args.path}" needs a native addon; the agent bundle must stay pure JavaScript`,
+        },
+      ],
+    }));
+    b.onResolve({ filter: packageFilter(OPTIONAL_NATIVE) }, (args) => ({
+      path: args.path,
+      namespace: 'fleet-native-stub',
+    }));
+    b.onResolve({ filter: /\.node$/ }, (args) => ({
+      path: args.path,
+      namespace: 'fleet-native-stub',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'fleet-native-stub' }, (args) => ({
+      contents: `throw Object.assign(new Error(${JSON.stringify(
+        `native module "${args.path}" is not part of the agent bundle`,
+      )}), { code: 'MODULE_NOT_FOUND' });`,
+      loader: 'js',
+    }));
+  },
+};
+
+try {
+  statSync(entry);
+} catch {
+  console.error(`bundle-agent: entry not found: ${entry}`);
+  process.exit(1);
+}
+
+mkdirSync(dirname(outfile), { recursive: true });
+
+const started = Date.now();
+try {
+  const result = await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: options.minify === true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // Lets an entry outside the repository (a scratch file) still find the repository's packages.
+    nodePaths: [resolve(repoRoot, 'node_modules')],
+    // CommonJS dependencies use require, __filename and __dirname; an ES module has none of them.
+    banner: {
+      js: [
+        "import { createRequire as __fleetCreateRequire } from 'node:module';",
+        'const require = __fleetCreateRequire(import.meta.url);',
+        "import { fileURLToPath as __fleetFileURLToPath } from 'node:url';",
+        "import { dirname as __fleetDirname } from 'node:path';",
+        'const __filename = __fleetFileURLToPath(import.meta.url);',
+        'const __dirname = __fleetDirname(__filename);',
+      ].join('\n'),
+    },
+    plugins: [nativeStubs],
+  });
+  if (result.errors.length > 0) process.exit(1);
+} catch (err) {
+  // esbuild has already printed each error with its location; keep the summary to one line.
+  const count = err && typeof err === 'object' && 'errors' in err ? err.errors.length : 0;
+  console.error(
+    count > 0
+      ? `bundle-agent: ${count} error(s) while bundling ${relative(repoRoot, entry)}`
+      : `bundle-agent: ${err instanceof Error ? err.message : String(err)}`,
+  );
+  process.exit(1);
+}
+
+const bytes = statSync(outfile).size;
+const shown = relative(process.cwd(), outfile);
+console.log(
+  `bundle-agent: ${shown.startsWith('..') ? outfile : shown} ${(bytes / 1024).toFixed(0)} KiB ` +
+    `(${bytes} bytes) in ${Date.now() - started} ms`,
+);

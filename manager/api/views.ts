@@ -1,0 +1,72 @@
+// Turns store records into the shapes the CLI prints (the contract other tools rely on).
+import type { NodeView, ServiceDetail, ServiceView, TaskView } from '../../shared/api.js';
+import { taskName, type NodeRecord, type ServiceRecord, type TaskRecord } from '../../shared/spec.js';
+import type { StoreView } from '../store/store.js';
+import { isLive } from '../orchestrator/tasks.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function nodeView(store: StoreView, n: NodeRecord): NodeView {
+  return {
+    id: n.id,
+    name: n.name,
+    role: n.role,
+    status: n.status,
+    statusMessage: n.statusMessage,
+    availability: n.availability,
+    address: n.address,
+    arch: n.arch,
+    os: n.os,
+    labels: n.labels,
+    runtime: n.runtime,
+    resources: n.resources,
+    tasks: store.tasksOfNode(n.id).filter(isLive).length,
+    createdAt: iso(n.createdAt),
+    updatedAt: iso(n.updatedAt),
+  };
+}
+
+export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
+  const tasks = store.tasksOfService(s.id);
+  const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
+  const desired =
+    s.spec.mode === 'replicated'
+      ? s.spec.replicas
+      : new Set(tasks.filter((t) => t.desiredState === 'running').map((t) => t.nodeId)).size;
+  return {
+    id: s.id,
+    name: s.spec.name,
+    mode: s.spec.mode,
+    replicas: { running, desired },
+    image: s.spec.task.image,
+    ports: s.spec.task.ports,
+  };
+}
+
+export function serviceDetail(store: StoreView, s: ServiceRecord): ServiceDetail {
+  return {
+    ...serviceView(store, s),
+    spec: s.spec,
+    specVersion: s.specVersion,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+  };
+}
+
+export function taskView(store: StoreView, t: TaskRecord): TaskView {
+  return {
+    id: t.id,
+    name: taskName(t),
+    service: t.serviceName,
+    slot: t.slot,
+    node: t.nodeId,
+    nodeName: t.nodeId ? (store.node(t.nodeId)?.name ?? null) : null,
+    desiredState: t.desiredState,
+    state: t.status.state,
+    message: t.status.message,
+    error: t.status.error,
+    restarts: t.status.restarts,
+    hostPorts: t.status.hostPorts,
+    updatedAt: iso(t.updatedAt),
+  };
+}

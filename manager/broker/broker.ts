@@ -1,0 +1,179 @@
+// The embedded MQTT broker: aedes on a TCP listener, every connection authenticated and confined.
+import { Aedes, type Client, type AedesPublishPacket } from 'aedes';
+import net from 'node:net';
+import { clientIdBelongsTo, verifyConnectProof } from '../../shared/identity.js';
+import type { Logger } from '../../shared/log.js';
+import type { Clock } from '../../shared/clock.js';
+import { PREFIX } from '../../shared/protocol.js';
+import type { StoreView } from '../store/store.js';
+import { mayPublish, maySubscribe, type Principal } from './acl.js';
+
+export type MessageHandler = (topic: string, payload: Buffer, principal: Principal | undefined, clientId: string | null) => void;
+
+export interface BrokerEvents {
+  onConnect?: (clientId: string, p: Principal) => void;
+  onDisconnect?: (clientId: string, p: Principal) => void;
+}
+
+export class Broker {
+  private aedes!: Aedes;
+  private server: net.Server | undefined;
+  private readonly principals = new Map<string, Principal>();
+  private readonly clients = new Map<string, Client>();
+  private readonly handlers: { prefix: string; fn: MessageHandler }[] = [];
+  events: BrokerEvents = {};
+
+  constructor(
+    private readonly store: StoreView,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  async start(host: string, port: number): Promise<{ host: string; port: number }> {
+    this.aedes = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        const r = this.authenticate(client.id, username, password);
+        if (r.ok) {
+          this.principals.set(client.id, r.principal);
+          done(null, true);
+        } else {
+          this.logger.warn('connection refused', { clientId: client.id, reason: r.reason });
+          const err = Object.assign(new Error(r.reason), { returnCode: r.code });
+          done(err, false);
+        }
+      },
+      authorizePublish: (client, packet, done) => {
+        if (!client) return done(null); // the broker's own will delivery of a gone client
+        const p = this.principals.get(client.id);
+        if (!p || !mayPublish(p, client.id, packet.topic)) {
+          this.logger.warn('publish refused', { clientId: client.id, topic: packet.topic });
+          return done(new Error('not authorized to publish on ' + packet.topic));
+        }
+        done(null);
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const p = this.principals.get(client.id);
+        if (!p || !maySubscribe(p, client.id, sub.topic)) {
+          this.logger.warn('subscribe refused', { clientId: client.id, topic: sub.topic });
+          return done(null, null); // MQTT 3.1.1: granted QoS 0x80, connection kept
+        }
+        done(null, sub);
+      },
+      drainTimeout: 10_000,
+      connectTimeout: 10_000,
+      concurrency: 1000,
+      heartbeatInterval: 3_600_000,
+    });
+    this.aedes.on('clientReady', (c) => {
+      this.clients.set(c.id, c);
+      const p = this.principals.get(c.id);
+      if (p) this.events.onConnect?.(c.id, p);
+    });
+    this.aedes.on('clientDisconnect', (c) => this.forget(c));
+    this.aedes.on('clientError', (c, err) => {
+      this.logger.debug('client error', { clientId: c.id, error: err.message });
+    });
+    this.aedes.on('publish', (packet, client) => this.dispatch(packet, client));
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      this.aedes.handle(socket);
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+    return { host, port: actualPort };
+  }
+
+  /** Registers an in-process handler for every message on topics under the prefix. */
+  onMessage(prefix: string, fn: MessageHandler): void {
+    this.handlers.push({ prefix, fn });
+  }
+
+  publish(topic: string, payload: Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.aedes.publish(
+        { cmd: 'publish', topic, payload, qos: opts.qos ?? 1, retain: opts.retain ?? false, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  /** Drops every live connection of the identity (a removed node, a revoked certificate). */
+  disconnectIdentity(id: string): void {
+    for (const [clientId, c] of this.clients) {
+      if (clientIdBelongsTo(clientId, id)) c.close();
+    }
+  }
+
+  isConnected(clientId: string): boolean {
+    return this.clients.has(clientId);
+  }
+
+  get connectedClients(): number {
+    return this.clients.size;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private forget(c: Client): void {
+    if (this.clients.get(c.id) !== c) return; // a newer connection with this id took over
+    this.clients.delete(c.id);
+    const p = this.principals.get(c.id);
+    this.principals.delete(c.id);
+    if (p) this.events.onDisconnect?.(c.id, p);
+  }
+
+  private dispatch(packet: AedesPublishPacket, client: Client | null): void {
+    if (!packet.topic.startsWith(PREFIX + '/')) return;
+    const principal = client ? this.principals.get(client.id) : undefined;
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    for (const h of this.handlers) {
+      if (!packet.topic.startsWith(h.prefix)) continue;
+      try {
+        h.fn(packet.topic, payload, principal, client?.id ?? null);
+      } catch (e) {
+        this.logger.error('message handler failed', { topic: packet.topic, error: String(e) });
+      }
+    }
+  }
+
+  private authenticate(
+    clientId: string,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): { ok: true; principal: Principal } | { ok: false; reason: string; code: number } {
+    const cluster = this.store.cluster();
+    if (!cluster) return { ok: false, reason: 'cluster not initialised', code: 3 };
+    if (!username || !password) return { ok: false, reason: 'anonymous connection', code: 5 };
+    const secret = password.toString('utf8');
+    if (username === 'join') {
+      if (secret === cluster.workerToken) return { ok: true, principal: { kind: 'join', role: 'worker' } };
+      if (secret === cluster.managerToken) return { ok: true, principal: { kind: 'join', role: 'manager' } };
+      return { ok: false, reason: 'invalid join token', code: 4 };
+    }
+    const check = verifyConnectProof(secret, clientId, cluster.rootPub, this.clock.now());
+    if (!check.ok) return { ok: false, reason: check.reason, code: 4 };
+    const cert = check.body;
+    if (cert.id !== username || !clientIdBelongsTo(clientId, cert.id)) {
+      return { ok: false, reason: 'client id does not match certificate', code: 4 };
+    }
+    if (cert.role === 'admin') return { ok: true, principal: { kind: 'admin', id: cert.id } };
+    const node = this.store.node(cert.id);
+    if (!node || node.certSerial !== cert.serial) {
+      return { ok: false, reason: 'node is not a member of this cluster', code: 5 };
+    }
+    if (clientId !== cert.id) return { ok: false, reason: 'nodes connect with their own id', code: 4 };
+    return { ok: true, principal: { kind: 'node', id: cert.id, role: cert.role } };
+  }
+}

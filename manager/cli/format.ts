@@ -1,0 +1,188 @@
+// Output for people: plain aligned tables of nodes, services and tasks, relative times, progress.
+import type { NodeView, ServiceView, TaskView } from '../../shared/api.js';
+import type { PortSpec } from '../../shared/spec.js';
+
+/** Gap between columns, as in docker's tabular output. */
+const GAP = '   ';
+
+/** Renders rows under headers as plain left-aligned columns with no borders. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    headers
+      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i] ?? 0)))
+      .join(GAP)
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  process.stdout.write(renderTable(headers, rows));
+}
+
+/** Pretty JSON on stdout, like docker inspect. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Ids are shown shortened in tables, as docker does. */
+export const shortId = (id: string): string => id.slice(0, 12);
+
+/** "5 seconds ago", "About a minute ago", "3 hours ago"; a time in the future counts as now. */
+export function relativeTime(at: string | number, now = Date.now()): string {
+  const then = typeof at === 'number' ? at : Date.parse(at);
+  if (Number.isNaN(then)) return '';
+  return `${humanDuration(Math.max(0, now - then))} ago`;
+}
+
+function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return plural(s, 'second');
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return plural(m, 'minute');
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return plural(h, 'hour');
+  const d = Math.round(h / 24);
+  if (d < 14) return plural(d, 'day');
+  if (d < 60) return plural(Math.round(d / 7), 'week');
+  if (d < 730) return plural(Math.round(d / 30), 'month');
+  return plural(Math.round(d / 365), 'year');
+}
+
+/** Milliseconds as the short form the flags accept: 300000 -> "5m", 1500 -> "1.5s", 90000 -> "1m30s". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))}s`;
+  const parts: string[] = [];
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  if (h) parts.push(`${h}h`);
+  if (m) parts.push(`${m}m`);
+  if (s) parts.push(`${s}s`);
+  return parts.join('');
+}
+
+/** Published ports as docker service ls shows them: "*:8080->80/tcp", or "80/tcp" when unpublished. */
+export function formatPorts(ports: readonly PortSpec[]): string {
+  return ports
+    .map((p) => {
+      const target = `${p.target}/${p.protocol}`;
+      if (p.published === undefined) return target;
+      return `*:${p.published}->${target}${p.mode === 'host' ? ' (host)' : ''}`;
+    })
+    .join(', ');
+}
+
+/** "running" -> "Running", for the CURRENT STATE column. */
+export const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** Redraws a block of lines in place on a terminal, or prints only the lines that changed elsewhere. */
+export class ProgressPrinter {
+  private drawn = 0;
+  private readonly last = new Map<string, string>();
+
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly tty = out.isTTY === true,
+  ) {}
+
+  /** `lines` maps a stable key (a task name, "overall") to its current text. */
+  update(lines: ReadonlyMap<string, string>): void {
+    if (this.tty) {
+      const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+      const body = [...lines.values()].map((l) => `\x1b[2K${l}\n`).join('');
+      this.out.write(`${up}${body}\x1b[J`);
+      this.drawn = lines.size;
+      return;
+    }
+    for (const [key, text] of lines) {
+      if (this.last.get(key) === text) continue;
+      this.last.set(key, text);
+      this.out.write(text + '\n');
+    }
+  }
+}
+export function printServices(services: readonly ServiceView[]): void {
+  const sorted = [...services].sort((a, b) => a.name.localeCompare(b.name));
+  printTable(
+    ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
+    sorted.map((s) => [
+      shortId(s.id),
+      s.name,
+      s.mode,
+      `${s.replicas.running}/${s.replicas.desired}`,
+      s.image,
+      formatPorts(s.ports),
+    ]),
+  );
+}
+
+/** Newest task of each slot first, with older ones under it marked "\_", as docker service ps does. */
+export function printTasks(tasks: readonly TaskView[]): void {
+  const sorted = [...tasks].sort(bySlotThenNewest);
+  printTable(
+    ['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'],
+    sorted.map((t, i) => [
+      shortId(t.id),
+      i > 0 && sorted[i - 1]?.name === t.name ? ` \\_ ${t.name}` : t.name,
+      t.nodeName ?? t.node ?? '',
+      capitalize(t.desiredState),
+      `${capitalize(t.state)} ${relativeTime(t.updatedAt)}`,
+      t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
+    ]),
+  );
+}
+
+export function printNodes(nodes: readonly NodeView[]): void {
+  const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+  printTable(
+    ['ID', 'NAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'ARCH', 'TASKS'],
+    sorted.map((n) => [
+      shortId(n.id),
+      n.name,
+      capitalize(n.status),
+      capitalize(n.availability),
+      n.role,
+      n.address,
+      n.arch,
+      String(n.tasks),
+    ]),
+  );
+}
+
+const TERMINAL: ReadonlySet<string> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+
+/** One line per task name: its desired-running task's state and why it is not running yet. */
+export function progressLines(
+  tasks: readonly TaskView[],
+  isCurrent: (t: TaskView) => boolean,
+): Map<string, string> {
+  const histories = new Map<string, TaskView[]>();
+  for (const t of [...tasks].sort(bySlotThenNewest)) {
+    histories.set(t.name, [...(histories.get(t.name) ?? []), t]);
+  }
+  const lines = new Map<string, string>();
+  for (const [name, history] of histories) {
+    const i = history.findIndex((t) => t.desiredState === 'running');
+    const task = history[i];
+    if (task) lines.set(name, `${name}: ${taskProgress(task, isCurrent(task), history[i + 1])}`);
+    else if (history[0] && !TERMINAL.has(history[0].state)) lines.set(name, `${name}: shutting down`);
+  }
+  return lines;
+}
+
+function taskProgress(task: TaskView, current: boolean, previous: TaskView | undefined): string {
+  if (task.state === 'running') return current ? 'running' : 'running (outdated, to be replaced)';
+  const why = [task.error || task.message];
+  if (previous?.error) why.push(`previous task ${previous.state}: ${previous.error}`);
+  const detail = why.filter((w) => w).join('; ');
+  return detail ? `${task.state} (${detail})` : task.state;
+}
+
+const bySlotThenNewest = (a: TaskView, b: TaskView): number =>
+  a.slot - b.slot || a.name.localeCompare(b.name) || b.updatedAt.localeCompare(a.updatedAt);

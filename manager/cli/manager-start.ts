@@ -1,0 +1,57 @@
+// `fleet manager start`: runs a manager (broker, store, controllers) until interrupted.
+import type { Argv } from 'yargs';
+import { parseDuration } from '../../shared/spec.js';
+import { UsageError, defineCommand } from './options.js';
+
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || !(port >= 0 && port <= 65535)) {
+    throw new UsageError(`--${flag} must be HOST:PORT, got "${text}"`);
+  }
+  return { host: m[1], port };
+}
+
+export const managerCommand = defineCommand({
+  command: 'manager <action>',
+  describe: 'run a manager',
+  builder: (y: Argv) =>
+    y
+      .positional('action', { choices: ['start'] as const, describe: 'what to do', demandOption: true })
+      .option('data-dir', { type: 'string', default: './fleet-data/manager', describe: 'where the manager keeps its state' })
+      .option('listen', { type: 'string', default: '127.0.0.1:4883', describe: 'HOST:PORT for the MQTT listener' })
+      .option('heartbeat', { type: 'string', describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting' }),
+  handler: async (argv) => {
+    const listen = parseHostPort(argv.listen, 'listen');
+    let heartbeatMs: number | undefined;
+    if (argv.heartbeat !== undefined) {
+      const ms = parseDuration(argv.heartbeat);
+      if (ms === null || ms < 100) throw new UsageError(`--heartbeat must be a duration of at least 100ms, got "${argv.heartbeat}"`);
+      heartbeatMs = ms;
+    }
+    const { Manager } = await import('../manager.js');
+    const manager = await Manager.start({ dataDir: argv['data-dir'], host: listen.host, port: listen.port, heartbeatMs });
+    const r = manager.report;
+    const out = process.stdout;
+    out.write(`${r.created ? 'Created a new fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`);
+    out.write(`Worker join token:  ${r.workerToken}\n`);
+    out.write(`Manager join token: ${r.managerToken}\n`);
+    out.write(`Admin identity:     ${r.adminIdentity}\n`);
+    out.write(`Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`);
+    await waitForSignal();
+    out.write('stopping manager\n');
+    await manager.stop();
+  },
+});
+
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const done = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve(s);
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

@@ -1,0 +1,97 @@
+// `fleet node ls|inspect|update|rm`: list, inspect, drain, label and remove the boards of the fleet.
+import type { CommandModule } from 'yargs';
+import { printJson, printNodes } from './format.js';
+import { defineCommand, parseKeyValues, withClient, withConnection, withFormat } from './options.js';
+
+const ls = defineCommand({
+  command: 'ls',
+  aliases: ['list'],
+  describe: 'List the nodes of the fleet',
+  builder: (y) => withFormat(withConnection(y)),
+  handler: async (argv) => {
+    const nodes = await withClient(argv, (c) => c.call('node.ls', {}));
+    if (argv.format === 'json') printJson(nodes);
+    else printNodes(nodes);
+  },
+});
+
+const inspect = defineCommand({
+  command: 'inspect <node>',
+  describe: 'Show everything the manager knows about a node, as JSON',
+  builder: (y) =>
+    withFormat(withConnection(y)).positional('node', {
+      type: 'string',
+      demandOption: true,
+      describe: 'node name or id',
+    }),
+  handler: async (argv) => {
+    printJson(await withClient(argv, (c) => c.call('node.inspect', { node: argv.node })));
+  },
+});
+
+const update = defineCommand({
+  command: 'update <node>',
+  describe: "Change a node's availability or labels",
+  builder: (y) =>
+    withConnection(y)
+      .positional('node', { type: 'string', demandOption: true, describe: 'node name or id' })
+      .option('availability', {
+        choices: ['active', 'pause', 'drain'] as const,
+        describe: 'active: take tasks; pause: keep tasks, take no new ones; drain: move tasks away',
+      })
+      .option('label-add', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'add or change a label (KEY=VALUE), repeatable',
+        coerce: (v: string[]) => parseKeyValues('label-add', v),
+      })
+      .option('label-rm', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'remove a label (KEY), repeatable',
+      })
+      .example('$0 node update pi-3 --availability drain', 'move every task off pi-3')
+      .example('$0 node update pi-3 --label-add zone=garage', 'label a node for constraints'),
+  handler: async (argv) => {
+    const params = { node: argv.node, labelAdd: argv.labelAdd, labelRm: argv.labelRm };
+    const availability = argv.availability;
+    await withClient(argv, (c) =>
+      c.call('node.update', availability ? { ...params, availability } : params),
+    );
+    process.stdout.write(`${argv.node}\n`);
+  },
+});
+
+const rm = defineCommand({
+  command: 'rm <node>',
+  aliases: ['remove'],
+  describe: 'Remove a node from the fleet',
+  builder: (y) =>
+    withConnection(y)
+      .positional('node', { type: 'string', demandOption: true, describe: 'node name or id' })
+      .option('force', {
+        alias: 'f',
+        type: 'boolean',
+        default: false,
+        describe: 'remove the node even if it is still reachable',
+      }),
+  handler: async (argv) => {
+    await withClient(argv, (c) => c.call('node.rm', { node: argv.node, force: argv.force }));
+    process.stdout.write(`${argv.node}\n`);
+  },
+});
+
+export const nodeCommand: CommandModule<object, object> = {
+  command: 'node',
+  describe: 'Manage the nodes of the fleet',
+  builder: (y) =>
+    y
+      .command(ls)
+      .command(inspect)
+      .command(update)
+      .command(rm)
+      .demandCommand(1, 'fleet node needs a subcommand: ls, inspect, update or rm'),
+  handler: () => undefined,
+};

@@ -1,0 +1,308 @@
+// `fleet service create|ls|ps|inspect|scale|update|rm`: define services and watch them converge.
+import type { CommandModule } from 'yargs';
+import type { ServiceDetail, TaskView } from '../../shared/api.js';
+import { FleetError, errorMessage, isFleetError } from '../../shared/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ProgressPrinter,
+  formatDuration,
+  printJson,
+  printServices,
+  printTasks,
+  progressLines,
+} from './format.js';
+import {
+  buildSpec,
+  bytesFlag,
+  constraintsFlag,
+  countFlag,
+  defineCommand,
+  durationFlag,
+  nonNegativeFlag,
+  parseKeyValues,
+  parsePublish,
+  parseScale,
+  withClient,
+  withConnection,
+  withFormat,
+  withProgress,
+} from './options.js';
+import type { RpcClient } from './rpc-client.js';
+
+const repeatable = { type: 'string', array: true, default: [] as string[] } as const;
+
+const create = defineCommand({
+  command: 'create <image> [command..]',
+  describe: 'Create a service',
+  builder: (y) =>
+    withProgress(withConnection(y))
+      .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
+      .positional('command', { type: 'string', array: true, describe: 'command and arguments' })
+      .option('name', { type: 'string', demandOption: true, describe: 'service name' })
+      .option('mode', { choices: ['replicated', 'global'] as const, default: 'replicated' as const })
+      .option('replicas', { requiresArg: true, coerce: (v: unknown) => countFlag('replicas', v) })
+      .option('env', { ...repeatable, alias: 'e', coerce: (v: string[]) => parseKeyValues('env', v, true) })
+      .option('publish', { ...repeatable, alias: 'p', coerce: (v: string[]) => v.map(parsePublish) })
+      .option('constraint', { ...repeatable, coerce: (v: string[]) => constraintsFlag('constraint', v) })
+      .option('reserve-cpu', { requiresArg: true, coerce: (v: unknown) => nonNegativeFlag('reserve-cpu', v) })
+      .option('reserve-memory', { type: 'string', coerce: (v: string) => bytesFlag('reserve-memory', v) })
+      .option('max-replicas-per-node', {
+        requiresArg: true,
+        coerce: (v: unknown) => countFlag('max-replicas-per-node', v),
+      })
+      .option('restart-condition', { choices: ['none', 'on-failure', 'any'] as const })
+      .option('restart-delay', { type: 'string', coerce: (v: string) => durationFlag('restart-delay', v) })
+      .option('restart-max-attempts', {
+        requiresArg: true,
+        coerce: (v: unknown) => countFlag('restart-max-attempts', v),
+      })
+      .option('restart-window', { type: 'string', coerce: (v: string) => durationFlag('restart-window', v) })
+      .option('stop-grace-period', {
+        type: 'string',
+        coerce: (v: string) => durationFlag('stop-grace-period', v),
+      })
+      .option('label', { ...repeatable, alias: 'l', coerce: (v: string[]) => parseKeyValues('label', v) })
+      .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
+      .example("$0 service create --name probe --mode global --constraint 'node.labels.zone==garage' busybox sleep 1d", ''),
+  handler: async (argv) => {
+    const spec = buildSpec({ ...argv, command: argv.command ?? [] });
+    await withClient(argv, async (c) => {
+      const created = await c.call('service.create', { spec });
+      process.stdout.write(`${created.id}\n`);
+      if (!argv.detach) await waitForConvergence(c, spec.name, { timeoutMs: argv.timeout });
+    });
+  },
+});
+
+const ls = defineCommand({
+  command: 'ls',
+  aliases: ['list'],
+  describe: 'List services',
+  builder: (y) => withFormat(withConnection(y)),
+  handler: async (argv) => {
+    const services = await withClient(argv, (c) => c.call('service.ls', {}));
+    if (argv.format === 'json') printJson(services);
+    else printServices(services);
+  },
+});
+
+const ps = defineCommand({
+  command: 'ps <service>',
+  describe: "List a service's tasks, current and past",
+  builder: (y) =>
+    withFormat(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+  handler: async (argv) => {
+    const tasks = await withClient(argv, (c) => c.call('service.ps', { service: argv.service }));
+    if (argv.format === 'json') printJson(tasks);
+    else printTasks(tasks);
+  },
+});
+
+const inspect = defineCommand({
+  command: 'inspect <service>',
+  describe: 'Show a service and its full spec, as JSON',
+  builder: (y) =>
+    withFormat(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+  handler: async (argv) => {
+    printJson(await withClient(argv, (c) => c.call('service.inspect', { service: argv.service })));
+  },
+});
+
+const scale = defineCommand({
+  command: 'scale <scales..>',
+  describe: 'Set the number of replicas of one or more services (SERVICE=REPLICAS)',
+  builder: (y) =>
+    withProgress(withConnection(y))
+      .positional('scales', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        coerce: (v: string[]) => v.map(parseScale),
+      })
+      .example('$0 service scale web=5 worker=2', ''),
+  handler: async (argv) => {
+    await withClient(argv, async (c) => {
+      for (const { service, replicas } of argv.scales) {
+        await c.call('service.update', { service, replicas });
+        process.stdout.write(`${service} scaled to ${replicas}\n`);
+      }
+      if (argv.detach) return;
+      for (const { service } of argv.scales) {
+        await waitForConvergence(c, service, { timeoutMs: argv.timeout });
+      }
+    });
+  },
+});
+
+const update = defineCommand({
+  command: 'update <service>',
+  describe: 'Change a service; its tasks are replaced when the task template changes',
+  builder: (y) =>
+    withProgress(withConnection(y))
+      .positional('service', { type: 'string', demandOption: true })
+      .option('replicas', { requiresArg: true, coerce: (v: unknown) => countFlag('replicas', v) })
+      .option('image', { type: 'string', requiresArg: true, describe: 'new container image' })
+      .option('env-add', { ...repeatable, coerce: (v: string[]) => parseKeyValues('env-add', v, true) })
+      .option('env-rm', { ...repeatable, describe: 'remove an environment variable' })
+      .option('constraint-add', {
+        ...repeatable,
+        coerce: (v: string[]) => constraintsFlag('constraint-add', v),
+      })
+      .option('constraint-rm', { ...repeatable, describe: 'remove a constraint, written as added' })
+      .option('force', { type: 'boolean', default: false, describe: 'replace tasks even if nothing changed' }),
+  handler: async (argv) => {
+    const { service } = argv;
+    await withClient(argv, async (c) => {
+      const before = argv.detach ? null : await c.call('service.inspect', { service });
+      const after = await c.call('service.update', {
+        service,
+        replicas: argv.replicas,
+        image: argv.image,
+        envAdd: argv.envAdd,
+        envRm: argv.envRm,
+        constraintAdd: argv.constraintAdd,
+        constraintRm: argv.constraintRm,
+        force: argv.force,
+      });
+      process.stdout.write(`${service}\n`);
+      if (!before) return;
+      const replaced = argv.force || after.specVersion !== before.specVersion;
+      const freshSince = replaced ? Date.parse(after.updatedAt) : null;
+      await waitForConvergence(c, service, { timeoutMs: argv.timeout, freshSince });
+    });
+  },
+});
+
+const rm = defineCommand({
+  command: 'rm <services..>',
+  aliases: ['remove'],
+  describe: 'Remove one or more services',
+  builder: (y) => withConnection(y).positional('services', { type: 'string', array: true, demandOption: true }),
+  handler: async (argv) => {
+    const failures: FleetError[] = [];
+    await withClient(argv, async (c) => {
+      for (const service of argv.services) {
+        try {
+          await c.call('service.rm', { service });
+          process.stdout.write(`${service}\n`);
+        } catch (e) {
+          if (!isFleetError(e)) throw e;
+          failures.push(e);
+        }
+      }
+    });
+    const first = failures[0];
+    if (first) throw new FleetError(first.code, failures.map(errorMessage).join('; '));
+  },
+});
+
+export const serviceCommand: CommandModule<object, object> = {
+  command: 'service',
+  describe: 'Manage services',
+  builder: (y) =>
+    y
+      .command(create)
+      .command(ls)
+      .command(ps)
+      .command(inspect)
+      .command(scale)
+      .command(update)
+      .command(rm)
+      .demandCommand(1, 'fleet service needs a subcommand: create, ls, ps, inspect, scale, update or rm'),
+  handler: () => undefined,
+};
+
+
+// ---- convergence: poll until the tasks match the spec, as docker service create does
+
+const POLL_MS = 300;
+/** Converged must hold on consecutive polls, so a task that starts and dies at once is caught. */
+const STABLE_POLLS = 2;
+const IN_PROGRESS: ReadonlySet<string> = new Set([
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'starting',
+]);
+
+export interface Convergence {
+  converged: boolean;
+  running: number;
+  desired: number;
+  /** Progress lines: "overall" first, then one per task name (slot, or node for global services). */
+  lines: Map<string, string>;
+}
+
+/**
+ * Converged: as many current tasks running as desired, and none still on its way. After an
+ * update that replaces tasks, a task counts as current only if it changed since `freshSince`.
+ */
+export function convergence(
+  detail: ServiceDetail,
+  tasks: readonly TaskView[],
+  freshSince: number | null,
+): Convergence {
+  const isCurrent = (t: TaskView): boolean =>
+    freshSince === null || Date.parse(t.updatedAt) >= freshSince;
+  const wanted = tasks.filter((t) => t.desiredState === 'running');
+  const running = wanted.filter((t) => t.state === 'running' && isCurrent(t)).length;
+  const busy = wanted.some((t) => IN_PROGRESS.has(t.state) || !isCurrent(t));
+  const desired = detail.mode === 'replicated' ? detail.spec.replicas : detail.replicas.desired;
+  const lines = new Map([['overall', `overall progress: ${running} out of ${desired} tasks running`]]);
+  for (const [name, line] of progressLines(tasks, isCurrent)) lines.set(name, line);
+  return { converged: running === desired && !busy, running, desired, lines };
+}
+
+export async function waitForConvergence(
+  client: RpcClient,
+  service: string,
+  opts: { timeoutMs: number; freshSince?: number | null },
+): Promise<void> {
+  const printer = new ProgressPrinter(process.stdout);
+  const deadline = Date.now() + opts.timeoutMs;
+  const stopListening = continueInBackgroundOnInterrupt(service);
+  try {
+    for (let stable = 0; ; await sleep(POLL_MS)) {
+      const [detail, tasks] = await Promise.all([
+        client.call('service.inspect', { service }),
+        client.call('service.ps', { service, all: true }),
+      ]);
+      const state = convergence(detail, tasks, opts.freshSince ?? null);
+      printer.update(state.lines);
+      stable = state.converged ? stable + 1 : 0;
+      if (stable >= STABLE_POLLS) {
+        process.stdout.write(`verify: Service ${service} converged\n`);
+        return;
+      }
+      if (Date.now() >= deadline) throw notConverged(service, opts.timeoutMs, state);
+    }
+  } finally {
+    stopListening();
+  }
+}
+
+function notConverged(service: string, timeoutMs: number, state: Convergence): FleetError {
+  const stuck = [...state.lines]
+    .filter(([key, line]) => key !== 'overall' && !line.endsWith(': running'))
+    .map(([, line]) => line)
+    .slice(0, 3);
+  const reason = [`${state.running} of ${state.desired} tasks running`, ...stuck].join('; ');
+  return new FleetError(
+    'unavailable',
+    `service ${service} did not converge within ${formatDuration(timeoutMs)}: ${reason}`,
+  );
+}
+
+/** Ctrl-C stops watching, not the service: the managers keep converging it. */
+function continueInBackgroundOnInterrupt(service: string): () => void {
+  const onInterrupt = (): void => {
+    process.stderr.write(
+      `\nOperation continuing in the background.\nUse 'fleet service ps ${service}' to check progress.\n`,
+    );
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  return () => process.off('SIGINT', onInterrupt);
+}

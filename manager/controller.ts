@@ -1,0 +1,84 @@
+// The shape every leader-only controller shares: woken by store changes, one pass at a time.
+import type { Logger } from '../shared/log.js';
+import type { Clock, TimerHandle } from '../shared/clock.js';
+import type { ChangeSet, Proposal } from './store/commands.js';
+import type { Store } from './store/store.js';
+
+export type Propose = (p: Proposal) => Promise<ChangeSet>;
+
+export interface ControllerDeps {
+  store: Store;
+  propose: Propose;
+  logger: Logger;
+  clock: Clock;
+}
+
+export abstract class Controller {
+  private scheduled = false;
+  private running = false;
+  private again = false;
+  private stopped = true;
+  private sweepTimer: TimerHandle | undefined;
+  private readonly onChange = (c: ChangeSet): void => {
+    if (this.interested(c)) this.kick();
+  };
+
+  constructor(
+    protected readonly deps: ControllerDeps,
+    private readonly sweepMs: number,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.deps.store.on('change', this.onChange);
+    this.kick();
+    this.armSweep();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.deps.store.off('change', this.onChange);
+    if (this.sweepTimer) this.deps.clock.clearTimeout(this.sweepTimer);
+  }
+
+  /** Asks for a pass soon; many kicks before it runs make one pass. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => void this.runPass());
+  }
+
+  /** Whether a change concerns this controller. */
+  protected abstract interested(c: ChangeSet): boolean;
+  protected abstract reconcile(): Promise<void>;
+
+  private async runPass(): Promise<void> {
+    this.scheduled = false;
+    if (this.stopped) return;
+    this.running = true;
+    try {
+      await this.reconcile();
+    } catch (e) {
+      this.deps.logger.error('reconcile pass failed; will retry', { error: String(e) });
+      this.again = true;
+    } finally {
+      this.running = false;
+    }
+    if (this.again) {
+      this.again = false;
+      this.kick();
+    }
+  }
+
+  private armSweep(): void {
+    this.sweepTimer = this.deps.clock.setTimeout(() => {
+      this.kick();
+      if (!this.stopped) this.armSweep();
+    }, this.sweepMs);
+  }
+}

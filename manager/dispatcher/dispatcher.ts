@@ -1,0 +1,295 @@
+// The dispatcher: heartbeats and task status in, per-node assignments out, batched into the store.
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import {
+  PREFIX,
+  decode,
+  encode,
+  heartbeatSchema,
+  statusSchema,
+  topics,
+  type Assignment,
+  type StatusMessage,
+  type TaskReport,
+} from '../../shared/protocol.js';
+import { canAdvance, isTerminal, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import type { Broker } from '../broker/broker.js';
+import type { Principal } from '../broker/acl.js';
+import type { Propose } from '../controller.js';
+import type { ChangeSet, Command } from '../store/commands.js';
+import type { Store } from '../store/store.js';
+import { HealthTracker } from './health.js';
+import { RateLimitedLog } from './rate-limited-log.js';
+
+export interface DispatcherDeps {
+  store: Store;
+  propose: Propose;
+  broker: Broker;
+  logger: Logger;
+  clock: Clock;
+  heartbeatMs: number;
+}
+
+const FLUSH_MS = 25;
+
+export class Dispatcher {
+  private readonly health: HealthTracker;
+  private readonly complaints: RateLimitedLog;
+  private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
+  private readonly pendingStatus = new Map<string, NodeRecord['status']>();
+  private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
+  private readonly pendingReports = new Map<string, { nodeId: string; report: TaskReport }>();
+  private readonly published = new Map<string, string>();
+  private readonly dirtyAssignments = new Set<string>();
+  private flushTimer: TimerHandle | undefined;
+  private healthTimer: TimerHandle | undefined;
+  private assignScheduled = false;
+  private stopped = false;
+  private readonly onChange = (c: ChangeSet): void => this.noteChange(c);
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.health = new HealthTracker(deps.heartbeatMs);
+    this.complaints = new RateLimitedLog(deps.logger, 5_000, () => deps.clock.now());
+  }
+
+  async start(): Promise<void> {
+    const { store, broker, clock } = this.deps;
+    broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) =>
+      this.onNodeMessage(topic, payload, principal),
+    );
+    broker.events.onConnect = (clientId, p) => {
+      if (p.kind === 'node') this.health.connected(p.id, clock.now());
+      void clientId;
+    };
+    broker.events.onDisconnect = (clientId, p) => {
+      if (p.kind === 'node') this.health.disconnected(p.id, clock.now());
+      void clientId;
+    };
+    // A manager restart marks nobody down: every node starts with a full grace period.
+    const grace = this.deps.heartbeatMs * 2;
+    this.health.grace(
+      [...store.nodes()].map((n) => n.id),
+      clock.now(),
+      grace,
+    );
+    const unknown = [...store.nodes()]
+      .filter((n) => n.status === 'ready')
+      .map((n): Command => ({ type: 'node.put', node: { ...n, status: 'unknown', statusMessage: 'manager restarted', updatedAt: clock.now() } }));
+    if (unknown.length > 0) await this.deps.propose({ commands: unknown });
+    store.on('change', this.onChange);
+    for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
+    await this.publishAssignments();
+    this.armHealth();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.deps.store.off('change', this.onChange);
+    if (this.flushTimer) this.deps.clock.clearTimeout(this.flushTimer);
+    if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
+  }
+
+  /** Called when a node is removed: it gets an empty assignment so its agent stops everything. */
+  forgetNode(nodeId: string): void {
+    this.health.forget(nodeId);
+  }
+
+  private onNodeMessage(topic: string, payload: Buffer, principal: Principal | undefined): void {
+    const m = this.nodeTopic.exec(topic);
+    if (!m || !m[1]) return;
+    const nodeId = m[1];
+    if (principal && (principal.kind !== 'node' || principal.id !== nodeId)) return;
+    if (m[2] === 'hb') return this.onHeartbeat(nodeId, payload);
+    if (m[2] === 'status') return this.onStatus(nodeId, payload);
+    if (m[2] === 'will') this.health.disconnected(nodeId, this.deps.clock.now());
+  }
+
+  private onHeartbeat(nodeId: string, payload: Buffer): void {
+    const d = decode(heartbeatSchema, payload);
+    if (!d.ok) return this.complaints.warn(`hb:${nodeId}:${d.reason}`, 'dropped heartbeat', { nodeId, reason: d.reason });
+    const node = this.deps.store.node(nodeId);
+    if (!node) return;
+    this.health.beat(nodeId, this.deps.clock.now());
+    if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
+      this.pendingStatus.set(nodeId, 'ready');
+      this.scheduleFlush();
+    }
+  }
+
+  private onStatus(nodeId: string, payload: Buffer): void {
+    const d = decode(statusSchema, payload);
+    if (!d.ok) return this.complaints.warn(`st:${nodeId}:${d.reason}`, 'dropped status', { nodeId, reason: d.reason });
+    if (!this.deps.store.node(nodeId)) return;
+    this.health.beat(nodeId, this.deps.clock.now());
+    if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
+    for (const report of d.value.tasks) this.pendingReports.set(report.taskId, { nodeId, report });
+    if (this.deps.store.node(nodeId)?.status !== 'ready') this.pendingStatus.set(nodeId, 'ready');
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.stopped) return;
+    this.flushTimer = this.deps.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, FLUSH_MS);
+  }
+
+  /** Writes what agents reported since the last flush as one store proposal. */
+  private async flush(): Promise<void> {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const nodes = new Map<string, NodeRecord>();
+    const nodeOf = (id: string): NodeRecord | undefined => nodes.get(id) ?? store.node(id);
+    for (const [id, status] of this.pendingStatus) {
+      const n = nodeOf(id);
+      if (n && n.status !== status) nodes.set(id, { ...n, status, statusMessage: '', updatedAt: now });
+    }
+    for (const [id, info] of this.pendingInfo) {
+      const n = nodeOf(id);
+      if (n) {
+        const next = withInfo(n, info, now);
+        if (next) nodes.set(id, next);
+      }
+    }
+    const tasks: TaskRecord[] = [];
+    for (const { nodeId, report } of this.pendingReports.values()) {
+      const t = store.task(report.taskId);
+      if (!t || t.nodeId !== nodeId) continue;
+      const next = applyReport(t, report, now);
+      if (next) tasks.push(next);
+    }
+    this.pendingStatus.clear();
+    this.pendingInfo.clear();
+    this.pendingReports.clear();
+    const commands: Command[] = [];
+    if (nodes.size > 0) for (const n of nodes.values()) commands.push({ type: 'node.put', node: n });
+    if (tasks.length > 0) commands.push({ type: 'tasks.put', tasks });
+    if (commands.length === 0) return;
+    try {
+      await this.deps.propose({ commands });
+    } catch (e) {
+      this.deps.logger.error('could not record agent reports', { error: String(e) });
+    }
+  }
+
+  private armHealth(): void {
+    const every = Math.max(100, Math.floor(this.deps.heartbeatMs / 4));
+    this.healthTimer = this.deps.clock.setTimeout(() => {
+      if (this.stopped) return;
+      void this.checkHealth().finally(() => this.armHealth());
+    }, every);
+  }
+
+  private async checkHealth(): Promise<void> {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const commands: Command[] = [];
+    for (const n of store.nodes()) {
+      if (n.status === 'down') continue;
+      const v = this.health.check(n.id, now);
+      if (v) {
+        this.deps.logger.warn('node down', { nodeId: n.id, name: n.name, reason: v.message });
+        commands.push({ type: 'node.put', node: { ...n, status: v.status, statusMessage: v.message, updatedAt: now } });
+      }
+    }
+    if (commands.length === 0) return;
+    try {
+      await this.deps.propose({ commands });
+    } catch (e) {
+      this.deps.logger.error('could not record node health', { error: String(e) });
+    }
+  }
+
+  private noteChange(c: ChangeSet): void {
+    for (const id of c.assignmentNodes) this.dirtyAssignments.add(id);
+    for (const id of c.nodes) this.dirtyAssignments.add(id);
+    if (this.dirtyAssignments.size === 0 || this.assignScheduled) return;
+    this.assignScheduled = true;
+    setImmediate(() => {
+      this.assignScheduled = false;
+      void this.publishAssignments();
+    });
+  }
+
+  private async publishAssignments(): Promise<void> {
+    const { store, broker } = this.deps;
+    const ids = [...this.dirtyAssignments];
+    this.dirtyAssignments.clear();
+    for (const nodeId of ids) {
+      const tasks = store
+        .tasksOfNode(nodeId)
+        .filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state) && t.status.state !== 'new' && t.status.state !== 'pending')
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map((t) => ({
+          id: t.id,
+          serviceId: t.serviceId,
+          serviceName: t.serviceName,
+          slot: t.slot,
+          template: t.template,
+          notBefore: t.notBefore,
+        }));
+      const body = JSON.stringify(tasks);
+      if (this.published.get(nodeId) === body) continue;
+      this.published.set(nodeId, body);
+      const msg: Assignment = {
+        v: 1,
+        version: store.appliedIndex,
+        nodeId,
+        heartbeatMs: this.deps.heartbeatMs,
+        tasks,
+      };
+      try {
+        await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });
+      } catch (e) {
+        this.published.delete(nodeId);
+        this.deps.logger.error('could not publish assignment', { nodeId, error: String(e) });
+      }
+    }
+  }
+}
+
+/** The task after an agent's report; states only move forward. Null when nothing changes. */
+export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskRecord | null {
+  const s = t.status;
+  const sameDetails =
+    s.error === r.error &&
+    s.exitCode === r.exitCode &&
+    s.runtimeId === r.runtimeId &&
+    s.restarts === r.restarts &&
+    s.message === r.message &&
+    JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
+  if (r.state === s.state && sameDetails) return null;
+  if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
+  return {
+    ...t,
+    status: {
+      state: r.state,
+      message: r.message,
+      error: r.error,
+      exitCode: r.exitCode,
+      hostPorts: r.hostPorts,
+      runtimeId: r.runtimeId,
+      restarts: r.restarts,
+      at: r.state === s.state ? s.at : now,
+    },
+    updatedAt: now,
+  };
+}
+
+function withInfo(n: NodeRecord, info: NonNullable<StatusMessage['node']>, now: number): NodeRecord | null {
+  const next: NodeRecord = {
+    ...n,
+    resources: info.resources,
+    arch: info.platform.arch,
+    os: info.platform.os,
+    runtime: info.runtime,
+    address: info.address,
+    agentVersion: info.agentVersion,
+    statusMessage: info.diskFull ? 'disk full' : n.statusMessage === 'disk full' ? '' : n.statusMessage,
+  };
+  const same =
+    JSON.stringify([n.resources, n.arch, n.os, n.runtime, n.address, n.agentVersion, n.statusMessage]) ===
+    JSON.stringify([next.resources, next.arch, next.os, next.runtime, next.address, next.agentVersion, next.statusMessage]);
+  return same ? null : { ...next, updatedAt: now };
+}

@@ -1,0 +1,65 @@
+// Building and changing task records: the only places the orchestrator makes or ends tasks.
+import { randomId } from '../../shared/identity.js';
+import { isTerminal, type ServiceRecord, type TaskRecord } from '../../shared/spec.js';
+
+export const TASK_HISTORY_LIMIT = 5;
+
+export function newTask(
+  service: ServiceRecord,
+  slot: number,
+  nodeId: string | null,
+  now: number,
+  opts: { notBefore?: number; restartHistory?: number[] } = {},
+): TaskRecord {
+  return {
+    id: randomId(),
+    serviceId: service.id,
+    serviceName: service.spec.name,
+    slot,
+    nodeId,
+    desiredState: 'running',
+    specVersion: service.specVersion,
+    template: service.spec.task,
+    status: {
+      state: 'new',
+      message: 'created',
+      error: null,
+      exitCode: null,
+      hostPorts: [],
+      runtimeId: null,
+      restarts: 0,
+      at: now,
+    },
+    notBefore: opts.notBefore ?? 0,
+    restartHistory: opts.restartHistory ?? [],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** Asks a task to stop; when its node is gone the task is marked orphaned at once. */
+export function shutdownTask(t: TaskRecord, now: number, message: string, orphan = false): TaskRecord {
+  const ended = isTerminal(t.status.state);
+  return {
+    ...t,
+    desiredState: 'shutdown',
+    status:
+      orphan && !ended
+        ? { ...t.status, state: 'orphaned', message, at: now }
+        : ended
+          ? t.status
+          : { ...t.status, message },
+    updatedAt: now,
+  };
+}
+
+export const isLive = (t: TaskRecord): boolean =>
+  t.desiredState === 'running' && !isTerminal(t.status.state);
+
+/** Tasks beyond the history limit in a slot, oldest first, that may be deleted. */
+export function prunable(slotTasks: TaskRecord[]): TaskRecord[] {
+  const ended = slotTasks
+    .filter((t) => !isLive(t) && (t.desiredState === 'shutdown' || isTerminal(t.status.state)))
+    .sort((a, b) => b.createdAt - a.createdAt);
+  return ended.slice(TASK_HISTORY_LIMIT);
+}

@@ -1,0 +1,285 @@
+// The cluster state machine on SQLite: commands apply in one transaction with the applied index.
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { ChangeSet, ClusterRecord, Command, Proposal } from './commands.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, service_id TEXT NOT NULL, node_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_service ON tasks(service_id);
+CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, response TEXT NOT NULL, applied_index INTEGER NOT NULL);
+`;
+
+/** Readable view of the state; controllers and API handlers only read through this. */
+export interface StoreView {
+  readonly appliedIndex: number;
+  cluster(): ClusterRecord | undefined;
+  node(id: string): NodeRecord | undefined;
+  nodes(): Iterable<NodeRecord>;
+  service(id: string): ServiceRecord | undefined;
+  serviceByName(name: string): ServiceRecord | undefined;
+  services(): Iterable<ServiceRecord>;
+  task(id: string): TaskRecord | undefined;
+  tasks(): Iterable<TaskRecord>;
+  tasksOfService(serviceId: string): TaskRecord[];
+  tasksOfNode(nodeId: string): TaskRecord[];
+  requestResponse(key: string): unknown;
+}
+
+export class Store extends EventEmitter implements StoreView {
+  private readonly db: Database.Database;
+  private index = 0;
+  private clusterRec: ClusterRecord | undefined;
+  private readonly nodeMap = new Map<string, NodeRecord>();
+  private readonly serviceMap = new Map<string, ServiceRecord>();
+  private readonly taskMap = new Map<string, TaskRecord>();
+  private readonly tasksBySvc = new Map<string, Set<string>>();
+  private readonly tasksByNode = new Map<string, Set<string>>();
+  private readonly stmts;
+
+  constructor(file: string) {
+    super();
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: an acknowledged write survives power loss, not just a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+    this.stmts = {
+      setMeta: this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
+      putNode: this.db.prepare('INSERT OR REPLACE INTO nodes(id, data) VALUES (?, ?)'),
+      delNode: this.db.prepare('DELETE FROM nodes WHERE id = ?'),
+      putService: this.db.prepare('INSERT OR REPLACE INTO services(id, name, data) VALUES (?, ?, ?)'),
+      delService: this.db.prepare('DELETE FROM services WHERE id = ?'),
+      putTask: this.db.prepare(
+        'INSERT OR REPLACE INTO tasks(id, service_id, node_id, data) VALUES (?, ?, ?, ?)',
+      ),
+      delTask: this.db.prepare('DELETE FROM tasks WHERE id = ?'),
+      putRequest: this.db.prepare(
+        'INSERT OR IGNORE INTO requests(key, response, applied_index) VALUES (?, ?, ?)',
+      ),
+      getRequest: this.db.prepare('SELECT response FROM requests WHERE key = ?'),
+      trimRequests: this.db.prepare('DELETE FROM requests WHERE applied_index < ?'),
+    };
+    this.load();
+  }
+
+  get appliedIndex(): number {
+    return this.index;
+  }
+
+  /** Applies a proposal atomically and returns what changed; emits 'change' afterwards. */
+  apply(p: Proposal): ChangeSet {
+    const changes: ChangeSet = {
+      index: this.index + 1,
+      nodes: new Set(),
+      services: new Set(),
+      tasks: new Set(),
+      assignmentNodes: new Set(),
+      cluster: false,
+    };
+    const run = this.db.transaction(() => {
+      for (const c of p.commands) this.applyOne(c, changes);
+      if (p.request) {
+        this.stmts.putRequest.run(p.request.key, JSON.stringify(p.request.response), changes.index);
+      }
+      this.stmts.setMeta.run('applied_index', String(changes.index));
+    });
+    // Memory follows the database: a failed transaction leaves both as they were.
+    const undo = this.snapshotFor(p.commands);
+    try {
+      run();
+    } catch (e) {
+      undo();
+      throw e;
+    }
+    this.index = changes.index;
+    if (changes.index % 1000 === 0) this.stmts.trimRequests.run(changes.index - 100_000);
+    this.emit('change', changes);
+    return changes;
+  }
+
+  cluster(): ClusterRecord | undefined {
+    return this.clusterRec;
+  }
+  node(id: string): NodeRecord | undefined {
+    return this.nodeMap.get(id);
+  }
+  nodes(): Iterable<NodeRecord> {
+    return this.nodeMap.values();
+  }
+  service(id: string): ServiceRecord | undefined {
+    return this.serviceMap.get(id);
+  }
+  serviceByName(name: string): ServiceRecord | undefined {
+    for (const s of this.serviceMap.values()) if (s.spec.name === name) return s;
+    return undefined;
+  }
+  services(): Iterable<ServiceRecord> {
+    return this.serviceMap.values();
+  }
+  task(id: string): TaskRecord | undefined {
+    return this.taskMap.get(id);
+  }
+  tasks(): Iterable<TaskRecord> {
+    return this.taskMap.values();
+  }
+  tasksOfService(serviceId: string): TaskRecord[] {
+    return this.collect(this.tasksBySvc.get(serviceId));
+  }
+  tasksOfNode(nodeId: string): TaskRecord[] {
+    return this.collect(this.tasksByNode.get(nodeId));
+  }
+  requestResponse(key: string): unknown {
+    const row = this.stmts.getRequest.get(key) as { response: string } | undefined;
+    return row ? (JSON.parse(row.response) as unknown) : undefined;
+  }
+
+  integrityCheck(): string {
+    return String(this.db.pragma('integrity_check', { simple: true }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private collect(ids: Set<string> | undefined): TaskRecord[] {
+    const out: TaskRecord[] = [];
+    for (const id of ids ?? []) {
+      const t = this.taskMap.get(id);
+      if (t) out.push(t);
+    }
+    return out;
+  }
+
+  private load(): void {
+    const meta = this.db.prepare('SELECT key, value FROM meta').all() as {
+      key: string;
+      value: string;
+    }[];
+    for (const { key, value } of meta) {
+      if (key === 'applied_index') this.index = Number(value);
+      if (key === 'cluster') this.clusterRec = JSON.parse(value) as ClusterRecord;
+    }
+    for (const row of this.db.prepare('SELECT data FROM nodes').all() as { data: string }[]) {
+      const n = JSON.parse(row.data) as NodeRecord;
+      this.nodeMap.set(n.id, n);
+    }
+    for (const row of this.db.prepare('SELECT data FROM services').all() as { data: string }[]) {
+      const s = JSON.parse(row.data) as ServiceRecord;
+      this.serviceMap.set(s.id, s);
+    }
+    for (const row of this.db.prepare('SELECT data FROM tasks').all() as { data: string }[]) {
+      this.indexTask(JSON.parse(row.data) as TaskRecord);
+    }
+  }
+
+  private applyOne(c: Command, ch: ChangeSet): void {
+    switch (c.type) {
+      case 'cluster.init':
+        this.stmts.setMeta.run('cluster', JSON.stringify(c.cluster));
+        this.clusterRec = c.cluster;
+        ch.cluster = true;
+        return;
+      case 'cluster.tokens': {
+        const cur = this.clusterRec;
+        if (!cur) throw new Error('invariant: cluster.tokens before cluster.init');
+        const next = { ...cur, workerToken: c.workerToken, managerToken: c.managerToken };
+        this.stmts.setMeta.run('cluster', JSON.stringify(next));
+        this.clusterRec = next;
+        ch.cluster = true;
+        return;
+      }
+      case 'node.put':
+        this.stmts.putNode.run(c.node.id, JSON.stringify(c.node));
+        this.nodeMap.set(c.node.id, c.node);
+        ch.nodes.add(c.node.id);
+        return;
+      case 'node.remove':
+        this.stmts.delNode.run(c.id);
+        this.nodeMap.delete(c.id);
+        ch.nodes.add(c.id);
+        return;
+      case 'service.put':
+        this.stmts.putService.run(c.service.id, c.service.spec.name, JSON.stringify(c.service));
+        this.serviceMap.set(c.service.id, c.service);
+        ch.services.add(c.service.id);
+        return;
+      case 'service.remove':
+        this.stmts.delService.run(c.id);
+        this.serviceMap.delete(c.id);
+        ch.services.add(c.id);
+        return;
+      case 'tasks.put':
+        for (const t of c.tasks) {
+          const old = this.taskMap.get(t.id);
+          if (old?.nodeId) ch.assignmentNodes.add(old.nodeId);
+          if (t.nodeId) ch.assignmentNodes.add(t.nodeId);
+          this.stmts.putTask.run(t.id, t.serviceId, t.nodeId, JSON.stringify(t));
+          this.unindexTask(t.id);
+          this.indexTask(t);
+          ch.tasks.add(t.id);
+          ch.services.add(t.serviceId);
+        }
+        return;
+      case 'tasks.delete':
+        for (const id of c.ids) {
+          const old = this.taskMap.get(id);
+          if (!old) continue;
+          if (old.nodeId) ch.assignmentNodes.add(old.nodeId);
+          this.stmts.delTask.run(id);
+          this.unindexTask(id);
+          ch.tasks.add(id);
+          ch.services.add(old.serviceId);
+        }
+        return;
+    }
+  }
+
+  private indexTask(t: TaskRecord): void {
+    this.taskMap.set(t.id, t);
+    addTo(this.tasksBySvc, t.serviceId, t.id);
+    if (t.nodeId) addTo(this.tasksByNode, t.nodeId, t.id);
+  }
+
+  private unindexTask(id: string): void {
+    const old = this.taskMap.get(id);
+    if (!old) return;
+    this.taskMap.delete(id);
+    this.tasksBySvc.get(old.serviceId)?.delete(id);
+    if (old.nodeId) this.tasksByNode.get(old.nodeId)?.delete(id);
+  }
+
+  /** Remembers the in-memory records a proposal touches, to restore them if SQLite refuses. */
+  private snapshotFor(commands: Command[]): () => void {
+    const cluster = this.clusterRec;
+    const nodes = new Map<string, NodeRecord | undefined>();
+    const services = new Map<string, ServiceRecord | undefined>();
+    const tasks = new Map<string, TaskRecord | undefined>();
+    for (const c of commands) {
+      if (c.type === 'node.put') nodes.set(c.node.id, this.nodeMap.get(c.node.id));
+      if (c.type === 'node.remove') nodes.set(c.id, this.nodeMap.get(c.id));
+      if (c.type === 'service.put') services.set(c.service.id, this.serviceMap.get(c.service.id));
+      if (c.type === 'service.remove') services.set(c.id, this.serviceMap.get(c.id));
+      if (c.type === 'tasks.put') for (const t of c.tasks) tasks.set(t.id, this.taskMap.get(t.id));
+      if (c.type === 'tasks.delete') for (const id of c.ids) tasks.set(id, this.taskMap.get(id));
+    }
+    return () => {
+      this.clusterRec = cluster;
+      for (const [id, n] of nodes) n ? this.nodeMap.set(id, n) : this.nodeMap.delete(id);
+      for (const [id, s] of services) s ? this.serviceMap.set(id, s) : this.serviceMap.delete(id);
+      for (const [id, t] of tasks) {
+        this.unindexTask(id);
+        if (t) this.indexTask(t);
+      }
+    };
+  }
+}
+
+function addTo(m: Map<string, Set<string>>, key: string, value: string): void {
+  let s = m.get(key);
+  if (!s) m.set(key, (s = new Set()));
+  s.add(value);
+}

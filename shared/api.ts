@@ -1,0 +1,127 @@
+// The manager's RPC API: method names, parameter schemas and result shapes shared by CLI and manager.
+import { z } from 'zod';
+import { serviceSpecSchema, type Availability, type NodeStatus, type PortSpec } from './spec.js';
+
+const ref = z.string().min(1).max(128);
+
+export const params = {
+  'cluster.info': z.object({}).default({}),
+  'jointoken.get': z.object({
+    role: z.enum(['worker', 'manager']),
+    rotate: z.boolean().default(false),
+  }),
+  'node.ls': z.object({}).default({}),
+  'node.inspect': z.object({ node: ref }),
+  'node.update': z.object({
+    node: ref,
+    availability: z.enum(['active', 'pause', 'drain']).optional(),
+    labelAdd: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+    labelRm: z.array(z.string().max(128)).default([]),
+  }),
+  'node.rm': z.object({ node: ref, force: z.boolean().default(false) }),
+  'service.create': z.object({ spec: serviceSpecSchema }),
+  'service.ls': z.object({}).default({}),
+  'service.inspect': z.object({ service: ref }),
+  'service.ps': z.object({ service: ref, all: z.boolean().default(true) }),
+  'service.update': z.object({
+    service: ref,
+    replicas: z.number().int().min(0).max(10_000).optional(),
+    image: z.string().min(1).max(512).optional(),
+    command: z.array(z.string()).optional(),
+    envAdd: z.record(z.string(), z.string()).default({}),
+    envRm: z.array(z.string()).default([]),
+    constraintAdd: z.array(z.string()).default([]),
+    constraintRm: z.array(z.string()).default([]),
+    /** Replace every task even when nothing changed (like docker service update --force). */
+    force: z.boolean().default(false),
+  }),
+  'service.rm': z.object({ service: ref }),
+} as const;
+
+export type Method = keyof typeof params;
+export type Params<M extends Method> = z.input<(typeof params)[M]>;
+export type ParsedParams<M extends Method> = z.output<(typeof params)[M]>;
+
+export const isMethod = (m: string): m is Method => Object.prototype.hasOwnProperty.call(params, m);
+
+/** Methods that change state: they carry an idempotency key and are applied once. */
+export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
+  'jointoken.get',
+  'node.update',
+  'node.rm',
+  'service.create',
+  'service.update',
+  'service.rm',
+]);
+
+export interface NodeView {
+  id: string;
+  name: string;
+  role: 'manager' | 'worker';
+  status: NodeStatus;
+  statusMessage: string;
+  availability: Availability;
+  address: string;
+  arch: string;
+  os: string;
+  labels: Record<string, string>;
+  runtime: string;
+  resources: { cpus: number; memoryBytes: number };
+  tasks: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ServiceView {
+  id: string;
+  name: string;
+  mode: 'replicated' | 'global';
+  replicas: { running: number; desired: number };
+  image: string;
+  ports: PortSpec[];
+}
+
+export interface ServiceDetail extends ServiceView {
+  spec: z.output<typeof serviceSpecSchema>;
+  specVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TaskView {
+  id: string;
+  name: string;
+  service: string;
+  slot: number;
+  node: string | null;
+  nodeName: string | null;
+  desiredState: 'running' | 'shutdown';
+  state: string;
+  message: string;
+  error: string | null;
+  restarts: number;
+  hostPorts: { target: number; protocol: string; hostIp: string; hostPort: number }[];
+  updatedAt: string;
+}
+
+export interface ClusterInfo {
+  clusterId: string;
+  managerId: string;
+  rootFingerprint: string;
+  heartbeatMs: number;
+}
+
+export interface Results {
+  'cluster.info': ClusterInfo;
+  'jointoken.get': { role: 'worker' | 'manager'; token: string };
+  'node.ls': NodeView[];
+  'node.inspect': NodeView;
+  'node.update': NodeView;
+  'node.rm': { id: string };
+  'service.create': ServiceDetail;
+  'service.ls': ServiceView[];
+  'service.inspect': ServiceDetail;
+  'service.ps': TaskView[];
+  'service.update': ServiceDetail;
+  'service.rm': { id: string };
+}
