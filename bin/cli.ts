@@ -70,7 +70,11 @@ function asUsageError(msg: string | null | undefined, err: Error | undefined): E
 
 function report(e: unknown, argv: readonly string[]): number {
   if (e instanceof UsageError) {
-    process.stderr.write(`${e.message}\nSee '${helpCommand(argv)}'.\n`);
+    // yargs' suggestion for a mistyped command does not say which word it did not know.
+    const unknown = e.message.startsWith('Did you mean') ? unknownWord(argv) : null;
+    const message = unknown === null ? e.message : `Unknown command "${unknown}". ${e.message}`;
+    const known = unknown === null ? argv : argv.slice(0, argv.indexOf(unknown));
+    process.stderr.write(`${message}\nSee '${helpCommand(known)}'.\n`);
     return EXIT_USAGE;
   }
   process.stderr.write(`Error: ${errorMessage(e)}\n`);
@@ -82,16 +86,23 @@ function report(e: unknown, argv: readonly string[]): number {
 
 /** "fleet service create --help" for `fleet service create nginx --bad`, as far as it can tell. */
 export function helpCommand(argv: readonly string[]): string {
-  const words: string[] = [];
-  for (const arg of argv) {
-    if (arg.startsWith('-') || words.length === 2) break;
-    words.push(arg);
-  }
-  const [first, second] = words;
-  if (!first || !TOP_LEVEL.some((c) => selectors(c).includes(first))) return 'fleet --help';
-  const sub = second && /^[a-z][a-z-]*$/.test(second) ? ` ${second}` : '';
-  return `fleet ${first}${sub} --help`;
+  const [first, second] = argv.slice(0, 2).filter((a, i, all) => all.slice(0, i + 1).every(plain));
+  const top = first === undefined ? undefined : TOP_LEVEL.find((c) => selectors(c).includes(first));
+  if (!top || !first) return 'fleet --help';
+  // Only a command group (a bare word, like `service`) has a subcommand as its next word.
+  const isGroup = typeof top.command === 'string' && !top.command.includes(' ');
+  return isGroup && second ? `fleet ${first} ${second} --help` : `fleet ${first} --help`;
 }
+
+const plain = (arg: string): boolean => !arg.startsWith('-');
+
+/** The first word that is not a top-level command, or the one after a known one. */
+function unknownWord(argv: readonly string[]): string {
+  const [first = '', second = ''] = argv.filter((a) => !a.startsWith('-'));
+  return isTopLevel(first) ? second : first;
+}
+
+const isTopLevel = (word: string): boolean => TOP_LEVEL.some((c) => selectors(c).includes(word));
 
 const selectors = (c: Named): string[] => {
   const list = (v: string | readonly string[] | undefined): readonly string[] =>

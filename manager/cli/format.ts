@@ -1,16 +1,21 @@
 // Output for people: plain aligned tables of nodes, services and tasks, relative times, progress.
 import type { NodeView, ServiceView, TaskView } from '../../shared/api.js';
-import type { PortSpec } from '../../shared/spec.js';
+import { TERMINAL_STATES, type PortSpec } from '../../shared/spec.js';
 
 /** Gap between columns, as in docker's tabular output. */
 const GAP = '   ';
 
 /** Renders rows under headers as plain left-aligned columns with no borders. */
-export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+export function renderTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     headers
-      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i] ?? 0)))
+      .map((_, i) =>
+        i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i] ?? 0),
+      )
       .join(GAP)
       .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
@@ -155,7 +160,7 @@ export function printNodes(nodes: readonly NodeView[]): void {
   );
 }
 
-const TERMINAL: ReadonlySet<string> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+const TERMINAL: ReadonlySet<string> = TERMINAL_STATES;
 
 /** One line per task name: its desired-running task's state and why it is not running yet. */
 export function progressLines(
@@ -170,15 +175,24 @@ export function progressLines(
   for (const [name, history] of histories) {
     const i = history.findIndex((t) => t.desiredState === 'running');
     const task = history[i];
-    if (task) lines.set(name, `${name}: ${taskProgress(task, isCurrent(task), history[i + 1])}`);
-    else if (history[0] && !TERMINAL.has(history[0].state)) lines.set(name, `${name}: shutting down`);
+    const latest = history[0];
+    if (task)
+      lines.set(name, `${label(task)}: ${taskProgress(task, isCurrent(task), history[i + 1])}`);
+    else if (latest && !TERMINAL.has(latest.state))
+      lines.set(name, `${label(latest)}: shutting down`);
   }
   return lines;
 }
 
+/** "web.2"; a global service's task is named after its node: "probe@pi-3". */
+const label = (t: TaskView): string =>
+  t.slot === 0 && t.nodeName ? `${t.service}@${t.nodeName}` : t.name;
+
 function taskProgress(task: TaskView, current: boolean, previous: TaskView | undefined): string {
   if (task.state === 'running') return current ? 'running' : 'running (outdated, to be replaced)';
-  const why = [task.error || task.message];
+  // Agents' messages often just restate the state ("assigned to node"); only reasons are shown.
+  const restated = task.message.toLowerCase().startsWith(task.state);
+  const why = [task.error ?? (restated ? '' : task.message)];
   if (previous?.error) why.push(`previous task ${previous.state}: ${previous.error}`);
   const detail = why.filter((w) => w).join('; ');
   return detail ? `${task.state} (${detail})` : task.state;

@@ -17,7 +17,12 @@ export const joinTokenCommand = defineCommand({
         default: false,
         describe: 'replace the token; the old one stops working, joined boards are unaffected',
       })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only the token' }),
+      .option('quiet', {
+        alias: 'q',
+        type: 'boolean',
+        default: false,
+        describe: 'print only the token',
+      }),
   handler: async (argv) => {
     const { role, rotate } = argv;
     const text = await withClient(argv, async (c) => {

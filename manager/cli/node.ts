@@ -1,7 +1,13 @@
 // `fleet node ls|inspect|update|rm`: list, inspect, drain, label and remove the boards of the fleet.
 import type { CommandModule } from 'yargs';
 import { printJson, printNodes } from './format.js';
-import { defineCommand, parseKeyValues, withClient, withConnection, withFormat } from './options.js';
+import {
+  defineCommand,
+  parseKeyValues,
+  withClient,
+  withConnection,
+  withFormat,
+} from './options.js';
 
 const ls = defineCommand({
   command: 'ls',

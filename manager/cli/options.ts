@@ -100,10 +100,14 @@ export async function loadIdentity(path: string): Promise<Identity> {
         `no identity file at ${path}: pass --identity or set FLEET_IDENTITY`,
       );
     }
-    throw new FleetError('invalid_argument', `cannot read identity file ${path}: ${errorMessage(e)}`);
+    throw new FleetError(
+      'invalid_argument',
+      `cannot read identity file ${path}: ${errorMessage(e)}`,
+    );
   }
   const r = decode(identitySchema, text);
-  if (!r.ok) throw new FleetError('invalid_argument', `identity file ${path} is invalid: ${r.reason}`);
+  if (!r.ok)
+    throw new FleetError('invalid_argument', `identity file ${path} is invalid: ${r.reason}`);
   return r.value;
 }
 
@@ -141,7 +145,8 @@ export function parseKeyValues(
 
 /** `8080:80`, `8080:80/udp`, `80`, or `published=8080,target=80,protocol=tcp,mode=host`. */
 export function parsePublish(text: string): PortInput {
-  const expected = 'PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host]';
+  const expected =
+    'PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host]';
   const port = text.includes('=') ? parseLongPublish(text) : parseShortPublish(text);
   if (!port) throw invalid('publish', text, expected);
   return port;
@@ -165,7 +170,8 @@ function parseLongPublish(text: string): PortInput | null {
   const { published, target, protocol = 'tcp', mode = 'ingress' } = Object.fromEntries(fields);
   const known = ['published', 'target', 'protocol', 'mode'];
   if ([...fields.keys()].some((k) => !known.includes(k)) || target === undefined) return null;
-  if ((protocol !== 'tcp' && protocol !== 'udp') || (mode !== 'ingress' && mode !== 'host')) return null;
+  if ((protocol !== 'tcp' && protocol !== 'udp') || (mode !== 'ingress' && mode !== 'host'))
+    return null;
   if (!/^\d+$/.test(target) || (published !== undefined && !/^\d+$/.test(published))) return null;
   const port: PortInput = { target: Number(target), protocol, mode };
   if (published !== undefined) port.published = Number(published);
@@ -291,4 +297,3 @@ export function parseScale(text: string): { service: string; replicas: number } 
   if (!m || !m[1] || !m[2]) throw invalid('scale', text, 'SERVICE=REPLICAS');
   return { service: m[1], replicas: Number(m[2]) };
 }
-

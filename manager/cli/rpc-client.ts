@@ -142,8 +142,7 @@ const KNOWN_CODES: readonly ErrorCode[] = [
   'internal',
 ];
 
-const errorCode = (code: string): ErrorCode =>
-  KNOWN_CODES.find((c) => c === code) ?? 'internal';
+const errorCode = (code: string): ErrorCode => KNOWN_CODES.find((c) => c === code) ?? 'internal';
 
 /**
  * Publishes the request, and once more halfway through the wait with the same id and

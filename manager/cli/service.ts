@@ -39,31 +39,81 @@ const create = defineCommand({
       .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
       .positional('command', { type: 'string', array: true, describe: 'command and arguments' })
       .option('name', { type: 'string', demandOption: true, describe: 'service name' })
-      .option('mode', { choices: ['replicated', 'global'] as const, default: 'replicated' as const })
-      .option('replicas', { requiresArg: true, coerce: (v: unknown) => countFlag('replicas', v) })
-      .option('env', { ...repeatable, alias: 'e', coerce: (v: string[]) => parseKeyValues('env', v, true) })
-      .option('publish', { ...repeatable, alias: 'p', coerce: (v: string[]) => v.map(parsePublish) })
-      .option('constraint', { ...repeatable, coerce: (v: string[]) => constraintsFlag('constraint', v) })
-      .option('reserve-cpu', { requiresArg: true, coerce: (v: unknown) => nonNegativeFlag('reserve-cpu', v) })
-      .option('reserve-memory', { type: 'string', coerce: (v: string) => bytesFlag('reserve-memory', v) })
+      .option('mode', {
+        choices: ['replicated', 'global'] as const,
+        default: 'replicated' as const,
+        describe: 'replicated: --replicas tasks; global: one task on every eligible node',
+      })
+      .option('replicas', {
+        requiresArg: true,
+        describe: 'number of tasks [default: 1]',
+        coerce: (v: unknown) => countFlag('replicas', v),
+      })
+      .option('env', {
+        ...repeatable,
+        alias: 'e',
+        describe: 'environment variable KEY=VALUE, repeatable',
+        coerce: (v: string[]) => parseKeyValues('env', v, true),
+      })
+      .option('publish', {
+        ...repeatable,
+        alias: 'p',
+        describe:
+          'publish a port: 8080:80[/udp] or published=8080,target=80,protocol=tcp,mode=host',
+        coerce: (v: string[]) => v.map(parsePublish),
+      })
+      .option('constraint', {
+        ...repeatable,
+        describe: "placement rule such as 'node.labels.zone==garage', repeatable",
+        coerce: (v: string[]) => constraintsFlag('constraint', v),
+      })
+      .option('reserve-cpu', {
+        requiresArg: true,
+        describe: 'CPU cores a node must have free, e.g. 0.5',
+        coerce: (v: unknown) => nonNegativeFlag('reserve-cpu', v),
+      })
+      .option('reserve-memory', {
+        type: 'string',
+        describe: 'memory a node must have free, e.g. 64M',
+        coerce: (v: string) => bytesFlag('reserve-memory', v),
+      })
       .option('max-replicas-per-node', {
         requiresArg: true,
+        describe: 'most tasks of this service on one node [default: no limit]',
         coerce: (v: unknown) => countFlag('max-replicas-per-node', v),
       })
-      .option('restart-condition', { choices: ['none', 'on-failure', 'any'] as const })
-      .option('restart-delay', { type: 'string', coerce: (v: string) => durationFlag('restart-delay', v) })
+      .option('restart-condition', {
+        choices: ['none', 'on-failure', 'any'] as const,
+        describe: 'when to restart a task that exits [default: any]',
+      })
+      .option('restart-delay', {
+        type: 'string',
+        describe: 'wait between restarts, e.g. 5s [default: 5s]',
+        coerce: (v: string) => durationFlag('restart-delay', v),
+      })
       .option('restart-max-attempts', {
         requiresArg: true,
+        describe: 'give up after this many restarts within the window [default: no limit]',
         coerce: (v: unknown) => countFlag('restart-max-attempts', v),
       })
-      .option('restart-window', { type: 'string', coerce: (v: string) => durationFlag('restart-window', v) })
+      .option('restart-window', {
+        type: 'string',
+        describe: 'window over which restarts are counted, e.g. 1m [default: unbounded]',
+        coerce: (v: string) => durationFlag('restart-window', v),
+      })
       .option('stop-grace-period', {
         type: 'string',
+        describe: 'time a task gets to stop before it is killed [default: 10s]',
         coerce: (v: string) => durationFlag('stop-grace-period', v),
       })
-      .option('label', { ...repeatable, alias: 'l', coerce: (v: string[]) => parseKeyValues('label', v) })
+      .option('label', {
+        ...repeatable,
+        alias: 'l',
+        describe: 'service label KEY=VALUE, repeatable',
+        coerce: (v: string[]) => parseKeyValues('label', v),
+      })
       .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
-      .example("$0 service create --name probe --mode global --constraint 'node.labels.zone==garage' busybox sleep 1d", ''),
+      .example('$0 service create --name probe --mode global busybox sleep 1d', ''),
   handler: async (argv) => {
     const spec = buildSpec({ ...argv, command: argv.command ?? [] });
     await withClient(argv, async (c) => {
@@ -90,7 +140,11 @@ const ps = defineCommand({
   command: 'ps <service>',
   describe: "List a service's tasks, current and past",
   builder: (y) =>
-    withFormat(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+    withFormat(withConnection(y)).positional('service', {
+      type: 'string',
+      demandOption: true,
+      describe: 'service name or id',
+    }),
   handler: async (argv) => {
     const tasks = await withClient(argv, (c) => c.call('service.ps', { service: argv.service }));
     if (argv.format === 'json') printJson(tasks);
@@ -140,16 +194,29 @@ const update = defineCommand({
   builder: (y) =>
     withProgress(withConnection(y))
       .positional('service', { type: 'string', demandOption: true })
-      .option('replicas', { requiresArg: true, coerce: (v: unknown) => countFlag('replicas', v) })
+      .option('replicas', {
+        requiresArg: true,
+        describe: 'number of tasks',
+        coerce: (v: unknown) => countFlag('replicas', v),
+      })
       .option('image', { type: 'string', requiresArg: true, describe: 'new container image' })
-      .option('env-add', { ...repeatable, coerce: (v: string[]) => parseKeyValues('env-add', v, true) })
+      .option('env-add', {
+        ...repeatable,
+        describe: 'add or change an environment variable KEY=VALUE',
+        coerce: (v: string[]) => parseKeyValues('env-add', v, true),
+      })
       .option('env-rm', { ...repeatable, describe: 'remove an environment variable' })
       .option('constraint-add', {
         ...repeatable,
+        describe: 'add a placement constraint',
         coerce: (v: string[]) => constraintsFlag('constraint-add', v),
       })
       .option('constraint-rm', { ...repeatable, describe: 'remove a constraint, written as added' })
-      .option('force', { type: 'boolean', default: false, describe: 'replace tasks even if nothing changed' }),
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'replace tasks even if nothing changed',
+      }),
   handler: async (argv) => {
     const { service } = argv;
     await withClient(argv, async (c) => {
@@ -177,7 +244,8 @@ const rm = defineCommand({
   command: 'rm <services..>',
   aliases: ['remove'],
   describe: 'Remove one or more services',
-  builder: (y) => withConnection(y).positional('services', { type: 'string', array: true, demandOption: true }),
+  builder: (y) =>
+    withConnection(y).positional('services', { type: 'string', array: true, demandOption: true }),
   handler: async (argv) => {
     const failures: FleetError[] = [];
     await withClient(argv, async (c) => {
@@ -208,10 +276,12 @@ export const serviceCommand: CommandModule<object, object> = {
       .command(scale)
       .command(update)
       .command(rm)
-      .demandCommand(1, 'fleet service needs a subcommand: create, ls, ps, inspect, scale, update or rm'),
+      .demandCommand(
+        1,
+        'fleet service needs a subcommand: create, ls, ps, inspect, scale, update or rm',
+      ),
   handler: () => undefined,
 };
-
 
 // ---- convergence: poll until the tasks match the spec, as docker service create does
 
@@ -250,7 +320,9 @@ export function convergence(
   const running = wanted.filter((t) => t.state === 'running' && isCurrent(t)).length;
   const busy = wanted.some((t) => IN_PROGRESS.has(t.state) || !isCurrent(t));
   const desired = detail.mode === 'replicated' ? detail.spec.replicas : detail.replicas.desired;
-  const lines = new Map([['overall', `overall progress: ${running} out of ${desired} tasks running`]]);
+  const lines = new Map([
+    ['overall', `overall progress: ${running} out of ${desired} tasks running`],
+  ]);
   for (const [name, line] of progressLines(tasks, isCurrent)) lines.set(name, line);
   return { converged: running === desired && !busy, running, desired, lines };
 }

@@ -268,8 +268,14 @@ export class Store extends EventEmitter implements StoreView {
     }
     return () => {
       this.clusterRec = cluster;
-      for (const [id, n] of nodes) n ? this.nodeMap.set(id, n) : this.nodeMap.delete(id);
-      for (const [id, s] of services) s ? this.serviceMap.set(id, s) : this.serviceMap.delete(id);
+      for (const [id, n] of nodes) {
+        if (n) this.nodeMap.set(id, n);
+        else this.nodeMap.delete(id);
+      }
+      for (const [id, s] of services) {
+        if (s) this.serviceMap.set(id, s);
+        else this.serviceMap.delete(id);
+      }
       for (const [id, t] of tasks) {
         this.unindexTask(id);
         if (t) this.indexTask(t);
