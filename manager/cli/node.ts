@@ -48,6 +48,7 @@ const update = defineCommand({
       .option('label-add', {
         type: 'string',
         array: true,
+        nargs: 1,
         default: [] as string[],
         describe: 'add or change a label (KEY=VALUE), repeatable',
         coerce: (v: string[]) => parseKeyValues('label-add', v),
@@ -55,6 +56,7 @@ const update = defineCommand({
       .option('label-rm', {
         type: 'string',
         array: true,
+        nargs: 1,
         default: [] as string[],
         describe: 'remove a label (KEY), repeatable',
       })

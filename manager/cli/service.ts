@@ -29,7 +29,7 @@ import {
 } from './options.js';
 import type { RpcClient } from './rpc-client.js';
 
-const repeatable = { type: 'string', array: true, default: [] as string[] } as const;
+const repeatable = { type: 'string', array: true, nargs: 1, default: [] as string[] } as const;
 
 const create = defineCommand({
   command: 'create <image> [command..]',

@@ -1,0 +1,330 @@
+// The CLI's pure parts: flag parsing, spec building, convergence, output, and its error exits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { ServiceDetail, TaskView } from '../../shared/api.js';
+import { FleetError } from '../../shared/errors.js';
+import {
+  generateNodeKeys,
+  generateSigningKey,
+  issueCertificate,
+  type Identity,
+} from '../../shared/identity.js';
+import { helpCommand, main } from '../../bin/cli.js';
+import { formatDuration, relativeTime, renderTable } from '../../manager/cli/format.js';
+import {
+  UsageError,
+  buildSpec,
+  bytesFlag,
+  constraintsFlag,
+  countFlag,
+  durationFlag,
+  parseHosts,
+  parseKeyValues,
+  parsePublish,
+  parseScale,
+} from '../../manager/cli/options.js';
+import { connectClient } from '../../manager/cli/rpc-client.js';
+import { convergence } from '../../manager/cli/service.js';
+
+const usageError = (flag: string) => (e: unknown) =>
+  e instanceof UsageError && e.message.includes(`--${flag}`);
+
+test('--publish short form maps PUBLISHED:TARGET, defaulting to tcp', () => {
+  assert.deepEqual(parsePublish('8080:80'), { published: 8080, target: 80, protocol: 'tcp' });
+  assert.deepEqual(parsePublish('5353:53/udp'), { published: 5353, target: 53, protocol: 'udp' });
+  assert.deepEqual(parsePublish('80'), { target: 80, protocol: 'tcp' });
+});
+
+test('--publish long form reads published, target, protocol and mode', () => {
+  assert.deepEqual(parsePublish('published=8080,target=80,protocol=tcp,mode=host'), {
+    published: 8080,
+    target: 80,
+    protocol: 'tcp',
+    mode: 'host',
+  });
+  assert.deepEqual(parsePublish('target=53,protocol=udp'), {
+    target: 53,
+    protocol: 'udp',
+    mode: 'ingress',
+  });
+});
+
+test('--publish refuses malformed values, naming the flag and the value', () => {
+  const bad = ['abc', '8080:', '70000:80', '80/sctp', 'published=80', 'target=80,color=red'];
+  for (const value of bad) {
+    assert.throws(() => parsePublish(value), usageError('publish'), value);
+  }
+  assert.throws(() => parsePublish('x:80'), /"x:80"/);
+});
+
+test('--env splits at the first = and needs one; --label allows a bare key', () => {
+  assert.deepEqual(parseKeyValues('env', ['A=1', 'URL=a=b', 'EMPTY='], true), {
+    A: '1',
+    URL: 'a=b',
+    EMPTY: '',
+  });
+  assert.throws(() => parseKeyValues('env', ['NOVALUE'], true), usageError('env'));
+  assert.throws(() => parseKeyValues('env', ['=1'], true), usageError('env'));
+  assert.deepEqual(parseKeyValues('label', ['tier']), { tier: '' });
+});
+
+test('constraints are checked locally and a bad one names the flag', () => {
+  const good = ['node.labels.zone==garage', 'node.role!=manager', 'node.platform.arch==arm64'];
+  assert.deepEqual(constraintsFlag('constraint', good), good);
+  for (const bad of ['node.colour==red', 'node.labels.zone=garage', 'zone==garage']) {
+    assert.throws(() => constraintsFlag('constraint', [bad]), usageError('constraint'), bad);
+  }
+});
+
+test('durations, sizes and counts parse, and bad ones name their flag', () => {
+  assert.equal(durationFlag('restart-delay', '500ms'), 500);
+  assert.equal(durationFlag('restart-delay', '5s'), 5000);
+  assert.equal(durationFlag('timeout', '5m'), 300_000);
+  assert.equal(durationFlag('timeout', '1.5h'), 5_400_000);
+  assert.throws(() => durationFlag('restart-delay', 'soon'), usageError('restart-delay'));
+  assert.equal(bytesFlag('reserve-memory', '64M'), 64 * 1024 * 1024);
+  assert.throws(() => bytesFlag('reserve-memory', 'lots'), usageError('reserve-memory'));
+  assert.equal(countFlag('replicas', 3), 3);
+  assert.equal(countFlag('replicas', '4'), 4);
+  assert.throws(() => countFlag('replicas', 'three'), usageError('replicas'));
+  assert.throws(() => countFlag('replicas', '-1'), usageError('replicas'));
+});
+
+test('hosts default their port and a comma-separated list keeps its order', () => {
+  assert.deepEqual(parseHosts('10.0.0.2, 10.0.0.3:1883'), ['10.0.0.2:4883', '10.0.0.3:1883']);
+  assert.throws(() => parseHosts(' , '), usageError('host'));
+});
+
+test('a service spec is built from flags with the schema defaults filled in', () => {
+  const spec = buildSpec({
+    name: 'web',
+    image: 'nginx:alpine',
+    command: ['nginx', '-g', 'daemon off;'],
+    replicas: 3,
+    env: { A: '1' },
+    publish: [parsePublish('8080:80')],
+    constraint: ['node.labels.zone==garage'],
+    reserveMemory: 64 * 1024 * 1024,
+    restartDelay: 2000,
+  });
+  assert.equal(spec.mode, 'replicated');
+  assert.equal(spec.replicas, 3);
+  assert.deepEqual(spec.task.command, ['nginx', '-g', 'daemon off;']);
+  assert.deepEqual(spec.task.ports, [
+    { published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' },
+  ]);
+  assert.deepEqual(spec.task.resources, { cpu: 0, memoryBytes: 64 * 1024 * 1024 });
+  assert.equal(spec.task.restart.delayMs, 2000);
+  assert.equal(spec.task.restart.condition, 'any');
+  assert.equal(spec.task.stopGracePeriodMs, 10_000);
+});
+
+test('an invalid spec is a usage error naming the flag, not a schema dump', () => {
+  assert.throws(() => buildSpec({ name: 'my web', image: 'nginx' }), usageError('name'));
+  assert.throws(
+    () => buildSpec({ name: 'probe', image: 'busybox', mode: 'global', replicas: 2 }),
+    usageError('replicas'),
+  );
+});
+
+test('scale arguments are SERVICE=REPLICAS', () => {
+  assert.deepEqual(parseScale('web=5'), { service: 'web', replicas: 5 });
+  for (const bad of ['web', 'web=', '=3', 'web=-1']) {
+    assert.throws(() => parseScale(bad), usageError('scale'), bad);
+  }
+});
+
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function detail(replicas: number, mode: 'replicated' | 'global' = 'replicated'): ServiceDetail {
+  const spec = buildSpec({ name: 'web', image: 'nginx', mode, replicas: undefined });
+  return {
+    id: 's1',
+    name: 'web',
+    mode,
+    replicas: { running: 0, desired: replicas },
+    image: 'nginx',
+    ports: [],
+    spec: { ...spec, replicas },
+    specVersion: 1,
+    createdAt: iso(T0),
+    updatedAt: iso(T0),
+  };
+}
+
+function task(slot: number, state: string, over: Partial<TaskView> = {}): TaskView {
+  return {
+    id: `t${slot}${state}`,
+    name: `web.${slot}`,
+    service: 'web',
+    slot,
+    node: 'n1',
+    nodeName: 'pi-1',
+    desiredState: 'running',
+    state,
+    message: '',
+    error: null,
+    restarts: 0,
+    hostPorts: [],
+    updatedAt: iso(T0 + 1000),
+    ...over,
+  };
+}
+
+test('a replicated service converges when every desired task runs and none is on its way', () => {
+  const running = [task(1, 'running'), task(2, 'running')];
+  assert.equal(convergence(detail(2), running, null).converged, true);
+  const pending = [
+    task(1, 'running'),
+    task(2, 'pending', { message: 'no suitable node: 2 nodes lack arch arm64' }),
+  ];
+  const c = convergence(detail(2), pending, null);
+  assert.equal(c.converged, false);
+  assert.equal(c.lines.get('web.2'), 'web.2: pending (no suitable node: 2 nodes lack arch arm64)');
+  assert.equal(c.lines.get('overall'), 'overall progress: 1 out of 2 tasks running');
+});
+
+test('after an update, tasks unchanged since the update are outdated, not converged', () => {
+  const since = T0 + 5000;
+  const old = [task(1, 'running'), task(2, 'running')];
+  assert.equal(convergence(detail(2), old, since).converged, false);
+  const fresh = old.map((t) => ({ ...t, updatedAt: iso(since + 10) }));
+  assert.equal(convergence(detail(2), fresh, since).converged, true);
+});
+
+test('shut-down and rejected history does not count, and a rejection explains the retry', () => {
+  const tasks = [
+    task(1, 'rejected', { desiredState: 'shutdown', error: 'image not found', updatedAt: iso(T0) }),
+    task(1, 'starting', { id: 'retry' }),
+  ];
+  const c = convergence(detail(1), tasks, null);
+  assert.equal(c.converged, false);
+  assert.equal(c.lines.get('web.1'), 'web.1: starting (previous task rejected: image not found)');
+});
+
+test('a global service converges when its tasks on every eligible node run', () => {
+  const t = (node: string, state: string): TaskView =>
+    task(0, state, { name: `web.${node}`, node, nodeName: node });
+  const c = convergence(detail(2, 'global'), [t('a', 'running'), t('b', 'running')], null);
+  assert.equal(c.converged, true);
+  assert.equal(c.lines.get('web.a'), 'web@a: running');
+});
+
+test('tables align plain columns and relative times read like docker', () => {
+  assert.equal(
+    renderTable(
+      ['ID', 'NAME'],
+      [
+        ['abc', 'web'],
+        ['a', 'x'],
+      ],
+    ),
+    'ID    NAME\nabc   web\na     x\n',
+  );
+  assert.equal(relativeTime(T0 - 5000, T0), '5 seconds ago');
+  assert.equal(relativeTime(T0 - 70_000, T0), 'About a minute ago');
+  assert.equal(relativeTime(T0 + 1000, T0), 'Less than a second ago');
+  assert.equal(formatDuration(300_000), '5m');
+  assert.equal(formatDuration(90_000), '1m30s');
+});
+
+test('the --help hint names the command that failed', () => {
+  assert.equal(
+    helpCommand(['service', 'create', 'nginx', '--publish', 'x']),
+    'fleet service create --help',
+  );
+  assert.equal(helpCommand(['join-token', 'nobody']), 'fleet join-token --help');
+  assert.equal(helpCommand(['bogus']), 'fleet --help');
+});
+
+/** Runs main in this process with stderr captured; restores the exit code it sets. */
+async function runMain(argv: string[]): Promise<{ code: number; stderr: string }> {
+  const write = process.stderr.write;
+  let stderr = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await main(argv);
+  } finally {
+    process.stderr.write = write;
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { code, stderr };
+}
+
+test('a bad flag value exits 2 with the message and a --help hint, no stack trace', async () => {
+  const r = await runMain(['service', 'create', 'nginx', '--name', 'web', '--publish', 'nope']);
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    'Invalid value for --publish: "nope" (expected PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host])',
+    "See 'fleet service create --help'.",
+  ]);
+});
+
+test('a missing identity file is one error line and exit 1', async () => {
+  const r = await runMain(['node', 'ls', '--identity', '/nonexistent/identity.json']);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    'Error: no identity file at /nonexistent/identity.json: pass --identity or set FLEET_IDENTITY\n',
+  );
+});
+
+test('bin/fleet.js exits 2 on an invalid constraint, printing one message line and a hint', () => {
+  const script = fileURLToPath(new URL('../../../bin/fleet.js', import.meta.url));
+  const r = spawnSync(
+    process.execPath,
+    [script, 'service', 'create', 'nginx', '--name', 'web', '--constraint', 'node.colour==red'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? '', /^Invalid value for --constraint: "node\.colour==red"/);
+  assert.equal(r.stdout, '');
+});
+
+function adminIdentity(): Identity {
+  const root = generateSigningKey();
+  const keys = generateNodeKeys();
+  const body = {
+    id: 'admin',
+    role: 'admin' as const,
+    signPub: keys.sign.publicKey,
+    boxPub: keys.box.publicKey,
+    issuedAt: Date.now(),
+    expiresAt: Date.now() + 60_000,
+    serial: 's1',
+  };
+  const cert = issueCertificate(body, root);
+  return { v: 1, id: 'admin', role: 'admin', keys, cert, rootPub: root.publicKey, managers: [] };
+}
+
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+test('connecting where no manager listens fails fast, naming every host tried', async () => {
+  const [a, b] = [await unusedPort(), await unusedPort()];
+  const started = Date.now();
+  await assert.rejects(
+    connectClient({ hosts: [`127.0.0.1:${a}`, `127.0.0.1:${b}`], identity: adminIdentity() }),
+    (e: unknown) =>
+      e instanceof FleetError &&
+      e.code === 'unavailable' &&
+      e.message === `no manager answered at 127.0.0.1:${a}, 127.0.0.1:${b} within 5s`,
+  );
+  assert.ok(Date.now() - started < 2000, 'a refused connection must not wait for the timeout');
+});
