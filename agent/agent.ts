@@ -29,6 +29,8 @@ export class Agent {
   private assignment: Assignment | null = null;
   private readonly local = new Map<string, LocalTask>();
   private readonly removed = new Map<string, LocalTask>();
+  /** Templates of tasks seen in assignments, so a task removed from one still stops gracefully. */
+  private readonly known = new Map<string, AssignedTask>();
   private info: RuntimeInfo | undefined;
   private passRunning = false;
   private passAgain = false;
@@ -40,6 +42,7 @@ export class Agent {
   private hbSeq = 0;
   private diskFull = false;
   private closed = false;
+  private persisting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
     this.conn = new ManagerConnection(opts.identity, opts.managers, {
@@ -115,11 +118,15 @@ export class Agent {
     if (!d.ok) return this.opts.logger.warn('dropped assignment', { reason: d.reason });
     const a = d.value;
     if (a.nodeId !== this.nodeId) return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
-    if (this.assignment && a.version < this.assignment.version && a.heartbeatMs === this.assignment.heartbeatMs) {
-      // Versions are the manager's applied index; a lower one is stale unless the cluster was rebuilt.
-      this.opts.logger.debug('older assignment version received; applying it as the manager\'s current view', { version: a.version });
-    }
     this.assignment = a;
+    // One write at a time, in arrival order: the file must end up holding the newest assignment.
+    const write = this.persisting.then(() => this.persistAssignment(a));
+    this.persisting = write;
+    await write;
+    this.kick();
+  }
+
+  private async persistAssignment(a: Assignment): Promise<void> {
     try {
       await fs.mkdir(this.opts.dataDir, { recursive: true });
       await writeFileAtomic(this.assignmentFile(), JSON.stringify(a));
@@ -128,7 +135,6 @@ export class Agent {
       this.diskFull = /ENOSPC/.test(String(e));
       this.opts.logger.error('could not persist the assignment; running it from memory', { error: String(e) });
     }
-    this.kick();
   }
 
   /** Requests a reconcile pass; passes never overlap. */
@@ -151,7 +157,10 @@ export class Agent {
   private async pass(): Promise<void> {
     const { runtime, logger } = this.opts;
     const desired = this.assignment?.tasks ?? [];
-    for (const t of desired) if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(Date.now()));
+    for (const t of desired) {
+      if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(Date.now()));
+      this.known.set(t.id, t);
+    }
     let observed;
     try {
       observed = await runtime.list(this.nodeId);
@@ -170,7 +179,12 @@ export class Agent {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     if (p.wakeAt !== null) this.wakeTimer = setTimeout(() => this.kick(), Math.max(10, p.wakeAt - Date.now()));
     const desiredIds = new Set(desired.map((t) => t.id));
-    for (const id of [...this.local.keys()]) if (!desiredIds.has(id) && !observed.some((w) => w.taskId === id)) this.local.delete(id);
+    const observedIds = new Set(observed.map((w) => w.taskId));
+    for (const id of [...this.local.keys()]) {
+      if (desiredIds.has(id) || observedIds.has(id)) continue;
+      this.local.delete(id);
+      this.known.delete(id);
+    }
     if (p.steps.length > 0) {
       await runLimited(p.steps, STEP_CONCURRENCY, (s) => this.execute(s));
       this.passAgain = true;
@@ -215,7 +229,7 @@ export class Agent {
       case 'remove': {
         const w = step.workload;
         try {
-          await runtime.stop(w.runtimeId, this.assignmentGrace(w.taskId));
+          await runtime.stop(w.runtimeId, this.known.get(w.taskId)?.template.stopGracePeriodMs ?? 10_000);
           await runtime.remove(w.runtimeId);
         } catch (e) {
           logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
@@ -223,14 +237,11 @@ export class Agent {
         }
         const l = this.local.get(w.taskId) ?? freshLocal(now);
         this.local.delete(w.taskId);
+        this.known.delete(w.taskId);
         this.removed.set(w.taskId, { ...l, state: 'shutdown', message: step.reason, at: now });
         return;
       }
     }
-  }
-
-  private assignmentGrace(_taskId: string): number {
-    return 10_000;
   }
 
   private async startTask(task: AssignedTask): Promise<void> {

@@ -48,7 +48,11 @@ export async function main(argv: string[]): Promise<void> {
     .version(readVersion())
     .exitProcess(false)
     .fail((msg, err) => {
-      throw asUsageError(msg, err);
+      // An unknown flag takes the next word as its value, so yargs may first complain about a
+      // missing positional; the flag is what the user needs to hear about.
+      const unknown = err || msg?.startsWith('Did you mean') ? [] : unknownFlags(argv, parser);
+      const plural = unknown.length > 1 ? 's' : '';
+      throw asUsageError(unknown.length > 0 ? `Unknown argument${plural}: ${unknown.join(', ')}` : msg, err);
     });
   parser.wrap(Math.min(100, parser.terminalWidth()));
   try {
@@ -66,6 +70,30 @@ function asUsageError(msg: string | null | undefined, err: Error | undefined): E
   if (err instanceof UsageError) return err;
   if (err && err.name !== 'YError') return err;
   return new UsageError(msg || err?.message || 'invalid command line');
+}
+
+/** The option table of the command yargs was parsing when it failed: public, though not in @types/yargs. */
+interface OptionTable {
+  getOptions(): { key: Record<string, unknown> };
+}
+
+/** Flags on the command line that the selected command does not define, without their dashes. */
+function unknownFlags(argv: readonly string[], parser: object): string[] {
+  if (!('getOptions' in parser) || typeof parser.getOptions !== 'function') return [];
+  const known = new Set(Object.keys((parser as OptionTable).getOptions().key));
+  const isKnown = (name: string): boolean =>
+    [name, name.replace(/^no-/, '')].some(
+      (n) => known.has(n) || known.has(n.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())) || known.has(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)),
+    );
+  const unknown: string[] = [];
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) continue;
+    // A short group such as -dq or -p8080:80 is judged by its first letter only.
+    const name = arg.startsWith('--') ? (arg.slice(2).split('=')[0] ?? '') : arg.charAt(1);
+    if (name && !isKnown(name)) unknown.push(name);
+  }
+  return unknown;
 }
 
 function report(e: unknown, argv: readonly string[]): number {

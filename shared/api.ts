@@ -93,6 +93,8 @@ export interface TaskView {
   name: string;
   service: string;
   slot: number;
+  image: string;
+  specVersion: number;
   node: string | null;
   nodeName: string | null;
   desiredState: 'running' | 'shutdown';

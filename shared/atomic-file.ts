@@ -1,10 +1,15 @@
 // Crash-safe file writes for boards that lose power: temp file, fsync, rename, fsync directory.
+import { randomBytes } from 'node:crypto';
 import { promises as fs, openSync, writeSync, fsyncSync, closeSync, renameSync } from 'node:fs';
 import path from 'node:path';
 
+/** Unique per call: two writes of one file in the same millisecond must not share a temp file. */
+const tempName = (file: string): string =>
+  path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempName(file);
   const fh = await fs.open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
@@ -23,7 +28,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o600): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempName(file);
   const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);

@@ -59,6 +59,8 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     name: taskName(t),
     service: t.serviceName,
     slot: t.slot,
+    image: t.template.image,
+    specVersion: t.specVersion,
     node: t.nodeId,
     nodeName: t.nodeId ? (store.node(t.nodeId)?.name ?? null) : null,
     desiredState: t.desiredState,

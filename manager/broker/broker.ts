@@ -18,7 +18,8 @@ export interface BrokerEvents {
 export class Broker {
   private aedes!: Aedes;
   private server: net.Server | undefined;
-  private readonly principals = new Map<string, Principal>();
+  /** Per connection, not per client id: a takeover must not lose or reuse the other's principal. */
+  private readonly principals = new WeakMap<Client, Principal>();
   private readonly clients = new Map<string, Client>();
   private readonly handlers: { prefix: string; fn: MessageHandler }[] = [];
   events: BrokerEvents = {};
@@ -34,7 +35,7 @@ export class Broker {
       authenticate: (client, username, password, done) => {
         const r = this.authenticate(client.id, username, password);
         if (r.ok) {
-          this.principals.set(client.id, r.principal);
+          this.principals.set(client, r.principal);
           done(null, true);
         } else {
           this.logger.warn('connection refused', { clientId: client.id, reason: r.reason });
@@ -44,7 +45,7 @@ export class Broker {
       },
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // the broker's own will delivery of a gone client
-        const p = this.principals.get(client.id);
+        const p = this.principals.get(client);
         if (!p || !mayPublish(p, client.id, packet.topic)) {
           this.logger.warn('publish refused', { clientId: client.id, topic: packet.topic });
           return done(new Error('not authorized to publish on ' + packet.topic));
@@ -52,7 +53,7 @@ export class Broker {
         done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
-        const p = this.principals.get(client.id);
+        const p = this.principals.get(client);
         if (!p || !maySubscribe(p, client.id, sub.topic)) {
           this.logger.warn('subscribe refused', { clientId: client.id, topic: sub.topic });
           return done(null, null); // MQTT 3.1.1: granted QoS 0x80, connection kept
@@ -66,7 +67,7 @@ export class Broker {
     });
     this.aedes.on('clientReady', (c) => {
       this.clients.set(c.id, c);
-      const p = this.principals.get(c.id);
+      const p = this.principals.get(c);
       if (p) this.events.onConnect?.(c.id, p);
     });
     this.aedes.on('clientDisconnect', (c) => this.forget(c));
@@ -129,14 +130,13 @@ export class Broker {
   private forget(c: Client): void {
     if (this.clients.get(c.id) !== c) return; // a newer connection with this id took over
     this.clients.delete(c.id);
-    const p = this.principals.get(c.id);
-    this.principals.delete(c.id);
+    const p = this.principals.get(c);
     if (p) this.events.onDisconnect?.(c.id, p);
   }
 
   private dispatch(packet: AedesPublishPacket, client: Client | null): void {
     if (!packet.topic.startsWith(PREFIX + '/')) return;
-    const principal = client ? this.principals.get(client.id) : undefined;
+    const principal = client ? this.principals.get(client) : undefined;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     for (const h of this.handlers) {
       if (!packet.topic.startsWith(h.prefix)) continue;

@@ -92,19 +92,25 @@ export class ProgressPrinter {
   private readonly last = new Map<string, string>();
 
   constructor(
-    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
-    private readonly tty = out.isTTY === true,
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
   ) {}
 
   /** `lines` maps a stable key (a task name, "overall") to its current text. */
   update(lines: ReadonlyMap<string, string>): void {
-    if (this.tty) {
-      const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
-      const body = [...lines.values()].map((l) => `\x1b[2K${l}\n`).join('');
-      this.out.write(`${up}${body}\x1b[J`);
-      this.drawn = lines.size;
-      return;
-    }
+    if (this.out.isTTY) this.redraw([...lines.values()]);
+    else this.printChanged(lines);
+  }
+
+  private redraw(lines: readonly string[]): void {
+    // A line that wraps would throw off the cursor movement, so each is cut to the width.
+    const width = Math.max(20, (this.out.columns ?? 80) - 1);
+    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    const body = lines.map((l) => `\x1b[2K${l.slice(0, width)}\n`).join('');
+    this.out.write(`${up}${body}\x1b[J`);
+    this.drawn = lines.length;
+  }
+
+  private printChanged(lines: ReadonlyMap<string, string>): void {
     for (const [key, text] of lines) {
       if (this.last.get(key) === text) continue;
       this.last.set(key, text);
@@ -112,6 +118,7 @@ export class ProgressPrinter {
     }
   }
 }
+
 export function printServices(services: readonly ServiceView[]): void {
   const sorted = [...services].sort((a, b) => a.name.localeCompare(b.name));
   printTable(

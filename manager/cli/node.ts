@@ -63,11 +63,8 @@ const update = defineCommand({
       .example('$0 node update pi-3 --availability drain', 'move every task off pi-3')
       .example('$0 node update pi-3 --label-add zone=garage', 'label a node for constraints'),
   handler: async (argv) => {
-    const params = { node: argv.node, labelAdd: argv.labelAdd, labelRm: argv.labelRm };
-    const availability = argv.availability;
-    await withClient(argv, (c) =>
-      c.call('node.update', availability ? { ...params, availability } : params),
-    );
+    const { node, availability, labelAdd, labelRm } = argv;
+    await withClient(argv, (c) => c.call('node.update', { node, availability, labelAdd, labelRm }));
     process.stdout.write(`${argv.node}\n`);
   },
 });

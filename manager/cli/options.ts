@@ -39,12 +39,14 @@ export const withConnection = <T>(y: Argv<T>) =>
       default: process.env.FLEET_HOST ?? DEFAULT_HOST,
       defaultDescription: `$FLEET_HOST or ${DEFAULT_HOST}`,
       describe: 'manager address HOST:PORT; a comma-separated list is tried in order',
+      coerce: (v: string | string[]) => [v].flat().join(','), // a repeated --host adds hosts
     })
     .option('identity', {
       type: 'string',
       default: process.env.FLEET_IDENTITY ?? DEFAULT_IDENTITY,
       defaultDescription: `$FLEET_IDENTITY or ${DEFAULT_IDENTITY}`,
       describe: 'identity file that authenticates this client',
+      coerce: (v: string | string[]) => [v].flat().at(-1) ?? '', // the last one given wins
     });
 
 export const withFormat = <T>(y: Argv<T>) =>
@@ -214,6 +216,7 @@ export function constraintsFlag(flag: string, items: readonly string[]): string[
   for (const c of items) if (parseConstraint(c) === null) throw invalid(flag, c, CONSTRAINT_HELP);
   return [...items];
 }
+
 // ---- service create: from parsed flags to a validated spec
 
 /** The parsed flags of `service create`, after each flag's own parser has run. */
@@ -294,6 +297,8 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
 /** "web=3" -> { service: "web", replicas: 3 }. */
 export function parseScale(text: string): { service: string; replicas: number } {
   const m = /^([^=\s]+)=(\d+)$/.exec(text.trim());
-  if (!m || !m[1] || !m[2]) throw invalid('scale', text, 'SERVICE=REPLICAS');
+  if (!m || !m[1] || !m[2]) {
+    throw new UsageError(`Invalid argument ${JSON.stringify(text)} (expected SERVICE=REPLICAS)`);
+  }
   return { service: m[1], replicas: Number(m[2]) };
 }

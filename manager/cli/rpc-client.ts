@@ -94,32 +94,47 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** One open connection and the calls waiting for their replies. */
+interface Session {
+  mq: MqttClient;
+  host: string;
+  timeoutMs: number;
+  pending: Map<string, Pending>;
+}
+
 async function openSession(
   mq: MqttClient,
   host: string,
   clientId: string,
   timeoutMs: number,
 ): Promise<RpcClient> {
-  const pending = new Map<string, Pending>();
-  const failAll = (err: FleetError): void => {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  };
-  mq.on('message', (_topic, payload) => settleReply(pending, payload));
-  mq.on('close', () => failAll(new FleetError('unavailable', `lost the connection to ${host}`)));
-  const granted = await mq.subscribeAsync(topics.rpcReply(clientId), { qos: 1 });
+  const session: Session = { mq, host, timeoutMs, pending: new Map() };
+  mq.on('message', (_topic, payload) => settleReply(session.pending, payload));
+  mq.on('close', () => failAll(session, lost(host)));
+  const granted = await mq.subscribeAsync(topics.rpcReply(clientId), { qos: 1 }).catch(() => {
+    mq.end(true);
+    throw lost(host);
+  });
   if (granted.some((g) => g.qos === 128)) {
     await mq.endAsync();
     throw new FleetError('not_authorized', 'not authorized: the manager refused this identity');
   }
   return {
     host,
-    call: (method, params) => call(mq, pending, timeoutMs, method, params),
+    call: (method, params) => call(session, method, params),
     close: async () => {
-      failAll(new FleetError('unavailable', 'the connection was closed'));
+      failAll(session, new FleetError('unavailable', 'the connection was closed'));
       await mq.endAsync();
     },
   };
+}
+
+const lost = (host: string): FleetError =>
+  new FleetError('unavailable', `lost the connection to the manager at ${host}`);
+
+function failAll(session: Session, err: FleetError): void {
+  for (const p of session.pending.values()) p.reject(err);
+  session.pending.clear();
 }
 
 function settleReply(pending: Map<string, Pending>, payload: Buffer): void {
@@ -148,30 +163,28 @@ const errorCode = (code: string): ErrorCode => KNOWN_CODES.find((c) => c === cod
  * Publishes the request, and once more halfway through the wait with the same id and
  * idempotency key: a manager that took over leadership answers it, and a write is applied once.
  */
-function call<M extends Method>(
-  mq: MqttClient,
-  pending: Map<string, Pending>,
-  timeoutMs: number,
-  method: M,
-  params: Params<M>,
-): Promise<Results[M]> {
+function call<M extends Method>(s: Session, method: M, params: Params<M>): Promise<Results[M]> {
+  if (!s.mq.connected) return Promise.reject(lost(s.host));
   const id = randomId();
   const idempotencyKey = WRITE_METHODS.has(method) ? randomId() : undefined;
   const request = encode({ v: 1, id, method, params, idempotencyKey });
   const publish = (): void => {
-    mq.publishAsync(topics.rpc(RPC_ANY), request, { qos: 1 }).catch(() => undefined);
+    s.mq.publishAsync(topics.rpc(RPC_ANY), request, { qos: 1 }).catch(() => undefined);
   };
   return new Promise<Results[M]>((resolve, reject) => {
-    const retry = setTimeout(publish, timeoutMs / 2);
+    const retry = setTimeout(publish, s.timeoutMs / 2);
     const timer = setTimeout(() => {
-      pending.delete(id);
-      reject(new FleetError('unavailable', `no reply to ${method} within ${seconds(timeoutMs)}`));
-    }, timeoutMs);
+      s.pending.delete(id);
+      const within = seconds(s.timeoutMs);
+      reject(
+        new FleetError('unavailable', `no reply to ${method} from ${s.host} within ${within}`),
+      );
+    }, s.timeoutMs);
     const done = (): void => {
       clearTimeout(retry);
       clearTimeout(timer);
     };
-    pending.set(id, {
+    s.pending.set(id, {
       resolve: (result) => {
         done();
         // The manager answers with Results[method]: that is the contract in shared/api.ts.

@@ -37,7 +37,11 @@ const create = defineCommand({
   builder: (y) =>
     withProgress(withConnection(y))
       .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
-      .positional('command', { type: 'string', array: true, describe: 'command and arguments' })
+      .positional('command', {
+        type: 'string',
+        array: true,
+        describe: 'command and arguments; after -- when they contain flags',
+      })
       .option('name', { type: 'string', demandOption: true, describe: 'service name' })
       .option('mode', {
         choices: ['replicated', 'global'] as const,
@@ -113,9 +117,11 @@ const create = defineCommand({
         coerce: (v: string[]) => parseKeyValues('label', v),
       })
       .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
-      .example('$0 service create --name probe --mode global busybox sleep 1d', ''),
+      .example("$0 service create --name probe --mode global busybox -- sh -c 'sleep 1d'", ''),
   handler: async (argv) => {
-    const spec = buildSpec({ ...argv, command: argv.command ?? [] });
+    // Words after `--` are left in argv._, behind the command path (service create).
+    const afterDashes = argv._.slice(2).map(String);
+    const spec = buildSpec({ ...argv, command: [...(argv.command ?? []), ...afterDashes] });
     await withClient(argv, async (c) => {
       const created = await c.call('service.create', { spec });
       process.stdout.write(`${created.id}\n`);
@@ -220,8 +226,7 @@ const update = defineCommand({
   handler: async (argv) => {
     const { service } = argv;
     await withClient(argv, async (c) => {
-      const before = argv.detach ? null : await c.call('service.inspect', { service });
-      const after = await c.call('service.update', {
+      await c.call('service.update', {
         service,
         replicas: argv.replicas,
         image: argv.image,
@@ -232,10 +237,8 @@ const update = defineCommand({
         force: argv.force,
       });
       process.stdout.write(`${service}\n`);
-      if (!before) return;
-      const replaced = argv.force || after.specVersion !== before.specVersion;
-      const freshSince = replaced ? Date.parse(after.updatedAt) : null;
-      await waitForConvergence(c, service, { timeoutMs: argv.timeout, freshSince });
+      if (argv.detach) return;
+      await waitForConvergence(c, service, { timeoutMs: argv.timeout });
     });
   },
 });
@@ -307,15 +310,13 @@ export interface Convergence {
 
 /**
  * Converged: as many current tasks running as desired, and none still on its way. After an
- * update that replaces tasks, a task counts as current only if it changed since `freshSince`.
+ * update that replaces tasks, only tasks of the service's current spec version count.
  */
 export function convergence(
   detail: ServiceDetail,
   tasks: readonly TaskView[],
-  freshSince: number | null,
 ): Convergence {
-  const isCurrent = (t: TaskView): boolean =>
-    freshSince === null || Date.parse(t.updatedAt) >= freshSince;
+  const isCurrent = (t: TaskView): boolean => t.specVersion === detail.specVersion;
   const wanted = tasks.filter((t) => t.desiredState === 'running');
   const running = wanted.filter((t) => t.state === 'running' && isCurrent(t)).length;
   const busy = wanted.some((t) => IN_PROGRESS.has(t.state) || !isCurrent(t));
@@ -330,7 +331,7 @@ export function convergence(
 export async function waitForConvergence(
   client: RpcClient,
   service: string,
-  opts: { timeoutMs: number; freshSince?: number | null },
+  opts: { timeoutMs: number },
 ): Promise<void> {
   const printer = new ProgressPrinter(process.stdout);
   const deadline = Date.now() + opts.timeoutMs;
@@ -341,7 +342,7 @@ export async function waitForConvergence(
         client.call('service.inspect', { service }),
         client.call('service.ps', { service, all: true }),
       ]);
-      const state = convergence(detail, tasks, opts.freshSince ?? null);
+      const state = convergence(detail, tasks);
       printer.update(state.lines);
       stable = state.converged ? stable + 1 : 0;
       if (stable >= STABLE_POLLS) {

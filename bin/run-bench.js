@@ -1,0 +1,78 @@
+// Runs the compiled benchmark scripts (dist/test/bench/<name>.js) one after another; used by `npm run bench [name...]`.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const benchDir = join(root, 'dist', 'test', 'bench');
+const BENCHES = ['converge', 'control-plane', 'agent-rss'];
+// One benchmark may take this long before it is stopped (they are bounded, but never hang).
+const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
+
+const usage = `usage: node bin/run-bench.js [${BENCHES.join('|')}]...
+  no name runs all of them in that order; build first with npm run build`;
+
+const args = process.argv.slice(2);
+if (args.includes('-h') || args.includes('--help')) {
+  console.log(usage);
+  process.exit(0);
+}
+const unknown = args.filter((a) => !BENCHES.includes(a));
+if (unknown.length > 0) {
+  console.error(`run-bench: unknown benchmark ${unknown.join(', ')}\n${usage}`);
+  process.exit(2);
+}
+const names = args.length > 0 ? args : BENCHES;
+for (const name of names) {
+  if (!existsSync(join(benchDir, `${name}.js`))) {
+    console.error(`run-bench: dist/test/bench/${name}.js does not exist: build first (npm run build)`);
+    process.exit(1);
+  }
+}
+
+/** Runs one benchmark in its own process group, so a timeout or Ctrl-C stops its children too. */
+function runOne(name) {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, ['--enable-source-maps', join(benchDir, `${name}.js`)], {
+      cwd: root,
+      stdio: 'inherit',
+      detached: true,
+    });
+    const signalGroup = (signal) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // Already gone.
+      }
+    };
+    const onSignal = (signal) => {
+      // The benchmark cleans up (containers, swarm) on SIGINT/SIGTERM; give it time to.
+      signalGroup(signal);
+      setTimeout(() => signalGroup('SIGKILL'), 30_000).unref();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const timer = setTimeout(() => {
+      console.error(`run-bench: ${name} passed ${BENCH_TIMEOUT_MS / 1000} s; stopping it`);
+      onSignal('SIGTERM');
+    }, BENCH_TIMEOUT_MS);
+    child.on('error', (err) => {
+      console.error(`run-bench: could not start ${name}: ${err.message}`);
+      resolvePromise(1);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolvePromise(signal !== null ? 1 : (code ?? 1));
+    });
+  });
+}
+
+let failed = 0;
+for (const name of names) {
+  console.log(`\n=== bench ${name} ===`);
+  if ((await runOne(name)) !== 0) failed++;
+}
+process.exit(failed > 0 ? 1 : 0);

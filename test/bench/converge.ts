@@ -1,0 +1,173 @@
+// Benchmark: seconds until 50 busybox replicas run with fleet, with Docker Swarm and with plain `docker run`.
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
+import {
+  adminClient,
+  containersWithLabel,
+  dockerAnswers,
+  fleetCli,
+  goalLine,
+  onInterrupt,
+  poll,
+  printTable,
+  removeContainersWithLabel,
+  run,
+  sleep,
+  startBenchAgent,
+  startBenchManager,
+  stopProc,
+} from './lib.js';
+
+const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 50);
+const PHASE_TIMEOUT_MS = 180_000;
+const POLL_MS = 100;
+const GOAL_RATIO = 1.3;
+
+interface Outcome {
+  seconds: number | null;
+  note: string;
+}
+
+const secs = (t0: number): number => (performance.now() - t0) / 1000;
+
+/** (c) The engine's own limit: REPLICAS `docker run -d` spawned at once, until all run. */
+async function rawPhase(runLabel: string): Promise<Outcome> {
+  const forget = onInterrupt(() => removeContainersWithLabel(runLabel));
+  const t0 = performance.now();
+  const started = await Promise.all(
+    Array.from({ length: REPLICAS }, () =>
+      new Promise<boolean>((resolve) => {
+        const p = spawn('docker', ['run', '-d', '--label', runLabel, TEST_IMAGE], { stdio: 'ignore' });
+        const timer = setTimeout(() => p.kill('SIGKILL'), PHASE_TIMEOUT_MS);
+        p.on('close', (code) => {
+          clearTimeout(timer);
+          resolve(code === 0);
+        });
+        p.on('error', () => resolve(false));
+      }),
+    ),
+  );
+  const failed = started.filter((ok) => !ok).length;
+  const all = await poll(async () => (await containersWithLabel(runLabel, { running: true })).length >= REPLICAS, POLL_MS, 30_000);
+  const seconds = all ? secs(t0) : null;
+  await removeContainersWithLabel(runLabel);
+  forget();
+  return { seconds, note: failed > 0 ? `${failed} docker run failed` : `${REPLICAS} x docker run -d in parallel` };
+}
+
+/** (a) fleet: one manager and one docker agent; create --detach, then poll service.ls. */
+async function fleetPhase(): Promise<Outcome & { firstRunning: number | null }> {
+  const m = await startBenchManager();
+  const agent = startBenchAgent(m, { name: 'bench-docker', address: '127.0.0.2', runtime: 'docker' });
+  const client = await adminClient(m);
+  let nodeId = '';
+  const forget = onInterrupt(async () => {
+    await Promise.all([stopProc(agent.proc), stopProc(m.proc)]);
+    if (nodeId) await removeContainersWithLabel(`fleet.node.id=${nodeId}`);
+  });
+  try {
+    const ready = await poll(async () => (await client.call('node.ls', {})).find((n) => n.status === 'ready'), POLL_MS, 30_000);
+    if (!ready) return { seconds: null, firstRunning: null, note: `agent never became ready (log: ${agent.log})` };
+    nodeId = ready.id;
+    const t0 = performance.now();
+    const created = await fleetCli(m, ['service', 'create', '--replicas', String(REPLICAS), '--detach', '--name', 'bench', TEST_IMAGE]);
+    if (created.code !== 0) return { seconds: null, firstRunning: null, note: `service create failed: ${created.stderr.trim()}` };
+    let firstRunning: number | null = null;
+    const done = await poll(
+      async () => {
+        const svc = (await client.call('service.ls', {})).find((s) => s.name === 'bench');
+        const running = svc?.replicas.running ?? 0;
+        if (running > 0 && firstRunning === null) firstRunning = secs(t0);
+        return running >= REPLICAS;
+      },
+      POLL_MS,
+      PHASE_TIMEOUT_MS,
+    );
+    const seconds = done ? secs(t0) : null;
+    return { seconds, firstRunning, note: done ? 'manager + 1 docker agent' : `timed out (logs: ${m.log}, ${agent.log})` };
+  } finally {
+    await client.call('service.rm', { service: 'bench' }).catch(() => undefined);
+    if (nodeId) await poll(async () => (await containersWithLabel(`fleet.node.id=${nodeId}`)).length === 0, 250, 60_000);
+    await client.close().catch(() => undefined);
+    await stopProc(agent.proc);
+    await stopProc(m.proc);
+    if (nodeId) await removeContainersWithLabel(`fleet.node.id=${nodeId}`);
+    await fs.rm(agent.dataDir, { recursive: true, force: true });
+    await fs.rm(m.dataDir, { recursive: true, force: true });
+    forget();
+  }
+}
+
+/** (b) Docker Swarm on the same engine: service create --detach, then poll docker service ls. */
+async function swarmPhase(name: string): Promise<Outcome> {
+  const state = (await run('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout.trim();
+  let initialised = false;
+  if (state !== 'active') {
+    const init = await run('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1'], 60_000);
+    if (init.code !== 0) return { seconds: null, note: `swarm init failed: ${init.stderr.trim().split('\n')[0] ?? ''}` };
+    initialised = true;
+  }
+  const label = `com.docker.swarm.service.name=${name}`;
+  const forget = onInterrupt(async () => {
+    await run('docker', ['service', 'rm', name]);
+    if (initialised) await run('docker', ['swarm', 'leave', '--force'], 20_000);
+    await removeContainersWithLabel(label);
+  });
+  try {
+    const t0 = performance.now();
+    const created = await run('docker', ['service', 'create', '--detach', '--no-resolve-image', '--replicas', String(REPLICAS), '--name', name, TEST_IMAGE]);
+    if (created.code !== 0) return { seconds: null, note: `service create failed: ${created.stderr.trim()}` };
+    const done = await poll(
+      async () => {
+        const r = await run('docker', ['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Name}} {{.Replicas}}']);
+        const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
+        return line?.endsWith(` ${REPLICAS}/${REPLICAS}`) ?? false;
+      },
+      POLL_MS,
+      PHASE_TIMEOUT_MS,
+    );
+    return { seconds: done ? secs(t0) : null, note: done ? (initialised ? 'swarm init on 127.0.0.1' : 'existing swarm') : 'timed out' };
+  } finally {
+    await run('docker', ['service', 'rm', name]);
+    await poll(async () => (await containersWithLabel(label)).length === 0, 250, 60_000);
+    if (initialised) await run('docker', ['swarm', 'leave', '--force'], 60_000);
+    await removeContainersWithLabel(label);
+    forget();
+  }
+}
+
+const fmt = (s: number | null): string => (s === null ? 'n/a' : s.toFixed(2));
+const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+async function main(): Promise<void> {
+  console.log(`converge: ${REPLICAS} replicas of ${TEST_IMAGE} on one Docker engine`);
+  if (!(await dockerAnswers())) {
+    console.log('Docker engine not reachable: start it with `nohup dockerd > /tmp/dockerd.log 2>&1 &`');
+    goalLine(`fleet <= ${GOAL_RATIO}x raw docker run`, null);
+    process.exitCode = 1;
+    return;
+  }
+  await ensureTestImage();
+  const runLabel = `fleet.bench=converge-${process.pid}`;
+  const raw = await rawPhase(runLabel);
+  await sleep(2_000);
+  const fleet = await fleetPhase();
+  await sleep(2_000);
+  const swarm = await swarmPhase(`bench-${process.pid}`);
+  console.log('');
+  printTable([
+    ['system', 'seconds', 'vs raw', 'how'],
+    ['raw docker run', fmt(raw.seconds), '1.00x', raw.note],
+    ['fleet', fmt(fleet.seconds), ratio(fleet.seconds, raw.seconds), `${fleet.note}; first running at ${fmt(fleet.firstRunning)} s`],
+    ['docker swarm', fmt(swarm.seconds), ratio(swarm.seconds, raw.seconds), swarm.note],
+  ]);
+  console.log(`ratios: fleet/raw ${ratio(fleet.seconds, raw.seconds)}, swarm/raw ${ratio(swarm.seconds, raw.seconds)}, fleet/swarm ${ratio(fleet.seconds, swarm.seconds)}`);
+  const pass = fleet.seconds !== null && raw.seconds !== null ? fleet.seconds <= GOAL_RATIO * raw.seconds : false;
+  goalLine(`fleet <= ${GOAL_RATIO}x raw docker run`, pass);
+}
+
+main().catch((e: unknown) => {
+  console.error(`converge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+});

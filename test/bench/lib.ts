@@ -1,0 +1,211 @@
+// Shared helpers for the benchmark scripts: /proc figures, processes, tables and goal lines.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
+import { loadIdentity } from '../../manager/cli/options.js';
+import { FLEET, REPO, freePort, stopProc, tempDir, type ManagerProc } from '../helpers/cluster.js';
+
+export { sleep };
+
+/** Kernel clock ticks per second, the unit of utime and stime in /proc/<pid>/stat. */
+export const CLK_TCK = ((): number => {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces; the fields after it are fixed. utime and stime are
+  // fields 14 and 15, i.e. the 12th and 13th after the closing parenthesis.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+/** Resident set size in bytes (VmRSS), or 0 when the process is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+
+/** Measures a process's CPU share (% of one core) between start() and stop(). */
+export class CpuMeter {
+  private t0 = 0;
+  private c0 = 0;
+  constructor(private readonly pid: number) {}
+  start(): void {
+    this.t0 = performance.now();
+    this.c0 = cpuSeconds(this.pid);
+  }
+  /** Percent of one core since start(). */
+  read(): number {
+    const wall = (performance.now() - this.t0) / 1000;
+    return wall > 0 ? ((cpuSeconds(this.pid) - this.c0) / wall) * 100 : 0;
+  }
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (bounded by timeoutMs) without throwing. */
+export function run(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, env: env ?? process.env }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Polls fn every intervalMs until it returns a truthy value; null when the deadline passes. */
+export async function poll<T>(fn: () => Promise<T | null | undefined | false>, intervalMs: number, timeoutMs: number): Promise<T | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    await sleep(intervalMs);
+  }
+  return null;
+}
+
+/** Prints rows as an aligned plain-text table (first row is the header). */
+export function printTable(rows: string[][]): void {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log(line(rows[0] ?? []));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+export function goalLine(text: string, pass: boolean | null): void {
+  console.log(`goal: ${text} -> ${pass === null ? 'n/a' : pass ? 'PASS' : 'MISS'}`);
+}
+
+/** The p-th percentile (0..100) of the values, nearest-rank; NaN when empty. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? NaN;
+}
+
+export async function dockerAnswers(): Promise<boolean> {
+  if (!existsSync('/var/run/docker.sock')) return false;
+  return (await run('docker', ['version', '--format', '{{.Server.Version}}'], 5_000)).code === 0;
+}
+
+/** Spawns `node <script> <args>` with stdout and stderr appended to a log file. */
+export function spawnNode(script: string, args: string[], log: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): ChildProcess {
+  const out = createWriteStream(log, { flags: 'a' });
+  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FLEET_LOG_LEVEL: 'info', ...env },
+  });
+  proc.stdout?.pipe(out, { end: false });
+  proc.stderr?.pipe(out, { end: false });
+  return proc;
+}
+
+/** Starts `fleet manager start` with info-level logging (debug logging would skew CPU figures). */
+export async function startBenchManager(opts: { heartbeat?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<ManagerProc> {
+  const dataDir = tempDir('bench-mgr');
+  const address = `127.0.0.1:${await freePort()}`;
+  const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
+  const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address];
+  if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
+  const proc = spawnNode(FLEET, args, log, opts.env, opts.nodeArgs);
+  let out = '';
+  proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const w = /Worker join token:\s+(\S+)/.exec(out)?.[1];
+    const m = /Manager join token:\s+(\S+)/.exec(out)?.[1];
+    if (w && m) {
+      const identity = path.join(dataDir, 'admin-identity.json');
+      return { proc, address, dataDir, workerToken: w, managerToken: m, identity, log };
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`manager did not start (log: ${log})`);
+    await sleep(50);
+  }
+}
+
+export interface BenchAgent {
+  proc: ChildProcess;
+  dataDir: string;
+  log: string;
+}
+
+/** Starts an agent: `fleet agent start ...`, or the bundle (`node dist/fleet-agent.mjs start ...`). */
+export function startBenchAgent(m: ManagerProc, opts: { name: string; address: string; runtime: 'docker' | 'process'; bundle?: boolean }): BenchAgent {
+  const dataDir = tempDir(`bench-agent-${opts.name}`);
+  const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
+  const flags = ['--manager', m.address, '--token', m.workerToken, '--data-dir', dataDir, '--advertise-addr', opts.address, '--name', opts.name, '--runtime', opts.runtime];
+  const proc = opts.bundle ? spawnNode(BUNDLE, ['start', ...flags], log) : spawnNode(FLEET, ['agent', 'start', ...flags], log);
+  return { proc, dataDir, log };
+}
+
+/** The single-file agent a board runs, built by `node bin/bundle-agent.js`. */
+export const BUNDLE = path.join(REPO, 'dist', 'fleet-agent.mjs');
+
+/** An RPC session as the cluster's admin, for polling without a CLI process per poll. */
+export async function adminClient(m: ManagerProc): Promise<RpcClient> {
+  return connectClient({ hosts: [m.address], identity: await loadIdentity(m.identity), timeoutMs: 20_000 });
+}
+
+export { stopProc };
+
+/** Runs the fleet CLI against a manager. */
+export function fleetCli(m: ManagerProc, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return run(process.execPath, [FLEET, ...args], timeoutMs, { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity });
+}
+
+/** Ids of the engine's containers carrying the label (running ones only unless all). */
+export async function containersWithLabel(label: string, opts: { running?: boolean } = {}): Promise<string[]> {
+  const args = ['ps', '-q', '--no-trunc', '--filter', `label=${label}`];
+  if (opts.running) args.push('--filter', 'status=running');
+  else args.push('-a');
+  const r = await run('docker', args, 30_000);
+  return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
+}
+
+/** Force-removes every container carrying the label; returns how many there were. */
+export async function removeContainersWithLabel(label: string): Promise<number> {
+  const ids = await containersWithLabel(label);
+  for (let i = 0; i < ids.length; i += 50) await run('docker', ['rm', '-f', ...ids.slice(i, i + 50)], 120_000);
+  return ids.length;
+}
+
+const cleanups = new Set<() => Promise<unknown>>();
+let interrupted = false;
+
+/** Registers cleanup to run if the benchmark is interrupted (SIGINT/SIGTERM); returns an unregister. */
+export function onInterrupt(fn: () => Promise<unknown>): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`interrupted by ${signal}; cleaning up`);
+    const all = Promise.all([...cleanups].map((fn) => fn().catch(() => undefined)));
+    void Promise.race([all, sleep(25_000)]).finally(() => process.exit(130));
+  });
+}
