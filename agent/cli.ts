@@ -1,5 +1,6 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
 import type { Argv, CommandModule } from 'yargs';
+import { waitForShutdownSignal } from '../shared/signals.js';
 
 interface AgentArgs {
   action: string;
@@ -45,11 +46,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       runtime: argv.runtime,
     });
     process.stdout.write(`agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`);
-    await new Promise<void>((resolve) => {
-      const done = (): void => resolve();
-      process.once('SIGINT', done);
-      process.once('SIGTERM', done);
-    });
+    await waitForShutdownSignal();
     if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
     await agent.stop();
   },

@@ -52,7 +52,10 @@ export async function main(argv: string[]): Promise<void> {
       // missing positional; the flag is what the user needs to hear about.
       const unknown = err || msg?.startsWith('Did you mean') ? [] : unknownFlags(argv, parser);
       const plural = unknown.length > 1 ? 's' : '';
-      throw asUsageError(unknown.length > 0 ? `Unknown argument${plural}: ${unknown.join(', ')}` : msg, err);
+      throw asUsageError(
+        unknown.length > 0 ? `Unknown argument${plural}: ${unknown.join(', ')}` : msg,
+        err,
+      );
     });
   parser.wrap(Math.min(100, parser.terminalWidth()));
   try {
@@ -81,9 +84,12 @@ interface OptionTable {
 function unknownFlags(argv: readonly string[], parser: object): string[] {
   if (!('getOptions' in parser) || typeof parser.getOptions !== 'function') return [];
   const known = new Set(Object.keys((parser as OptionTable).getOptions().key));
+  const camel = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  // yargs accepts either spelling of a flag, and --no-X for a boolean X.
   const isKnown = (name: string): boolean =>
     [name, name.replace(/^no-/, '')].some(
-      (n) => known.has(n) || known.has(n.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())) || known.has(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)),
+      (n) => known.has(n) || known.has(camel(n)) || known.has(kebab(n)),
     );
   const unknown: string[] = [];
   for (const arg of argv) {

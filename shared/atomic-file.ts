@@ -5,7 +5,10 @@ import path from 'node:path';
 
 /** Unique per call: two writes of one file in the same millisecond must not share a temp file. */
 const tempName = (file: string): string =>
-  path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);

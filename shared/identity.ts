@@ -1,6 +1,6 @@
-// Keys, certificates, join tokens and connection credentials, all on tweetnacl (ed25519 / x25519).
+// Keys, certificates, join tokens and connection credentials: ed25519 signatures and x25519 box keys.
 import nacl from 'tweetnacl';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 
 export type Role = 'worker' | 'manager' | 'admin';
@@ -72,18 +72,49 @@ export function randomId(bytes = 12): string {
   return randomBytes(bytes).toString('base64url').replace(/[-_]/g, '').slice(0, 20).toLowerCase();
 }
 
+/*
+ * Signing and verifying go through node:crypto (OpenSSL), which makes the same deterministic
+ * RFC 8032 signatures over the same tweetnacl-format keys about a hundred times faster than
+ * tweetnacl's JavaScript: a manager checks two signatures per connection and one per join, so
+ * with tweetnacl's ~15 ms a verify, 2,000 boards reconnecting kept it busy for a minute.
+ */
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SIGNATURE_BYTES = 64;
+const PUBLIC_KEY_BYTES = 32;
+const SECRET_KEY_BYTES = 64; // tweetnacl's layout: 32-byte seed, then the public key
+
+/** A few parsed keys are reused constantly (the root key, the node's own); bounded, so never a leak. */
+const keyCache = new Map<string, KeyObject>();
+function cachedKey(id: string, make: () => KeyObject): KeyObject {
+  let k = keyCache.get(id);
+  if (!k) {
+    if (keyCache.size >= 1024) keyCache.clear();
+    k = make();
+    keyCache.set(id, k);
+  }
+  return k;
+}
+
 export function signText(text: string, secretKeyB64: string): string {
-  return b64(nacl.sign.detached(Buffer.from(text), unb64(secretKeyB64)));
+  const key = cachedKey(`s:${secretKeyB64}`, () => {
+    const secret = Buffer.from(secretKeyB64, 'base64');
+    if (secret.length !== SECRET_KEY_BYTES) throw new Error('bad secret key size');
+    const der = Buffer.concat([PKCS8_ED25519, secret.subarray(0, 32)]);
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  });
+  return sign(null, Buffer.from(text), key).toString('base64');
 }
 
 export function verifyText(text: string, sigB64: string, publicKeyB64: string): boolean {
   try {
-    const sig = unb64(sigB64);
-    const pub = unb64(publicKeyB64);
-    if (sig.length !== nacl.sign.signatureLength || pub.length !== nacl.sign.publicKeyLength) {
-      return false;
-    }
-    return nacl.sign.detached.verify(Buffer.from(text), sig, pub);
+    const sig = Buffer.from(sigB64, 'base64');
+    const pub = Buffer.from(publicKeyB64, 'base64');
+    if (sig.length !== SIGNATURE_BYTES || pub.length !== PUBLIC_KEY_BYTES) return false;
+    const key = cachedKey(`p:${publicKeyB64}`, () =>
+      createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub]), format: 'der', type: 'spki' }),
+    );
+    return verify(null, Buffer.from(text), key, sig);
   } catch {
     return false;
   }

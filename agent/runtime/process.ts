@@ -151,7 +151,9 @@ export class ProcessRuntime implements Runtime {
 
   async stop(runtimeId: string, timeoutMs: number): Promise<void> {
     const rec = await this.readRecord(taskIdOf(runtimeId));
-    if (!rec || !(this.isAlive(rec))) return;
+    if (!rec || !this.isAlive(rec)) return;
+    // Not our child: only the liveness poller can report this exit, so make sure it looks.
+    if (!this.children.has(rec.taskId)) this.adopted.set(rec.taskId, rec);
     signalGroup(rec.pid, 'SIGTERM');
     if (await this.waitGone(rec, timeoutMs)) return this.afterStop(rec);
     signalGroup(rec.pid, 'SIGKILL');
@@ -165,7 +167,7 @@ export class ProcessRuntime implements Runtime {
     const taskId = taskIdOf(runtimeId);
     const rec = await this.readRecord(taskId);
     // Like a forced container removal: whatever still runs goes first.
-    if (rec && (this.isAlive(rec))) await this.stop(runtimeId, 0);
+    if (rec && this.isAlive(rec)) await this.stop(runtimeId, 0);
     await this.writes.get(taskId);
     this.children.delete(taskId);
     this.adopted.delete(taskId);
@@ -226,6 +228,7 @@ export class ProcessRuntime implements Runtime {
 
   private onChildExit(rec: ProcessRecord, exitCode: number | null): void {
     this.children.delete(rec.taskId);
+    killRemnants(rec.pid);
     const finished = Date.now();
     void this.update(rec.taskId, (cur) =>
       cur ? { ...cur, exited: true, exitCode, finishedAt: finished } : null,
@@ -248,7 +251,7 @@ export class ProcessRuntime implements Runtime {
 
   /** Marks a record exited when its process is gone and nobody else will (adopted or orphaned). */
   private async refresh(rec: ProcessRecord): Promise<ProcessRecord> {
-    if (rec.exited || this.children.has(rec.taskId) || (this.isAlive(rec))) return rec;
+    if (rec.exited || this.children.has(rec.taskId) || this.isAlive(rec)) return rec;
     const marked = { ...rec, exited: true, finishedAt: Date.now() };
     await this.update(rec.taskId, (cur) => (cur && !cur.exited ? marked : null));
     return marked;
@@ -293,32 +296,35 @@ export class ProcessRuntime implements Runtime {
 
   private async pollAdopted(): Promise<void> {
     for (const rec of [...this.adopted.values()]) {
-      if (pidAlive(rec.pid, rec.procStart)) continue;
-      this.adopted.delete(rec.taskId);
-      await this.update(rec.taskId, (cur) =>
-        cur && !cur.exited ? { ...cur, exited: true, finishedAt: Date.now() } : null,
-      ).catch(() => undefined);
-      this.emitExit(rec, null);
+      if (!pidAlive(rec.pid, rec.procStart)) await this.reportAdoptedExit(rec);
     }
+  }
+
+  /** Records and reports an adopted process's end, once, whoever (poller or stop) sees it first. */
+  private async reportAdoptedExit(rec: ProcessRecord): Promise<void> {
+    if (!this.adopted.delete(rec.taskId)) return;
+    killRemnants(rec.pid);
+    await this.update(rec.taskId, (cur) =>
+      cur && !cur.exited ? { ...cur, exited: true, finishedAt: Date.now() } : null,
+    ).catch((e: unknown) =>
+      this.log.warn('cannot record exit', { taskId: rec.taskId, error: errorText(e) }),
+    );
+    this.emitExit(rec, null);
   }
 
   private async waitGone(rec: ProcessRecord, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!(this.isAlive(rec))) return true;
+      if (!this.isAlive(rec)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, STOP_POLL_MS));
     }
   }
 
-  /**
-   * A stopped adopted process leaves no exit code; record the stop so list() is stable. It stays
-   * in `adopted` so the poller still reports the exit, as Docker reports a stopped container's.
-   */
+  /** Our own child's exit is recorded by its 'exit' event; an adopted one's is reported here. */
   private async afterStop(rec: ProcessRecord): Promise<void> {
-    await this.update(rec.taskId, (cur) =>
-      cur && !cur.exited ? { ...cur, exited: true, finishedAt: Date.now() } : null,
-    );
+    if (this.adopted.has(rec.taskId)) await this.reportAdoptedExit(rec);
+    else await this.writes.get(rec.taskId);
   }
 
   /** A record left by an earlier attempt of the same task: kill what is left and forget it. */
@@ -497,6 +503,20 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * Kills what is left of a task's process group once its leader is gone, as Docker does with a
+ * container whose main process exits: stray children would otherwise hold ports untracked. The
+ * kernel does not hand out a pid that is still some group's id, so this cannot hit a stranger
+ * while any member is alive.
+ */
+function killRemnants(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is already empty
   }
 }
 

@@ -1,5 +1,6 @@
 // `fleet manager start`: runs a manager (broker, store, controllers) until interrupted.
 import type { Argv } from 'yargs';
+import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
 import { UsageError, defineCommand } from './options.js';
 
@@ -38,20 +39,8 @@ export const managerCommand = defineCommand({
     out.write(`Manager join token: ${r.managerToken}\n`);
     out.write(`Admin identity:     ${r.adminIdentity}\n`);
     out.write(`Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`);
-    await waitForSignal();
+    await waitForShutdownSignal();
     out.write('stopping manager\n');
     await manager.stop();
   },
 });
-
-export function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const done = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve(s);
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}

@@ -124,7 +124,9 @@ async function openSession(
     call: (method, params) => call(session, method, params),
     close: async () => {
       failAll(session, new FleetError('unavailable', 'the connection was closed'));
-      await mq.endAsync();
+      // Nothing left is worth flushing, and after a lost connection a graceful end would wait
+      // forever for acknowledgements of requests still in flight.
+      await mq.endAsync(true);
     },
   };
 }
@@ -137,8 +139,14 @@ function failAll(session: Session, err: FleetError): void {
   session.pending.clear();
 }
 
+/**
+ * Replies come from the manager, not from an untrusted board, and list every node or task:
+ * `node ls` on 2,000 boards is about 1 MB, far past the cap on what a manager reads.
+ */
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
 function settleReply(pending: Map<string, Pending>, payload: Buffer): void {
-  const r = decode(rpcResponseSchema, payload);
+  const r = decode(rpcResponseSchema, payload, MAX_REPLY_BYTES);
   if (!r.ok) return; // not a reply this client can read; the matching call times out instead
   const p = pending.get(r.value.id);
   if (!p) return; // a duplicate, or a reply to a call that already gave up

@@ -4,7 +4,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { UsageError, defineCommand } from './options.js';
-import { waitForSignal } from './manager-start.js';
+import { waitForShutdownSignal } from '../../shared/signals.js';
 
 export const upCommand = defineCommand({
   command: 'up',
@@ -55,7 +55,7 @@ export const upCommand = defineCommand({
     out.write(runtime === 'docker' ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n' : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n");
     out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
     let stopping = false;
-    await waitForSignal();
+    await waitForShutdownSignal();
     stopping = true;
     out.write('stopping the agents and the manager...\n');
     await Promise.all(children.filter((c) => c.name !== 'manager').map((c) => stopChild(c.proc)));

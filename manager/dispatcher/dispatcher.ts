@@ -101,7 +101,10 @@ export class Dispatcher {
     if (principal && (principal.kind !== 'node' || principal.id !== nodeId)) return;
     if (m[2] === 'hb') return this.onHeartbeat(nodeId, payload);
     if (m[2] === 'status') return this.onStatus(nodeId, payload);
-    if (m[2] === 'will') this.health.disconnected(nodeId, this.deps.clock.now());
+    // A will published for an old connection can arrive after the node reconnected: ignore it then.
+    if (m[2] === 'will' && !this.deps.broker.isConnected(nodeId)) {
+      this.health.disconnected(nodeId, this.deps.clock.now());
+    }
   }
 
   private onHeartbeat(nodeId: string, payload: Buffer): void {

@@ -83,11 +83,12 @@ export async function poll<T>(fn: () => Promise<T | null | undefined | false>, i
   return null;
 }
 
-/** Prints rows as an aligned plain-text table (first row is the header). */
-export function printTable(rows: string[][]): void {
+/** Prints rows as an aligned plain-text table (first row is the header); align: 'l'/'r' per column. */
+export function printTable(rows: string[][], align = 'l'): void {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const pad = (c: string, i: number): string => ((align[i] ?? 'r') === 'l' ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0));
+  const line = (r: string[]): string => r.map(pad).join('  ').trimEnd();
   console.log(line(rows[0] ?? []));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));

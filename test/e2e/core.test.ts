@@ -26,10 +26,10 @@ import {
   requireDocker,
 } from '../helpers/docker.js';
 import { waitFor } from '../helpers/wait.js';
-import type { TaskView } from '../../shared/api.js';
+import type { NodeView, TaskView } from '../../shared/api.js';
 
 const HEARTBEAT_MS = 2_000;
-/** Time this machine needs to create and start six containers at once, measured at about 1 s. */
+/** Starting six containers at once took 1.1–3.1 s here (2 CPUs, other suites running). */
 const CONTAINER_START_ALLOWANCE_MS = 4_000;
 const RESTART_DELAY_MS = 5_000;
 const MANAGER_OUTAGE_MS = 30_000;
@@ -91,8 +91,8 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function nodeByName(m: ManagerProc, name: string): Promise<NodeJson> {
-  const nodes = await cliJson<NodeJson[]>(m, ['node', 'ls']);
+async function nodeByName(m: ManagerProc, name: string): Promise<NodeView> {
+  const nodes = await cliJson<NodeView[]>(m, ['node', 'ls']);
   const n = nodes.find((x) => x.name === name);
   assert.ok(n, `node ${name} is listed`);
   return n;
@@ -361,28 +361,30 @@ test(
         assert.ok(b.proc.kill('SIGKILL'), 'agent e2e-b was signalled');
         await exited;
         const limitMs = 3 * HEARTBEAT_MS + CONTAINER_START_ALLOWANCE_MS;
-        let downSeenMs: number | null = null;
-        await waitFor(
+        const running = await waitFor(
           async () => {
-            const [r, nodeB] = await Promise.all([
-              runningTasks(m, SERVICE),
-              nodeByName(m, 'e2e-b'),
-            ]);
-            if (downSeenMs === null && nodeB.status === 'down') downSeenMs = Date.now() - killedAt;
-            return r.length === 6 && r.every((x) => x.node === idA);
+            const r = await runningTasks(m, SERVICE);
+            return r.length === 6 && r.every((x) => x.node === idA) ? r : null;
           },
           { what: 'all 6 tasks running on e2e-a', timeoutMs: limitMs + 20_000, intervalMs: 100 },
         );
-        const tookMs = Date.now() - killedAt;
-        const downText = downSeenMs === null ? 'not seen' : `${seconds(downSeenMs)} s`;
+        const seenMs = Date.now() - killedAt;
+        const nodeB = await nodeByName(m, 'e2e-b');
+        assert.equal(nodeB.status, 'down');
+        const downMs = Date.parse(nodeB.updatedAt) - killedAt;
+        const recordedMs = Math.max(...running.map((x) => Date.parse(x.updatedAt))) - killedAt;
         t.diagnostic(
-          `rescheduled after kill -9 in ${seconds(tookMs)} s (limit ${seconds(limitMs)} s; e2e-b seen down after ${downText})`,
+          `after kill -9: e2e-b down at ${seconds(downMs)} s, all 6 recorded running on e2e-a at ` +
+            `${seconds(recordedMs)} s, seen by the CLI at ${seconds(seenMs)} s (limit ${seconds(limitMs)} s)`,
         );
         assert.ok(
-          tookMs <= limitMs,
-          `rescheduling took ${seconds(tookMs)} s, more than ${seconds(limitMs)} s`,
+          downMs <= 3 * HEARTBEAT_MS,
+          `e2e-b was marked down ${seconds(downMs)} s after the kill, beyond three heartbeats`,
         );
-        assert.equal((await nodeByName(m, 'e2e-b')).status, 'down');
+        assert.ok(
+          recordedMs <= limitMs,
+          `rescheduling took ${seconds(recordedMs)} s, more than ${seconds(limitMs)} s`,
+        );
         const onA = await webContainers(idA);
         assert.equal(onA.filter((c) => c.running).length, 6, 'six web containers run on e2e-a');
       },
@@ -448,8 +450,14 @@ test(
           before.find((c) => c.nodeId === idA),
           'a container on e2e-a',
         );
-        const killedAt = Date.now();
         await docker.getContainer(victim.id).kill();
+        const died = await waitFor(
+          async () => {
+            const info = await docker.getContainer(victim.id).inspect();
+            return info.State.Running ? null : Date.parse(info.State.FinishedAt);
+          },
+          { what: 'the killed container to stop', timeoutMs: 5_000, intervalMs: 50 },
+        );
         const replacement = await waitFor(
           async () =>
             (await webContainers(idA)).find(
@@ -461,10 +469,10 @@ test(
             intervalMs: 100,
           },
         );
-        const restartMs = Date.now() - killedAt;
-        t.diagnostic(`killed container replaced locally after ${seconds(restartMs)} s`);
+        const restartMs = Date.parse(replacement.startedAt) - died;
+        t.diagnostic(`killed container replaced locally ${seconds(restartMs)} s after it died`);
         assert.ok(
-          restartMs >= RESTART_DELAY_MS - 1_000,
+          restartMs >= RESTART_DELAY_MS,
           `the restart waited for the restart delay (${seconds(restartMs)} s)`,
         );
         assert.ok(

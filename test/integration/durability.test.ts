@@ -32,7 +32,11 @@ interface BurstOutcome {
  * Sends BURST creates over CONCURRENCY connections (as that many CLIs would) and SIGKILLs the
  * manager as soon as `killAfter` of them are acknowledged; resolves once every worker has stopped.
  */
-async function burstAndKill(m: ManagerProc, prefix: string, killAfter: number): Promise<BurstOutcome> {
+async function burstAndKill(
+  m: ManagerProc,
+  prefix: string,
+  killAfter: number,
+): Promise<BurstOutcome> {
   const identity = await loadIdentity(m.identity);
   const clients: RpcClient[] = [];
   for (let i = 0; i < CONCURRENCY; i++) {
@@ -65,7 +69,10 @@ async function burstAndKill(m: ManagerProc, prefix: string, killAfter: number): 
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   }
-  assert.ok(killed, `the burst finished before ${killAfter} creates were acknowledged`);
+  assert.ok(
+    killed,
+    `the burst ended before ${killAfter} creates were acknowledged: ${unexpected.join('; ')}`,
+  );
   await exited;
   return { acknowledged, unexpected };
 }
@@ -105,6 +112,9 @@ test(
       const lost = acknowledged.filter((n) => !names.has(n));
       assert.deepEqual(lost, [], `trial ${trial}: acknowledged services missing after the restart`);
       assert.equal(integrityCheck(dataDir), 'ok', `trial ${trial}: integrity_check`);
+      t.diagnostic(
+        `trial ${trial}: ${outcome.acknowledged.length} acknowledged, ${names.size} services`,
+      );
     }
   },
 );

@@ -89,9 +89,11 @@ function runtimeSuite(name: string, makeRuntime: MakeRuntime, makeTask: MakeTask
     };
     const watch = (rt: Runtime, node: string) => {
       const exits: Array<{ runtimeId: string; taskId: string; exitCode: number | null }> = [];
-      unsubscribes.push(rt.watchExits(node, (runtimeId, taskId, exitCode) => {
-        exits.push({ runtimeId, taskId, exitCode });
-      }));
+      unsubscribes.push(
+        rt.watchExits(node, (runtimeId, taskId, exitCode) => {
+          exits.push({ runtimeId, taskId, exitCode });
+        }),
+      );
       return exits;
     };
 
@@ -231,22 +233,29 @@ describe('docker runtime specifics', () => {
     await rt.close();
   });
 
-  test('a missing image makes prepare() fail with ImageUnavailableError', TEST_TIMEOUT, async (t) => {
-    if (!(await requireDocker(t))) return;
-    const task = assignedTask('missing-image', 1, 'fleet-test/does-not-exist:1', []);
-    const began = Date.now();
-    await assert.rejects(rt.prepare(task), (e: unknown) => {
-      assert.ok(e instanceof ImageUnavailableError, `got ${String(e)}`);
-      assert.match(e.message, /fleet-test\/does-not-exist:1/);
-      return true;
-    });
-    assert.ok(Date.now() - began < 25_000, 'prepare() gave up within its timeout');
-  });
+  test(
+    'a missing image makes prepare() fail with ImageUnavailableError',
+    TEST_TIMEOUT,
+    async (t) => {
+      if (!(await requireDocker(t))) return;
+      const task = assignedTask('missing-image', 1, 'fleet-test/does-not-exist:1', []);
+      const began = Date.now();
+      await assert.rejects(rt.prepare(task), (e: unknown) => {
+        assert.ok(e instanceof ImageUnavailableError, `got ${String(e)}`);
+        assert.match(e.message, /fleet-test\/does-not-exist:1/);
+        return true;
+      });
+      assert.ok(Date.now() - began < 25_000, 'prepare() gave up within its timeout');
+    },
+  );
 
   test('an executable missing from the image rejects the task', TEST_TIMEOUT, async (t) => {
     if (!(await requireDocker(t))) return;
     const task = assignedTask(newTaskId('long'), 1, await ensureTestImage(), ['/no/such/exe']);
-    await assert.rejects(rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP }), TaskRejectedError);
+    await assert.rejects(
+      rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP }),
+      TaskRejectedError,
+    );
     assert.deepEqual(await rt.list(dockerNode), [], 'the failed container was removed');
   });
 
@@ -291,6 +300,14 @@ runtimeSuite(
   makeProcessTask,
 );
 
+async function recordedPid(dataDir: string, taskId: string): Promise<number> {
+  const file = path.join(dataDir, 'processes', `${taskId}.json`);
+  const rec: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+  const pid = typeof rec === 'object' && rec !== null && 'pid' in rec ? rec.pid : undefined;
+  assert.ok(typeof pid === 'number' && pid > 0, `a pid is recorded in ${file}`);
+  return pid;
+}
+
 describe('process runtime specifics', () => {
   const nodeId = `node-proc-${runTag}`;
   const runtimes: Runtime[] = [];
@@ -300,9 +317,10 @@ describe('process runtime specifics', () => {
     return rt;
   };
   after(async () => {
-    const first = runtimes[0];
-    if (first) for (const w of await first.list(nodeId)) await first.remove(w.runtimeId);
-    for (const rt of runtimes) await rt.close();
+    for (const rt of runtimes) {
+      for (const w of await rt.list(nodeId)) await rt.remove(w.runtimeId);
+      await rt.close();
+    }
   });
 
   test('a new instance on the same data dir adopts running processes', TEST_TIMEOUT, async () => {
@@ -324,6 +342,25 @@ describe('process runtime specifics', () => {
     assert.equal(await findWorkload(restarted, nodeId, task.id), undefined);
   });
 
+  test('an adopted process that dies on its own is reported by polling', TEST_TIMEOUT, async () => {
+    const dir = await newDataDir();
+    const task = makeProcessTask('long', newTaskId('long'), 1);
+    await make(dir).start(task, { nodeId, hostIp: HOST_IP });
+    const restarted = make(dir);
+    const exits: Array<number | null> = [];
+    const unsubscribe = restarted.watchExits(nodeId, (_id, taskId, code) => {
+      if (taskId === task.id) exits.push(code);
+    });
+    await waitFor(async () => (await findWorkload(restarted, nodeId, task.id))?.running, {
+      what: 'the adopted process to be listed as running',
+    });
+    process.kill(-(await recordedPid(dir, task.id)), 'SIGKILL'); // dies behind the runtime's back
+    await waitFor(() => exits.length > 0, { timeoutMs: 5000, what: 'the polled exit' });
+    unsubscribe();
+    assert.deepEqual(exits, [null], 'an adopted process leaves no exit code');
+    assert.equal((await findWorkload(restarted, nodeId, task.id))?.running, false);
+  });
+
   test('prepare() rejects an empty command and an unknown executable', TEST_TIMEOUT, async () => {
     const rt = make(await newDataDir());
     const empty = assignedTask(newTaskId('long'), 1, 'none', []);
@@ -339,10 +376,17 @@ describe('process runtime specifics', () => {
   test('the task gets its environment and its output is logged', TEST_TIMEOUT, async () => {
     const dir = await newDataDir();
     const rt = make(dir);
-    const task = assignedTask(newTaskId('exit3'), 1, 'none', ['/bin/sh', '-c', 'echo "v=$GREETING"']);
+    const task = assignedTask(newTaskId('exit3'), 1, 'none', [
+      '/bin/sh',
+      '-c',
+      'echo "v=$GREETING"',
+    ]);
     task.template.env = { GREETING: 'hello' };
     const exits: number[] = [];
-    const unsubscribe = rt.watchExits(nodeId, (_r, id, code) => id === task.id && exits.push(code ?? -1));
+    const unsubscribe = rt.watchExits(
+      nodeId,
+      (_r, id, code) => id === task.id && exits.push(code ?? -1),
+    );
     await rt.start(task, { nodeId, hostIp: HOST_IP });
     await waitFor(() => exits.length > 0, { what: 'the echo to exit' });
     unsubscribe();
