@@ -496,7 +496,7 @@ function followPull(stream: NodeJS.ReadableStream, done: (err: Error | null) => 
  * Splits newline-delimited JSON arriving in arbitrary chunks (several lines, part of one, or a
  * split multi-byte character). A line that is not JSON is dropped: it must not kill the stream.
  */
-class JsonLines {
+export class JsonLines {
   private readonly decoder = new StringDecoder('utf8');
   private buffered = '';
 

@@ -1,6 +1,12 @@
 // The process runtime driver: runs a task's command as a plain detached process, for boards without Docker.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants, promises as fs, openSync, closeSync, readFileSync } from 'node:fs';
+import {
+  constants as fsConstants,
+  promises as fs,
+  openSync,
+  closeSync,
+  readFileSync,
+} from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
@@ -152,7 +158,7 @@ export class ProcessRuntime implements Runtime {
   async stop(runtimeId: string, timeoutMs: number): Promise<void> {
     const rec = await this.readRecord(taskIdOf(runtimeId));
     if (!rec || !this.isAlive(rec)) return;
-    // Not our child: only the liveness poller can report this exit, so make sure it looks.
+    // Not our child: no 'exit' event will come, so the exit is reported by afterStop or the poller.
     if (!this.children.has(rec.taskId)) this.adopted.set(rec.taskId, rec);
     signalGroup(rec.pid, 'SIGTERM');
     if (await this.waitGone(rec, timeoutMs)) return this.afterStop(rec);
@@ -212,7 +218,9 @@ export class ProcessRuntime implements Runtime {
     const pid = child.pid;
     if (pid === undefined) {
       return new Promise((_resolve, reject) => {
-        child.once('error', (e) => reject(new TaskRejectedError(`cannot run ${exe}: ${e.message}`)));
+        child.once('error', (e) =>
+          reject(new TaskRejectedError(`cannot run ${exe}: ${e.message}`)),
+        );
       });
     }
     // The first record write and the exit listener are both set up before control returns to
@@ -221,7 +229,9 @@ export class ProcessRuntime implements Runtime {
     this.children.set(rec.taskId, child);
     const written = this.update(rec.taskId, () => rec);
     child.once('exit', (code, signal) => this.onChildExit(rec, exitCodeOf(code, signal)));
-    child.on('error', (e) => this.log.warn('process error', { taskId: rec.taskId, error: e.message }));
+    child.on('error', (e) =>
+      this.log.warn('process error', { taskId: rec.taskId, error: e.message }),
+    );
     child.unref();
     return written.then(() => rec);
   }
@@ -346,9 +356,11 @@ export class ProcessRuntime implements Runtime {
         if (rec) await writeFileAtomic(this.recordFile(taskId), JSON.stringify(rec));
       });
     this.writes.set(taskId, next);
-    void next.finally(() => {
-      if (this.writes.get(taskId) === next) this.writes.delete(taskId);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.writes.get(taskId) === next) this.writes.delete(taskId);
+      })
+      .catch(() => undefined);
     return next;
   }
 
