@@ -7,6 +7,7 @@ import { PREFIX, RPC_ANY, decode, encode, rpcRequestSchema, topics, type RpcResp
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { Propose } from '../controller.js';
+import type { Command } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
@@ -62,7 +63,8 @@ async function handle(
   }
   try {
     const ctx: HandlerContext = { store: deps.store, now: deps.clock.now(), managerId: deps.managerId };
-    const run = handlers[method] as (p: unknown, c: HandlerContext) => { result: unknown; commands?: import('../store/commands.js').Command[] };
+    // The schema for `method` produced parsed.data, so it is exactly this handler's input.
+    const run = handlers[method] as (p: unknown, c: HandlerContext) => { result: unknown; commands?: Command[] };
     const out = run(parsed.data, ctx);
     if (out.commands && out.commands.length > 0) {
       await deps.propose({ commands: out.commands, ...(key ? { request: { key, response: out.result } } : {}) });

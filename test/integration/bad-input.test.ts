@@ -366,7 +366,7 @@ describe('bad input against a running manager', () => {
     TEST,
     async (t) => {
       if (!(await requireDocker(t))) return;
-      const image = 'fleet-test/does-not-exist:1';
+      const image = '127.0.0.1:9/fleet-test/does-not-exist:1';
       const docker = startAgent({
         manager: m.address,
         token: m.workerToken,

@@ -238,11 +238,11 @@ describe('docker runtime specifics', () => {
     TEST_TIMEOUT,
     async (t) => {
       if (!(await requireDocker(t))) return;
-      const task = assignedTask('missing-image', 1, 'fleet-test/does-not-exist:1', []);
+      const task = assignedTask('missing-image', 1, '127.0.0.1:9/fleet-test/does-not-exist:1', []);
       const began = Date.now();
       await assert.rejects(rt.prepare(task), (e: unknown) => {
         assert.ok(e instanceof ImageUnavailableError, `got ${String(e)}`);
-        assert.match(e.message, /fleet-test\/does-not-exist:1/);
+        assert.match(e.message, /127\.0\.0\.1:9\/fleet-test\/does-not-exist:1/);
         return true;
       });
       assert.ok(Date.now() - began < 25_000, 'prepare() gave up within its timeout');
