@@ -4,7 +4,15 @@ import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import type { Identity } from '../shared/identity.js';
 import type { Logger } from '../shared/log.js';
-import { decode, encode, assignmentSchema, topics, type Assignment, type AssignedTask, type StatusMessage } from '../shared/protocol.js';
+import {
+  decode,
+  encode,
+  assignmentSchema,
+  topics,
+  type Assignment,
+  type AssignedTask,
+  type StatusMessage,
+} from '../shared/protocol.js';
 import { decideRestart } from '../shared/restart-policy.js';
 import { ManagerConnection } from './connection.js';
 import { freshLocal, toReport, type LocalTask } from './local-state.js';
@@ -45,17 +53,22 @@ export class Agent {
   private persisting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
-    this.conn = new ManagerConnection(opts.identity, opts.managers, {
-      onConnected: () => {
-        this.sendStatus();
-        this.scheduleHeartbeat(0);
+    this.conn = new ManagerConnection(
+      opts.identity,
+      opts.managers,
+      {
+        onConnected: () => {
+          this.sendStatus();
+          this.scheduleHeartbeat(0);
+        },
+        onDisconnected: () => {
+          if (this.hbTimer) clearTimeout(this.hbTimer);
+          this.kick();
+        },
+        onAssignment: (payload) => void this.onAssignment(payload),
       },
-      onDisconnected: () => {
-        if (this.hbTimer) clearTimeout(this.hbTimer);
-        this.kick();
-      },
-      onAssignment: (payload) => void this.onAssignment(payload),
-    }, opts.logger.child('connection'));
+      opts.logger.child('connection'),
+    );
   }
 
   get nodeId(): string {
@@ -117,7 +130,8 @@ export class Agent {
     const d = decode(assignmentSchema, payload);
     if (!d.ok) return this.opts.logger.warn('dropped assignment', { reason: d.reason });
     const a = d.value;
-    if (a.nodeId !== this.nodeId) return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
+    if (a.nodeId !== this.nodeId)
+      return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     this.assignment = a;
     // One write at a time, in arrival order: the file must end up holding the newest assignment.
     const write = this.persisting.then(() => this.persistAssignment(a));
@@ -133,7 +147,9 @@ export class Agent {
       this.diskFull = false;
     } catch (e) {
       this.diskFull = /ENOSPC/.test(String(e));
-      this.opts.logger.error('could not persist the assignment; running it from memory', { error: String(e) });
+      this.opts.logger.error('could not persist the assignment; running it from memory', {
+        error: String(e),
+      });
     }
   }
 
@@ -177,7 +193,8 @@ export class Agent {
       mayRestartLocally: (task, code) => this.mayRestart(task, code),
     });
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    if (p.wakeAt !== null) this.wakeTimer = setTimeout(() => this.kick(), Math.max(10, p.wakeAt - Date.now()));
+    if (p.wakeAt !== null)
+      this.wakeTimer = setTimeout(() => this.kick(), Math.max(10, p.wakeAt - Date.now()));
     const desiredIds = new Set(desired.map((t) => t.id));
     const observedIds = new Set(observed.map((w) => w.taskId));
     for (const id of [...this.local.keys()]) {
@@ -205,7 +222,13 @@ export class Agent {
       case 'start':
         return this.startTask(step.task);
       case 'adopt':
-        return this.update(step.task.id, { state: 'running', message: 'running', runtimeId: step.workload.runtimeId, hostPorts: step.workload.hostPorts, error: null });
+        return this.update(step.task.id, {
+          state: 'running',
+          message: 'running',
+          runtimeId: step.workload.runtimeId,
+          hostPorts: step.workload.hostPorts,
+          error: null,
+        });
       case 'exited': {
         const code = step.workload.exitCode;
         return this.update(step.task.id, {
@@ -229,7 +252,10 @@ export class Agent {
       case 'remove': {
         const w = step.workload;
         try {
-          await runtime.stop(w.runtimeId, this.known.get(w.taskId)?.template.stopGracePeriodMs ?? 10_000);
+          await runtime.stop(
+            w.runtimeId,
+            this.known.get(w.taskId)?.template.stopGracePeriodMs ?? 10_000,
+          );
           await runtime.remove(w.runtimeId);
         } catch (e) {
           logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
@@ -247,11 +273,21 @@ export class Agent {
   private async startTask(task: AssignedTask): Promise<void> {
     const { runtime } = this.opts;
     try {
-      this.update(task.id, { state: 'preparing', message: 'preparing', error: null, exitCode: null });
+      this.update(task.id, {
+        state: 'preparing',
+        message: 'preparing',
+        error: null,
+        exitCode: null,
+      });
       await runtime.prepare(task);
       this.update(task.id, { state: 'starting', message: 'starting' });
       const w = await runtime.start(task, { nodeId: this.nodeId, hostIp: this.opts.advertiseAddr });
-      this.update(task.id, { state: 'running', message: 'running', runtimeId: w.runtimeId, hostPorts: w.hostPorts });
+      this.update(task.id, {
+        state: 'running',
+        message: 'running',
+        runtimeId: w.runtimeId,
+        hostPorts: w.hostPorts,
+      });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       this.opts.logger.warn('task could not start', { taskId: task.id, error: msg });
@@ -307,7 +343,11 @@ export class Agent {
     if (this.hbTimer) clearTimeout(this.hbTimer);
     this.hbTimer = setTimeout(() => {
       if (!this.conn.connected || this.closed) return;
-      this.conn.publish(topics.heartbeat(this.nodeId), encode({ v: 1, seq: this.hbSeq++, ts: Date.now() }), 0);
+      this.conn.publish(
+        topics.heartbeat(this.nodeId),
+        encode({ v: 1, seq: this.hbSeq++, ts: Date.now() }),
+        0,
+      );
       const period = this.assignment?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
       // Jitter spreads a rack's heartbeats so they do not arrive in bursts.
       this.scheduleHeartbeat(period * (0.75 + Math.random() * 0.25));
@@ -315,7 +355,11 @@ export class Agent {
   }
 }
 
-async function runLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {

@@ -19,15 +19,45 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
   describe: 'run an agent on this board',
   builder: (y: Argv) =>
     y
-      .positional('action', { choices: ['start'] as const, describe: 'what to do', demandOption: true, type: 'string' })
-      .option('manager', { type: 'string', describe: 'manager address HOST:PORT; a comma-separated list for failover' })
+      .positional('action', {
+        choices: ['start'] as const,
+        describe: 'what to do',
+        demandOption: true,
+        type: 'string',
+      })
+      .option('manager', {
+        type: 'string',
+        describe: 'manager address HOST:PORT; a comma-separated list for failover',
+      })
       .option('token', { type: 'string', describe: 'join token (needed on the first start only)' })
-      .option('data-dir', { type: 'string', default: './fleet-data/agent', describe: 'where the agent keeps its identity and assignment' })
-      .option('advertise-addr', { type: 'string', default: '127.0.0.1', describe: 'address this node publishes ports on' })
+      .option('data-dir', {
+        type: 'string',
+        default: './fleet-data/agent',
+        describe: 'where the agent keeps its identity and assignment',
+      })
+      .option('advertise-addr', {
+        type: 'string',
+        default: '127.0.0.1',
+        describe: 'address this node publishes ports on',
+      })
       .option('name', { type: 'string', describe: 'node name (default: the hostname)' })
-      .option('label', { type: 'string', array: true, default: [] as string[], describe: 'node label k=v (repeatable)' })
-      .option('remove-tasks-on-stop', { type: 'boolean', default: false, hidden: true, describe: 'stop and remove this node\'s tasks when the agent stops (used by fleet up)' })
-      .option('runtime', { choices: ['docker', 'process'] as const, default: 'docker' as const, describe: 'how tasks run' }) as unknown as Argv<AgentArgs>,
+      .option('label', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'node label k=v (repeatable)',
+      })
+      .option('remove-tasks-on-stop', {
+        type: 'boolean',
+        default: false,
+        hidden: true,
+        describe: "stop and remove this node's tasks when the agent stops (used by fleet up)",
+      })
+      .option('runtime', {
+        choices: ['docker', 'process'] as const,
+        default: 'docker' as const,
+        describe: 'how tasks run',
+      }) as unknown as Argv<AgentArgs>,
   handler: async (argv) => {
     const labels: Record<string, string> = {};
     for (const l of argv.label) {
@@ -37,7 +67,10 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     }
     const { startAgent } = await import('./start.js');
     const agent = await startAgent({
-      managers: (argv.manager ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      managers: (argv.manager ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       ...(argv.token ? { token: argv.token } : {}),
       dataDir: argv['data-dir'],
       advertiseAddr: argv['advertise-addr'],
@@ -45,7 +78,9 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       labels,
       runtime: argv.runtime,
     });
-    process.stdout.write(`agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`);
+    process.stdout.write(
+      `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,
+    );
     await waitForShutdownSignal();
     if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
     await agent.stop();

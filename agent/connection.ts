@@ -102,7 +102,8 @@ export class ManagerConnection {
       } else {
         this.logger.debug('manager unreachable', { address, reason: failure });
       }
-      const delay = Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + Math.random() * 0.25);
+      const delay =
+        Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + Math.random() * 0.25);
       this.retryTimer = setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
     });
   }

@@ -27,7 +27,8 @@ export interface JoinOptions {
 
 export async function joinCluster(opts: JoinOptions): Promise<Identity> {
   const parsed = parseJoinToken(opts.token);
-  if (!parsed) throw new JoinError('the join token is malformed: expected FLEET-1-<fingerprint>-<secret>');
+  if (!parsed)
+    throw new JoinError('the join token is malformed: expected FLEET-1-<fingerprint>-<secret>');
   const keys = generateNodeKeys();
   let lastError = 'no manager address given';
   for (const address of opts.managers) {
@@ -61,12 +62,16 @@ async function joinVia(
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (/not authorized|bad user/i.test(msg)) throw new JoinError('join refused: invalid or rotated join token');
+    if (/not authorized|bad user/i.test(msg))
+      throw new JoinError('join refused: invalid or rotated join token');
     throw new Error(`no manager answered at ${address}: ${msg}`);
   }
   try {
     const reply = new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no join reply from ${address} within ${timeoutMs / 1000}s`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no join reply from ${address} within ${timeoutMs / 1000}s`)),
+        timeoutMs,
+      );
       client.on('message', (_t, payload) => {
         clearTimeout(timer);
         resolve(payload);
@@ -89,7 +94,9 @@ async function joinVia(
     if (!d.ok) throw new Error(`unreadable join reply: ${d.reason}`);
     if (!d.value.ok) throw new JoinError(`join refused: ${d.value.error}`);
     if (fingerprint(d.value.rootPub) !== pinned) {
-      throw new JoinError('the manager is not the cluster this token belongs to (root key fingerprint mismatch)');
+      throw new JoinError(
+        'the manager is not the cluster this token belongs to (root key fingerprint mismatch)',
+      );
     }
     return {
       v: 1,

@@ -40,16 +40,22 @@ export function plan(input: PlanInput): Plan {
   const desiredIds = new Set(input.desired.map((t) => t.id));
   for (const [taskId, list] of byTask) {
     if (!desiredIds.has(taskId)) {
-      for (const w of list) steps.push({ kind: 'remove', workload: w, reason: 'no longer assigned' });
+      for (const w of list)
+        steps.push({ kind: 'remove', workload: w, reason: 'no longer assigned' });
     }
   }
   for (const task of input.desired) {
     const list = (byTask.get(task.id) ?? []).sort((a, b) => Number(b.running) - Number(a.running));
     const [keep, ...extra] = list;
-    for (const w of extra) steps.push({ kind: 'remove', workload: w, reason: 'duplicate workload' });
+    for (const w of extra)
+      steps.push({ kind: 'remove', workload: w, reason: 'duplicate workload' });
     const local = input.local.get(task.id);
     if (!keep) {
-      if (local && (local.state === 'rejected' || local.state === 'failed' || local.state === 'complete')) continue;
+      if (
+        local &&
+        (local.state === 'rejected' || local.state === 'failed' || local.state === 'complete')
+      )
+        continue;
       if (local && (local.state === 'preparing' || local.state === 'starting')) continue; // in flight
       if (task.notBefore > input.now) {
         wakeAt = Math.min(wakeAt ?? Infinity, task.notBefore);

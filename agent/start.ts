@@ -28,35 +28,60 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
   const runtime = await makeRuntime(flags);
   const info = await runtime.info().catch((e: unknown) => {
-    throw new AgentConfigError(`the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`);
+    throw new AgentConfigError(
+      `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
+    );
   });
   const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
-  const agent = new Agent({ identity, managers, dataDir: flags.dataDir, advertiseAddr: flags.advertiseAddr, runtime, logger });
+  const agent = new Agent({
+    identity,
+    managers,
+    dataDir: flags.dataDir,
+    advertiseAddr: flags.advertiseAddr,
+    runtime,
+    logger,
+  });
   await agent.start();
-  logger.info('agent started', { nodeId: identity.id, runtime: runtime.name, arch: info.arch, managers });
+  logger.info('agent started', {
+    nodeId: identity.id,
+    runtime: runtime.name,
+    arch: info.arch,
+    managers,
+  });
   return agent;
 }
 
 async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process.js');
-    return new ProcessRuntime({ dataDir: path.join(flags.dataDir, 'process-runtime'), logger: createLogger('process-runtime') });
+    return new ProcessRuntime({
+      dataDir: path.join(flags.dataDir, 'process-runtime'),
+      logger: createLogger('process-runtime'),
+    });
   }
   const { DockerRuntime } = await import('./runtime/docker.js');
   return new DockerRuntime({ logger: createLogger('docker-runtime') });
 }
 
-async function loadOrJoin(flags: AgentStartFlags, platform: { os: string; arch: string }): Promise<Identity> {
+async function loadOrJoin(
+  flags: AgentStartFlags,
+  platform: { os: string; arch: string },
+): Promise<Identity> {
   const file = path.join(flags.dataDir, 'identity.json');
   const raw = await readJsonFile(file);
   if (raw !== undefined) {
     const parsed = identitySchema.safeParse(raw);
-    if (!parsed.success) throw new AgentConfigError(`the identity file ${file} is damaged; remove the data dir and join again`);
+    if (!parsed.success)
+      throw new AgentConfigError(
+        `the identity file ${file} is damaged; remove the data dir and join again`,
+      );
     return parsed.data;
   }
-  if (!flags.token) throw new AgentConfigError('this agent has not joined yet: pass --token with a join token');
-  if (flags.managers.length === 0) throw new AgentConfigError('this agent has not joined yet: pass --manager HOST:PORT');
+  if (!flags.token)
+    throw new AgentConfigError('this agent has not joined yet: pass --token with a join token');
+  if (flags.managers.length === 0)
+    throw new AgentConfigError('this agent has not joined yet: pass --manager HOST:PORT');
   const identity = await joinCluster({
     managers: flags.managers,
     token: flags.token,

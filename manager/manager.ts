@@ -51,7 +51,14 @@ export class Manager {
     const propose: Propose = async (p) => store.apply(p);
     let created = false;
     if (!store.cluster()) {
-      await propose({ commands: [{ type: 'cluster.init', cluster: newCluster(clock.now(), opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS) }] });
+      await propose({
+        commands: [
+          {
+            type: 'cluster.init',
+            cluster: newCluster(clock.now(), opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS),
+          },
+        ],
+      });
       created = true;
     }
     const cluster = store.cluster();

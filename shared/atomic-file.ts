@@ -10,7 +10,11 @@ const tempName = (file: string): string =>
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
   );
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
   const dir = path.dirname(file);
   const tmp = tempName(file);
   const fh = await fs.open(tmp, 'w', mode);

@@ -18,7 +18,8 @@ export class FleetError extends Error {
   }
 }
 
-export const notFound = (what: string): FleetError => new FleetError('not_found', `${what} not found`);
+export const notFound = (what: string): FleetError =>
+  new FleetError('not_found', `${what} not found`);
 export const alreadyExists = (what: string): FleetError =>
   new FleetError('already_exists', `${what} already exists`);
 export const invalidArgument = (msg: string): FleetError => new FleetError('invalid_argument', msg);

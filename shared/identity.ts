@@ -1,6 +1,14 @@
 // Keys, certificates, join tokens and connection credentials: ed25519 signatures and x25519 box keys.
 import nacl from 'tweetnacl';
-import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { z } from 'zod';
 
 export type Role = 'worker' | 'manager' | 'admin';
@@ -128,7 +136,8 @@ export function issueCertificate(body: Omit<CertBody, 'v'>, root: KeyPair): Cert
 export type CertCheck = { ok: true; body: CertBody } | { ok: false; reason: string };
 
 export function verifyCertificate(cert: Certificate, rootPub: string, now: number): CertCheck {
-  if (!verifyText(cert.body, cert.sig, rootPub)) return { ok: false, reason: 'bad certificate signature' };
+  if (!verifyText(cert.body, cert.sig, rootPub))
+    return { ok: false, reason: 'bad certificate signature' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(cert.body);
@@ -192,7 +201,8 @@ export function verifyConnectProof(
   if (!p.success) return { ok: false, reason: 'credentials have the wrong shape' };
   const cert = verifyCertificate(p.data.cert, rootPub, now);
   if (!cert.ok) return cert;
-  if (Math.abs(now - p.data.ts) > CLOCK_SKEW_MS) return { ok: false, reason: 'credentials too old' };
+  if (Math.abs(now - p.data.ts) > CLOCK_SKEW_MS)
+    return { ok: false, reason: 'credentials too old' };
   if (!verifyText(proofText(clientId, p.data.ts, p.data.nonce), p.data.sig, cert.body.signPub)) {
     return { ok: false, reason: 'bad proof of key possession' };
   }

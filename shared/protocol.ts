@@ -152,7 +152,11 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
  * Parses and validates a payload; never throws. The reason is short enough for a log line.
  * maxBytes defaults to the cap on what a manager reads from agents and clients.
  */
-export function decode<T>(schema: z.ZodType<T>, payload: Buffer | Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): Decoded<T> {
+export function decode<T>(
+  schema: z.ZodType<T>,
+  payload: Buffer | Uint8Array | string,
+  maxBytes = MAX_PAYLOAD_BYTES,
+): Decoded<T> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > maxBytes) {
     return { ok: false, reason: `payload of ${size} bytes exceeds the ${maxBytes} byte cap` };

@@ -53,7 +53,8 @@ export const restartPolicySchema = z.object({
 });
 export type RestartPolicy = z.infer<typeof restartPolicySchema>;
 
-const constraintRe = /^\s*(node\.(?:id|hostname|role|platform\.arch|platform\.os|labels\.[A-Za-z0-9_.-]+))\s*(==|!=)\s*(\S.*?)\s*$/;
+const constraintRe =
+  /^\s*(node\.(?:id|hostname|role|platform\.arch|platform\.os|labels\.[A-Za-z0-9_.-]+))\s*(==|!=)\s*(\S.*?)\s*$/;
 
 export interface Constraint {
   key: string;

@@ -1,6 +1,12 @@
 // An in-memory runtime for unit tests and control-plane benchmarks: workloads are records only.
 import type { AssignedTask } from '../../shared/protocol.js';
-import type { ExitListener, ObservedWorkload, Runtime, RuntimeInfo, StartOptions } from './types.js';
+import type {
+  ExitListener,
+  ObservedWorkload,
+  Runtime,
+  RuntimeInfo,
+  StartOptions,
+} from './types.js';
 
 export class FakeRuntime implements Runtime {
   readonly name = 'fake' as const;
@@ -9,7 +15,9 @@ export class FakeRuntime implements Runtime {
   private seq = 0;
   starts = 0;
 
-  constructor(private readonly platform: { os: string; arch: string } = { os: 'linux', arch: 'arm64' }) {}
+  constructor(
+    private readonly platform: { os: string; arch: string } = { os: 'linux', arch: 'arm64' },
+  ) {}
 
   async info(): Promise<RuntimeInfo> {
     return { ...this.platform, cpus: 4, memoryBytes: 4 * 1024 ** 3, version: 'fake' };
@@ -46,7 +54,8 @@ export class FakeRuntime implements Runtime {
     w.running = false;
     w.exitCode = exitCode;
     w.finishedAt = Date.now();
-    for (const l of this.listeners) if (l.nodeId === w.nodeId) l.fn(w.runtimeId, w.taskId, exitCode);
+    for (const l of this.listeners)
+      if (l.nodeId === w.nodeId) l.fn(w.runtimeId, w.taskId, exitCode);
   }
 
   async stop(runtimeId: string): Promise<void> {

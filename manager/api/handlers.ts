@@ -24,18 +24,33 @@ type Handlers = { [M in Method]: (p: ParsedParams<M>, ctx: HandlerContext) => Ou
 export const handlers: Handlers = {
   'cluster.info': (_p, { store, managerId }) => {
     const c = requireCluster(store);
-    return { result: { clusterId: c.id, managerId, rootFingerprint: fingerprint(c.rootPub), heartbeatMs: c.heartbeatMs } };
+    return {
+      result: {
+        clusterId: c.id,
+        managerId,
+        rootFingerprint: fingerprint(c.rootPub),
+        heartbeatMs: c.heartbeatMs,
+      },
+    };
   },
   'jointoken.get': (p, { store }) => {
     const c = requireCluster(store);
-    if (!p.rotate) return { result: { role: p.role, token: p.role === 'worker' ? c.workerToken : c.managerToken } };
+    if (!p.rotate)
+      return {
+        result: { role: p.role, token: p.role === 'worker' ? c.workerToken : c.managerToken },
+      };
     const token = makeJoinToken(c.rootPub);
     const workerToken = p.role === 'worker' ? token : c.workerToken;
     const managerToken = p.role === 'manager' ? token : c.managerToken;
-    return { result: { role: p.role, token }, commands: [{ type: 'cluster.tokens', workerToken, managerToken }] };
+    return {
+      result: { role: p.role, token },
+      commands: [{ type: 'cluster.tokens', workerToken, managerToken }],
+    };
   },
   'node.ls': (_p, { store }) => ({
-    result: [...store.nodes()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => nodeView(store, n)),
+    result: [...store.nodes()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((n) => nodeView(store, n)),
   }),
   'node.inspect': (p, { store }) => ({ result: nodeView(store, findNode(store, p.node)) }),
   'node.update': (p, { store, now }) => {
@@ -48,40 +63,62 @@ export const handlers: Handlers = {
   'node.rm': (p, { store }) => {
     const n = findNode(store, p.node);
     if (n.status === 'ready' && !p.force) {
-      throw new FleetError('conflict', `node ${n.name} is ready; drain it and stop its agent first, or use --force`);
+      throw new FleetError(
+        'conflict',
+        `node ${n.name} is ready; drain it and stop its agent first, or use --force`,
+      );
     }
     return { result: { id: n.id }, commands: [{ type: 'node.remove', id: n.id }] };
   },
   'service.create': (p, { store, now }) => {
     if (store.serviceByName(p.spec.name)) throw alreadyExists(`service ${p.spec.name}`);
     checkSpec(p.spec);
-    const service: ServiceRecord = { id: randomId(), spec: p.spec, specVersion: 1, createdAt: now, updatedAt: now };
+    const service: ServiceRecord = {
+      id: randomId(),
+      spec: p.spec,
+      specVersion: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
     return { result: serviceDetail(store, service), commands: [{ type: 'service.put', service }] };
   },
   'service.ls': (_p, { store }) => ({
-    result: [...store.services()].sort((a, b) => a.spec.name.localeCompare(b.spec.name)).map((s) => serviceView(store, s)),
+    result: [...store.services()]
+      .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+      .map((s) => serviceView(store, s)),
   }),
-  'service.inspect': (p, { store }) => ({ result: serviceDetail(store, findService(store, p.service)) }),
+  'service.inspect': (p, { store }) => ({
+    result: serviceDetail(store, findService(store, p.service)),
+  }),
   'service.ps': (p, { store }) => {
     const s = findService(store, p.service);
     const tasks = store
       .tasksOfService(s.id)
       .filter((t) => p.all || t.desiredState === 'running')
-      .sort((a, b) => a.slot - b.slot || (a.nodeId ?? '').localeCompare(b.nodeId ?? '') || b.createdAt - a.createdAt);
+      .sort(
+        (a, b) =>
+          a.slot - b.slot ||
+          (a.nodeId ?? '').localeCompare(b.nodeId ?? '') ||
+          b.createdAt - a.createdAt,
+      );
     return { result: tasks.map((t) => taskView(store, t)) };
   },
   'service.update': (p, { store, now }) => {
     const s = findService(store, p.service);
     const spec = updatedSpec(s.spec, p);
     checkSpec(spec);
-    const templateChanged = JSON.stringify({ ...spec, replicas: 0 }) !== JSON.stringify({ ...s.spec, replicas: 0 });
+    const templateChanged =
+      JSON.stringify({ ...spec, replicas: 0 }) !== JSON.stringify({ ...s.spec, replicas: 0 });
     const next: ServiceRecord = {
       ...s,
       spec,
       specVersion: templateChanged || p.force ? s.specVersion + 1 : s.specVersion,
       updatedAt: now,
     };
-    return { result: serviceDetail(store, next), commands: [{ type: 'service.put', service: next }] };
+    return {
+      result: serviceDetail(store, next),
+      commands: [{ type: 'service.put', service: next }],
+    };
   },
   'service.rm': (p, { store }) => {
     const s = findService(store, p.service);
@@ -111,13 +148,19 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
     ...spec,
     replicas: p.replicas ?? spec.replicas,
     constraints,
-    task: { ...spec.task, image: p.image ?? spec.task.image, command: p.command ?? spec.task.command, env },
+    task: {
+      ...spec.task,
+      image: p.image ?? spec.task.image,
+      command: p.command ?? spec.task.command,
+      env,
+    },
   };
 }
 
 function checkSpec(spec: ServiceSpec): void {
   for (const c of spec.constraints) {
-    if (!parseConstraint(c)) throw invalidArgument(`bad constraint "${c}": use node.labels.KEY==VALUE and the like`);
+    if (!parseConstraint(c))
+      throw invalidArgument(`bad constraint "${c}": use node.labels.KEY==VALUE and the like`);
   }
   if (spec.mode === 'global' && spec.replicas !== 1 && spec.replicas !== 0) {
     // replicas is meaningless for global services; accept the default silently, refuse a value

@@ -2,14 +2,27 @@
 import type { Clock } from '../../shared/clock.js';
 import { fingerprint, issueCertificate, randomId, verifyText } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
-import { PREFIX, decode, encode, joinRequestSchema, topics, type JoinReply } from '../../shared/protocol.js';
+import {
+  PREFIX,
+  decode,
+  encode,
+  joinRequestSchema,
+  topics,
+  type JoinReply,
+} from '../../shared/protocol.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import { NODE_CERT_LIFETIME_MS } from '../cluster.js';
 import type { Propose } from '../controller.js';
 import type { Store } from '../store/store.js';
 
-export function serveJoins(deps: { store: Store; propose: Propose; broker: Broker; logger: Logger; clock: Clock }): void {
+export function serveJoins(deps: {
+  store: Store;
+  propose: Propose;
+  broker: Broker;
+  logger: Logger;
+  clock: Clock;
+}): void {
   const { store, broker, logger, clock } = deps;
   broker.onMessage(`${PREFIX}/join/`, (topic, payload, principal, clientId) => {
     if (!clientId || principal?.kind !== 'join' || topic !== topics.join(clientId)) return;
@@ -25,8 +38,14 @@ export function serveJoins(deps: { store: Store; propose: Propose; broker: Broke
     const cluster = store.cluster();
     if (!cluster) return;
     // The token decides the role: a worker token never makes a manager.
-    const role = req.token === cluster.managerToken ? 'manager' : req.token === cluster.workerToken ? 'worker' : null;
-    if (!role || role !== principal.role) return reply({ v: 1, ok: false, error: 'invalid join token' });
+    const role =
+      req.token === cluster.managerToken
+        ? 'manager'
+        : req.token === cluster.workerToken
+          ? 'worker'
+          : null;
+    if (!role || role !== principal.role)
+      return reply({ v: 1, ok: false, error: 'invalid join token' });
     if (!req.token.includes(fingerprint(cluster.rootPub))) {
       return reply({ v: 1, ok: false, error: 'join token is for another cluster' });
     }
@@ -37,7 +56,15 @@ export function serveJoins(deps: { store: Store; propose: Propose; broker: Broke
     const id = randomId();
     const serial = randomId();
     const cert = issueCertificate(
-      { id, role, signPub: req.signPub, boxPub: req.boxPub, issuedAt: now, expiresAt: now + NODE_CERT_LIFETIME_MS, serial },
+      {
+        id,
+        role,
+        signPub: req.signPub,
+        boxPub: req.boxPub,
+        issuedAt: now,
+        expiresAt: now + NODE_CERT_LIFETIME_MS,
+        serial,
+      },
       { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
     );
     const node: NodeRecord = {

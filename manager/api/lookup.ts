@@ -13,14 +13,24 @@ export function findService(store: StoreView, ref: string): ServiceRecord {
   return findOne([...store.services()], ref, (s) => s.spec.name, `service ${ref}`);
 }
 
-function findOne<T extends { id: string }>(items: T[], ref: string, name: (t: T) => string, what: string): T {
+function findOne<T extends { id: string }>(
+  items: T[],
+  ref: string,
+  name: (t: T) => string,
+  what: string,
+): T {
   const exact = items.find((i) => i.id === ref);
   if (exact) return exact;
   const named = items.filter((i) => name(i) === ref);
   if (named.length === 1 && named[0]) return named[0];
-  if (named.length > 1) throw new FleetError('conflict', `${what} is ambiguous: ${named.length} match by name; use the id`);
+  if (named.length > 1)
+    throw new FleetError(
+      'conflict',
+      `${what} is ambiguous: ${named.length} match by name; use the id`,
+    );
   const prefixed = items.filter((i) => i.id.startsWith(ref));
   if (prefixed.length === 1 && prefixed[0]) return prefixed[0];
-  if (prefixed.length > 1) throw new FleetError('conflict', `${what} is ambiguous: ${prefixed.length} ids start with it`);
+  if (prefixed.length > 1)
+    throw new FleetError('conflict', `${what} is ambiguous: ${prefixed.length} ids start with it`);
   throw notFound(what);
 }

@@ -3,7 +3,15 @@ import { isMethod, params, WRITE_METHODS, type Method } from '../../shared/api.j
 import type { Clock } from '../../shared/clock.js';
 import { errorMessage, isFleetError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { PREFIX, RPC_ANY, decode, encode, rpcRequestSchema, topics, type RpcResponse } from '../../shared/protocol.js';
+import {
+  PREFIX,
+  RPC_ANY,
+  decode,
+  encode,
+  rpcRequestSchema,
+  topics,
+  type RpcResponse,
+} from '../../shared/protocol.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { Propose } from '../controller.js';
@@ -40,34 +48,52 @@ async function handle(
   complaints: RateLimitedLog,
 ): Promise<void> {
   const d = decode(rpcRequestSchema, payload);
-  if (!d.ok) return complaints.warn(`rpc:${clientId}`, 'dropped request', { clientId, reason: d.reason });
+  if (!d.ok)
+    return complaints.warn(`rpc:${clientId}`, 'dropped request', { clientId, reason: d.reason });
   const req = d.value;
   const send = (res: RpcResponse): void => {
     deps.broker.publish(topics.rpcReply(clientId), encode(res), { qos: 1 }).catch((e: unknown) => {
       deps.logger.warn('could not send reply', { clientId, error: errorMessage(e) });
     });
   };
-  const fail = (code: string, message: string): void => send({ v: 1, id: req.id, ok: false, error: { code, message } });
+  const fail = (code: string, message: string): void =>
+    send({ v: 1, id: req.id, ok: false, error: { code, message } });
   if (principal?.kind !== 'admin') return fail('not_authorized', 'not authorized');
   if (!isMethod(req.method)) return fail('invalid_argument', `unknown method ${req.method}`);
   const method = req.method;
   const parsed = params[method].safeParse(req.params ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return fail('invalid_argument', `bad parameters for ${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+    return fail(
+      'invalid_argument',
+      `bad parameters for ${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+    );
   }
-  const key = req.idempotencyKey && WRITE_METHODS.has(method) ? `${principal.id}:${req.idempotencyKey}` : undefined;
+  const key =
+    req.idempotencyKey && WRITE_METHODS.has(method)
+      ? `${principal.id}:${req.idempotencyKey}`
+      : undefined;
   if (key) {
     const earlier = deps.store.requestResponse(key);
     if (earlier !== undefined) return send({ v: 1, id: req.id, ok: true, result: earlier });
   }
   try {
-    const ctx: HandlerContext = { store: deps.store, now: deps.clock.now(), managerId: deps.managerId };
+    const ctx: HandlerContext = {
+      store: deps.store,
+      now: deps.clock.now(),
+      managerId: deps.managerId,
+    };
     // The schema for `method` produced parsed.data, so it is exactly this handler's input.
-    const run = handlers[method] as (p: unknown, c: HandlerContext) => { result: unknown; commands?: Command[] };
+    const run = handlers[method] as (
+      p: unknown,
+      c: HandlerContext,
+    ) => { result: unknown; commands?: Command[] };
     const out = run(parsed.data, ctx);
     if (out.commands && out.commands.length > 0) {
-      await deps.propose({ commands: out.commands, ...(key ? { request: { key, response: out.result } } : {}) });
+      await deps.propose({
+        commands: out.commands,
+        ...(key ? { request: { key, response: out.result } } : {}),
+      });
       deps.afterWrite?.(method, out.result);
     }
     send({ v: 1, id: req.id, ok: true, result: out.result });
@@ -80,6 +106,7 @@ async function handle(
 
 function storageHint(e: unknown): string {
   const msg = errorMessage(e);
-  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(msg)) return 'the manager\'s disk is full; nothing was written';
+  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(msg))
+    return "the manager's disk is full; nothing was written";
   return msg;
 }

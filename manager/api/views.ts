@@ -1,6 +1,11 @@
 // Turns store records into the shapes the CLI prints (the contract other tools rely on).
 import type { NodeView, ServiceDetail, ServiceView, TaskView } from '../../shared/api.js';
-import { taskName, type NodeRecord, type ServiceRecord, type TaskRecord } from '../../shared/spec.js';
+import {
+  taskName,
+  type NodeRecord,
+  type ServiceRecord,
+  type TaskRecord,
+} from '../../shared/spec.js';
 import type { StoreView } from '../store/store.js';
 import { isLive } from '../orchestrator/tasks.js';
 
@@ -28,7 +33,9 @@ export function nodeView(store: StoreView, n: NodeRecord): NodeView {
 
 export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
   const tasks = store.tasksOfService(s.id);
-  const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
+  const running = tasks.filter(
+    (t) => t.desiredState === 'running' && t.status.state === 'running',
+  ).length;
   const desired =
     s.spec.mode === 'replicated'
       ? s.spec.replicas

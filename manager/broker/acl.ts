@@ -11,7 +11,9 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
   switch (p.kind) {
     case 'node':
       return (
-        topic === topics.heartbeat(p.id) || topic === topics.status(p.id) || topic === topics.will(p.id)
+        topic === topics.heartbeat(p.id) ||
+        topic === topics.status(p.id) ||
+        topic === topics.will(p.id)
       );
     case 'admin':
       return topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/');

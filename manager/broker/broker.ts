@@ -8,7 +8,12 @@ import { PREFIX } from '../../shared/protocol.js';
 import type { StoreView } from '../store/store.js';
 import { mayPublish, maySubscribe, type Principal } from './acl.js';
 
-export type MessageHandler = (topic: string, payload: Buffer, principal: Principal | undefined, clientId: string | null) => void;
+export type MessageHandler = (
+  topic: string,
+  payload: Buffer,
+  principal: Principal | undefined,
+  clientId: string | null,
+) => void;
 
 export interface BrokerEvents {
   onConnect?: (clientId: string, p: Principal) => void;
@@ -97,10 +102,21 @@ export class Broker {
     this.handlers.push({ prefix, fn });
   }
 
-  publish(topic: string, payload: Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
+  publish(
+    topic: string,
+    payload: Buffer,
+    opts: { retain?: boolean; qos?: 0 | 1 } = {},
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       this.aedes.publish(
-        { cmd: 'publish', topic, payload, qos: opts.qos ?? 1, retain: opts.retain ?? false, dup: false },
+        {
+          cmd: 'publish',
+          topic,
+          payload,
+          qos: opts.qos ?? 1,
+          retain: opts.retain ?? false,
+          dup: false,
+        },
         (err) => (err ? reject(err) : resolve()),
       );
     });
@@ -124,7 +140,9 @@ export class Broker {
   async close(): Promise<void> {
     for (const c of this.clients.values()) c.close();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
   }
 
   private forget(c: Client): void {
@@ -158,8 +176,10 @@ export class Broker {
     if (!username || !password) return { ok: false, reason: 'anonymous connection', code: 5 };
     const secret = password.toString('utf8');
     if (username === 'join') {
-      if (secret === cluster.workerToken) return { ok: true, principal: { kind: 'join', role: 'worker' } };
-      if (secret === cluster.managerToken) return { ok: true, principal: { kind: 'join', role: 'manager' } };
+      if (secret === cluster.workerToken)
+        return { ok: true, principal: { kind: 'join', role: 'worker' } };
+      if (secret === cluster.managerToken)
+        return { ok: true, principal: { kind: 'join', role: 'manager' } };
       return { ok: false, reason: 'invalid join token', code: 4 };
     }
     const check = verifyConnectProof(secret, clientId, cluster.rootPub, this.clock.now());
@@ -173,7 +193,8 @@ export class Broker {
     if (!node || node.certSerial !== cert.serial) {
       return { ok: false, reason: 'node is not a member of this cluster', code: 5 };
     }
-    if (clientId !== cert.id) return { ok: false, reason: 'nodes connect with their own id', code: 4 };
+    if (clientId !== cert.id)
+      return { ok: false, reason: 'nodes connect with their own id', code: 4 };
     return { ok: true, principal: { kind: 'node', id: cert.id, role: cert.role } };
   }
 }

@@ -18,27 +18,54 @@ export const managerCommand = defineCommand({
   describe: 'run a manager',
   builder: (y: Argv) =>
     y
-      .positional('action', { choices: ['start'] as const, describe: 'what to do', demandOption: true })
-      .option('data-dir', { type: 'string', default: './fleet-data/manager', describe: 'where the manager keeps its state' })
-      .option('listen', { type: 'string', default: '127.0.0.1:4883', describe: 'HOST:PORT for the MQTT listener' })
-      .option('heartbeat', { type: 'string', describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting' }),
+      .positional('action', {
+        choices: ['start'] as const,
+        describe: 'what to do',
+        demandOption: true,
+      })
+      .option('data-dir', {
+        type: 'string',
+        default: './fleet-data/manager',
+        describe: 'where the manager keeps its state',
+      })
+      .option('listen', {
+        type: 'string',
+        default: '127.0.0.1:4883',
+        describe: 'HOST:PORT for the MQTT listener',
+      })
+      .option('heartbeat', {
+        type: 'string',
+        describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting',
+      }),
   handler: async (argv) => {
     const listen = parseHostPort(argv.listen, 'listen');
     let heartbeatMs: number | undefined;
     if (argv.heartbeat !== undefined) {
       const ms = parseDuration(argv.heartbeat);
-      if (ms === null || ms < 100) throw new UsageError(`--heartbeat must be a duration of at least 100ms, got "${argv.heartbeat}"`);
+      if (ms === null || ms < 100)
+        throw new UsageError(
+          `--heartbeat must be a duration of at least 100ms, got "${argv.heartbeat}"`,
+        );
       heartbeatMs = ms;
     }
     const { Manager } = await import('../manager.js');
-    const manager = await Manager.start({ dataDir: argv['data-dir'], host: listen.host, port: listen.port, heartbeatMs });
+    const manager = await Manager.start({
+      dataDir: argv['data-dir'],
+      host: listen.host,
+      port: listen.port,
+      heartbeatMs,
+    });
     const r = manager.report;
     const out = process.stdout;
-    out.write(`${r.created ? 'Created a new fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`);
+    out.write(
+      `${r.created ? 'Created a new fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`,
+    );
     out.write(`Worker join token:  ${r.workerToken}\n`);
     out.write(`Manager join token: ${r.managerToken}\n`);
     out.write(`Admin identity:     ${r.adminIdentity}\n`);
-    out.write(`Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`);
+    out.write(
+      `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
+    );
     await waitForShutdownSignal();
     out.write('stopping manager\n');
     await manager.stop();

@@ -312,10 +312,7 @@ export interface Convergence {
  * Converged: as many current tasks running as desired, and none still on its way. After an
  * update that replaces tasks, only tasks of the service's current spec version count.
  */
-export function convergence(
-  detail: ServiceDetail,
-  tasks: readonly TaskView[],
-): Convergence {
+export function convergence(detail: ServiceDetail, tasks: readonly TaskView[]): Convergence {
   const isCurrent = (t: TaskView): boolean => t.specVersion === detail.specVersion;
   const wanted = tasks.filter((t) => t.desiredState === 'running');
   const running = wanted.filter((t) => t.state === 'running' && isCurrent(t)).length;

@@ -12,11 +12,20 @@ export const upCommand = defineCommand({
   builder: (y: Argv) =>
     y
       .option('agents', { type: 'number', default: 3, describe: 'how many agents' })
-      .option('data-dir', { type: 'string', default: './fleet-data', describe: 'where the cluster keeps its state and logs' })
+      .option('data-dir', {
+        type: 'string',
+        default: './fleet-data',
+        describe: 'where the cluster keeps its state and logs',
+      })
       .option('port', { type: 'number', default: 4883, describe: 'manager port on 127.0.0.1' })
-      .option('runtime', { choices: ['auto', 'docker', 'process'] as const, default: 'auto' as const, describe: 'task runtime' }),
+      .option('runtime', {
+        choices: ['auto', 'docker', 'process'] as const,
+        default: 'auto' as const,
+        describe: 'task runtime',
+      }),
   handler: async (argv) => {
-    if (!Number.isInteger(argv.agents) || argv.agents < 0 || argv.agents > 200) throw new UsageError('--agents must be a whole number from 0 to 200');
+    if (!Number.isInteger(argv.agents) || argv.agents < 0 || argv.agents > 200)
+      throw new UsageError('--agents must be a whole number from 0 to 200');
     const dir = path.resolve(argv['data-dir']);
     await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
     const runtime = argv.runtime === 'auto' ? await pickRuntime() : argv.runtime;
@@ -25,34 +34,69 @@ export const upCommand = defineCommand({
       await Promise.all(children.map((c) => stopChild(c.proc)));
     };
     const address = `127.0.0.1:${argv.port}`;
-    const manager = runFleet(['manager', 'start', '--data-dir', path.join(dir, 'manager'), '--listen', address], path.join(dir, 'logs', 'manager.log'));
+    const manager = runFleet(
+      ['manager', 'start', '--data-dir', path.join(dir, 'manager'), '--listen', address],
+      path.join(dir, 'logs', 'manager.log'),
+    );
     children.push({ name: 'manager', proc: manager });
     let token: string;
     try {
       token = await readToken(manager);
     } catch (e) {
       await stopAll();
-      throw new Error(`the manager did not start: ${e instanceof Error ? e.message : String(e)} (see ${path.join(dir, 'logs', 'manager.log')})`);
+      throw new Error(
+        `the manager did not start: ${e instanceof Error ? e.message : String(e)} (see ${path.join(dir, 'logs', 'manager.log')})`,
+      );
     }
     for (let i = 1; i <= argv.agents; i++) {
       const name = `node-${i}`;
       const proc = runFleet(
-        ['agent', 'start', '--manager', address, '--token', token, '--data-dir', path.join(dir, name), '--advertise-addr', `127.0.0.${i + 1}`, '--name', name, '--runtime', runtime, '--remove-tasks-on-stop'],
+        [
+          'agent',
+          'start',
+          '--manager',
+          address,
+          '--token',
+          token,
+          '--data-dir',
+          path.join(dir, name),
+          '--advertise-addr',
+          `127.0.0.${i + 1}`,
+          '--name',
+          name,
+          '--runtime',
+          runtime,
+          '--remove-tasks-on-stop',
+        ],
         path.join(dir, 'logs', `${name}.log`),
       );
       children.push({ name, proc });
     }
     for (const c of children) {
       c.proc.on('exit', (code, signal) => {
-        if (!stopping) process.stderr.write(`${c.name} exited (${signal ?? code}); see ${path.join(dir, 'logs', c.name + '.log')}\n`);
+        if (!stopping)
+          process.stderr.write(
+            `${c.name} exited (${signal ?? code}); see ${path.join(dir, 'logs', c.name + '.log')}\n`,
+          );
       });
     }
     const identity = path.join(dir, 'manager', 'admin-identity.json');
     const out = process.stdout;
-    out.write(`fleet is up: a manager on ${address} and ${argv.agents} agent(s) on 127.0.0.2-127.0.0.${argv.agents + 1}, runtime ${runtime}\n`);
-    if (runtime === 'process') out.write('note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n');
-    out.write(`\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}\n  fleet node ls\n`);
-    out.write(runtime === 'docker' ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n' : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n");
+    out.write(
+      `fleet is up: a manager on ${address} and ${argv.agents} agent(s) on 127.0.0.2-127.0.0.${argv.agents + 1}, runtime ${runtime}\n`,
+    );
+    if (runtime === 'process')
+      out.write(
+        'note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n',
+      );
+    out.write(
+      `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}\n  fleet node ls\n`,
+    );
+    out.write(
+      runtime === 'docker'
+        ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n'
+        : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n",
+    );
     out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
     let stopping = false;
     await waitForShutdownSignal();
@@ -105,7 +149,10 @@ async function pickRuntime(): Promise<'docker' | 'process'> {
   try {
     const { default: Docker } = await import('dockerode');
     const docker = new Docker();
-    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000)),
+    ]);
     return 'docker';
   } catch {
     return 'process';

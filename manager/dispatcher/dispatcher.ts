@@ -74,7 +74,15 @@ export class Dispatcher {
     );
     const unknown = [...store.nodes()]
       .filter((n) => n.status === 'ready')
-      .map((n): Command => ({ type: 'node.put', node: { ...n, status: 'unknown', statusMessage: 'manager restarted', updatedAt: clock.now() } }));
+      .map((n): Command => ({
+        type: 'node.put',
+        node: {
+          ...n,
+          status: 'unknown',
+          statusMessage: 'manager restarted',
+          updatedAt: clock.now(),
+        },
+      }));
     if (unknown.length > 0) await this.deps.propose({ commands: unknown });
     store.on('change', this.onChange);
     for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
@@ -109,7 +117,11 @@ export class Dispatcher {
 
   private onHeartbeat(nodeId: string, payload: Buffer): void {
     const d = decode(heartbeatSchema, payload);
-    if (!d.ok) return this.complaints.warn(`hb:${nodeId}:${d.reason}`, 'dropped heartbeat', { nodeId, reason: d.reason });
+    if (!d.ok)
+      return this.complaints.warn(`hb:${nodeId}:${d.reason}`, 'dropped heartbeat', {
+        nodeId,
+        reason: d.reason,
+      });
     const node = this.deps.store.node(nodeId);
     if (!node) return;
     this.health.beat(nodeId, this.deps.clock.now());
@@ -121,7 +133,11 @@ export class Dispatcher {
 
   private onStatus(nodeId: string, payload: Buffer): void {
     const d = decode(statusSchema, payload);
-    if (!d.ok) return this.complaints.warn(`st:${nodeId}:${d.reason}`, 'dropped status', { nodeId, reason: d.reason });
+    if (!d.ok)
+      return this.complaints.warn(`st:${nodeId}:${d.reason}`, 'dropped status', {
+        nodeId,
+        reason: d.reason,
+      });
     if (!this.deps.store.node(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
@@ -146,7 +162,8 @@ export class Dispatcher {
     const nodeOf = (id: string): NodeRecord | undefined => nodes.get(id) ?? store.node(id);
     for (const [id, status] of this.pendingStatus) {
       const n = nodeOf(id);
-      if (n && n.status !== status) nodes.set(id, { ...n, status, statusMessage: '', updatedAt: now });
+      if (n && n.status !== status)
+        nodes.set(id, { ...n, status, statusMessage: '', updatedAt: now });
     }
     for (const [id, info] of this.pendingInfo) {
       const n = nodeOf(id);
@@ -166,7 +183,8 @@ export class Dispatcher {
     this.pendingInfo.clear();
     this.pendingReports.clear();
     const commands: Command[] = [];
-    if (nodes.size > 0) for (const n of nodes.values()) commands.push({ type: 'node.put', node: n });
+    if (nodes.size > 0)
+      for (const n of nodes.values()) commands.push({ type: 'node.put', node: n });
     if (tasks.length > 0) commands.push({ type: 'tasks.put', tasks });
     if (commands.length === 0) return;
     try {
@@ -193,7 +211,10 @@ export class Dispatcher {
       const v = this.health.check(n.id, now);
       if (v) {
         this.deps.logger.warn('node down', { nodeId: n.id, name: n.name, reason: v.message });
-        commands.push({ type: 'node.put', node: { ...n, status: v.status, statusMessage: v.message, updatedAt: now } });
+        commands.push({
+          type: 'node.put',
+          node: { ...n, status: v.status, statusMessage: v.message, updatedAt: now },
+        });
       }
     }
     if (commands.length === 0) return;
@@ -222,7 +243,13 @@ export class Dispatcher {
     for (const nodeId of ids) {
       const tasks = store
         .tasksOfNode(nodeId)
-        .filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state) && t.status.state !== 'new' && t.status.state !== 'pending')
+        .filter(
+          (t) =>
+            t.desiredState === 'running' &&
+            !isTerminal(t.status.state) &&
+            t.status.state !== 'new' &&
+            t.status.state !== 'pending',
+        )
         .sort((a, b) => (a.id < b.id ? -1 : 1))
         .map((t) => ({
           id: t.id,
@@ -280,7 +307,11 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
   };
 }
 
-function withInfo(n: NodeRecord, info: NonNullable<StatusMessage['node']>, now: number): NodeRecord | null {
+function withInfo(
+  n: NodeRecord,
+  info: NonNullable<StatusMessage['node']>,
+  now: number,
+): NodeRecord | null {
   const next: NodeRecord = {
     ...n,
     resources: info.resources,
@@ -289,10 +320,30 @@ function withInfo(n: NodeRecord, info: NonNullable<StatusMessage['node']>, now: 
     runtime: info.runtime,
     address: info.address,
     agentVersion: info.agentVersion,
-    statusMessage: info.diskFull ? 'disk full' : n.statusMessage === 'disk full' ? '' : n.statusMessage,
+    statusMessage: info.diskFull
+      ? 'disk full'
+      : n.statusMessage === 'disk full'
+        ? ''
+        : n.statusMessage,
   };
   const same =
-    JSON.stringify([n.resources, n.arch, n.os, n.runtime, n.address, n.agentVersion, n.statusMessage]) ===
-    JSON.stringify([next.resources, next.arch, next.os, next.runtime, next.address, next.agentVersion, next.statusMessage]);
+    JSON.stringify([
+      n.resources,
+      n.arch,
+      n.os,
+      n.runtime,
+      n.address,
+      n.agentVersion,
+      n.statusMessage,
+    ]) ===
+    JSON.stringify([
+      next.resources,
+      next.arch,
+      next.os,
+      next.runtime,
+      next.address,
+      next.agentVersion,
+      next.statusMessage,
+    ]);
   return same ? null : { ...next, updatedAt: now };
 }

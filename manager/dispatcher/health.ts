@@ -55,7 +55,11 @@ export class HealthTracker {
       return null;
     }
     if (now - seen >= this.periodMs * this.missedBeats) {
-      return { nodeId, status: 'down', message: `no heartbeat for ${Math.round((now - seen) / 1000)}s` };
+      return {
+        nodeId,
+        status: 'down',
+        message: `no heartbeat for ${Math.round((now - seen) / 1000)}s`,
+      };
     }
     return null;
   }

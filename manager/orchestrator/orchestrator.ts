@@ -36,7 +36,9 @@ export class Orchestrator extends Controller {
   }
 
   private reconcileService(service: ServiceRecord, pass: Pass): void {
-    const tasks = this.deps.store.tasksOfService(service.id).map((t) => this.endOnBadNode(t, service, pass));
+    const tasks = this.deps.store
+      .tasksOfService(service.id)
+      .map((t) => this.endOnBadNode(t, service, pass));
     const groups = new Map<string, TaskRecord[]>();
     for (const t of tasks) {
       const key = service.spec.mode === 'global' ? (t.nodeId ?? '') : String(t.slot);
@@ -53,7 +55,8 @@ export class Orchestrator extends Controller {
       }
     } else {
       const eligible = new Set(this.eligibleNodes(service).map((n) => n.id));
-      for (const nodeId of eligible) this.fillSlot(service, groups.get(nodeId) ?? [], 0, nodeId, pass);
+      for (const nodeId of eligible)
+        this.fillSlot(service, groups.get(nodeId) ?? [], 0, nodeId, pass);
       for (const [nodeId, group] of groups) {
         if (!eligible.has(nodeId)) this.endAll(group, pass, 'node no longer eligible');
       }
@@ -72,18 +75,35 @@ export class Orchestrator extends Controller {
     const live = group.filter(isLive).sort((a, b) => b.createdAt - a.createdAt);
     const current = live.find((t) => t.specVersion === service.specVersion);
     for (const t of live) {
-      if (t !== current) this.put(pass, shutdownTask(t, pass.now, t.specVersion === service.specVersion ? 'duplicate task' : 'replaced by update'));
+      if (t !== current)
+        this.put(
+          pass,
+          shutdownTask(
+            t,
+            pass.now,
+            t.specVersion === service.specVersion ? 'duplicate task' : 'replaced by update',
+          ),
+        );
     }
     if (current) return;
     const latest = [...group].sort((a, b) => b.createdAt - a.createdAt)[0];
     const outdated = live.length > 0;
     if (!latest || outdated || latest.desiredState === 'shutdown') {
-      this.put(pass, newTask(service, slot, nodeId, pass.now, { restartHistory: latest?.restartHistory ?? [] }));
+      this.put(
+        pass,
+        newTask(service, slot, nodeId, pass.now, { restartHistory: latest?.restartHistory ?? [] }),
+      );
       return;
     }
     const ending = endingOf(latest);
     const rejects = consecutiveRejects(group);
-    const d = decideRestart(service.spec.task.restart, ending, latest.restartHistory, pass.now, rejects);
+    const d = decideRestart(
+      service.spec.task.restart,
+      ending,
+      latest.restartHistory,
+      pass.now,
+      rejects,
+    );
     if (!d.restart) return;
     this.put(pass, shutdownTask(latest, pass.now, `restarting: task ${ending}`));
     this.put(

@@ -38,7 +38,12 @@ export function newTask(
 }
 
 /** Asks a task to stop; when its node is gone the task is marked orphaned at once. */
-export function shutdownTask(t: TaskRecord, now: number, message: string, orphan = false): TaskRecord {
+export function shutdownTask(
+  t: TaskRecord,
+  now: number,
+  message: string,
+  orphan = false,
+): TaskRecord {
   const ended = isTerminal(t.status.state);
   return {
     ...t,

@@ -18,7 +18,10 @@ export class Scheduler extends Controller {
     const { store, clock } = this.deps;
     const waiting: TaskRecord[] = [];
     for (const t of store.tasks()) {
-      if (t.desiredState === 'running' && (t.status.state === 'new' || t.status.state === 'pending')) {
+      if (
+        t.desiredState === 'running' &&
+        (t.status.state === 'new' || t.status.state === 'pending')
+      ) {
         waiting.push(t);
       }
     }
@@ -55,7 +58,13 @@ export class Scheduler extends Controller {
         const assigned: TaskRecord = {
           ...task,
           nodeId,
-          status: { ...task.status, state: 'assigned', message: 'assigned to node', error: null, at: now },
+          status: {
+            ...task.status,
+            state: 'assigned',
+            message: 'assigned to node',
+            error: null,
+            at: now,
+          },
           updatedAt: now,
         };
         loadOf(nodeId).tasks.push(assigned);
@@ -63,12 +72,19 @@ export class Scheduler extends Controller {
       } else if (task.status.state !== 'pending' || task.status.error !== reason) {
         updates.push({
           ...task,
-          status: { ...task.status, state: 'pending', message: 'waiting for a node', error: reason, at: now },
+          status: {
+            ...task.status,
+            state: 'pending',
+            message: 'waiting for a node',
+            error: reason,
+            at: now,
+          },
           updatedAt: now,
         });
       }
     }
-    if (updates.length > 0) await this.deps.propose({ commands: [{ type: 'tasks.put', tasks: updates }] });
+    if (updates.length > 0)
+      await this.deps.propose({ commands: [{ type: 'tasks.put', tasks: updates }] });
   }
 }
 

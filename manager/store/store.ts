@@ -51,7 +51,9 @@ export class Store extends EventEmitter implements StoreView {
       setMeta: this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
       putNode: this.db.prepare('INSERT OR REPLACE INTO nodes(id, data) VALUES (?, ?)'),
       delNode: this.db.prepare('DELETE FROM nodes WHERE id = ?'),
-      putService: this.db.prepare('INSERT OR REPLACE INTO services(id, name, data) VALUES (?, ?, ?)'),
+      putService: this.db.prepare(
+        'INSERT OR REPLACE INTO services(id, name, data) VALUES (?, ?, ?)',
+      ),
       delService: this.db.prepare('DELETE FROM services WHERE id = ?'),
       putTask: this.db.prepare(
         'INSERT OR REPLACE INTO tasks(id, service_id, node_id, data) VALUES (?, ?, ?, ?)',

@@ -56,7 +56,9 @@ export function spawnFleet(args: string[], log: string, env: NodeJS.ProcessEnv =
   return proc;
 }
 
-export async function startManager(opts: { dataDir?: string; port?: number; heartbeat?: string } = {}): Promise<ManagerProc> {
+export async function startManager(
+  opts: { dataDir?: string; port?: number; heartbeat?: string } = {},
+): Promise<ManagerProc> {
   const dataDir = opts.dataDir ?? tempDir('mgr');
   const port = opts.port ?? (await freePort());
   const address = `127.0.0.1:${port}`;
@@ -75,7 +77,15 @@ export async function startManager(opts: { dataDir?: string; port?: number; hear
     },
     { what: 'the manager to print its tokens', timeoutMs: 20_000 },
   );
-  return { proc, address, dataDir, workerToken: tokens.w, managerToken: tokens.m, identity: path.join(dataDir, 'admin-identity.json'), log };
+  return {
+    proc,
+    address,
+    dataDir,
+    workerToken: tokens.w,
+    managerToken: tokens.m,
+    identity: path.join(dataDir, 'admin-identity.json'),
+    log,
+  };
 }
 
 export function startAgent(opts: {
@@ -90,19 +100,54 @@ export function startAgent(opts: {
 }): AgentProc {
   const dataDir = opts.dataDir ?? tempDir(`agent-${opts.name}`);
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
-  const args = ['agent', 'start', '--manager', opts.manager, '--token', opts.token, '--data-dir', dataDir, '--advertise-addr', opts.address, '--name', opts.name, '--runtime', opts.runtime];
+  const args = [
+    'agent',
+    'start',
+    '--manager',
+    opts.manager,
+    '--token',
+    opts.token,
+    '--data-dir',
+    dataDir,
+    '--advertise-addr',
+    opts.address,
+    '--name',
+    opts.name,
+    '--runtime',
+    opts.runtime,
+  ];
   for (const l of opts.labels ?? []) args.push('--label', l);
   args.push(...(opts.extraArgs ?? []));
   return { proc: spawnFleet(args, log), name: opts.name, dataDir, address: opts.address, log };
 }
 
 /** Restarts an agent on its existing data dir (it has already joined). */
-export function restartAgent(a: AgentProc, manager: string, runtime: 'docker' | 'process'): AgentProc {
-  const args = ['agent', 'start', '--manager', manager, '--data-dir', a.dataDir, '--advertise-addr', a.address, '--name', a.name, '--runtime', runtime];
+export function restartAgent(
+  a: AgentProc,
+  manager: string,
+  runtime: 'docker' | 'process',
+): AgentProc {
+  const args = [
+    'agent',
+    'start',
+    '--manager',
+    manager,
+    '--data-dir',
+    a.dataDir,
+    '--advertise-addr',
+    a.address,
+    '--name',
+    a.name,
+    '--runtime',
+    runtime,
+  ];
   return { ...a, proc: spawnFleet(args, a.log) };
 }
 
-export async function stopProc(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopProc(
+  proc: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   proc.kill(signal);
@@ -118,12 +163,20 @@ export interface CliResult {
 }
 
 /** Runs the fleet CLI against a manager and resolves with its exit code and output. */
-export function cli(m: Pick<ManagerProc, 'address' | 'identity'>, args: string[], timeoutMs = 60_000): Promise<CliResult> {
+export function cli(
+  m: Pick<ManagerProc, 'address' | 'identity'>,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [FLEET, ...args],
-      { env: { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      {
+        env: { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity },
+        timeout: timeoutMs,
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -133,15 +186,25 @@ export function cli(m: Pick<ManagerProc, 'address' | 'identity'>, args: string[]
 }
 
 /** Runs a CLI command that must succeed and parses its JSON output. */
-export async function cliJson<T>(m: Pick<ManagerProc, 'address' | 'identity'>, args: string[]): Promise<T> {
+export async function cliJson<T>(
+  m: Pick<ManagerProc, 'address' | 'identity'>,
+  args: string[],
+): Promise<T> {
   const r = await cli(m, [...args, '--format', 'json']);
-  if (r.code !== 0) throw new Error(`fleet ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new Error(`fleet ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as T;
 }
 
-export async function cliOk(m: Pick<ManagerProc, 'address' | 'identity'>, args: string[]): Promise<string> {
+export async function cliOk(
+  m: Pick<ManagerProc, 'address' | 'identity'>,
+  args: string[],
+): Promise<string> {
   const r = await cli(m, args);
-  if (r.code !== 0) throw new Error(`fleet ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+  if (r.code !== 0)
+    throw new Error(
+      `fleet ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`,
+    );
   return r.stdout;
 }
 
@@ -178,7 +241,11 @@ export interface ServiceJson {
   ports: unknown[];
 }
 
-export async function waitForNodes(m: ManagerProc, count: number, timeoutMs = 30_000): Promise<NodeJson[]> {
+export async function waitForNodes(
+  m: ManagerProc,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<NodeJson[]> {
   return waitFor(
     async () => {
       const nodes = await cliJson<NodeJson[]>(m, ['node', 'ls']);

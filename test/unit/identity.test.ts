@@ -21,7 +21,15 @@ const root = generateSigningKey();
 function identity(role: 'worker' | 'admin' = 'worker', expiresAt = now + 1000_000): Identity {
   const keys = generateNodeKeys();
   const cert = issueCertificate(
-    { id: 'node1', role, signPub: keys.sign.publicKey, boxPub: keys.box.publicKey, issuedAt: now, expiresAt, serial: 's1' },
+    {
+      id: 'node1',
+      role,
+      signPub: keys.sign.publicKey,
+      boxPub: keys.box.publicKey,
+      issuedAt: now,
+      expiresAt,
+      serial: 's1',
+    },
     root,
   );
   return { v: 1, id: 'node1', role, keys, cert, rootPub: root.publicKey, managers: [] };
@@ -40,7 +48,10 @@ test('a certificate signed by the root verifies; a tampered or foreign one does 
   const id = identity();
   assert.equal(verifyCertificate(id.cert, root.publicKey, now).ok, true);
   const tampered = { ...id.cert, body: id.cert.body.replace('"worker"', '"admin"') };
-  assert.deepEqual(verifyCertificate(tampered, root.publicKey, now), { ok: false, reason: 'bad certificate signature' });
+  assert.deepEqual(verifyCertificate(tampered, root.publicKey, now), {
+    ok: false,
+    reason: 'bad certificate signature',
+  });
   const other = generateSigningKey();
   assert.equal(verifyCertificate(id.cert, other.publicKey, now).ok, false);
 });
@@ -68,5 +79,8 @@ test('a proof signed by another key than the certificate names is refused', () =
   const id = identity();
   const thief = { ...id, keys: generateNodeKeys() };
   const proof = makeConnectProof(thief, 'node1', now);
-  assert.deepEqual(verifyConnectProof(proof, 'node1', root.publicKey, now), { ok: false, reason: 'bad proof of key possession' });
+  assert.deepEqual(verifyConnectProof(proof, 'node1', root.publicKey, now), {
+    ok: false,
+    reason: 'bad proof of key possession',
+  });
 });

@@ -7,8 +7,19 @@ import { taskTemplateSchema } from '../../shared/spec.js';
 import type { ObservedWorkload } from '../../agent/runtime/types.js';
 
 const template = taskTemplateSchema.parse({ image: 'img', restart: { delayMs: 1000 } });
-const task = (id: string, notBefore = 0): AssignedTask => ({ id, serviceId: 's', serviceName: 'web', slot: 1, template, notBefore });
-const workload = (taskId: string, running: boolean, extra: Partial<ObservedWorkload> = {}): ObservedWorkload => ({
+const task = (id: string, notBefore = 0): AssignedTask => ({
+  id,
+  serviceId: 's',
+  serviceName: 'web',
+  slot: 1,
+  template,
+  notBefore,
+});
+const workload = (
+  taskId: string,
+  running: boolean,
+  extra: Partial<ObservedWorkload> = {},
+): ObservedWorkload => ({
   runtimeId: `c-${taskId}-${running}`,
   taskId,
   serviceName: 'web',
@@ -23,12 +34,23 @@ const workload = (taskId: string, running: boolean, extra: Partial<ObservedWorkl
 });
 
 function input(p: Partial<PlanInput>): PlanInput {
-  return { desired: [], observed: [], local: new Map(), now: 1000, autonomous: false, mayRestartLocally: () => true, ...p };
+  return {
+    desired: [],
+    observed: [],
+    local: new Map(),
+    now: 1000,
+    autonomous: false,
+    mayRestartLocally: () => true,
+    ...p,
+  };
 }
 
 test('a desired task with no workload is started', () => {
   const r = plan(input({ desired: [task('a')] }));
-  assert.deepEqual(r.steps.map((s) => s.kind), ['start']);
+  assert.deepEqual(
+    r.steps.map((s) => s.kind),
+    ['start'],
+  );
 });
 
 test('a task whose restart delay has not passed waits and asks to be woken', () => {
@@ -38,8 +60,15 @@ test('a task whose restart delay has not passed waits and asks to be woken', () 
 });
 
 test('a workload no longer assigned is removed; a duplicate too', () => {
-  const r = plan(input({ desired: [task('a')], observed: [workload('a', true), workload('a', false), workload('gone', true)] }));
-  const kinds = r.steps.map((s) => (s.kind === 'remove' ? `remove:${s.workload.taskId}` : s.kind)).sort();
+  const r = plan(
+    input({
+      desired: [task('a')],
+      observed: [workload('a', true), workload('a', false), workload('gone', true)],
+    }),
+  );
+  const kinds = r.steps
+    .map((s) => (s.kind === 'remove' ? `remove:${s.workload.taskId}` : s.kind))
+    .sort();
   assert.deepEqual(kinds, ['adopt', 'remove:a', 'remove:gone']);
 });
 
@@ -50,17 +79,56 @@ test('a running workload the agent already knows needs nothing: reconnecting res
 });
 
 test('an exited workload is recorded first, and restarted in place only while autonomous', () => {
-  const first = plan(input({ desired: [task('a')], observed: [workload('a', false)], local: new Map([['a', { state: 'running' as const, lastExitAt: null }]]) }));
-  assert.deepEqual(first.steps.map((s) => s.kind), ['exited']);
+  const first = plan(
+    input({
+      desired: [task('a')],
+      observed: [workload('a', false)],
+      local: new Map([['a', { state: 'running' as const, lastExitAt: null }]]),
+    }),
+  );
+  assert.deepEqual(
+    first.steps.map((s) => s.kind),
+    ['exited'],
+  );
   const ended = new Map([['a', { state: 'failed' as const, lastExitAt: 500 }]]);
-  const connected = plan(input({ desired: [task('a')], observed: [workload('a', false)], local: ended }));
+  const connected = plan(
+    input({ desired: [task('a')], observed: [workload('a', false)], local: ended }),
+  );
   assert.deepEqual(connected.steps, [], 'the manager decides while connected');
-  const alone = plan(input({ desired: [task('a')], observed: [workload('a', false)], local: ended, autonomous: true, now: 1600 }));
-  assert.deepEqual(alone.steps.map((s) => s.kind), ['restart']);
-  const early = plan(input({ desired: [task('a')], observed: [workload('a', false)], local: ended, autonomous: true, now: 1000 }));
+  const alone = plan(
+    input({
+      desired: [task('a')],
+      observed: [workload('a', false)],
+      local: ended,
+      autonomous: true,
+      now: 1600,
+    }),
+  );
+  assert.deepEqual(
+    alone.steps.map((s) => s.kind),
+    ['restart'],
+  );
+  const early = plan(
+    input({
+      desired: [task('a')],
+      observed: [workload('a', false)],
+      local: ended,
+      autonomous: true,
+      now: 1000,
+    }),
+  );
   assert.deepEqual(early.steps, []);
   assert.equal(early.wakeAt, 1500);
-  const policyNo = plan(input({ desired: [task('a')], observed: [workload('a', false)], local: ended, autonomous: true, now: 1600, mayRestartLocally: () => false }));
+  const policyNo = plan(
+    input({
+      desired: [task('a')],
+      observed: [workload('a', false)],
+      local: ended,
+      autonomous: true,
+      now: 1600,
+      mayRestartLocally: () => false,
+    }),
+  );
   assert.deepEqual(policyNo.steps, []);
 });
 

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { MAX_PAYLOAD_BYTES, decode, heartbeatSchema, statusSchema } from '../../shared/protocol.js';
 
 test('a valid heartbeat decodes', () => {
-  assert.deepEqual(decode(heartbeatSchema, '{"v":1,"seq":3,"ts":5}'), { ok: true, value: { v: 1, seq: 3, ts: 5 } });
+  assert.deepEqual(decode(heartbeatSchema, '{"v":1,"seq":3,"ts":5}'), {
+    ok: true,
+    value: { v: 1, seq: 3, ts: 5 },
+  });
 });
 
 test('malformed, mistyped, oversized and nested payloads give a reason', () => {

@@ -8,7 +8,10 @@ const policy = (p: object) => restartPolicySchema.parse(p);
 
 test('condition none never restarts; on-failure skips completed tasks', () => {
   assert.equal(decideRestart(policy({ condition: 'none' }), 'failed', [], 0).restart, false);
-  assert.equal(decideRestart(policy({ condition: 'on-failure' }), 'complete', [], 0).restart, false);
+  assert.equal(
+    decideRestart(policy({ condition: 'on-failure' }), 'complete', [], 0).restart,
+    false,
+  );
   assert.equal(decideRestart(policy({ condition: 'on-failure' }), 'failed', [], 0).restart, true);
   assert.equal(decideRestart(policy({ condition: 'any' }), 'complete', [], 0).restart, true);
 });
@@ -16,7 +19,11 @@ test('condition none never restarts; on-failure skips completed tasks', () => {
 test('max attempts count only restarts inside the window', () => {
   const p = policy({ maxAttempts: 2, windowMs: 10_000 });
   assert.equal(decideRestart(p, 'failed', [1000, 2000], 5000).restart, false);
-  assert.equal(decideRestart(p, 'failed', [1000, 2000], 11_500).restart, true, 'first restart left the window');
+  assert.equal(
+    decideRestart(p, 'failed', [1000, 2000], 11_500).restart,
+    true,
+    'first restart left the window',
+  );
   assert.deepEqual(nextHistory(p, [1000, 2000], 11_500), [2000, 11_500]);
 });
 

@@ -9,7 +9,8 @@ export const readyFilter: Filter = {
 
 export const availabilityFilter: Filter = {
   name: 'availability',
-  check: ({ node }) => (node.availability === 'active' ? null : `availability ${node.availability}`),
+  check: ({ node }) =>
+    node.availability === 'active' ? null : `availability ${node.availability}`,
 };
 
 export const constraintFilter: Filter = {
@@ -25,7 +26,12 @@ export const constraintFilter: Filter = {
   },
 };
 
-export function constraintHolds(node: NodeRecord, key: string, op: '==' | '!=', value: string): boolean {
+export function constraintHolds(
+  node: NodeRecord,
+  key: string,
+  op: '==' | '!=',
+  value: string,
+): boolean {
   const actual = nodeAttribute(node, key);
   const equal = actual !== undefined && actual.toLowerCase() === value.toLowerCase();
   return op === '==' ? equal : !equal;

@@ -23,12 +23,15 @@ export const resourcesFilter: Filter = {
 export const hostPortFilter: Filter = {
   name: 'host-ports',
   check: ({ task, load }) => {
-    const wanted = task.template.ports.filter((p) => p.mode === 'host' && p.published !== undefined);
+    const wanted = task.template.ports.filter(
+      (p) => p.mode === 'host' && p.published !== undefined,
+    );
     if (wanted.length === 0) return null;
     const used = new Set<string>();
     for (const t of load.tasks) {
       for (const p of t.template.ports) {
-        if (p.mode === 'host' && p.published !== undefined) used.add(`${p.published}/${p.protocol}`);
+        if (p.mode === 'host' && p.published !== undefined)
+          used.add(`${p.published}/${p.protocol}`);
       }
     }
     for (const p of wanted) {
