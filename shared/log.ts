@@ -41,6 +41,15 @@ export function createLogger(
   };
 }
 
+/** A logger that drops everything, for library code used without one. */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
 /** A logger that keeps lines in memory, for tests that assert a reason was logged. */
 export function memoryLogger(component = 'test'): Logger & { lines: string[] } {
   const lines: string[] = [];

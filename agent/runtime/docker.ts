@@ -1,7 +1,7 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
 import Docker from 'dockerode';
 import { StringDecoder } from 'node:string_decoder';
-import type { Logger } from '../../shared/log.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, PortSpec } from '../../shared/spec.js';
 import {
@@ -40,14 +40,6 @@ const ARCH: Record<string, string> = {
   i686: '386',
 };
 
-const SILENT: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => SILENT,
-};
-
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
   private readonly docker: Docker;
@@ -59,7 +51,7 @@ export class DockerRuntime implements Runtime {
   constructor(opts: DockerRuntimeOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
     this.docker = new Docker({ socketPath: this.socketPath });
-    this.log = opts.logger ?? SILENT;
+    this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   }
 

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
-import type { Logger } from '../../shared/log.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, PortSpec } from '../../shared/spec.js';
 import {
@@ -69,14 +69,6 @@ interface Watch {
   onExit: ExitListener;
 }
 
-const SILENT: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => SILENT,
-};
-
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
   private readonly recordsDir: string;
@@ -94,7 +86,7 @@ export class ProcessRuntime implements Runtime {
   constructor(opts: ProcessRuntimeOptions) {
     this.recordsDir = path.join(opts.dataDir, 'processes');
     this.logsDir = path.join(opts.dataDir, 'logs');
-    this.log = opts.logger ?? SILENT;
+    this.log = opts.logger ?? silentLogger;
   }
 
   async info(): Promise<RuntimeInfo> {

@@ -3,7 +3,7 @@ import { isTerminal, type TaskRecord } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import type { NodeLoad } from './filters/types.js';
-import { place, rejectReason } from './pipeline.js';
+import { Placer, rejectReason } from './pipeline.js';
 
 export class Scheduler extends Controller {
   constructor(deps: ControllerDeps) {
@@ -36,6 +36,7 @@ export class Scheduler extends Controller {
       }
       return l;
     };
+    const placer = new Placer(store.nodes(), loadOf);
     const now = clock.now();
     const updates: TaskRecord[] = [];
     for (const task of waiting) {
@@ -50,7 +51,7 @@ export class Scheduler extends Controller {
         if (reason) reason = `no suitable node: node ${node?.name ?? task.nodeId} ${reason}`;
         else nodeId = task.nodeId;
       } else {
-        const p = place({ task, service }, store.nodes(), loadOf);
+        const p = placer.place({ task, service });
         if (p.ok) nodeId = p.node.id;
         else reason = p.reason;
       }

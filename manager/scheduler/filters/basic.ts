@@ -4,17 +4,20 @@ import type { Filter } from './types.js';
 
 export const readyFilter: Filter = {
   name: 'ready',
+  static: true,
   check: ({ node }) => (node.status === 'ready' ? null : 'not ready'),
 };
 
 export const availabilityFilter: Filter = {
   name: 'availability',
+  static: true,
   check: ({ node }) =>
     node.availability === 'active' ? null : `availability ${node.availability}`,
 };
 
 export const constraintFilter: Filter = {
   name: 'constraints',
+  static: true,
   check: ({ node, task, service }) => {
     for (const text of service?.spec.constraints ?? []) {
       const c = parseConstraint(text);

@@ -15,6 +15,11 @@ export interface FilterContext {
 
 export interface Filter {
   name: string;
+  /**
+   * True when the verdict depends only on the node and the service, never on the task or the
+   * node's load: a scheduling pass then asks once per service and node instead of once per task.
+   */
+  static?: boolean;
   /** null when the node passes, else a reason key; equal keys are counted together. */
   check(ctx: FilterContext): string | null;
 }
