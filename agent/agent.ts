@@ -1,27 +1,34 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
-import type { Identity } from '../shared/identity.js';
+import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../shared/atomic-file.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { Certificate, Identity } from '../shared/identity.js';
 import type { Logger } from '../shared/log.js';
 import {
   decode,
   encode,
   assignmentSchema,
+  renewReplySchema,
   topics,
   type Assignment,
   type AssignedTask,
+  type RenewRequest,
   type StatusMessage,
 } from '../shared/protocol.js';
 import { decideRestart } from '../shared/restart-policy.js';
 import { ManagerConnection } from './connection.js';
+import { CertRenewer } from './renewal.js';
 import { freshLocal, toReport, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
 import { isTaskRejected, type Runtime, type RuntimeInfo } from './runtime/types.js';
+import { TaskFileStore } from './task-files.js';
 
 export const AGENT_VERSION = '0.1.0';
 const DEFAULT_HEARTBEAT_MS = 2_000;
 const STEP_CONCURRENCY = 16;
+/** While the disk is full, the assignment is written again this often until it fits. */
+const DISK_RETRY_MS = 2_000;
 
 export interface AgentOptions {
   identity: Identity;
@@ -30,10 +37,24 @@ export interface AgentOptions {
   advertiseAddr: string;
   runtime: Runtime;
   logger: Logger;
+  /** Where unsealed secrets are written; by default memory-backed storage found at start. */
+  secretsDir?: string;
+  /** Plain TCP to a manager started with --insecure. */
+  insecure?: boolean;
+  /** Drives certificate renewal; tests give a fake one. */
+  clock?: Clock;
 }
+
+/** How long a renewal request waits for the manager's reply before it counts as failed. */
+const RENEW_REPLY_TIMEOUT_MS = 30_000;
 
 export class Agent {
   private readonly conn: ManagerConnection;
+  private readonly renewer: CertRenewer;
+  /** The identity in use: renewal replaces its certificate while the agent runs. */
+  private identity: Identity;
+  private readonly renewWaiters = new Map<string, (cert: Certificate | Error) => void>();
+  private readonly files: TaskFileStore;
   private assignment: Assignment | null = null;
   private readonly local = new Map<string, LocalTask>();
   private readonly removed = new Map<string, LocalTask>();
@@ -49,10 +70,19 @@ export class Agent {
   private stopWatch: (() => void) | undefined;
   private hbSeq = 0;
   private diskFull = false;
+  private diskRetryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private persisting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
+    this.identity = opts.identity;
+    this.files = new TaskFileStore({
+      nodeId: opts.identity.id,
+      dataDir: opts.dataDir,
+      boxSecretKey: opts.identity.keys.box.secretKey,
+      logger: opts.logger.child('files'),
+      ...(opts.secretsDir ? { secretsRoot: opts.secretsDir } : {}),
+    });
     this.conn = new ManagerConnection(
       opts.identity,
       opts.managers,
@@ -66,8 +96,53 @@ export class Agent {
           this.kick();
         },
         onAssignment: (payload) => void this.onAssignment(payload),
+        onRenewReply: (payload) => this.onRenewReply(payload),
       },
       opts.logger.child('connection'),
+      // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
+      { insecure: opts.insecure === true, now: () => (opts.clock ?? systemClock).now() },
+    );
+    this.renewer = new CertRenewer({
+      clock: opts.clock ?? systemClock,
+      logger: opts.logger.child('renewal'),
+      identity: () => this.identity,
+      request: (req) => this.requestRenewal(req),
+      adopt: async (identity) => {
+        // Saved before it is used: a crash in between leaves the old, still valid, certificate.
+        await writeFileAtomic(
+          path.join(this.opts.dataDir, 'identity.json'),
+          JSON.stringify(identity, null, 2) + '\n',
+        );
+        this.identity = identity;
+        this.conn.useIdentity(identity);
+      },
+    });
+  }
+
+  private requestRenewal(req: RenewRequest): Promise<Certificate> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.renewWaiters.delete(req.id);
+        reject(new Error('no renewal reply from the manager'));
+      }, RENEW_REPLY_TIMEOUT_MS);
+      timer.unref();
+      this.renewWaiters.set(req.id, (r) => {
+        clearTimeout(timer);
+        this.renewWaiters.delete(req.id);
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      });
+      if (!this.conn.publish(topics.renew(this.nodeId), encode(req), 1)) {
+        this.renewWaiters.get(req.id)?.(new Error('not connected to a manager'));
+      }
+    });
+  }
+
+  private onRenewReply(payload: Buffer): void {
+    const d = decode(renewReplySchema, payload);
+    if (!d.ok) return this.opts.logger.warn('dropped renewal reply', { reason: d.reason });
+    this.renewWaiters.get(d.value.id)?.(
+      d.value.ok ? d.value.cert : new Error(`renewal refused: ${d.value.error}`),
     );
   }
 
@@ -78,6 +153,8 @@ export class Agent {
   async start(): Promise<void> {
     const { runtime, logger } = this.opts;
     this.info = await runtime.info();
+    // A power cut in the middle of a write leaves its temp file; nothing else ever removes it.
+    await removeStaleTemps(this.assignmentFile()).catch(() => 0);
     const saved = await readJsonFile(this.assignmentFile()).catch((e: unknown) => {
       logger.warn('could not read the saved assignment; starting empty', { error: String(e) });
       return undefined;
@@ -92,11 +169,14 @@ export class Agent {
     this.sweepTimer = setInterval(() => this.kick(), 10_000);
     this.sweepTimer.unref();
     this.conn.start();
+    this.renewer.start();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
-    for (const t of [this.wakeTimer, this.hbTimer, this.statusTimer]) if (t) clearTimeout(t);
+    this.renewer.stop();
+    for (const t of [this.wakeTimer, this.hbTimer, this.statusTimer, this.diskRetryTimer])
+      if (t) clearTimeout(t);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.stopWatch?.();
     await this.conn.close();
@@ -111,6 +191,7 @@ export class Agent {
       await this.opts.runtime.stop(w.runtimeId, 5_000).catch(() => undefined);
       await this.opts.runtime.remove(w.runtimeId).catch(() => undefined);
     });
+    await this.files.sweep(new Set()).catch(() => undefined);
   }
 
   /** Snapshot of local task states, for tests and `inspect`-style tooling. */
@@ -120,6 +201,11 @@ export class Agent {
 
   get connected(): boolean {
     return this.conn.connected;
+  }
+
+  /** When the certificate will next be renewed (clock time), for tests and tooling. */
+  get renewalDueAt(): number {
+    return this.renewer.dueAt;
   }
 
   private assignmentFile(): string {
@@ -144,13 +230,36 @@ export class Agent {
     try {
       await fs.mkdir(this.opts.dataDir, { recursive: true });
       await writeFileAtomic(this.assignmentFile(), JSON.stringify(a));
+      if (this.diskFull) this.opts.logger.info('disk space is back; the assignment is saved');
       this.diskFull = false;
     } catch (e) {
-      this.diskFull = /ENOSPC/.test(String(e));
-      this.opts.logger.error('could not persist the assignment; running it from memory', {
-        error: String(e),
-      });
+      const full = /ENOSPC|EDQUOT/.test(String(e));
+      // Retries while the disk stays full would repeat the same line every few seconds.
+      if (!(full && this.diskFull)) {
+        this.opts.logger.error('could not persist the assignment; running it from memory', {
+          error: String(e),
+        });
+      }
+      this.diskFull = full;
+      if (full) this.retryPersistLater();
     }
+  }
+
+  /** Writes the newest assignment again later, so the flag clears once space returns. */
+  private retryPersistLater(): void {
+    if (this.diskRetryTimer || this.closed) return;
+    this.diskRetryTimer = setTimeout(() => {
+      this.diskRetryTimer = undefined;
+      const a = this.assignment;
+      if (!a || this.closed) return;
+      const write = this.persisting.then(() => this.persistAssignment(a));
+      this.persisting = write;
+      // A cleared flag reaches the manager with the next status, which a pass sends.
+      void write.then(() => {
+        if (!this.diskFull) this.kick();
+      });
+    }, DISK_RETRY_MS);
+    this.diskRetryTimer.unref();
   }
 
   /** Requests a reconcile pass; passes never overlap. */
@@ -202,6 +311,10 @@ export class Agent {
       this.local.delete(id);
       this.known.delete(id);
     }
+    // Secret and config files live exactly as long as their task is wanted or still exists.
+    await this.files.sweep(new Set([...desiredIds, ...observedIds])).catch((e: unknown) => {
+      logger.warn('could not clean up task files', { error: String(e) });
+    });
     if (p.steps.length > 0) {
       await runLimited(p.steps, STEP_CONCURRENCY, (s) => this.execute(s));
       this.passAgain = true;
@@ -257,6 +370,7 @@ export class Agent {
             this.known.get(w.taskId)?.template.stopGracePeriodMs ?? 10_000,
           );
           await runtime.remove(w.runtimeId);
+          if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
         } catch (e) {
           logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
           return;
@@ -280,8 +394,13 @@ export class Agent {
         exitCode: null,
       });
       await runtime.prepare(task);
+      const files = await this.files.materialize(task);
       this.update(task.id, { state: 'starting', message: 'starting' });
-      const w = await runtime.start(task, { nodeId: this.nodeId, hostIp: this.opts.advertiseAddr });
+      const w = await runtime.start(task, {
+        nodeId: this.nodeId,
+        hostIp: this.opts.advertiseAddr,
+        files,
+      });
       this.update(task.id, {
         state: 'running',
         message: 'running',
@@ -353,6 +472,10 @@ export class Agent {
       this.scheduleHeartbeat(period * (0.75 + Math.random() * 0.25));
     }, delay);
   }
+}
+
+function desiredIds(a: Assignment | null): Set<string> {
+  return new Set((a?.tasks ?? []).map((t) => t.id));
 }
 
 async function runLimited<T>(

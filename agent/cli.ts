@@ -12,6 +12,7 @@ interface AgentArgs {
   label: string[];
   runtime: 'docker' | 'process';
   'remove-tasks-on-stop': boolean;
+  insecure: boolean;
 }
 
 export const agentCommand: CommandModule<object, AgentArgs> = {
@@ -57,6 +58,11 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         choices: ['docker', 'process'] as const,
         default: 'docker' as const,
         describe: 'how tasks run',
+      })
+      .option('insecure', {
+        type: 'boolean',
+        default: false,
+        describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
       }) as unknown as Argv<AgentArgs>,
   handler: async (argv) => {
     const labels: Record<string, string> = {};
@@ -66,6 +72,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       labels[l.slice(0, i)] = l.slice(i + 1);
     }
     const { startAgent } = await import('./start.js');
+    const { insecureRequested } = await import('../shared/transport.js');
     const agent = await startAgent({
       managers: (argv.manager ?? '')
         .split(',')
@@ -77,6 +84,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       ...(argv.name ? { name: argv.name } : {}),
       labels,
       runtime: argv.runtime,
+      insecure: insecureRequested(argv.insecure),
     });
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,

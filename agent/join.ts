@@ -1,5 +1,4 @@
 // The first start of an agent: join with a token, pin the cluster's root key, save the identity.
-import mqtt from 'mqtt';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import {
@@ -10,6 +9,7 @@ import {
   type Identity,
 } from '../shared/identity.js';
 import { decode, encode, joinReplySchema, topics, type JoinRequest } from '../shared/protocol.js';
+import { UNTRUSTED_MANAGER, connectMqttAsync } from '../shared/transport.js';
 
 export class JoinError extends Error {
   override readonly name = 'JoinError';
@@ -23,6 +23,8 @@ export interface JoinOptions {
   platform: { os: string; arch: string };
   labels: Record<string, string>;
   timeoutMs?: number;
+  /** Plain TCP to a manager started with --insecure: nothing checks who answers. */
+  insecure?: boolean;
 }
 
 export async function joinCluster(opts: JoinOptions): Promise<Identity> {
@@ -52,7 +54,9 @@ async function joinVia(
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let client;
   try {
-    client = await mqtt.connectAsync(`mqtt://${address}`, {
+    // The token's fingerprint pins the manager's certificate before the token is sent.
+    const transport = { insecure: opts.insecure === true, pin: { fingerprint: pinned } };
+    client = await connectMqttAsync(address, transport, {
       protocolVersion: 4,
       clientId,
       username: 'join',
@@ -62,6 +66,7 @@ async function joinVia(
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
+    if ((e as { code?: unknown }).code === UNTRUSTED_MANAGER) throw new JoinError(msg);
     if (/not authorized|bad user/i.test(msg))
       throw new JoinError('join refused: invalid or rotated join token');
     throw new Error(`no manager answered at ${address}: ${msg}`);

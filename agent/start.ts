@@ -17,6 +17,8 @@ export interface AgentStartFlags {
   name?: string;
   labels: Record<string, string>;
   runtime: 'docker' | 'process';
+  /** Plain TCP to a manager started with --insecure. */
+  insecure?: boolean;
 }
 
 export class AgentConfigError extends Error {
@@ -41,6 +43,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     advertiseAddr: flags.advertiseAddr,
     runtime,
     logger,
+    insecure: flags.insecure === true,
   });
   await agent.start();
   logger.info('agent started', {
@@ -89,6 +92,7 @@ async function loadOrJoin(
     address: flags.advertiseAddr,
     platform,
     labels: flags.labels,
+    insecure: flags.insecure === true,
   });
   await writeFileAtomic(file, JSON.stringify(identity, null, 2) + '\n');
   return identity;

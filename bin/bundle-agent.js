@@ -38,6 +38,13 @@ const outfile = resolve(repoRoot, options.out ?? 'dist/fleet-agent.mjs');
 const OPTIONAL_NATIVE = ['cpu-features', 'bufferutil', 'utf-8-validate'];
 // Packages that only work with a compiled addon: the agent must never depend on them.
 const REQUIRED_NATIVE = ['better-sqlite3', 'bindings'];
+// Packages our dependencies require at load time for features the agent never uses: ssh2 is
+// docker-modem's ssh:// transport (and instantiates a 16 MB WebAssembly heap when loaded),
+// @grpc/* and protobufjs are dockerode's BuildKit session, ws and socks are mqtt.js's websocket
+// and proxy transports. The agent talks to dockerd on its unix socket and to managers over
+// mqtt(s)://, so each becomes a stub that loads fine and throws only if something calls it.
+// Together they were half of the bundle and a fifth of an idle agent's memory.
+const UNUSED = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'ws', 'socks'];
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 const packageFilter = (names) => new RegExp(`^(${names.map(escape).join('|')})(/.*)?$`);
@@ -56,6 +63,20 @@ const nativeStubs = {
     b.onResolve({ filter: packageFilter(OPTIONAL_NATIVE) }, (args) => ({
       path: args.path,
       namespace: 'fleet-native-stub',
+    }));
+    b.onResolve({ filter: packageFilter(UNUSED) }, (args) => ({
+      path: args.path,
+      namespace: 'fleet-unused-stub',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'fleet-unused-stub' }, (args) => ({
+      contents: [
+        `const unavailable = () => { throw new Error(${JSON.stringify(
+          `"${args.path}" is not part of the agent bundle`,
+        )}); };`,
+        // Any property is a function that throws when called, so `require(x).Client` at load time works.
+        "module.exports = new Proxy({}, { get: (_t, key) => (key === '__esModule' ? false : unavailable) });",
+      ].join('\n'),
+      loader: 'js',
     }));
     b.onResolve({ filter: /\.node$/ }, (args) => ({
       path: args.path,
@@ -88,7 +109,13 @@ try {
     platform: 'node',
     target: 'node20',
     format: 'esm',
-    minify: options.minify === true,
+    // Whitespace minification always: it drops comments, and with them the only non-ASCII
+    // characters, so V8 keeps the source as one byte per character instead of two. --minify
+    // also shortens syntax and identifiers (smaller, but stack traces lose function names).
+    minifyWhitespace: true,
+    minifySyntax: options.minify === true,
+    minifyIdentifiers: options.minify === true,
+    charset: 'ascii',
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',

@@ -7,6 +7,7 @@ import { joinTokenCommand } from '../manager/cli/join-token.js';
 import { managerCommand } from '../manager/cli/manager-start.js';
 import { nodeCommand } from '../manager/cli/node.js';
 import { UsageError } from '../manager/cli/options.js';
+import { configCommand, secretCommand } from '../manager/cli/secret.js';
 import { serviceCommand } from '../manager/cli/service.js';
 import { upCommand } from '../manager/cli/up.js';
 
@@ -26,6 +27,8 @@ const TOP_LEVEL: readonly Named[] = [
   agentCommand,
   nodeCommand,
   serviceCommand,
+  secretCommand,
+  configCommand,
   joinTokenCommand,
 ];
 
@@ -39,6 +42,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(agentCommand)
     .command(nodeCommand)
     .command(serviceCommand)
+    .command(secretCommand)
+    .command(configCommand)
     .command(joinTokenCommand)
     .demandCommand(1, 'fleet needs a command')
     .strict()

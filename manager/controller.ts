@@ -4,6 +4,11 @@ import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { ChangeSet, Proposal } from './store/commands.js';
 import type { Store } from './store/store.js';
 
+/** A failed pass (say, a full disk refusing the write) is retried this much later. */
+const RETRY_MS = 1_000;
+/** At most one "pass failed" line per controller this often, with a count of the rest. */
+const FAILURE_LOG_MS = 10_000;
+
 export type Propose = (p: Proposal) => Promise<ChangeSet>;
 
 export interface ControllerDeps {
@@ -19,6 +24,8 @@ export abstract class Controller {
   private again = false;
   private stopped = true;
   private sweepTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private failures = { loggedAt: -Infinity, suppressed: 0 };
   private readonly onChange = (c: ChangeSet): void => {
     if (this.interested(c)) this.kick();
   };
@@ -39,6 +46,8 @@ export abstract class Controller {
     this.stopped = true;
     this.deps.store.off('change', this.onChange);
     if (this.sweepTimer) this.deps.clock.clearTimeout(this.sweepTimer);
+    if (this.retryTimer) this.deps.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   /** Asks for a pass soon; many kicks before it runs make one pass. */
@@ -64,8 +73,7 @@ export abstract class Controller {
     try {
       await this.reconcile();
     } catch (e) {
-      this.deps.logger.error('reconcile pass failed; will retry', { error: String(e) });
-      this.again = true;
+      this.noteFailure(e);
     } finally {
       this.running = false;
     }
@@ -73,6 +81,26 @@ export abstract class Controller {
       this.again = false;
       this.kick();
     }
+  }
+
+  /** Logs (rate-limited) and retries after a pause: a pass that keeps failing must not spin. */
+  private noteFailure(e: unknown): void {
+    const now = this.deps.clock.now();
+    if (now - this.failures.loggedAt >= FAILURE_LOG_MS) {
+      const suppressed = this.failures.suppressed;
+      this.failures = { loggedAt: now, suppressed: 0 };
+      this.deps.logger.error('reconcile pass failed; will retry', {
+        error: String(e),
+        ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
+      });
+    } else {
+      this.failures.suppressed++;
+    }
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = this.deps.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, RETRY_MS);
   }
 
   private armSweep(): void {

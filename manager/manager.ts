@@ -6,14 +6,22 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { randomId } from '../shared/identity.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { serveJoins } from './api/join.js';
+import { serveRenewals } from './api/renew.js';
 import { serveRpc } from './api/rpc-server.js';
 import { Broker } from './broker/broker.js';
-import { DEFAULT_HEARTBEAT_MS, newCluster, writeAdminIdentity } from './cluster.js';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  NODE_CERT_LIFETIME_MS,
+  newCluster,
+  writeAdminIdentity,
+} from './cluster.js';
+import { loadOrCreateDataKey } from './data-key.js';
 import type { Propose } from './controller.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { Store } from './store/store.js';
+import { loadOrMakeTls } from './tls.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -22,6 +30,10 @@ export interface ManagerOptions {
   heartbeatMs?: number;
   logger?: Logger;
   clock?: Clock;
+  /** Plain TCP instead of TLS: development only. */
+  insecure?: boolean;
+  /** Lifetime of the node certificates this manager issues (default 90 days). */
+  certLifetimeMs?: number;
 }
 
 export interface StartReport {
@@ -30,6 +42,7 @@ export interface StartReport {
   workerToken: string;
   managerToken: string;
   adminIdentity: string;
+  insecure: boolean;
 }
 
 export class Manager {
@@ -47,6 +60,7 @@ export class Manager {
     const logger = opts.logger ?? createLogger('manager');
     await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
     const id = await managerId(opts.dataDir);
+    const dataKey = await loadOrCreateDataKey(opts.dataDir);
     const store = new Store(path.join(opts.dataDir, 'state.db'));
     const propose: Propose = async (p) => store.apply(p);
     let created = false;
@@ -67,7 +81,10 @@ export class Manager {
     const broker = new Broker(store, logger.child('broker'), clock);
     let listening: { host: string; port: number };
     try {
-      listening = await broker.start(opts.host, opts.port);
+      const tls = opts.insecure
+        ? undefined
+        : await loadOrMakeTls(opts.dataDir, cluster, opts.host, clock.now());
+      listening = await broker.start(opts.host, opts.port, tls);
     } catch (e) {
       store.close();
       throw e;
@@ -78,12 +95,20 @@ export class Manager {
       await writeAdminIdentity(opts.dataDir, cluster, address, clock.now());
     }
     const deps = { store, propose, broker, clock };
-    const dispatcher = new Dispatcher({ ...deps, logger: logger.child('dispatcher'), heartbeatMs });
-    serveJoins({ ...deps, logger: logger.child('join') });
+    const dispatcher = new Dispatcher({
+      ...deps,
+      logger: logger.child('dispatcher'),
+      heartbeatMs,
+      dataKey,
+    });
+    const certLifetimeMs = opts.certLifetimeMs ?? NODE_CERT_LIFETIME_MS;
+    serveJoins({ ...deps, logger: logger.child('join'), certLifetimeMs });
+    serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
     serveRpc({
       ...deps,
       logger: logger.child('api'),
       managerId: id,
+      dataKey,
       afterWrite: (method, result) => {
         if (method === 'node.rm') {
           const nodeId = (result as { id: string }).id;
@@ -97,13 +122,15 @@ export class Manager {
     const scheduler = new Scheduler({ ...deps, logger: logger.child('scheduler') });
     orchestrator.start();
     scheduler.start();
-    logger.info('manager started', { id, address, cluster: cluster.id, created });
+    const insecure = opts.insecure === true;
+    logger.info('manager started', { id, address, cluster: cluster.id, created, insecure });
     const report: StartReport = {
       created,
       address,
       workerToken: cluster.workerToken,
       managerToken: cluster.managerToken,
       adminIdentity: identityFile,
+      insecure,
     };
     return new Manager(id, store, broker, address, report, [orchestrator, scheduler, dispatcher]);
   }

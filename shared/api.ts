@@ -1,8 +1,26 @@
 // The manager's RPC API: method names, parameter schemas and result shapes shared by CLI and manager.
 import { z } from 'zod';
-import { serviceSpecSchema, type Availability, type NodeStatus, type PortSpec } from './spec.js';
+import {
+  fileRefSchema,
+  objectNameSchema,
+  serviceSpecSchema,
+  type Availability,
+  type NodeStatus,
+  type PortSpec,
+} from './spec.js';
+import { MAX_SECRET_BYTES } from './sealing.js';
 
 const ref = z.string().min(1).max(128);
+
+/** A secret's or config's value travels base64 in the request and is never echoed back. */
+const createFile = z.object({
+  name: objectNameSchema,
+  data: z
+    .string()
+    .max(Math.ceil(MAX_SECRET_BYTES / 3) * 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'data must be base64'),
+  labels: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+});
 
 export const params = {
   'cluster.info': z.object({}).default({}),
@@ -32,10 +50,22 @@ export const params = {
     envRm: z.array(z.string()).default([]),
     constraintAdd: z.array(z.string()).default([]),
     constraintRm: z.array(z.string()).default([]),
+    secretAdd: z.array(fileRefSchema).max(64).default([]),
+    secretRm: z.array(z.string().max(128)).default([]),
+    configAdd: z.array(fileRefSchema).max(64).default([]),
+    configRm: z.array(z.string().max(128)).default([]),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
   }),
   'service.rm': z.object({ service: ref }),
+  'secret.create': createFile,
+  'secret.ls': z.object({}).default({}),
+  'secret.inspect': z.object({ secret: ref }),
+  'secret.rm': z.object({ secret: ref }),
+  'config.create': createFile,
+  'config.ls': z.object({}).default({}),
+  'config.inspect': z.object({ config: ref }),
+  'config.rm': z.object({ config: ref }),
 } as const;
 
 export type Method = keyof typeof params;
@@ -52,6 +82,10 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'service.create',
   'service.update',
   'service.rm',
+  'secret.create',
+  'secret.rm',
+  'config.create',
+  'config.rm',
 ]);
 
 export interface NodeView {
@@ -106,6 +140,22 @@ export interface TaskView {
   updatedAt: string;
 }
 
+/** Metadata of a secret; the value is never part of any answer. */
+export interface SecretView {
+  id: string;
+  name: string;
+  size: number;
+  labels: Record<string, string>;
+  /** Services whose spec uses it. */
+  usedBy: string[];
+  createdAt: string;
+}
+
+/** Like docker config inspect, a config's detail includes its value (base64): configs are not secret. */
+export interface ConfigView extends SecretView {
+  data?: string;
+}
+
 export interface ClusterInfo {
   clusterId: string;
   managerId: string;
@@ -126,4 +176,12 @@ export interface Results {
   'service.ps': TaskView[];
   'service.update': ServiceDetail;
   'service.rm': { id: string };
+  'secret.create': SecretView;
+  'secret.ls': SecretView[];
+  'secret.inspect': SecretView;
+  'secret.rm': { id: string };
+  'config.create': ConfigView;
+  'config.ls': ConfigView[];
+  'config.inspect': ConfigView;
+  'config.rm': { id: string };
 }

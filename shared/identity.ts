@@ -185,12 +185,16 @@ export function makeConnectProof(identity: Identity, clientId: string, now = Dat
   return JSON.stringify(proof);
 }
 
+/** A valid proof, with the nonce and time the broker needs to refuse a replay. */
+export type ProofCheck =
+  { ok: true; body: CertBody; nonce: string; ts: number } | { ok: false; reason: string };
+
 export function verifyConnectProof(
   password: string,
   clientId: string,
   rootPub: string,
   now: number,
-): CertCheck {
+): ProofCheck {
   let raw: unknown;
   try {
     raw = JSON.parse(password);
@@ -206,7 +210,7 @@ export function verifyConnectProof(
   if (!verifyText(proofText(clientId, p.data.ts, p.data.nonce), p.data.sig, cert.body.signPub)) {
     return { ok: false, reason: 'bad proof of key possession' };
   }
-  return cert;
+  return { ok: true, body: cert.body, nonce: p.data.nonce, ts: p.data.ts };
 }
 
 /** Client ids are the identity id, or `<id>.<suffix>` for tools that open several connections. */

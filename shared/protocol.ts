@@ -15,6 +15,8 @@ export const topics = {
   join: (clientId: string) => `${PREFIX}/join/${clientId}`,
   joinReply: (clientId: string) => `${PREFIX}/join-reply/${clientId}`,
   ingressTable: () => `${PREFIX}/ingress/table`,
+  renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,
+  renewReply: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renewed`,
 };
 
 /** The RPC address every manager answers on behalf of the cluster. */
@@ -86,6 +88,14 @@ export const assignedTaskSchema = z.object({
   slot: z.number().int().min(0),
   template: taskTemplateSchema,
   notBefore: z.number().default(0),
+  /** Values of the secrets the template names, each sealed to this node's box key. */
+  secrets: z
+    .array(z.object({ name: z.string().max(64), sealed: z.string().max(100_000) }))
+    .optional(),
+  /** Values of the configs the template names, base64; configs are not secret. */
+  configs: z
+    .array(z.object({ name: z.string().max(64), data: z.string().max(100_000) }))
+    .optional(),
 });
 export type AssignedTask = z.infer<typeof assignedTaskSchema>;
 
@@ -125,6 +135,25 @@ export const joinReplySchema = z.union([
   z.object({ v: z.literal(1), ok: z.literal(false), error: z.string() }),
 ]);
 export type JoinReply = z.infer<typeof joinReplySchema>;
+
+/** A node asks for a fresh certificate for the key it holds, proved by signing renewText. */
+export const renewRequestSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1).max(64),
+  ts: z.number(),
+  nonce: z.string().min(8).max(64),
+  sig: z.string().max(200),
+});
+export type RenewRequest = z.infer<typeof renewRequestSchema>;
+
+export const renewText = (nodeId: string, ts: number, nonce: string): string =>
+  `fleet-renew|${nodeId}|${ts}|${nonce}`;
+
+export const renewReplySchema = z.union([
+  z.object({ v: z.literal(1), id: z.string(), ok: z.literal(true), cert: certificateSchema }),
+  z.object({ v: z.literal(1), id: z.string(), ok: z.literal(false), error: z.string() }),
+]);
+export type RenewReply = z.infer<typeof renewReplySchema>;
 
 export const rpcRequestSchema = z.object({
   v: z.literal(1),

@@ -62,11 +62,33 @@ export interface Constraint {
   value: string;
 }
 
+/** Longer constraints are refused before the regex, whose time grows with the square of the length. */
+export const MAX_CONSTRAINT_LENGTH = 1024;
+
 export function parseConstraint(text: string): Constraint | null {
+  if (text.length > MAX_CONSTRAINT_LENGTH) return null;
   const m = constraintRe.exec(text);
   if (!m || !m[1] || !m[2] || m[3] === undefined) return null;
   return { key: m[1], op: m[2] as '==' | '!=', value: m[3] };
 }
+
+/** Names of secrets and configs: like Docker's, letters, digits, "_", "-" and "." (64 at most). */
+export const objectNameSchema = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, 'names use letters, digits, "_", "-" and "."');
+
+/** Where a secret or config appears in the task: an absolute path without "..". */
+export const fileTargetSchema = z
+  .string()
+  .max(256)
+  .refine(
+    (t) => t.startsWith('/') && t !== '/' && !t.split('/').includes('..') && !/[\0,:]/.test(t),
+    'targets are absolute paths without "..", "," or ":"',
+  );
+
+/** A task's use of a secret or config by name, and the path it is mounted at. */
+export const fileRefSchema = z.object({ name: objectNameSchema, target: fileTargetSchema });
+export type FileRef = z.infer<typeof fileRefSchema>;
 
 export const taskTemplateSchema = z.object({
   image: z.string().min(1).max(512),
@@ -81,6 +103,8 @@ export const taskTemplateSchema = z.object({
     })
     .default({ cpu: 0, memoryBytes: 0 }),
   stopGracePeriodMs: z.number().int().min(0).default(10_000),
+  secrets: z.array(fileRefSchema).max(64).default([]),
+  configs: z.array(fileRefSchema).max(64).default([]),
 });
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
 
@@ -169,6 +193,11 @@ export interface NodeRecord {
   signPub: string;
   boxPub: string;
   certSerial: string;
+  /**
+   * The serial a renewal replaced: still accepted until that certificate expires, so a node whose
+   * renewal reply was lost (or not yet saved) is not locked out.
+   */
+  prevCertSerial?: string;
   agentVersion: string;
   createdAt: number;
   updatedAt: number;

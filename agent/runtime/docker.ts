@@ -270,6 +270,15 @@ function createOptions(
     RestartPolicy: { Name: 'no' },
   };
   if (t.resources.memoryBytes > 0) hostConfig.MemoryReservation = t.resources.memoryBytes;
+  const mounts = opts.files?.mounts ?? [];
+  if (mounts.length > 0) {
+    hostConfig.Mounts = mounts.map((m) => ({
+      Type: 'bind' as const,
+      Source: m.source,
+      Target: m.target,
+      ReadOnly: true,
+    }));
+  }
   return {
     name,
     Image: t.image,

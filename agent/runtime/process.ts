@@ -129,7 +129,11 @@ export class ProcessRuntime implements Runtime {
     const hostPorts = await pickPorts(task.template.ports, opts.hostIp);
     await fs.mkdir(this.recordsDir, { recursive: true });
     await fs.mkdir(this.logsDir, { recursive: true });
-    const rec = await this.launch(command, buildEnv(task, opts.hostIp, hostPorts), {
+    const env = buildEnv(task, opts.hostIp, hostPorts);
+    // No mount namespace here: the task reads its files by name from these directories.
+    if (opts.files?.secretsDir) env.FLEET_SECRETS_DIR = opts.files.secretsDir;
+    if (opts.files?.configsDir) env.FLEET_CONFIGS_DIR = opts.files.configsDir;
+    const rec = await this.launch(command, env, {
       v: 1,
       runtimeId: ID_PREFIX + task.id,
       taskId: task.id,
@@ -225,7 +229,15 @@ export class ProcessRuntime implements Runtime {
       this.log.warn('process error', { taskId: rec.taskId, error: e.message }),
     );
     child.unref();
-    return written.then(() => rec);
+    return written.then(
+      () => rec,
+      (e: unknown) => {
+        // Without its record (say, on a full disk) the process could never be found again by a
+        // restarted agent, nor stopped: end it now and fail the start instead of leaking it.
+        signalGroup(pid, 'SIGKILL');
+        throw new Error(`cannot record the started process: ${errorText(e)}`);
+      },
+    );
   }
 
   private onChildExit(rec: ProcessRecord, exitCode: number | null): void {
@@ -255,7 +267,11 @@ export class ProcessRuntime implements Runtime {
   private async refresh(rec: ProcessRecord): Promise<ProcessRecord> {
     if (rec.exited || this.children.has(rec.taskId) || this.isAlive(rec)) return rec;
     const marked = { ...rec, exited: true, finishedAt: Date.now() };
-    await this.update(rec.taskId, (cur) => (cur && !cur.exited ? marked : null));
+    // Unrecorded (a full disk), the exit is found again on the next look and written then.
+    await this.update(rec.taskId, (cur) => (cur && !cur.exited ? marked : null)).catch(
+      (e: unknown) =>
+        this.log.warn('cannot record exit', { taskId: rec.taskId, error: errorText(e) }),
+    );
     return marked;
   }
 

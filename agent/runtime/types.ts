@@ -36,6 +36,15 @@ export interface StartOptions {
   nodeId: string;
   /** The node's advertise address: published ports bind here. */
   hostIp: string;
+  /** The task's secret and config files, already written by the agent. */
+  files?: TaskFiles;
+}
+
+/** Files a task uses: each mounted read-only at its target (docker), or found in the dirs (process). */
+export interface TaskFiles {
+  mounts: { source: string; target: string }[];
+  secretsDir: string | null;
+  configsDir: string | null;
 }
 
 export type ExitListener = (runtimeId: string, taskId: string, exitCode: number | null) => void;

@@ -2,9 +2,15 @@
 import type { Method, ParsedParams, Results } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.js';
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
-import { parseConstraint, type ServiceRecord, type ServiceSpec } from '../../shared/spec.js';
+import {
+  parseConstraint,
+  type FileRef,
+  type ServiceRecord,
+  type ServiceSpec,
+} from '../../shared/spec.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
+import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
@@ -12,6 +18,8 @@ export interface HandlerContext {
   store: StoreView;
   now: number;
   managerId: string;
+  /** Key that encrypts secret values at rest (the manager's secrets.key file). */
+  dataKey: Uint8Array;
 }
 
 export interface Outcome<M extends Method> {
@@ -73,6 +81,7 @@ export const handlers: Handlers = {
   'service.create': (p, { store, now }) => {
     if (store.serviceByName(p.spec.name)) throw alreadyExists(`service ${p.spec.name}`);
     checkSpec(p.spec);
+    checkFileRefs(store, p.spec);
     const service: ServiceRecord = {
       id: randomId(),
       spec: p.spec,
@@ -107,6 +116,7 @@ export const handlers: Handlers = {
     const s = findService(store, p.service);
     const spec = updatedSpec(s.spec, p);
     checkSpec(spec);
+    checkFileRefs(store, spec);
     const templateChanged =
       JSON.stringify({ ...spec, replicas: 0 }) !== JSON.stringify({ ...s.spec, replicas: 0 });
     const next: ServiceRecord = {
@@ -131,6 +141,7 @@ export const handlers: Handlers = {
       ],
     };
   },
+  ...fileHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {
@@ -153,8 +164,21 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       image: p.image ?? spec.task.image,
       command: p.command ?? spec.task.command,
       env,
+      secrets: updatedRefs(spec.task.secrets, p.secretRm, p.secretAdd),
+      configs: updatedRefs(spec.task.configs, p.configRm, p.configAdd),
     },
   };
+}
+
+/** Removes refs by name, then adds; an added ref replaces one at the same target (rotation). */
+function updatedRefs(refs: FileRef[], rm: string[], add: FileRef[]): FileRef[] {
+  const out = refs.filter((r) => !rm.includes(r.name));
+  for (const a of add) {
+    const i = out.findIndex((r) => r.target === a.target);
+    if (i >= 0) out[i] = a;
+    else out.push(a);
+  }
+  return out;
 }
 
 function checkSpec(spec: ServiceSpec): void {

@@ -12,7 +12,6 @@ import {
 } from '../../shared/protocol.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
-import { NODE_CERT_LIFETIME_MS } from '../cluster.js';
 import type { Propose } from '../controller.js';
 import type { Store } from '../store/store.js';
 
@@ -22,8 +21,9 @@ export function serveJoins(deps: {
   broker: Broker;
   logger: Logger;
   clock: Clock;
+  certLifetimeMs: number;
 }): void {
-  const { store, broker, logger, clock } = deps;
+  const { store, broker, logger, clock, certLifetimeMs } = deps;
   broker.onMessage(`${PREFIX}/join/`, (topic, payload, principal, clientId) => {
     if (!clientId || principal?.kind !== 'join' || topic !== topics.join(clientId)) return;
     const reply = (msg: JoinReply): void => {
@@ -62,7 +62,7 @@ export function serveJoins(deps: {
         signPub: req.signPub,
         boxPub: req.boxPub,
         issuedAt: now,
-        expiresAt: now + NODE_CERT_LIFETIME_MS,
+        expiresAt: now + certLifetimeMs,
         serial,
       },
       { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },

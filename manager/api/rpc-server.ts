@@ -27,6 +27,8 @@ export interface RpcDeps {
   logger: Logger;
   clock: Clock;
   managerId: string;
+  /** Key that encrypts secret values at rest. */
+  dataKey: Uint8Array;
   /** Runs after a committed write, e.g. to drop a removed node's connection. */
   afterWrite?: (method: Method, result: unknown) => void;
 }
@@ -82,6 +84,7 @@ async function handle(
       store: deps.store,
       now: deps.clock.now(),
       managerId: deps.managerId,
+      dataKey: deps.dataKey,
     };
     // The schema for `method` produced parsed.data, so it is exactly this handler's input.
     const run = handlers[method] as (
@@ -106,7 +109,11 @@ async function handle(
 
 function storageHint(e: unknown): string {
   const msg = errorMessage(e);
-  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(msg))
+  const code = e instanceof Error && 'code' in e ? String(e.code) : '';
+  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(`${code} ${msg}`))
     return "the manager's disk is full; nothing was written";
+  // The transaction was rolled back, but an I/O error says nothing about why: do not guess.
+  if (code.startsWith('SQLITE_IOERR'))
+    return `the manager could not write its database (${msg}); nothing was written`;
   return msg;
 }

@@ -13,7 +13,8 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
       return (
         topic === topics.heartbeat(p.id) ||
         topic === topics.status(p.id) ||
-        topic === topics.will(p.id)
+        topic === topics.will(p.id) ||
+        topic === topics.renew(p.id)
       );
     case 'admin':
       return topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/');
@@ -25,7 +26,11 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
 export function maySubscribe(p: Principal, clientId: string, filter: string): boolean {
   switch (p.kind) {
     case 'node':
-      return filter === topics.assignments(p.id) || filter === topics.ingressTable();
+      return (
+        filter === topics.assignments(p.id) ||
+        filter === topics.ingressTable() ||
+        filter === topics.renewReply(p.id)
+      );
     case 'admin':
       return filter === topics.rpcReply(clientId) && clientIdBelongsTo(clientId, p.id);
     case 'join':

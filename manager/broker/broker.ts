@@ -1,12 +1,15 @@
-// The embedded MQTT broker: aedes on a TCP listener, every connection authenticated and confined.
+// The embedded MQTT broker: aedes on a TLS listener (plain TCP with --insecure), every connection authenticated and confined.
 import { Aedes, type Client, type AedesPublishPacket } from 'aedes';
 import net from 'node:net';
-import { clientIdBelongsTo, verifyConnectProof } from '../../shared/identity.js';
+import tls from 'node:tls';
+import { CLOCK_SKEW_MS, clientIdBelongsTo, verifyConnectProof } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { PREFIX } from '../../shared/protocol.js';
 import type { StoreView } from '../store/store.js';
 import { mayPublish, maySubscribe, type Principal } from './acl.js';
+import { NonceCache } from './replay.js';
+import { FloodGuard } from './flood.js';
 
 export type MessageHandler = (
   topic: string,
@@ -23,19 +26,31 @@ export interface BrokerEvents {
 export class Broker {
   private aedes!: Aedes;
   private server: net.Server | undefined;
+  /** Connect proofs seen within the skew window: each signed nonce opens one connection. */
+  private readonly nonces = new NonceCache(CLOCK_SKEW_MS);
   /** Per connection, not per client id: a takeover must not lose or reuse the other's principal. */
   private readonly principals = new WeakMap<Client, Principal>();
   private readonly clients = new Map<string, Client>();
   private readonly handlers: { prefix: string; fn: MessageHandler }[] = [];
+  /** Payloads of publishes the flood guard dropped: routed by aedes, never handed to handlers. */
+  private readonly dropped = new WeakSet<object>();
+  private readonly flood: FloodGuard;
   events: BrokerEvents = {};
 
   constructor(
     private readonly store: StoreView,
     private readonly logger: Logger,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.flood = new FloodGuard(logger, () => clock.now());
+  }
 
-  async start(host: string, port: number): Promise<{ host: string; port: number }> {
+  /** Listens with TLS when given the listener's certificate chain and key, plain TCP otherwise. */
+  async start(
+    host: string,
+    port: number,
+    tlsMaterial?: { certChainPem: string; keyPem: string },
+  ): Promise<{ host: string; port: number }> {
     this.aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
         const r = this.authenticate(client.id, username, password);
@@ -55,6 +70,11 @@ export class Broker {
           this.logger.warn('publish refused', { clientId: client.id, topic: packet.topic });
           return done(new Error('not authorized to publish on ' + packet.topic));
         }
+        const bytes = packet.payload.length;
+        const verdict = this.flood.check(client, client.id, p.kind, packet.topic, bytes);
+        if (verdict === 'disconnect') return done(new Error('flooding'));
+        packet.retain = false; // clients never need the broker to keep their messages
+        if (verdict === 'drop') this.dropped.add(packet.payload as object);
         done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
@@ -80,10 +100,27 @@ export class Broker {
       this.logger.debug('client error', { clientId: c.id, error: err.message });
     });
     this.aedes.on('publish', (packet, client) => this.dispatch(packet, client));
-    const server = net.createServer((socket) => {
+    const handle = (socket: net.Socket): void => {
       socket.setNoDelay(true);
       this.aedes.handle(socket);
-    });
+    };
+    let server: net.Server;
+    if (tlsMaterial) {
+      const tlsServer = tls.createServer(
+        { cert: tlsMaterial.certChainPem, key: tlsMaterial.keyPem, minVersion: 'TLSv1.2' },
+        handle,
+      );
+      // A plain-TCP client or a scanner fails the handshake here, before aedes sees a byte.
+      tlsServer.on('tlsClientError', (err, socket) => {
+        this.logger.debug('TLS handshake failed', {
+          remote: socket.remoteAddress,
+          error: err.message,
+        });
+      });
+      server = tlsServer;
+    } else {
+      server = net.createServer(handle);
+    }
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -154,6 +191,7 @@ export class Broker {
 
   private dispatch(packet: AedesPublishPacket, client: Client | null): void {
     if (!packet.topic.startsWith(PREFIX + '/')) return;
+    if (this.dropped.delete(packet.payload as object)) return;
     const principal = client ? this.principals.get(client) : undefined;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     for (const h of this.handlers) {
@@ -182,15 +220,20 @@ export class Broker {
         return { ok: true, principal: { kind: 'join', role: 'manager' } };
       return { ok: false, reason: 'invalid join token', code: 4 };
     }
-    const check = verifyConnectProof(secret, clientId, cluster.rootPub, this.clock.now());
+    const now = this.clock.now();
+    const check = verifyConnectProof(secret, clientId, cluster.rootPub, now);
     if (!check.ok) return { ok: false, reason: check.reason, code: 4 };
     const cert = check.body;
     if (cert.id !== username || !clientIdBelongsTo(clientId, cert.id)) {
       return { ok: false, reason: 'client id does not match certificate', code: 4 };
     }
+    // Checked after the signature, so only a proof its owner really made can fill the cache.
+    if (!this.nonces.use(`${cert.id}|${check.nonce}`, check.ts, now)) {
+      return { ok: false, reason: 'replayed credentials', code: 4 };
+    }
     if (cert.role === 'admin') return { ok: true, principal: { kind: 'admin', id: cert.id } };
     const node = this.store.node(cert.id);
-    if (!node || node.certSerial !== cert.serial) {
+    if (!node || (node.certSerial !== cert.serial && node.prevCertSerial !== cert.serial)) {
       return { ok: false, reason: 'node is not a member of this cluster', code: 5 };
     }
     if (clientId !== cert.id)

@@ -13,6 +13,13 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   return { host: m[1], port };
 }
 
+/** Durations as parseDuration reads them, plus days (`90d`), the natural unit for certificates. */
+function parseCertExpiry(text: string): number | null {
+  const days = /^(\d+)d$/.exec(text.trim());
+  if (days?.[1]) return Number(days[1]) * 24 * 3600_000;
+  return parseDuration(text);
+}
+
 export const managerCommand = defineCommand({
   command: 'manager <action>',
   describe: 'run a manager',
@@ -36,6 +43,16 @@ export const managerCommand = defineCommand({
       .option('heartbeat', {
         type: 'string',
         describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting',
+      })
+      .option('insecure', {
+        type: 'boolean',
+        default: false,
+        describe: 'listen with plain TCP instead of TLS (development only: traffic is readable)',
+      })
+      .option('cert-expiry', {
+        type: 'string',
+        hidden: true,
+        describe: 'lifetime of the node certificates this manager issues (default 90d)',
       }),
   handler: async (argv) => {
     const listen = parseHostPort(argv.listen, 'listen');
@@ -48,15 +65,30 @@ export const managerCommand = defineCommand({
         );
       heartbeatMs = ms;
     }
+    let certLifetimeMs: number | undefined;
+    if (argv['cert-expiry'] !== undefined) {
+      const ms = parseCertExpiry(argv['cert-expiry']);
+      if (ms === null || ms < 10_000)
+        throw new UsageError(
+          `--cert-expiry must be a duration of at least 10s (e.g. 90d), got "${argv['cert-expiry']}"`,
+        );
+      certLifetimeMs = ms;
+    }
     const { Manager } = await import('../manager.js');
     const manager = await Manager.start({
       dataDir: argv['data-dir'],
       host: listen.host,
       port: listen.port,
       heartbeatMs,
+      insecure: argv.insecure,
+      certLifetimeMs,
     });
     const r = manager.report;
     const out = process.stdout;
+    if (r.insecure)
+      out.write(
+        'WARNING: --insecure: the manager listens with plain TCP; join tokens, credentials and all traffic cross the network unencrypted and clients cannot check who they talk to. Use it for development only.\n',
+      );
     out.write(
       `${r.created ? 'Created a new fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`,
     );

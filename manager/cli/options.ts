@@ -9,6 +9,7 @@ import {
   parseConstraint,
   parseDuration,
   serviceSpecSchema,
+  type FileRef,
   type ServiceSpec,
   type portSchema,
 } from '../../shared/spec.js';
@@ -47,6 +48,11 @@ export const withConnection = <T>(y: Argv<T>) =>
       defaultDescription: `$FLEET_IDENTITY or ${DEFAULT_IDENTITY}`,
       describe: 'identity file that authenticates this client',
       coerce: (v: string | string[]) => [v].flat().at(-1) ?? '', // the last one given wins
+    })
+    .option('insecure', {
+      type: 'boolean',
+      default: false,
+      describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
     });
 
 export const withFormat = <T>(y: Argv<T>) =>
@@ -74,6 +80,7 @@ export const withProgress = <T>(y: Argv<T>) =>
 export interface ConnectionArgs {
   host: string;
   identity: string;
+  insecure?: boolean;
 }
 
 /** Loads the identity, connects to a manager, runs `fn`, and always closes the connection. */
@@ -83,7 +90,11 @@ export async function withClient<T>(
 ): Promise<T> {
   const identity = await loadIdentity(argv.identity);
   const { connectClient } = await import('./rpc-client.js');
-  const client = await connectClient({ hosts: parseHosts(argv.host), identity });
+  const client = await connectClient({
+    hosts: parseHosts(argv.host),
+    identity,
+    insecure: argv.insecure === true,
+  });
   try {
     return await fn(client);
   } finally {
@@ -238,6 +249,8 @@ export interface CreateFlags {
   restartWindow?: number;
   stopGracePeriod?: number;
   label?: Record<string, string>;
+  secret?: FileRef[];
+  config?: FileRef[];
 }
 
 /** Builds the spec from the flags and validates it here, so mistakes are usage errors naming a flag. */
@@ -262,6 +275,8 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
       },
       resources: { cpu: f.reserveCpu ?? 0, memoryBytes: f.reserveMemory ?? 0 },
       stopGracePeriodMs: f.stopGracePeriod,
+      secrets: f.secret,
+      configs: f.config,
     },
     constraints: f.constraint,
     maxReplicasPerNode: f.maxReplicasPerNode,
@@ -289,6 +304,8 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['task.resources.cpu', '--reserve-cpu'],
   ['task.resources.memoryBytes', '--reserve-memory'],
   ['task.stopGracePeriodMs', '--stop-grace-period'],
+  ['task.secrets', '--secret'],
+  ['task.configs', '--config'],
   ['constraints', '--constraint'],
   ['maxReplicasPerNode', '--max-replicas-per-node'],
   ['labels', '--label'],

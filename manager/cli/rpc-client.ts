@@ -1,10 +1,11 @@
 // The CLI's connection to the managers: one MQTT session, requests out, replies matched by id.
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { WRITE_METHODS, type Method, type Params, type Results } from '../../shared/api.js';
 import { FleetError, type ErrorCode } from '../../shared/errors.js';
 import { makeConnectProof, randomId, type Identity } from '../../shared/identity.js';
 import { RPC_ANY, decode, encode, rpcResponseSchema, topics } from '../../shared/protocol.js';
+import { UNTRUSTED_MANAGER, connectMqtt, insecureRequested } from '../../shared/transport.js';
 
 export interface RpcClient {
   /** The HOST:PORT that accepted the connection. */
@@ -18,6 +19,8 @@ export interface ConnectOptions {
   identity: Identity;
   /** Bounds the connection attempt to each host and the wait for each reply. */
   timeoutMs?: number;
+  /** Plain TCP to a manager started with --insecure (also FLEET_INSECURE=1). */
+  insecure?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -26,7 +29,7 @@ export async function connectClient(opts: ConnectOptions): Promise<RpcClient> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   for (const host of opts.hosts) {
     const clientId = `${opts.identity.id}.${randomBytes(4).toString('hex')}`;
-    const mq = await tryConnect(host, clientId, opts.identity, timeoutMs);
+    const mq = await tryConnect(host, clientId, opts.identity, timeoutMs, opts.insecure);
     if (mq) return await openSession(mq, host, clientId, timeoutMs);
   }
   throw new FleetError(
@@ -46,8 +49,10 @@ function tryConnect(
   clientId: string,
   identity: Identity,
   timeoutMs: number,
+  insecure: boolean | undefined,
 ): Promise<MqttClient | null> {
-  const mq = mqtt.connect(`mqtt://${host}`, {
+  const transport = { insecure: insecureRequested(insecure), pin: { rootPub: identity.rootPub } };
+  const mq = connectMqtt(host, transport, {
     protocolVersion: 4,
     clean: true,
     reconnectPeriod: 0,
@@ -80,7 +85,9 @@ function tryConnect(
       fail(
         typeof e.code === 'number' && AUTH_REFUSED.has(e.code)
           ? new FleetError('not_authorized', 'not authorized: the manager refused this identity')
-          : null,
+          : e.code === UNTRUSTED_MANAGER
+            ? new FleetError('not_authorized', e.message)
+            : null,
       );
     const onClose = (): void => fail(null);
     mq.on('connect', onConnect);

@@ -28,6 +28,7 @@ import {
   withProgress,
 } from './options.js';
 import type { RpcClient } from './rpc-client.js';
+import { parseFileRefs } from './file-ref.js';
 
 const repeatable = { type: 'string', array: true, nargs: 1, default: [] as string[] } as const;
 
@@ -115,6 +116,16 @@ const create = defineCommand({
         alias: 'l',
         describe: 'service label KEY=VALUE, repeatable',
         coerce: (v: string[]) => parseKeyValues('label', v),
+      })
+      .option('secret', {
+        ...repeatable,
+        describe: 'give tasks a secret: NAME[,target=PATH] (default /run/secrets/NAME), repeatable',
+        coerce: (v: string[]) => parseFileRefs('secret', 'secret', v),
+      })
+      .option('config', {
+        ...repeatable,
+        describe: 'give tasks a config: NAME[,target=PATH] (default /NAME), repeatable',
+        coerce: (v: string[]) => parseFileRefs('config', 'config', v),
       })
       .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
       .example("$0 service create --name probe --mode global busybox -- sh -c 'sleep 1d'", ''),
@@ -218,6 +229,18 @@ const update = defineCommand({
         coerce: (v: string[]) => constraintsFlag('constraint-add', v),
       })
       .option('constraint-rm', { ...repeatable, describe: 'remove a constraint, written as added' })
+      .option('secret-add', {
+        ...repeatable,
+        describe: 'add a secret NAME[,target=PATH]; one at the same target is replaced',
+        coerce: (v: string[]) => parseFileRefs('secret-add', 'secret', v),
+      })
+      .option('secret-rm', { ...repeatable, describe: 'stop giving tasks a secret (NAME)' })
+      .option('config-add', {
+        ...repeatable,
+        describe: 'add a config NAME[,target=PATH]; one at the same target is replaced',
+        coerce: (v: string[]) => parseFileRefs('config-add', 'config', v),
+      })
+      .option('config-rm', { ...repeatable, describe: 'stop giving tasks a config (NAME)' })
       .option('force', {
         type: 'boolean',
         default: false,
@@ -234,6 +257,10 @@ const update = defineCommand({
         envRm: argv.envRm,
         constraintAdd: argv.constraintAdd,
         constraintRm: argv.constraintRm,
+        secretAdd: argv.secretAdd,
+        secretRm: argv.secretRm,
+        configAdd: argv.configAdd,
+        configRm: argv.configRm,
         force: argv.force,
       });
       process.stdout.write(`${service}\n`);

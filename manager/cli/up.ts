@@ -22,6 +22,11 @@ export const upCommand = defineCommand({
         choices: ['auto', 'docker', 'process'] as const,
         default: 'auto' as const,
         describe: 'task runtime',
+      })
+      .option('insecure', {
+        type: 'boolean',
+        default: false,
+        describe: 'plain TCP between the processes instead of TLS (development only)',
       }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.agents) || argv.agents < 0 || argv.agents > 200)
@@ -34,8 +39,18 @@ export const upCommand = defineCommand({
       await Promise.all(children.map((c) => stopChild(c.proc)));
     };
     const address = `127.0.0.1:${argv.port}`;
+    // TLS unless asked otherwise: every process of the local cluster gets the same flag.
+    const insecure = argv.insecure ? ['--insecure'] : [];
     const manager = runFleet(
-      ['manager', 'start', '--data-dir', path.join(dir, 'manager'), '--listen', address],
+      [
+        'manager',
+        'start',
+        '--data-dir',
+        path.join(dir, 'manager'),
+        '--listen',
+        address,
+        ...insecure,
+      ],
       path.join(dir, 'logs', 'manager.log'),
     );
     children.push({ name: 'manager', proc: manager });
@@ -67,6 +82,7 @@ export const upCommand = defineCommand({
           '--runtime',
           runtime,
           '--remove-tasks-on-stop',
+          ...insecure,
         ],
         path.join(dir, 'logs', `${name}.log`),
       );
@@ -90,7 +106,7 @@ export const upCommand = defineCommand({
         'note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n',
       );
     out.write(
-      `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}\n  fleet node ls\n`,
+      `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}${argv.insecure ? ' FLEET_INSECURE=1' : ''}\n  fleet node ls\n`,
     );
     out.write(
       runtime === 'docker'

@@ -20,6 +20,7 @@ import type { ChangeSet, Command } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { withFiles } from './task-files.js';
 
 export interface DispatcherDeps {
   store: Store;
@@ -28,9 +29,13 @@ export interface DispatcherDeps {
   logger: Logger;
   clock: Clock;
   heartbeatMs: number;
+  /** Opens secret values at rest, to seal them to the node that runs the task. */
+  dataKey: Uint8Array;
 }
 
 const FLUSH_MS = 25;
+/** A failed write (a full disk) is retried this much later, not in a tight loop. */
+const RETRY_MS = 1_000;
 
 export class Dispatcher {
   private readonly health: HealthTracker;
@@ -83,7 +88,14 @@ export class Dispatcher {
           updatedAt: clock.now(),
         },
       }));
-    if (unknown.length > 0) await this.deps.propose({ commands: unknown });
+    if (unknown.length > 0) {
+      // Only a hint for `node ls`: a manager started on a full disk still starts.
+      await this.deps.propose({ commands: unknown }).catch((e: unknown) => {
+        this.complaints.error('write:restart', 'could not mark nodes unknown after a restart', {
+          error: String(e),
+        });
+      });
+    }
     store.on('change', this.onChange);
     for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
     await this.publishAssignments();
@@ -146,12 +158,12 @@ export class Dispatcher {
     this.scheduleFlush();
   }
 
-  private scheduleFlush(): void {
+  private scheduleFlush(delayMs = FLUSH_MS): void {
     if (this.flushTimer || this.stopped) return;
     this.flushTimer = this.deps.clock.setTimeout(() => {
       this.flushTimer = undefined;
       void this.flush();
-    }, FLUSH_MS);
+    }, delayMs);
   }
 
   /** Writes what agents reported since the last flush as one store proposal. */
@@ -179,6 +191,11 @@ export class Dispatcher {
       const next = applyReport(t, report, now);
       if (next) tasks.push(next);
     }
+    const batch = {
+      status: new Map(this.pendingStatus),
+      info: new Map(this.pendingInfo),
+      reports: new Map(this.pendingReports),
+    };
     this.pendingStatus.clear();
     this.pendingInfo.clear();
     this.pendingReports.clear();
@@ -190,7 +207,16 @@ export class Dispatcher {
     try {
       await this.deps.propose({ commands });
     } catch (e) {
-      this.deps.logger.error('could not record agent reports', { error: String(e) });
+      this.complaints.error('write:reports', 'could not record agent reports; will retry', {
+        error: String(e),
+      });
+      // Put the batch back under anything newer that arrived meanwhile, and try again later.
+      for (const [k, v] of batch.status)
+        if (!this.pendingStatus.has(k)) this.pendingStatus.set(k, v);
+      for (const [k, v] of batch.info) if (!this.pendingInfo.has(k)) this.pendingInfo.set(k, v);
+      for (const [k, v] of batch.reports)
+        if (!this.pendingReports.has(k)) this.pendingReports.set(k, v);
+      this.scheduleFlush(RETRY_MS);
     }
   }
 
@@ -206,11 +232,12 @@ export class Dispatcher {
     const { store, clock } = this.deps;
     const now = clock.now();
     const commands: Command[] = [];
+    const downs: Record<string, unknown>[] = [];
     for (const n of store.nodes()) {
       if (n.status === 'down') continue;
       const v = this.health.check(n.id, now);
       if (v) {
-        this.deps.logger.warn('node down', { nodeId: n.id, name: n.name, reason: v.message });
+        downs.push({ nodeId: n.id, name: n.name, reason: v.message });
         commands.push({
           type: 'node.put',
           node: { ...n, status: v.status, statusMessage: v.message, updatedAt: now },
@@ -221,8 +248,13 @@ export class Dispatcher {
     try {
       await this.deps.propose({ commands });
     } catch (e) {
-      this.deps.logger.error('could not record node health', { error: String(e) });
+      // The next check (a quarter heartbeat later) finds the same nodes down and tries again.
+      this.complaints.error('write:health', 'could not record node health; will retry', {
+        error: String(e),
+      });
+      return;
     }
+    for (const d of downs) this.deps.logger.warn('node down', d);
   }
 
   private noteChange(c: ChangeSet): void {
@@ -259,15 +291,17 @@ export class Dispatcher {
           template: t.template,
           notBefore: t.notBefore,
         }));
+      // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const body = JSON.stringify(tasks);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
+      const boxPub = store.node(nodeId)?.boxPub;
       const msg: Assignment = {
         v: 1,
         version: store.appliedIndex,
         nodeId,
         heartbeatMs: this.deps.heartbeatMs,
-        tasks,
+        tasks: tasks.map((t) => withFiles(store, this.deps.dataKey, boxPub, t)),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

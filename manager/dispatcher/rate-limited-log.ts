@@ -11,6 +11,19 @@ export class RateLimitedLog {
   ) {}
 
   warn(key: string, msg: string, fields: Record<string, unknown>): void {
+    this.emit('warn', key, msg, fields);
+  }
+
+  error(key: string, msg: string, fields: Record<string, unknown>): void {
+    this.emit('error', key, msg, fields);
+  }
+
+  private emit(
+    level: 'warn' | 'error',
+    key: string,
+    msg: string,
+    fields: Record<string, unknown>,
+  ): void {
     const t = this.now();
     const entry = this.last.get(key);
     if (entry && t - entry.at < this.intervalMs) {
@@ -20,6 +33,9 @@ export class RateLimitedLog {
     const suppressed = entry?.suppressed ?? 0;
     this.last.set(key, { at: t, suppressed: 0 });
     if (this.last.size > 10_000) this.last.clear();
-    this.logger.warn(msg, suppressed > 0 ? { ...fields, suppressedSinceLast: suppressed } : fields);
+    this.logger[level](
+      msg,
+      suppressed > 0 ? { ...fields, suppressedSinceLast: suppressed } : fields,
+    );
   }
 }

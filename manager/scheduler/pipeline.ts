@@ -77,6 +77,7 @@ export class Placer {
       const total = load.tasks.length;
       if (!best || same < best.same || (same === best.same && total < best.total)) {
         best = { node, same, total };
+        if (total === 0) break; // an empty node cannot be beaten, only tied
       }
     }
     if (best) return { ok: true, node: best.node };

@@ -12,6 +12,27 @@ export interface ClusterRecord {
   createdAt: number;
 }
 
+/** A secret: only its ciphertext under the manager's data key is stored, never the value. */
+export interface SecretRecord {
+  id: string;
+  name: string;
+  /** nonce || secretbox(value), base64 (shared/sealing.ts encryptAtRest). */
+  encrypted: string;
+  size: number;
+  labels: Record<string, string>;
+  createdAt: number;
+}
+
+/** A config: not secret, so the value is stored as it is (base64). */
+export interface ConfigRecord {
+  id: string;
+  name: string;
+  data: string;
+  size: number;
+  labels: Record<string, string>;
+  createdAt: number;
+}
+
 export type Command =
   | { type: 'cluster.init'; cluster: ClusterRecord }
   | { type: 'cluster.tokens'; workerToken: string; managerToken: string }
@@ -20,7 +41,11 @@ export type Command =
   | { type: 'service.put'; service: ServiceRecord }
   | { type: 'service.remove'; id: string }
   | { type: 'tasks.put'; tasks: TaskRecord[] }
-  | { type: 'tasks.delete'; ids: string[] };
+  | { type: 'tasks.delete'; ids: string[] }
+  | { type: 'secret.put'; secret: SecretRecord }
+  | { type: 'secret.remove'; id: string }
+  | { type: 'config.put'; config: ConfigRecord }
+  | { type: 'config.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {

@@ -2,7 +2,14 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
-import type { ChangeSet, ClusterRecord, Command, Proposal } from './commands.js';
+import type {
+  ChangeSet,
+  ClusterRecord,
+  Command,
+  ConfigRecord,
+  Proposal,
+  SecretRecord,
+} from './commands.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -10,6 +17,8 @@ CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, service_id TEXT NOT NULL, node_id TEXT, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tasks_service ON tasks(service_id);
+CREATE TABLE IF NOT EXISTS secrets (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS configs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, response TEXT NOT NULL, applied_index INTEGER NOT NULL);
 `;
 
@@ -27,6 +36,12 @@ export interface StoreView {
   tasksOfService(serviceId: string): TaskRecord[];
   tasksOfNode(nodeId: string): TaskRecord[];
   requestResponse(key: string): unknown;
+  secret(id: string): SecretRecord | undefined;
+  secretByName(name: string): SecretRecord | undefined;
+  secrets(): Iterable<SecretRecord>;
+  config(id: string): ConfigRecord | undefined;
+  configByName(name: string): ConfigRecord | undefined;
+  configs(): Iterable<ConfigRecord>;
 }
 
 export class Store extends EventEmitter implements StoreView {
@@ -38,6 +53,8 @@ export class Store extends EventEmitter implements StoreView {
   private readonly taskMap = new Map<string, TaskRecord>();
   private readonly tasksBySvc = new Map<string, Set<string>>();
   private readonly tasksByNode = new Map<string, Set<string>>();
+  private readonly secretMap = new Map<string, SecretRecord>();
+  private readonly configMap = new Map<string, ConfigRecord>();
   private readonly stmts;
 
   constructor(file: string) {
@@ -63,6 +80,10 @@ export class Store extends EventEmitter implements StoreView {
         'INSERT OR IGNORE INTO requests(key, response, applied_index) VALUES (?, ?, ?)',
       ),
       getRequest: this.db.prepare('SELECT response FROM requests WHERE key = ?'),
+      putSecret: this.db.prepare('INSERT OR REPLACE INTO secrets(id, name, data) VALUES (?, ?, ?)'),
+      delSecret: this.db.prepare('DELETE FROM secrets WHERE id = ?'),
+      putConfig: this.db.prepare('INSERT OR REPLACE INTO configs(id, name, data) VALUES (?, ?, ?)'),
+      delConfig: this.db.prepare('DELETE FROM configs WHERE id = ?'),
       trimRequests: this.db.prepare('DELETE FROM requests WHERE applied_index < ?'),
     };
     this.load();
@@ -88,6 +109,8 @@ export class Store extends EventEmitter implements StoreView {
         this.stmts.putRequest.run(p.request.key, JSON.stringify(p.request.response), changes.index);
       }
       this.stmts.setMeta.run('applied_index', String(changes.index));
+      // Inside the transaction: a trim that fails (a full disk) must not fail a committed write.
+      if (changes.index % 1000 === 0) this.stmts.trimRequests.run(changes.index - 100_000);
     });
     // Memory follows the database: a failed transaction leaves both as they were.
     const undo = this.snapshotFor(p.commands);
@@ -98,7 +121,6 @@ export class Store extends EventEmitter implements StoreView {
       throw e;
     }
     this.index = changes.index;
-    if (changes.index % 1000 === 0) this.stmts.trimRequests.run(changes.index - 100_000);
     this.emit('change', changes);
     return changes;
   }
@@ -139,6 +161,27 @@ export class Store extends EventEmitter implements StoreView {
     return row ? (JSON.parse(row.response) as unknown) : undefined;
   }
 
+  secret(id: string): SecretRecord | undefined {
+    return this.secretMap.get(id);
+  }
+  secretByName(name: string): SecretRecord | undefined {
+    for (const s of this.secretMap.values()) if (s.name === name) return s;
+    return undefined;
+  }
+  secrets(): Iterable<SecretRecord> {
+    return this.secretMap.values();
+  }
+  config(id: string): ConfigRecord | undefined {
+    return this.configMap.get(id);
+  }
+  configByName(name: string): ConfigRecord | undefined {
+    for (const c of this.configMap.values()) if (c.name === name) return c;
+    return undefined;
+  }
+  configs(): Iterable<ConfigRecord> {
+    return this.configMap.values();
+  }
+
   integrityCheck(): string {
     return String(this.db.pragma('integrity_check', { simple: true }));
   }
@@ -175,6 +218,14 @@ export class Store extends EventEmitter implements StoreView {
     }
     for (const row of this.db.prepare('SELECT data FROM tasks').all() as { data: string }[]) {
       this.indexTask(JSON.parse(row.data) as TaskRecord);
+    }
+    for (const row of this.db.prepare('SELECT data FROM secrets').all() as { data: string }[]) {
+      const s = JSON.parse(row.data) as SecretRecord;
+      this.secretMap.set(s.id, s);
+    }
+    for (const row of this.db.prepare('SELECT data FROM configs').all() as { data: string }[]) {
+      const c = JSON.parse(row.data) as ConfigRecord;
+      this.configMap.set(c.id, c);
     }
   }
 
@@ -237,6 +288,22 @@ export class Store extends EventEmitter implements StoreView {
           ch.services.add(old.serviceId);
         }
         return;
+      case 'secret.put':
+        this.stmts.putSecret.run(c.secret.id, c.secret.name, JSON.stringify(c.secret));
+        this.secretMap.set(c.secret.id, c.secret);
+        return;
+      case 'secret.remove':
+        this.stmts.delSecret.run(c.id);
+        this.secretMap.delete(c.id);
+        return;
+      case 'config.put':
+        this.stmts.putConfig.run(c.config.id, c.config.name, JSON.stringify(c.config));
+        this.configMap.set(c.config.id, c.config);
+        return;
+      case 'config.remove':
+        this.stmts.delConfig.run(c.id);
+        this.configMap.delete(c.id);
+        return;
     }
   }
 
@@ -260,7 +327,13 @@ export class Store extends EventEmitter implements StoreView {
     const nodes = new Map<string, NodeRecord | undefined>();
     const services = new Map<string, ServiceRecord | undefined>();
     const tasks = new Map<string, TaskRecord | undefined>();
+    const secrets = new Map<string, SecretRecord | undefined>();
+    const configs = new Map<string, ConfigRecord | undefined>();
     for (const c of commands) {
+      if (c.type === 'secret.put') secrets.set(c.secret.id, this.secretMap.get(c.secret.id));
+      if (c.type === 'secret.remove') secrets.set(c.id, this.secretMap.get(c.id));
+      if (c.type === 'config.put') configs.set(c.config.id, this.configMap.get(c.config.id));
+      if (c.type === 'config.remove') configs.set(c.id, this.configMap.get(c.id));
       if (c.type === 'node.put') nodes.set(c.node.id, this.nodeMap.get(c.node.id));
       if (c.type === 'node.remove') nodes.set(c.id, this.nodeMap.get(c.id));
       if (c.type === 'service.put') services.set(c.service.id, this.serviceMap.get(c.service.id));
@@ -282,7 +355,16 @@ export class Store extends EventEmitter implements StoreView {
         this.unindexTask(id);
         if (t) this.indexTask(t);
       }
+      restore(this.secretMap, secrets);
+      restore(this.configMap, configs);
     };
+  }
+}
+
+function restore<T>(m: Map<string, T>, saved: Map<string, T | undefined>): void {
+  for (const [id, v] of saved) {
+    if (v) m.set(id, v);
+    else m.delete(id);
   }
 }
 

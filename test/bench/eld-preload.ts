@@ -1,6 +1,7 @@
-// Preloaded into a benchmarked process (node --import): on SIGUSR2 writes its event-loop delay figures to a file.
+// Preloaded into a benchmarked process (node --import): on SIGUSR2 writes its event-loop delay and memory figures to a file.
 import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 /** Event-loop delay over the interval since the previous SIGUSR2 (or since start), in ms. */
 export interface LoopDelay {
@@ -10,6 +11,9 @@ export interface LoopDelay {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** process.memoryUsage() and the used bytes of each V8 heap space, for finding where RSS goes. */
+  memory: NodeJS.MemoryUsage;
+  heapSpaces: Record<string, { size: number; used: number }>;
 }
 
 const RESOLUTION_MS = 10;
@@ -27,6 +31,8 @@ if (file) {
       p50Ms: ms(h.percentile(50)),
       p99Ms: ms(h.percentile(99)),
       maxMs: ms(h.max),
+      memory: process.memoryUsage(),
+      heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }])),
     };
     writeFileSync(file, JSON.stringify(figures) + '\n');
     h.reset();

@@ -38,6 +38,16 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** Anonymous (heap, stacks) resident bytes; the rest of RSS is file-backed, mostly the node binary. */
+export function anonBytes(pid: number): number {
+  try {
+    const m = /^Anonymous:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
 
 /** Measures a process's CPU share (% of one core) between start() and stop(). */
@@ -153,11 +163,11 @@ export interface BenchAgent {
 }
 
 /** Starts an agent: `fleet agent start ...`, or the bundle (`node dist/fleet-agent.mjs start ...`). */
-export function startBenchAgent(m: ManagerProc, opts: { name: string; address: string; runtime: 'docker' | 'process'; bundle?: boolean }): BenchAgent {
+export function startBenchAgent(m: ManagerProc, opts: { name: string; address: string; runtime: 'docker' | 'process'; bundle?: boolean; nodeArgs?: string[] }): BenchAgent {
   const dataDir = tempDir(`bench-agent-${opts.name}`);
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
   const flags = ['--manager', m.address, '--token', m.workerToken, '--data-dir', dataDir, '--advertise-addr', opts.address, '--name', opts.name, '--runtime', opts.runtime];
-  const proc = opts.bundle ? spawnNode(BUNDLE, ['start', ...flags], log) : spawnNode(FLEET, ['agent', 'start', ...flags], log);
+  const proc = opts.bundle ? spawnNode(BUNDLE, ['start', ...flags], log, {}, opts.nodeArgs) : spawnNode(FLEET, ['agent', 'start', ...flags], log, {}, opts.nodeArgs);
   return { proc, dataDir, log };
 }
 

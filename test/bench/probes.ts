@@ -1,8 +1,9 @@
 // Heartbeat probes for the control-plane benchmark: joined nodes that time each heartbeat until the broker acks it.
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { joinCluster } from '../../agent/join.js';
 import { makeConnectProof } from '../../shared/identity.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
+import { connectMqttAsync } from '../../shared/transport.js';
 
 /**
  * A probe is a node like any other, except that it sends its heartbeats at QoS 1. The manager's
@@ -32,7 +33,8 @@ export class Probe {
       labels: { probe: 'yes' },
       timeoutMs: 30_000,
     });
-    const client = await mqtt.connectAsync(`mqtt://${manager}`, {
+    const transport = { insecure: false, pin: { rootPub: identity.rootPub } };
+    const client = await connectMqttAsync(manager, transport, {
       protocolVersion: 4,
       clientId: identity.id,
       username: identity.id,

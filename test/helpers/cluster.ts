@@ -18,6 +18,8 @@ export interface ManagerProc {
   managerToken: string;
   identity: string;
   log: string;
+  /** Started with --insecure: plain TCP, so clients must be told so too. */
+  insecure?: boolean;
 }
 
 export interface AgentProc {
@@ -57,7 +59,13 @@ export function spawnFleet(args: string[], log: string, env: NodeJS.ProcessEnv =
 }
 
 export async function startManager(
-  opts: { dataDir?: string; port?: number; heartbeat?: string } = {},
+  opts: {
+    dataDir?: string;
+    port?: number;
+    heartbeat?: string;
+    insecure?: boolean;
+    extraArgs?: string[];
+  } = {},
 ): Promise<ManagerProc> {
   const dataDir = opts.dataDir ?? tempDir('mgr');
   const port = opts.port ?? (await freePort());
@@ -65,6 +73,8 @@ export async function startManager(
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
   const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address];
   if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
+  if (opts.insecure) args.push('--insecure');
+  args.push(...(opts.extraArgs ?? []));
   const proc = spawnFleet(args, log);
   let out = '';
   proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -85,6 +95,7 @@ export async function startManager(
     managerToken: tokens.m,
     identity: path.join(dataDir, 'admin-identity.json'),
     log,
+    ...(opts.insecure ? { insecure: true } : {}),
   };
 }
 
@@ -164,7 +175,7 @@ export interface CliResult {
 
 /** Runs the fleet CLI against a manager and resolves with its exit code and output. */
 export function cli(
-  m: Pick<ManagerProc, 'address' | 'identity'>,
+  m: Pick<ManagerProc, 'address' | 'identity' | 'insecure'>,
   args: string[],
   timeoutMs = 60_000,
 ): Promise<CliResult> {
@@ -173,7 +184,12 @@ export function cli(
       process.execPath,
       [FLEET, ...args],
       {
-        env: { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity },
+        env: {
+          ...process.env,
+          FLEET_HOST: m.address,
+          FLEET_IDENTITY: m.identity,
+          ...(m.insecure ? { FLEET_INSECURE: '1' } : {}),
+        },
         timeout: timeoutMs,
         maxBuffer: 64 * 1024 * 1024,
       },

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import mqtt, { ErrorWithSubackPacket, type MqttClient } from 'mqtt';
+import { ErrorWithSubackPacket, type MqttClient } from 'mqtt';
 import { identitySchema, makeConnectProof, type Identity } from '../../shared/identity.js';
 import { RPC_ANY, encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import {
@@ -21,6 +21,7 @@ import {
   type ServiceJson,
   type TaskJson,
 } from '../helpers/cluster.js';
+import { connectRaw, managerCaFile } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TEST = { timeout: 60_000 };
@@ -59,13 +60,10 @@ function connectAs(
   identity: Identity,
   clientId = identity.id,
 ): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://${m.address}`, {
-    protocolVersion: 4,
+  return connectRaw(m, {
     clientId,
     username: identity.id,
     password: makeConnectProof(identity, clientId),
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
   });
 }
 
@@ -167,7 +165,20 @@ describe('security of a running fleet', () => {
 
   test('an anonymous MQTT client is refused', TEST, async (t) => {
     const [host, port = ''] = m.address.split(':');
-    const r = await mosquittoSub(['-h', host ?? '', '-p', port, '-t', '#', '-C', '1', '-W', '3']);
+    const tls = ['--cafile', await managerCaFile(m)];
+    const r = await mosquittoSub([
+      '-h',
+      host ?? '',
+      '-p',
+      port,
+      ...tls,
+      '-t',
+      '#',
+      '-C',
+      '1',
+      '-W',
+      '3',
+    ]);
     if (!requireMosquitto(t, r)) return;
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /refused|not authori[sz]ed/i);
@@ -180,6 +191,8 @@ describe('security of a running fleet', () => {
       host ?? '',
       '-p',
       port,
+      '--cafile',
+      await managerCaFile(m),
       '-t',
       '#',
       '-C',

@@ -1,0 +1,174 @@
+// Flood protection for the broker: per-topic payload caps, per-client token buckets, and cutting off floods.
+import type { Logger } from '../../shared/log.js';
+import { MAX_PAYLOAD_BYTES } from '../../shared/protocol.js';
+import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
+import type { Principal } from './acl.js';
+
+/** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
+export type TopicFamily = 'hb' | 'status' | 'will' | 'rpc' | 'join' | 'other';
+
+/** Largest payload accepted per family; bigger ones are dropped before any handler sees them. */
+export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
+  hb: 1024, // {"v":1,"seq":N,"ts":N} is about 50 bytes
+  will: 1024, // the agent's will is "{}"
+  status: MAX_PAYLOAD_BYTES, // up to 1000 task reports
+  rpc: MAX_PAYLOAD_BYTES, // a service spec with a large environment
+  join: 8 * 1024, // keys, token, signature and a few dozen labels
+  other: 4 * 1024,
+};
+
+export interface RateLimit {
+  /** Messages per second refilled into the bucket. */
+  msgsPerSec: number;
+  /** Bucket size: how many messages may arrive at once after a quiet spell. */
+  msgBurst: number;
+  bytesPerSec: number;
+  byteBurst: number;
+  /** Dropped messages within one second that get the client disconnected. */
+  disconnectAfterDrops: number;
+}
+
+/**
+ * Per kind of client. An agent sends one heartbeat per period (2 s by default, 100 ms at the
+ * smallest allowed period) plus a status on every task change, so 50 a second sustained with a
+ * burst of 500 leaves a wide margin; admins run scripted CLI loops and benchmarks.
+ */
+export const RATE_LIMITS: Readonly<Record<Principal['kind'], RateLimit>> = {
+  node: {
+    msgsPerSec: 50,
+    msgBurst: 500,
+    bytesPerSec: 2 * 1024 * 1024,
+    byteBurst: 8 * 1024 * 1024,
+    disconnectAfterDrops: 200,
+  },
+  admin: {
+    msgsPerSec: 500,
+    msgBurst: 5_000,
+    bytesPerSec: 16 * 1024 * 1024,
+    byteBurst: 64 * 1024 * 1024,
+    disconnectAfterDrops: 2_000,
+  },
+  join: {
+    msgsPerSec: 10,
+    msgBurst: 30,
+    bytesPerSec: 64 * 1024,
+    byteBurst: 256 * 1024,
+    disconnectAfterDrops: 30,
+  },
+};
+
+export type Verdict = 'accept' | 'drop' | 'disconnect';
+
+interface ClientState {
+  kind: Principal['kind'];
+  msgTokens: number;
+  byteTokens: number;
+  refilledAt: number;
+  windowStart: number;
+  windowMsgs: number;
+  windowDrops: number;
+  cutOff: boolean;
+}
+
+export function topicFamily(topic: string): TopicFamily {
+  const last = topic.slice(topic.lastIndexOf('/') + 1);
+  if (last === 'hb' || last === 'status' || last === 'will') return last;
+  if (topic.includes('/rpc/')) return 'rpc';
+  if (topic.includes('/join/')) return 'join';
+  return 'other';
+}
+
+/**
+ * Decides, per incoming publish, whether it is accepted, dropped, or ends the connection.
+ * State is keyed by connection object, so a gone connection's state goes with it.
+ * O(1) per message: one WeakMap lookup and a little arithmetic.
+ */
+export class FloodGuard {
+  private readonly state = new WeakMap<object, ClientState>();
+  private readonly complaints: RateLimitedLog;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number,
+    private readonly limits: Readonly<Record<Principal['kind'], RateLimit>> = RATE_LIMITS,
+    private readonly caps: Readonly<Record<TopicFamily, number>> = PAYLOAD_CAPS,
+  ) {
+    this.complaints = new RateLimitedLog(logger, 5_000, now);
+  }
+
+  check(
+    conn: object,
+    clientId: string,
+    kind: Principal['kind'],
+    topic: string,
+    bytes: number,
+  ): Verdict {
+    const t = this.now();
+    const limit = this.limits[kind];
+    let s = this.state.get(conn);
+    if (!s || s.kind !== kind) {
+      s = {
+        kind,
+        msgTokens: limit.msgBurst,
+        byteTokens: limit.byteBurst,
+        refilledAt: t,
+        windowStart: t,
+        windowMsgs: 0,
+        windowDrops: 0,
+        cutOff: false,
+      };
+      this.state.set(conn, s);
+    }
+    if (s.cutOff) return 'disconnect';
+    if (t - s.windowStart >= 1_000) {
+      s.windowStart = t;
+      s.windowMsgs = 0;
+      s.windowDrops = 0;
+    }
+    s.windowMsgs++;
+    const elapsed = t - s.refilledAt;
+    if (elapsed > 0) {
+      s.msgTokens = Math.min(limit.msgBurst, s.msgTokens + (elapsed * limit.msgsPerSec) / 1_000);
+      s.byteTokens = Math.min(
+        limit.byteBurst,
+        s.byteTokens + (elapsed * limit.bytesPerSec) / 1_000,
+      );
+      s.refilledAt = t;
+    }
+    const family = topicFamily(topic);
+    const cap = this.caps[family];
+    if (bytes > cap) {
+      this.complaints.warn(`size:${clientId}:${family}`, 'payload too large', {
+        clientId,
+        topic,
+        bytes,
+        cap,
+      });
+      return this.dropped(s, limit, clientId, topic);
+    }
+    if (s.msgTokens < 1 || s.byteTokens < bytes) {
+      this.complaints.warn(`rate:${clientId}`, 'rate limit exceeded', {
+        clientId,
+        topic,
+        bytes,
+        perSecond: limit.msgsPerSec,
+      });
+      return this.dropped(s, limit, clientId, topic);
+    }
+    s.msgTokens -= 1;
+    s.byteTokens -= bytes;
+    return 'accept';
+  }
+
+  private dropped(s: ClientState, limit: RateLimit, clientId: string, topic: string): Verdict {
+    s.windowDrops++;
+    if (s.windowDrops < limit.disconnectAfterDrops) return 'drop';
+    s.cutOff = true;
+    this.logger.warn(`disconnecting ${clientId}: flooding, ${s.windowMsgs} messages in 1s`, {
+      clientId,
+      topic,
+      dropped: s.windowDrops,
+    });
+    return 'disconnect';
+  }
+}

@@ -1,0 +1,44 @@
+// Parses --secret / --config values: NAME[,target=PATH] or source=NAME[,target=PATH], as docker does.
+import { fileRefSchema, type FileRef } from '../../shared/spec.js';
+import { UsageError } from './options.js';
+
+export type FileKind = 'secret' | 'config';
+
+/** Where a file appears when no target is given: /run/secrets/NAME for secrets, /NAME for configs. */
+export function defaultTarget(kind: FileKind, name: string): string {
+  return kind === 'secret' ? `/run/secrets/${name}` : `/${name}`;
+}
+
+export function parseFileRef(flag: string, kind: FileKind, text: string): FileRef {
+  const expected = 'NAME[,target=PATH] or source=NAME[,target=PATH]';
+  const fail = (why: string): UsageError =>
+    new UsageError(
+      `Invalid value for --${flag}: ${JSON.stringify(text)} (${why}; expected ${expected})`,
+    );
+  let name: string | undefined;
+  let target: string | undefined;
+  text.split(',').forEach((part, i) => {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? '' : part.slice(0, eq).trim();
+    const value = eq < 0 ? part.trim() : part.slice(eq + 1).trim();
+    if (eq < 0 && i === 0) name = value;
+    else if ((key === 'source' || key === 'src') && name === undefined) name = value;
+    else if ((key === 'target' || key === 'dst') && target === undefined) target = value;
+    else throw fail(`unexpected "${part}"`);
+  });
+  if (!name) throw fail(`no ${kind} name`);
+  // A relative target is a file name: under /run/secrets for secrets, under / for configs.
+  const full =
+    target === undefined
+      ? defaultTarget(kind, name)
+      : target.startsWith('/')
+        ? target
+        : defaultTarget(kind, target);
+  const r = fileRefSchema.safeParse({ name, target: full });
+  if (!r.success) throw fail(r.error.issues[0]?.message ?? 'invalid');
+  return r.data;
+}
+
+export function parseFileRefs(flag: string, kind: FileKind, items: readonly string[]): FileRef[] {
+  return items.map((t) => parseFileRef(flag, kind, t));
+}

@@ -1,0 +1,141 @@
+// `fleet secret|config create|ls|inspect|rm`: store values for services; secrets are never shown again.
+import { readFile } from 'node:fs/promises';
+import type { CommandModule } from 'yargs';
+import type { ConfigView } from '../../shared/api.js';
+import { FleetError, errorMessage } from '../../shared/errors.js';
+import { MAX_SECRET_BYTES } from '../../shared/sealing.js';
+import type { FileKind } from './file-ref.js';
+import { printJson, printTable, relativeTime, shortId } from './format.js';
+import {
+  defineCommand,
+  parseKeyValues,
+  withClient,
+  withConnection,
+  withFormat,
+} from './options.js';
+
+export const secretCommand = fileCommand('secret');
+export const configCommand = fileCommand('config');
+
+function fileCommand(kind: FileKind): CommandModule<object, object> {
+  const plural = `${kind}s`;
+  const create = defineCommand({
+    command: 'create <name> <file>',
+    describe: `Create a ${kind} from a file, or from standard input with "-"`,
+    builder: (y) =>
+      withConnection(y)
+        .positional('name', { type: 'string', demandOption: true, describe: `${kind} name` })
+        .positional('file', { type: 'string', demandOption: true, describe: 'file to read, or -' })
+        .option('label', {
+          type: 'string',
+          array: true,
+          nargs: 1,
+          default: [] as string[],
+          alias: 'l',
+          describe: 'label KEY=VALUE, repeatable',
+          coerce: (v: string[]) => parseKeyValues('label', v),
+        })
+        .example(`$0 ${kind} create db-pass ./db-pass.txt`, '')
+        .example(`printf %s "$PASS" | $0 ${kind} create db-pass -`, ''),
+    handler: async (argv) => {
+      // yargs hands a lone "-" positional over as an empty string.
+      const value = await readValue(argv.file === '' ? '-' : argv.file);
+      const data = value.toString('base64');
+      value.fill(0);
+      const created = await withClient(argv, (c) =>
+        kind === 'secret'
+          ? c.call('secret.create', { name: argv.name, data, labels: argv.label })
+          : c.call('config.create', { name: argv.name, data, labels: argv.label }),
+      );
+      process.stdout.write(`${created.id}\n`);
+    },
+  });
+  const ls = defineCommand({
+    command: 'ls',
+    aliases: ['list'],
+    describe: `List ${plural}`,
+    builder: (y) => withFormat(withConnection(y)),
+    handler: async (argv) => {
+      const items = await withClient(argv, (c) =>
+        kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {}),
+      );
+      if (argv.format === 'json') return printJson(items);
+      printTable(
+        ['ID', 'NAME', 'SIZE', 'USED BY', 'CREATED'],
+        items.map((i) => [
+          shortId(i.id),
+          i.name,
+          `${i.size} B`,
+          i.usedBy.join(','),
+          relativeTime(i.createdAt),
+        ]),
+      );
+    },
+  });
+  const inspect = defineCommand({
+    command: 'inspect <name>',
+    describe:
+      kind === 'secret'
+        ? "Show a secret's metadata as JSON (never its value)"
+        : 'Show a config as JSON, its value base64 in "data"',
+    builder: (y) =>
+      withFormat(withConnection(y)).positional('name', { type: 'string', demandOption: true }),
+    handler: async (argv) => {
+      const view: ConfigView = await withClient(argv, (c) =>
+        kind === 'secret'
+          ? c.call('secret.inspect', { secret: argv.name })
+          : c.call('config.inspect', { config: argv.name }),
+      );
+      printJson(view);
+    },
+  });
+  const rm = defineCommand({
+    command: 'rm <names..>',
+    aliases: ['remove'],
+    describe: `Remove one or more ${plural}; refused while a service uses one`,
+    builder: (y) =>
+      withConnection(y).positional('names', { type: 'string', array: true, demandOption: true }),
+    handler: async (argv) => {
+      await withClient(argv, async (c) => {
+        for (const name of argv.names) {
+          if (kind === 'secret') await c.call('secret.rm', { secret: name });
+          else await c.call('config.rm', { config: name });
+          process.stdout.write(`${name}\n`);
+        }
+      });
+    },
+  });
+  return {
+    command: kind,
+    describe:
+      kind === 'secret'
+        ? 'Manage secrets (encrypted, delivered only where used)'
+        : 'Manage configs',
+    builder: (y) =>
+      y
+        .command(create)
+        .command(ls)
+        .command(inspect)
+        .command(rm)
+        .demandCommand(1, `fleet ${kind} needs a subcommand: create, ls, inspect or rm`),
+    handler: () => undefined,
+  };
+}
+
+async function readValue(file: string): Promise<Buffer> {
+  let value: Buffer;
+  try {
+    value = file === '-' ? await readStdin() : await readFile(file);
+  } catch (e) {
+    throw new FleetError('invalid_argument', `cannot read ${file}: ${errorMessage(e)}`);
+  }
+  if (value.length > MAX_SECRET_BYTES)
+    throw new FleetError('invalid_argument', `${file} is larger than ${MAX_SECRET_BYTES} bytes`);
+  return value;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
