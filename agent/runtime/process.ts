@@ -349,6 +349,8 @@ export class ProcessRuntime implements Runtime {
   private async discardStale(taskId: string): Promise<void> {
     const rec = await this.readRecord(taskId);
     if (rec) await this.remove(rec.runtimeId);
+    // An agent killed between spawn and the first record write left a process nobody tracks.
+    else if (!this.children.has(taskId)) await killUnrecorded(taskId);
   }
 
   /** Serialises read-modify-write of one task's record; fn returns null to leave it unwritten. */
@@ -450,6 +452,7 @@ function buildEnv(task: AssignedTask, hostIp: string, hostPorts: HostPort[]): No
   Object.assign(env, task.template.env);
   // Set last: the process must listen where fleet says the port is.
   env.FLEET_HOST_IP = hostIp;
+  env[TASK_ENV] = task.id;
   const first = hostPorts[0];
   if (first) env.PORT = String(first.hostPort);
   for (const p of hostPorts) env[`FLEET_PORT_${p.target}`] = String(p.hostPort);
@@ -537,6 +540,31 @@ function killRemnants(pid: number): void {
     process.kill(-pid, 'SIGKILL');
   } catch {
     // the group is already empty
+  }
+}
+
+/** Names a task's process in its environment, so one spawned but never recorded can be found. */
+const TASK_ENV = 'FLEET_TASK_ID';
+
+/** Kills the process groups (Linux) whose leader carries this task id but has no record. */
+async function killUnrecorded(taskId: string): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const marker = `\0${TASK_ENV}=${taskId}\0`;
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = `\0${await fs.readFile(`/proc/${pid}/environ`, 'latin1')}`;
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (environ.includes(marker)) signalGroup(Number(pid), 'SIGKILL');
   }
 }
 

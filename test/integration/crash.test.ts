@@ -9,8 +9,10 @@ import Database from 'better-sqlite3';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/options.js';
 import { errorMessage, isFleetError } from '../../shared/errors.js';
+import { ProcessRuntime } from '../../agent/runtime/process.js';
 import { removeStaleTemps } from '../../shared/atomic-file.js';
-import { assignmentSchema } from '../../shared/protocol.js';
+import { assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
+import { taskTemplateSchema } from '../../shared/spec.js';
 import {
   REPO,
   cli,
@@ -202,6 +204,8 @@ test(
   },
 );
 
+const CRASHY_ADDRESS = '127.0.0.32';
+
 const PERSIST_LOOP = path.join(REPO, 'dist', 'test', 'helpers', 'persist-loop.js');
 
 /** Runs the persistence loop, SIGKILLs it `afterMs` after its first write, returns what it reported. */
@@ -288,6 +292,17 @@ async function killRecorded(agentDir: string): Promise<void> {
   }
 }
 
+/** Live processes whose environment holds `entry` (Linux /proc), e.g. one test agent's address. */
+async function processesWithEnv(entry: string): Promise<number[]> {
+  if (process.platform !== 'linux') return [];
+  const out: number[] = [];
+  for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+    const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
+    if (environ.split('\0').includes(entry)) out.push(Number(pid));
+  }
+  return out;
+}
+
 async function readAssignment(agentDir: string): Promise<{ version: number; tasks: number }> {
   const raw = JSON.parse(
     await fs.readFile(path.join(agentDir, 'assignment.json'), 'utf8'),
@@ -306,6 +321,13 @@ test(
       await cli(m, ['service', 'rm', 'churn']);
       if (agent) await stopProc(agent.proc);
       if (agent) await killRecorded(agent.dataDir);
+      for (const pid of await processesWithEnv(`FLEET_HOST_IP=${CRASHY_ADDRESS}`)) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await stopProc(m.proc);
       for (const d of [m.dataDir, agent?.dataDir])
         if (d) await fs.rm(d, { recursive: true, force: true });
@@ -315,7 +337,7 @@ test(
       manager: m.address,
       token: m.workerToken,
       name: 'crashy',
-      address: '127.0.0.32',
+      address: CRASHY_ADDRESS,
       runtime: 'process',
     });
     await waitForNodes(m, 1);
@@ -383,6 +405,15 @@ test(
       { what: 'two churn tasks running after the restart', timeoutMs: 60_000, intervalMs: 250 },
     );
     assert.equal(restarted.proc.exitCode, null, 'the restarted agent exited');
+    // A kill between spawning a task and recording it must not leave an untracked process.
+    const tasksAlive = await waitFor(
+      async () => {
+        const pids = await processesWithEnv(`FLEET_HOST_IP=${CRASHY_ADDRESS}`);
+        return pids.length === 2 ? pids : null;
+      },
+      { what: 'exactly the two running task processes', timeoutMs: 15_000, intervalMs: 250 },
+    );
+    assert.equal(tasksAlive.length, 2);
     const final = await readAssignment(restarted.dataDir);
     assert.equal(final.tasks, 2);
     assert.ok(final.version >= atKill.version);
@@ -390,5 +421,44 @@ test(
       `agent killed ${killAfterMs} ms into the churn after ${scalesAtKill} scale changes; ` +
         `file at the kill: version ${atKill.version}, ${atKill.tasks} tasks`,
     );
+  },
+);
+
+test(
+  'a task process spawned but never recorded (the agent killed in between) is ended when the task starts again',
+  { timeout: 30_000, skip: process.platform !== 'linux' && 'needs /proc' },
+  async (t) => {
+    const dir = tempDir('unrecorded');
+    const runtime = new ProcessRuntime({ dataDir: dir });
+    const task: AssignedTask = {
+      id: 'unrecorded1',
+      serviceId: 'svc',
+      serviceName: 'svc',
+      slot: 1,
+      notBefore: 0,
+      template: taskTemplateSchema.parse({ image: 'none', command: ['sleep', '600'] }),
+    };
+    // What the killed agent left: the process, with the task id in its environment, no record.
+    const orphan = spawn('sleep', ['600'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, FLEET_TASK_ID: task.id },
+    });
+    const orphanGone = once(orphan, 'exit');
+    t.after(async () => {
+      orphan.kill('SIGKILL');
+      const rec = await runtime.list('n1').catch(() => []);
+      for (const w of rec) await runtime.remove(w.runtimeId).catch(() => undefined);
+      await runtime.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+    await runtime.start(task, { nodeId: 'n1', hostIp: '127.0.0.1' });
+    const outcome = await Promise.race([orphanGone, sleep(5_000).then(() => null)]);
+    assert.ok(outcome, 'the unrecorded process still runs after the task started again');
+    const [, signal] = outcome as [number | null, NodeJS.Signals | null];
+    assert.equal(signal, 'SIGKILL', 'the unrecorded process was ended');
+    const live = await runtime.list('n1');
+    assert.equal(live.length, 1);
+    assert.equal(live[0]?.running, true, 'the task itself runs, once');
   },
 );
