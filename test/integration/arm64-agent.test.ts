@@ -61,14 +61,24 @@ test(
     agent.stdout.pipe(log);
     agent.stderr.pipe(log);
     t.after(() => stopProc(agent));
+    // An agent that dies at start (a broken bundle) fails the test at once, not after the wait.
+    const died = new Promise<never>((_, reject) => {
+      agent.once('exit', (code) =>
+        reject(new Error(`the emulated agent exited early (code ${code})`)),
+      );
+    });
+    died.catch(() => undefined);
 
-    const node = await waitFor(
-      async () =>
-        (await cliJson<NodeJson[]>(m, ['node', 'ls'])).find(
-          (n) => n.name === 'pi-1' && n.status === 'ready',
-        ),
-      { what: 'the emulated agent to be ready', timeoutMs: 120_000, intervalMs: 500 },
-    );
+    const node = await Promise.race([
+      died,
+      waitFor(
+        async () =>
+          (await cliJson<NodeJson[]>(m, ['node', 'ls'])).find(
+            (n) => n.name === 'pi-1' && n.status === 'ready',
+          ),
+        { what: 'the emulated agent to be ready', timeoutMs: 120_000, intervalMs: 500 },
+      ),
+    ]);
     assert.equal(node.arch, 'arm64');
     assert.equal(node.os, 'linux');
 
