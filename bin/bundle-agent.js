@@ -127,11 +127,14 @@ try {
         "import { createRequire as __fleetCreateRequire } from 'node:module';",
         'const require = __fleetCreateRequire(import.meta.url);',
         "import { fileURLToPath as __fleetFileURLToPath } from 'node:url';",
-        "import { dirname as __fleetDirname } from 'node:path';",
-        'const __filename = __fleetFileURLToPath(import.meta.url);',
-        'const __dirname = __fleetDirname(__filename);',
+        "import { dirname as __fleetPathDirname } from 'node:path';",
+        'const __fleetFilename = __fleetFileURLToPath(import.meta.url);',
+        'const __fleetDirname = __fleetPathDirname(__fleetFilename);',
       ].join('\n'),
     },
+    // CommonJS code reads the free __filename and __dirname; ESM code in the bundle (yargs) may
+    // declare its own at top level, which a banner `const __dirname` would collide with.
+    define: { __filename: '__fleetFilename', __dirname: '__fleetDirname' },
     plugins: [nativeStubs],
   });
   if (result.errors.length > 0) process.exit(1);

@@ -26,7 +26,9 @@ if (unknown.length > 0) {
 const names = args.length > 0 ? args : BENCHES;
 for (const name of names) {
   if (!existsSync(join(benchDir, `${name}.js`))) {
-    console.error(`run-bench: dist/test/bench/${name}.js does not exist: build first (npm run build)`);
+    console.error(
+      `run-bench: dist/test/bench/${name}.js does not exist: build first (npm run build)`,
+    );
     process.exit(1);
   }
 }

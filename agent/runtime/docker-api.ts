@@ -36,13 +36,21 @@ export class DockerApi {
     return this.json('GET', '/info');
   }
 
-  listContainers(opts: { all?: boolean; filters?: Record<string, string[]> }): Promise<Docker.ContainerInfo[]> {
-    return this.json('GET', '/containers/json', { query: { all: opts.all, filters: opts.filters } });
+  listContainers(opts: {
+    all?: boolean;
+    filters?: Record<string, string[]>;
+  }): Promise<Docker.ContainerInfo[]> {
+    return this.json('GET', '/containers/json', {
+      query: { all: opts.all, filters: opts.filters },
+    });
   }
 
   async createContainer(opts: Docker.ContainerCreateOptions): Promise<ContainerRef> {
     const { name, ...body } = opts;
-    const created = await this.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
+    const created = await this.json<{ Id: string }>('POST', '/containers/create', {
+      query: { name },
+      body,
+    });
     return new ContainerRef(this, created.Id);
   }
 
@@ -57,11 +65,17 @@ export class DockerApi {
   /** Starts a pull; resolves with the engine's progress stream (JSON lines). */
   pull(image: string, opts: { abortSignal?: AbortSignal } = {}): Promise<NodeJS.ReadableStream> {
     const { repository, tag } = splitRepositoryTag(image);
-    return this.stream('POST', '/images/create', { query: { fromImage: repository, tag: tag ?? 'latest' }, signal: opts.abortSignal });
+    return this.stream('POST', '/images/create', {
+      query: { fromImage: repository, tag: tag ?? 'latest' },
+      signal: opts.abortSignal,
+    });
   }
 
   /** The engine's event stream (JSON lines) from `since` (seconds), narrowed by filters. */
-  getEvents(opts: { since?: number; filters?: Record<string, string[]> }): Promise<NodeJS.ReadableStream> {
+  getEvents(opts: {
+    since?: number;
+    filters?: Record<string, string[]>;
+  }): Promise<NodeJS.ReadableStream> {
     return this.stream('GET', '/events', { query: { since: opts.since, filters: opts.filters } });
   }
 
@@ -77,20 +91,39 @@ export class DockerApi {
     }
   }
 
-  private async stream(method: string, path: string, opts: RequestOptions): Promise<NodeJS.ReadableStream> {
+  private async stream(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+  ): Promise<NodeJS.ReadableStream> {
     return this.send(method, path, opts);
   }
 
   /** Sends the request; resolves with a 2xx response, rejects with EngineError otherwise. */
   private send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: http.OutgoingHttpHeaders = payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {};
+    const headers: http.OutgoingHttpHeaders = payload
+      ? { 'Content-Type': 'application/json', 'Content-Length': payload.length }
+      : {};
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, method, path: path + queryString(opts.query), headers, signal: opts.signal }, (res) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) return resolve(res);
-        readBody(res).then((text) => reject(new EngineError(status, parseMessage(text), res.statusMessage ?? 'error')), reject);
-      });
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          method,
+          path: path + queryString(opts.query),
+          headers,
+          signal: opts.signal,
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(res);
+          readBody(res).then(
+            (text) =>
+              reject(new EngineError(status, parseMessage(text), res.statusMessage ?? 'error')),
+            reject,
+          );
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -114,11 +147,15 @@ export class ContainerRef {
 
   /** Resolves once stopped; a container that was not running is a 304 EngineError, as in dockerode. */
   async stop(opts: { t?: number } = {}): Promise<void> {
-    await this.api.json('POST', `/containers/${encodeURIComponent(this.id)}/stop`, { query: { t: opts.t } });
+    await this.api.json('POST', `/containers/${encodeURIComponent(this.id)}/stop`, {
+      query: { t: opts.t },
+    });
   }
 
   async remove(opts: { force?: boolean } = {}): Promise<void> {
-    await this.api.json('DELETE', `/containers/${encodeURIComponent(this.id)}`, { query: { force: opts.force } });
+    await this.api.json('DELETE', `/containers/${encodeURIComponent(this.id)}`, {
+      query: { force: opts.force },
+    });
   }
 }
 
@@ -154,7 +191,8 @@ function readBody(res: http.IncomingMessage): Promise<string> {
 function parseMessage(text: string): { message?: string } | null {
   try {
     const v: unknown = JSON.parse(text);
-    if (typeof v === 'object' && v !== null && 'message' in v && typeof v.message === 'string') return { message: v.message };
+    if (typeof v === 'object' && v !== null && 'message' in v && typeof v.message === 'string')
+      return { message: v.message };
   } catch {
     // not JSON: the text itself is the message
   }

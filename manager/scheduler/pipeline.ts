@@ -67,7 +67,8 @@ export class Placer {
       const node = this.nodes[i] as NodeRecord;
       let reason = verdicts[i] ?? null;
       const load = reason ? undefined : this.loadOf(node.id);
-      if (load) reason = rejectReason({ task: base.task, service: base.service, node, load }, this.tail);
+      if (load)
+        reason = rejectReason({ task: base.task, service: base.service, node, load }, this.tail);
       if (reason || !load) {
         if (reason) misses.set(reason, (misses.get(reason) ?? 0) + 1);
         continue;
@@ -81,7 +82,8 @@ export class Placer {
       }
     }
     if (best) return { ok: true, node: best.node };
-    if (this.nodes.length === 0) return { ok: false, reason: 'no suitable node: the cluster has no nodes' };
+    if (this.nodes.length === 0)
+      return { ok: false, reason: 'no suitable node: the cluster has no nodes' };
     return { ok: false, reason: 'no suitable node: ' + explain(misses) };
   }
 
@@ -90,7 +92,9 @@ export class Placer {
     let v = this.staticVerdicts.get(base.service);
     if (!v) {
       const none: NodeLoad = { tasks: [] };
-      v = this.nodes.map((node) => rejectReason({ task: base.task, service: base.service, node, load: none }, this.head));
+      v = this.nodes.map((node) =>
+        rejectReason({ task: base.task, service: base.service, node, load: none }, this.head),
+      );
       this.staticVerdicts.set(base.service, v);
     }
     return v;

@@ -6,7 +6,21 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
 import type { LoopDelay } from './eld-preload.js';
-import { CpuMeter, adminClient, fleetCli, goalLine, mb, percentile, poll, printTable, rssBytes, sleep, startBenchManager, stopProc, onInterrupt } from './lib.js';
+import {
+  CpuMeter,
+  adminClient,
+  fleetCli,
+  goalLine,
+  mb,
+  percentile,
+  poll,
+  printTable,
+  rssBytes,
+  sleep,
+  startBenchManager,
+  stopProc,
+  onInterrupt,
+} from './lib.js';
 import { Probe } from './probes.js';
 import type { SimConfig, SimProgress } from './sim-agents.js';
 
@@ -42,12 +56,18 @@ function readLoopDelay(pid: number, file: string): Promise<LoopDelay | null> {
 }
 
 async function main(): Promise<void> {
-  console.log(`control-plane: 1 manager (default heartbeat), ${AGENTS} simulated agents in another process, ${PROBES} heartbeat probes`);
+  console.log(
+    `control-plane: 1 manager (default heartbeat), ${AGENTS} simulated agents in another process, ${PROBES} heartbeat probes`,
+  );
   const eldFile = path.join(os.tmpdir(), `fleet-bench-eld-${process.pid}.json`);
   const m = await startBenchManager({
     env: { FLEET_BENCH_ELD_FILE: eldFile },
     // BENCH_MANAGER_NODE_ARGS lets a profiling run add e.g. --cpu-prof to the manager.
-    nodeArgs: ['--import', pathToFileURL(path.join(HERE, 'eld-preload.js')).href, ...(process.env.BENCH_MANAGER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
+    nodeArgs: [
+      '--import',
+      pathToFileURL(path.join(HERE, 'eld-preload.js')).href,
+      ...(process.env.BENCH_MANAGER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ],
   });
   const pid = m.proc.pid ?? 0;
   const probes: Probe[] = [];
@@ -58,6 +78,9 @@ async function main(): Promise<void> {
     await Promise.all(probes.map((p) => p.stop()));
     await client?.close().catch(() => undefined);
     if (sim) await stopProc(sim);
+    // The child removes its agents' data on SIGTERM, unless it had to be killed.
+    const simRoot = (progress as SimProgress | null)?.root;
+    if (simRoot) await fs.rm(simRoot, { recursive: true, force: true });
     await stopProc(m.proc);
     await fs.rm(m.dataDir, { recursive: true, force: true });
     await fs.rm(eldFile, { force: true });
@@ -74,7 +97,14 @@ async function main(): Promise<void> {
     }
     const simLog = path.join(path.dirname(m.log), `fleet-bench-sim-${process.pid}.log`);
     const logFd = openSync(simLog, 'a');
-    const config: SimConfig = { manager: m.address, token: m.workerToken, count: AGENTS, ratePerSec: JOIN_RATE, inFlight: 32, labels: { sim: 'yes' } };
+    const config: SimConfig = {
+      manager: m.address,
+      token: m.workerToken,
+      count: AGENTS,
+      ratePerSec: JOIN_RATE,
+      inFlight: 32,
+      labels: { sim: 'yes' },
+    };
     sim = fork(path.join(HERE, 'sim-agents.js'), [], {
       env: { ...process.env, FLEET_SIM_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', logFd, logFd, 'ipc'],
@@ -94,7 +124,9 @@ async function main(): Promise<void> {
         const p: SimProgress | null = progress;
         if (performance.now() - lastPrint > 10_000) {
           lastPrint = performance.now();
-          console.log(`  ramp ${((performance.now() - t0) / 1000).toFixed(0)} s: joined ${p?.joined ?? 0}, connected ${p?.connected ?? 0}, join failures ${p?.joinFailures ?? 0}`);
+          console.log(
+            `  ramp ${((performance.now() - t0) / 1000).toFixed(0)} s: joined ${p?.joined ?? 0}, connected ${p?.connected ?? 0}, join failures ${p?.joinFailures ?? 0}`,
+          );
         }
         if (!p || p.started < AGENTS) return false;
         return (await readyCount(c, 'sim-')) >= AGENTS;
@@ -104,7 +136,10 @@ async function main(): Promise<void> {
     );
     const rampS = (performance.now() - t0) / 1000;
     const rampCpuPct = rampCpu.read();
-    if (!allReady) console.log(`  not all agents became ready within ${RAMP_TIMEOUT_MS / 1000} s (sim log: ${simLog}; last error: ${(progress as SimProgress | null)?.lastError ?? ''})`);
+    if (!allReady)
+      console.log(
+        `  not all agents became ready within ${RAMP_TIMEOUT_MS / 1000} s (sim log: ${simLog}; last error: ${(progress as SimProgress | null)?.lastError ?? ''})`,
+      );
 
     // Phase 2: a service with one fake task per simulated agent, until all run.
     await sleep(5_000);
@@ -112,9 +147,26 @@ async function main(): Promise<void> {
     convergeCpu.start();
     await readLoopDelay(pid, eldFile);
     const t1 = performance.now();
-    const created = await fleetCli(m, ['service', 'create', '--detach', '--name', 'sim', '--replicas', String(AGENTS), '--constraint', 'node.labels.sim==yes', 'fake/sim:1']);
+    const created = await fleetCli(m, [
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      'sim',
+      '--replicas',
+      String(AGENTS),
+      '--constraint',
+      'node.labels.sim==yes',
+      'fake/sim:1',
+    ]);
     if (created.code !== 0) throw new Error(`service create failed: ${created.stderr.trim()}`);
-    const converged = await poll(async () => ((await c.call('service.ls', {})).find((s) => s.name === 'sim')?.replicas.running ?? 0) >= AGENTS, 500, 300_000);
+    const converged = await poll(
+      async () =>
+        ((await c.call('service.ls', {})).find((s) => s.name === 'sim')?.replicas.running ?? 0) >=
+        AGENTS,
+      500,
+      300_000,
+    );
     const convergeS = (performance.now() - t1) / 1000;
     const convergeCpuPct = convergeCpu.read();
     const convergeLoop = await readLoopDelay(pid, eldFile);
@@ -136,7 +188,8 @@ async function main(): Promise<void> {
     const samples = probes.flatMap((p) => p.samples);
     const lost = probes.reduce((n, p) => n + p.lost, 0);
     const ready = await readyCount(c, 'sim-');
-    const running = (await c.call('service.ls', {})).find((s) => s.name === 'sim')?.replicas.running ?? 0;
+    const running =
+      (await c.call('service.ls', {})).find((s) => s.name === 'sim')?.replicas.running ?? 0;
     const rssNow = rss[rss.length - 1] ?? 0;
     const rssMax = Math.max(0, ...rss);
     const p99 = percentile(samples, 99);
@@ -146,9 +199,30 @@ async function main(): Promise<void> {
     printTable(
       [
         ['phase', 'seconds', 'manager CPU %', 'loop delay p99 ms', 'loop delay max ms', 'note'],
-        ['ramp (join + connect)', rampS.toFixed(1), rampCpuPct.toFixed(1), '', '', `${AGENTS} agents at <= ${JOIN_RATE} joins/s`],
-        ['converge 1 task per agent', convergeS.toFixed(1), convergeCpuPct.toFixed(1), fmt(convergeLoop?.p99Ms), fmt(convergeLoop?.maxMs), converged ? `${AGENTS}/${AGENTS} running` : 'did not converge in 300 s'],
-        ['steady window', String(WINDOW_S), cpuPct.toFixed(1), fmt(loop?.p99Ms), fmt(loop?.maxMs), `${ready}/${AGENTS} ready, ${running}/${AGENTS} running`],
+        [
+          'ramp (join + connect)',
+          rampS.toFixed(1),
+          rampCpuPct.toFixed(1),
+          '',
+          '',
+          `${AGENTS} agents at <= ${JOIN_RATE} joins/s`,
+        ],
+        [
+          'converge 1 task per agent',
+          convergeS.toFixed(1),
+          convergeCpuPct.toFixed(1),
+          fmt(convergeLoop?.p99Ms),
+          fmt(convergeLoop?.maxMs),
+          converged ? `${AGENTS}/${AGENTS} running` : 'did not converge in 300 s',
+        ],
+        [
+          'steady window',
+          String(WINDOW_S),
+          cpuPct.toFixed(1),
+          fmt(loop?.p99Ms),
+          fmt(loop?.maxMs),
+          `${ready}/${AGENTS} ready, ${running}/${AGENTS} running`,
+        ],
       ],
       'lrrrrl',
     );
@@ -158,7 +232,16 @@ async function main(): Promise<void> {
         ['steady-state figure', 'value', 'goal'],
         ['manager CPU (% of one core)', cpuPct.toFixed(1), `< ${GOAL_CPU}`],
         ['manager RSS MB (end / max)', `${mb(rssNow)} / ${mb(rssMax)}`, `< ${GOAL_RSS_MB}`],
-        ['heartbeat p50 / p99 / max ms', `${fmt(percentile(samples, 50))} / ${fmt(p99)} / ${fmt(Math.max(...samples))}`, ''],
+        [
+          '  of which JS heap used / external MB',
+          loop ? `${mb(loop.memory.heapUsed)} / ${mb(loop.memory.external)}` : 'n/a',
+          '',
+        ],
+        [
+          'heartbeat p50 / p99 / max ms',
+          `${fmt(percentile(samples, 50))} / ${fmt(p99)} / ${fmt(Math.max(...samples))}`,
+          '',
+        ],
         ['heartbeat samples (lost)', `${samples.length} (${lost})`, ''],
         ['manager event-loop delay p50 / p99 ms', `${fmt(loop?.p50Ms)} / ${fmt(loop?.p99Ms)}`, ''],
         ['nodes ready (simulated agents)', `${ready}/${AGENTS}`, `${AGENTS}`],
@@ -175,7 +258,10 @@ async function main(): Promise<void> {
         `Agents: the real Agent class with FakeRuntime, ${AGENTS} in one child process.`,
     );
     const pass = cpuPct < GOAL_CPU && rssMax / 1024 / 1024 < GOAL_RSS_MB && ready >= AGENTS;
-    goalLine(`manager < ${GOAL_CPU}% of one core and < ${GOAL_RSS_MB} MB with ${AGENTS} agents all ready`, pass);
+    goalLine(
+      `manager < ${GOAL_CPU}% of one core and < ${GOAL_RSS_MB} MB with ${AGENTS} agents all ready`,
+      pass,
+    );
   } finally {
     await teardown();
     forget();

@@ -43,30 +43,45 @@ async function rawPhase(runLabel: string): Promise<Outcome> {
   const forget = onInterrupt(() => removeContainersWithLabel(runLabel));
   const t0 = performance.now();
   const started = await Promise.all(
-    Array.from({ length: REPLICAS }, () =>
-      new Promise<boolean>((resolve) => {
-        const p = spawn('docker', ['run', '-d', '--label', runLabel, TEST_IMAGE], { stdio: 'ignore' });
-        const timer = setTimeout(() => p.kill('SIGKILL'), PHASE_TIMEOUT_MS);
-        p.on('close', (code) => {
-          clearTimeout(timer);
-          resolve(code === 0);
-        });
-        p.on('error', () => resolve(false));
-      }),
+    Array.from(
+      { length: REPLICAS },
+      () =>
+        new Promise<boolean>((resolve) => {
+          const p = spawn('docker', ['run', '-d', '--label', runLabel, TEST_IMAGE], {
+            stdio: 'ignore',
+          });
+          const timer = setTimeout(() => p.kill('SIGKILL'), PHASE_TIMEOUT_MS);
+          p.on('close', (code) => {
+            clearTimeout(timer);
+            resolve(code === 0);
+          });
+          p.on('error', () => resolve(false));
+        }),
     ),
   );
   const failed = started.filter((ok) => !ok).length;
-  const all = await poll(async () => (await containersWithLabel(runLabel, { running: true })).length >= REPLICAS, POLL_MS, 30_000);
+  const all = await poll(
+    async () => (await containersWithLabel(runLabel, { running: true })).length >= REPLICAS,
+    POLL_MS,
+    30_000,
+  );
   const seconds = all ? secs(t0) : null;
   await removeContainersWithLabel(runLabel);
   forget();
-  return { seconds, note: failed > 0 ? `${failed} docker run failed` : `${REPLICAS} x docker run -d in parallel` };
+  return {
+    seconds,
+    note: failed > 0 ? `${failed} docker run failed` : `${REPLICAS} x docker run -d in parallel`,
+  };
 }
 
 /** (a) fleet: one manager and one docker agent; create --detach, then poll service.ls. */
 async function fleetPhase(): Promise<FleetOutcome> {
   const m = await startBenchManager();
-  const agent = startBenchAgent(m, { name: 'bench-docker', address: '127.0.0.2', runtime: 'docker' });
+  const agent = startBenchAgent(m, {
+    name: 'bench-docker',
+    address: '127.0.0.2',
+    runtime: 'docker',
+  });
   const client = await adminClient(m);
   let nodeId = '';
   const forget = onInterrupt(async () => {
@@ -74,13 +89,38 @@ async function fleetPhase(): Promise<FleetOutcome> {
     if (nodeId) await removeContainersWithLabel(`fleet.node.id=${nodeId}`);
   });
   try {
-    const ready = await poll(async () => (await client.call('node.ls', {})).find((n) => n.status === 'ready'), POLL_MS, 30_000);
-    if (!ready) return { seconds: null, cliReturned: null, firstRunning: null, note: `agent never became ready (log: ${agent.log})` };
+    const ready = await poll(
+      async () => (await client.call('node.ls', {})).find((n) => n.status === 'ready'),
+      POLL_MS,
+      30_000,
+    );
+    if (!ready)
+      return {
+        seconds: null,
+        cliReturned: null,
+        firstRunning: null,
+        note: `agent never became ready (log: ${agent.log})`,
+      };
     nodeId = ready.id;
     const t0 = performance.now();
-    const created = await fleetCli(m, ['service', 'create', '--replicas', String(REPLICAS), '--detach', '--name', 'bench', TEST_IMAGE]);
+    const created = await fleetCli(m, [
+      'service',
+      'create',
+      '--replicas',
+      String(REPLICAS),
+      '--detach',
+      '--name',
+      'bench',
+      TEST_IMAGE,
+    ]);
     const cliReturned = secs(t0);
-    if (created.code !== 0) return { seconds: null, cliReturned, firstRunning: null, note: `service create failed: ${created.stderr.trim()}` };
+    if (created.code !== 0)
+      return {
+        seconds: null,
+        cliReturned,
+        firstRunning: null,
+        note: `service create failed: ${created.stderr.trim()}`,
+      };
     let firstRunning: number | null = null;
     const done = await poll(
       async () => {
@@ -93,10 +133,20 @@ async function fleetPhase(): Promise<FleetOutcome> {
       PHASE_TIMEOUT_MS,
     );
     const seconds = done ? secs(t0) : null;
-    return { seconds, cliReturned, firstRunning, note: done ? 'manager + 1 docker agent' : `timed out (logs: ${m.log}, ${agent.log})` };
+    return {
+      seconds,
+      cliReturned,
+      firstRunning,
+      note: done ? 'manager + 1 docker agent' : `timed out (logs: ${m.log}, ${agent.log})`,
+    };
   } finally {
     await client.call('service.rm', { service: 'bench' }).catch(() => undefined);
-    if (nodeId) await poll(async () => (await containersWithLabel(`fleet.node.id=${nodeId}`)).length === 0, 250, 60_000);
+    if (nodeId)
+      await poll(
+        async () => (await containersWithLabel(`fleet.node.id=${nodeId}`)).length === 0,
+        250,
+        60_000,
+      );
     await client.close().catch(() => undefined);
     await stopProc(agent.proc);
     await stopProc(m.proc);
@@ -109,11 +159,17 @@ async function fleetPhase(): Promise<FleetOutcome> {
 
 /** (b) Docker Swarm on the same engine: service create --detach, then poll docker service ls. */
 async function swarmPhase(name: string): Promise<Outcome> {
-  const state = (await run('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout.trim();
+  const state = (
+    await run('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'])
+  ).stdout.trim();
   let initialised = false;
   if (state !== 'active') {
     const init = await run('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1'], 60_000);
-    if (init.code !== 0) return { seconds: null, note: `swarm init failed: ${init.stderr.trim().split('\n')[0] ?? ''}` };
+    if (init.code !== 0)
+      return {
+        seconds: null,
+        note: `swarm init failed: ${init.stderr.trim().split('\n')[0] ?? ''}`,
+      };
     initialised = true;
   }
   const label = `com.docker.swarm.service.name=${name}`;
@@ -124,18 +180,39 @@ async function swarmPhase(name: string): Promise<Outcome> {
   });
   try {
     const t0 = performance.now();
-    const created = await run('docker', ['service', 'create', '--detach', '--no-resolve-image', '--replicas', String(REPLICAS), '--name', name, TEST_IMAGE]);
-    if (created.code !== 0) return { seconds: null, note: `service create failed: ${created.stderr.trim()}` };
+    const created = await run('docker', [
+      'service',
+      'create',
+      '--detach',
+      '--no-resolve-image',
+      '--replicas',
+      String(REPLICAS),
+      '--name',
+      name,
+      TEST_IMAGE,
+    ]);
+    if (created.code !== 0)
+      return { seconds: null, note: `service create failed: ${created.stderr.trim()}` };
     const done = await poll(
       async () => {
-        const r = await run('docker', ['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Name}} {{.Replicas}}']);
+        const r = await run('docker', [
+          'service',
+          'ls',
+          '--filter',
+          `name=${name}`,
+          '--format',
+          '{{.Name}} {{.Replicas}}',
+        ]);
         const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
         return line?.endsWith(` ${REPLICAS}/${REPLICAS}`) ?? false;
       },
       POLL_MS,
       PHASE_TIMEOUT_MS,
     );
-    return { seconds: done ? secs(t0) : null, note: done ? (initialised ? 'swarm init on 127.0.0.1' : 'existing swarm') : 'timed out' };
+    return {
+      seconds: done ? secs(t0) : null,
+      note: done ? (initialised ? 'swarm init on 127.0.0.1' : 'existing swarm') : 'timed out',
+    };
   } finally {
     await run('docker', ['service', 'rm', name]);
     await poll(async () => (await containersWithLabel(label)).length === 0, 250, 60_000);
@@ -146,7 +223,8 @@ async function swarmPhase(name: string): Promise<Outcome> {
 }
 
 const fmt = (s: number | null): string => (s === null ? 'n/a' : s.toFixed(2));
-const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+const ratio = (a: number | null, b: number | null): string =>
+  a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`;
 
 /** The median of the rounds that finished; null when none did. */
 function median(values: (number | null)[]): number | null {
@@ -157,9 +235,13 @@ function median(values: (number | null)[]): number | null {
 }
 
 async function main(): Promise<void> {
-  console.log(`converge: ${REPLICAS} replicas of ${TEST_IMAGE} on one Docker engine, ${ROUNDS} round(s), phases interleaved`);
+  console.log(
+    `converge: ${REPLICAS} replicas of ${TEST_IMAGE} on one Docker engine, ${ROUNDS} round(s), phases interleaved`,
+  );
   if (!(await dockerAnswers())) {
-    console.log('Docker engine not reachable: start it with `nohup dockerd > /tmp/dockerd.log 2>&1 &`');
+    console.log(
+      'Docker engine not reachable: start it with `nohup dockerd > /tmp/dockerd.log 2>&1 &`',
+    );
     goalLine(`fleet <= ${GOAL_RATIO}x raw docker run`, null);
     process.exitCode = 1;
     return;
@@ -175,7 +257,9 @@ async function main(): Promise<void> {
     await sleep(2_000);
     swarm.push(await swarmPhase(`bench-${process.pid}-${round}`));
     const last = (o: Outcome[]): string => fmt(o[o.length - 1]?.seconds ?? null);
-    console.log(`round ${round}: raw ${last(raw)} s, fleet ${last(fleet)} s, swarm ${last(swarm)} s`);
+    console.log(
+      `round ${round}: raw ${last(raw)} s, fleet ${last(fleet)} s, swarm ${last(swarm)} s`,
+    );
     await sleep(2_000);
   }
   const r = median(raw.map((o) => o.seconds));
@@ -188,13 +272,24 @@ async function main(): Promise<void> {
     [
       ['system', 'median s', 'vs raw', 'rounds (s)', 'how'],
       ['raw docker run', fmt(r), '1.00x', all(raw), notes(raw)],
-      ['fleet', fmt(f), ratio(f, r), all(fleet), `${notes(fleet)}; CLI back after ${fmt(median(fleet.map((o) => o.cliReturned)))} s, first task running after ${fmt(median(fleet.map((o) => o.firstRunning)))} s`],
+      [
+        'fleet',
+        fmt(f),
+        ratio(f, r),
+        all(fleet),
+        `${notes(fleet)}; CLI back after ${fmt(median(fleet.map((o) => o.cliReturned)))} s, first task running after ${fmt(median(fleet.map((o) => o.firstRunning)))} s`,
+      ],
       ['docker swarm', fmt(w), ratio(w, r), all(swarm), notes(swarm)],
     ],
     'lrrrl',
   );
-  console.log(`ratios (medians): fleet/raw ${ratio(f, r)}, swarm/raw ${ratio(w, r)}, fleet/swarm ${ratio(f, w)}`);
-  goalLine(`fleet <= ${GOAL_RATIO}x raw docker run`, f !== null && r !== null ? f <= GOAL_RATIO * r : false);
+  console.log(
+    `ratios (medians): fleet/raw ${ratio(f, r)}, swarm/raw ${ratio(w, r)}, fleet/swarm ${ratio(f, w)}`,
+  );
+  goalLine(
+    `fleet <= ${GOAL_RATIO}x raw docker run`,
+    f !== null && r !== null ? f <= GOAL_RATIO * r : false,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -32,7 +32,12 @@ if (file) {
       p99Ms: ms(h.percentile(99)),
       maxMs: ms(h.max),
       memory: process.memoryUsage(),
-      heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }])),
+      heapSpaces: Object.fromEntries(
+        getHeapSpaceStatistics().map((sp) => [
+          sp.space_name,
+          { size: sp.space_size, used: sp.space_used_size },
+        ]),
+      ),
     };
     writeFileSync(file, JSON.stringify(figures) + '\n');
     h.reset();

@@ -73,17 +73,31 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (bounded by timeoutMs) without throwing. */
-export function run(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+  env?: NodeJS.ProcessEnv,
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, env: env ?? process.env }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, env: env ?? process.env },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Polls fn every intervalMs until it returns a truthy value; null when the deadline passes. */
-export async function poll<T>(fn: () => Promise<T | null | undefined | false>, intervalMs: number, timeoutMs: number): Promise<T | null> {
+export async function poll<T>(
+  fn: () => Promise<T | null | undefined | false>,
+  intervalMs: number,
+  timeoutMs: number,
+): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const v = await fn().catch(() => null);
@@ -97,7 +111,8 @@ export async function poll<T>(fn: () => Promise<T | null | undefined | false>, i
 export function printTable(rows: string[][], align = 'l'): void {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const pad = (c: string, i: number): string => ((align[i] ?? 'r') === 'l' ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0));
+  const pad = (c: string, i: number): string =>
+    (align[i] ?? 'r') === 'l' ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0);
   const line = (r: string[]): string => r.map(pad).join('  ').trimEnd();
   console.log(line(rows[0] ?? []));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -122,7 +137,13 @@ export async function dockerAnswers(): Promise<boolean> {
 }
 
 /** Spawns `node <script> <args>` with stdout and stderr appended to a log file. */
-export function spawnNode(script: string, args: string[], log: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): ChildProcess {
+export function spawnNode(
+  script: string,
+  args: string[],
+  log: string,
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+): ChildProcess {
   const out = createWriteStream(log, { flags: 'a' });
   const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -134,7 +155,9 @@ export function spawnNode(script: string, args: string[], log: string, env: Node
 }
 
 /** Starts `fleet manager start` with info-level logging (debug logging would skew CPU figures). */
-export async function startBenchManager(opts: { heartbeat?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<ManagerProc> {
+export async function startBenchManager(
+  opts: { heartbeat?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+): Promise<ManagerProc> {
   const dataDir = tempDir('bench-mgr');
   const address = `127.0.0.1:${await freePort()}`;
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
@@ -151,7 +174,8 @@ export async function startBenchManager(opts: { heartbeat?: string; env?: NodeJS
       const identity = path.join(dataDir, 'admin-identity.json');
       return { proc, address, dataDir, workerToken: w, managerToken: m, identity, log };
     }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`manager did not start (log: ${log})`);
+    if (proc.exitCode !== null || Date.now() > deadline)
+      throw new Error(`manager did not start (log: ${log})`);
     await sleep(50);
   }
 }
@@ -163,11 +187,35 @@ export interface BenchAgent {
 }
 
 /** Starts an agent: `fleet agent start ...`, or the bundle (`node dist/fleet-agent.mjs start ...`). */
-export function startBenchAgent(m: ManagerProc, opts: { name: string; address: string; runtime: 'docker' | 'process'; bundle?: boolean; nodeArgs?: string[] }): BenchAgent {
+export function startBenchAgent(
+  m: ManagerProc,
+  opts: {
+    name: string;
+    address: string;
+    runtime: 'docker' | 'process';
+    bundle?: boolean;
+    nodeArgs?: string[];
+  },
+): BenchAgent {
   const dataDir = tempDir(`bench-agent-${opts.name}`);
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
-  const flags = ['--manager', m.address, '--token', m.workerToken, '--data-dir', dataDir, '--advertise-addr', opts.address, '--name', opts.name, '--runtime', opts.runtime];
-  const proc = opts.bundle ? spawnNode(BUNDLE, ['start', ...flags], log, {}, opts.nodeArgs) : spawnNode(FLEET, ['agent', 'start', ...flags], log, {}, opts.nodeArgs);
+  const flags = [
+    '--manager',
+    m.address,
+    '--token',
+    m.workerToken,
+    '--data-dir',
+    dataDir,
+    '--advertise-addr',
+    opts.address,
+    '--name',
+    opts.name,
+    '--runtime',
+    opts.runtime,
+  ];
+  const proc = opts.bundle
+    ? spawnNode(BUNDLE, ['start', ...flags], log, {}, opts.nodeArgs)
+    : spawnNode(FLEET, ['agent', 'start', ...flags], log, {}, opts.nodeArgs);
   return { proc, dataDir, log };
 }
 
@@ -176,18 +224,29 @@ export const BUNDLE = path.join(REPO, 'dist', 'fleet-agent.mjs');
 
 /** An RPC session as the cluster's admin, for polling without a CLI process per poll. */
 export async function adminClient(m: ManagerProc): Promise<RpcClient> {
-  return connectClient({ hosts: [m.address], identity: await loadIdentity(m.identity), timeoutMs: 20_000 });
+  return connectClient({
+    hosts: [m.address],
+    identity: await loadIdentity(m.identity),
+    timeoutMs: 20_000,
+  });
 }
 
 export { stopProc };
 
 /** Runs the fleet CLI against a manager. */
 export function fleetCli(m: ManagerProc, args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return run(process.execPath, [FLEET, ...args], timeoutMs, { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity });
+  return run(process.execPath, [FLEET, ...args], timeoutMs, {
+    ...process.env,
+    FLEET_HOST: m.address,
+    FLEET_IDENTITY: m.identity,
+  });
 }
 
 /** Ids of the engine's containers carrying the label (running ones only unless all). */
-export async function containersWithLabel(label: string, opts: { running?: boolean } = {}): Promise<string[]> {
+export async function containersWithLabel(
+  label: string,
+  opts: { running?: boolean } = {},
+): Promise<string[]> {
   const args = ['ps', '-q', '--no-trunc', '--filter', `label=${label}`];
   if (opts.running) args.push('--filter', 'status=running');
   else args.push('-a');
@@ -198,7 +257,8 @@ export async function containersWithLabel(label: string, opts: { running?: boole
 /** Force-removes every container carrying the label; returns how many there were. */
 export async function removeContainersWithLabel(label: string): Promise<number> {
   const ids = await containersWithLabel(label);
-  for (let i = 0; i < ids.length; i += 50) await run('docker', ['rm', '-f', ...ids.slice(i, i + 50)], 120_000);
+  for (let i = 0; i < ids.length; i += 50)
+    await run('docker', ['rm', '-f', ...ids.slice(i, i + 50)], 120_000);
   return ids.length;
 }
 

@@ -9,8 +9,9 @@ import { connectMqttAsync } from '../../shared/transport.js';
  * A probe is a node like any other, except that it sends its heartbeats at QoS 1. The manager's
  * broker writes the PUBACK when its event loop reaches the PUBLISH, and runs the heartbeat
  * handler in the same loop turn, so publish-to-PUBACK is the time a heartbeat waits in and is
- * parsed by the manager, plus one loopback round trip. The probes run in the benchmark's own,
- * otherwise idle, process so the simulated agents' busy event loop does not pollute the figures.
+ * parsed by the manager, plus one loopback round trip (over TLS, like an agent's). The probes
+ * run in the benchmark's own, otherwise idle, process so the simulated agents' busy event loop
+ * does not pollute the figures.
  */
 export class Probe {
   private timer: NodeJS.Timeout | undefined;

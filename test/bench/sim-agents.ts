@@ -12,6 +12,8 @@ import { createLogger } from '../../shared/log.js';
 /** What the parent is told, over IPC, every second and on request. */
 export interface SimProgress {
   type: 'progress';
+  /** Where the agents' data dirs are (tmpfs when there is one), for the parent to remove. */
+  root: string;
   wanted: number;
   joined: number;
   started: number;
@@ -39,16 +41,20 @@ const runtimes: FakeRuntime[] = [];
 let joined = 0;
 let joinFailures = 0;
 let lastError = '';
+let root = '';
 
 /** Agent data dirs go to memory when possible: fsyncs of 2,000 assignment files are not the point. */
 async function makeRoot(): Promise<string> {
-  const base = (await fs.stat('/dev/shm').catch(() => null))?.isDirectory() ? '/dev/shm' : os.tmpdir();
+  const base = (await fs.stat('/dev/shm').catch(() => null))?.isDirectory()
+    ? '/dev/shm'
+    : os.tmpdir();
   return fs.mkdtemp(path.join(base, 'fleet-sim-'));
 }
 
 function progress(): SimProgress {
   return {
     type: 'progress',
+    root,
     wanted: config.count,
     joined,
     started: agents.length,
@@ -87,14 +93,21 @@ async function startOne(i: number, root: string): Promise<void> {
   const runtime = new FakeRuntime();
   const dataDir = path.join(root, String(i));
   await fs.mkdir(dataDir, { recursive: true });
-  const agent = new Agent({ identity, managers: [config.manager], dataDir, advertiseAddr: '127.0.0.2', runtime, logger });
+  const agent = new Agent({
+    identity,
+    managers: [config.manager],
+    dataDir,
+    advertiseAddr: '127.0.0.2',
+    runtime,
+    logger,
+  });
   await agent.start();
   agents.push(agent);
   runtimes.push(runtime);
 }
 
 async function main(): Promise<void> {
-  const root = await makeRoot();
+  root = await makeRoot();
   const cleanup = (): void => {
     void fs.rm(root, { recursive: true, force: true }).finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 5_000).unref();
