@@ -1,7 +1,6 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
-import type Docker from 'dockerode';
+import Docker from 'dockerode';
 import { StringDecoder } from 'node:string_decoder';
-import { DockerApi } from './docker-api.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, PortSpec } from '../../shared/spec.js';
@@ -43,7 +42,7 @@ const ARCH: Record<string, string> = {
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
-  private readonly docker: DockerApi;
+  private readonly docker: Docker;
   private readonly socketPath: string;
   private readonly log: Logger;
   private readonly pullTimeoutMs: number;
@@ -51,7 +50,7 @@ export class DockerRuntime implements Runtime {
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
-    this.docker = new DockerApi(this.socketPath);
+    this.docker = new Docker({ socketPath: this.socketPath });
     this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   }
@@ -375,7 +374,7 @@ class ExitWatcher {
   private readonly seen = new Set<string>();
 
   constructor(
-    private readonly docker: DockerApi,
+    private readonly docker: Docker,
     private readonly nodeId: string,
     private readonly onExit: ExitListener,
     private readonly log: Logger,
