@@ -10,29 +10,9 @@ import { FakeClock } from '../../shared/clock.js';
 import { memoryLogger } from '../../shared/log.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import { serviceSpecSchema, type NodeRecord } from '../../shared/spec.js';
+import { nodeRecord } from '../helpers/records.js';
 
-function node(id: string): NodeRecord {
-  return {
-    id,
-    name: id,
-    role: 'worker',
-    status: 'ready',
-    statusMessage: '',
-    availability: 'active',
-    address: '127.0.0.2',
-    arch: 'amd64',
-    os: 'linux',
-    labels: {},
-    resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
-    runtime: 'process',
-    signPub: '',
-    boxPub: '',
-    certSerial: '',
-    agentVersion: '',
-    createdAt: 0,
-    updatedAt: 0,
-  };
-}
+const node = (id: string): NodeRecord => nodeRecord(id, { runtime: 'process' });
 
 /** A store whose writes fail like SQLite on a full disk while `full` is set. */
 function fullDiskStore() {

@@ -13,30 +13,9 @@ import {
   type TaskRecord,
 } from '../../shared/spec.js';
 import { waitFor } from '../helpers/wait.js';
+import { nodeRecord } from '../helpers/records.js';
 
-function node(id: string, extra: Partial<NodeRecord> = {}): NodeRecord {
-  return {
-    id,
-    name: id,
-    role: 'worker',
-    status: 'ready',
-    statusMessage: '',
-    availability: 'active',
-    address: '127.0.0.2',
-    arch: 'amd64',
-    os: 'linux',
-    labels: {},
-    resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
-    runtime: 'docker',
-    signPub: '',
-    boxPub: '',
-    certSerial: '',
-    agentVersion: '',
-    createdAt: 0,
-    updatedAt: 0,
-    ...extra,
-  };
-}
+const node = nodeRecord;
 
 function service(spec: object): ServiceRecord {
   return {
