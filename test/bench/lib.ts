@@ -214,13 +214,23 @@ export function startBenchAgent(
     opts.runtime,
   ];
   const proc = opts.bundle
-    ? spawnNode(BUNDLE, ['start', ...flags], log, {}, opts.nodeArgs)
+    ? spawnNode(BUNDLE, ['start', ...flags], log, {}, [
+        ...bundleNodeFlags(),
+        ...(opts.nodeArgs ?? []),
+      ])
     : spawnNode(FLEET, ['agent', 'start', ...flags], log, {}, opts.nodeArgs);
   return { proc, dataDir, log };
 }
 
 /** The single-file agent a board runs, built by `node bin/bundle-agent.js`. */
 export const BUNDLE = path.join(REPO, 'dist', 'fleet-agent.mjs');
+
+/** The node flags in the bundle's shebang line: how a board starts it, as ./fleet-agent.mjs. */
+export function bundleNodeFlags(): string[] {
+  const first = readFileSync(BUNDLE, 'utf8').slice(0, 400).split('\n')[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return m?.[1] ? m[1].split(/\s+/).filter(Boolean) : [];
+}
 
 /** An RPC session as the cluster's admin, for polling without a CLI process per poll. */
 export async function adminClient(m: ManagerProc): Promise<RpcClient> {
