@@ -7,12 +7,8 @@ async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('fleet-agent')
     .command(agentCommand)
-    .command({
-      command: '$0 <action>',
-      describe: false,
-      builder: agentCommand.builder as never,
-      handler: agentCommand.handler as never,
-    })
+    // `fleet-agent start ...` as well as `fleet-agent agent start ...`.
+    .command({ ...agentCommand, command: '$0 <action>', describe: false })
     .strict()
     .demandCommand(1)
     .help()
