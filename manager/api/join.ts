@@ -15,14 +15,17 @@ import type { Broker } from '../broker/broker.js';
 import type { Propose } from '../controller.js';
 import type { Store } from '../store/store.js';
 
-export function serveJoins(deps: {
+/** What a handler that issues node certificates (join, renewal) works with. */
+export interface CertIssuerDeps {
   store: Store;
   propose: Propose;
   broker: Broker;
   logger: Logger;
   clock: Clock;
   certLifetimeMs: number;
-}): void {
+}
+
+export function serveJoins(deps: CertIssuerDeps): void {
   const { store, broker, logger, clock, certLifetimeMs } = deps;
   broker.onMessage(`${PREFIX}/join/`, (topic, payload, principal, clientId) => {
     if (!clientId || principal?.kind !== 'join' || topic !== topics.join(clientId)) return;

@@ -1,7 +1,5 @@
 // Certificate renewal: a connected node proves it still holds its key and gets a fresh certificate.
-import type { Clock } from '../../shared/clock.js';
 import { CLOCK_SKEW_MS, issueCertificate, randomId, verifyText } from '../../shared/identity.js';
-import type { Logger } from '../../shared/log.js';
 import {
   PREFIX,
   decode,
@@ -11,19 +9,10 @@ import {
   topics,
   type RenewReply,
 } from '../../shared/protocol.js';
-import type { Broker } from '../broker/broker.js';
 import { NonceCache } from '../broker/replay.js';
-import type { Propose } from '../controller.js';
-import type { Store } from '../store/store.js';
+import type { CertIssuerDeps } from './join.js';
 
-export function serveRenewals(deps: {
-  store: Store;
-  propose: Propose;
-  broker: Broker;
-  logger: Logger;
-  clock: Clock;
-  certLifetimeMs: number;
-}): void {
+export function serveRenewals(deps: CertIssuerDeps): void {
   const { store, broker, logger, clock, certLifetimeMs } = deps;
   const nonces = new NonceCache(CLOCK_SKEW_MS);
   broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) => {
