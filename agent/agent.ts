@@ -218,6 +218,11 @@ export class Agent {
     const a = d.value;
     if (a.nodeId !== this.nodeId)
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
+    if (isOlderAssignment(a, this.assignment))
+      return this.opts.logger.warn('ignored an older assignment', {
+        version: a.version,
+        running: this.assignment?.version,
+      });
     this.assignment = a;
     // One write at a time, in arrival order: the file must end up holding the newest assignment.
     const write = this.persisting.then(() => this.persistAssignment(a));
@@ -472,6 +477,14 @@ export class Agent {
       this.scheduleHeartbeat(period * (0.75 + Math.random() * 0.25));
     }, delay);
   }
+}
+
+/**
+ * Versions are the cluster's log index and only grow: a lower one comes from a manager that used
+ * to lead and still holds an old retained assignment, and must not undo the newer one running.
+ */
+export function isOlderAssignment(next: Assignment, running: Assignment | null): boolean {
+  return running !== null && next.version < running.version;
 }
 
 function desiredIds(a: Assignment | null): Set<string> {

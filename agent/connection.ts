@@ -1,4 +1,4 @@
-// The agent's link to the managers: authenticated MQTT, failover across the address list, backoff.
+// The agent's link to the managers: authenticated MQTT, failover across the address list, backoff, following the leader.
 import type { MqttClient } from 'mqtt';
 import {
   CLOCK_SKEW_MS,
@@ -6,9 +6,11 @@ import {
   makeConnectProof,
   type Identity,
 } from '../shared/identity.js';
+import { addressesOf, mergeAddresses, sameAddress } from '../shared/leader.js';
 import type { Logger } from '../shared/log.js';
-import { topics } from '../shared/protocol.js';
+import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../shared/protocol.js';
 import { connectMqtt } from '../shared/transport.js';
+import { LeaderFollower } from './leader-follow.js';
 
 export interface ConnectionEvents {
   onConnected(address: string): void;
@@ -24,23 +26,37 @@ export interface ConnectionOptions {
   now?: () => number;
 }
 
+/** How long a replaced connection may take to close gracefully before its socket is dropped. */
+const RETIRE_TIMEOUT_MS = 2_000;
+
 export class ManagerConnection {
   private client: MqttClient | undefined;
+  /** A connection to the leader, opened while the current one stays up until it is ready. */
+  private candidate: { client: MqttClient; address: string } | undefined;
   private attempt = 0;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private switchTimer: NodeJS.Timeout | undefined;
   connectedTo: string | null = null;
+  /** The configured addresses, then every manager leader info named: failover tries them all. */
+  private known: string[];
+  /** Tried first on the next reconnect: where a move to the leader was cut short. */
+  private preferred: string | null = null;
+  /** The connected manager's leader info; each connection starts without one. */
+  private leaderInfo: LeaderInfo | null = null;
+  private readonly follower = new LeaderFollower();
   private readonly keepaliveS: number;
   private readonly now: () => number;
 
   constructor(
     private identity: Identity,
-    private readonly managers: string[],
+    managers: string[],
     private readonly events: ConnectionEvents,
     private readonly logger: Logger,
     private readonly opts: ConnectionOptions = {},
   ) {
     if (managers.length === 0) throw new Error('no manager addresses');
+    this.known = mergeAddresses([], managers);
     this.keepaliveS = opts.keepaliveS ?? 5;
     this.now = opts.now ?? Date.now;
   }
@@ -58,6 +74,11 @@ export class ManagerConnection {
     return this.connectedTo !== null;
   }
 
+  /** Every manager address this agent knows of, in the order failover tries them. */
+  get managers(): readonly string[] {
+    return this.known;
+  }
+
   /** Publishes when connected; returns false when the message could not be handed to the broker. */
   publish(topic: string, payload: Buffer, qos: 0 | 1): boolean {
     const c = this.client;
@@ -71,15 +92,24 @@ export class ManagerConnection {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const c = this.client;
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    const clients = [this.client, this.candidate?.client];
     this.client = undefined;
-    if (c) await c.endAsync(true).catch(() => undefined);
+    this.candidate = undefined;
+    await Promise.all(clients.map((c) => c?.endAsync(true).catch(() => undefined)));
   }
 
   private connectNext(): void {
     if (this.closed) return;
-    const address = this.managers[this.attempt % this.managers.length] ?? this.managers[0] ?? '';
+    const address =
+      this.preferred ?? this.known[this.attempt % this.known.length] ?? this.known[0] ?? '';
+    this.preferred = null;
     this.attempt++;
+    this.client = this.dial(address);
+  }
+
+  /** Opens a connection; whether it becomes the current one is decided when it connects. */
+  private dial(address: string): MqttClient {
     const nodeId = this.identity.id;
     const transport = {
       insecure: this.opts.insecure === true,
@@ -98,53 +128,138 @@ export class ManagerConnection {
       queueQoSZero: false,
       will: { topic: topics.will(nodeId), payload: Buffer.from('{}'), qos: 0, retain: false },
     });
-    this.client = client;
     let failure = 'connection closed';
-    client.on('connect', () => {
-      this.attempt = 0;
-      this.connectedTo = address;
-      client.subscribe(
-        [topics.assignments(nodeId), topics.renewReply(nodeId)],
-        { qos: 1 },
-        (err) => {
-          if (err) this.logger.warn('could not subscribe to assignments', { error: err.message });
-        },
-      );
-      this.logger.info('connected to manager', { address });
-      this.events.onConnected(address);
-    });
+    client.on('connect', () => this.onConnect(client, address));
     client.on('message', (topic, payload) => {
-      if (topic === topics.assignments(nodeId)) this.events.onAssignment(payload);
-      else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
+      if (this.client === client) this.onMessage(topic, payload);
     });
     client.on('error', (err) => {
-      const expired = this.certificateExpiredAt();
-      if (expired !== null && /not authorized|bad user/i.test(err.message)) {
-        failure = `certificate expired at ${new Date(expired).toISOString()}; the manager refuses it: remove this node's data dir and join again`;
-        this.logger.error('certificate expired', { address, expiredAt: expired });
-      } else {
-        failure = /not authorized|bad user/i.test(err.message)
-          ? `the manager at ${address} refused this node (${err.message}); was it removed?`
-          : err.message;
-      }
+      failure = this.describeFailure(err, address);
     });
-    client.on('close', () => {
-      if (this.client !== client) return;
-      client.removeAllListeners();
-      client.on('error', () => undefined);
-      client.end(true);
-      const was = this.connectedTo;
-      this.connectedTo = null;
-      if (was) {
-        this.logger.warn('lost the manager connection', { address: was, reason: failure });
-        this.events.onDisconnected(failure);
-      } else {
-        this.logger.debug('manager unreachable', { address, reason: failure });
-      }
-      const delay =
-        Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + Math.random() * 0.25);
-      this.retryTimer = setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
+    client.on('close', () => this.onClose(client, address, failure));
+    return client;
+  }
+
+  private onConnect(client: MqttClient, address: string): void {
+    if (this.candidate?.client === client && !this.promote(client, address)) return;
+    if (this.client !== client) return;
+    const nodeId = this.identity.id;
+    this.attempt = 0;
+    this.connectedTo = address;
+    this.leaderInfo = null;
+    client.subscribe([topics.assignments(nodeId), topics.renewReply(nodeId)], { qos: 1 }, (err) => {
+      if (err) this.logger.warn('could not subscribe to assignments', { error: err.message });
     });
+    // Apart, so a manager that predates the leader topic and refuses it still sends assignments.
+    client.subscribe(topics.leader(), { qos: 1 }, (err) => {
+      if (err) this.logger.debug('no leader info from this manager', { error: err.message });
+    });
+    this.logger.info('connected to manager', { address });
+    this.events.onConnected(address);
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const nodeId = this.identity.id;
+    if (topic === topics.assignments(nodeId)) this.events.onAssignment(payload);
+    else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
+    else if (topic === topics.leader()) this.onLeaderInfo(payload);
+  }
+
+  private onClose(client: MqttClient, address: string, failure: string): void {
+    if (this.candidate?.client === client) {
+      this.candidate = undefined;
+      discard(client);
+      this.follower.failed();
+      this.logger.warn('could not reach the leader; staying with this manager for now', {
+        leader: address,
+        reason: failure,
+      });
+      return this.considerSwitch();
+    }
+    if (this.client !== client) return;
+    discard(client);
+    this.abandonSwitch();
+    const was = this.connectedTo;
+    this.connectedTo = null;
+    this.leaderInfo = null;
+    if (was) {
+      this.logger.warn('lost the manager connection', { address: was, reason: failure });
+      this.events.onDisconnected(failure);
+    } else {
+      this.logger.debug('manager unreachable', { address, reason: failure });
+    }
+    const delay =
+      Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + Math.random() * 0.25);
+    this.retryTimer = setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
+  }
+
+  private onLeaderInfo(payload: Buffer): void {
+    const d = decode(leaderInfoSchema, payload);
+    if (!d.ok) return this.logger.debug('dropped leader info', { reason: d.reason });
+    this.leaderInfo = d.value;
+    this.known = mergeAddresses(this.known, addressesOf(d.value));
+    this.considerSwitch();
+  }
+
+  /** Starts a move when the connected manager names another leader, paced against flapping. */
+  private considerSwitch(): void {
+    if (this.closed || this.candidate || this.switchTimer) return;
+    const target = this.follower.target(this.leaderInfo, this.connectedTo);
+    if (!target) return;
+    const wait = this.follower.delay(Date.now());
+    if (wait > 0) {
+      this.switchTimer = setTimeout(() => {
+        this.switchTimer = undefined;
+        this.considerSwitch();
+      }, wait);
+      return;
+    }
+    this.follower.started(Date.now());
+    this.logger.info('moving to the leader', { from: this.connectedTo, to: target });
+    this.candidate = { client: this.dial(target), address: target };
+  }
+
+  /**
+   * Makes the candidate the current connection and closes the old one; false (and the candidate
+   * closed) when the leader changed again meanwhile and it is no longer where to go.
+   */
+  private promote(client: MqttClient, address: string): boolean {
+    this.candidate = undefined;
+    const target = this.follower.target(this.leaderInfo, this.connectedTo);
+    if (target === null || !sameAddress(target, address)) {
+      retire(client);
+      this.considerSwitch();
+      return false;
+    }
+    const old = this.client;
+    this.client = client;
+    this.follower.succeeded();
+    if (old) retire(old);
+    this.logger.info('moved to the leader', { from: this.connectedTo, to: address });
+    return true;
+  }
+
+  /** The current connection is gone: a move in progress becomes the first place to reconnect. */
+  private abandonSwitch(): void {
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = undefined;
+    const c = this.candidate;
+    if (!c) return;
+    this.candidate = undefined;
+    this.preferred = c.address;
+    discard(c.client);
+  }
+
+  private describeFailure(err: Error, address: string): string {
+    const refused = /not authorized|bad user/i.test(err.message);
+    const expired = this.certificateExpiredAt();
+    if (expired !== null && refused) {
+      this.logger.error('certificate expired', { address, expiredAt: expired });
+      return `certificate expired at ${new Date(expired).toISOString()}; the manager refuses it: remove this node's data dir and join again`;
+    }
+    return refused
+      ? `the manager at ${address} refused this node (${err.message}); was it removed?`
+      : err.message;
   }
 
   /** The expiry of this node's certificate when it is past (beyond the skew boards are allowed). */
@@ -156,4 +271,24 @@ export class ManagerConnection {
       return null;
     }
   }
+}
+
+/** Drops a connection at once, without a word to its broker. */
+function discard(client: MqttClient): void {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  client.end(true);
+}
+
+/**
+ * Closes a connection that is no longer needed with a DISCONNECT, so its manager does not
+ * publish this node's will as if the board had died; a dead manager gets its socket dropped.
+ */
+function retire(client: MqttClient): void {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  client.end(false);
+  setTimeout(() => {
+    if (!client.disconnected) client.stream?.destroy();
+  }, RETIRE_TIMEOUT_MS).unref();
 }

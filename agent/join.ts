@@ -25,9 +25,22 @@ export interface JoinOptions {
   timeoutMs?: number;
   /** Plain TCP to a manager started with --insecure: nothing checks who answers. */
   insecure?: boolean;
+  /** A manager process joining: where its own broker listens. */
+  managerAddress?: string;
+}
+
+export interface Joined {
+  identity: Identity;
+  /** For a joining manager: the cluster's keys, sealed to the new box key. */
+  managerBundle?: string;
 }
 
 export async function joinCluster(opts: JoinOptions): Promise<Identity> {
+  return (await joinWithReply(opts)).identity;
+}
+
+/** Joins and returns the whole answer (a joining manager needs its bundle too). */
+export async function joinWithReply(opts: JoinOptions): Promise<Joined> {
   const parsed = parseJoinToken(opts.token);
   if (!parsed)
     throw new JoinError('the join token is malformed: expected FLEET-1-<fingerprint>-<secret>');
@@ -49,7 +62,7 @@ async function joinVia(
   opts: JoinOptions,
   keys: Identity['keys'],
   pinned: string,
-): Promise<Identity> {
+): Promise<Joined> {
   const clientId = `join-${randomBytes(6).toString('hex')}`;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let client;
@@ -93,6 +106,7 @@ async function joinVia(
       platform: opts.platform,
       labels: opts.labels,
       sig: signText(opts.token, keys.sign.secretKey),
+      ...(opts.managerAddress ? { manager: { address: opts.managerAddress } } : {}),
     };
     await client.publishAsync(topics.join(clientId), encode(req), { qos: 1 });
     const d = decode(joinReplySchema, await reply);
@@ -103,7 +117,7 @@ async function joinVia(
         'the manager is not the cluster this token belongs to (root key fingerprint mismatch)',
       );
     }
-    return {
+    const identity: Identity = {
       v: 1,
       id: d.value.nodeId,
       role: d.value.role,
@@ -112,6 +126,8 @@ async function joinVia(
       rootPub: d.value.rootPub,
       managers: opts.managers,
     };
+    const bundle = d.value.managerBundle;
+    return { identity, ...(bundle ? { managerBundle: bundle } : {}) };
   } finally {
     await client.endAsync(true).catch(() => undefined);
   }

@@ -2,6 +2,7 @@
 import type { Logger } from '../shared/log.js';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { ChangeSet, Proposal } from './store/commands.js';
+import { isWriteConflict } from './store/conflict.js';
 import type { Store } from './store/store.js';
 
 /** A failed pass (say, a full disk refusing the write) is retried this much later. */
@@ -73,7 +74,9 @@ export abstract class Controller {
     try {
       await this.reconcile();
     } catch (e) {
-      this.noteFailure(e);
+      // Another writer changed what this pass read: run again on the fresh state.
+      if (isWriteConflict(e)) this.again = true;
+      else this.noteFailure(e);
     } finally {
       this.running = false;
     }

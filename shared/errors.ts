@@ -6,6 +6,10 @@ export type ErrorCode =
   | 'not_authorized'
   | 'unavailable'
   | 'conflict'
+  /** Sent to a manager that does not lead: the error carries where the leader is. */
+  | 'not_leader'
+  /** No leader can be elected or reached: too few managers are reachable. */
+  | 'no_quorum'
   | 'internal';
 
 export class FleetError extends Error {

@@ -17,6 +17,12 @@ export const topics = {
   ingressTable: () => `${PREFIX}/ingress/table`,
   renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,
   renewReply: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renewed`,
+  /** Raft messages for one manager, published on that manager's own broker by its peers. */
+  raft: (managerId: string) => `${PREFIX}/raft/${managerId}`,
+  /** Chunks of a Raft snapshot for one manager: too large for one message. */
+  raftSnap: (managerId: string) => `${PREFIX}/raft/${managerId}/snap`,
+  /** Retained on every manager's broker: who leads, and where every manager listens. */
+  leader: () => `${PREFIX}/leader`,
 };
 
 /** The RPC address every manager answers on behalf of the cluster. */
@@ -24,6 +30,13 @@ export const RPC_ANY = 'any';
 
 /** Largest payload the manager reads on any topic; larger ones are dropped with a logged reason. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * Largest batch of Raft messages between managers: one append may carry entries up to the core's
+ * maxSizePerMsg, and entry data (JSON in JSON) grows when escaped. Snapshot chunks stay under
+ * MAX_PAYLOAD_BYTES on their own topic.
+ */
+export const RAFT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
 export const platformSchema = z.object({
   os: z.string().max(32),
@@ -120,6 +133,8 @@ export const joinRequestSchema = z.object({
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
   /** Signature by the new signing key over the token, proving possession of the key. */
   sig: z.string().max(200),
+  /** Set when a manager process joins: where its broker listens for the other managers. */
+  manager: z.object({ address: z.string().max(300) }).optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -131,6 +146,8 @@ export const joinReplySchema = z.union([
     role: z.enum(['worker', 'manager']),
     cert: certificateSchema,
     rootPub: z.string(),
+    /** To a joining manager: the cluster's keys, sealed to its box key (see api/join.ts). */
+    managerBundle: z.string().max(20_000).optional(),
   }),
   z.object({ v: z.literal(1), ok: z.literal(false), error: z.string() }),
 ]);
@@ -161,16 +178,53 @@ export const rpcRequestSchema = z.object({
   method: z.string().min(1).max(64),
   params: z.unknown(),
   idempotencyKey: z.string().max(64).optional(),
+  /** Read without the leader's quorum check: any manager answers from its own copy. */
+  stale: z.boolean().optional(),
 });
 export type RpcRequest = z.infer<typeof rpcRequestSchema>;
 
+export const managerAddressSchema = z.object({
+  id: z.string().max(64),
+  address: z.string().max(300),
+});
+export type ManagerAddress = z.infer<typeof managerAddressSchema>;
+
+/**
+ * What a manager knows of the leadership, retained on its broker's leader topic and attached to
+ * 'not_leader' and 'no_quorum' RPC errors: clients move to `leader` and remember `managers`.
+ */
+export const leaderInfoSchema = z.object({
+  v: z.literal(1),
+  /** The manager publishing this. */
+  from: z.string().max(64),
+  term: z.number().int().min(0),
+  /** null while an election runs or without quorum. */
+  leader: managerAddressSchema.nullable(),
+  managers: z.array(managerAddressSchema).max(64),
+});
+export type LeaderInfo = z.infer<typeof leaderInfoSchema>;
+
 export const rpcResponseSchema = z.union([
-  z.object({ v: z.literal(1), id: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    v: z.literal(1),
+    id: z.string(),
+    ok: z.literal(true),
+    result: z.unknown(),
+    /** Set on a read served from a manager's local copy without a quorum check. */
+    stale: z.boolean().optional(),
+    /** Why the answer may be stale (e.g. "no quorum: 1 of 3 managers reachable"). */
+    warning: z.string().max(1024).optional(),
+  }),
   z.object({
     v: z.literal(1),
     id: z.string(),
     ok: z.literal(false),
-    error: z.object({ code: z.string(), message: z.string() }),
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      /** With 'not_leader': where to send the request instead. */
+      leader: leaderInfoSchema.optional(),
+    }),
   }),
 ]);
 export type RpcResponse = z.infer<typeof rpcResponseSchema>;

@@ -131,6 +131,8 @@ export interface ServiceRecord {
   specVersion: number;
   createdAt: number;
   updatedAt: number;
+  /** Raft index of the last write (set by the store); a write based on an older one is refused. */
+  version?: number;
 }
 
 export interface TaskStatus {
@@ -167,6 +169,8 @@ export interface TaskRecord {
   restartHistory: number[];
   createdAt: number;
   updatedAt: number;
+  /** Raft index of the last write (set by the store); a write based on an older one is refused. */
+  version?: number;
 }
 
 export type NodeStatus = 'ready' | 'down' | 'unknown';
@@ -199,8 +203,12 @@ export interface NodeRecord {
    */
   prevCertSerial?: string;
   agentVersion: string;
+  /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
+  manager?: { address: string };
   createdAt: number;
   updatedAt: number;
+  /** Raft index of the last write (set by the store); a write based on an older one is refused. */
+  version?: number;
 }
 
 export const taskName = (t: Pick<TaskRecord, 'serviceName' | 'slot' | 'nodeId'>): string =>

@@ -2,6 +2,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { fingerprint, issueCertificate, randomId, verifyText } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
+import { sealTo, unseal } from '../../shared/sealing.js';
 import {
   PREFIX,
   decode,
@@ -13,6 +14,7 @@ import {
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Propose } from '../controller.js';
+import type { ClusterRecord } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 
 /** What a handler that issues node certificates (join, renewal) works with. */
@@ -25,7 +27,17 @@ export interface CertIssuerDeps {
   certLifetimeMs: number;
 }
 
-export function serveJoins(deps: CertIssuerDeps): void {
+/** What the join handler needs beyond issuing certificates, to let a manager process in. */
+export interface ManagerJoinDeps {
+  /** The key secrets are encrypted with; every manager holds the same one. */
+  dataKey: Uint8Array;
+  /** Adds the new manager to the Raft group (as a learner; it becomes a voter once caught up). */
+  addManager(id: string, address: string): Promise<void>;
+  /** Where the leader is, for a join sent to a follower. */
+  leaderAddress(): string | null;
+}
+
+export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
   const { store, broker, logger, clock, certLifetimeMs } = deps;
   broker.onMessage(`${PREFIX}/join/`, (topic, payload, principal, clientId) => {
     if (!clientId || principal?.kind !== 'join' || topic !== topics.join(clientId)) return;
@@ -70,13 +82,15 @@ export function serveJoins(deps: CertIssuerDeps): void {
       },
       { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
     );
+    const managerAddress = role === 'manager' ? req.manager?.address : undefined;
     const node: NodeRecord = {
       id,
       name: req.name,
       role,
-      status: 'unknown',
-      statusMessage: 'joined, waiting for first heartbeat',
-      availability: 'active',
+      status: managerAddress ? 'ready' : 'unknown',
+      statusMessage: managerAddress ? '' : 'joined, waiting for first heartbeat',
+      // A manager process runs no tasks: nothing is ever scheduled on its record.
+      availability: managerAddress ? 'drain' : 'active',
       address: req.address,
       arch: req.platform.arch,
       os: req.platform.os,
@@ -87,18 +101,58 @@ export function serveJoins(deps: CertIssuerDeps): void {
       boxPub: req.boxPub,
       certSerial: serial,
       agentVersion: '',
+      ...(managerAddress ? { manager: { address: managerAddress } } : {}),
       createdAt: now,
       updatedAt: now,
     };
+    const leader = deps.leaderAddress();
+    if (leader === null) return reply({ v: 1, ok: false, error: 'no leader yet; try again' });
+    if (leader !== 'self')
+      return reply({ v: 1, ok: false, error: `this manager does not lead; join via ${leader}` });
     deps
       .propose({ commands: [{ type: 'node.put', node }] })
-      .then(() => {
+      .then(async () => {
+        if (managerAddress) await deps.addManager(id, managerAddress);
         logger.info('node joined', { nodeId: id, name: req.name, role, address: req.address });
-        reply({ v: 1, ok: true, nodeId: id, role, cert, rootPub: cluster.rootPub });
+        const bundle = managerAddress ? sealBundle(cluster, deps.dataKey, req.boxPub) : undefined;
+        reply({
+          v: 1,
+          ok: true,
+          nodeId: id,
+          role,
+          cert,
+          rootPub: cluster.rootPub,
+          ...(bundle ? { managerBundle: bundle } : {}),
+        });
       })
       .catch((e: unknown) => {
         logger.error('could not record joining node', { error: String(e) });
         reply({ v: 1, ok: false, error: 'the manager could not record the node; try again' });
       });
   });
+}
+
+/**
+ * The keys a manager needs before the Raft snapshot reaches it: the cluster record (root key,
+ * for its TLS listener and to authenticate its peers) and the data key (secrets). Sealed to the
+ * joining node's box key, so only that process can open it even on a plain-TCP development setup.
+ */
+function sealBundle(cluster: ClusterRecord, dataKey: Uint8Array, boxPub: string): string {
+  const text = JSON.stringify({ cluster, dataKey: Buffer.from(dataKey).toString('base64') });
+  return sealTo(boxPub, new TextEncoder().encode(text));
+}
+
+export interface ManagerBundle {
+  cluster: ClusterRecord;
+  dataKey: Uint8Array;
+}
+
+export function openBundle(sealed: string, boxSecret: string): ManagerBundle {
+  const bytes = unseal(sealed, boxSecret);
+  if (!bytes) throw new Error('the manager bundle in the join reply could not be opened');
+  const raw = JSON.parse(new TextDecoder().decode(bytes)) as {
+    cluster: ClusterRecord;
+    dataKey: string;
+  };
+  return { cluster: raw.cluster, dataKey: new Uint8Array(Buffer.from(raw.dataKey, 'base64')) };
 }

@@ -11,6 +11,7 @@ import {
 } from '../../shared/protocol.js';
 import { NonceCache } from '../broker/replay.js';
 import type { CertIssuerDeps } from './join.js';
+import { retryOnConflict } from '../store/conflict.js';
 
 export function serveRenewals(deps: CertIssuerDeps): void {
   const { store, broker, logger, clock, certLifetimeMs } = deps;
@@ -52,15 +53,18 @@ export function serveRenewals(deps: CertIssuerDeps): void {
       },
       { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
     );
-    deps
-      .propose({
+    // Read again on each attempt: a status write may have changed the record meanwhile.
+    retryOnConflict(async () => {
+      const cur = deps.store.node(nodeId) ?? node;
+      return deps.propose({
         commands: [
           {
             type: 'node.put',
-            node: { ...node, certSerial: serial, prevCertSerial: node.certSerial, updatedAt: now },
+            node: { ...cur, certSerial: serial, prevCertSerial: cur.certSerial, updatedAt: now },
           },
         ],
-      })
+      });
+    })
       .then(() => {
         logger.info('certificate renewed', { nodeId, serial, expiresAt: now + certLifetimeMs });
         reply({ v: 1, id: req.id, ok: true, cert });

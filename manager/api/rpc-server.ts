@@ -1,7 +1,7 @@
 // Serves RPC requests from the broker: validate, authorize, run the handler, commit, reply once.
 import { isMethod, params, WRITE_METHODS, type Method } from '../../shared/api.js';
 import type { Clock } from '../../shared/clock.js';
-import { errorMessage, isFleetError } from '../../shared/errors.js';
+import { FleetError, errorMessage, isFleetError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
   PREFIX,
@@ -10,12 +10,14 @@ import {
   encode,
   rpcRequestSchema,
   topics,
+  type LeaderInfo,
   type RpcResponse,
 } from '../../shared/protocol.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { Propose } from '../controller.js';
 import type { Command } from '../store/commands.js';
+import { retryOnConflict } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
@@ -31,6 +33,18 @@ export interface RpcDeps {
   dataKey: Uint8Array;
   /** Runs after a committed write, e.g. to drop a removed node's connection. */
   afterWrite?: (method: Method, result: unknown) => void;
+  /** Leadership, for redirecting writes and making reads linearizable. */
+  gate: ClusterGate;
+}
+
+/** What the RPC server asks of the Raft group. */
+export interface ClusterGate {
+  isLeader(): boolean;
+  leaderInfo(): LeaderInfo;
+  /** Resolves once this leader's store holds every write committed before the call. */
+  readBarrier(): Promise<void>;
+  /** "no quorum: 1 of 3 managers reachable" or null when a leader is known. */
+  quorumProblem(): string | null;
 }
 
 export function serveRpc(deps: RpcDeps): void {
@@ -58,8 +72,11 @@ async function handle(
       deps.logger.warn('could not send reply', { clientId, error: errorMessage(e) });
     });
   };
-  const fail = (code: string, message: string): void =>
-    send({ v: 1, id: req.id, ok: false, error: { code, message } });
+  const fail = (code: string, message: string): void => {
+    const leader =
+      code === 'not_leader' || code === 'no_quorum' ? deps.gate.leaderInfo() : undefined;
+    send({ v: 1, id: req.id, ok: false, error: { code, message, ...(leader ? { leader } : {}) } });
+  };
   if (principal?.kind !== 'admin') return fail('not_authorized', 'not authorized');
   if (!isMethod(req.method)) return fail('invalid_argument', `unknown method ${req.method}`);
   const method = req.method;
@@ -71,27 +88,36 @@ async function handle(
       `bad parameters for ${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
     );
   }
-  const key =
-    req.idempotencyKey && WRITE_METHODS.has(method)
-      ? `${principal.id}:${req.idempotencyKey}`
-      : undefined;
+  try {
+    if (WRITE_METHODS.has(method)) {
+      const key = req.idempotencyKey ? `${principal.id}:${req.idempotencyKey}` : undefined;
+      const result = await write(deps, method, parsed.data, key);
+      return send({ v: 1, id: req.id, ok: true, result });
+    }
+    const warning = await readFence(deps, req.stale === true);
+    const result = runHandler(deps, method, parsed.data).result;
+    send({ v: 1, id: req.id, ok: true, result, ...(warning ? { stale: true, warning } : {}) });
+  } catch (e) {
+    if (isFleetError(e)) return fail(e.code, e.message);
+    deps.logger.error('request failed', { method, error: errorMessage(e) });
+    fail('internal', `${method} failed: ${storageHint(e)}`);
+  }
+}
+
+/** Runs a write on the leader: handler, commit, answer; again on fresh state after a conflict. */
+async function write(
+  deps: RpcDeps,
+  method: Method,
+  input: unknown,
+  key: string | undefined,
+): Promise<unknown> {
+  if (!deps.gate.isLeader()) throw notLeader(deps);
   if (key) {
     const earlier = deps.store.requestResponse(key);
-    if (earlier !== undefined) return send({ v: 1, id: req.id, ok: true, result: earlier });
+    if (earlier !== undefined) return earlier;
   }
-  try {
-    const ctx: HandlerContext = {
-      store: deps.store,
-      now: deps.clock.now(),
-      managerId: deps.managerId,
-      dataKey: deps.dataKey,
-    };
-    // The schema for `method` produced parsed.data, so it is exactly this handler's input.
-    const run = handlers[method] as (
-      p: unknown,
-      c: HandlerContext,
-    ) => { result: unknown; commands?: Command[] };
-    const out = run(parsed.data, ctx);
+  return retryOnConflict(async () => {
+    const out = runHandler(deps, method, input);
     if (out.commands && out.commands.length > 0) {
       await deps.propose({
         commands: out.commands,
@@ -99,12 +125,57 @@ async function handle(
       });
       deps.afterWrite?.(method, out.result);
     }
-    send({ v: 1, id: req.id, ok: true, result: out.result });
-  } catch (e) {
-    if (isFleetError(e)) return fail(e.code, e.message);
-    deps.logger.error('request failed', { method, error: errorMessage(e) });
-    fail('internal', `${method} failed: ${storageHint(e)}`);
+    return out.result;
+  });
+}
+
+/**
+ * Makes a read linearizable: the leader confirms it still leads and has applied everything
+ * committed. A follower sends the client to the leader; without any leader, or when asked for a
+ * fast read, the local copy answers with a warning that it may be stale.
+ */
+async function readFence(deps: RpcDeps, stale: boolean): Promise<string | null> {
+  const { gate } = deps;
+  if (stale) {
+    if (gate.isLeader()) return null;
+    return gate.quorumProblem() ?? 'served by a follower without a quorum check: it may be stale';
   }
+  if (!gate.isLeader()) {
+    if (gate.leaderInfo().leader) throw notLeader(deps);
+    return `${gate.quorumProblem() ?? 'no leader'}: this answer may be stale`;
+  }
+  try {
+    await gate.readBarrier();
+    return null;
+  } catch (e) {
+    if (isFleetError(e) && e.code === 'no_quorum') return `${e.message}: this answer may be stale`;
+    throw e;
+  }
+}
+
+function notLeader(deps: RpcDeps): FleetError {
+  const leader = deps.gate.leaderInfo().leader;
+  const where = leader ? `the leader is ${leader.id} at ${leader.address}` : 'no leader yet';
+  return new FleetError('not_leader', `this manager does not lead: ${where}`);
+}
+
+function runHandler(
+  deps: RpcDeps,
+  method: Method,
+  input: unknown,
+): { result: unknown; commands?: Command[] } {
+  const ctx: HandlerContext = {
+    store: deps.store,
+    now: deps.clock.now(),
+    managerId: deps.managerId,
+    dataKey: deps.dataKey,
+  };
+  // The schema for `method` produced the input, so it is exactly this handler's input.
+  const run = handlers[method] as (
+    p: unknown,
+    c: HandlerContext,
+  ) => { result: unknown; commands?: Command[] };
+  return run(input, ctx);
 }
 
 function storageHint(e: unknown): string {

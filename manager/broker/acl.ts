@@ -14,7 +14,8 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
         topic === topics.heartbeat(p.id) ||
         topic === topics.status(p.id) ||
         topic === topics.will(p.id) ||
-        topic === topics.renew(p.id)
+        topic === topics.renew(p.id) ||
+        (p.role === 'manager' && isRaftTopic(topic))
       );
     case 'admin':
       return topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/');
@@ -29,11 +30,28 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
       return (
         filter === topics.assignments(p.id) ||
         filter === topics.ingressTable() ||
-        filter === topics.renewReply(p.id)
+        filter === topics.renewReply(p.id) ||
+        filter === topics.leader() // agents follow the leader
       );
     case 'admin':
-      return filter === topics.rpcReply(clientId) && clientIdBelongsTo(clientId, p.id);
+      return (
+        (filter === topics.rpcReply(clientId) && clientIdBelongsTo(clientId, p.id)) ||
+        filter === topics.leader() // the CLI learns every manager's address for failover
+      );
     case 'join':
       return filter === topics.joinReply(clientId);
   }
+}
+
+const RAFT_PREFIX = `${PREFIX}/raft/`;
+
+/**
+ * fleet/v1/raft/<id> or fleet/v1/raft/<id>/snap: a manager sends Raft messages to any peer, so
+ * the id is not its own; no wildcard or further level can widen it.
+ */
+export function isRaftTopic(topic: string): boolean {
+  if (!topic.startsWith(RAFT_PREFIX)) return false;
+  const rest = topic.slice(RAFT_PREFIX.length);
+  const id = rest.endsWith('/snap') ? rest.slice(0, -'/snap'.length) : rest;
+  return id.length > 0 && !/[/+#]/.test(id);
 }

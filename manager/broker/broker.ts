@@ -6,6 +6,7 @@ import { CLOCK_SKEW_MS, clientIdBelongsTo, verifyConnectProof } from '../../shar
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { PREFIX } from '../../shared/protocol.js';
+import type { ClusterRecord } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import { mayPublish, maySubscribe, type Principal } from './acl.js';
 import { NonceCache } from './replay.js';
@@ -21,6 +22,15 @@ export type MessageHandler = (
 export interface BrokerEvents {
   onConnect?: (clientId: string, p: Principal) => void;
   onDisconnect?: (clientId: string, p: Principal) => void;
+}
+
+export interface BrokerOptions {
+  /**
+   * A manager that has just joined holds no state yet, only the cluster record from its join
+   * reply: until the leader's snapshot arrives, it lets in the cluster's managers (certificate
+   * checked against this root key) so that the snapshot can reach it.
+   */
+  joiningCluster?: ClusterRecord | undefined;
 }
 
 export class Broker {
@@ -41,6 +51,7 @@ export class Broker {
     private readonly store: StoreView,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    private readonly opts: BrokerOptions = {},
   ) {
     this.flood = new FloodGuard(logger, () => clock.now());
   }
@@ -134,9 +145,14 @@ export class Broker {
     return { host, port: actualPort };
   }
 
-  /** Registers an in-process handler for every message on topics under the prefix. */
-  onMessage(prefix: string, fn: MessageHandler): void {
-    this.handlers.push({ prefix, fn });
+  /** Registers an in-process handler for every message on topics under the prefix; returns its removal. */
+  onMessage(prefix: string, fn: MessageHandler): () => void {
+    const h = { prefix, fn };
+    this.handlers.push(h);
+    return () => {
+      const i = this.handlers.indexOf(h);
+      if (i >= 0) this.handlers.splice(i, 1);
+    };
   }
 
   publish(
@@ -209,8 +225,9 @@ export class Broker {
     username: string | undefined,
     password: Buffer | undefined,
   ): { ok: true; principal: Principal } | { ok: false; reason: string; code: number } {
-    const cluster = this.store.cluster();
+    const cluster = this.store.cluster() ?? this.opts.joiningCluster;
     if (!cluster) return { ok: false, reason: 'cluster not initialised', code: 3 };
+    const joining = !this.store.cluster();
     if (!username || !password) return { ok: false, reason: 'anonymous connection', code: 5 };
     const secret = password.toString('utf8');
     if (username === 'join') {
@@ -232,6 +249,11 @@ export class Broker {
       return { ok: false, reason: 'replayed credentials', code: 4 };
     }
     if (cert.role === 'admin') return { ok: true, principal: { kind: 'admin', id: cert.id } };
+    if (joining) {
+      if (cert.role !== 'manager' || clientId !== cert.id)
+        return { ok: false, reason: 'this manager is still joining the cluster', code: 3 };
+      return { ok: true, principal: { kind: 'node', id: cert.id, role: 'manager' } };
+    }
     const node = this.store.node(cert.id);
     if (!node || (node.certSerial !== cert.serial && node.prevCertSerial !== cert.serial)) {
       return { ok: false, reason: 'node is not a member of this cluster', code: 5 };

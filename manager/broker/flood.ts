@@ -1,11 +1,11 @@
 // Flood protection for the broker: per-topic payload caps, per-client token buckets, and cutting off floods.
 import type { Logger } from '../../shared/log.js';
-import { MAX_PAYLOAD_BYTES } from '../../shared/protocol.js';
+import { MAX_PAYLOAD_BYTES, RAFT_MAX_PAYLOAD_BYTES } from '../../shared/protocol.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
-import type { Principal } from './acl.js';
+import { isRaftTopic, type Principal } from './acl.js';
 
 /** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
-export type TopicFamily = 'hb' | 'status' | 'will' | 'rpc' | 'join' | 'other';
+export type TopicFamily = 'hb' | 'status' | 'will' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'other';
 
 /** Largest payload accepted per family; bigger ones are dropped before any handler sees them. */
 export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
@@ -14,6 +14,8 @@ export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
   status: MAX_PAYLOAD_BYTES, // up to 1000 task reports
   rpc: MAX_PAYLOAD_BYTES, // a service spec with a large environment
   join: 8 * 1024, // keys, token, signature and a few dozen labels
+  raft: RAFT_MAX_PAYLOAD_BYTES, // a batch of appends between managers
+  raftSnap: MAX_PAYLOAD_BYTES, // one snapshot chunk: 128 KiB as base64 plus its envelope
   other: 4 * 1024,
 };
 
@@ -57,6 +59,22 @@ export const RATE_LIMITS: Readonly<Record<Principal['kind'], RateLimit>> = {
   },
 };
 
+/**
+ * Raft traffic between managers has its own bucket, far above any node's: a leader sends
+ * hundreds of appends a second to each follower in a burst, and a snapshot is hundreds of
+ * 128 KiB chunks back to back. Only manager principals reach these topics (the ACL ran first),
+ * and they are trusted with the whole cluster state anyway; the bucket only keeps a runaway
+ * manager from starving the broker. A Raft peer is never cut off: dropping is enough, as Raft
+ * retransmits, while a disconnect would stall replication for a reconnect.
+ */
+export const RAFT_RATE_LIMIT: Readonly<RateLimit> = {
+  msgsPerSec: 10_000,
+  msgBurst: 50_000,
+  bytesPerSec: 256 * 1024 * 1024,
+  byteBurst: 1024 * 1024 * 1024,
+  disconnectAfterDrops: Number.POSITIVE_INFINITY,
+};
+
 export type Verdict = 'accept' | 'drop' | 'disconnect';
 
 interface ClientState {
@@ -71,6 +89,8 @@ interface ClientState {
 }
 
 export function topicFamily(topic: string): TopicFamily {
+  // First: a Raft topic ends in a manager id, which says nothing about its family.
+  if (isRaftTopic(topic)) return topic.endsWith('/snap') ? 'raftSnap' : 'raft';
   const last = topic.slice(topic.lastIndexOf('/') + 1);
   if (last === 'hb' || last === 'status' || last === 'will') return last;
   if (topic.includes('/rpc/')) return 'rpc';
@@ -85,6 +105,8 @@ export function topicFamily(topic: string): TopicFamily {
  */
 export class FloodGuard {
   private readonly state = new WeakMap<object, ClientState>();
+  /** A manager's Raft traffic, apart from its other publishes. */
+  private readonly raftState = new WeakMap<object, ClientState>();
   private readonly complaints: RateLimitedLog;
 
   constructor(
@@ -92,6 +114,7 @@ export class FloodGuard {
     private readonly now: () => number,
     private readonly limits: Readonly<Record<Principal['kind'], RateLimit>> = RATE_LIMITS,
     private readonly caps: Readonly<Record<TopicFamily, number>> = PAYLOAD_CAPS,
+    private readonly raftLimit: Readonly<RateLimit> = RAFT_RATE_LIMIT,
   ) {
     this.complaints = new RateLimitedLog(logger, 5_000, now);
   }
@@ -104,8 +127,11 @@ export class FloodGuard {
     bytes: number,
   ): Verdict {
     const t = this.now();
-    const limit = this.limits[kind];
-    let s = this.state.get(conn);
+    const family = topicFamily(topic);
+    const raft = family === 'raft' || family === 'raftSnap';
+    const limit = raft ? this.raftLimit : this.limits[kind];
+    const states = raft ? this.raftState : this.state;
+    let s = states.get(conn);
     if (!s || s.kind !== kind) {
       s = {
         kind,
@@ -117,7 +143,7 @@ export class FloodGuard {
         windowDrops: 0,
         cutOff: false,
       };
-      this.state.set(conn, s);
+      states.set(conn, s);
     }
     if (s.cutOff) return 'disconnect';
     if (t - s.windowStart >= 1_000) {
@@ -135,7 +161,6 @@ export class FloodGuard {
       );
       s.refilledAt = t;
     }
-    const family = topicFamily(topic);
     const cap = this.caps[family];
     if (bytes > cap) {
       this.complaints.warn(`size:${clientId}:${family}`, 'payload too large', {

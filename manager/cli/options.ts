@@ -53,6 +53,11 @@ export const withConnection = <T>(y: Argv<T>) =>
       type: 'boolean',
       default: false,
       describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
+    })
+    .option('stale', {
+      type: 'boolean',
+      default: false,
+      describe: "let any manager answer a read from its own copy (may be behind the leader's)",
     });
 
 export const withFormat = <T>(y: Argv<T>) =>
@@ -81,6 +86,7 @@ export interface ConnectionArgs {
   host: string;
   identity: string;
   insecure?: boolean;
+  stale?: boolean;
 }
 
 /** Loads the identity, connects to a manager, runs `fn`, and always closes the connection. */
@@ -94,6 +100,9 @@ export async function withClient<T>(
     hosts: parseHosts(argv.host),
     identity,
     insecure: argv.insecure === true,
+    stale: argv.stale === true,
+    // Warnings go to stderr: stdout may be JSON another program parses.
+    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
   });
   try {
     return await fn(client);

@@ -1,15 +1,23 @@
-// The CLI's connection to the managers: one MQTT session, requests out, replies matched by id.
-import { randomBytes } from 'node:crypto';
-import type { MqttClient } from 'mqtt';
+// The CLI's connection to the managers: requests out, replies matched by id, following the Raft leader.
 import { WRITE_METHODS, type Method, type Params, type Results } from '../../shared/api.js';
-import { FleetError, type ErrorCode } from '../../shared/errors.js';
-import { makeConnectProof, randomId, type Identity } from '../../shared/identity.js';
-import { RPC_ANY, decode, encode, rpcResponseSchema, topics } from '../../shared/protocol.js';
-import { UNTRUSTED_MANAGER, connectMqtt, insecureRequested } from '../../shared/transport.js';
+import { FleetError } from '../../shared/errors.js';
+import { randomId, type Identity } from '../../shared/identity.js';
+import type { RpcRequest } from '../../shared/protocol.js';
+import { CallPlan, HostBook, ManagerError } from './failover.js';
+import {
+  closeSession,
+  openSession,
+  seconds,
+  send,
+  type OkResponse,
+  type Session,
+} from './rpc-session.js';
 
 export interface RpcClient {
-  /** The HOST:PORT that accepted the connection. */
+  /** The HOST:PORT of the manager in use. */
   readonly host: string;
+  /** Every manager this client may fail over to: those it was given, then those it learned of. */
+  readonly knownHosts: readonly string[];
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
   close(): Promise<void>;
 }
@@ -21,16 +29,22 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Plain TCP to a manager started with --insecure (also FLEET_INSECURE=1). */
   insecure?: boolean;
+  /** Reads may be answered by any manager from its own copy, without the leader. */
+  stale?: boolean;
+  /** Told why an answer may be stale; the CLI prints it on stderr, away from the output. */
+  onWarning?: (message: string) => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/** A call keeps trying other managers for this many timeouts: a failover takes a few seconds. */
+const FAILOVER_TIMEOUTS = 3;
 
 export async function connectClient(opts: ConnectOptions): Promise<RpcClient> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const book = new HostBook(opts.hosts);
   for (const host of opts.hosts) {
-    const clientId = `${opts.identity.id}.${randomBytes(4).toString('hex')}`;
-    const mq = await tryConnect(host, clientId, opts.identity, timeoutMs, opts.insecure);
-    if (mq) return await openSession(mq, host, clientId, timeoutMs);
+    const session = await openSession(host, opts, timeoutMs, book);
+    if (session) return new LeaderFollowingClient(opts, timeoutMs, book, session);
   }
   throw new FleetError(
     'unavailable',
@@ -38,178 +52,107 @@ export async function connectClient(opts: ConnectOptions): Promise<RpcClient> {
   );
 }
 
-const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))}s`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The CONNACK codes for refused credentials in MQTT 3.1.1 (4, 5) and 5.0 (134, 135). */
-const AUTH_REFUSED = new Set([4, 5, 134, 135]);
+/** Sends each call to the leader: follows redirects, waits out elections, fails over. */
+class LeaderFollowingClient implements RpcClient {
+  private session: Session;
+  private target: string;
+  private opening: { host: string; session: Promise<Session | null> } | null = null;
+  private readonly retired = new Set<Session>();
 
-/** Resolves with a connected client, or null when this host is unreachable; throws when refused. */
-function tryConnect(
-  host: string,
-  clientId: string,
-  identity: Identity,
-  timeoutMs: number,
-  insecure: boolean | undefined,
-): Promise<MqttClient | null> {
-  const transport = { insecure: insecureRequested(insecure), pin: { rootPub: identity.rootPub } };
-  const mq = connectMqtt(host, transport, {
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: timeoutMs,
-    clientId,
-    username: identity.id,
-    password: makeConnectProof(identity, clientId),
-  });
-  // Errors after the outcome is settled (a refused socket also closes) must not go unhandled.
-  mq.on('error', () => undefined);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(null), timeoutMs);
-    const settle = (): void => {
-      clearTimeout(timer);
-      mq.removeListener('connect', onConnect);
-      mq.removeListener('error', onError);
-      mq.removeListener('close', onClose);
-    };
-    const fail = (err: FleetError | null): void => {
-      settle();
-      mq.end(true);
-      if (err) reject(err);
-      else resolve(null);
-    };
-    const onConnect = (): void => {
-      settle();
-      resolve(mq);
-    };
-    const onError = (e: Error & { code?: unknown }): void =>
-      fail(
-        typeof e.code === 'number' && AUTH_REFUSED.has(e.code)
-          ? new FleetError('not_authorized', 'not authorized: the manager refused this identity')
-          : e.code === UNTRUSTED_MANAGER
-            ? new FleetError('not_authorized', e.message)
-            : null,
-      );
-    const onClose = (): void => fail(null);
-    mq.on('connect', onConnect);
-    mq.on('error', onError);
-    mq.on('close', onClose);
-  });
-}
-
-interface Pending {
-  resolve(result: unknown): void;
-  reject(err: Error): void;
-}
-
-/** One open connection and the calls waiting for their replies. */
-interface Session {
-  mq: MqttClient;
-  host: string;
-  timeoutMs: number;
-  pending: Map<string, Pending>;
-}
-
-async function openSession(
-  mq: MqttClient,
-  host: string,
-  clientId: string,
-  timeoutMs: number,
-): Promise<RpcClient> {
-  const session: Session = { mq, host, timeoutMs, pending: new Map() };
-  mq.on('message', (_topic, payload) => settleReply(session.pending, payload));
-  mq.on('close', () => failAll(session, lost(host)));
-  const granted = await mq.subscribeAsync(topics.rpcReply(clientId), { qos: 1 }).catch(() => {
-    mq.end(true);
-    throw lost(host);
-  });
-  if (granted.some((g) => g.qos === 128)) {
-    await mq.endAsync();
-    throw new FleetError('not_authorized', 'not authorized: the manager refused this identity');
+  constructor(
+    private readonly opts: ConnectOptions,
+    private readonly timeoutMs: number,
+    private readonly book: HostBook,
+    session: Session,
+  ) {
+    this.session = session;
+    this.target = session.host;
   }
-  return {
-    host,
-    call: (method, params) => call(session, method, params),
-    close: async () => {
-      failAll(session, new FleetError('unavailable', 'the connection was closed'));
-      // Nothing left is worth flushing, and after a lost connection a graceful end would wait
-      // forever for acknowledgements of requests still in flight.
-      await mq.endAsync(true);
-    },
-  };
-}
 
-const lost = (host: string): FleetError =>
-  new FleetError('unavailable', `lost the connection to the manager at ${host}`);
+  get host(): string {
+    return this.session.host;
+  }
 
-function failAll(session: Session, err: FleetError): void {
-  for (const p of session.pending.values()) p.reject(err);
-  session.pending.clear();
-}
+  get knownHosts(): readonly string[] {
+    return this.book.addresses;
+  }
 
-/**
- * Replies come from the manager, not from an untrusted board, and list every node or task:
- * `node ls` on 2,000 boards is about 1 MB, far past the cap on what a manager reads.
- */
-const MAX_REPLY_BYTES = 64 * 1024 * 1024;
-
-function settleReply(pending: Map<string, Pending>, payload: Buffer): void {
-  const r = decode(rpcResponseSchema, payload, MAX_REPLY_BYTES);
-  if (!r.ok) return; // not a reply this client can read; the matching call times out instead
-  const p = pending.get(r.value.id);
-  if (!p) return; // a duplicate, or a reply to a call that already gave up
-  pending.delete(r.value.id);
-  if (r.value.ok) p.resolve(r.value.result);
-  else p.reject(new FleetError(errorCode(r.value.error.code), r.value.error.message));
-}
-
-const KNOWN_CODES: readonly ErrorCode[] = [
-  'not_found',
-  'already_exists',
-  'invalid_argument',
-  'not_authorized',
-  'unavailable',
-  'conflict',
-  'internal',
-];
-
-const errorCode = (code: string): ErrorCode => KNOWN_CODES.find((c) => c === code) ?? 'internal';
-
-/**
- * Publishes the request, and once more halfway through the wait with the same id and
- * idempotency key: a manager that took over leadership answers it, and a write is applied once.
- */
-function call<M extends Method>(s: Session, method: M, params: Params<M>): Promise<Results[M]> {
-  if (!s.mq.connected) return Promise.reject(lost(s.host));
-  const id = randomId();
-  const idempotencyKey = WRITE_METHODS.has(method) ? randomId() : undefined;
-  const request = encode({ v: 1, id, method, params, idempotencyKey });
-  const publish = (): void => {
-    s.mq.publishAsync(topics.rpc(RPC_ANY), request, { qos: 1 }).catch(() => undefined);
-  };
-  return new Promise<Results[M]>((resolve, reject) => {
-    const retry = setTimeout(publish, s.timeoutMs / 2);
-    const timer = setTimeout(() => {
-      s.pending.delete(id);
-      const within = seconds(s.timeoutMs);
-      reject(
-        new FleetError('unavailable', `no reply to ${method} from ${s.host} within ${within}`),
-      );
-    }, s.timeoutMs);
-    const done = (): void => {
-      clearTimeout(retry);
-      clearTimeout(timer);
-    };
-    s.pending.set(id, {
-      resolve: (result) => {
-        done();
+  async call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]> {
+    const request = makeRequest(method, params, this.opts.stale === true);
+    const plan = new CallPlan(Date.now() + FAILOVER_TIMEOUTS * this.timeoutMs);
+    for (;;) {
+      const host = this.target;
+      try {
+        const waitMs = Math.max(1, Math.min(this.timeoutMs, plan.remaining(Date.now())));
+        const res = await send(await this.sessionFor(host, waitMs), request, waitMs);
+        this.warnIfStale(res);
         // The manager answers with Results[method]: that is the contract in shared/api.ts.
-        resolve(result as Results[M]);
-      },
-      reject: (err) => {
-        done();
-        reject(err);
-      },
-    });
-    publish();
-  });
+        return res.result as Results[M];
+      } catch (e) {
+        if (e instanceof ManagerError && e.leader) this.book.learn(e.leader, host);
+        const next = plan.next(e, Date.now(), host, this.book.size);
+        if (next.action === 'fail') throw next.error;
+        if (next.action === 'redirect') this.target = this.book.resolve(next.host, next.id);
+        else await sleep(next.ms);
+        if (next.action === 'failover' && this.target === host) this.target = this.book.after(host);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [this.session, ...this.retired];
+    this.retired.clear();
+    await Promise.all(all.map((s) => closeSession(s, 'the connection was closed')));
+  }
+
+  /** The open session to `host`, connecting (once, however many calls wait) when needed. */
+  private async sessionFor(host: string, waitMs: number): Promise<Session> {
+    const current = this.session;
+    if (current.host === host && current.mq.connected) return current;
+    if (this.opening?.host !== host) {
+      const session = openSession(host, this.opts, waitMs, this.book);
+      this.opening = { host, session };
+      void session.finally(() => {
+        if (this.opening?.session === session) this.opening = null;
+      });
+    }
+    const next = await this.opening.session;
+    if (!next)
+      throw new FleetError(
+        'unavailable',
+        `no manager answered at ${host} within ${seconds(waitMs)}`,
+      );
+    if (this.session !== next) this.retire(this.session, next);
+    return next;
+  }
+
+  /** Swaps in `next`; the old session closes once the calls still waiting on it settled. */
+  private retire(old: Session, next: Session): void {
+    this.session = next;
+    this.retired.add(old);
+    old.onIdle = () => {
+      old.onIdle = undefined;
+      this.retired.delete(old);
+      void closeSession(old, 'the connection was closed');
+    };
+    if (old.pending.size === 0 || !old.mq.connected) old.onIdle();
+  }
+
+  private warnIfStale(res: OkResponse): void {
+    if (res.warning) this.opts.onWarning?.(res.warning);
+    else if (res.stale)
+      this.opts.onWarning?.(
+        `answered from ${this.host}'s own copy, which may be behind the leader`,
+      );
+  }
+}
+
+function makeRequest<M extends Method>(method: M, params: Params<M>, stale: boolean): RpcRequest {
+  // One key for every attempt at a write, so one applied by a manager that then died is not
+  // applied again by the next: the managers keep each key's response.
+  if (WRITE_METHODS.has(method))
+    return { v: 1, id: randomId(), method, params, idempotencyKey: randomId() };
+  return { v: 1, id: randomId(), method, params, ...(stale ? { stale: true } : {}) };
 }

@@ -17,6 +17,7 @@ import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { Propose } from '../controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
+import { isWriteConflict } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from './rate-limited-log.js';
@@ -49,7 +50,7 @@ export class Dispatcher {
   private flushTimer: TimerHandle | undefined;
   private healthTimer: TimerHandle | undefined;
   private assignScheduled = false;
-  private stopped = false;
+  private stopped = true;
   private readonly onChange = (c: ChangeSet): void => this.noteChange(c);
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -57,28 +58,65 @@ export class Dispatcher {
     this.complaints = new RateLimitedLog(deps.logger, 5_000, () => deps.clock.now());
   }
 
-  async start(): Promise<void> {
-    const { store, broker, clock } = this.deps;
-    broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) =>
-      this.onNodeMessage(topic, payload, principal),
-    );
-    broker.events.onConnect = (clientId, p) => {
+  /** Subscribes to the nodes' topics once; messages count only while started (leading). */
+  attach(): void {
+    const { broker, clock } = this.deps;
+    broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) => {
+      if (!this.stopped) this.onNodeMessage(topic, payload, principal);
+    });
+    broker.events.onConnect = (_clientId, p) => {
       if (p.kind === 'node') this.health.connected(p.id, clock.now());
-      void clientId;
     };
-    broker.events.onDisconnect = (clientId, p) => {
+    broker.events.onDisconnect = (_clientId, p) => {
       if (p.kind === 'node') this.health.disconnected(p.id, clock.now());
-      void clientId;
     };
-    // A manager restart marks nobody down: every node starts with a full grace period.
+  }
+
+  /**
+   * Starts serving as the leader's dispatcher. Nobody is marked down for the change: every node
+   * gets a full grace period to find this manager.
+   */
+  async start(opts: { markUnknown: boolean }): Promise<void> {
+    const { store, clock } = this.deps;
+    this.stopped = false;
     const grace = this.deps.heartbeatMs * 2;
     this.health.grace(
       [...store.nodes()].map((n) => n.id),
       clock.now(),
       grace,
     );
+    if (opts.markUnknown) await this.markUnknown();
+    store.on('change', this.onChange);
+    for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
+    await this.publishAssignments();
+    this.armHealth();
+  }
+
+  /** Stops writing (no longer the leader) and withdraws the assignments this broker retained. */
+  stop(): void {
+    this.stopped = true;
+    this.deps.store.off('change', this.onChange);
+    if (this.flushTimer) this.deps.clock.clearTimeout(this.flushTimer);
+    if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
+    this.flushTimer = undefined;
+    this.healthTimer = undefined;
+    this.pendingStatus.clear();
+    this.pendingInfo.clear();
+    this.pendingReports.clear();
+    for (const nodeId of this.published.keys()) {
+      // An empty retained message clears it: an agent must never take orders from a follower.
+      this.deps.broker
+        .publish(topics.assignments(nodeId), Buffer.alloc(0), { retain: true, qos: 0 })
+        .catch(() => undefined);
+    }
+    this.published.clear();
+  }
+
+  /** After a single manager restarts, `node ls` must not claim nodes are ready unheard. */
+  private async markUnknown(): Promise<void> {
+    const { store, clock } = this.deps;
     const unknown = [...store.nodes()]
-      .filter((n) => n.status === 'ready')
+      .filter((n) => n.status === 'ready' && !n.manager)
       .map((n): Command => ({
         type: 'node.put',
         node: {
@@ -88,25 +126,13 @@ export class Dispatcher {
           updatedAt: clock.now(),
         },
       }));
-    if (unknown.length > 0) {
-      // Only a hint for `node ls`: a manager started on a full disk still starts.
-      await this.deps.propose({ commands: unknown }).catch((e: unknown) => {
-        this.complaints.error('write:restart', 'could not mark nodes unknown after a restart', {
-          error: String(e),
-        });
+    if (unknown.length === 0) return;
+    // Only a hint for `node ls`: a manager started on a full disk still starts.
+    await this.deps.propose({ commands: unknown }).catch((e: unknown) => {
+      this.complaints.error('write:restart', 'could not mark nodes unknown after a restart', {
+        error: String(e),
       });
-    }
-    store.on('change', this.onChange);
-    for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
-    await this.publishAssignments();
-    this.armHealth();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.deps.store.off('change', this.onChange);
-    if (this.flushTimer) this.deps.clock.clearTimeout(this.flushTimer);
-    if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
+    });
   }
 
   /** Called when a node is removed: it gets an empty assignment so its agent stops everything. */
@@ -207,16 +233,20 @@ export class Dispatcher {
     try {
       await this.deps.propose({ commands });
     } catch (e) {
-      this.complaints.error('write:reports', 'could not record agent reports; will retry', {
-        error: String(e),
-      });
+      if (this.stopped) return; // the next leader hears the agents' next reports
+      const conflict = isWriteConflict(e);
+      if (!conflict)
+        this.complaints.error('write:reports', 'could not record agent reports; will retry', {
+          error: String(e),
+        });
       // Put the batch back under anything newer that arrived meanwhile, and try again later.
       for (const [k, v] of batch.status)
         if (!this.pendingStatus.has(k)) this.pendingStatus.set(k, v);
       for (const [k, v] of batch.info) if (!this.pendingInfo.has(k)) this.pendingInfo.set(k, v);
       for (const [k, v] of batch.reports)
         if (!this.pendingReports.has(k)) this.pendingReports.set(k, v);
-      this.scheduleFlush(RETRY_MS);
+      // A conflict means the records moved on: merge the reports into them straight away.
+      this.scheduleFlush(conflict ? FLUSH_MS : RETRY_MS);
     }
   }
 
@@ -234,7 +264,7 @@ export class Dispatcher {
     const commands: Command[] = [];
     const downs: Record<string, unknown>[] = [];
     for (const n of store.nodes()) {
-      if (n.status === 'down') continue;
+      if (n.status === 'down' || n.manager) continue;
       const v = this.health.check(n.id, now);
       if (v) {
         downs.push({ nodeId: n.id, name: n.name, reason: v.message });
@@ -249,7 +279,8 @@ export class Dispatcher {
       await this.deps.propose({ commands });
     } catch (e) {
       // The next check (a quarter heartbeat later) finds the same nodes down and tries again.
-      this.complaints.error('write:health', 'could not record node health; will retry', {
+      if (!isWriteConflict(e) && !this.stopped)
+        this.complaints.error('write:health', 'could not record node health; will retry', {
         error: String(e),
       });
       return;

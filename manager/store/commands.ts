@@ -12,6 +12,12 @@ export interface ClusterRecord {
   createdAt: number;
 }
 
+/** A manager of the Raft group: its node id and the HOST:PORT its broker listens on. */
+export interface MemberRecord {
+  id: string;
+  address: string;
+}
+
 /** A secret: only its ciphertext under the manager's data key is stored, never the value. */
 export interface SecretRecord {
   id: string;

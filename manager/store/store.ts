@@ -7,9 +7,12 @@ import type {
   ClusterRecord,
   Command,
   ConfigRecord,
+  MemberRecord,
   Proposal,
   SecretRecord,
 } from './commands.js';
+import { WriteConflict, isDeterministicFailure } from './conflict.js';
+import { dumpSchema, type StoreDump } from './dump.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +39,8 @@ export interface StoreView {
   tasksOfService(serviceId: string): TaskRecord[];
   tasksOfNode(nodeId: string): TaskRecord[];
   requestResponse(key: string): unknown;
+  /** The managers of the Raft group and where each listens. */
+  members(): MemberRecord[];
   secret(id: string): SecretRecord | undefined;
   secretByName(name: string): SecretRecord | undefined;
   secrets(): Iterable<SecretRecord>;
@@ -48,6 +53,7 @@ export class Store extends EventEmitter implements StoreView {
   private readonly db: Database.Database;
   private index = 0;
   private clusterRec: ClusterRecord | undefined;
+  private memberList: MemberRecord[] = [];
   private readonly nodeMap = new Map<string, NodeRecord>();
   private readonly serviceMap = new Map<string, ServiceRecord>();
   private readonly taskMap = new Map<string, TaskRecord>();
@@ -61,8 +67,9 @@ export class Store extends EventEmitter implements StoreView {
     super();
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    // FULL: an acknowledged write survives power loss, not just a process crash.
-    this.db.pragma('synchronous = FULL');
+    // NORMAL: the Raft log is fsynced before a write is acknowledged, and whatever the last
+    // transactions here lose in a power cut is applied again from it (or from its snapshot).
+    this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.stmts = {
       setMeta: this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
@@ -93,16 +100,28 @@ export class Store extends EventEmitter implements StoreView {
     return this.index;
   }
 
-  /** Applies a proposal atomically and returns what changed; emits 'change' afterwards. */
-  apply(p: Proposal): ChangeSet {
+  /**
+   * Applies a proposal atomically at `index` (the Raft index; the next one by default) and returns
+   * what changed; emits 'change' afterwards. A proposal computed from records that have changed
+   * since, or that breaks a uniqueness rule, is refused the same way on every manager: the index
+   * is still consumed and WriteConflict is thrown. Other failures (a full disk) leave the store
+   * as it was and are thrown as they are.
+   */
+  apply(p: Proposal, index = this.index + 1): ChangeSet {
+    this.checkIndex(index);
     const changes: ChangeSet = {
-      index: this.index + 1,
+      index,
       nodes: new Set(),
       services: new Set(),
       tasks: new Set(),
       assignmentNodes: new Set(),
       cluster: false,
     };
+    const stale = this.staleRecord(p.commands);
+    if (stale) {
+      this.markApplied(index);
+      throw new WriteConflict(`${stale} changed since the write was prepared`);
+    }
     const run = this.db.transaction(() => {
       for (const c of p.commands) this.applyOne(c, changes);
       if (p.request) {
@@ -118,11 +137,103 @@ export class Store extends EventEmitter implements StoreView {
       run();
     } catch (e) {
       undo();
-      throw e;
+      if (!isDeterministicFailure(e)) throw e;
+      this.markApplied(index);
+      throw new WriteConflict(String((e as Error).message));
     }
     this.index = changes.index;
     this.emit('change', changes);
     return changes;
+  }
+
+  /** Consumes an index that carries no command (a new leader's empty entry). */
+  markApplied(index: number): void {
+    this.checkIndex(index);
+    this.stmts.setMeta.run('applied_index', String(index));
+    this.index = index;
+  }
+
+  /** Records a membership change at `index`: a manager added (with its address) or removed. */
+  applyMembership(index: number, change: { op: 'upsert' | 'remove'; member: MemberRecord }): void {
+    this.checkIndex(index);
+    const others = this.memberList.filter((m) => m.id !== change.member.id);
+    const next = change.op === 'upsert' ? [...others, change.member] : others;
+    next.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.db.transaction(() => {
+      this.stmts.setMeta.run('members', JSON.stringify(next));
+      this.stmts.setMeta.run('applied_index', String(index));
+    })();
+    this.memberList = next;
+    this.index = index;
+    this.emit('members', next);
+  }
+
+  members(): MemberRecord[] {
+    return this.memberList;
+  }
+
+  /** Replaces the member list at `index` (a cluster rebuilt around one manager). */
+  resetMembers(index: number, members: MemberRecord[]): void {
+    this.checkIndex(index);
+    this.db.transaction(() => {
+      this.stmts.setMeta.run('members', JSON.stringify(members));
+      this.stmts.setMeta.run('applied_index', String(index));
+    })();
+    this.memberList = members;
+    this.index = index;
+    this.emit('members', members);
+  }
+
+  /** Everything the store holds, as one JSON text: the data of a Raft snapshot. */
+  dump(): string {
+    const requests = this.db
+      .prepare('SELECT key, response, applied_index AS appliedIndex FROM requests')
+      .all() as StoreDump['requests'];
+    const d: StoreDump = {
+      v: 1,
+      index: this.index,
+      cluster: this.clusterRec ?? null,
+      members: this.memberList,
+      nodes: [...this.nodeMap.values()],
+      services: [...this.serviceMap.values()],
+      tasks: [...this.taskMap.values()],
+      secrets: [...this.secretMap.values()],
+      configs: [...this.configMap.values()],
+      requests,
+    };
+    return JSON.stringify(d);
+  }
+
+  /** Replaces everything with a snapshot's data (from dump()), in one transaction. */
+  restore(data: string): void {
+    const d = dumpSchema.parse(JSON.parse(data)) as unknown as StoreDump;
+    const s = this.stmts;
+    this.db.transaction(() => {
+      for (const t of ['nodes', 'services', 'tasks', 'secrets', 'configs', 'requests', 'meta'])
+        this.db.exec(`DELETE FROM ${t}`);
+      s.setMeta.run('applied_index', String(d.index));
+      s.setMeta.run('members', JSON.stringify(d.members));
+      if (d.cluster) s.setMeta.run('cluster', JSON.stringify(d.cluster));
+      for (const n of d.nodes) s.putNode.run(n.id, JSON.stringify(n));
+      for (const v of d.services) s.putService.run(v.id, v.spec.name, JSON.stringify(v));
+      for (const t of d.tasks) s.putTask.run(t.id, t.serviceId, t.nodeId, JSON.stringify(t));
+      for (const x of d.secrets) s.putSecret.run(x.id, x.name, JSON.stringify(x));
+      for (const c of d.configs) s.putConfig.run(c.id, c.name, JSON.stringify(c));
+      for (const r of d.requests) s.putRequest.run(r.key, r.response, r.appliedIndex);
+    })();
+    this.clear();
+    this.load();
+    const all = <T extends { id: string }>(xs: Iterable<T>): Set<string> =>
+      new Set([...xs].map((x) => x.id));
+    this.emit('change', {
+      index: this.index,
+      nodes: all(this.nodeMap.values()),
+      services: all(this.serviceMap.values()),
+      tasks: all(this.taskMap.values()),
+      assignmentNodes: all(this.nodeMap.values()),
+      cluster: true,
+    } satisfies ChangeSet);
+    this.emit('members', this.memberList);
   }
 
   cluster(): ClusterRecord | undefined {
@@ -190,6 +301,38 @@ export class Store extends EventEmitter implements StoreView {
     this.db.close();
   }
 
+  private checkIndex(index: number): void {
+    if (index <= this.index) {
+      throw new Error(`invariant: index ${index} applied after ${this.index}`);
+    }
+  }
+
+  /** The first record a put was computed from that has been written since, or null. */
+  private staleRecord(commands: Command[]): string | null {
+    const moved = (cur: { version?: number } | undefined, next: { version?: number }): boolean =>
+      next.version !== undefined && next.version !== cur?.version;
+    for (const c of commands) {
+      if (c.type === 'node.put' && moved(this.nodeMap.get(c.node.id), c.node))
+        return `node ${c.node.id}`;
+      if (c.type === 'service.put' && moved(this.serviceMap.get(c.service.id), c.service))
+        return `service ${c.service.spec.name}`;
+      if (c.type === 'tasks.put') {
+        for (const t of c.tasks) if (moved(this.taskMap.get(t.id), t)) return `task ${t.id}`;
+      }
+    }
+    return null;
+  }
+
+  private clear(): void {
+    this.index = 0;
+    this.clusterRec = undefined;
+    this.memberList = [];
+    for (const m of [this.nodeMap, this.serviceMap, this.taskMap, this.secretMap, this.configMap])
+      m.clear();
+    this.tasksBySvc.clear();
+    this.tasksByNode.clear();
+  }
+
   private collect(ids: Set<string> | undefined): TaskRecord[] {
     const out: TaskRecord[] = [];
     for (const id of ids ?? []) {
@@ -207,6 +350,7 @@ export class Store extends EventEmitter implements StoreView {
     for (const { key, value } of meta) {
       if (key === 'applied_index') this.index = Number(value);
       if (key === 'cluster') this.clusterRec = JSON.parse(value) as ClusterRecord;
+      if (key === 'members') this.memberList = JSON.parse(value) as MemberRecord[];
     }
     for (const row of this.db.prepare('SELECT data FROM nodes').all() as { data: string }[]) {
       const n = JSON.parse(row.data) as NodeRecord;
@@ -245,28 +389,33 @@ export class Store extends EventEmitter implements StoreView {
         ch.cluster = true;
         return;
       }
-      case 'node.put':
-        this.stmts.putNode.run(c.node.id, JSON.stringify(c.node));
-        this.nodeMap.set(c.node.id, c.node);
-        ch.nodes.add(c.node.id);
+      case 'node.put': {
+        const node = { ...c.node, version: ch.index };
+        this.stmts.putNode.run(node.id, JSON.stringify(node));
+        this.nodeMap.set(node.id, node);
+        ch.nodes.add(node.id);
         return;
+      }
       case 'node.remove':
         this.stmts.delNode.run(c.id);
         this.nodeMap.delete(c.id);
         ch.nodes.add(c.id);
         return;
-      case 'service.put':
-        this.stmts.putService.run(c.service.id, c.service.spec.name, JSON.stringify(c.service));
-        this.serviceMap.set(c.service.id, c.service);
-        ch.services.add(c.service.id);
+      case 'service.put': {
+        const svc = { ...c.service, version: ch.index };
+        this.stmts.putService.run(svc.id, svc.spec.name, JSON.stringify(svc));
+        this.serviceMap.set(svc.id, svc);
+        ch.services.add(svc.id);
         return;
+      }
       case 'service.remove':
         this.stmts.delService.run(c.id);
         this.serviceMap.delete(c.id);
         ch.services.add(c.id);
         return;
       case 'tasks.put':
-        for (const t of c.tasks) {
+        for (const put of c.tasks) {
+          const t = { ...put, version: ch.index };
           const old = this.taskMap.get(t.id);
           if (old?.nodeId) ch.assignmentNodes.add(old.nodeId);
           if (t.nodeId) ch.assignmentNodes.add(t.nodeId);

@@ -82,7 +82,12 @@ describe('certificate lifecycle', () => {
       propose: async (p: Parameters<Store['apply']>[0]) => store.apply(p),
       certLifetimeMs: LIFETIME,
     };
-    serveJoins(deps);
+    serveJoins({
+      ...deps,
+      dataKey: new Uint8Array(32),
+      leaderAddress: () => 'self',
+      addManager: async () => undefined,
+    });
     serveRenewals(deps);
   });
 

@@ -59,7 +59,8 @@ test('dispatcher writes refused by a full disk are logged once, retried, and lan
     heartbeatMs: 1_000,
     dataKey: new Uint8Array(32),
   });
-  await d.start(); // its "manager restarted" write fails too, without throwing
+  d.attach();
+  await d.start({ markUnknown: true }); // its "manager restarted" write fails too, without throwing
   assert.equal(count(logger.lines, 'could not mark nodes unknown after a restart'), 1);
 
   const status: StatusMessage = {

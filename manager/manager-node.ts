@@ -1,0 +1,92 @@
+// A manager process as a member of the cluster: its node identity (for its peers) and its node record.
+import os from 'node:os';
+import path from 'node:path';
+import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
+import {
+  generateNodeKeys,
+  identitySchema,
+  issueCertificate,
+  randomId,
+  type Identity,
+} from '../shared/identity.js';
+import type { NodeRecord } from '../shared/spec.js';
+import type { ClusterRecord } from './store/commands.js';
+
+export const MANAGER_IDENTITY_FILE = 'manager-identity.json';
+/** The manager signs its own certificate (it holds the root key), renewing it at every start. */
+const MANAGER_CERT_LIFETIME_MS = 365 * 24 * 3600_000;
+
+export async function loadManagerIdentity(dataDir: string): Promise<Identity | undefined> {
+  const raw = await readJsonFile(path.join(dataDir, MANAGER_IDENTITY_FILE));
+  if (raw === undefined) return undefined;
+  const r = identitySchema.safeParse(raw);
+  if (!r.success) throw new Error(`${path.join(dataDir, MANAGER_IDENTITY_FILE)} is damaged`);
+  return r.data;
+}
+
+export async function saveManagerIdentity(dataDir: string, identity: Identity): Promise<void> {
+  const file = path.join(dataDir, MANAGER_IDENTITY_FILE);
+  await writeFileAtomic(file, JSON.stringify(identity, null, 2) + '\n', 0o600);
+}
+
+/** A certificate for this manager under the cluster's root key: new keys unless given. */
+export function issueManagerIdentity(
+  id: string,
+  cluster: ClusterRecord,
+  now: number,
+  keys = generateNodeKeys(),
+): Identity {
+  const cert = issueCertificate(
+    {
+      id,
+      role: 'manager',
+      signPub: keys.sign.publicKey,
+      boxPub: keys.box.publicKey,
+      issuedAt: now,
+      expiresAt: now + MANAGER_CERT_LIFETIME_MS,
+      serial: randomId(),
+    },
+    { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
+  );
+  return { v: 1, id, role: 'manager', keys, cert, rootPub: cluster.rootPub, managers: [] };
+}
+
+export function certSerial(identity: Identity): string {
+  const body = JSON.parse(identity.cert.body) as { serial: string };
+  return body.serial;
+}
+
+/** The record `node ls` shows for a manager process; it never receives tasks. */
+export function managerNodeRecord(
+  identity: Identity,
+  host: string,
+  address: string,
+  now: number,
+  prev?: NodeRecord,
+): NodeRecord {
+  return {
+    id: identity.id,
+    name: prev?.name ?? `${os.hostname()}-manager`,
+    role: prev?.role ?? 'manager',
+    status: 'ready',
+    statusMessage: '',
+    availability: 'drain',
+    address: host,
+    arch: process.arch,
+    os: process.platform,
+    labels: prev?.labels ?? {},
+    resources: { cpus: 0, memoryBytes: 0 },
+    runtime: 'process',
+    signPub: identity.keys.sign.publicKey,
+    boxPub: identity.keys.box.publicKey,
+    certSerial: certSerial(identity),
+    ...(prev && prev.certSerial !== certSerial(identity)
+      ? { prevCertSerial: prev.certSerial }
+      : {}),
+    agentVersion: '',
+    manager: { address },
+    createdAt: prev?.createdAt ?? now,
+    updatedAt: now,
+    ...(prev?.version !== undefined ? { version: prev.version } : {}),
+  };
+}

@@ -1,0 +1,568 @@
+// Runs the Raft core for a manager: ticks it, persists, sends and applies each Ready, answers proposers.
+import { EventEmitter } from 'node:events';
+import { FleetError, errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { ChangeSet, Proposal } from '../store/commands.js';
+import { isWriteConflict } from '../store/conflict.js';
+import type { Store } from '../store/store.js';
+import { RaftNode } from './core/index.js';
+import type {
+  ConfChange,
+  Entry,
+  Message,
+  RaftConfig,
+  Ready,
+  RefusalReason,
+  Snapshot,
+  SoftState,
+  Status,
+} from './core/index.js';
+import { decodeMemberContext, entryToProposal, proposalToEntry } from './entries.js';
+import type { RaftStorage } from './storage.js';
+
+/** What the host needs of the network: RaftTransport, or an in-memory one in tests. */
+export interface PeerTransport {
+  send(msgs: Message[]): void;
+  setPeers(peers: ReadonlyMap<string, string>): void;
+  connected(id: string): boolean;
+}
+
+export interface RaftTiming {
+  /** One Raft tick. */
+  tickMs: number;
+  /** Ticks before a follower that hears no leader campaigns (randomized up to twice this). */
+  electionTicks: number;
+  heartbeatTicks: number;
+}
+
+export const DEFAULT_TIMING: RaftTiming = { tickMs: 100, electionTicks: 10, heartbeatTicks: 1 };
+
+export interface RaftHostOptions {
+  id: string;
+  store: Store;
+  storage: RaftStorage;
+  transport: PeerTransport;
+  logger: Logger;
+  timing?: Partial<RaftTiming>;
+  /** Snapshot (and compact the log) after this many applied entries. */
+  snapshotEvery?: number;
+  /** Entries kept behind a snapshot, so a briefly lagging manager catches up without one. */
+  retainEntries?: number;
+  /** How long a write may wait for its commit before the proposer is told. */
+  commitTimeoutMs?: number;
+  random?: () => number;
+}
+
+interface Waiter {
+  term: number;
+  resolve(c: ChangeSet): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  index: number | null;
+  resolve(): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+const MAX_MSG_BYTES = 512 * 1024;
+const MAX_UNCOMMITTED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Events: 'role' (SoftState) on every change of leader or role; 'leading' once this manager
+ * leads and has applied everything committed before it took over (controllers start then);
+ * 'following' when it stops leading; 'removed' when a committed change removed it.
+ */
+export class RaftHost extends EventEmitter {
+  private node: RaftNode;
+  private readonly timing: RaftTiming;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly reads = new Map<string, ReadWaiter>();
+  private readSeq = 0;
+  private soft: SoftState = { leader: null, role: 'follower' };
+  private leading = false;
+  /** As leader: the index of its first entry; controllers wait until it is applied. */
+  private leaderFrom = 0;
+  private lastAppliedTerm = 0;
+  private snapshotIndex = 0;
+  private ticker: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private pumping = false;
+  private stalledUntil = 0;
+  private stopped = false;
+
+  constructor(private readonly opts: RaftHostOptions) {
+    super();
+    this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.node = this.boot();
+  }
+
+  start(): void {
+    this.syncPeers();
+    this.opts.store.on('members', () => this.syncPeers());
+    this.ticker = setInterval(() => {
+      this.node.tick();
+      this.pump();
+    }, this.timing.tickMs);
+    // A lone manager need not wait out an election timeout to lead again.
+    const { voters } = this.node.status().conf;
+    if (voters.length === 1 && voters[0] === this.opts.id) this.node.campaign();
+    this.pump();
+  }
+
+  /** Resolves when this manager leads and has applied everything before its term. */
+  untilLeading(): Promise<void> {
+    if (this.leading) return Promise.resolve();
+    return new Promise((resolve) => this.once('leading', () => resolve()));
+  }
+
+  /** The transport finished (or gave up) sending a snapshot to a peer. */
+  snapshotSent(to: string, ok: boolean): void {
+    this.node.reportSnapshot(to, ok);
+    this.schedulePump();
+  }
+
+  /** Hands the member list to the transport again (it was bound after start). */
+  refreshPeers(): void {
+    this.syncPeers();
+  }
+
+  /** Closes the Raft log; call after stop(). */
+  close(): void {
+    this.opts.storage.close();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const gone = new FleetError('unavailable', 'the manager is shutting down');
+    for (const w of this.waiters.values()) this.settle(w, gone);
+    this.waiters.clear();
+    for (const r of this.reads.values()) this.settleRead(r, gone);
+    this.reads.clear();
+  }
+
+  /** Messages from peers, already validated by the transport. */
+  receive(msgs: Message[]): void {
+    if (this.stopped) return;
+    for (const m of msgs) this.node.step(m);
+    this.schedulePump();
+  }
+
+  /** Commits a proposal through Raft and applies it; resolves once applied on this manager. */
+  propose(p: Proposal): Promise<ChangeSet> {
+    const refused = this.writeRefusal();
+    if (refused) return Promise.reject(refused);
+    const r = this.node.propose(proposalToEntry(p));
+    if (!r.ok) return Promise.reject(this.refusal(r.reason, r.leader));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(r.index);
+        reject(this.commitTimeout());
+      }, this.opts.commitTimeoutMs ?? 5_000);
+      this.waiters.set(r.index, { term: r.term, resolve, reject, timer });
+      this.schedulePump();
+    });
+  }
+
+  /** Proposes a membership change; resolves once it is applied here. */
+  changeMembership(cc: ConfChange): Promise<void> {
+    const r = this.node.proposeConfChange(cc);
+    if (!r.ok) return Promise.reject(this.refusal(r.reason, r.leader));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(r.index);
+        reject(this.commitTimeout());
+      }, this.opts.commitTimeoutMs ?? 5_000);
+      this.waiters.set(r.index, { term: r.term, resolve: () => resolve(), reject, timer });
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Resolves once this manager's store reflects every write committed before the call (Raft's
+   * ReadIndex): a read served after it is linearizable. Only the leader can answer.
+   */
+  readBarrier(timeoutMs = 3_000): Promise<void> {
+    const context = `r${++this.readSeq}`;
+    const r = this.node.readIndex(context);
+    if (!r.ok) return Promise.reject(this.refusal(r.reason, r.leader));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(context);
+        reject(this.noQuorum('the read could not be confirmed by a quorum'));
+      }, timeoutMs);
+      this.reads.set(context, { index: null, resolve, reject, timer });
+      this.schedulePump();
+    });
+  }
+
+  transferLeadership(to: string): void {
+    const r = this.node.transferLeadership(to);
+    if (!r.ok)
+      throw new FleetError('invalid_argument', `cannot hand leadership to ${to}: ${r.reason}`);
+    this.schedulePump();
+  }
+
+  status(): Status {
+    return this.node.status();
+  }
+
+  /** Leads and has applied everything committed before its term: controllers may run. */
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  get isLeader(): boolean {
+    return this.soft.role === 'leader';
+  }
+
+  get leaderId(): string | null {
+    return this.soft.leader;
+  }
+
+  /** Managers this one can reach now (itself included), and how many vote. */
+  reachability(): { reachable: number; voters: number } {
+    const voters = this.node.status().conf.voters;
+    const reachable = voters.filter(
+      (v) => v === this.opts.id || this.opts.transport.connected(v),
+    ).length;
+    return { reachable, voters: voters.length };
+  }
+
+  /** "no quorum: 1 of 3 managers reachable", for errors and stale-read warnings. */
+  quorumText(): string {
+    const { reachable, voters } = this.reachability();
+    return `no quorum: ${reachable} of ${voters} managers reachable`;
+  }
+
+  private boot(): RaftNode {
+    const saved = this.opts.storage.load();
+    const store = this.opts.store;
+    if (saved.snapshot && store.appliedIndex < saved.snapshot.meta.index) {
+      // The state database lost transactions the log no longer holds: start from the snapshot.
+      store.restore(saved.snapshot.data);
+    }
+    this.snapshotIndex = saved.snapshot?.meta.index ?? 0;
+    const config: RaftConfig = {
+      id: this.opts.id,
+      electionTick: this.timing.electionTicks,
+      heartbeatTick: this.timing.heartbeatTicks,
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: MAX_MSG_BYTES,
+      maxInflightMsgs: 64,
+      maxUncommittedSize: MAX_UNCOMMITTED_BYTES,
+      random: this.opts.random ?? Math.random,
+    };
+    const applied = Math.max(store.appliedIndex, saved.snapshot?.meta.index ?? 0);
+    this.lastAppliedTerm =
+      saved.entries.find((e) => e.index === applied)?.term ?? saved.snapshot?.meta.term ?? 0;
+    return new RaftNode(config, { ...saved, applied });
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopped) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Processes every pending Ready: persist, send, apply, advance. */
+  private pump(): void {
+    if (this.pumping || this.stopped || Date.now() < this.stalledUntil) return;
+    this.pumping = true;
+    try {
+      while (this.node.hasReady()) {
+        const rd = this.node.ready();
+        if (!this.persist(rd)) return;
+        if (rd.snapshot) this.installSnapshot(rd.snapshot);
+        this.opts.transport.send(rd.messages);
+        if (!this.applyAll(rd.committed)) return;
+        this.node.advance();
+        if (rd.softState) this.noteSoftState(rd.softState);
+        for (const rs of rd.readStates) this.noteReadState(rs.context, rs.index);
+      }
+      this.releaseReads();
+      this.checkLeading();
+      this.maybeCompact();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Writes the Ready's hard state, snapshot and entries; on failure restarts the core from disk. */
+  private persist(rd: Ready): boolean {
+    try {
+      this.opts.storage.save({
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+        entries: rd.entries,
+      });
+      return true;
+    } catch (e) {
+      // Nothing of this Ready was sent: dropping it is what a crash here would do, and keeps
+      // the promise that a refused write was written nowhere.
+      this.opts.logger.error('could not write the Raft log; restarting consensus from disk', {
+        error: errorMessage(e),
+      });
+      const err = new FleetError('internal', diskHint(e));
+      for (const [index, w] of this.waiters) {
+        if (rd.entries.some((x) => x.index === index)) {
+          this.waiters.delete(index);
+          this.settle(w, err);
+        }
+      }
+      this.node = this.boot();
+      this.noteSoftState({ leader: null, role: 'follower' });
+      this.stalledUntil = Date.now() + 1_000;
+      return false;
+    }
+  }
+
+  private installSnapshot(s: Snapshot): void {
+    this.opts.logger.info('installing snapshot from the leader', { index: s.meta.index });
+    this.opts.store.restore(s.data);
+    this.snapshotIndex = s.meta.index;
+    this.lastAppliedTerm = s.meta.term;
+  }
+
+  /** Applies committed entries in order; false when the store failed and the rest must wait. */
+  private applyAll(entries: Entry[]): boolean {
+    for (const e of entries) {
+      if (e.index <= this.opts.store.appliedIndex) continue;
+      try {
+        this.applyOne(e);
+      } catch (err) {
+        // A full disk on this replica: it must not skip the entry, so it waits and retries.
+        this.opts.logger.error('could not apply a committed entry; retrying in 1s', {
+          index: e.index,
+          error: errorMessage(err),
+        });
+        this.stalledUntil = Date.now() + 1_000;
+        setTimeout(() => this.retryApply(entries), 1_000);
+        return false;
+      }
+      this.lastAppliedTerm = e.term;
+    }
+    return true;
+  }
+
+  private retryApply(entries: Entry[]): void {
+    if (this.stopped) return;
+    this.stalledUntil = 0;
+    if (!this.applyAll(entries)) return;
+    this.node.advance();
+    this.pump();
+  }
+
+  private applyOne(e: Entry): void {
+    const store = this.opts.store;
+    const w = this.waiters.get(e.index);
+    if (w && w.term !== e.term) {
+      this.waiters.delete(e.index);
+      this.settle(
+        w,
+        new FleetError(
+          'unavailable',
+          'leadership changed before the write committed; it was not applied',
+        ),
+      );
+    }
+    const mine = w && w.term === e.term ? w : undefined;
+    if (mine) this.waiters.delete(e.index);
+    if (e.type === 'conf') {
+      const cc = JSON.parse(e.data) as ConfChange;
+      // A promotion or demotion carries no address: the member keeps the one it joined with.
+      const address =
+        decodeMemberContext(cc.context) ||
+        store.members().find((m) => m.id === cc.id)?.address ||
+        '';
+      const op = cc.op === 'remove' ? 'remove' : 'upsert';
+      store.applyMembership(e.index, { op, member: { id: cc.id, address } });
+      if (mine) this.settle(mine, null, emptyChange(e.index));
+      if (cc.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
+      return;
+    }
+    const p = e.data === '' ? null : entryToProposal(e.data);
+    if (!p) {
+      store.markApplied(e.index);
+      if (mine) this.settle(mine, null, emptyChange(e.index));
+      return;
+    }
+    try {
+      const changes = store.apply(p, e.index);
+      if (mine) this.settle(mine, null, changes);
+    } catch (err) {
+      if (!isWriteConflict(err)) throw err;
+      if (mine) this.settle(mine, err);
+    }
+  }
+
+  private settle(w: Waiter, err: Error | null, changes?: ChangeSet): void {
+    clearTimeout(w.timer);
+    if (err) w.reject(err);
+    else if (changes) w.resolve(changes);
+  }
+
+  private settleRead(r: ReadWaiter, err: Error | null): void {
+    clearTimeout(r.timer);
+    if (err) r.reject(err);
+    else r.resolve();
+  }
+
+  private noteSoftState(s: SoftState): void {
+    const was = this.soft;
+    this.soft = s;
+    if (was.leader !== s.leader || was.role !== s.role) {
+      this.opts.logger.info('raft role changed', { role: s.role, leader: s.leader });
+      this.emit('role', s);
+    }
+    if (s.role === 'leader' && was.role !== 'leader') {
+      this.leaderFrom = this.node.status().lastIndex;
+    }
+    if (s.role !== 'leader' && this.leading) {
+      this.leading = false;
+      this.emit('following');
+    }
+    if (s.role !== 'leader') this.failPendingOnStepDown(s.leader);
+  }
+
+  /** A deposed leader's pending writes may or may not commit under the next one: say so. */
+  private failPendingOnStepDown(leader: string | null): void {
+    if (this.waiters.size === 0 && this.reads.size === 0) return;
+    const err = this.refusal(
+      'not-leader',
+      leader,
+      'leadership changed while the request waited; retry it',
+    );
+    for (const w of this.waiters.values()) this.settle(w, err);
+    this.waiters.clear();
+    for (const r of this.reads.values()) this.settleRead(r, err);
+    this.reads.clear();
+  }
+
+  private checkLeading(): void {
+    if (this.leading || this.soft.role !== 'leader') return;
+    if (this.opts.store.appliedIndex < this.leaderFrom) return;
+    this.leading = true;
+    this.emit('leading');
+  }
+
+  private noteReadState(context: string, index: number): void {
+    const r = this.reads.get(context);
+    if (r) r.index = index;
+  }
+
+  private releaseReads(): void {
+    const applied = this.opts.store.appliedIndex;
+    for (const [ctx, r] of this.reads) {
+      if (r.index === null || r.index > applied) continue;
+      this.reads.delete(ctx);
+      this.settleRead(r, null);
+    }
+  }
+
+  private maybeCompact(): void {
+    const every = this.opts.snapshotEvery ?? 1_000;
+    const applied = this.opts.store.appliedIndex;
+    if (applied - this.snapshotIndex < every) return;
+    const retain = this.opts.retainEntries ?? 500;
+    const data = this.opts.store.dump();
+    this.node.compact(data, retain);
+    const status = this.node.status();
+    const snap: Snapshot = {
+      meta: { index: applied, term: this.lastAppliedTerm, conf: status.conf },
+      data,
+    };
+    const first = status.firstIndex;
+    try {
+      this.opts.storage.compact(snap, first);
+      this.snapshotIndex = snap.meta.index;
+    } catch (e) {
+      this.opts.logger.warn('could not save a snapshot; the log keeps growing', {
+        error: errorMessage(e),
+      });
+    }
+  }
+
+  private syncPeers(): void {
+    const peers = new Map<string, string>();
+    for (const m of this.opts.store.members())
+      if (m.id !== this.opts.id) peers.set(m.id, m.address);
+    this.opts.transport.setPeers(peers);
+  }
+
+  /** Fast refusal of a write that cannot commit: a leader that cannot reach a quorum. */
+  private writeRefusal(): FleetError | null {
+    if (this.soft.role !== 'leader') return null; // the core refuses with the leader's name
+    const { reachable, voters } = this.reachability();
+    if (reachable * 2 > voters) return null;
+    return this.noQuorum('the write was not applied');
+  }
+
+  private refusal(reason: RefusalReason, leader: string | null, text?: string): FleetError {
+    if (reason === 'not-leader' || reason === 'transferring-leadership') {
+      if (leader === null) {
+        const { reachable, voters } = this.reachability();
+        if (reachable * 2 <= voters) return this.noQuorum('the request was not served');
+        return new NotLeader(text ?? 'no leader yet: an election is running; retry shortly', null);
+      }
+      return new NotLeader(text ?? `this manager does not lead; the leader is ${leader}`, leader);
+    }
+    if (reason === 'too-much-uncommitted')
+      return new FleetError('unavailable', 'too many writes are waiting to commit; retry shortly');
+    if (reason === 'conf-change-pending')
+      return new FleetError(
+        'conflict',
+        'another membership change is still being applied; retry shortly',
+      );
+    return new FleetError('unavailable', `refused: ${reason}`);
+  }
+
+  private noQuorum(what: string): FleetError {
+    return new FleetError('no_quorum', `${this.quorumText()}: ${what}`);
+  }
+
+  private commitTimeout(): FleetError {
+    const { reachable, voters } = this.reachability();
+    if (reachable * 2 <= voters) return this.noQuorum('the write may not have been applied');
+    return new FleetError(
+      'unavailable',
+      'the write did not commit in time; it may still be applied: retry with the same request',
+    );
+  }
+}
+
+/** A refusal from a follower, naming the leader (by id) when it knows one. */
+export class NotLeader extends FleetError {
+  constructor(
+    message: string,
+    readonly leader: string | null,
+  ) {
+    super('not_leader', message);
+  }
+}
+
+function emptyChange(index: number): ChangeSet {
+  return {
+    index,
+    nodes: new Set(),
+    services: new Set(),
+    tasks: new Set(),
+    assignmentNodes: new Set(),
+    cluster: false,
+  };
+}
+
+function diskHint(e: unknown): string {
+  const msg = errorMessage(e);
+  const code = e instanceof Error && 'code' in e ? String(e.code) : '';
+  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(`${code} ${msg}`))
+    return "the manager's disk is full; nothing was written";
+  return `the manager could not write its Raft log (${msg}); nothing was written`;
+}
