@@ -35,6 +35,8 @@ export interface Joined {
   managerBundle?: string;
 }
 
+const LEADER_HINT = /does not lead; join via (\S+)$/;
+
 export async function joinCluster(opts: JoinOptions): Promise<Identity> {
   return (await joinWithReply(opts)).identity;
 }
@@ -46,10 +48,19 @@ export async function joinWithReply(opts: JoinOptions): Promise<Joined> {
     throw new JoinError('the join token is malformed: expected FLEET-1-<fingerprint>-<secret>');
   const keys = generateNodeKeys();
   let lastError = 'no manager address given';
-  for (const address of opts.managers) {
+  const addresses = [...opts.managers];
+  for (let i = 0; i < addresses.length && i < 8; i++) {
+    const address = addresses[i] ?? '';
     try {
       return await joinVia(address, opts, keys, parsed.fingerprint);
     } catch (e) {
+      // A follower names the leader: ask it next (the token and keys stay the same).
+      const leader = e instanceof JoinError ? LEADER_HINT.exec(e.message)?.[1] : undefined;
+      if (leader) {
+        if (!addresses.includes(leader)) addresses.splice(i + 1, 0, leader);
+        lastError = e instanceof Error ? e.message : String(e);
+        continue;
+      }
       lastError = e instanceof Error ? e.message : String(e);
       if (e instanceof JoinError) throw e;
     }

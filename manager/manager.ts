@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { openBundle, serveJoins, type ManagerBundle } from './api/join.js';
 import { serveRenewals } from './api/renew.js';
 import { serveRpc } from './api/rpc-server.js';
+import type { RaftView } from './api/views.js';
 import { Broker } from './broker/broker.js';
 import {
   DEFAULT_HEARTBEAT_MS,
@@ -54,8 +55,10 @@ export interface ManagerOptions {
   /** Rebuild a one-manager cluster from this manager's data. */
   forceNewCluster?: boolean;
   raftTiming?: Partial<RaftTiming>;
-  /** Allow the fault-injection RPC (tests only). */
+  /** Cut this manager off from the managers listed in DIR/partition (tests only). */
   faultInjection?: boolean;
+  /** Entries applied between snapshots (default 1000). */
+  snapshotEvery?: number;
 }
 
 export interface StartReport {
@@ -110,6 +113,10 @@ export class Manager {
         storage,
         transport: link,
         logger: logger.child('raft'),
+        ...(joined ? { initialPeers: joined.bundle.members } : {}),
+        ...(opts.snapshotEvery
+          ? { snapshotEvery: opts.snapshotEvery, retainEntries: Math.ceil(opts.snapshotEvery / 10) }
+          : {}),
         ...(opts.raftTiming ? { timing: opts.raftTiming } : {}),
       });
       raft.start();
@@ -158,6 +165,7 @@ export class Manager {
         store,
         broker,
         raft,
+        transport,
         clock,
         logger,
         dataKey,
@@ -199,6 +207,7 @@ interface WireDeps {
   store: Store;
   broker: Broker;
   raft: RaftHost;
+  transport: RaftTransport;
   clock: Clock;
   logger: Logger;
   dataKey: Uint8Array;
@@ -260,6 +269,7 @@ function wire(w: WireDeps): { stop(): void }[] {
     managerId: w.id,
     dataKey,
     gate: leadership,
+    raft: raftView(w),
     afterWrite: (method, result) => {
       if (method === 'node.rm') {
         const nodeId = (result as { id: string }).id;
@@ -269,7 +279,47 @@ function wire(w: WireDeps): { stop(): void }[] {
     },
   });
   leadership.start();
-  return [leadership];
+  const parts: { stop(): void }[] = [leadership];
+  if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
+  return parts;
+}
+
+/**
+ * Test-only fault injection (--fault-injection): the ids of managers listed in DIR/partition,
+ * one per line, are cut off from this one until the file is emptied or removed.
+ */
+function watchPartitionFile(w: WireDeps): { stop(): void } {
+  const file = path.join(w.opts.dataDir, 'partition');
+  let last = '';
+  const timer = setInterval(() => {
+    fs.readFile(file, 'utf8')
+      .catch(() => '')
+      .then((text) => {
+        if (text === last) return;
+        last = text;
+        const ids = text.split(/\s+/).filter(Boolean);
+        w.transport.setPartition(ids);
+        w.logger.warn('fault injection: partitioned from managers', { ids });
+      })
+      .catch(() => undefined);
+  }, 100);
+  return { stop: () => clearInterval(timer) };
+}
+
+function raftView(w: WireDeps): RaftView {
+  const { raft, transport, store, id: self } = w;
+  return {
+    get leaderId() {
+      return raft.leaderId;
+    },
+    raftRole(id) {
+      const { voters, learners } = raft.status().conf;
+      return voters.includes(id) ? 'voter' : learners.includes(id) ? 'learner' : 'none';
+    },
+    reachable: (id) => id === self || transport.connected(id),
+    appliedIndex: (id) =>
+      id === self ? store.appliedIndex : (raft.status().progress?.[id]?.match ?? null),
+  };
 }
 
 /** The leader keeps this manager's own node record current (address, certificate). */

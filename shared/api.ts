@@ -37,6 +37,9 @@ export const params = {
     labelRm: z.array(z.string().max(128)).default([]),
   }),
   'node.rm': z.object({ node: ref, force: z.boolean().default(false) }),
+  'node.promote': z.object({ node: ref }),
+  'node.demote': z.object({ node: ref }),
+  'manager.ls': z.object({}).default({}),
   'service.create': z.object({ spec: serviceSpecSchema }),
   'service.ls': z.object({}).default({}),
   'service.inspect': z.object({ service: ref }),
@@ -79,6 +82,8 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'jointoken.get',
   'node.update',
   'node.rm',
+  'node.promote',
+  'node.demote',
   'service.create',
   'service.update',
   'service.rm',
@@ -102,8 +107,27 @@ export interface NodeView {
   runtime: string;
   resources: { cpus: number; memoryBytes: number };
   tasks: number;
+  /** Present on the nodes that run a manager process. */
+  manager?: NodeManagerStatus;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface NodeManagerStatus {
+  address: string;
+  leader: boolean;
+  reachable: boolean;
+  /** Its place in the Raft group: a voter, a learner (catching up, or demoted), or none yet. */
+  raft: 'voter' | 'learner' | 'none';
+}
+
+/** One line of `fleet manager ls`. */
+export interface ManagerView extends NodeManagerStatus {
+  id: string;
+  name: string;
+  role: 'manager' | 'worker';
+  /** The highest log index known to be on that manager (the answering leader's view). */
+  appliedIndex: number | null;
 }
 
 export interface ServiceView {
@@ -170,6 +194,9 @@ export interface Results {
   'node.inspect': NodeView;
   'node.update': NodeView;
   'node.rm': { id: string };
+  'node.promote': NodeView;
+  'node.demote': NodeView;
+  'manager.ls': ManagerView[];
   'service.create': ServiceDetail;
   'service.ls': ServiceView[];
   'service.inspect': ServiceDetail;

@@ -12,7 +12,8 @@ import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
-import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
+import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
+import { nodeView, serviceDetail, serviceView, taskView, type RaftView } from './views.js';
 
 export interface HandlerContext {
   store: StoreView;
@@ -20,6 +21,8 @@ export interface HandlerContext {
   managerId: string;
   /** Key that encrypts secret values at rest (the manager's secrets.key file). */
   dataKey: Uint8Array;
+  /** The Raft group as this manager sees it (absent in unit tests without one). */
+  raft?: RaftView;
 }
 
 export interface Outcome<M extends Method> {
@@ -55,12 +58,17 @@ export const handlers: Handlers = {
       commands: [{ type: 'cluster.tokens', workerToken, managerToken }],
     };
   },
-  'node.ls': (_p, { store }) => ({
+  'node.ls': (_p, { store, raft }) => ({
     result: [...store.nodes()]
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map((n) => nodeView(store, n)),
+      .map((n) => nodeView(store, n, raft)),
   }),
-  'node.inspect': (p, { store }) => ({ result: nodeView(store, findNode(store, p.node)) }),
+  'node.inspect': (p, { store, raft }) => ({
+    result: nodeView(store, findNode(store, p.node), raft),
+  }),
+  'node.promote': (p, ctx) => setManagerRole(p.node, 'manager', ctx),
+  'node.demote': (p, ctx) => setManagerRole(p.node, 'worker', ctx),
+  'manager.ls': (_p, { store, raft }) => ({ result: managerList(store, raft) }),
   'node.update': (p, { store, now }) => {
     const n = findNode(store, p.node);
     const labels = { ...n.labels, ...p.labelAdd };
@@ -68,8 +76,12 @@ export const handlers: Handlers = {
     const next = { ...n, labels, availability: p.availability ?? n.availability, updatedAt: now };
     return { result: nodeView(store, next), commands: [{ type: 'node.put', node: next }] };
   },
-  'node.rm': (p, { store }) => {
+  'node.rm': (p, { store, raft }) => {
     const n = findNode(store, p.node);
+    if (n.manager) {
+      checkManagerRemoval(store, n, raft, p.force);
+      return { result: { id: n.id }, commands: [{ type: 'node.remove', id: n.id }] };
+    }
     if (n.status === 'ready' && !p.force) {
       throw new FleetError(
         'conflict',

@@ -14,7 +14,7 @@ import {
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Propose } from '../controller.js';
-import type { ClusterRecord } from '../store/commands.js';
+import type { ClusterRecord, MemberRecord } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 
 /** What a handler that issues node certificates (join, renewal) works with. */
@@ -114,7 +114,9 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
       .then(async () => {
         if (managerAddress) await deps.addManager(id, managerAddress);
         logger.info('node joined', { nodeId: id, name: req.name, role, address: req.address });
-        const bundle = managerAddress ? sealBundle(cluster, deps.dataKey, req.boxPub) : undefined;
+        const bundle = managerAddress
+          ? sealBundle(cluster, deps.dataKey, store.members(), req.boxPub)
+          : undefined;
         reply({
           v: 1,
           ok: true,
@@ -137,14 +139,22 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
  * for its TLS listener and to authenticate its peers) and the data key (secrets). Sealed to the
  * joining node's box key, so only that process can open it even on a plain-TCP development setup.
  */
-function sealBundle(cluster: ClusterRecord, dataKey: Uint8Array, boxPub: string): string {
-  const text = JSON.stringify({ cluster, dataKey: Buffer.from(dataKey).toString('base64') });
+function sealBundle(
+  cluster: ClusterRecord,
+  dataKey: Uint8Array,
+  members: MemberRecord[],
+  boxPub: string,
+): string {
+  const key = Buffer.from(dataKey).toString('base64');
+  const text = JSON.stringify({ cluster, dataKey: key, members });
   return sealTo(boxPub, new TextEncoder().encode(text));
 }
 
 export interface ManagerBundle {
   cluster: ClusterRecord;
   dataKey: Uint8Array;
+  /** The managers at the time of the join: whom to answer until the snapshot arrives. */
+  members: MemberRecord[];
 }
 
 export function openBundle(sealed: string, boxSecret: string): ManagerBundle {
@@ -153,6 +163,11 @@ export function openBundle(sealed: string, boxSecret: string): ManagerBundle {
   const raw = JSON.parse(new TextDecoder().decode(bytes)) as {
     cluster: ClusterRecord;
     dataKey: string;
+    members?: MemberRecord[];
   };
-  return { cluster: raw.cluster, dataKey: new Uint8Array(Buffer.from(raw.dataKey, 'base64')) };
+  return {
+    cluster: raw.cluster,
+    dataKey: new Uint8Array(Buffer.from(raw.dataKey, 'base64')),
+    members: raw.members ?? [],
+  };
 }

@@ -20,6 +20,7 @@ import type { Command } from '../store/commands.js';
 import { retryOnConflict } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
+import type { RaftView } from './views.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
 
 export interface RpcDeps {
@@ -35,6 +36,8 @@ export interface RpcDeps {
   afterWrite?: (method: Method, result: unknown) => void;
   /** Leadership, for redirecting writes and making reads linearizable. */
   gate: ClusterGate;
+  /** The Raft group as this manager sees it, for the views of managers. */
+  raft?: RaftView;
 }
 
 /** What the RPC server asks of the Raft group. */
@@ -169,6 +172,7 @@ function runHandler(
     now: deps.clock.now(),
     managerId: deps.managerId,
     dataKey: deps.dataKey,
+    ...(deps.raft ? { raft: deps.raft } : {}),
   };
   // The schema for `method` produced the input, so it is exactly this handler's input.
   const run = handlers[method] as (

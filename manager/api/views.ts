@@ -1,5 +1,11 @@
 // Turns store records into the shapes the CLI prints (the contract other tools rely on).
-import type { NodeView, ServiceDetail, ServiceView, TaskView } from '../../shared/api.js';
+import type {
+  NodeManagerStatus,
+  NodeView,
+  ServiceDetail,
+  ServiceView,
+  TaskView,
+} from '../../shared/api.js';
 import {
   taskName,
   type NodeRecord,
@@ -11,12 +17,36 @@ import { isLive } from '../orchestrator/tasks.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export function nodeView(store: StoreView, n: NodeRecord): NodeView {
+/** What the views need of the Raft group; null on a manager that answers without it. */
+export interface RaftView {
+  leaderId: string | null;
+  raftRole(id: string): 'voter' | 'learner' | 'none';
+  reachable(id: string): boolean;
+  /** The highest index known to be on that manager, or null when this manager cannot tell. */
+  appliedIndex(id: string): number | null;
+}
+
+export function managerStatus(
+  n: NodeRecord,
+  raft: RaftView | undefined,
+): NodeManagerStatus | undefined {
+  if (!n.manager) return undefined;
+  return {
+    address: n.manager.address,
+    leader: raft?.leaderId === n.id,
+    reachable: raft?.reachable(n.id) ?? false,
+    raft: raft?.raftRole(n.id) ?? 'none',
+  };
+}
+
+export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): NodeView {
+  const manager = managerStatus(n, raft);
   return {
     id: n.id,
     name: n.name,
     role: n.role,
-    status: n.status,
+    // A manager process sends no heartbeats: it is as alive as the Raft group sees it.
+    status: manager ? (manager.reachable ? 'ready' : 'down') : n.status,
     statusMessage: n.statusMessage,
     availability: n.availability,
     address: n.address,
@@ -26,6 +56,7 @@ export function nodeView(store: StoreView, n: NodeRecord): NodeView {
     runtime: n.runtime,
     resources: n.resources,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,
+    ...(manager ? { manager } : {}),
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),
   };

@@ -1,5 +1,11 @@
 // Output for people: plain aligned tables of nodes, services and tasks, relative times, progress.
-import type { NodeView, ServiceView, TaskView } from '../../shared/api.js';
+import type {
+  ManagerView,
+  NodeManagerStatus,
+  NodeView,
+  ServiceView,
+  TaskView,
+} from '../../shared/api.js';
 import { TERMINAL_STATES, type PortSpec } from '../../shared/spec.js';
 
 /** Gap between columns, as in docker's tabular output. */
@@ -150,19 +156,38 @@ export function printTasks(tasks: readonly TaskView[]): void {
   );
 }
 
+const managerState = (m: NodeManagerStatus): string =>
+  m.leader ? 'Leader' : m.reachable ? 'Reachable' : 'Unreachable';
+
 export function printNodes(nodes: readonly NodeView[]): void {
   const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
   printTable(
-    ['ID', 'NAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'ARCH', 'TASKS'],
+    ['ID', 'NAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ROLE', 'ADDRESS', 'ARCH', 'TASKS'],
     sorted.map((n) => [
       shortId(n.id),
       n.name,
       capitalize(n.status),
       capitalize(n.availability),
+      n.manager ? managerState(n.manager) : '',
       n.role,
       n.address,
       n.arch,
       String(n.tasks),
+    ]),
+  );
+}
+
+export function printManagers(managers: readonly ManagerView[]): void {
+  printTable(
+    ['ID', 'NAME', 'ADDRESS', 'STATUS', 'RAFT', 'ROLE', 'APPLIED INDEX'],
+    managers.map((m) => [
+      shortId(m.id),
+      m.name,
+      m.address,
+      managerState(m),
+      m.raft,
+      m.role,
+      m.appliedIndex === null ? '-' : String(m.appliedIndex),
     ]),
   );
 }

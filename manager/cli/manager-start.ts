@@ -1,8 +1,10 @@
-// `fleet manager start`: runs a manager (broker, store, controllers) until interrupted.
+// `fleet manager start|ls`: run a manager (broker, Raft, controllers) until interrupted; list the managers.
 import type { Argv } from 'yargs';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
-import { UsageError, defineCommand } from './options.js';
+import type { CommandModule } from 'yargs';
+import { printJson, printManagers } from './format.js';
+import { UsageError, defineCommand, withClient, withConnection, withFormat } from './options.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text.trim());
@@ -20,16 +22,11 @@ function parseCertExpiry(text: string): number | null {
   return parseDuration(text);
 }
 
-export const managerCommand = defineCommand({
-  command: 'manager <action>',
-  describe: 'run a manager',
+const start = defineCommand({
+  command: 'start',
+  describe: 'Run a manager: a new cluster, a restart, or (with --join) one more manager',
   builder: (y: Argv) =>
     y
-      .positional('action', {
-        choices: ['start'] as const,
-        describe: 'what to do',
-        demandOption: true,
-      })
       .option('data-dir', {
         type: 'string',
         default: './fleet-data/manager',
@@ -48,6 +45,36 @@ export const managerCommand = defineCommand({
         type: 'boolean',
         default: false,
         describe: 'listen with plain TCP instead of TLS (development only: traffic is readable)',
+      })
+      .option('join', {
+        type: 'string',
+        describe: 'join the cluster of the manager(s) at HOST:PORT[,HOST:PORT...] (needs --token)',
+      })
+      .option('token', {
+        type: 'string',
+        describe: 'the manager join token (fleet join-token manager), with --join',
+      })
+      .option('force-new-cluster', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'rebuild a one-manager cluster from this data dir when the others are lost (keeps every service and task)',
+      })
+      .option('election-timeout', {
+        type: 'string',
+        hidden: true,
+        describe: 'time without a leader before a manager campaigns (default 1s)',
+      })
+      .option('snapshot-interval', {
+        type: 'number',
+        hidden: true,
+        describe: 'entries applied between snapshots (default 1000); 10% more are kept behind each',
+      })
+      .option('fault-injection', {
+        type: 'boolean',
+        hidden: true,
+        default: false,
+        describe: 'accept the test-only request that cuts this manager off from others',
       })
       .option('cert-expiry', {
         type: 'string',
@@ -74,6 +101,8 @@ export const managerCommand = defineCommand({
         );
       certLifetimeMs = ms;
     }
+    const join = joinOption(argv.join, argv.token);
+    const raftTiming = electionTiming(argv['election-timeout']);
     const { Manager } = await import('../manager.js');
     const manager = await Manager.start({
       dataDir: argv['data-dir'],
@@ -82,6 +111,13 @@ export const managerCommand = defineCommand({
       heartbeatMs,
       insecure: argv.insecure,
       certLifetimeMs,
+      ...(join ? { join } : {}),
+      forceNewCluster: argv['force-new-cluster'],
+      ...(raftTiming ? { raftTiming } : {}),
+      faultInjection: argv['fault-injection'],
+      ...(argv['snapshot-interval'] !== undefined
+        ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
+        : {}),
     });
     const r = manager.report;
     const out = process.stdout;
@@ -90,7 +126,7 @@ export const managerCommand = defineCommand({
         'WARNING: --insecure: the manager listens with plain TCP; join tokens, credentials and all traffic cross the network unencrypted and clients cannot check who they talk to. Use it for development only.\n',
       );
     out.write(
-      `${r.created ? 'Created a new fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`,
+      `${r.created ? 'Created a new fleet' : r.joined ? 'Joined the fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`,
     );
     out.write(`Worker join token:  ${r.workerToken}\n`);
     out.write(`Manager join token: ${r.managerToken}\n`);
@@ -103,3 +139,58 @@ export const managerCommand = defineCommand({
     await manager.stop();
   },
 });
+
+function joinOption(
+  join: string | undefined,
+  token: string | undefined,
+): { managers: string[]; token: string } | undefined {
+  if (join === undefined) {
+    if (token !== undefined) throw new UsageError('--token is only used with --join');
+    return undefined;
+  }
+  if (!token) throw new UsageError('--join needs --token MANAGER_TOKEN (fleet join-token manager)');
+  const managers = join
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  for (const m of managers) parseHostPort(m, 'join');
+  if (managers.length === 0) throw new UsageError('--join needs HOST:PORT');
+  return { managers, token };
+}
+
+/** Ticks of 1/10 of the election timeout: heartbeats every tick, elections after 10 to 20. */
+function electionTiming(
+  text: string | undefined,
+): { tickMs: number; electionTicks: number; heartbeatTicks: number } | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === null || ms < 100 || ms > 60_000)
+    throw new UsageError(`--election-timeout must be between 100ms and 60s, got "${text}"`);
+  return { tickMs: Math.round(ms / 10), electionTicks: 10, heartbeatTicks: 1 };
+}
+
+const ls = defineCommand({
+  command: 'ls',
+  aliases: ['list'],
+  describe: 'List the managers: leader, reachable or not, and how far each has applied the log',
+  builder: (y) => withFormat(withConnection(y)),
+  handler: async (argv) => {
+    const managers = await withClient(argv, (c) => c.call('manager.ls', {}));
+    if (argv.format === 'json') printJson(managers);
+    else printManagers(managers);
+  },
+});
+
+export const managerCommand: CommandModule<object, object> = {
+  command: 'manager',
+  describe: 'Run a manager, or list the managers',
+  builder: (y) =>
+    y.command(start).command(ls).demandCommand(1, 'fleet manager needs a subcommand: start or ls'),
+  handler: () => undefined,
+};
+
+function snapshotInterval(n: number): number {
+  if (!Number.isInteger(n) || n < 10 || n > 1_000_000)
+    throw new UsageError(`--snapshot-interval must be a whole number from 10 to 1000000, got ${n}`);
+  return n;
+}

@@ -1,4 +1,4 @@
-// `fleet node ls|inspect|update|rm`: list, inspect, drain, label and remove the boards of the fleet.
+// `fleet node ls|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
 import type { CommandModule } from 'yargs';
 import { printJson, printNodes } from './format.js';
 import {
@@ -88,6 +88,28 @@ const rm = defineCommand({
   },
 });
 
+const roleChange = (verb: 'promote' | 'demote', describe: string) =>
+  defineCommand({
+    command: `${verb} <node>`,
+    describe,
+    builder: (y) =>
+      withConnection(y).positional('node', {
+        type: 'string',
+        demandOption: true,
+        describe: 'node name or id',
+      }),
+    handler: async (argv) => {
+      await withClient(argv, (c) => c.call(`node.${verb}`, { node: argv.node }));
+      process.stdout.write(`${argv.node}\n`);
+    },
+  });
+
+const promote = roleChange('promote', 'Make a manager that was demoted vote again');
+const demote = roleChange(
+  'demote',
+  'Make a manager stop voting (it keeps a copy of the state); a leader hands over first',
+);
+
 export const nodeCommand: CommandModule<object, object> = {
   command: 'node',
   describe: 'Manage the nodes of the fleet',
@@ -97,6 +119,11 @@ export const nodeCommand: CommandModule<object, object> = {
       .command(inspect)
       .command(update)
       .command(rm)
-      .demandCommand(1, 'fleet node needs a subcommand: ls, inspect, update or rm'),
+      .command(promote)
+      .command(demote)
+      .demandCommand(
+        1,
+        'fleet node needs a subcommand: ls, inspect, update, rm, promote or demote',
+      ),
   handler: () => undefined,
 };

@@ -281,8 +281,8 @@ export class Dispatcher {
       // The next check (a quarter heartbeat later) finds the same nodes down and tries again.
       if (!isWriteConflict(e) && !this.stopped)
         this.complaints.error('write:health', 'could not record node health; will retry', {
-        error: String(e),
-      });
+          error: String(e),
+        });
       return;
     }
     for (const d of downs) this.deps.logger.warn('node down', d);

@@ -51,6 +51,8 @@ export interface RaftHostOptions {
   /** How long a write may wait for its commit before the proposer is told. */
   commitTimeoutMs?: number;
   random?: () => number;
+  /** Whom to talk to before the store knows any member (a manager that has just joined). */
+  initialPeers?: { id: string; address: string }[];
 }
 
 interface Waiter {
@@ -492,7 +494,8 @@ export class RaftHost extends EventEmitter {
 
   private syncPeers(): void {
     const peers = new Map<string, string>();
-    for (const m of this.opts.store.members())
+    const members = this.opts.store.members();
+    for (const m of members.length > 0 ? members : (this.opts.initialPeers ?? []))
       if (m.id !== this.opts.id) peers.set(m.id, m.address);
     this.opts.transport.setPeers(peers);
   }

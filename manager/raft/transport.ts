@@ -16,6 +16,7 @@ import {
   encodeBatch,
   encodeMessage,
   encodeSnapshotChunks,
+  type SnapshotChunks,
 } from './wire.js';
 
 export interface RaftTransportOptions {
@@ -200,7 +201,7 @@ export class RaftTransport {
       this.opts.onSnapshotSent?.(m.to, false);
       return;
     }
-    let chunks: Buffer[];
+    let chunks: SnapshotChunks;
     try {
       chunks = encodeSnapshotChunks(m);
     } catch (e) {
@@ -353,7 +354,7 @@ class PeerLink {
    */
   sendChunks(
     topic: string,
-    chunks: Buffer[],
+    chunks: SnapshotChunks,
     cut: () => boolean,
     done: (ok: boolean) => void,
   ): void {
@@ -364,12 +365,12 @@ class PeerLink {
     let i = 0;
     const next = (): void => {
       if (this.transfer !== transfer) return;
-      const chunk = chunks[i];
+      const chunk = i < chunks.total ? chunks.chunk(i) : undefined;
       if (!chunk || cut() || !this.up || this.client !== c || !c) return this.endTransfer(false);
       c.publish(topic, chunk, { qos: 0 }, (err) => {
         if (this.transfer !== transfer) return;
         if (err) return this.endTransfer(false);
-        if (++i === chunks.length) return this.endTransfer(true);
+        if (++i === chunks.total) return this.endTransfer(true);
         setImmediate(next);
       });
     };

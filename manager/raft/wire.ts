@@ -106,17 +106,22 @@ export function decodeBatch(payload: Buffer): WireResult<Batch> {
   return decode(batchSchema, payload, RAFT_MAX_PAYLOAD_BYTES);
 }
 
+/** A snapshot message cut into chunks, each made when it is sent so only the JSON stays in memory. */
+export interface SnapshotChunks {
+  total: number;
+  chunk(seq: number): Buffer;
+}
+
 /** Splits a 'snap' message into chunk payloads of at most SNAP_CHUNK_BYTES of its JSON each. */
-export function encodeSnapshotChunks(m: Message): Buffer[] {
+export function encodeSnapshotChunks(m: Message): SnapshotChunks {
   const json = Buffer.from(JSON.stringify(m));
   if (json.length > MAX_SNAPSHOT_BYTES)
     throw new Error(`snapshot message of ${json.length} bytes exceeds ${MAX_SNAPSHOT_BYTES}`);
   const id = randomBytes(8).toString('hex');
   const total = Math.max(1, Math.ceil(json.length / SNAP_CHUNK_BYTES));
-  const out: Buffer[] = [];
-  for (let seq = 0; seq < total; seq++) {
+  const chunk = (seq: number): Buffer => {
     const data = json.subarray(seq * SNAP_CHUNK_BYTES, (seq + 1) * SNAP_CHUNK_BYTES);
-    const chunk: Chunk = {
+    const c: Chunk = {
       v: 1,
       from: m.from,
       to: m.to,
@@ -127,9 +132,9 @@ export function encodeSnapshotChunks(m: Message): Buffer[] {
       term: m.term,
       data: data.toString('base64'),
     };
-    out.push(Buffer.from(JSON.stringify(chunk)));
-  }
-  return out;
+    return Buffer.from(JSON.stringify(c));
+  };
+  return { total, chunk };
 }
 
 export function decodeChunk(payload: Buffer): WireResult<Chunk> {

@@ -1,10 +1,11 @@
 // Shared helpers for the benchmark scripts: /proc figures, processes, tables and goal lines.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/options.js';
+import type { Results } from '../../shared/api.js';
 import { FLEET, REPO, freePort, stopProc, tempDir, type ManagerProc } from '../helpers/cluster.js';
 
 export { sleep };
@@ -154,15 +155,30 @@ export function spawnNode(
   return proc;
 }
 
-/** Starts `fleet manager start` with info-level logging (debug logging would skew CPU figures). */
+/**
+ * Starts `fleet manager start` with info-level logging (debug logging would skew CPU figures).
+ * With dataDir and address it restarts a manager that is already a member; with join it joins.
+ */
 export async function startBenchManager(
-  opts: { heartbeat?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  opts: {
+    heartbeat?: string;
+    env?: NodeJS.ProcessEnv;
+    nodeArgs?: string[];
+    dataDir?: string;
+    /** Loopback host to listen on (default 127.0.0.1), or a whole HOST:PORT. */
+    host?: string;
+    address?: string;
+    join?: Pick<ManagerProc, 'address' | 'managerToken'>;
+    extraArgs?: string[];
+  } = {},
 ): Promise<ManagerProc> {
-  const dataDir = tempDir('bench-mgr');
-  const address = `127.0.0.1:${await freePort()}`;
+  const dataDir = opts.dataDir ?? tempDir('bench-mgr');
+  const address = opts.address ?? `${opts.host ?? '127.0.0.1'}:${await freePort()}`;
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
   const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address];
   if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
+  if (opts.join) args.push('--join', opts.join.address, '--token', opts.join.managerToken);
+  args.push(...(opts.extraArgs ?? []));
   const proc = spawnNode(FLEET, args, log, opts.env, opts.nodeArgs);
   let out = '';
   proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -174,10 +190,85 @@ export async function startBenchManager(
       const identity = path.join(dataDir, 'admin-identity.json');
       return { proc, address, dataDir, workerToken: w, managerToken: m, identity, log };
     }
-    if (proc.exitCode !== null || Date.now() > deadline)
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
       throw new Error(`manager did not start (log: ${log})`);
+    }
     await sleep(50);
   }
+}
+
+/** Managers as `manager.ls` lists them. */
+export type ManagerRow = Results['manager.ls'][number];
+
+/** Resolves with the manager list once `count` voters are reachable and one leads; null on timeout. */
+export function waitHealthy(
+  client: RpcClient,
+  count: number,
+  timeoutMs: number,
+): Promise<ManagerRow[] | null> {
+  return poll(
+    async () => {
+      const ms = await client.call('manager.ls', {});
+      const voters = ms.filter((m) => m.raft === 'voter' && m.reachable);
+      return voters.length === count && ms.some((m) => m.leader) ? ms : null;
+    },
+    100,
+    timeoutMs,
+  );
+}
+
+/**
+ * Starts `count` managers on 127.0.0.<firstHost>, .<firstHost+1>, ... with their data dirs and
+ * logs under root: the first creates the cluster, the others join it. Resolves once all vote;
+ * on failure stops whatever it started.
+ */
+export async function startBenchCluster(
+  count: number,
+  root: string,
+  opts: { firstHost?: number; env?: NodeJS.ProcessEnv; extraArgs?: string[] } = {},
+): Promise<ManagerProc[]> {
+  const managers: ManagerProc[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const dataDir = path.join(root, `m${i + 1}`);
+      mkdirSync(dataDir, { recursive: true });
+      managers.push(
+        await startBenchManager({
+          dataDir,
+          host: `127.0.0.${(opts.firstHost ?? 11) + i}`,
+          ...(managers[0] ? { join: managers[0] } : {}),
+          ...(opts.env ? { env: opts.env } : {}),
+          ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}),
+        }),
+      );
+    }
+    const client = await clusterClient(managers, 5_000);
+    try {
+      if (!(await waitHealthy(client, count, 30_000)))
+        throw new Error(`${count} managers did not all become reachable voters within 30 s`);
+    } finally {
+      await client.close();
+    }
+    return managers;
+  } catch (e) {
+    await Promise.all(managers.map((m) => stopProc(m.proc, 'SIGKILL')));
+    throw e;
+  }
+}
+
+/** An admin RPC client that may use any of these managers and follows the leader among them. */
+export async function clusterClient(
+  managers: readonly ManagerProc[],
+  timeoutMs: number,
+): Promise<RpcClient> {
+  const first = managers[0];
+  if (!first) throw new Error('no managers');
+  return connectClient({
+    hosts: managers.map((m) => m.address),
+    identity: await loadIdentity(first.identity),
+    timeoutMs,
+  });
 }
 
 export interface BenchAgent {

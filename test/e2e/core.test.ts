@@ -509,7 +509,7 @@ test(
         const m = manager;
         await waitFor(
           async () => {
-            const nodes = await cliJson<NodeJson[]>(m, ['node', 'ls']);
+            const nodes = (await cliJson<NodeJson[]>(m, ['node', 'ls'])).filter((n) => !n.manager);
             const svc = await webService(m);
             return nodes.length === 2 &&
               nodes.every((n) => n.status === 'ready') &&

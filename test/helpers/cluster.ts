@@ -61,19 +61,24 @@ export function spawnFleet(args: string[], log: string, env: NodeJS.ProcessEnv =
 export async function startManager(
   opts: {
     dataDir?: string;
+    /** Loopback address to listen on (default 127.0.0.1). */
+    host?: string;
     port?: number;
     heartbeat?: string;
     insecure?: boolean;
+    /** Join the cluster of this manager (with its manager token). */
+    join?: Pick<ManagerProc, 'address' | 'managerToken'>;
     extraArgs?: string[];
   } = {},
 ): Promise<ManagerProc> {
   const dataDir = opts.dataDir ?? tempDir('mgr');
   const port = opts.port ?? (await freePort());
-  const address = `127.0.0.1:${port}`;
+  const address = `${opts.host ?? '127.0.0.1'}:${port}`;
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
   const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address];
   if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
   if (opts.insecure) args.push('--insecure');
+  if (opts.join) args.push('--join', opts.join.address, '--token', opts.join.managerToken);
   args.push(...(opts.extraArgs ?? []));
   const proc = spawnFleet(args, log);
   let out = '';
@@ -234,6 +239,68 @@ export interface NodeJson {
   arch: string;
   os: string;
   labels: Record<string, string>;
+  /** Present on the nodes that run a manager process. */
+  manager?: { address: string; leader: boolean; reachable: boolean; raft: string };
+}
+
+export interface ManagerJson {
+  id: string;
+  name: string;
+  role: string;
+  address: string;
+  leader: boolean;
+  reachable: boolean;
+  raft: 'voter' | 'learner' | 'none';
+  appliedIndex: number | null;
+}
+
+/**
+ * Starts `count` managers on 127.0.0.<first>, .<first+1>, ...: the first creates the cluster,
+ * the others join it; resolves once all of them vote.
+ */
+export async function startManagers(
+  count: number,
+  opts: { firstHost?: number; extraArgs?: string[]; dataDirs?: string[] } = {},
+): Promise<ManagerProc[]> {
+  const first = opts.firstHost ?? 11;
+  const managers: ManagerProc[] = [];
+  for (let i = 0; i < count; i++) {
+    const dataDir = opts.dataDirs?.[i];
+    managers.push(
+      await startManager({
+        host: `127.0.0.${first + i}`,
+        ...(dataDir ? { dataDir } : {}),
+        ...(managers[0] ? { join: managers[0] } : {}),
+        extraArgs: opts.extraArgs ?? [],
+      }),
+    );
+  }
+  await waitFor(
+    async () => {
+      const ms = await cliJson<ManagerJson[]>(clusterTarget(managers), ['manager', 'ls']);
+      return ms.filter((m) => m.raft === 'voter' && m.reachable).length === count ? ms : null;
+    },
+    { what: `${count} voting managers`, timeoutMs: 30_000, intervalMs: 250 },
+  );
+  return managers;
+}
+
+/** What the CLI needs to reach any of these managers (it follows the leader itself). */
+export function clusterTarget(
+  managers: readonly ManagerProc[],
+): Pick<ManagerProc, 'address' | 'identity'> {
+  const first = managers[0];
+  if (!first) throw new Error('no managers');
+  return { address: managers.map((m) => m.address).join(','), identity: first.identity };
+}
+
+/** Restarts a manager on its data dir and address (it is already a member). */
+export async function restartManager(
+  m: ManagerProc,
+  extraArgs: string[] = [],
+): Promise<ManagerProc> {
+  const [host, port] = [m.address.replace(/:\d+$/, ''), Number(m.address.split(':').pop())];
+  return startManager({ dataDir: m.dataDir, host, port, extraArgs });
 }
 
 export interface TaskJson {
@@ -262,10 +329,12 @@ export async function waitForNodes(
   count: number,
   timeoutMs = 30_000,
 ): Promise<NodeJson[]> {
+  // Agents only: manager processes are listed too, but run no tasks.
   return waitFor(
     async () => {
       const nodes = await cliJson<NodeJson[]>(m, ['node', 'ls']);
-      return nodes.filter((n) => n.status === 'ready').length >= count ? nodes : null;
+      const agents = nodes.filter((n) => !n.manager);
+      return agents.filter((n) => n.status === 'ready').length >= count ? agents : null;
     },
     { what: `${count} ready nodes`, timeoutMs, intervalMs: 250 },
   );

@@ -101,13 +101,4 @@ export class SimNetwork {
     else this.delivered++;
     return { msg: head.msg, cut };
   }
-
-  inFlight(): number {
-    return this.queue.length;
-  }
-
-  /** Forget every message in flight (used when nothing should be delayed any more). */
-  clear(): void {
-    this.queue = [];
-  }
 }

@@ -20,6 +20,25 @@ import { formatMessage } from './sim.js';
 // A file is a sequence of blocks. A block is any number of comment ('#') or blank lines, one or
 // more command lines, a line '----', then the expected output, which ends at a blank line (or the
 // end of the file). Output never contains blank lines.
+//
+// Commands (node ids are 1, 2, ...; messages wait in one queue until delivered):
+//   add-nodes <n> [voters=(1,2,3)] [learners=()] [bootstrap=true] [prevote=] [checkquorum=]
+//             [election=] [heartbeat=] [maxsize=] [inflight=] [uncommitted=]
+//                                 new nodes: from a shared snapshot with that membership, from
+//                                 RaftNode.bootstrap, or empty (to be added later)
+//   reset                         forget everything and start a new cluster
+//   campaign <id>                 tick <n> [ids...]          run <n> (tick all, then stabilize)
+//   propose <id> <data>           propose-conf-change <id> add-voter|add-learner|remove <target>
+//   read-index <id> <ctx>         transfer-leader <from> <to>   compact <id> [retain]
+//   deliver [from=] [to=] [type=] [count=]   (messages pending now; printed)
+//   stabilize [ids...]            deliver until nothing is pending
+//   drop [from=] [to=] [type=]    msgs (list pending)
+//   partition (1,2) (3)           isolate <ids...>           heal
+//   crash <ids...>                restart <ids...> [state-machine=lost]
+//   status [ids...]               log [ids...]               kv [ids...]
+//   log-level events|msgs|all     raft-log on|off (the core's own trace events)
+// Lines starting with '>' are events: role changes, applied entries, read states, snapshots
+// installed, and any safety violation the checker sees.
 
 export interface Block {
   /** Comment and blank lines before the commands, kept verbatim for rewriting. */

@@ -73,11 +73,34 @@ const MIXES: FaultMix[] = [
     net: { loss: 0.02, duplicate: 0.01, minDelay: 0, maxDelay: 2 },
     partition: 0.003,
     heal: 0.05,
-    crash: 0.02,
-    restart: 0.06,
+    crash: 0.01,
+    restart: 0.08,
     confChange: 0.008,
     transfer: 0.005,
     compact: 0.04,
+  },
+  {
+    // Delays beyond the election timeout: stale messages of old terms arrive very late.
+    name: 'slow',
+    net: { loss: 0.02, duplicate: 0.1, minDelay: 0, maxDelay: 12 },
+    partition: 0.005,
+    heal: 0.05,
+    crash: 0.005,
+    restart: 0.05,
+    confChange: 0.01,
+    transfer: 0.01,
+    compact: 0.03,
+  },
+  {
+    name: 'churn',
+    net: { loss: 0.01, duplicate: 0.01, minDelay: 0, maxDelay: 2 },
+    partition: 0.005,
+    heal: 0.1,
+    crash: 0.005,
+    restart: 0.1,
+    confChange: 0.06,
+    transfer: 0.03,
+    compact: 0.1,
   },
   {
     name: 'chaos',
@@ -108,9 +131,11 @@ export interface SimOptions {
   mutation?: Mutation;
 }
 
-/** stale-reads: serve reads from any node at once, skipping ReadIndex; early-ack: acknowledge a
- * write when proposed, before it commits; lose-log-tail: lose the newest persisted entries on restart. */
-export type Mutation = 'stale-reads' | 'early-ack' | 'lose-log-tail';
+/** stale-reads: serve reads from any node at once, skipping ReadIndex; leader-reads: serve reads
+ * from any node that believes it leads, without confirming it with a quorum; early-ack:
+ * acknowledge a write when proposed, before it commits; lose-log-tail: lose the newest persisted
+ * entries on restart. */
+export type Mutation = 'stale-reads' | 'leader-reads' | 'early-ack' | 'lose-log-tail';
 
 export interface SimStats {
   ticks: number;
@@ -526,7 +551,7 @@ class Simulation implements HostEvents {
     return best;
   }
 
-  /** Live, not decommissioned hosts, in a stable order. */
+  /** Running hosts (crashed and decommissioned ones are not), in a stable order. */
   private live(): NodeHost[] {
     return [...this.hosts.values()].filter((h) => h.alive);
   }
@@ -587,7 +612,10 @@ class Simulation implements HostEvents {
         // A stale leader may propose at an index already decided otherwise.
         const decided = this.checker.appliedEntry(res.index);
         if (decided !== undefined) this.resolveWrite(c, op, decided);
-      } else if (this.opts.mutation === 'stale-reads') {
+      } else if (
+        this.opts.mutation === 'stale-reads' ||
+        (this.opts.mutation === 'leader-reads' && raft.status().role === 'leader')
+      ) {
         this.record(c, {
           kind: 'get',
           key,

@@ -64,12 +64,6 @@ function clusterBoot(ids: NodeId[]): RaftBootState {
   return { hardState: { term: 1, vote: null, commit: ids.length }, entries, applied: 0 };
 }
 
-const emptyBoot = (): RaftBootState => ({
-  hardState: { term: 0, vote: null, commit: 0 },
-  entries: [],
-  applied: 0,
-});
-
 class Net {
   nodes = new Map<NodeId, RaftNode>();
   disks = new Map<NodeId, Disk>();

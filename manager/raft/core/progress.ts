@@ -13,6 +13,8 @@ export class Tracker {
   probeSent = false;
   /** In snapshot state: index of the snapshot sent. */
   pendingSnapshot = 0;
+  /** In snapshot state: election timeouts elapsed without an answer. */
+  snapshotRounds = 0;
   /** Last index of each append in flight (replicate state), oldest first. */
   private inflights: number[] = [];
 
@@ -29,6 +31,7 @@ export class Tracker {
     this.state = state;
     this.probeSent = false;
     this.pendingSnapshot = 0;
+    this.snapshotRounds = 0;
     this.inflights = [];
   }
 

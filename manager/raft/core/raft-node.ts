@@ -1,6 +1,6 @@
 // The public RawNode-style API: propose/step/tick in, Ready out, advance() to acknowledge.
 import { Membership, parseConfChange, RaftConfigError } from './conf.js';
-import { RaftCore } from './core.js';
+import { Replicator } from './replication.js';
 import { byteLength, invariant } from './log.js';
 import type {
   ConfChange,
@@ -31,7 +31,7 @@ interface Handed {
 
 type Refusal = Extract<ProposeResult, { ok: false }>;
 
-export class RaftNode extends RaftCore {
+export class RaftNode extends Replicator {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private handed: Handed | undefined;
