@@ -1,4 +1,5 @@
 // Who does what as leadership moves: leader-only parts start and stop, clients learn the leader.
+import type { FleetError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { encode, topics, type LeaderInfo } from '../shared/protocol.js';
 import type { Broker } from './broker/broker.js';
@@ -53,6 +54,10 @@ export class Leadership implements ClusterGate {
 
   readBarrier(): Promise<void> {
     return this.deps.host.readBarrier();
+  }
+
+  writeBlocker(): FleetError | null {
+    return this.deps.host.writeBlocker;
   }
 
   quorumProblem(): string | null {

@@ -48,6 +48,8 @@ export interface ClusterGate {
   readBarrier(): Promise<void>;
   /** "no quorum: 1 of 3 managers reachable" or null when a leader is known. */
   quorumProblem(): string | null;
+  /** Why no write can be taken here at all (say, a full disk), or null. */
+  writeBlocker(): FleetError | null;
 }
 
 export function serveRpc(deps: RpcDeps): void {
@@ -114,6 +116,8 @@ async function write(
   input: unknown,
   key: string | undefined,
 ): Promise<unknown> {
+  const blocked = deps.gate.writeBlocker();
+  if (blocked) throw blocked;
   if (!deps.gate.isLeader()) throw notLeader(deps);
   if (key) {
     const earlier = deps.store.requestResponse(key);

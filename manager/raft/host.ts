@@ -93,6 +93,8 @@ export class RaftHost extends EventEmitter {
   private pumpScheduled = false;
   private pumping = false;
   private stalledUntil = 0;
+  /** Set while the Raft log cannot be written (a full disk): writes are refused with it. */
+  private storageError: FleetError | null = null;
   private stopped = false;
 
   constructor(private readonly opts: RaftHostOptions) {
@@ -108,10 +110,19 @@ export class RaftHost extends EventEmitter {
       this.node.tick();
       this.pump();
     }, this.timing.tickMs);
-    // A lone manager need not wait out an election timeout to lead again.
+    this.campaignIfAlone();
+    this.pump();
+  }
+
+  /** A lone manager need not wait out an election timeout to lead again. */
+  private campaignIfAlone(): void {
     const { voters } = this.node.status().conf;
     if (voters.length === 1 && voters[0] === this.opts.id) this.node.campaign();
-    this.pump();
+  }
+
+  /** Why this manager cannot take writes at all right now (its Raft log is unwritable), or null. */
+  get writeBlocker(): FleetError | null {
+    return this.storageError;
   }
 
   /** Resolves when this manager leads and has applied everything before its term. */
@@ -155,6 +166,7 @@ export class RaftHost extends EventEmitter {
 
   /** Commits a proposal through Raft and applies it; resolves once applied on this manager. */
   propose(p: Proposal): Promise<ChangeSet> {
+    if (this.storageError) return Promise.reject(this.storageError);
     const refused = this.writeRefusal();
     if (refused) return Promise.reject(refused);
     const r = this.node.propose(proposalToEntry(p));
@@ -305,6 +317,7 @@ export class RaftHost extends EventEmitter {
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
         entries: rd.entries,
       });
+      this.storageError = null;
       return true;
     } catch (e) {
       // Nothing of this Ready was sent: dropping it is what a crash here would do, and keeps
@@ -313,6 +326,7 @@ export class RaftHost extends EventEmitter {
         error: errorMessage(e),
       });
       const err = new FleetError('internal', diskHint(e));
+      this.storageError = err;
       for (const [index, w] of this.waiters) {
         if (rd.entries.some((x) => x.index === index)) {
           this.waiters.delete(index);
@@ -321,6 +335,7 @@ export class RaftHost extends EventEmitter {
       }
       this.node = this.boot();
       this.noteSoftState({ leader: null, role: 'follower' });
+      this.campaignIfAlone();
       this.stalledUntil = Date.now() + 1_000;
       return false;
     }

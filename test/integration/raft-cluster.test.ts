@@ -11,6 +11,7 @@ import {
   cliJson,
   cliOk,
   clusterTarget,
+  readLog,
   restartManager,
   startAgent,
   startManager,
@@ -210,21 +211,14 @@ test(
 
     const cutAt = Date.now();
     await fs.writeFile(path.join(old.dataDir, 'partition'), followerIds.join('\n') + '\n');
+    // The manager logs when it applies DIR/partition (polled every 100 ms).
     await waitFor(
-      async () => {
-        const seen = await managerList(alone(old), true);
-        return seen.filter((v) => v.reachable).length === 1;
-      },
-      { what: 'the old leader to lose sight of both followers', timeoutMs: 10_000 },
+      async () => (await readLog(old.log)).includes('fault injection: partitioned from managers'),
+      { what: 'the old leader to apply the partition', timeoutMs: 5_000 },
     );
 
-    const minority = await cli(alone(old), ['config', 'create', 'lost-write', valueFile]);
-    console.log(
-      `write to the cut-off leader: exit ${minority.code} after ${Date.now() - cutAt} ms since the cut: ${minority.stderr.trim()}`,
-    );
-    assert.notEqual(minority.code, 0, 'the cut-off leader must not acknowledge a write');
-    assert.match(minority.stderr, /no quorum|not_leader|does not lead/);
-
+    // The write to the old leader and the majority's election run side by side.
+    const minorityWrite = cli(alone(old), ['config', 'create', 'lost-write', valueFile]);
     const majority = clusterTarget(followers);
     const { leader: next } = await waitForLeader(
       majority,
@@ -235,6 +229,12 @@ test(
     console.log(
       `partition: new leader ${next.name} accepted a write ${Date.now() - cutAt} ms after the cut`,
     );
+    const minority = await minorityWrite;
+    console.log(
+      `write to the cut-off leader: exit ${minority.code} after ${Date.now() - cutAt} ms since the cut: ${minority.stderr.trim()}`,
+    );
+    assert.notEqual(minority.code, 0, 'the cut-off leader must not acknowledge a write');
+    assert.match(minority.stderr, /no quorum|not_leader|does not lead/);
     await cliOk(majority, ['service', 'update', '--detach', '--env-add', 'A=1', 'web']);
 
     await fs.writeFile(path.join(old.dataDir, 'partition'), '');

@@ -81,6 +81,7 @@ if (single === undefined) {
   // have to notice it in several runs out of at most 150.
   const MUTATIONS: Array<{ mutation: Mutation; expect: RegExp }> = [
     { mutation: 'stale-reads', expect: /not linearizable/ },
+    { mutation: 'leader-reads', expect: /not linearizable/ },
     { mutation: 'early-ack', expect: /not linearizable/ },
     { mutation: 'lose-log-tail', expect: /state machine safety|leader completeness|log matching/ },
   ];

@@ -407,6 +407,21 @@ test('probe state: a rejecting follower gets one append per heartbeat round', ()
   assert.equal(a.status().progress?.c?.state, 'replicate');
 });
 
+test('heartbeats carry commit = min(follower match, leader commit)', () => {
+  const net = new Net(ABC);
+  const a = net.elect('a');
+  net.filter = (m) => !(m.to === 'c' && m.type === 'app');
+  for (let i = 0; i < 3; i++) a.propose(`v${i}`);
+  net.stabilize();
+  const cMatch = a.status().progress?.c?.match ?? -1;
+  assert.ok(cMatch < a.status().commit);
+  net.sent = [];
+  net.tick(1);
+  const hb = net.sent.filter((m) => m.type === 'heartbeat');
+  assert.equal(hb.find((m) => m.to === 'b')?.commit, a.status().commit);
+  assert.equal(hb.find((m) => m.to === 'c')?.commit, cMatch);
+});
+
 // ---- snapshots -----------------------------------------------------------------------------
 
 test('snapshot: a follower behind the compacted log gets the snapshot and catches up', () => {
@@ -415,8 +430,10 @@ test('snapshot: a follower behind the compacted log gets the snapshot and catche
   net.isolate('c');
   for (let i = 0; i < 10; i++) a.propose(`v${i}`);
   net.stabilize();
-  a.compact('state@14', 2);
+  const snap = a.compact('state@14', 2);
+  assert.deepEqual(snap?.meta, { index: 14, term: 2, conf: { voters: ABC, learners: [] } });
   assert.equal(a.status().firstIndex, 13);
+  assert.equal(a.compact('again', 2), undefined, 'nothing new to snapshot');
   net.heal();
   net.tick(3);
   const c = net.node('c');
@@ -937,6 +954,3 @@ test('chaos: drops, delays, partitions, restarts and compaction never break safe
   assert.ok(runs.some((r) => r.confs > 5));
   assert.ok(runs.every((r) => r.served > 10));
 });
-
-// Unused in some tests but part of the helper's surface.
-void ({} as HardState | Entry | Snapshot | undefined);

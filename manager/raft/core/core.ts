@@ -72,7 +72,10 @@ export abstract class RaftCore {
   }
 
   protected send(m: Outgoing): void {
-    this.msgs.push({ ...m, from: this.id, term: m.term ?? this.term });
+    const out: Message = { ...m, from: this.id, term: m.term ?? this.term };
+    // Absent rather than undefined fields keep messages equal to their serialized form.
+    for (const k of Object.keys(out) as (keyof Message)[]) if (out[k] === undefined) delete out[k];
+    this.msgs.push(out);
   }
 
   protected promotable(): boolean {

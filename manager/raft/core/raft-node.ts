@@ -15,6 +15,7 @@ import type {
   RaftConfig,
   Ready,
   ReadIndexResult,
+  Snapshot,
   SoftState,
   Status,
   TransferResult,
@@ -155,15 +156,21 @@ export class RaftNode extends Replicator {
     pr.probeSent = true;
   }
 
-  compact(data: string, retainEntries: number): void {
+  /**
+   * Snapshots the state machine at the applied index and drops entries before the last
+   * `retainEntries` at or below it. Returns the snapshot (what the caller should store), or
+   * undefined when there is nothing new to snapshot.
+   */
+  compact(data: string, retainEntries: number): Snapshot | undefined {
     const applied = this.log.applied;
     const snapIndex = this.log.snapshot?.meta.index ?? 0;
-    if (applied <= snapIndex || this.log.pendingSnapshot) return;
+    if (applied <= snapIndex || this.log.pendingSnapshot) return undefined;
     const term = this.log.term(applied);
     invariant(term !== undefined, `no term for applied index ${applied}`);
-    const snapshot = { meta: { index: applied, term, conf: this.confAt(applied) }, data };
+    const snapshot: Snapshot = { meta: { index: applied, term, conf: this.confAt(applied) }, data };
     const keep = Math.max(0, Math.floor(retainEntries));
     this.log.compact(snapshot, applied - keep + 1);
+    return snapshot;
   }
 
   /** Membership as of `index`: the snapshot's plus the conf entries up to it. */
