@@ -132,7 +132,7 @@ export class Orchestrator extends Controller {
   private eligibleNodes(service: ServiceRecord): NodeRecord[] {
     const out: NodeRecord[] = [];
     for (const node of this.deps.store.nodes()) {
-      if (node.status === 'down') continue;
+      if (node.status === 'down' || node.manager) continue;
       const ctx = { node, service, task: probeTask(service), load: { tasks: [] } };
       if (availabilityFilter.check(ctx) === 'availability drain') continue;
       if (constraintFilter.check(ctx)) continue;

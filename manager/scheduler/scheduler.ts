@@ -36,7 +36,11 @@ export class Scheduler extends Controller {
       }
       return l;
     };
-    const placer = new Placer(store.nodes(), loadOf);
+    // Manager processes are nodes of the cluster but run no agent: never candidates.
+    const placer = new Placer(
+      [...store.nodes()].filter((n) => !n.manager),
+      loadOf,
+    );
     const now = clock.now();
     const updates: TaskRecord[] = [];
     for (const task of waiting) {

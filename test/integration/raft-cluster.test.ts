@@ -493,15 +493,26 @@ test(
     assert.ok(survivor);
     await Promise.all(managers.filter((m) => m !== survivor).map((m) => stopProc(m.proc)));
 
-    const readAt = Date.now();
-    const read = await cli(alone(survivor), ['service', 'ls', '--format', 'json']);
-    console.log(`stale read: exit ${read.code} in ${Date.now() - readAt} ms: ${read.stderr.trim()}`);
-    assert.equal(read.code, 0, read.stderr);
-    assert.deepEqual(
-      (JSON.parse(read.stdout) as ServiceJson[]).map((s) => s.name),
-      ['keep'],
+    const staleRead = async (what: string): Promise<void> => {
+      const at = Date.now();
+      const read = await cli(alone(survivor), ['service', 'ls', '--format', 'json']);
+      console.log(`${what}: exit ${read.code} in ${Date.now() - at} ms: ${read.stderr.trim()}`);
+      assert.equal(read.code, 0, read.stderr);
+      assert.deepEqual(
+        (JSON.parse(read.stdout) as ServiceJson[]).map((s) => s.name),
+        ['keep'],
+      );
+      assert.match(read.stderr, /warning: .*may be stale/);
+    };
+    // At once: the survivor may still name the leader that just went away.
+    await t.test('a read right after the loss', () => staleRead('read right after the loss'));
+    await waitFor(
+      async () => !(await managerList(alone(survivor), true)).some((v) => v.leader),
+      { what: 'the survivor to notice it has no leader', timeoutMs: 10_000, intervalMs: 200 },
     );
-    assert.match(read.stderr, /warning: .*may be stale/);
+    await t.test('a read once the survivor has no leader', () =>
+      staleRead('read once the survivor has no leader'),
+    );
 
     const valueFile = await writeValueFile(tempDirOf(managers));
     const writeAt = Date.now();

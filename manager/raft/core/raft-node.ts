@@ -101,6 +101,8 @@ export class RaftNode extends Replicator {
     const refusal = this.proposalRefusal();
     if (refusal) return refusal;
     if (this.pendingConfIndex > this.log.applied) return this.refuse('conf-change-pending');
+    const validOp = cc.op === 'add-voter' || cc.op === 'add-learner' || cc.op === 'remove';
+    if (!validOp || typeof cc.id !== 'string' || cc.id === '') return this.refuse('not-a-member');
     if (cc.op === 'remove') {
       if (!this.conf.isMember(cc.id)) return this.refuse('not-a-member');
       // The cluster could never make progress again without a voter.
