@@ -12,6 +12,9 @@ import {
 import type { NodeRecord } from '../shared/spec.js';
 import type { ClusterRecord } from './store/commands.js';
 
+/** Docker's architecture names, as the agents report theirs. */
+const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+
 export const MANAGER_IDENTITY_FILE = 'manager-identity.json';
 /** The manager signs its own certificate (it holds the root key), renewing it at every start. */
 const MANAGER_CERT_LIFETIME_MS = 365 * 24 * 3600_000;
@@ -72,7 +75,7 @@ export function managerNodeRecord(
     statusMessage: '',
     availability: 'drain',
     address: host,
-    arch: process.arch,
+    arch: GOARCH[process.arch] ?? process.arch,
     os: process.platform,
     labels: prev?.labels ?? {},
     resources: { cpus: 0, memoryBytes: 0 },

@@ -101,7 +101,10 @@ function procOf(managers: readonly ManagerProc[], view: ManagerJson): ManagerPro
   return m;
 }
 
-async function adminClient(managers: readonly ManagerProc[], timeoutMs = 5_000): Promise<RpcClient> {
+async function adminClient(
+  managers: readonly ManagerProc[],
+  timeoutMs = 5_000,
+): Promise<RpcClient> {
   const first = managers[0];
   assert.ok(first);
   return connectClient({
@@ -112,11 +115,7 @@ async function adminClient(managers: readonly ManagerProc[], timeoutMs = 5_000):
 }
 
 async function configNames(target: Target, stale = false): Promise<string[]> {
-  const list = await cliJson<ConfigJson[]>(target, [
-    'config',
-    'ls',
-    ...(stale ? ['--stale'] : []),
-  ]);
+  const list = await cliJson<ConfigJson[]>(target, ['config', 'ls', ...(stale ? ['--stale'] : [])]);
   return list.map((c) => c.name);
 }
 
@@ -348,7 +347,12 @@ test(
       );
       assertWritesKept(local, acked, attempted);
     }
-    await cliOk(all, ['config', 'create', 'after-restart', await writeValueFile(tempDirOf(managers))]);
+    await cliOk(all, [
+      'config',
+      'create',
+      'after-restart',
+      await writeValueFile(tempDirOf(managers)),
+    ]);
     tr.passed();
   },
 );
@@ -443,14 +447,16 @@ test(
 
     const { leader } = await waitForLeader(all, 'a leader');
     const demotedAt = Date.now();
-    await cliOk(all, ['node', 'demote', leader.id]);
-    const { leader: next } = await waitForLeader(
-      all,
-      'another manager to lead',
-      (l) => l.id !== leader.id,
-      10_000,
+    await client.call('node.demote', { node: leader.id });
+    const acceptedAt = Date.now();
+    // Polled through the open connection: a CLI process per poll would blur the figure.
+    const next = await waitFor(
+      async () => (await client.call('manager.ls', {})).find((m) => m.leader && m.id !== leader.id),
+      { what: 'another manager to lead', timeoutMs: 10_000, intervalMs: 50 },
     );
-    console.log(`demote: ${next.name} leads ${Date.now() - demotedAt} ms after the demotion`);
+    console.log(
+      `demote: accepted in ${acceptedAt - demotedAt} ms; ${next.name} leads ${Date.now() - demotedAt} ms after the request`,
+    );
     const demoted = await waitFor(
       async () => {
         const v = (await managerList(all)).find((m) => m.id === leader.id);
@@ -506,10 +512,11 @@ test(
     };
     // At once: the survivor may still name the leader that just went away.
     await t.test('a read right after the loss', () => staleRead('read right after the loss'));
-    await waitFor(
-      async () => !(await managerList(alone(survivor), true)).some((v) => v.leader),
-      { what: 'the survivor to notice it has no leader', timeoutMs: 10_000, intervalMs: 200 },
-    );
+    await waitFor(async () => !(await managerList(alone(survivor), true)).some((v) => v.leader), {
+      what: 'the survivor to notice it has no leader',
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
     await t.test('a read once the survivor has no leader', () =>
       staleRead('read once the survivor has no leader'),
     );
@@ -563,7 +570,8 @@ test(
     const running = (tasks: TaskJson[]): TaskJson[] =>
       tasks.filter((x) => x.desiredState === 'running' && x.state === 'running');
     await waitFor(
-      async () => running(await cliJson<TaskJson[]>(all, ['service', 'ps', 'sleeper'])).length === 2,
+      async () =>
+        running(await cliJson<TaskJson[]>(all, ['service', 'ps', 'sleeper'])).length === 2,
       { what: 'two running tasks', timeoutMs: 30_000, intervalMs: 250 },
     );
     const servicesBefore = await cliJson<ServiceJson[]>(all, ['service', 'ls']);
@@ -578,10 +586,14 @@ test(
 
     const rebuiltAt = Date.now();
     const alive = tr.manager(await restartManager(survivor, ['--force-new-cluster']));
-    const { all: views } = await waitForLeader(alone(alive), 'the rebuilt manager to lead', (l) =>
-      l.address === alive.address,
+    const { all: views } = await waitForLeader(
+      alone(alive),
+      'the rebuilt manager to lead',
+      (l) => l.address === alive.address,
     );
-    console.log(`force-new-cluster: leading and answering ${Date.now() - rebuiltAt} ms after start`);
+    console.log(
+      `force-new-cluster: leading and answering ${Date.now() - rebuiltAt} ms after start`,
+    );
     assert.deepEqual(
       views.filter((v) => v.raft === 'voter').map((v) => v.address),
       [alive.address],
@@ -606,8 +618,7 @@ test(
     await cliOk(alone(alive), ['service', 'scale', 'sleeper=3', '--detach']);
     await waitFor(
       async () =>
-        running(await cliJson<TaskJson[]>(alone(alive), ['service', 'ps', 'sleeper'])).length ===
-        3,
+        running(await cliJson<TaskJson[]>(alone(alive), ['service', 'ps', 'sleeper'])).length === 3,
       { what: 'three running tasks after the rebuild', timeoutMs: 30_000, intervalMs: 250 },
     );
     for (const v of views.filter((x) => x.address !== alive.address))
