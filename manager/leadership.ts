@@ -62,8 +62,7 @@ export class Leadership implements ClusterGate {
 
   quorumProblem(): string | null {
     const { reachable, voters } = this.deps.host.reachability();
-    if (this.deps.host.leaderId !== null && reachable * 2 > voters) return null;
-    return this.deps.host.quorumText();
+    return reachable * 2 > voters ? null : this.deps.host.quorumText();
   }
 
   leaderInfo(): LeaderInfo {

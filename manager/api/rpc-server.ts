@@ -149,7 +149,8 @@ async function readFence(deps: RpcDeps, stale: boolean): Promise<string | null> 
   }
   if (!gate.isLeader()) {
     if (gate.leaderInfo().leader) throw notLeader(deps);
-    return `${gate.quorumProblem() ?? 'no leader'}: this answer may be stale`;
+    const why = gate.quorumProblem() ?? 'no leader yet (an election is running)';
+    return `${why}: this answer may be stale`;
   }
   try {
     await gate.readBarrier();
@@ -162,6 +163,8 @@ async function readFence(deps: RpcDeps, stale: boolean): Promise<string | null> 
 
 function notLeader(deps: RpcDeps): FleetError {
   const leader = deps.gate.leaderInfo().leader;
+  const quorum = leader ? null : deps.gate.quorumProblem();
+  if (quorum) return new FleetError('no_quorum', `${quorum}: nothing was written`);
   const where = leader ? `the leader is ${leader.id} at ${leader.address}` : 'no leader yet';
   return new FleetError('not_leader', `this manager does not lead: ${where}`);
 }

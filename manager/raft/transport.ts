@@ -131,9 +131,9 @@ export class RaftTransport {
     }
   }
 
-  /** True while the outgoing connection to that peer is up. */
+  /** True while the outgoing connection to that peer is up (and not cut by fault injection). */
   connected(id: string): boolean {
-    return this.links.get(id)?.up === true;
+    return this.links.get(id)?.up === true && !this.partitioned.has(id);
   }
 
   /** Fault injection for tests: drops every message to and from these peers until cleared. */

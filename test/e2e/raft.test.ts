@@ -88,10 +88,10 @@ test(
     let managers: ManagerProc[] = [];
     const agents: AgentProc[] = [];
     const nodeIds: string[] = [];
-    let client: RpcClient | undefined;
+    const clients: RpcClient[] = [];
     let passed = false;
     t.after(async () => {
-      await client?.close().catch(() => undefined);
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
       const alive = managers.filter((m) => m.proc.exitCode === null && m.proc.signalCode === null);
       if (alive.length > 0)
         await cli(clusterTarget(alive), ['service', 'rm', SERVICE], 15_000).catch(() => undefined);
@@ -148,11 +148,12 @@ test(
     assert.ok(killed);
     const others = managers.filter((m) => m !== killed);
     const survivors = clusterTarget(others);
-    client = await connectClient({
+    const client = await connectClient({
       hosts: others.map((m) => m.address),
       identity: await loadIdentity(first.identity),
       timeoutMs: 2_000,
     });
+    clients.push(client);
 
     const killedAt = Date.now();
     killed.proc.kill('SIGKILL');

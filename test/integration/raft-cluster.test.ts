@@ -360,6 +360,33 @@ test(
 const tempDirOf = (managers: ManagerProc[]): string => path.dirname(managers[0]?.dataDir ?? '');
 
 test(
+  'a CLI write issued right after kill -9 of the leader waits out the election and succeeds once',
+  { timeout: 90_000 },
+  async (t) => {
+    const tr = track(t);
+    const managers = (await startManagers(3)).map((m) => tr.manager(m));
+    const all = clusterTarget(managers);
+    const valueFile = await writeValueFile(tempDirOf(managers));
+    const { leader } = await waitForLeader(all, 'a leader');
+    const old = procOf(managers, leader);
+    const killedAt = Date.now();
+    old.proc.kill('SIGKILL');
+    // FLEET_HOST lists every manager, the dead leader included, as an operator's would.
+    const r = await cli(all, ['config', 'create', 'during-failover', valueFile]);
+    console.log(
+      `CLI write during failover: exit ${r.code} after ${Date.now() - killedAt} ms: ${r.stderr.trim()}`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rest = clusterTarget(managers.filter((m) => m !== old));
+    assert.deepEqual(
+      (await configNames(rest)).filter((n) => n === 'during-failover'),
+      ['during-failover'],
+    );
+    tr.passed();
+  },
+);
+
+test(
   'a fourth manager joins and a follower leaves while a writer keeps writing',
   { timeout: 180_000 },
   async (t) => {

@@ -571,6 +571,22 @@ test('membership: learners receive the log but never count toward commit nor cam
   assert.equal(net.node('l').status().role, 'follower');
 });
 
+test('membership: a learner promoted to voter starts counting toward quorum', () => {
+  const net = new Net(['a', 'b']);
+  const a = net.elect('a');
+  net.add('l', emptyBoot());
+  a.proposeConfChange({ op: 'add-learner', id: 'l' });
+  net.tick(3);
+  assert.ok(a.proposeConfChange({ op: 'add-voter', id: 'l' }).ok);
+  net.tick(3);
+  assert.deepEqual(a.status().conf, { voters: ['a', 'b', 'l'], learners: [] });
+  assert.equal(a.status().progress?.l?.learner, false);
+  net.isolate('b');
+  const r = a.propose('x');
+  net.stabilize();
+  assert.ok(r.ok && a.status().commit === r.index, 'a and l form a majority of 3');
+});
+
 test('membership: removing a follower stops replication to it', () => {
   const net = new Net(ABC);
   const a = net.elect('a');
