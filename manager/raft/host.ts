@@ -71,6 +71,8 @@ interface ReadWaiter {
 
 const MAX_MSG_BYTES = 512 * 1024;
 const MAX_UNCOMMITTED_BYTES = 32 * 1024 * 1024;
+/** Entry bytes applied since the last snapshot that trigger the next one. */
+const COMPACT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Events: 'role' (SoftState) on every change of leader or role; 'leading' once this manager
@@ -87,7 +89,7 @@ export class RaftHost extends EventEmitter {
   private leading = false;
   /** As leader: the index of its first entry; controllers wait until it is applied. */
   private leaderFrom = 0;
-  private lastAppliedTerm = 0;
+  private bytesSinceSnapshot = 0;
   private snapshotIndex = 0;
   private ticker: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
@@ -272,8 +274,6 @@ export class RaftHost extends EventEmitter {
       random: this.opts.random ?? Math.random,
     };
     const applied = Math.max(store.appliedIndex, saved.snapshot?.meta.index ?? 0);
-    this.lastAppliedTerm =
-      saved.entries.find((e) => e.index === applied)?.term ?? saved.snapshot?.meta.term ?? 0;
     return new RaftNode(config, { ...saved, applied });
   }
 
@@ -345,7 +345,6 @@ export class RaftHost extends EventEmitter {
     this.opts.logger.info('installing snapshot from the leader', { index: s.meta.index });
     this.opts.store.restore(s.data);
     this.snapshotIndex = s.meta.index;
-    this.lastAppliedTerm = s.meta.term;
   }
 
   /** Applies committed entries in order; false when the store failed and the rest must wait. */
@@ -364,7 +363,7 @@ export class RaftHost extends EventEmitter {
         setTimeout(() => this.retryApply(entries), 1_000);
         return false;
       }
-      this.lastAppliedTerm = e.term;
+      this.bytesSinceSnapshot += e.data.length;
     }
     return true;
   }
@@ -484,19 +483,21 @@ export class RaftHost extends EventEmitter {
     }
   }
 
+  /**
+   * Snapshots the store and drops the log behind it every `snapshotEvery` entries, or sooner when
+   * the entries since the last snapshot hold many bytes: the log lives in memory too.
+   */
   private maybeCompact(): void {
     const every = this.opts.snapshotEvery ?? 1_000;
     const applied = this.opts.store.appliedIndex;
-    if (applied - this.snapshotIndex < every) return;
-    const retain = this.opts.retainEntries ?? 500;
-    const data = this.opts.store.dump();
-    this.node.compact(data, retain);
-    const status = this.node.status();
-    const snap: Snapshot = {
-      meta: { index: applied, term: this.lastAppliedTerm, conf: status.conf },
-      data,
-    };
-    const first = status.firstIndex;
+    const byCount = applied - this.snapshotIndex >= every;
+    const bySize = this.bytesSinceSnapshot >= COMPACT_BYTES && applied > this.snapshotIndex;
+    if (!byCount && !bySize) return;
+    const retain = this.opts.retainEntries ?? 100;
+    const snap = this.node.compact(this.opts.store.dump(), retain);
+    this.bytesSinceSnapshot = 0;
+    if (!snap) return;
+    const first = this.node.status().firstIndex;
     try {
       this.opts.storage.compact(snap, first);
       this.snapshotIndex = snap.meta.index;

@@ -9,6 +9,7 @@ import { FleetError } from '../../shared/errors.js';
 import { tempDir, type ManagerProc } from '../helpers/cluster.js';
 import {
   clusterClient,
+  noDelayExperiment,
   goalLine,
   onInterrupt,
   percentile,
@@ -35,6 +36,8 @@ const MANAGER_ENV = { FLEET_LOG_FORMAT: 'json' };
 /** FLEET_BENCH_ELECTION_TIMEOUT=500ms tries another election timeout (the hidden manager flag). */
 const ELECTION_TIMEOUT = process.env.FLEET_BENCH_ELECTION_TIMEOUT;
 const EXTRA_ARGS = ELECTION_TIMEOUT ? ['--election-timeout', ELECTION_TIMEOUT] : [];
+/** FLEET_BENCH_VERBOSE=1 prints each trial's role changes on the survivors. */
+const VERBOSE = process.env.FLEET_BENCH_VERBOSE === '1';
 
 /** mulberry32: a small seeded PRNG, so the kill moments repeat from run to run. */
 function prng(seed: number): () => number {
@@ -66,10 +69,12 @@ interface Trial {
 interface RoleChange {
   at: number;
   role: string;
+  /** Which survivor logged it (its index among the managers). */
+  who: number;
 }
 
 /** The "raft role changed" lines a manager logged at or after `since` (epoch ms). */
-async function roleChanges(log: string, since: number): Promise<RoleChange[]> {
+async function roleChanges(log: string, since: number, who: number): Promise<RoleChange[]> {
   const text = await fs.readFile(log, 'utf8').catch(() => '');
   const out: RoleChange[] = [];
   for (const line of text.split('\n')) {
@@ -77,7 +82,7 @@ async function roleChanges(log: string, since: number): Promise<RoleChange[]> {
     try {
       const j = JSON.parse(line) as { time?: string; role?: string };
       const at = Date.parse(j.time ?? '');
-      if (at >= since && j.role) out.push({ at, role: j.role });
+      if (at >= since && j.role) out.push({ at, role: j.role, who });
     } catch {
       // a line cut short by the kill
     }
@@ -113,10 +118,12 @@ async function writeUntilAcknowledged(
 async function main(): Promise<void> {
   const startedAt = performance.now();
   const random = prng(SEED);
+  const nodeArgs = await noDelayExperiment();
   console.log(
     `failover: 3 managers on 127.0.0.11-13 (${os.cpus().length} CPUs), ${TRIALS} trials (seed ${SEED}): wait until healthy, wait 0-${MAX_DELAY_MS} ms, ` +
       `kill -9 the leader, time until a write (config.create) through a client of the 2 survivors ` +
-      `(per-attempt timeout ${ATTEMPT_TIMEOUT_MS} ms) is acknowledged; restart the killed manager`,
+      `(per-attempt timeout ${ATTEMPT_TIMEOUT_MS} ms) is acknowledged; restart the killed manager` +
+      (nodeArgs.length > 0 ? '; EXPERIMENT: TCP_NODELAY on every outgoing TLS connection' : ''),
   );
   const root = tempDir('bench-failover');
   let managers: ManagerProc[] = [];
@@ -131,8 +138,13 @@ async function main(): Promise<void> {
   const forget = onInterrupt(teardown);
   const trials: Trial[] = [];
   const errors = new Map<string, number>();
+  let retried = 0;
   try {
-    managers = await startBenchCluster(3, root, { env: MANAGER_ENV, extraArgs: EXTRA_ARGS });
+    managers = await startBenchCluster(3, root, {
+      env: MANAGER_ENV,
+      extraArgs: EXTRA_ARGS,
+      nodeArgs,
+    });
     const identity = await loadIdentity(managers[0]?.identity ?? '');
     status = await clusterClient(managers, 2_000);
     console.log(
@@ -179,6 +191,7 @@ async function main(): Promise<void> {
         address: victim.address,
         env: MANAGER_ENV,
         extraArgs: EXTRA_ARGS,
+        nodeArgs,
       });
       const upMs = performance.now() - r0;
       managers = managers.map((m) => (m === victim ? restarted : m));
@@ -188,16 +201,30 @@ async function main(): Promise<void> {
 
       // Log lines reach the files through pipes: read them once the trial is over.
       const changes = (
-        await Promise.all(survivors.map((m) => roleChanges(m.log, killedAt)))
+        await Promise.all(
+          survivors.map((m) => roleChanges(m.log, killedAt, managers.indexOf(m) + 1)),
+        )
       ).flat();
+      changes.sort((a, b) => a.at - b.at);
       const first = (role: (r: string) => boolean): number | null => {
         const at = changes.filter((c) => role(c.role)).map((c) => c.at);
         return at.length > 0 ? Math.min(...at) - killedAt : null;
       };
+      const electedMs = first((r) => r === 'leader');
+      const campaignMs = first((r) => r === 'pre-candidate' || r === 'candidate');
+      // The first survivor to campaign did not win at once: its pre-vote was refused or unanswered.
+      const winner = changes.find((c) => c.role === 'leader')?.who;
+      const opener = changes.find((c) => c.role === 'pre-candidate' || c.role === 'candidate')?.who;
+      if (winner !== opener || (electedMs ?? 0) - (campaignMs ?? 0) > 500) retried++;
+      if (VERBOSE)
+        console.log(
+          `  trial ${trial}: failover ${failoverMs.toFixed(0)} ms; ` +
+            changes.map((c) => `+${c.at - killedAt} m${c.who} ${c.role}`).join(', '),
+        );
       trials.push({
         failoverMs,
-        campaignMs: first((r) => r === 'pre-candidate' || r === 'candidate'),
-        electedMs: first((r) => r === 'leader'),
+        campaignMs,
+        electedMs,
         attempts,
         upMs,
         rejoinMs,
@@ -209,7 +236,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    report(trials, errors, performance.now() - startedAt);
+    report(trials, errors, retried, performance.now() - startedAt);
   } catch (e) {
     // The logs go with the temp dir: show their ends first.
     for (const m of managers) {
@@ -223,7 +250,12 @@ async function main(): Promise<void> {
   }
 }
 
-function report(trials: Trial[], errors: Map<string, number>, runMs: number): void {
+function report(
+  trials: Trial[],
+  errors: Map<string, number>,
+  retried: number,
+  runMs: number,
+): void {
   const failover = trials.map((t) => t.failoverMs);
   const known = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
   const campaign = known(trials.map((t) => t.campaignMs));
@@ -256,6 +288,9 @@ function report(trials: Trial[], errors: Map<string, number>, runMs: number): vo
   );
   for (const [what, n] of [...errors].sort((a, b) => b[1] - a[1]).slice(0, 6))
     console.log(`  ${String(n).padStart(5)}  ${what}`);
+  console.log(
+    `elections where the first survivor to campaign did not win at once: ${retried} of ${trials.length}`,
+  );
   console.log(`raw failover ms: ${failover.map((x) => x.toFixed(0)).join(' ')}`);
   console.log(
     'method: the failover time runs from kill -9 of the leader to the acknowledgement of a config.create sent ' +

@@ -2,6 +2,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/options.js';
@@ -9,6 +10,8 @@ import type { Results } from '../../shared/api.js';
 import { FLEET, REPO, freePort, stopProc, tempDir, type ManagerProc } from '../helpers/cluster.js';
 
 export { sleep };
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /** Kernel clock ticks per second, the unit of utime and stime in /proc/<pid>/stat. */
 export const CLK_TCK = ((): number => {
@@ -226,7 +229,12 @@ export function waitHealthy(
 export async function startBenchCluster(
   count: number,
   root: string,
-  opts: { firstHost?: number; env?: NodeJS.ProcessEnv; extraArgs?: string[] } = {},
+  opts: {
+    firstHost?: number;
+    env?: NodeJS.ProcessEnv;
+    extraArgs?: string[];
+    nodeArgs?: string[];
+  } = {},
 ): Promise<ManagerProc[]> {
   const managers: ManagerProc[] = [];
   try {
@@ -240,6 +248,7 @@ export async function startBenchCluster(
           ...(managers[0] ? { join: managers[0] } : {}),
           ...(opts.env ? { env: opts.env } : {}),
           ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}),
+          ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
         }),
       );
     }
@@ -255,6 +264,17 @@ export async function startBenchCluster(
     await Promise.all(managers.map((m) => stopProc(m.proc, 'SIGKILL')));
     throw e;
   }
+}
+
+/**
+ * FLEET_BENCH_NODELAY=1: an experiment that sets TCP_NODELAY on every outgoing TLS connection,
+ * in this process and (through these node flags) in the managers it starts. Returns the flags.
+ */
+export async function noDelayExperiment(): Promise<string[]> {
+  if (process.env.FLEET_BENCH_NODELAY !== '1') return [];
+  const preload = pathToFileURL(path.join(HERE, 'nodelay-preload.js')).href;
+  await import(preload);
+  return ['--import', preload];
 }
 
 /** An admin RPC client that may use any of these managers and follows the leader among them. */

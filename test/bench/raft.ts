@@ -9,6 +9,7 @@ import { tempDir, type ManagerProc } from '../helpers/cluster.js';
 import {
   CpuMeter,
   clusterClient,
+  noDelayExperiment,
   onInterrupt,
   percentile,
   printTable,
@@ -143,10 +144,12 @@ async function measure(managers: ManagerProc[], writers: number): Promise<Level>
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
+  const nodeArgs = await noDelayExperiment();
   console.log(
     `raft: write commits with 1 manager (no replication) and with 3 managers on loopback, ` +
       `at ${LEVELS.join(', ')} concurrent writers, ${WINDOW_S} s each (after ${WARMUP_MS / 1000} s warm-up); ` +
-      `${os.cpus().length} CPUs shared by the managers and this process`,
+      `${os.cpus().length} CPUs shared by the managers and this process` +
+      (nodeArgs.length > 0 ? '; EXPERIMENT: TCP_NODELAY on every outgoing TLS connection' : ''),
   );
   const root = tempDir('bench-raft');
   let managers: ManagerProc[] = [];
@@ -164,7 +167,7 @@ async function main(): Promise<void> {
     );
     for (const count of SETUPS) {
       const dir = path.join(root, `cluster-${count}`);
-      managers = await startBenchCluster(count, dir);
+      managers = await startBenchCluster(count, dir, { nodeArgs });
       const levels: Level[] = [];
       for (const writers of LEVELS) {
         const r = await measure(managers, writers);
