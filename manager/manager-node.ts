@@ -16,8 +16,11 @@ import type { ClusterRecord } from './store/commands.js';
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
 
 export const MANAGER_IDENTITY_FILE = 'manager-identity.json';
-/** The manager signs its own certificate (it holds the root key), renewing it at every start. */
-const MANAGER_CERT_LIFETIME_MS = 365 * 24 * 3600_000;
+/**
+ * Managers hold the root key and could sign any certificate they like, so theirs are long-lived
+ * like the admin's: renewing them would add moving parts and no protection.
+ */
+export const MANAGER_CERT_LIFETIME_MS = 10 * 365 * 24 * 3600_000;
 
 export async function loadManagerIdentity(dataDir: string): Promise<Identity | undefined> {
   const raw = await readJsonFile(path.join(dataDir, MANAGER_IDENTITY_FILE));

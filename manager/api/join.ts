@@ -14,6 +14,7 @@ import {
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Propose } from '../controller.js';
+import { MANAGER_CERT_LIFETIME_MS } from '../manager-node.js';
 import type { ClusterRecord, MemberRecord } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 
@@ -69,6 +70,9 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
     }
     const now = clock.now();
     const id = randomId();
+    const managerAddress = role === 'manager' ? req.manager?.address : undefined;
+    // A manager process holds the root key and could mint its own: a short lifetime adds nothing.
+    const lifetime = managerAddress ? MANAGER_CERT_LIFETIME_MS : certLifetimeMs;
     const serial = randomId();
     const cert = issueCertificate(
       {
@@ -77,12 +81,11 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
         signPub: req.signPub,
         boxPub: req.boxPub,
         issuedAt: now,
-        expiresAt: now + certLifetimeMs,
+        expiresAt: now + lifetime,
         serial,
       },
       { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
     );
-    const managerAddress = role === 'manager' ? req.manager?.address : undefined;
     const node: NodeRecord = {
       id,
       name: req.name,
