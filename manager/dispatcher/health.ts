@@ -22,7 +22,12 @@ export class HealthTracker {
 
   /** Every known node gets a fresh grace period (manager start, leadership). */
   grace(nodeIds: Iterable<string>, now: number, extraMs: number): void {
-    for (const id of nodeIds) this.lastSeen.set(id, now + extraMs);
+    for (const id of nodeIds) {
+      this.lastSeen.set(id, now + extraMs);
+      // A connection this manager saw drop while it followed says nothing: the agent moved to
+      // the leader of the time, as it should.
+      this.droppedAt.delete(id);
+    }
   }
 
   beat(nodeId: string, now: number): void {
