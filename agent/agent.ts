@@ -213,6 +213,8 @@ export class Agent {
   }
 
   private async onAssignment(payload: Buffer): Promise<void> {
+    // A manager that stops leading clears its retained copy: that is no order to stop anything.
+    if (payload.length === 0) return;
     const d = decode(assignmentSchema, payload);
     if (!d.ok) return this.opts.logger.warn('dropped assignment', { reason: d.reason });
     const a = d.value;
