@@ -95,6 +95,8 @@ export class RaftHost extends EventEmitter {
   private pumpScheduled = false;
   private pumping = false;
   private stalledUntil = 0;
+  /** A Ready persisted and sent whose committed entries the store has not all taken yet. */
+  private unapplied: Ready | null = null;
   /** Set while the Raft log cannot be written (a full disk): writes are refused with it. */
   private storageError: FleetError | null = null;
   private stopped = false;
@@ -291,15 +293,14 @@ export class RaftHost extends EventEmitter {
     if (this.pumping || this.stopped || Date.now() < this.stalledUntil) return;
     this.pumping = true;
     try {
+      // A Ready whose entries could not all be applied is finished before any new one.
+      if (this.unapplied && !this.finish(this.unapplied)) return;
       while (this.node.hasReady()) {
         const rd = this.node.ready();
         if (!this.persist(rd)) return;
         if (rd.snapshot) this.installSnapshot(rd.snapshot);
         this.opts.transport.send(rd.messages);
-        if (!this.applyAll(rd.committed)) return;
-        this.node.advance();
-        if (rd.softState) this.noteSoftState(rd.softState);
-        for (const rs of rd.readStates) this.noteReadState(rs.context, rs.index);
+        if (!this.finish(rd)) return;
       }
       this.releaseReads();
       this.checkLeading();
@@ -307,6 +308,19 @@ export class RaftHost extends EventEmitter {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Applies the Ready's committed entries, then advances; false while the store refuses. */
+  private finish(rd: Ready): boolean {
+    if (!this.applyAll(rd.committed)) {
+      this.unapplied = rd;
+      return false;
+    }
+    this.unapplied = null;
+    this.node.advance();
+    if (rd.softState) this.noteSoftState(rd.softState);
+    for (const rs of rd.readStates) this.noteReadState(rs.context, rs.index);
+    return true;
   }
 
   /** Writes the Ready's hard state, snapshot and entries; on failure restarts the core from disk. */
@@ -360,20 +374,11 @@ export class RaftHost extends EventEmitter {
           error: errorMessage(err),
         });
         this.stalledUntil = Date.now() + 1_000;
-        setTimeout(() => this.retryApply(entries), 1_000);
         return false;
       }
       this.bytesSinceSnapshot += e.data.length;
     }
     return true;
-  }
-
-  private retryApply(entries: Entry[]): void {
-    if (this.stopped) return;
-    this.stalledUntil = 0;
-    if (!this.applyAll(entries)) return;
-    this.node.advance();
-    this.pump();
   }
 
   private applyOne(e: Entry): void {
