@@ -119,11 +119,12 @@ async function write(
   const blocked = deps.gate.writeBlocker();
   if (blocked) throw blocked;
   if (!deps.gate.isLeader()) throw notLeader(deps);
-  if (key) {
-    const earlier = deps.store.requestResponse(key);
-    if (earlier !== undefined) return earlier;
-  }
   return retryOnConflict(async () => {
+    // Checked on every attempt: a copy of this request sent earlier may have committed since.
+    if (key) {
+      const earlier = deps.store.requestResponse(key);
+      if (earlier !== undefined) return earlier;
+    }
     const out = runHandler(deps, method, input);
     if (out.commands && out.commands.length > 0) {
       await deps.propose({

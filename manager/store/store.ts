@@ -117,6 +117,11 @@ export class Store extends EventEmitter implements StoreView {
       assignmentNodes: new Set(),
       cluster: false,
     };
+    if (p.request && this.requestResponse(p.request.key) !== undefined) {
+      // Two copies of one client request were both proposed: only the first takes effect.
+      this.markApplied(index);
+      throw new WriteConflict('the request was already applied');
+    }
     const stale = this.staleRecord(p.commands);
     if (stale) {
       this.markApplied(index);
