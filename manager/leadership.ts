@@ -57,7 +57,7 @@ export class Leadership implements ClusterGate {
   }
 
   writeBlocker(): FleetError | null {
-    return this.deps.host.writeBlocker;
+    return this.deps.host.writeBlocker();
   }
 
   quorumProblem(): string | null {

@@ -17,7 +17,7 @@ import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { Propose } from '../controller.js';
 import type { Command } from '../store/commands.js';
-import { retryOnConflict } from '../store/conflict.js';
+import { retryOnConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
 import type { RaftView } from './views.js';
@@ -191,12 +191,5 @@ function runHandler(
 }
 
 function storageHint(e: unknown): string {
-  const msg = errorMessage(e);
-  const code = e instanceof Error && 'code' in e ? String(e.code) : '';
-  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(`${code} ${msg}`))
-    return "the manager's disk is full; nothing was written";
-  // The transaction was rolled back, but an I/O error says nothing about why: do not guess.
-  if (code.startsWith('SQLITE_IOERR'))
-    return `the manager could not write its database (${msg}); nothing was written`;
-  return msg;
+  return storageFailure(e, 'its database') ?? errorMessage(e);
 }

@@ -2,8 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { FleetError, errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { ChangeSet, Proposal } from '../store/commands.js';
-import { isWriteConflict } from '../store/conflict.js';
+import { emptyChangeSet, type ChangeSet, type Proposal } from '../store/commands.js';
+import { isWriteConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { RaftNode } from './core/index.js';
 import type {
@@ -124,8 +124,15 @@ export class RaftHost extends EventEmitter {
     if (voters.length === 1 && voters[0] === this.opts.id) this.node.campaign();
   }
 
-  /** Why this manager cannot take writes at all right now (its Raft log is unwritable), or null. */
-  get writeBlocker(): FleetError | null {
+  /**
+   * Why this manager cannot take writes at all (its Raft log is unwritable), or null. While the
+   * log is failing it tries it again first, so space that has just come back is used at once.
+   */
+  writeBlocker(): FleetError | null {
+    if (this.storageError) {
+      this.stalledUntil = 0;
+      this.pump();
+    }
     return this.storageError;
   }
 
@@ -170,31 +177,30 @@ export class RaftHost extends EventEmitter {
 
   /** Commits a proposal through Raft and applies it; resolves once applied on this manager. */
   propose(p: Proposal): Promise<ChangeSet> {
-    if (this.storageError) return Promise.reject(this.storageError);
+    const blocked = this.writeBlocker();
+    if (blocked) return Promise.reject(blocked);
     const refused = this.writeRefusal();
     if (refused) return Promise.reject(refused);
     const r = this.node.propose(proposalToEntry(p));
     if (!r.ok) return Promise.reject(this.refusal(r.reason, r.leader));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(r.index);
-        reject(this.commitTimeout());
-      }, this.opts.commitTimeoutMs ?? 5_000);
-      this.waiters.set(r.index, { term: r.term, resolve, reject, timer });
-      this.schedulePump();
-    });
+    return this.untilApplied(r.index, r.term);
   }
 
   /** Proposes a membership change; resolves once it is applied here. */
   changeMembership(cc: ConfChange): Promise<void> {
     const r = this.node.proposeConfChange(cc);
     if (!r.ok) return Promise.reject(this.refusal(r.reason, r.leader));
+    return this.untilApplied(r.index, r.term).then(() => undefined);
+  }
+
+  /** Resolves when the entry proposed at index/term is applied here, rejects when it cannot be. */
+  private untilApplied(index: number, term: number): Promise<ChangeSet> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters.delete(r.index);
+        this.waiters.delete(index);
         reject(this.commitTimeout());
       }, this.opts.commitTimeoutMs ?? 5_000);
-      this.waiters.set(r.index, { term: r.term, resolve: () => resolve(), reject, timer });
+      this.waiters.set(index, { term, resolve, reject, timer });
       this.schedulePump();
     });
   }
@@ -339,7 +345,11 @@ export class RaftHost extends EventEmitter {
       this.opts.logger.error('could not write the Raft log; restarting consensus from disk', {
         error: errorMessage(e),
       });
-      const err = new FleetError('internal', diskHint(e));
+      const err = new FleetError(
+        'internal',
+        storageFailure(e, 'its Raft log') ??
+          `the manager could not write its Raft log (${errorMessage(e)}); nothing was written`,
+      );
       this.storageError = err;
       for (const [index, w] of this.waiters) {
         if (rd.entries.some((x) => x.index === index)) {
@@ -405,14 +415,14 @@ export class RaftHost extends EventEmitter {
         '';
       const op = cc.op === 'remove' ? 'remove' : 'upsert';
       store.applyMembership(e.index, { op, member: { id: cc.id, address } });
-      if (mine) this.settle(mine, null, emptyChange(e.index));
+      if (mine) this.settle(mine, null, emptyChangeSet(e.index));
       if (cc.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
       return;
     }
     const p = e.data === '' ? null : entryToProposal(e.data);
     if (!p) {
       store.markApplied(e.index);
-      if (mine) this.settle(mine, null, emptyChange(e.index));
+      if (mine) this.settle(mine, null, emptyChangeSet(e.index));
       return;
     }
     try {
@@ -570,23 +580,4 @@ export class NotLeader extends FleetError {
   ) {
     super('not_leader', message);
   }
-}
-
-function emptyChange(index: number): ChangeSet {
-  return {
-    index,
-    nodes: new Set(),
-    services: new Set(),
-    tasks: new Set(),
-    assignmentNodes: new Set(),
-    cluster: false,
-  };
-}
-
-function diskHint(e: unknown): string {
-  const msg = errorMessage(e);
-  const code = e instanceof Error && 'code' in e ? String(e.code) : '';
-  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(`${code} ${msg}`))
-    return "the manager's disk is full; nothing was written";
-  return `the manager could not write its Raft log (${msg}); nothing was written`;
 }

@@ -69,3 +69,14 @@ export interface ChangeSet {
   assignmentNodes: Set<string>;
   cluster: boolean;
 }
+
+export function emptyChangeSet(index: number): ChangeSet {
+  return {
+    index,
+    nodes: new Set(),
+    services: new Set(),
+    tasks: new Set(),
+    assignmentNodes: new Set(),
+    cluster: false,
+  };
+}

@@ -11,6 +11,21 @@ export class WriteConflict extends Error {
   }
 }
 
+/**
+ * One line for a write that failed on the manager's disk, or null when the error is not about
+ * storage. Nothing of the write remains: SQLite rolled the transaction back.
+ */
+export function storageFailure(e: unknown, what: string): string | null {
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = e instanceof Error && 'code' in e ? String(e.code) : '';
+  if (/SQLITE_FULL|database or disk is full|ENOSPC/i.test(`${code} ${msg}`))
+    return "the manager's disk is full; nothing was written";
+  // An I/O error says nothing about why: do not guess.
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO')
+    return `the manager could not write ${what} (${msg}); nothing was written`;
+  return null;
+}
+
 export function isWriteConflict(e: unknown): e is WriteConflict {
   return e instanceof WriteConflict;
 }

@@ -2,14 +2,15 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
-import type {
-  ChangeSet,
-  ClusterRecord,
-  Command,
-  ConfigRecord,
-  MemberRecord,
-  Proposal,
-  SecretRecord,
+import {
+  emptyChangeSet,
+  type ChangeSet,
+  type ClusterRecord,
+  type Command,
+  type ConfigRecord,
+  type MemberRecord,
+  type Proposal,
+  type SecretRecord,
 } from './commands.js';
 import { WriteConflict, isDeterministicFailure } from './conflict.js';
 import { dumpSchema, type StoreDump } from './dump.js';
@@ -109,14 +110,7 @@ export class Store extends EventEmitter implements StoreView {
    */
   apply(p: Proposal, index = this.index + 1): ChangeSet {
     this.checkIndex(index);
-    const changes: ChangeSet = {
-      index,
-      nodes: new Set(),
-      services: new Set(),
-      tasks: new Set(),
-      assignmentNodes: new Set(),
-      cluster: false,
-    };
+    const changes = emptyChangeSet(index);
     if (p.request && this.requestResponse(p.request.key) !== undefined) {
       // Two copies of one client request were both proposed: only the first takes effect.
       this.markApplied(index);
