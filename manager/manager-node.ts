@@ -1,5 +1,4 @@
 // A manager process as a member of the cluster: its node identity (for its peers) and its node record.
-import os from 'node:os';
 import path from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import {
@@ -14,6 +13,11 @@ import type { ClusterRecord } from './store/commands.js';
 
 /** Docker's architecture names, as the agents report theirs. */
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+
+export const boardArch = (): string => GOARCH[process.arch] ?? process.arch;
+
+/** A manager's node name unless --name says otherwise: unique per listening address. */
+export const defaultManagerName = (host: string): string => `manager-${host}`;
 
 export const MANAGER_IDENTITY_FILE = 'manager-identity.json';
 /**
@@ -65,6 +69,7 @@ export function certSerial(identity: Identity): string {
 /** The record `node ls` shows for a manager process; it never receives tasks. */
 export function managerNodeRecord(
   identity: Identity,
+  name: string,
   host: string,
   address: string,
   now: number,
@@ -72,13 +77,13 @@ export function managerNodeRecord(
 ): NodeRecord {
   return {
     id: identity.id,
-    name: prev?.name ?? `${os.hostname()}-manager`,
+    name: prev?.name ?? name,
     role: prev?.role ?? 'manager',
     status: 'ready',
     statusMessage: '',
     availability: 'drain',
     address: host,
-    arch: GOARCH[process.arch] ?? process.arch,
+    arch: boardArch(),
     os: process.platform,
     labels: prev?.labels ?? {},
     resources: { cpus: 0, memoryBytes: 0 },

@@ -26,7 +26,9 @@ import {
   loadManagerIdentity,
   managerNodeRecord,
   saveManagerIdentity,
+  boardArch,
   certSerial,
+  defaultManagerName,
 } from './manager-node.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { prepareRaftLog } from './raft/bootstrap.js';
@@ -55,6 +57,8 @@ export interface ManagerOptions {
   /** Rebuild a one-manager cluster from this manager's data. */
   forceNewCluster?: boolean;
   raftTiming?: Partial<RaftTiming>;
+  /** This manager's node name (default manager-HOST). */
+  name?: string;
   /** Cut this manager off from the managers listed in DIR/partition (tests only). */
   faultInjection?: boolean;
   /** Entries applied between snapshots (default 1000). */
@@ -328,7 +332,8 @@ async function ensureOwnRecord(w: WireDeps, propose: Propose): Promise<void> {
   await retryOnConflict(async () => {
     const prev = w.store.node(w.id);
     if (prev?.manager?.address === w.address && prev.certSerial === certSerial(w.identity)) return;
-    const node = managerNodeRecord(w.identity, host, w.address, w.clock.now(), prev);
+    const name = w.opts.name ?? defaultManagerName(host);
+    const node = managerNodeRecord(w.identity, name, host, w.address, w.clock.now(), prev);
     await propose({ commands: [{ type: 'node.put', node }] });
   }).catch((e: unknown) => {
     w.logger.warn('could not record this manager as a node', { error: String(e) });
@@ -346,9 +351,9 @@ async function joinIfAsked(
   const r = await joinWithReply({
     managers: opts.join.managers,
     token: opts.join.token,
-    name: `${opts.host}-manager`,
+    name: opts.name ?? defaultManagerName(opts.host),
     address: opts.host,
-    platform: { os: process.platform, arch: process.arch },
+    platform: { os: process.platform, arch: boardArch() },
     labels: {},
     insecure: opts.insecure === true,
     managerAddress: address,

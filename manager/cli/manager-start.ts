@@ -46,6 +46,10 @@ const start = defineCommand({
         default: false,
         describe: 'listen with plain TCP instead of TLS (development only: traffic is readable)',
       })
+      .option('name', {
+        type: 'string',
+        describe: "this manager's node name (default manager-HOST)",
+      })
       .option('join', {
         type: 'string',
         describe: 'join the cluster of the manager(s) at HOST:PORT[,HOST:PORT...] (needs --token)',
@@ -113,6 +117,7 @@ const start = defineCommand({
       certLifetimeMs,
       ...(join ? { join } : {}),
       forceNewCluster: argv['force-new-cluster'],
+      ...(argv.name ? { name: argv.name } : {}),
       ...(raftTiming ? { raftTiming } : {}),
       faultInjection: argv['fault-injection'],
       ...(argv['snapshot-interval'] !== undefined
