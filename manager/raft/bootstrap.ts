@@ -2,8 +2,9 @@
 import type { Logger } from '../../shared/log.js';
 import type { Store } from '../store/store.js';
 import { isWriteConflict } from '../store/conflict.js';
-import { RaftNode, type ConfChange, type Entry } from './core/index.js';
-import { decodeMemberContext, encodeMemberContext, entryToProposal } from './entries.js';
+import { applyEntry } from './apply.js';
+import { RaftNode, type Entry } from './core/index.js';
+import { encodeMemberContext } from './entries.js';
 import type { RaftStorage } from './storage.js';
 
 export type LogStart = 'new-cluster' | 'existing' | 'rebuilt' | 'joining';
@@ -71,15 +72,8 @@ function rebuildAsSoleMember(o: PrepareOptions): void {
 }
 
 function applyCommitted(store: Store, e: Entry): void {
-  if (e.type === 'conf') {
-    const cc = JSON.parse(e.data) as ConfChange;
-    const member = { id: cc.id, address: decodeMemberContext(cc.context) };
-    store.applyMembership(e.index, { op: cc.op === 'remove' ? 'remove' : 'upsert', member });
-    return;
-  }
-  if (e.data === '') return store.markApplied(e.index);
   try {
-    store.apply(entryToProposal(e.data), e.index);
+    applyEntry(store, e);
   } catch (err) {
     if (!isWriteConflict(err)) throw err;
   }

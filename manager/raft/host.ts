@@ -17,7 +17,8 @@ import type {
   SoftState,
   Status,
 } from './core/index.js';
-import { decodeMemberContext, entryToProposal, proposalToEntry } from './entries.js';
+import { applyEntry, parseConfChange } from './apply.js';
+import { proposalToEntry } from './entries.js';
 import type { RaftStorage } from './storage.js';
 
 /** What the host needs of the network: RaftTransport, or an in-memory one in tests. */
@@ -392,45 +393,29 @@ export class RaftHost extends EventEmitter {
   }
 
   private applyOne(e: Entry): void {
-    const store = this.opts.store;
     const w = this.waiters.get(e.index);
     if (w && w.term !== e.term) {
       this.waiters.delete(e.index);
-      this.settle(
-        w,
-        new FleetError(
-          'unavailable',
-          'leadership changed before the write committed; it was not applied',
-        ),
-      );
+      const lost = 'leadership changed before the write committed; it was not applied';
+      this.settle(w, new FleetError('unavailable', lost));
     }
-    const mine = w && w.term === e.term ? w : undefined;
-    if (mine) this.waiters.delete(e.index);
-    if (e.type === 'conf') {
-      const cc = JSON.parse(e.data) as ConfChange;
-      // A promotion or demotion carries no address: the member keeps the one it joined with.
-      const address =
-        decodeMemberContext(cc.context) ||
-        store.members().find((m) => m.id === cc.id)?.address ||
-        '';
-      const op = cc.op === 'remove' ? 'remove' : 'upsert';
-      store.applyMembership(e.index, { op, member: { id: cc.id, address } });
-      if (mine) this.settle(mine, null, emptyChangeSet(e.index));
-      if (cc.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
-      return;
-    }
-    const p = e.data === '' ? null : entryToProposal(e.data);
-    if (!p) {
-      store.markApplied(e.index);
-      if (mine) this.settle(mine, null, emptyChangeSet(e.index));
-      return;
-    }
+    let outcome: ChangeSet | Error;
     try {
-      const changes = store.apply(p, e.index);
-      if (mine) this.settle(mine, null, changes);
+      outcome = applyEntry(this.opts.store, e);
     } catch (err) {
+      // Any other failure leaves the entry to be applied again, its proposer still waiting.
       if (!isWriteConflict(err)) throw err;
-      if (mine) this.settle(mine, err);
+      outcome = err;
+    }
+    const mine = this.waiters.get(e.index);
+    if (mine) {
+      this.waiters.delete(e.index);
+      if (outcome instanceof Error) this.settle(mine, outcome);
+      else this.settle(mine, null, outcome);
+    }
+    if (e.type === 'conf') {
+      const cc = parseConfChange(e);
+      if (cc.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
     }
   }
 

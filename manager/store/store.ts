@@ -72,12 +72,15 @@ export class Store extends EventEmitter implements StoreView {
     // transactions here lose in a power cut is applied again from it (or from its snapshot).
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    // Upserts on the id only: a record taking another's unique name must fail (a constraint
+    // error, refused alike on every manager), never silently delete the other row.
     this.stmts = {
       setMeta: this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
       putNode: this.db.prepare('INSERT OR REPLACE INTO nodes(id, data) VALUES (?, ?)'),
       delNode: this.db.prepare('DELETE FROM nodes WHERE id = ?'),
       putService: this.db.prepare(
-        'INSERT OR REPLACE INTO services(id, name, data) VALUES (?, ?, ?)',
+        'INSERT INTO services(id, name, data) VALUES (?, ?, ?) ' +
+          'ON CONFLICT(id) DO UPDATE SET name = excluded.name, data = excluded.data',
       ),
       delService: this.db.prepare('DELETE FROM services WHERE id = ?'),
       putTask: this.db.prepare(
@@ -88,9 +91,15 @@ export class Store extends EventEmitter implements StoreView {
         'INSERT OR IGNORE INTO requests(key, response, applied_index) VALUES (?, ?, ?)',
       ),
       getRequest: this.db.prepare('SELECT response FROM requests WHERE key = ?'),
-      putSecret: this.db.prepare('INSERT OR REPLACE INTO secrets(id, name, data) VALUES (?, ?, ?)'),
+      putSecret: this.db.prepare(
+        'INSERT INTO secrets(id, name, data) VALUES (?, ?, ?) ' +
+          'ON CONFLICT(id) DO UPDATE SET name = excluded.name, data = excluded.data',
+      ),
       delSecret: this.db.prepare('DELETE FROM secrets WHERE id = ?'),
-      putConfig: this.db.prepare('INSERT OR REPLACE INTO configs(id, name, data) VALUES (?, ?, ?)'),
+      putConfig: this.db.prepare(
+        'INSERT INTO configs(id, name, data) VALUES (?, ?, ?) ' +
+          'ON CONFLICT(id) DO UPDATE SET name = excluded.name, data = excluded.data',
+      ),
       delConfig: this.db.prepare('DELETE FROM configs WHERE id = ?'),
       trimRequests: this.db.prepare('DELETE FROM requests WHERE applied_index < ?'),
     };

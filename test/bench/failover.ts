@@ -90,6 +90,24 @@ async function roleChanges(log: string, since: number, who: number): Promise<Rol
   return out;
 }
 
+/** Whether the manager's outgoing Raft link to `peer` was up at `at`, from its log. */
+async function linkUp(log: string, peer: string, at: number): Promise<boolean> {
+  const text = await fs.readFile(log, 'utf8').catch(() => '');
+  let up = false;
+  for (const line of text.split('\n')) {
+    if (!line.includes(peer) || !line.includes('raft peer')) continue;
+    try {
+      const j = JSON.parse(line) as { time?: string; msg?: string; peer?: string };
+      if (j.peer !== peer || Date.parse(j.time ?? '') > at) continue;
+      if (j.msg === 'connected to raft peer') up = true;
+      else if (j.msg === 'lost raft peer') up = false;
+    } catch {
+      // a line cut short by a kill
+    }
+  }
+  return up;
+}
+
 /** Issues one small write until a manager acknowledges it; returns the attempts it took. */
 async function writeUntilAcknowledged(
   client: RpcClient,
@@ -108,7 +126,7 @@ async function writeUntilAcknowledged(
       // An earlier attempt was applied after all (its reply was lost with its manager).
       if (code === 'already_exists') return attempt;
       errors.set(what, (errors.get(what) ?? 0) + 1);
-      if (Date.now() > deadline) throw new Error(`no write was acknowledged: ${String(e)}`);
+      if (performance.now() > deadline) throw new Error(`no write was acknowledged: ${String(e)}`);
       // Retry at once, yielding only so the client's own timers run.
       await sleep(1);
     }
@@ -153,14 +171,17 @@ async function main(): Promise<void> {
     let lastPrint = performance.now();
     for (let trial = 1; trial <= TRIALS; trial++) {
       if (performance.now() - startedAt > BUDGET_MS) {
-        console.log(`  stopping after ${trial - 1} trials: the ${BUDGET_MS / 1000} s budget ran out`);
+        console.log(
+          `  stopping after ${trial - 1} trials: the ${BUDGET_MS / 1000} s budget ran out`,
+        );
         break;
       }
       const rows = await waitHealthy(status, 3, 60_000);
       if (!rows) throw new Error(`trial ${trial}: the cluster did not become healthy within 60 s`);
       const leaderAddress = rows.find((r) => r.leader)?.address;
       const victim = managers.find((m) => m.address === leaderAddress);
-      if (!victim) throw new Error(`trial ${trial}: the leader ${leaderAddress} is not one we started`);
+      if (!victim)
+        throw new Error(`trial ${trial}: the leader ${leaderAddress} is not one we started`);
       const survivors = managers.filter((m) => m !== victim);
       // Connected before the kill: the measured time is the failover, not the client's start.
       writer = await connectClient({
@@ -170,6 +191,14 @@ async function main(): Promise<void> {
       });
       await sleep(random() * MAX_DELAY_MS);
 
+      // The log positions the leader knows of, to tell whether the survivors' logs differ.
+      const positions = VERBOSE
+        ? (await status.call('manager.ls', {}).catch(() => []))
+            .map(
+              (r) => `m${managers.findIndex((m) => m.address === r.address) + 1}@${r.appliedIndex}`,
+            )
+            .join(' ')
+        : '';
       const exited = once(victim.proc, 'exit');
       const killedAt = Date.now();
       const t0 = performance.now();
@@ -177,7 +206,7 @@ async function main(): Promise<void> {
       const attempts = await writeUntilAcknowledged(
         writer,
         `failover-${trial}`,
-        killedAt + TRIAL_TIMEOUT_MS,
+        t0 + TRIAL_TIMEOUT_MS,
         errors,
       );
       const failoverMs = performance.now() - t0;
@@ -196,7 +225,8 @@ async function main(): Promise<void> {
       const upMs = performance.now() - r0;
       managers = managers.map((m) => (m === victim ? restarted : m));
       const back = await waitHealthy(status, 3, 60_000);
-      if (!back) throw new Error(`trial ${trial}: the restarted manager did not rejoin within 60 s`);
+      if (!back)
+        throw new Error(`trial ${trial}: the restarted manager did not rejoin within 60 s`);
       const rejoinMs = performance.now() - r0;
 
       // Log lines reach the files through pipes: read them once the trial is over.
@@ -216,9 +246,20 @@ async function main(): Promise<void> {
       const winner = changes.find((c) => c.role === 'leader')?.who;
       const opener = changes.find((c) => c.role === 'pre-candidate' || c.role === 'candidate')?.who;
       if (winner !== opener || (electedMs ?? 0) - (campaignMs ?? 0) > 500) retried++;
+      if (VERBOSE) {
+        const ids = new Map(rows.map((r) => [r.address, r.id]));
+        const links = await Promise.all(
+          survivors.map(async (s) => {
+            const other = survivors.find((o) => o !== s);
+            const up = await linkUp(s.log, ids.get(other?.address ?? '') ?? '', killedAt);
+            return `m${managers.indexOf(s) + 1}->m${managers.indexOf(other ?? s) + 1} ${up ? 'up' : 'DOWN'}`;
+          }),
+        );
+        console.log(`  trial ${trial}: links at the kill: ${links.join(', ')}`);
+      }
       if (VERBOSE)
         console.log(
-          `  trial ${trial}: failover ${failoverMs.toFixed(0)} ms; ` +
+          `  trial ${trial}: killed m${managers.indexOf(restarted) + 1} (log ${positions}); failover ${failoverMs.toFixed(0)} ms; ` +
             changes.map((c) => `+${c.at - killedAt} m${c.who} ${c.role}`).join(', '),
         );
       trials.push({
@@ -277,8 +318,14 @@ function report(
       row('  kill -> a survivor campaigns (log)', campaign),
       row('  kill -> a survivor leads (log)', elected),
       row('  new leader -> write acknowledged', afterElection),
-      row('restart -> manager process up', trials.map((t) => t.upMs)),
-      row('restart -> reachable voter again', trials.map((t) => t.rejoinMs)),
+      row(
+        'restart -> manager process up',
+        trials.map((t) => t.upMs),
+      ),
+      row(
+        'restart -> reachable voter again',
+        trials.map((t) => t.rejoinMs),
+      ),
     ],
     'lrrrrr',
   );

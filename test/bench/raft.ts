@@ -69,13 +69,12 @@ async function measure(managers: ManagerProc[], writers: number): Promise<Level>
     for (let i = 0; i < writers; i += 16) {
       const batch = Math.min(16, writers - i);
       clients.push(
-        ...(await Promise.all(
-          Array.from({ length: batch }, () => clusterClient(managers, 5_000)),
-        )),
+        ...(await Promise.all(Array.from({ length: batch }, () => clusterClient(managers, 5_000)))),
       );
     }
-    const leaderAddress = (await clients[0]?.call('manager.ls', {}))?.find((m) => m.leader)
-      ?.address;
+    const leaderAddress = (await clients[0]?.call('manager.ls', {}))?.find(
+      (m) => m.leader,
+    )?.address;
     const leader = managers.find((m) => m.address === leaderAddress);
     const followers = managers.filter((m) => m !== leader);
     const start = performance.now();
@@ -233,7 +232,7 @@ function report(results: Map<number, Level[]>): void {
       ]);
   printTable(cpu, 'rrrrrr');
   console.log(
-    'method: a commit is one small write RPC (config.create or config.rm of the writer\'s own config, ' +
+    "method: a commit is one small write RPC (config.create or config.rm of the writer's own config, " +
       'alternating) from request to acknowledgement, measured by the client: the leader runs the handler, ' +
       'appends the entry to its Raft log (a SQLite transaction with an fsync), replicates it, and once a ' +
       'majority has it fsynced in their logs (the leader and one follower of three; a single manager only ' +
