@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { FleetError, errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { emptyChangeSet, type ChangeSet, type Proposal } from '../store/commands.js';
+import type { ChangeSet, Proposal } from '../store/commands.js';
 import { isWriteConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { RaftNode } from './core/index.js';
