@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'dist', 'test', 'bench');
-// All of them run by default: raft (about 2 min) and failover (about 8 min for 100 trials) need no
+// All of them run by default: raft (about 75 s) and failover (6-9 min for 100 trials) need no
 // Docker and guard the replicated managers, the part most likely to regress.
 const BENCHES = ['converge', 'control-plane', 'agent-rss', 'raft', 'failover'];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).

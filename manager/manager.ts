@@ -194,6 +194,14 @@ export class Manager {
     }
   }
 
+  /**
+   * Resolves if a committed change removed this manager from the cluster (it was removed with
+   * `fleet node rm --force` while it was down): it has nothing left to do and should stop.
+   */
+  removed(): Promise<void> {
+    return new Promise((resolve) => this.raft.once('removed', () => resolve()));
+  }
+
   async stop(): Promise<void> {
     for (const p of this.parts) p.stop();
     this.raft.stop();

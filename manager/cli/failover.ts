@@ -86,13 +86,24 @@ export class HostBook {
 export type Next =
   | { action: 'redirect'; host: string; id: string }
   | { action: 'wait'; ms: number }
-  | { action: 'failover'; ms: number }
+  | { action: 'failover'; host: string; ms: number }
   | { action: 'fail'; error: unknown };
 
-/** The retry budget of one call: redirects are counted, waits and failovers bounded in time. */
+/** A manager that did not answer is skipped for this long, then given another chance. */
+const SILENCE_MS = 1_000;
+
+/**
+ * The retry budget of one call. Redirects that reach a manager are counted; the managers'
+ * answers decide the rest: an election is waited out; a named leader that does not answer (it
+ * may be the one that just died) is asked about again after a pause; a manager without quorum
+ * or without an answer makes the call try the next one, and it fails once every manager said
+ * "no quorum" or was silent.
+ */
 export class CallPlan {
   private redirects = 0;
-  private unreachable = 0;
+  private lastRedirect: string | null = null;
+  private readonly silentAt = new Map<string, number>();
+  private readonly noQuorum = new Set<string>();
 
   constructor(private readonly deadline: number) {}
 
@@ -100,21 +111,31 @@ export class CallPlan {
     return Math.max(0, this.deadline - now);
   }
 
-  /** What to do after `err` from the manager at `host`, knowing `hosts` managers in all. */
-  next(err: unknown, now: number, host: string, hosts: number): Next {
+  /** What to do after `err` from the manager at `host`, knowing the managers `hosts`. */
+  next(err: unknown, now: number, host: string, hosts: readonly string[]): Next {
     if (!(err instanceof FleetError)) return { action: 'fail', error: err };
     const fromManager = err instanceof ManagerError;
     switch (err.code) {
       case 'not_leader':
         return this.redirect(err, now, host);
-      case 'no_quorum':
-        return this.backoff(err, now);
-      case 'unavailable':
+      case 'no_quorum': {
+        this.noQuorum.add(normalizeAddress(host));
+        const other = this.untried(host, hosts, now);
+        if (!other || now >= this.deadline) return { action: 'fail', error: err };
+        return { action: 'failover', host: other, ms: 0 };
+      }
+      case 'unavailable': {
         // A manager saying so is an answer; only a silent or lost manager warrants another.
-        if (fromManager || hosts < 2 || now >= this.deadline) return { action: 'fail', error: err };
-        this.unreachable++;
-        // Once every host failed in a row, pause: they may be restarting or electing.
-        return { action: 'failover', ms: this.unreachable >= hosts ? RETRY_BACKOFF_MS : 0 };
+        if (fromManager || hosts.length < 2 || now >= this.deadline)
+          return { action: 'fail', error: err };
+        this.silentAt.set(normalizeAddress(host), now);
+        if (this.lastRedirect === normalizeAddress(host)) this.redirects--;
+        this.lastRedirect = null;
+        const other = this.untried(host, hosts, now);
+        // Every one silent: pause, they may be restarting or electing.
+        if (!other) return { action: 'failover', host: nextOf(host, hosts), ms: RETRY_BACKOFF_MS };
+        return { action: 'failover', host: other, ms: 0 };
+      }
       default:
         return { action: 'fail', error: err };
     }
@@ -125,18 +146,40 @@ export class CallPlan {
     const target = info ? leaderElsewhere(info, host) : null;
     // No leader named, or only the asked manager itself: an election is running.
     if (!info?.leader || target === null) return this.backoff(err, now);
+    // The named leader just failed to answer: the managers have not noticed yet; ask again.
+    if (this.isSilent(target, now)) return this.backoff(err, now);
     this.redirects++;
     if (this.redirects > MAX_REDIRECTS) {
       const message = `gave up after ${MAX_REDIRECTS} redirects: the managers do not agree on a leader (last named ${target})`;
       return { action: 'fail', error: new FleetError('unavailable', message) };
     }
-    this.unreachable = 0;
+    this.lastRedirect = normalizeAddress(target);
     return { action: 'redirect', host: target, id: info.leader.id };
   }
 
   private backoff(err: FleetError, now: number): Next {
-    this.unreachable = 0;
     if (now + RETRY_BACKOFF_MS >= this.deadline) return { action: 'fail', error: err };
     return { action: 'wait', ms: RETRY_BACKOFF_MS };
   }
+
+  private isSilent(host: string, now: number): boolean {
+    const at = this.silentAt.get(normalizeAddress(host));
+    return at !== undefined && now - at < SILENCE_MS;
+  }
+
+  /** The next manager after `host` that has neither gone silent nor reported no quorum. */
+  private untried(host: string, hosts: readonly string[], now: number): string | null {
+    const start = hosts.findIndex((h) => normalizeAddress(h) === normalizeAddress(host));
+    for (let i = 1; i <= hosts.length; i++) {
+      const h = hosts[(start + i) % hosts.length];
+      if (h === undefined || normalizeAddress(h) === normalizeAddress(host)) continue;
+      if (!this.isSilent(h, now) && !this.noQuorum.has(normalizeAddress(h))) return h;
+    }
+    return null;
+  }
+}
+
+function nextOf(host: string, hosts: readonly string[]): string {
+  const i = hosts.findIndex((h) => normalizeAddress(h) === normalizeAddress(host));
+  return hosts[(i + 1) % hosts.length] ?? host;
 }

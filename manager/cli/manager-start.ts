@@ -139,7 +139,13 @@ const start = defineCommand({
     out.write(
       `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
     );
-    await waitForShutdownSignal();
+    const removed = manager.removed().then(() => true);
+    if (await Promise.race([waitForShutdownSignal().then(() => false), removed])) {
+      process.stderr.write(
+        'this manager was removed from the cluster; stopping. To rejoin, clear its data dir and start it with --join.\n',
+      );
+      process.exitCode = 3;
+    }
     out.write('stopping manager\n');
     await manager.stop();
   },

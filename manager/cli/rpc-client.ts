@@ -92,11 +92,11 @@ class LeaderFollowingClient implements RpcClient {
         return res.result as Results[M];
       } catch (e) {
         if (e instanceof ManagerError && e.leader) this.book.learn(e.leader, host);
-        const next = plan.next(e, Date.now(), host, this.book.size);
+        const next = plan.next(e, Date.now(), host, this.book.addresses);
         if (next.action === 'fail') throw next.error;
         if (next.action === 'redirect') this.target = this.book.resolve(next.host, next.id);
         else await sleep(next.ms);
-        if (next.action === 'failover' && this.target === host) this.target = this.book.after(host);
+        if (next.action === 'failover') this.target = next.host;
       }
     }
   }

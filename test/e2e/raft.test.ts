@@ -102,7 +102,12 @@ test(
         ...managers.flatMap((m) => [m.dataDir, m.log]),
         ...agents.flatMap((a) => [a.dataDir, a.log]),
       ];
-      if (!passed) return console.log(`kept for inspection:\n  ${files.join('\n  ')}`);
+      if (!passed)
+        for (const m of managers) {
+          const lines = (await readLog(m.log)).split('\n').filter((l) => !l.includes(' DEBUG '));
+          t.diagnostic(`--- ${m.log}\n${lines.slice(-25).join('\n')}`);
+        }
+      if (process.env.FLEET_KEEP_LOGS) return console.log(`kept:\n  ${files.join('\n  ')}`);
       await Promise.all(files.map((f) => fs.rm(f, { recursive: true, force: true })));
     });
 

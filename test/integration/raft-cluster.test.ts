@@ -41,8 +41,8 @@ interface ConfigJson {
 }
 
 /**
- * Stops every process a test started, whatever happened. Data dirs and logs are removed when
- * the test passed and kept (their paths printed) when it failed, to read what went wrong.
+ * Stops every process a test started, whatever happened, and removes their data dirs and logs.
+ * When the test failed, the end of each manager's log is printed; FLEET_KEEP_LOGS=1 keeps the files.
  */
 function track(t: TestContext): {
   manager(m: ManagerProc): ManagerProc;
@@ -62,9 +62,12 @@ function track(t: TestContext): {
       ]),
     ];
     if (!ok) {
-      console.log(`kept for inspection:\n  ${files.join('\n  ')}`);
-      return;
+      for (const log of new Set(managers.map((m) => m.log))) {
+        const lines = (await readLog(log)).split('\n').filter((l) => !l.includes(' DEBUG '));
+        t.diagnostic(`--- ${log}\n${lines.slice(-25).join('\n')}`);
+      }
     }
+    if (process.env.FLEET_KEEP_LOGS) return console.log(`kept:\n  ${files.join('\n  ')}`);
     await Promise.all(files.map((f) => fs.rm(f, { recursive: true, force: true })));
   });
   return {
@@ -119,7 +122,10 @@ async function configNames(target: Target, stale = false): Promise<string[]> {
   return list.map((c) => c.name);
 }
 
-async function writeValueFile(dir: string): Promise<string> {
+/** A small file for `fleet config create NAME FILE`, removed after the test. */
+async function writeValueFile(t: TestContext): Promise<string> {
+  const dir = tempDir('value');
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'value.txt');
   await fs.writeFile(file, 'value\n');
   return file;
@@ -179,30 +185,6 @@ function steadyWriter(
   };
 }
 
-/**
- * Creates config `name`, asking again after each failure until `deadline`; resolves once it
- * is applied. "Already exists" means an earlier attempt that reported an error was applied.
- */
-async function firstAcceptedWrite(
-  client: RpcClient,
-  name: string,
-  deadline: number,
-): Promise<number> {
-  let attempts = 0;
-  for (;;) {
-    attempts++;
-    try {
-      await client.call('config.create', { name, data: DATA });
-      return attempts;
-    } catch (e) {
-      const msg = errorMessage(e);
-      if (/already exists/.test(msg)) return attempts;
-      assert.ok(Date.now() < deadline, `config ${name} was not accepted in time: ${msg}`);
-      await sleep(20);
-    }
-  }
-}
-
 /** Waits until `writer` has had `n` more writes acknowledged than it had when called. */
 async function moreAcked(writer: { acked: string[] }, n: number, what: string): Promise<void> {
   const from = writer.acked.length;
@@ -222,7 +204,7 @@ test(
       tr.manager(m),
     );
     const all = clusterTarget(managers);
-    const valueFile = await writeValueFile(path.dirname(managers[0]?.dataDir ?? ''));
+    const valueFile = await writeValueFile(t);
     await cliOk(all, ['service', 'create', '--name', 'web', '--replicas', '0', '--detach', 'x']);
     await cliOk(all, ['config', 'create', 'before-split', valueFile]);
 
@@ -231,6 +213,12 @@ test(
     const followers = managers.filter((m) => m !== old);
     const followerIds = views.filter((v) => !v.leader).map((v) => v.id);
     assert.equal(followerIds.length, 2);
+
+    // A long-lived client that was writing to the leader when the cut happened.
+    const warmClient = await adminClient(managers, 2_000);
+    t.after(() => warmClient.close());
+    await warmClient.call('config.create', { name: 'warm-up', data: DATA });
+    assert.equal(warmClient.host, old.address, 'the client follows the leader');
 
     const cutAt = Date.now();
     await fs.writeFile(path.join(old.dataDir, 'partition'), followerIds.join('\n') + '\n');
@@ -241,19 +229,50 @@ test(
     );
 
     // The write to the old leader and the majority's election run side by side.
-    const minorityWrite = cli(alone(old), ['config', 'create', 'lost-write', valueFile]);
-    const majority = clusterTarget(followers);
-    const majorityClient = await adminClient(followers, 2_000);
-    t.after(() => majorityClient.close());
-    await firstAcceptedWrite(majorityClient, 'after-split', cutAt + 30_000);
-    console.log(`partition: the majority accepted a write ${Date.now() - cutAt} ms after the cut`);
-    const { leader: next } = await waitForLeader(majority, 'a leader among the two', (l) =>
-      followers.some((f) => f.address === l.address),
+    const minorityWrite = cli(alone(old), ['config', 'create', 'lost-write', valueFile]).then(
+      (r) => ({ ...r, ms: Date.now() - cutAt }),
     );
-    console.log(`partition: ${next.name} leads the majority`);
+    const majority = clusterTarget(followers);
+    const { leader: next } = await waitForLeader(
+      majority,
+      'a leader among the two connected managers',
+      (l) => l.id !== leader.id,
+    );
+    await cliOk(majority, ['config', 'create', 'after-split', valueFile]);
+    console.log(
+      `partition: ${next.name} elected and a CLI write accepted ${Date.now() - cutAt} ms after the cut`,
+    );
+    await t.test(
+      'a client that wrote to the old leader before the cut finds the new one',
+      async () => {
+        const at = Date.now();
+        try {
+          await warmClient.call('config.create', { name: 'after-split-client', data: DATA });
+        } finally {
+          console.log(`long-lived client write after the cut: ${Date.now() - at} ms`);
+        }
+      },
+    );
+    await t.test(
+      'the CLI given every address, the cut-off leader first, writes to the majority',
+      async () => {
+        const hosts = [old, ...followers].map((m) => m.address).join(',');
+        const at = Date.now();
+        const r = await cli({ address: hosts, identity: old.identity }, [
+          'config',
+          'create',
+          'after-split-cli',
+          valueFile,
+        ]);
+        console.log(
+          `CLI with the cut-off leader first: exit ${r.code} in ${Date.now() - at} ms: ${r.stderr.trim()}`,
+        );
+        assert.equal(r.code, 0, r.stderr);
+      },
+    );
     const minority = await minorityWrite;
     console.log(
-      `write to the cut-off leader: exit ${minority.code} after ${Date.now() - cutAt} ms since the cut: ${minority.stderr.trim()}`,
+      `write to the cut-off leader: exit ${minority.code} ${minority.ms} ms after the cut: ${minority.stderr.trim()}`,
     );
     assert.notEqual(minority.code, 0, 'the cut-off leader must not acknowledge a write');
     assert.match(minority.stderr, /no quorum|not_leader|does not lead/);
@@ -370,17 +389,10 @@ test(
       );
       assertWritesKept(local, acked, attempted);
     }
-    await cliOk(all, [
-      'config',
-      'create',
-      'after-restart',
-      await writeValueFile(tempDirOf(managers)),
-    ]);
+    await cliOk(all, ['config', 'create', 'after-restart', await writeValueFile(t)]);
     tr.passed();
   },
 );
-
-const tempDirOf = (managers: ManagerProc[]): string => path.dirname(managers[0]?.dataDir ?? '');
 
 test(
   'a CLI write issued right after kill -9 of the leader waits out the election and succeeds once',
@@ -389,7 +401,7 @@ test(
     const tr = track(t);
     const managers = (await startManagers(3)).map((m) => tr.manager(m));
     const all = clusterTarget(managers);
-    const valueFile = await writeValueFile(tempDirOf(managers));
+    const valueFile = await writeValueFile(t);
     const { leader } = await waitForLeader(all, 'a leader');
     const old = procOf(managers, leader);
     const killedAt = Date.now();
@@ -571,7 +583,7 @@ test(
       staleRead('read once the survivor has no leader'),
     );
 
-    const valueFile = await writeValueFile(tempDirOf(managers));
+    const valueFile = await writeValueFile(t);
     const writeAt = Date.now();
     const write = await cli(alone(survivor), ['config', 'create', 'nope', valueFile]);
     const took = Date.now() - writeAt;
@@ -659,12 +671,7 @@ test(
       tasksBefore.map((x) => x.id).sort(),
       'every task is kept',
     );
-    await cliOk(alone(alive), [
-      'config',
-      'create',
-      'after-rebuild',
-      await writeValueFile(tempDirOf(managers)),
-    ]);
+    await cliOk(alone(alive), ['config', 'create', 'after-rebuild', await writeValueFile(t)]);
     await cliOk(alone(alive), ['service', 'scale', 'sleeper=3', '--detach']);
     await waitFor(
       async () =>

@@ -82,16 +82,18 @@ test('a host learned under another name before its id was known is merged away',
 const notLeader = (from: string, leader: typeof A | null): ManagerError =>
   new ManagerError('not_leader', 'not the leader', info(from, leader));
 
+const HOSTS = [A.address, B.address, C.address];
+
 test('a call follows at most MAX_REDIRECTS redirects, then fails clearly', () => {
   const plan = new CallPlan(10_000);
   for (let i = 0; i < MAX_REDIRECTS; i++) {
-    assert.deepEqual(plan.next(notLeader('m-a', B), 0, A.address, 3), {
+    assert.deepEqual(plan.next(notLeader('m-a', B), 0, A.address, HOSTS), {
       action: 'redirect',
       host: B.address,
       id: 'm-b',
     });
   }
-  const last = plan.next(notLeader('m-a', B), 0, A.address, 3);
+  const last = plan.next(notLeader('m-a', B), 0, A.address, HOSTS);
   assert.equal(last.action, 'fail');
   assert.match(
     String(last.action === 'fail' && last.error instanceof Error && last.error.message),
@@ -99,31 +101,80 @@ test('a call follows at most MAX_REDIRECTS redirects, then fails clearly', () =>
   );
 });
 
-test('an election or lost quorum is waited out until the deadline, then reported', () => {
+test('an election is waited out until the deadline, then reported', () => {
   const plan = new CallPlan(1_000);
-  assert.deepEqual(plan.next(notLeader('m-a', null), 0, A.address, 3), {
+  assert.deepEqual(plan.next(notLeader('m-a', null), 0, A.address, HOSTS), {
     action: 'wait',
     ms: RETRY_BACKOFF_MS,
   });
   // A manager naming itself while refusing is mid-election too.
-  assert.equal(plan.next(notLeader('m-a', A), 0, A.address, 3).action, 'wait');
+  assert.equal(plan.next(notLeader('m-a', A), 0, A.address, HOSTS).action, 'wait');
+  const r = plan.next(notLeader('m-a', null), 900, A.address, HOSTS);
+  assert.equal(r.action, 'fail');
+});
+
+test('a leader that just died is not chased: the call asks again until a new one is named', () => {
+  const plan = new CallPlan(10_000);
+  const lost = new FleetError('unavailable', 'no manager answered');
+  // B names the old leader A, which does not answer; B keeps naming it until its election.
+  assert.equal(plan.next(notLeader('m-b', A), 0, B.address, HOSTS).action, 'redirect');
+  assert.deepEqual(plan.next(lost, 10, A.address, HOSTS), {
+    action: 'failover',
+    host: B.address,
+    ms: 0,
+  });
+  for (let t = 20; t < 900; t += 200)
+    assert.equal(plan.next(notLeader('m-b', A), t, B.address, HOSTS).action, 'wait');
+  // Then B names C, the new leader: a redirect, and the failed one did not use up the budget.
+  for (let i = 0; i < MAX_REDIRECTS; i++)
+    assert.equal(plan.next(notLeader('m-b', C), 1000, B.address, HOSTS).action, 'redirect');
+});
+
+test('no quorum moves on to the other managers, and fails once all of them say so', () => {
+  const plan = new CallPlan(10_000);
   const noQuorum = new ManagerError('no_quorum', 'no quorum: 1 of 3 managers reachable');
-  assert.equal(plan.next(noQuorum, 700, A.address, 3).action, 'wait');
-  assert.deepEqual(plan.next(noQuorum, 900, A.address, 3), { action: 'fail', error: noQuorum });
+  const lost = new FleetError('unavailable', 'no manager answered');
+  assert.deepEqual(plan.next(noQuorum, 0, A.address, HOSTS), {
+    action: 'failover',
+    host: B.address,
+    ms: 0,
+  });
+  assert.deepEqual(plan.next(lost, 0, B.address, HOSTS), {
+    action: 'failover',
+    host: C.address,
+    ms: 0,
+  });
+  assert.deepEqual(plan.next(noQuorum, 0, C.address, HOSTS), { action: 'fail', error: noQuorum });
 });
 
 test('a silent manager is failed over from while others are known, a refusal is not', () => {
   const plan = new CallPlan(1_000);
   const lost = new FleetError('unavailable', 'lost the connection');
-  assert.deepEqual(plan.next(lost, 0, A.address, 3), { action: 'failover', ms: 0 });
-  assert.deepEqual(plan.next(lost, 0, B.address, 3), { action: 'failover', ms: 0 });
-  assert.deepEqual(plan.next(lost, 0, C.address, 3), { action: 'failover', ms: RETRY_BACKOFF_MS });
-  assert.equal(plan.next(lost, 1_000, A.address, 3).action, 'fail', 'past the deadline');
-  assert.equal(new CallPlan(1_000).next(lost, 0, A.address, 1).action, 'fail', 'no other host');
+  assert.deepEqual(plan.next(lost, 0, A.address, HOSTS), {
+    action: 'failover',
+    host: B.address,
+    ms: 0,
+  });
+  assert.deepEqual(plan.next(lost, 0, B.address, HOSTS), {
+    action: 'failover',
+    host: C.address,
+    ms: 0,
+  });
+  assert.deepEqual(plan.next(lost, 0, C.address, HOSTS), {
+    action: 'failover',
+    host: A.address,
+    ms: RETRY_BACKOFF_MS,
+  });
+  assert.equal(plan.next(lost, 1_000, A.address, HOSTS).action, 'fail', 'past the deadline');
+  assert.equal(
+    new CallPlan(1_000).next(lost, 0, A.address, [A.address]).action,
+    'fail',
+    'no other host',
+  );
   const said = new ManagerError('unavailable', 'cluster is not initialised');
-  assert.equal(new CallPlan(1_000).next(said, 0, A.address, 3).action, 'fail');
+  assert.equal(new CallPlan(1_000).next(said, 0, A.address, HOSTS).action, 'fail');
   const notFound = new ManagerError('not_found', 'service x not found');
-  assert.deepEqual(new CallPlan(1_000).next(notFound, 0, A.address, 3), {
+  assert.deepEqual(new CallPlan(1_000).next(notFound, 0, A.address, HOSTS), {
     action: 'fail',
     error: notFound,
   });
