@@ -157,6 +157,7 @@ export class Manager {
         logger: logger.child('raft-net'),
         onMessages: (msgs) => raft.receive(msgs),
         onSnapshotSent: (to, ok) => raft.snapshotSent(to, ok),
+        onPeerState: (peer, up) => raft.peerLink(peer, up),
       });
       link.bind(transport);
       raft.refreshPeers();

@@ -146,8 +146,10 @@ export class CallPlan {
     const target = info ? leaderElsewhere(info, host) : null;
     // No leader named, or only the asked manager itself: an election is running.
     if (!info?.leader || target === null) return this.backoff(err, now);
-    // The named leader just failed to answer: the managers have not noticed yet; ask again.
-    if (this.isSilent(target, now)) return this.backoff(err, now);
+    // The named leader just failed to answer, or said it has no quorum: the managers have not
+    // noticed yet. Ask again shortly rather than go round in circles.
+    if (this.isSilent(target, now) || this.noQuorum.has(normalizeAddress(target)))
+      return this.backoff(err, now);
     this.redirects++;
     if (this.redirects > MAX_REDIRECTS) {
       const message = `gave up after ${MAX_REDIRECTS} redirects: the managers do not agree on a leader (last named ${target})`;

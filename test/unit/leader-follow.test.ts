@@ -145,6 +145,10 @@ test('no quorum moves on to the other managers, and fails once all of them say s
     ms: 0,
   });
   assert.deepEqual(plan.next(noQuorum, 0, C.address, HOSTS), { action: 'fail', error: noQuorum });
+  // A manager still naming a leader that said "no quorum" is asked again, not followed there.
+  const cut = new CallPlan(10_000);
+  cut.next(noQuorum, 0, A.address, HOSTS);
+  assert.equal(cut.next(notLeader('m-b', A), 0, B.address, HOSTS).action, 'wait');
 });
 
 test('a silent manager is failed over from while others are known, a refusal is not', () => {

@@ -359,6 +359,37 @@ test('leader lease: after an election timeout without a leader, votes are grante
   assert.equal(b.status().term, term + 1);
 });
 
+test('forgetLeader: a follower that lost its link grants votes at once and campaigns within a timeout', () => {
+  const net = new Net(ABC, { checkQuorum: true, preVote: true });
+  const a = net.elect('a');
+  const term = a.status().term;
+  net.isolate('a');
+  const b = net.node('b');
+  // b still holds the lease: a vote request is ignored ...
+  b.step({ type: 'vote', from: 'c', to: 'b', term: term + 1, index: 100, logTerm: term });
+  assert.equal(b.status().term, term);
+  // ... until it forgets the leader it can no longer reach.
+  b.forgetLeader();
+  assert.equal(b.status().leader, null);
+  b.step({ type: 'vote', from: 'c', to: 'b', term: term + 1, index: 100, logTerm: term });
+  assert.equal(b.status().term, term + 1);
+  // Both survivors forgetting the dead leader elect a new one within one election timeout.
+  const net2 = new Net(ABC, { checkQuorum: true, preVote: true });
+  net2.elect('a');
+  net2.isolate('a');
+  net2.node('b').forgetLeader();
+  net2.node('c').forgetLeader();
+  let ticks = 0;
+  while (
+    ticks < 10 &&
+    ![net2.node('b'), net2.node('c')].some((n) => n.status().role === 'leader')
+  ) {
+    net2.tick(1, ['b', 'c']);
+    ticks++;
+  }
+  assert.ok(ticks < 10, `a new leader within one election timeout (took ${ticks} ticks)`);
+});
+
 // ---- flow control --------------------------------------------------------------------------
 
 test('flow control: at most maxInflightMsgs appends are in flight to a follower', () => {

@@ -68,6 +68,19 @@ export class RaftNode extends Replicator {
     this.hup(false);
   }
 
+  /**
+   * A follower that has lost its link to the leader (the caller saw the connection drop) stops
+   * counting on it: it grants pre-votes from then on, and campaigns within one more randomized
+   * stretch of at most an election timeout. Its term does not change, so the leader, if it is in
+   * fact alive, is simply followed again at its next heartbeat. No-op for any other role.
+   */
+  forgetLeader(): void {
+    if (this.role !== 'follower' || this.lead === null) return;
+    this.trace('forget-leader', { leader: this.lead });
+    this.lead = null;
+    this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTick);
+  }
+
   private refuse(reason: Refusal['reason']): Refusal {
     return { ok: false, reason, leader: this.lead };
   }
