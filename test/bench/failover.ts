@@ -1,4 +1,5 @@
 // Benchmark: three managers; kill -9 the leader and time until a write is acknowledged again, over many trials.
+import { seeded } from '../helpers/raft-net.js';
 import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -38,18 +39,6 @@ const ELECTION_TIMEOUT = process.env.FLEET_BENCH_ELECTION_TIMEOUT;
 const EXTRA_ARGS = ELECTION_TIMEOUT ? ['--election-timeout', ELECTION_TIMEOUT] : [];
 /** FLEET_BENCH_VERBOSE=1 prints each trial's role changes on the survivors. */
 const VERBOSE = process.env.FLEET_BENCH_VERBOSE === '1';
-
-/** mulberry32: a small seeded PRNG, so the kill moments repeat from run to run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Trial {
   /** Kill to the first acknowledged write. */
@@ -135,7 +124,7 @@ async function writeUntilAcknowledged(
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const random = prng(SEED);
+  const random = seeded(SEED);
   const nodeArgs = await noDelayExperiment();
   console.log(
     `failover: 3 managers on 127.0.0.11-13 (${os.cpus().length} CPUs), ${TRIALS} trials (seed ${SEED}): wait until healthy, wait 0-${MAX_DELAY_MS} ms, ` +
