@@ -385,10 +385,13 @@ describe('following the leader', () => {
     const c = await client([a.address], 1_000);
     assert.equal(await c.call('service.ls', {}), 'elected');
     assert.equal(new Set(a.requests.map((r) => r.id)).size, 1, 'one request, sent again');
-    a.respond = () => ({
+    // Every manager the client knows (it learned b from a's answers) says so: the call fails.
+    const noQuorum = (): ReturnType<typeof a.respond> => ({
       ok: false,
       error: { code: 'no_quorum', message: 'no quorum: 1 of 3 managers reachable' },
     });
+    a.respond = noQuorum;
+    b.respond = noQuorum;
     const started = Date.now();
     await assert.rejects(c.call('service.update', { service: 'web', replicas: 2 }), {
       code: 'no_quorum',
