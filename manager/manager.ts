@@ -20,6 +20,7 @@ import {
 import { DATA_KEY_FILE, loadOrCreateDataKey } from './data-key.js';
 import type { Propose } from './controller.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { IngressPublisher } from './ingress/publisher.js';
 import { Leadership } from './leadership.js';
 import {
   issueManagerIdentity,
@@ -263,6 +264,7 @@ function wire(w: WireDeps): { stop(): void }[] {
       },
       orchestrator,
       scheduler,
+      new IngressPublisher(store, broker, logger.child('ingress')),
     ],
   });
   const certLifetimeMs = w.opts.certLifetimeMs ?? NODE_CERT_LIFETIME_MS;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   fileRefSchema,
   objectNameSchema,
+  portSchema,
   serviceSpecSchema,
   type Availability,
   type NodeStatus,
@@ -57,6 +58,9 @@ export const params = {
     secretRm: z.array(z.string().max(128)).default([]),
     configAdd: z.array(fileRefSchema).max(64).default([]),
     configRm: z.array(z.string().max(128)).default([]),
+    publishAdd: z.array(portSchema).max(64).default([]),
+    /** PORT or PORT/PROTOCOL: published ports to withdraw. */
+    publishRm: z.array(z.string().max(16)).max(64).default([]),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
   }),
@@ -139,8 +143,19 @@ export interface ServiceView {
   ports: PortSpec[];
 }
 
+/** A published ingress port of a service and the tasks taking its connections now. */
+export interface PublishedPortView {
+  published: number;
+  protocol: 'tcp' | 'udp';
+  target: number;
+  proxy?: 'v1' | 'v2';
+  backends: { taskId: string; nodeId: string; host: string; port: number }[];
+}
+
 export interface ServiceDetail extends ServiceView {
   spec: z.output<typeof serviceSpecSchema>;
+  /** Every node answers these ports and forwards to the backends listed. */
+  ingress: PublishedPortView[];
   specVersion: number;
   createdAt: string;
   updatedAt: string;

@@ -260,3 +260,32 @@ export function decode<T>(
 }
 
 export const encode = (msg: unknown): Buffer => Buffer.from(JSON.stringify(msg));
+
+/** Where one task of a published port can be reached: its node's address and the host port. */
+export const ingressBackendSchema = z.object({
+  taskId: z.string().max(64),
+  nodeId: z.string().max(64),
+  host: z.string().max(64),
+  port: z.number().int().min(1).max(65535),
+});
+export type IngressBackend = z.infer<typeof ingressBackendSchema>;
+
+/** The routing mesh's table: for every ingress port, the tasks that may take its traffic. */
+export const ingressTableSchema = z.object({
+  v: z.literal(1),
+  /** The Raft index it was computed at: only grows, so an agent can ignore an older table. */
+  version: z.number().int().min(0),
+  ports: z
+    .array(
+      z.object({
+        published: z.number().int().min(1).max(65535),
+        protocol: z.enum(['tcp', 'udp']),
+        service: z.string().max(64),
+        target: z.number().int().min(1).max(65535),
+        proxy: z.enum(['v1', 'v2']).optional(),
+        backends: z.array(ingressBackendSchema).max(10_000),
+      }),
+    )
+    .max(1000),
+});
+export type IngressTable = z.infer<typeof ingressTableSchema>;

@@ -42,6 +42,8 @@ export const portSchema = z.object({
   published: z.number().int().min(1).max(65535).optional(),
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   mode: z.enum(['ingress', 'host']).default('ingress'),
+  /** Send a PROXY protocol header to the task so it sees the client's address (ingress mode). */
+  proxy: z.enum(['v1', 'v2']).optional(),
 });
 export type PortSpec = z.infer<typeof portSchema>;
 

@@ -12,6 +12,7 @@ import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
+import { publishPorts, removePorts } from './ports.js';
 import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
 import { nodeView, serviceDetail, serviceView, taskView, type RaftView } from './views.js';
 
@@ -94,9 +95,10 @@ export const handlers: Handlers = {
     if (store.serviceByName(p.spec.name)) throw alreadyExists(`service ${p.spec.name}`);
     checkSpec(p.spec);
     checkFileRefs(store, p.spec);
+    const id = randomId();
     const service: ServiceRecord = {
-      id: randomId(),
-      spec: p.spec,
+      id,
+      spec: publishPorts(store, p.spec, id),
       specVersion: 1,
       createdAt: now,
       updatedAt: now,
@@ -126,9 +128,10 @@ export const handlers: Handlers = {
   },
   'service.update': (p, { store, now }) => {
     const s = findService(store, p.service);
-    const spec = updatedSpec(s.spec, p);
-    checkSpec(spec);
-    checkFileRefs(store, spec);
+    const edited = updatedSpec(s.spec, p);
+    checkSpec(edited);
+    checkFileRefs(store, edited);
+    const spec = publishPorts(store, edited, s.id);
     const templateChanged =
       JSON.stringify({ ...spec, replicas: 0 }) !== JSON.stringify({ ...s.spec, replicas: 0 });
     const next: ServiceRecord = {
@@ -178,6 +181,7 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       env,
       secrets: updatedRefs(spec.task.secrets, p.secretRm, p.secretAdd),
       configs: updatedRefs(spec.task.configs, p.configRm, p.configAdd),
+      ports: [...removePorts(spec.task.ports, p.publishRm), ...p.publishAdd],
     },
   };
 }

@@ -13,6 +13,7 @@ import {
   type TaskRecord,
 } from '../../shared/spec.js';
 import type { StoreView } from '../store/store.js';
+import { ingressPortsOf } from '../ingress/table.js';
 import { isLive } from '../orchestrator/tasks.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -85,6 +86,7 @@ export function serviceDetail(store: StoreView, s: ServiceRecord): ServiceDetail
   return {
     ...serviceView(store, s),
     spec: s.spec,
+    ingress: ingressPortsOf(store, s),
     specVersion: s.specVersion,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),

@@ -168,7 +168,7 @@ export function parseKeyValues(
 /** `8080:80`, `8080:80/udp`, `80`, or `published=8080,target=80,protocol=tcp,mode=host`. */
 export function parsePublish(text: string): PortInput {
   const expected =
-    'PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host]';
+    'PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host][,proxy=v1|v2]';
   const port = text.includes('=') ? parseLongPublish(text) : parseShortPublish(text);
   if (!port) throw invalid('publish', text, expected);
   return port;
@@ -189,13 +189,21 @@ function parseLongPublish(text: string): PortInput | null {
     if (!key || value === undefined || extra !== undefined || fields.has(key)) return null;
     fields.set(key, value);
   }
-  const { published, target, protocol = 'tcp', mode = 'ingress' } = Object.fromEntries(fields);
-  const known = ['published', 'target', 'protocol', 'mode'];
+  const {
+    published,
+    target,
+    protocol = 'tcp',
+    mode = 'ingress',
+    proxy,
+  } = Object.fromEntries(fields);
+  const known = ['published', 'target', 'protocol', 'mode', 'proxy'];
   if ([...fields.keys()].some((k) => !known.includes(k)) || target === undefined) return null;
   if ((protocol !== 'tcp' && protocol !== 'udp') || (mode !== 'ingress' && mode !== 'host'))
     return null;
   if (!/^\d+$/.test(target) || (published !== undefined && !/^\d+$/.test(published))) return null;
+  if (proxy !== undefined && proxy !== 'v1' && proxy !== 'v2') return null;
   const port: PortInput = { target: Number(target), protocol, mode };
+  if (proxy !== undefined) port.proxy = proxy;
   if (published !== undefined) port.published = Number(published);
   return validPort(port) ? port : null;
 }

@@ -241,6 +241,15 @@ const update = defineCommand({
         coerce: (v: string[]) => parseFileRefs('config-add', 'config', v),
       })
       .option('config-rm', { ...repeatable, describe: 'stop giving tasks a config (NAME)' })
+      .option('publish-add', {
+        ...repeatable,
+        describe: 'publish a port: 8080:80[/udp] or published=8080,target=80[,proxy=v2]',
+        coerce: (v: string[]) => v.map(parsePublish),
+      })
+      .option('publish-rm', {
+        ...repeatable,
+        describe: 'withdraw the port published on PORT[/tcp|/udp]',
+      })
       .option('force', {
         type: 'boolean',
         default: false,
@@ -261,6 +270,8 @@ const update = defineCommand({
         secretRm: argv.secretRm,
         configAdd: argv.configAdd,
         configRm: argv.configRm,
+        publishAdd: argv.publishAdd,
+        publishRm: argv.publishRm,
         force: argv.force,
       });
       process.stdout.write(`${service}\n`);

@@ -149,6 +149,7 @@ function detail(replicas: number, mode: 'replicated' | 'global' = 'replicated'):
     replicas: { running: 0, desired: replicas },
     image: 'nginx',
     ports: [],
+    ingress: [],
     spec: { ...spec, replicas },
     specVersion: 1,
     createdAt: iso(T0),

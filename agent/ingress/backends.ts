@@ -1,0 +1,155 @@
+// The backend set of one published port: selection (local first, least-conn or round robin), draining and per-backend counters.
+
+export interface Backend {
+  id: string;
+  host: string;
+  port: number;
+  /** The task runs on this node: preferred while any local task is live. */
+  local: boolean;
+}
+
+/** Something forwarded to a backend (a TCP connection, a UDP flow) that draining may end. */
+export interface Closable {
+  close(): void;
+}
+
+/** After a failed connect a backend is tried last for this long, so clients stop paying the delay. */
+const FAILED_COOLDOWN_MS = 2_000;
+
+export class BackendState {
+  active = 0;
+  total = 0;
+  errors = 0;
+  draining = false;
+  failedUntil = 0;
+  drainTimer: NodeJS.Timeout | undefined;
+  readonly open = new Set<Closable>();
+  constructor(
+    readonly key: string,
+    readonly backend: Backend,
+  ) {}
+}
+
+export interface PoolOptions {
+  balance: 'round-robin' | 'least-conn';
+  drainMs: number;
+  /** Called when a draining backend has no forwarding left and is forgotten. */
+  onRetired?: (b: BackendState) => void;
+}
+
+const keyOf = (b: Backend): string => `${b.id}|${b.host}:${b.port}`;
+
+export class BackendPool {
+  private readonly all = new Map<string, BackendState>();
+  /** Live (not draining) backends to choose from: the local ones when any, else all live ones. */
+  private candidates: BackendState[] = [];
+  private cursor = 0;
+
+  constructor(private readonly opts: PoolOptions) {}
+
+  /** Replaces the live set; backends no longer in it drain. */
+  set(backends: readonly Backend[]): void {
+    const wanted = new Set<string>();
+    for (const b of backends) {
+      const key = keyOf(b);
+      wanted.add(key);
+      const cur = this.all.get(key);
+      if (!cur) this.all.set(key, new BackendState(key, { ...b }));
+      else if (cur.draining) this.undrain(cur);
+      if (cur) cur.backend.local = b.local;
+    }
+    for (const s of this.all.values()) if (!wanted.has(s.key) && !s.draining) this.drain(s);
+    const live = [...this.all.values()].filter((s) => !s.draining);
+    const local = live.filter((s) => s.backend.local);
+    this.candidates = local.length > 0 ? local : live;
+  }
+
+  /**
+   * The backend for a new connection, skipping those already tried for it; one whose last connect
+   * failed recently only when nothing else is left. Undefined when none remains.
+   */
+  pick(tried?: readonly BackendState[]): BackendState | undefined {
+    const list = this.candidates;
+    const n = list.length;
+    if (n === 0) return undefined;
+    const now = Date.now();
+    let best: BackendState | undefined;
+    let fallback: BackendState | undefined;
+    const start = this.cursor++ % n;
+    for (let i = 0; i < n; i++) {
+      const s = list[(start + i) % n];
+      if (!s || (tried && tried.includes(s))) continue;
+      if (s.failedUntil > now) {
+        if (!fallback || s.active < fallback.active) fallback = s;
+        continue;
+      }
+      if (this.opts.balance === 'round-robin') return s;
+      // Ties go to the first one after the rotating cursor, so equal loads still spread.
+      if (!best || s.active < best.active) best = s;
+    }
+    return best ?? fallback;
+  }
+
+  /** Records a forwarding as started on the backend. */
+  acquire(s: BackendState, c: Closable): void {
+    s.active++;
+    s.total++;
+    s.open.add(c);
+  }
+
+  /** Records a forwarding as ended; a draining backend with nothing left is forgotten. */
+  release(s: BackendState, c: Closable): void {
+    if (!s.open.delete(c)) return;
+    s.active--;
+    if (s.draining && s.active === 0) this.retire(s);
+  }
+
+  /**
+   * Records a failed connect or a forwarding error on the backend. True when a connect failure
+   * starts a new cooldown, which callers log: at most one line per backend per cooldown.
+   */
+  failed(s: BackendState, connectFailed: boolean): boolean {
+    s.errors++;
+    if (!connectFailed) return false;
+    const now = Date.now();
+    const fresh = s.failedUntil <= now;
+    s.failedUntil = now + FAILED_COOLDOWN_MS;
+    return fresh;
+  }
+
+  states(): IterableIterator<BackendState> {
+    return this.all.values();
+  }
+
+  /** Forgets everything and ends what is still open (the forwarder is closing). */
+  clear(): void {
+    for (const s of this.all.values()) {
+      clearTimeout(s.drainTimer);
+      for (const c of [...s.open]) c.close();
+    }
+    this.all.clear();
+    this.candidates = [];
+  }
+
+  private drain(s: BackendState): void {
+    s.draining = true;
+    if (s.active === 0) return this.retire(s);
+    // Open forwardings finish on their own; past drainMs they are cut.
+    s.drainTimer = setTimeout(() => {
+      for (const c of [...s.open]) c.close();
+    }, this.opts.drainMs);
+    s.drainTimer.unref();
+  }
+
+  private undrain(s: BackendState): void {
+    s.draining = false;
+    clearTimeout(s.drainTimer);
+    s.drainTimer = undefined;
+  }
+
+  private retire(s: BackendState): void {
+    clearTimeout(s.drainTimer);
+    this.all.delete(s.key);
+    this.opts.onRetired?.(s);
+  }
+}

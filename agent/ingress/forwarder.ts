@@ -1,0 +1,154 @@
+// The ingress forwarder of one published port on one address: listens (TCP or UDP) and forwards to the port's backends.
+import net from 'node:net';
+import type { Logger } from '../../shared/log.js';
+import { BackendPool, type Backend } from './backends.js';
+import { Session, type TcpContext, type TcpCounters } from './tcp.js';
+import { UdpForwarder } from './udp.js';
+
+export type { Backend } from './backends.js';
+
+export interface ForwarderOptions {
+  bindHost: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  /** PROXY protocol header sent to the backend first (UDP: v2 only, prepended to each datagram). */
+  proxy?: 'v1' | 'v2';
+  /**
+   * Default least-conn: ingress connections vary widely in lifetime (a long download next to
+   * short requests), and least-conn keeps a task holding slow connections from also getting an
+   * equal share of new ones. Ties go round robin, so equal loads still spread evenly.
+   */
+  balance?: 'round-robin' | 'least-conn';
+  /** How long connections to a removed backend may live (default 30 s). */
+  drainMs?: number;
+  /** A connect that takes longer fails over to the next backend (default 3 s). */
+  connectTimeoutMs?: number;
+  /** A UDP flow keeps its backend socket this long after its last datagram (default 30 s). */
+  udpIdleMs?: number;
+  logger: Logger;
+}
+
+export interface BackendStats {
+  active: number;
+  total: number;
+  errors: number;
+  draining: boolean;
+}
+
+export interface ForwarderStats {
+  port: number;
+  protocol: string;
+  /** Open connections (TCP) or flows (UDP). */
+  active: number;
+  total: number;
+  /** Forwarding failures: no backend, every backend failed, or a backend error mid-stream. */
+  errors: number;
+  backends: Record<string, BackendStats>;
+}
+
+export class PortForwarder {
+  private readonly pool: BackendPool;
+  private readonly counters: TcpCounters = { active: 0, total: 0, errors: 0 };
+  private readonly sessions = new Set<Session>();
+  private readonly logger: Logger;
+  private server: net.Server | undefined;
+  private udp: UdpForwarder | undefined;
+
+  constructor(private readonly opts: ForwarderOptions) {
+    this.logger = opts.logger.child(`ingress:${opts.protocol}/${opts.port}`);
+    if (opts.protocol === 'udp' && opts.proxy === 'v1')
+      throw new Error('PROXY protocol v1 cannot describe UDP; use proxy=v2');
+    this.pool = new BackendPool({
+      balance: opts.balance ?? 'least-conn',
+      drainMs: opts.drainMs ?? 30_000,
+    });
+  }
+
+  /** Starts listening; a port already in use rejects with an error naming EADDRINUSE. */
+  async start(): Promise<void> {
+    const { bindHost, port, protocol } = this.opts;
+    try {
+      if (protocol === 'udp') await this.startUdp();
+      else await this.startTcp();
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'EADDRINUSE' ? 'is already in use (EADDRINUSE)' : err.message;
+      throw Object.assign(
+        new Error(`ingress: cannot listen on ${protocol} ${bindHost}:${port}: ${why}`),
+        {
+          code: err.code,
+        },
+      );
+    }
+    this.logger.info('listening', { host: bindHost });
+  }
+
+  /** Replaces the backends; local ones are preferred when any is present, removed ones drain. */
+  setBackends(backends: Backend[]): void {
+    this.pool.set(backends);
+  }
+
+  stats(): ForwarderStats {
+    const backends: Record<string, BackendStats> = {};
+    for (const s of this.pool.states()) {
+      const prev = backends[s.backend.id];
+      // An id seen twice (its address changed): the old entry drains; report the sum.
+      backends[s.backend.id] = {
+        active: s.active + (prev?.active ?? 0),
+        total: s.total + (prev?.total ?? 0),
+        errors: s.errors + (prev?.errors ?? 0),
+        draining: s.draining && (prev?.draining ?? true),
+      };
+    }
+    const { active, total, errors } = this.counters;
+    return { port: this.opts.port, protocol: this.opts.protocol, active, total, errors, backends };
+  }
+
+  /** Stops listening and ends every open connection or flow. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of [...this.sessions]) s.close();
+    this.pool.clear();
+    this.udp?.close();
+    this.udp = undefined;
+    if (server?.listening) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private startTcp(): Promise<void> {
+    const ctx: TcpContext = {
+      pool: this.pool,
+      counters: this.counters,
+      proxy: this.opts.proxy,
+      connectTimeoutMs: this.opts.connectTimeoutMs ?? 3_000,
+      logger: this.logger,
+      sessions: this.sessions,
+    };
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    server.on('connection', (client) => new Session(ctx, client));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.opts.bindHost, port: this.opts.port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.warn('listener error', { err }));
+        resolve();
+      });
+    });
+  }
+
+  private async startUdp(): Promise<void> {
+    const udp = new UdpForwarder(
+      {
+        pool: this.pool,
+        counters: this.counters,
+        proxy: this.opts.proxy === 'v2',
+        idleMs: this.opts.udpIdleMs ?? 30_000,
+        logger: this.logger,
+      },
+      this.opts.bindHost,
+    );
+    this.udp = udp;
+    await udp.bind(this.opts.bindHost, this.opts.port);
+  }
+}

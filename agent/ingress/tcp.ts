@@ -1,0 +1,152 @@
+// TCP forwarding of one published port: each client connection is spliced to a backend connection, failing over on connect errors.
+import net from 'node:net';
+import type { Logger } from '../../shared/log.js';
+import type { BackendPool, BackendState, Closable } from './backends.js';
+import { encodeV1, encodeV2 } from './proxy-protocol.js';
+
+export interface TcpCounters {
+  active: number;
+  total: number;
+  errors: number;
+}
+
+export interface TcpContext {
+  pool: BackendPool;
+  counters: TcpCounters;
+  proxy: 'v1' | 'v2' | undefined;
+  connectTimeoutMs: number;
+  logger: Logger;
+  sessions: Set<Session>;
+}
+
+/**
+ * One client connection. The client socket arrives paused (pauseOnConnect), so nothing is read
+ * from it until a backend has accepted; a refused or timed-out connect is retried on the next
+ * backend without the client seeing it. Once connected both sides are piped (backpressure, and
+ * with allowHalfOpen a FIN on one side is passed on while the other direction keeps flowing).
+ */
+export class Session implements Closable {
+  private upstream: net.Socket | undefined;
+  private backend: BackendState | undefined;
+  private tried: BackendState[] | undefined;
+  private closed = false;
+  private connected = false;
+
+  constructor(
+    private readonly ctx: TcpContext,
+    private readonly client: net.Socket,
+  ) {
+    ctx.counters.active++;
+    ctx.counters.total++;
+    ctx.sessions.add(this);
+    // A client reset is routine: pass it on to the backend; 'close' follows and cleans up.
+    client.on('error', () => this.abort(this.upstream));
+    client.once('close', () => this.close());
+    this.connectNext();
+  }
+
+  /** Ends both sides at once (client gone, drain deadline, forwarder closing). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.counters.active--;
+    this.ctx.sessions.delete(this);
+    this.client.destroy();
+    this.upstream?.destroy();
+    this.releaseBackend();
+  }
+
+  /** Resets the other side of a connection whose peer reset (only once both sides are up). */
+  private abort(socket: net.Socket | undefined): void {
+    if (this.connected && socket && !socket.destroyed) socket.resetAndDestroy();
+  }
+
+  private releaseBackend(): void {
+    if (this.backend) this.ctx.pool.release(this.backend, this);
+    this.backend = undefined;
+  }
+
+  private connectNext(): void {
+    const b = this.ctx.pool.pick(this.tried);
+    if (!b) {
+      // No backend (left): refuse the client the closest way TCP allows, with a reset.
+      this.ctx.counters.errors++;
+      this.client.resetAndDestroy();
+      this.close();
+      return;
+    }
+    this.backend = b;
+    this.ctx.pool.acquire(b, this);
+    const up = net.connect({
+      host: b.backend.host,
+      port: b.backend.port,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
+    this.upstream = up;
+    up.setTimeout(this.ctx.connectTimeoutMs, () => up.destroy(timeoutError()));
+    up.once('connect', () => this.onConnected(up));
+    up.on('error', (err) => this.onUpstreamError(up, b, err));
+    up.once('close', () => {
+      if (this.upstream === up) this.close();
+    });
+  }
+
+  private onUpstreamError(up: net.Socket, b: BackendState, err: Error): void {
+    if (this.closed || this.upstream !== up) return;
+    const fresh = this.ctx.pool.failed(b, !this.connected);
+    if (this.connected) {
+      // Mid-stream: reset the client too, so a truncated response cannot pass for a whole one.
+      this.ctx.counters.errors++;
+      this.abort(this.client);
+      return;
+    }
+    const fields = {
+      backend: b.backend.id,
+      error: (err as NodeJS.ErrnoException).code ?? err.message,
+    };
+    if (fresh) this.ctx.logger.warn('backend connect failed; trying the next one', fields);
+    (this.tried ??= []).push(b);
+    this.upstream = undefined;
+    this.releaseBackend();
+    this.connectNext();
+  }
+
+  private onConnected(up: net.Socket): void {
+    if (this.closed) return;
+    this.connected = true;
+    up.setTimeout(0);
+    const { client, ctx } = this;
+    if (ctx.proxy) up.write(proxyHeader(ctx.proxy, client));
+    splice(client, up);
+    splice(up, client);
+    client.resume();
+  }
+}
+
+function proxyHeader(version: 'v1' | 'v2', client: net.Socket): Buffer {
+  const a = {
+    transport: 'tcp' as const,
+    srcAddr: client.remoteAddress ?? '',
+    srcPort: client.remotePort ?? 0,
+    dstAddr: client.localAddress ?? '',
+    dstPort: client.localPort ?? 0,
+  };
+  return version === 'v1' ? encodeV1(a) : encodeV2(a);
+}
+
+/**
+ * Copies src to dst: what pipe() does, minus its bookkeeping per chunk (this is the hot path).
+ * A full dst pauses src until it drains; src's end becomes dst's FIN, the other way keeps flowing.
+ */
+function splice(src: net.Socket, dst: net.Socket): void {
+  src.on('data', (chunk: Buffer) => {
+    if (!dst.write(chunk)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+  src.on('end', () => dst.end());
+}
+
+function timeoutError(): Error {
+  return Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' });
+}
