@@ -266,7 +266,7 @@ test('a bad flag value exits 2 with the message and a --help hint, no stack trac
   const r = await runMain(['service', 'create', 'nginx', '--name', 'web', '--publish', 'nope']);
   assert.equal(r.code, 2);
   assert.deepEqual(r.stderr.trim().split('\n'), [
-    'Invalid value for --publish: "nope" (expected PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host])',
+    'Invalid value for --publish: "nope" (expected PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host][,proxy=v1|v2])',
     "See 'fleet service create --help'.",
   ]);
 });
