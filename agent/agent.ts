@@ -22,6 +22,7 @@ import { CertRenewer } from './renewal.js';
 import { freshLocal, toReport, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
 import { isTaskRejected, type Runtime, type RuntimeInfo } from './runtime/types.js';
+import { IngressMesh } from './ingress/mesh.js';
 import { TaskFileStore } from './task-files.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -73,9 +74,16 @@ export class Agent {
   private diskRetryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private persisting: Promise<void> = Promise.resolve();
+  /** Listens on every published ingress port on this node's address and forwards to tasks. */
+  readonly mesh: IngressMesh;
 
   constructor(private readonly opts: AgentOptions) {
     this.identity = opts.identity;
+    this.mesh = new IngressMesh({
+      nodeId: opts.identity.id,
+      bindHost: opts.advertiseAddr,
+      logger: opts.logger.child('ingress'),
+    });
     this.files = new TaskFileStore({
       nodeId: opts.identity.id,
       dataDir: opts.dataDir,
@@ -97,6 +105,7 @@ export class Agent {
         },
         onAssignment: (payload) => void this.onAssignment(payload),
         onRenewReply: (payload) => this.onRenewReply(payload),
+        onIngressTable: (payload) => this.mesh.onTable(payload),
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
@@ -180,6 +189,7 @@ export class Agent {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.stopWatch?.();
     await this.conn.close();
+    await this.mesh.close();
     await this.opts.runtime.close();
   }
 

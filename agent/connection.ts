@@ -17,6 +17,8 @@ export interface ConnectionEvents {
   onDisconnected(reason: string): void;
   onAssignment(payload: Buffer): void;
   onRenewReply?(payload: Buffer): void;
+  /** The routing mesh's table (retained by the leader). */
+  onIngressTable?(payload: Buffer): void;
 }
 
 export interface ConnectionOptions {
@@ -154,6 +156,9 @@ export class ManagerConnection {
     client.subscribe(topics.leader(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no leader info from this manager', { error: err.message });
     });
+    client.subscribe(topics.ingressTable(), { qos: 1 }, (err) => {
+      if (err) this.logger.debug('no ingress table from this manager', { error: err.message });
+    });
     this.logger.info('connected to manager', { address });
     this.events.onConnected(address);
   }
@@ -163,6 +168,7 @@ export class ManagerConnection {
     if (topic === topics.assignments(nodeId)) this.events.onAssignment(payload);
     else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
     else if (topic === topics.leader()) this.onLeaderInfo(payload);
+    else if (topic === topics.ingressTable()) this.events.onIngressTable?.(payload);
   }
 
   private onClose(client: MqttClient, address: string, failure: string): void {

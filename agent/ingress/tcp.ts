@@ -4,6 +4,9 @@ import type { Logger } from '../../shared/log.js';
 import type { BackendPool, BackendState, Closable } from './backends.js';
 import { encodeV1, encodeV2 } from './proxy-protocol.js';
 
+/** Size of a session's buffer for reads from its backend. */
+const READ_BYTES = 16 * 1024;
+
 export interface TcpCounters {
   active: number;
   total: number;
@@ -31,6 +34,7 @@ export class Session implements Closable {
   private tried: BackendState[] | undefined;
   private closed = false;
   private connected = false;
+  private readBuf: Buffer | undefined;
 
   constructor(
     private readonly ctx: TcpContext,
@@ -54,6 +58,16 @@ export class Session implements Closable {
     this.client.destroy();
     this.upstream?.destroy();
     this.releaseBackend();
+  }
+
+  /**
+   * The buffer the next backend read goes into. A write the kernel did not take at once still
+   * points into the current one, so then the next read gets a fresh buffer.
+   */
+  private readBuffer(): Buffer {
+    if (!this.readBuf || this.client.writableLength > 0)
+      this.readBuf = Buffer.allocUnsafe(READ_BYTES);
+    return this.readBuf;
   }
 
   /** Resets the other side of a connection whose peer reset (only once both sides are up). */
@@ -82,6 +96,12 @@ export class Session implements Closable {
       port: b.backend.port,
       allowHalfOpen: true,
       noDelay: true,
+      // Responses are read into this session's own buffer and written straight on, skipping
+      // the readable stream and an allocation per read (the larger half of the traffic).
+      onread: {
+        buffer: () => this.readBuffer(),
+        callback: (n: number, buf: Buffer) => this.client.write(buf.subarray(0, n)),
+      },
     });
     this.upstream = up;
     up.setTimeout(this.ctx.connectTimeoutMs, () => up.destroy(timeoutError()));
@@ -119,7 +139,9 @@ export class Session implements Closable {
     const { client, ctx } = this;
     if (ctx.proxy) up.write(proxyHeader(ctx.proxy, client));
     splice(client, up);
-    splice(up, client);
+    // A false return from the write above stopped reading; drained, it resumes.
+    client.on('drain', () => up.resume());
+    up.on('end', () => client.end());
     client.resume();
   }
 }

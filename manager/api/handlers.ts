@@ -211,6 +211,8 @@ function checkSpec(spec: ServiceSpec): void {
     if (port.published === undefined) continue;
     const key = `${port.published}/${port.protocol}`;
     if (seen.has(key)) throw invalidArgument(`port ${key} is published twice`);
+    if (port.proxy === 'v1' && port.protocol === 'udp')
+      throw invalidArgument(`port ${key}: PROXY protocol v1 cannot describe UDP; use proxy=v2`);
     seen.add(key);
   }
 }

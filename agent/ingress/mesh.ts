@@ -1,0 +1,116 @@
+// The agent's side of the routing mesh: one forwarder per published ingress port, fed by the manager's table.
+import { errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { decode, ingressTableSchema, type IngressTable } from '../../shared/protocol.js';
+import { PortForwarder } from './forwarder.js';
+
+type TablePort = IngressTable['ports'][number];
+
+export interface MeshOptions {
+  nodeId: string;
+  /** The node's own address: every published port listens here. */
+  bindHost: string;
+  logger: Logger;
+  /** Largest table accepted (bytes); a fleet of thousands of tasks stays far below it. */
+  maxTableBytes?: number;
+}
+
+/** A port that could not be opened (say, taken by another program) is tried again this often. */
+const RETRY_MS = 5_000;
+
+/**
+ * Keeps a PortForwarder for every ingress port in the newest table, each with the port's tasks
+ * as backends (this node's own first). A port that leaves the table closes; its open
+ * connections end with it.
+ */
+export class IngressMesh {
+  private readonly forwarders = new Map<string, { fw: PortForwarder; proxy: string }>();
+  private table: IngressTable | null = null;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: MeshOptions) {}
+
+  /** A table from the manager; an empty payload (a former leader withdrawing it) is no table. */
+  onTable(payload: Buffer): void {
+    if (payload.length === 0 || this.closed) return;
+    const d = decode(ingressTableSchema, payload, this.opts.maxTableBytes ?? 4 * 1024 * 1024);
+    if (!d.ok) return this.opts.logger.warn('dropped ingress table', { reason: d.reason });
+    if (this.table && d.value.version < this.table.version) return;
+    this.table = d.value;
+    void this.apply();
+  }
+
+  stats(): ReturnType<PortForwarder['stats']>[] {
+    return [...this.forwarders.values()].map((f) => f.fw.stats());
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    const all = [...this.forwarders.values()];
+    this.forwarders.clear();
+    await Promise.all(all.map((f) => f.fw.close()));
+  }
+
+  private async apply(): Promise<void> {
+    const table = this.table;
+    if (!table || this.closed) return;
+    const wanted = new Map(table.ports.map((p) => [portKey(p), p]));
+    for (const [key, f] of this.forwarders) {
+      const p = wanted.get(key);
+      if (p && (p.proxy ?? '') === f.proxy) continue;
+      this.forwarders.delete(key);
+      await f.fw.close();
+    }
+    let failed = false;
+    for (const [key, p] of wanted) {
+      if (!(await this.ensure(key, p))) failed = true;
+    }
+    if (failed && !this.retry) {
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        void this.apply();
+      }, RETRY_MS);
+    }
+  }
+
+  /** Opens the port if needed and hands it its backends; false when it could not listen. */
+  private async ensure(key: string, p: TablePort): Promise<boolean> {
+    let entry = this.forwarders.get(key);
+    if (!entry) {
+      let fw: PortForwarder;
+      try {
+        fw = new PortForwarder({
+          bindHost: this.opts.bindHost,
+          port: p.published,
+          protocol: p.protocol,
+          ...(p.proxy ? { proxy: p.proxy } : {}),
+          logger: this.opts.logger,
+        });
+        await fw.start();
+      } catch (e) {
+        this.opts.logger.error('could not listen on a published port; will retry', {
+          port: key,
+          service: p.service,
+          error: errorMessage(e),
+        });
+        return false;
+      }
+      entry = { fw, proxy: p.proxy ?? '' };
+      this.forwarders.set(key, entry);
+    }
+    entry.fw.setBackends(
+      p.backends.map((b) => ({
+        id: b.taskId,
+        host: b.host,
+        port: b.port,
+        local: b.nodeId === this.opts.nodeId,
+      })),
+    );
+    return true;
+  }
+}
+
+const portKey = (p: Pick<TablePort, 'published' | 'protocol'>): string =>
+  `${p.published}/${p.protocol}`;
