@@ -56,7 +56,11 @@ export class IngressMesh {
   private async apply(): Promise<void> {
     const table = this.table;
     if (!table || this.closed) return;
-    const wanted = new Map(table.ports.map((p) => [portKey(p), p]));
+    // A port with no task to serve it is not listened on: clients are refused at once, as
+    // they would be by a service that is not running.
+    const wanted = new Map(
+      table.ports.filter((p) => p.backends.length > 0).map((p) => [portKey(p), p]),
+    );
     for (const [key, f] of this.forwarders) {
       const p = wanted.get(key);
       if (p && (p.proxy ?? '') === f.proxy) continue;
