@@ -69,10 +69,11 @@ test(
   async (t) => {
     if (!(await requireDocker(t))) return;
     await ensureTestImage();
-    let manager: ManagerProc | undefined;
+    const procs: { manager?: ManagerProc } = {};
     const agents: AgentProc[] = [];
     const nodeIds: string[] = [];
     t.after(async () => {
+      const { manager } = procs;
       if (manager) {
         for (const s of ['web', 'hosty'])
           await cli(manager, ['service', 'rm', s], 10_000).catch(() => undefined);
@@ -82,8 +83,8 @@ test(
       for (const id of nodeIds) await cleanupContainers(id);
     });
 
-    manager = await startManager();
-    const m = manager;
+    const m = await startManager();
+    procs.manager = m;
     for (const n of NODES) {
       agents.push(
         startAgent({
