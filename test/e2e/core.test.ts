@@ -24,6 +24,8 @@ import {
   cleanupContainers,
   ensureTestImage,
   requireDocker,
+  taskContainers,
+  type TaskContainer,
 } from '../helpers/docker.js';
 import { waitFor } from '../helpers/wait.js';
 import type { NodeView, TaskView } from '../../shared/api.js';
@@ -39,44 +41,11 @@ const SERVICE = 'web';
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
 
-interface Container {
-  id: string;
-  taskId: string;
-  nodeId: string;
-  slot: string;
-  service: string;
-  running: boolean;
-  startedAt: string;
-  restartCount: number;
-}
+type Container = TaskContainer;
 
 /** The web containers of one node, inspected, as the engine sees them. */
-async function webContainers(nodeId: string, all = false): Promise<Container[]> {
-  const list = await docker.listContainers({
-    all,
-    filters: { label: [`fleet.service.name=${SERVICE}`, `fleet.node.id=${nodeId}`] },
-  });
-  const out: Container[] = [];
-  for (const c of list) {
-    const info = await docker
-      .getContainer(c.Id)
-      .inspect()
-      .catch(() => null);
-    if (!info) continue;
-    const labels = info.Config.Labels ?? {};
-    out.push({
-      id: info.Id,
-      taskId: labels['fleet.task.id'] ?? '',
-      nodeId: labels['fleet.node.id'] ?? '',
-      slot: labels['fleet.slot'] ?? '',
-      service: labels['fleet.service.name'] ?? '',
-      running: info.State.Running,
-      startedAt: info.State.StartedAt,
-      restartCount: info.RestartCount,
-    });
-  }
-  return out;
-}
+const webContainers = (nodeId: string, all = false): Promise<Container[]> =>
+  taskContainers(SERVICE, { nodeId, all });
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import Docker from 'dockerode';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/options.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -23,11 +22,12 @@ import {
   type TaskJson,
 } from '../helpers/cluster.js';
 import {
-  DOCKER_SOCKET,
   TEST_IMAGE,
   cleanupContainers,
   ensureTestImage,
   requireDocker,
+  taskContainers,
+  type TaskContainer,
 } from '../helpers/docker.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -38,42 +38,8 @@ const MANAGER_ARGS = ['--snapshot-interval', String(SNAPSHOT_INTERVAL)];
 const WATCH_MS = 10_000;
 const DATA = Buffer.from('raft e2e\n').toString('base64');
 
-const docker = new Docker({ socketPath: DOCKER_SOCKET });
-
-interface Container {
-  id: string;
-  taskId: string;
-  nodeId: string;
-  running: boolean;
-  startedAt: string;
-  restartCount: number;
-}
-
 /** The service's containers as the engine sees them (running or not). */
-async function serviceContainers(): Promise<Container[]> {
-  const list = await docker.listContainers({
-    all: true,
-    filters: { label: [`fleet.service.name=${SERVICE}`] },
-  });
-  const out: Container[] = [];
-  for (const c of list) {
-    const info = await docker
-      .getContainer(c.Id)
-      .inspect()
-      .catch(() => null);
-    if (!info) continue;
-    const labels = info.Config.Labels ?? {};
-    out.push({
-      id: info.Id,
-      taskId: labels['fleet.task.id'] ?? '',
-      nodeId: labels['fleet.node.id'] ?? '',
-      running: info.State.Running,
-      startedAt: info.State.StartedAt,
-      restartCount: info.RestartCount,
-    });
-  }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
-}
+const serviceContainers = (): Promise<TaskContainer[]> => taskContainers(SERVICE, { all: true });
 
 const runningTasks = (tasks: TaskJson[]): TaskJson[] =>
   tasks.filter((x) => x.desiredState === 'running' && x.state === 'running');

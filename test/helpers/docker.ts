@@ -165,3 +165,49 @@ export async function cleanupContainers(nodeId: string): Promise<void> {
     ),
   );
 }
+
+/** A fleet task's container as the engine sees it. */
+export interface TaskContainer {
+  id: string;
+  taskId: string;
+  nodeId: string;
+  slot: string;
+  service: string;
+  running: boolean;
+  startedAt: string;
+  restartCount: number;
+}
+
+/**
+ * The containers of a service (of one node, when given), inspected, sorted by id: running ones,
+ * or all of them.
+ */
+export async function taskContainers(
+  service: string,
+  opts: { nodeId?: string; all?: boolean } = {},
+): Promise<TaskContainer[]> {
+  const docker = new Docker({ socketPath: DOCKER_SOCKET });
+  const label = [`fleet.service.name=${service}`];
+  if (opts.nodeId) label.push(`fleet.node.id=${opts.nodeId}`);
+  const list = await docker.listContainers({ all: opts.all === true, filters: { label } });
+  const out: TaskContainer[] = [];
+  for (const c of list) {
+    const info = await docker
+      .getContainer(c.Id)
+      .inspect()
+      .catch(() => null);
+    if (!info) continue;
+    const labels = info.Config.Labels ?? {};
+    out.push({
+      id: info.Id,
+      taskId: labels['fleet.task.id'] ?? '',
+      nodeId: labels['fleet.node.id'] ?? '',
+      slot: labels['fleet.slot'] ?? '',
+      service: labels['fleet.service.name'] ?? '',
+      running: info.State.Running,
+      startedAt: info.State.StartedAt,
+      restartCount: info.RestartCount,
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
