@@ -13,6 +13,14 @@ import { UNTRUSTED_MANAGER, connectMqttAsync } from '../shared/transport.js';
 
 export class JoinError extends Error {
   override readonly name = 'JoinError';
+
+  /** Set when a follower refused and named the leader to ask instead. */
+  constructor(
+    message: string,
+    readonly leader?: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface JoinOptions {
@@ -35,8 +43,6 @@ export interface Joined {
   managerBundle?: string;
 }
 
-const LEADER_HINT = /does not lead; join via (\S+)$/;
-
 export async function joinCluster(opts: JoinOptions): Promise<Identity> {
   return (await joinWithReply(opts)).identity;
 }
@@ -55,7 +61,7 @@ export async function joinWithReply(opts: JoinOptions): Promise<Joined> {
       return await joinVia(address, opts, keys, parsed.fingerprint);
     } catch (e) {
       // A follower names the leader: ask it next (the token and keys stay the same).
-      const leader = e instanceof JoinError ? LEADER_HINT.exec(e.message)?.[1] : undefined;
+      const leader = e instanceof JoinError ? e.leader : undefined;
       if (leader) {
         if (!addresses.includes(leader)) addresses.splice(i + 1, 0, leader);
         lastError = e instanceof Error ? e.message : String(e);
@@ -122,7 +128,7 @@ async function joinVia(
     await client.publishAsync(topics.join(clientId), encode(req), { qos: 1 });
     const d = decode(joinReplySchema, await reply);
     if (!d.ok) throw new Error(`unreadable join reply: ${d.reason}`);
-    if (!d.value.ok) throw new JoinError(`join refused: ${d.value.error}`);
+    if (!d.value.ok) throw new JoinError(`join refused: ${d.value.error}`, d.value.leader);
     if (fingerprint(d.value.rootPub) !== pinned) {
       throw new JoinError(
         'the manager is not the cluster this token belongs to (root key fingerprint mismatch)',

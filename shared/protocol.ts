@@ -149,7 +149,13 @@ export const joinReplySchema = z.union([
     /** To a joining manager: the cluster's keys, sealed to its box key (see api/join.ts). */
     managerBundle: z.string().max(20_000).optional(),
   }),
-  z.object({ v: z.literal(1), ok: z.literal(false), error: z.string() }),
+  z.object({
+    v: z.literal(1),
+    ok: z.literal(false),
+    error: z.string(),
+    /** From a follower: the leader's HOST:PORT, where the join should go instead. */
+    leader: z.string().max(300).optional(),
+  }),
 ]);
 export type JoinReply = z.infer<typeof joinReplySchema>;
 

@@ -111,7 +111,12 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
     const leader = deps.leaderAddress();
     if (leader === null) return reply({ v: 1, ok: false, error: 'no leader yet; try again' });
     if (leader !== 'self')
-      return reply({ v: 1, ok: false, error: `this manager does not lead; join via ${leader}` });
+      return reply({
+        v: 1,
+        ok: false,
+        error: `this manager does not lead; join via ${leader}`,
+        leader,
+      });
     deps
       .propose({ commands: [{ type: 'node.put', node }] })
       .then(async () => {
