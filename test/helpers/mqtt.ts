@@ -1,6 +1,7 @@
 // Raw MQTT clients for tests that speak to a manager's broker directly, over its TLS listener.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
 /** The CA certificate of a manager's cluster, from the TLS material in its data dir. */
@@ -35,4 +36,16 @@ export async function connectRaw(
     ca: await managerCaPem(m),
     rejectUnauthorized: true,
   });
+}
+
+/**
+ * A mosquitto_sub run's result, or a skip when the tool is missing: but never in CI, where
+ * skipping would let the check pass unseen (the Debian package mosquitto-clients is installed).
+ */
+export function requireMosquitto<T>(t: TestContext, result: T | null): result is T {
+  if (result) return true;
+  if (process.env.CI)
+    throw new Error('mosquitto_sub is required in CI (Debian package mosquitto-clients)');
+  t.skip('mosquitto_sub is not installed');
+  return false;
 }

@@ -1,5 +1,5 @@
 // Broker security against a real manager: anonymous clients refused, nodes confined to their own topics, join tokens checked and rotatable.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -21,7 +21,7 @@ import {
   type ServiceJson,
   type TaskJson,
 } from '../helpers/cluster.js';
-import { connectRaw, managerCaFile } from '../helpers/mqtt.js';
+import { connectRaw, managerCaFile, requireMosquitto } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TEST = { timeout: 60_000 };
@@ -40,14 +40,6 @@ function mosquittoSub(args: string[]): Promise<ProcResult | null> {
       resolve({ code, stderr });
     });
   });
-}
-
-function requireMosquitto(t: TestContext, result: ProcResult | null): result is ProcResult {
-  if (result) return true;
-  if (process.env.CI)
-    throw new Error('mosquitto_sub is required in CI (Debian package mosquitto-clients)');
-  t.skip('mosquitto_sub is not installed');
-  return false;
 }
 
 async function readIdentity(file: string): Promise<Identity> {

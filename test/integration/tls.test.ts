@@ -19,7 +19,7 @@ import {
   type AgentProc,
   type ManagerProc,
 } from '../helpers/cluster.js';
-import { connectRaw, managerCaFile } from '../helpers/mqtt.js';
+import { connectRaw, managerCaFile, requireMosquitto } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TEST = { timeout: 90_000 };
@@ -164,10 +164,7 @@ describe('TLS transport and pinning', () => {
       '-W',
       '3',
     ]);
-    if (!withTls) {
-      if (process.env.CI) throw new Error('mosquitto_sub is required in CI (mosquitto-clients)');
-      return t.skip('mosquitto_sub is not installed');
-    }
+    if (!requireMosquitto(t, withTls)) return;
     assert.notEqual(withTls.code, 0);
     assert.equal(withTls.stdout, '');
     assert.match(withTls.stderr, /refused|not authori[sz]ed/i);
