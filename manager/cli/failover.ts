@@ -171,17 +171,19 @@ export class CallPlan {
 
   /** The next manager after `host` that has neither gone silent nor reported no quorum. */
   private untried(host: string, hosts: readonly string[], now: number): string | null {
-    const start = hosts.findIndex((h) => normalizeAddress(h) === normalizeAddress(host));
-    for (let i = 1; i <= hosts.length; i++) {
-      const h = hosts[(start + i) % hosts.length];
-      if (h === undefined || normalizeAddress(h) === normalizeAddress(host)) continue;
+    const self = normalizeAddress(host);
+    for (const h of rotation(host, hosts)) {
+      if (normalizeAddress(h) === self) continue;
       if (!this.isSilent(h, now) && !this.noQuorum.has(normalizeAddress(h))) return h;
     }
     return null;
   }
 }
 
-function nextOf(host: string, hosts: readonly string[]): string {
+/** The hosts in order, starting with the one after `host` (wrapping around). */
+function rotation(host: string, hosts: readonly string[]): string[] {
   const i = hosts.findIndex((h) => normalizeAddress(h) === normalizeAddress(host));
-  return hosts[(i + 1) % hosts.length] ?? host;
+  return [...hosts.slice(i + 1), ...hosts.slice(0, i + 1)];
 }
+
+const nextOf = (host: string, hosts: readonly string[]): string => rotation(host, hosts)[0] ?? host;
