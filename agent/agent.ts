@@ -24,6 +24,7 @@ import { plan, type Step } from './planner.js';
 import { isTaskRejected, type Runtime, type RuntimeInfo } from './runtime/types.js';
 import { IngressMesh } from './ingress/mesh.js';
 import { TaskFileStore } from './task-files.js';
+import { Drainer } from './drain.js';
 
 export const AGENT_VERSION = '0.1.0';
 const DEFAULT_HEARTBEAT_MS = 2_000;
@@ -76,6 +77,7 @@ export class Agent {
   private persisting: Promise<void> = Promise.resolve();
   /** Listens on every published ingress port on this node's address and forwards to tasks. */
   readonly mesh: IngressMesh;
+  private readonly drainer: Drainer;
 
   constructor(private readonly opts: AgentOptions) {
     this.identity = opts.identity;
@@ -83,6 +85,12 @@ export class Agent {
       nodeId: opts.identity.id,
       bindHost: opts.advertiseAddr,
       logger: opts.logger.child('ingress'),
+    });
+    this.drainer = new Drainer({
+      runtime: opts.runtime,
+      routes: (taskId) => this.mesh.routes(taskId),
+      logger: opts.logger.child('drain'),
+      onDrained: () => this.kick(),
     });
     this.files = new TaskFileStore({
       nodeId: opts.identity.id,
@@ -188,6 +196,7 @@ export class Agent {
       if (t) clearTimeout(t);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.stopWatch?.();
+    this.drainer.close();
     await this.conn.close();
     await this.mesh.close();
     await this.opts.runtime.close();
@@ -332,8 +341,12 @@ export class Agent {
     await this.files.sweep(new Set([...desiredIds, ...observedIds])).catch((e: unknown) => {
       logger.warn('could not clean up task files', { error: String(e) });
     });
-    if (p.steps.length > 0) {
-      await runLimited(p.steps, STEP_CONCURRENCY, (s) => this.execute(s));
+    // A workload being drained waits for its drain to end, which kicks a pass of its own.
+    const steps = p.steps.filter(
+      (s) => !(s.kind === 'remove' && this.drainer.busy(s.workload.runtimeId)),
+    );
+    if (steps.length > 0) {
+      await runLimited(steps, STEP_CONCURRENCY, (s) => this.execute(s));
       this.passAgain = true;
     }
     this.sendStatus();
@@ -357,8 +370,35 @@ export class Agent {
           message: 'running',
           runtimeId: step.workload.runtimeId,
           hostPorts: step.workload.hostPorts,
+          health: step.workload.health ?? 'none',
           error: null,
         });
+      case 'health':
+        return this.update(step.task.id, { health: step.workload.health ?? 'none' });
+      case 'unhealthy': {
+        const w = step.workload;
+        const why = w.healthOutput ? `: ${w.healthOutput}` : '';
+        logger.warn('task is unhealthy; stopping it', {
+          taskId: step.task.id,
+          output: w.healthOutput,
+        });
+        this.update(step.task.id, {
+          state: 'failed',
+          message: 'unhealthy',
+          error: `health check failed${why}`,
+          health: 'unhealthy',
+          lastExitAt: now,
+        });
+        await runtime
+          .stop(w.runtimeId, step.task.template.stopGracePeriodMs)
+          .catch((e: unknown) => {
+            logger.warn('could not stop an unhealthy task', {
+              taskId: step.task.id,
+              error: String(e),
+            });
+          });
+        return;
+      }
       case 'exited': {
         const code = step.workload.exitCode;
         return this.update(step.task.id, {
@@ -381,12 +421,16 @@ export class Agent {
       }
       case 'remove': {
         const w = step.workload;
+        const template = this.known.get(w.taskId)?.template;
+        if (!this.drainer.ready(w, template)) {
+          const l = this.local.get(w.taskId);
+          if (l && l.message !== 'draining') this.update(w.taskId, { message: 'draining' });
+          return;
+        }
         try {
-          await runtime.stop(
-            w.runtimeId,
-            this.known.get(w.taskId)?.template.stopGracePeriodMs ?? 10_000,
-          );
+          await runtime.stop(w.runtimeId, template?.stopGracePeriodMs ?? 10_000);
           await runtime.remove(w.runtimeId);
+          this.drainer.forget(w.runtimeId);
           if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
         } catch (e) {
           logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
@@ -423,6 +467,7 @@ export class Agent {
         message: 'running',
         runtimeId: w.runtimeId,
         hostPorts: w.hostPorts,
+        health: w.health ?? 'none',
       });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);

@@ -1,6 +1,6 @@
 // What the agent remembers about each task between reconcile passes, and how it reports it.
 import type { TaskReport } from '../shared/protocol.js';
-import type { HostPort, TaskState } from '../shared/spec.js';
+import type { HostPort, TaskHealth, TaskState } from '../shared/spec.js';
 
 export interface LocalTask {
   state: TaskState;
@@ -10,6 +10,7 @@ export interface LocalTask {
   runtimeId: string | null;
   hostPorts: HostPort[];
   restarts: number;
+  health: TaskHealth;
   lastExitAt: number | null;
   /** Times of restarts the agent made on its own, for the restart policy's attempt limit. */
   localRestarts: number[];
@@ -25,6 +26,7 @@ export function freshLocal(now: number): LocalTask {
     runtimeId: null,
     hostPorts: [],
     restarts: 0,
+    health: 'none',
     lastExitAt: null,
     localRestarts: [],
     at: now,
@@ -42,5 +44,6 @@ export function toReport(taskId: string, l: LocalTask): TaskReport {
     runtimeId: l.runtimeId,
     restarts: l.restarts,
     at: l.at,
+    health: l.health,
   };
 }

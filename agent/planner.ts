@@ -1,6 +1,6 @@
 // The pure planner: desired tasks and observed workloads in, the steps that reconcile them out.
 import type { AssignedTask } from '../shared/protocol.js';
-import type { TaskState } from '../shared/spec.js';
+import type { TaskHealth, TaskState } from '../shared/spec.js';
 import type { ObservedWorkload } from './runtime/types.js';
 
 export type Step =
@@ -8,13 +8,20 @@ export type Step =
   | { kind: 'adopt'; task: AssignedTask; workload: ObservedWorkload }
   | { kind: 'exited'; task: AssignedTask; workload: ObservedWorkload }
   | { kind: 'restart'; task: AssignedTask; workload: ObservedWorkload }
+  /** The health check's verdict changed (starting, healthy): reported, nothing else. */
+  | { kind: 'health'; task: AssignedTask; workload: ObservedWorkload }
+  /** The health check failed its retries: the task fails and its workload is stopped. */
+  | { kind: 'unhealthy'; task: AssignedTask; workload: ObservedWorkload }
   | { kind: 'remove'; workload: ObservedWorkload; reason: string };
 
 export interface PlanInput {
   desired: readonly AssignedTask[];
   observed: readonly ObservedWorkload[];
   /** What the agent last recorded per task (absent for tasks it has not touched yet). */
-  local: ReadonlyMap<string, { state: TaskState; lastExitAt: number | null }>;
+  local: ReadonlyMap<
+    string,
+    { state: TaskState; lastExitAt: number | null; health?: TaskHealth | undefined }
+  >;
   now: number;
   /** True while the manager is unreachable: the agent then applies restart policies itself. */
   autonomous: boolean;
@@ -65,7 +72,12 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     if (keep.running) {
+      // Declared unhealthy: its stop is under way (or is retried once the task leaves).
+      if (local?.state === 'failed' && local.health === 'unhealthy') continue;
       if (local?.state !== 'running') steps.push({ kind: 'adopt', task, workload: keep });
+      else if (keep.health === 'unhealthy') steps.push({ kind: 'unhealthy', task, workload: keep });
+      else if ((keep.health ?? 'none') !== (local.health ?? 'none'))
+        steps.push({ kind: 'health', task, workload: keep });
       continue;
     }
     const ended = local?.state === 'failed' || local?.state === 'complete';

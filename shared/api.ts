@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import {
   fileRefSchema,
+  healthcheckSchema,
   objectNameSchema,
   portSchema,
   serviceSpecSchema,
@@ -61,6 +62,10 @@ export const params = {
     publishAdd: z.array(portSchema).max(64).default([]),
     /** PORT or PORT/PROTOCOL: published ports to withdraw. */
     publishRm: z.array(z.string().max(16)).max(64).default([]),
+    /** Health check fields to change (see mergeHealthcheck). */
+    healthcheck: healthcheckSchema.optional(),
+    drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
+    stopGracePeriodMs: z.number().int().min(0).optional(),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
   }),
@@ -175,6 +180,8 @@ export interface TaskView {
   message: string;
   error: string | null;
   restarts: number;
+  /** The health check's last verdict: 'none' without a check. */
+  health: 'none' | 'starting' | 'healthy' | 'unhealthy';
   hostPorts: { target: number; protocol: string; hostIp: string; hostPort: number }[];
   updatedAt: string;
 }

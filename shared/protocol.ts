@@ -72,6 +72,7 @@ export const taskReportSchema = z.object({
   runtimeId: z.string().max(128).nullable().default(null),
   restarts: z.number().int().min(0).default(0),
   at: z.number(),
+  health: z.enum(['none', 'starting', 'healthy', 'unhealthy']).default('none'),
 });
 export type TaskReport = z.infer<typeof taskReportSchema>;
 
@@ -289,6 +290,8 @@ export const ingressTableSchema = z.object({
         service: z.string().max(64),
         target: z.number().int().min(1).max(65535),
         proxy: z.enum(['v1', 'v2']).optional(),
+        /** How long forwarders keep connections to a task that left the table. */
+        drainMs: z.number().int().min(0).max(7_200_000).optional(),
         backends: z.array(ingressBackendSchema).max(10_000),
       }),
     )

@@ -92,6 +92,48 @@ export const fileTargetSchema = z
 export const fileRefSchema = z.object({ name: objectNameSchema, target: fileTargetSchema });
 export type FileRef = z.infer<typeof fileRefSchema>;
 
+/**
+ * A task's health check, run by the runtime inside the task. Absent fields keep the image's own
+ * HEALTHCHECK (or Docker's defaults); test ['NONE'] turns every check off, the image's too.
+ */
+export const healthcheckSchema = z.object({
+  /** ['CMD-SHELL', 'command'], ['CMD', 'arg', ...] or ['NONE']. */
+  test: z
+    .array(z.string().max(4096))
+    .min(1)
+    .max(256)
+    .refine(
+      (t) => ['CMD-SHELL', 'CMD', 'NONE'].includes(t[0] ?? ''),
+      'starts with CMD-SHELL, CMD or NONE',
+    )
+    .optional(),
+  intervalMs: z.number().int().min(1).optional(),
+  timeoutMs: z.number().int().min(1).optional(),
+  retries: z.number().int().min(0).max(1000).optional(),
+  startPeriodMs: z.number().int().min(0).optional(),
+});
+export type Healthcheck = z.infer<typeof healthcheckSchema>;
+
+/**
+ * A service's health check after an update: given fields replace the old ones; a new command
+ * keeps the old timings, and turning checks off ('NONE') drops them.
+ */
+export function mergeHealthcheck(
+  old: Healthcheck | undefined,
+  change: Healthcheck | undefined,
+): Healthcheck | undefined {
+  if (!change) return old;
+  if (change.test?.[0] === 'NONE') return change;
+  const base = old?.test?.[0] === 'NONE' ? {} : (old ?? {});
+  return { ...base, ...change };
+}
+
+/** How a running task's health check reads: 'none' when it has none. */
+export type TaskHealth = 'none' | 'starting' | 'healthy' | 'unhealthy';
+
+/** How long a stopping task may keep serving the connections it has, unless set (10 s). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
 export const taskTemplateSchema = z.object({
   image: z.string().min(1).max(512),
   command: z.array(z.string().max(4096)).max(256).default([]),
@@ -105,6 +147,12 @@ export const taskTemplateSchema = z.object({
     })
     .default({ cpu: 0, memoryBytes: 0 }),
   stopGracePeriodMs: z.number().int().min(0).default(10_000),
+  healthcheck: healthcheckSchema.optional(),
+  /**
+   * Before a task with published ports is stopped it leaves the routing table, then keeps its
+   * open connections this long at most (default DEFAULT_DRAIN_TIMEOUT_MS).
+   */
+  drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
   secrets: z.array(fileRefSchema).max(64).default([]),
   configs: z.array(fileRefSchema).max(64).default([]),
 });
@@ -146,6 +194,8 @@ export interface TaskStatus {
   runtimeId: string | null;
   restarts: number;
   at: number;
+  /** The task's health check as last reported; absent means no check ('none'). */
+  health?: TaskHealth;
 }
 
 export interface HostPort {

@@ -44,8 +44,21 @@ export class BackendPool {
   /** Live (not draining) backends to choose from: the local ones when any, else all live ones. */
   private candidates: BackendState[] = [];
   private cursor = 0;
+  private drainMs: number;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: PoolOptions) {
+    this.drainMs = opts.drainMs;
+  }
+
+  /** Drains started from now on last this long. */
+  setDrainMs(ms: number): void {
+    this.drainMs = ms;
+  }
+
+  /** Nothing live and nothing draining. */
+  get empty(): boolean {
+    return this.all.size === 0;
+  }
 
   /** Replaces the live set; backends no longer in it drain. */
   set(backends: readonly Backend[]): void {
@@ -137,7 +150,7 @@ export class BackendPool {
     // Open forwardings finish on their own; past drainMs they are cut.
     s.drainTimer = setTimeout(() => {
       for (const c of [...s.open]) c.close();
-    }, this.opts.drainMs);
+    }, this.drainMs);
     s.drainTimer.unref();
   }
 

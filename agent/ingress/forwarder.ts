@@ -53,15 +53,17 @@ export class PortForwarder {
   private readonly logger: Logger;
   private server: net.Server | undefined;
   private udp: UdpForwarder | undefined;
+  private drainMs: number;
+  private markClosed: () => void = () => undefined;
+  /** Resolves once close() has run (after a retire, when the last connection ended). */
+  readonly closed = new Promise<void>((r) => (this.markClosed = r));
 
   constructor(private readonly opts: ForwarderOptions) {
     this.logger = opts.logger.child(`ingress:${opts.protocol}/${opts.port}`);
     if (opts.protocol === 'udp' && opts.proxy === 'v1')
       throw new Error('PROXY protocol v1 cannot describe UDP; use proxy=v2');
-    this.pool = new BackendPool({
-      balance: opts.balance ?? 'least-conn',
-      drainMs: opts.drainMs ?? 30_000,
-    });
+    this.drainMs = opts.drainMs ?? 30_000;
+    this.pool = new BackendPool({ balance: opts.balance ?? 'least-conn', drainMs: this.drainMs });
   }
 
   /** Starts listening; a port already in use rejects with an error naming EADDRINUSE. */
@@ -104,6 +106,42 @@ export class PortForwarder {
     return { port: this.opts.port, protocol: this.opts.protocol, active, total, errors, backends };
   }
 
+  /** How long connections to a backend that left stay open (a drain in progress keeps its own). */
+  setDrainMs(ms: number): void {
+    this.drainMs = ms;
+    this.pool.setDrainMs(ms);
+  }
+
+  /**
+   * The port left the table: no new connections (the listener closes before this resolves),
+   * while open ones finish within the drain time. Then everything closes. UDP closes at once:
+   * its one socket carries both the listening and the flows.
+   */
+  async retire(): Promise<void> {
+    const server = this.server;
+    if (this.opts.protocol === 'udp' || !server) return this.close();
+    this.server = undefined;
+    this.pool.set([]);
+    const done = (): void => void this.close();
+    const check = setInterval(() => {
+      if (this.pool.empty) {
+        clearInterval(check);
+        clearTimeout(limit);
+        done();
+      }
+    }, 250);
+    // The pool cuts what is left at its drain deadline; this only frees the forwarder after it.
+    const limit = setTimeout(() => {
+      clearInterval(check);
+      done();
+    }, this.drainMs + 1_000);
+    check.unref();
+    limit.unref();
+    // close() stops accepting at once; its callback would wait for every connection to end.
+    server.close();
+    await new Promise<void>((r) => setImmediate(r));
+  }
+
   /** Stops listening and ends every open connection or flow. */
   async close(): Promise<void> {
     const server = this.server;
@@ -113,6 +151,7 @@ export class PortForwarder {
     this.udp?.close();
     this.udp = undefined;
     if (server?.listening) await new Promise<void>((r) => server.close(() => r()));
+    this.markClosed();
   }
 
   private startTcp(): Promise<void> {

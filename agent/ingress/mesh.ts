@@ -25,6 +25,8 @@ const RETRY_MS = 5_000;
  */
 export class IngressMesh {
   private readonly forwarders = new Map<string, { fw: PortForwarder; proxy: string }>();
+  /** Forwarders of ports that left the table, finishing their open connections. */
+  private readonly retiring = new Set<PortForwarder>();
   private table: IngressTable | null = null;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
@@ -41,6 +43,11 @@ export class IngressMesh {
     void this.apply();
   }
 
+  /** Whether the newest table sends new connections to the task. */
+  routes(taskId: string): boolean {
+    return this.table?.ports.some((p) => p.backends.some((b) => b.taskId === taskId)) ?? false;
+  }
+
   stats(): ReturnType<PortForwarder['stats']>[] {
     return [...this.forwarders.values()].map((f) => f.fw.stats());
   }
@@ -48,9 +55,11 @@ export class IngressMesh {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
-    const all = [...this.forwarders.values()];
+    const all = [...this.forwarders.values()].map((f) => f.fw);
     this.forwarders.clear();
-    await Promise.all(all.map((f) => f.fw.close()));
+    all.push(...this.retiring);
+    this.retiring.clear();
+    await Promise.all(all.map((fw) => fw.close()));
   }
 
   private async apply(): Promise<void> {
@@ -65,7 +74,10 @@ export class IngressMesh {
       const p = wanted.get(key);
       if (p && (p.proxy ?? '') === f.proxy) continue;
       this.forwarders.delete(key);
-      await f.fw.close();
+      // Stops listening now (a changed port opens again at once); open connections drain.
+      this.retiring.add(f.fw);
+      await f.fw.retire();
+      void f.fw.closed.then(() => this.retiring.delete(f.fw));
     }
     let failed = false;
     for (const [key, p] of wanted) {
@@ -90,6 +102,7 @@ export class IngressMesh {
           port: p.published,
           protocol: p.protocol,
           ...(p.proxy ? { proxy: p.proxy } : {}),
+          ...(p.drainMs !== undefined ? { drainMs: p.drainMs } : {}),
           logger: this.opts.logger,
         });
         await fw.start();
@@ -103,7 +116,7 @@ export class IngressMesh {
       }
       entry = { fw, proxy: p.proxy ?? '' };
       this.forwarders.set(key, entry);
-    }
+    } else if (p.drainMs !== undefined) entry.fw.setDrainMs(p.drainMs);
     entry.fw.setBackends(
       p.backends.map((b) => ({
         id: b.taskId,

@@ -3,7 +3,8 @@ import Docker from 'dockerode';
 import { StringDecoder } from 'node:string_decoder';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
-import type { HostPort, PortSpec } from '../../shared/spec.js';
+import type { Healthcheck, HostPort, PortSpec } from '../../shared/spec.js';
+import { servedConnections } from './connections.js';
 import {
   ImageUnavailableError,
   LABELS,
@@ -130,6 +131,14 @@ export class DockerRuntime implements Runtime {
       if (statusOf(e) === 409 && /already in progress/i.test(dockerMessage(e))) return;
       throw this.translate('remove', e);
     }
+  }
+
+  async openConnections(runtimeId: string, ports: readonly HostPort[]): Promise<number | null> {
+    const info = await this.inspectOrNull(runtimeId).catch(() => null);
+    if (!info) return 0;
+    if (!info.State.Running || !info.State.Pid) return 0;
+    const targets = ports.filter((p) => p.protocol === 'tcp').map((p) => p.target);
+    return servedConnections(info.State.Pid, targets);
   }
 
   watchExits(nodeId: string, onExit: ExitListener): () => void {
@@ -270,6 +279,7 @@ function createOptions(
     RestartPolicy: { Name: 'no' },
   };
   if (t.resources.memoryBytes > 0) hostConfig.MemoryReservation = t.resources.memoryBytes;
+  const healthcheck = t.healthcheck ? dockerHealthcheck(t.healthcheck) : undefined;
   const mounts = opts.files?.mounts ?? [];
   if (mounts.length > 0) {
     hostConfig.Mounts = mounts.map((m) => ({
@@ -292,7 +302,21 @@ function createOptions(
     },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
   };
+}
+
+const NS_PER_MS = 1_000_000;
+
+/** The engine's form: durations in nanoseconds; an absent Test keeps the image's command. */
+function dockerHealthcheck(h: Healthcheck): Docker.HealthConfig {
+  const out: Docker.HealthConfig = {};
+  if (h.test) out.Test = h.test;
+  if (h.intervalMs !== undefined) out.Interval = h.intervalMs * NS_PER_MS;
+  if (h.timeoutMs !== undefined) out.Timeout = h.timeoutMs * NS_PER_MS;
+  if (h.retries !== undefined) out.Retries = h.retries;
+  if (h.startPeriodMs !== undefined) out.StartPeriod = h.startPeriodMs * NS_PER_MS;
+  return out;
 }
 
 type Binding = { HostIp: string; HostPort: string };
@@ -332,7 +356,21 @@ function toWorkload(info: Docker.ContainerInspectInfo): ObservedWorkload | null 
     startedAt,
     finishedAt: running ? null : finishedAt(startedAt, dockerTime(info.State.FinishedAt)),
     hostPorts: hostPortsOf(info),
+    ...healthOf(info),
   };
+}
+
+/** The engine's health verdict and the last check's output, when the container has a check. */
+function healthOf(
+  info: Docker.ContainerInspectInfo,
+): Pick<ObservedWorkload, 'health' | 'healthOutput'> {
+  const h = info.State.Health;
+  if (!info.State.Running || !h) return {};
+  const status = h.Status;
+  if (status !== 'starting' && status !== 'healthy' && status !== 'unhealthy') return {};
+  const last = h.Log?.[h.Log.length - 1];
+  const output = last ? `exit ${last.ExitCode}: ${last.Output.trim()}`.slice(0, 300) : undefined;
+  return { health: status, ...(output ? { healthOutput: output } : {}) };
 }
 
 function hostPortsOf(info: Docker.ContainerInspectInfo): HostPort[] {
@@ -397,7 +435,11 @@ class ExitWatcher {
     try {
       stream = await this.docker.getEvents({
         since: this.sinceSec,
-        filters: { type: ['container'], event: ['die'], label: [`${LABELS.node}=${this.nodeId}`] },
+        filters: {
+          type: ['container'],
+          event: ['die', 'health_status'],
+          label: [`${LABELS.node}=${this.nodeId}`],
+        },
       });
     } catch (e) {
       this.log.warn('docker event stream unavailable', { error: errorText(e) });
@@ -460,17 +502,19 @@ interface DieEvent {
 
 function parseDie(event: unknown): DieEvent | null {
   if (!isRecord(event) || !isRecord(event.Actor)) return null;
-  const action = event.Action ?? event.status;
-  if (action !== 'die') return null;
+  const action = str(event.Action ?? event.status);
+  // "health_status: healthy" and the like: reported as a change without an exit code.
+  const health = action.startsWith('health_status');
+  if (action !== 'die' && !health) return null;
   const attrs = isRecord(event.Actor.Attributes) ? event.Actor.Attributes : {};
   const id = str(event.Actor.ID) || str(event.id);
   const taskId = str(attrs[LABELS.task]);
   if (!id || !taskId) return null;
-  const codeText = str(attrs.exitCode);
+  const codeText = health ? '' : str(attrs.exitCode);
   const code = codeText === '' ? NaN : Number(codeText);
   const when = str(event.timeNano) || String(num(event.timeNano) || num(event.time));
   return {
-    key: `${id}:${when}`,
+    key: `${id}:${when}:${action}`,
     id,
     nodeId: str(attrs[LABELS.node]),
     taskId,

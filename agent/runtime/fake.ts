@@ -67,6 +67,10 @@ export class FakeRuntime implements Runtime {
     }
   }
 
+  async openConnections(): Promise<number | null> {
+    return null;
+  }
+
   async remove(runtimeId: string): Promise<void> {
     this.workloads.delete(runtimeId);
   }

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
+import { servedConnections } from './connections.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, PortSpec } from '../../shared/spec.js';
@@ -163,6 +164,14 @@ export class ProcessRuntime implements Runtime {
       throw new Error(`process ${rec.pid} of task ${rec.taskId} survived SIGKILL`);
     }
     return this.afterStop(rec);
+  }
+
+  /** Processes share the host's network: their connections are those on their host ports. */
+  async openConnections(runtimeId: string, ports: readonly HostPort[]): Promise<number | null> {
+    const rec = await this.readRecord(taskIdOf(runtimeId));
+    if (!rec || !this.isAlive(rec)) return 0;
+    const hostPorts = ports.filter((p) => p.protocol === 'tcp').map((p) => p.hostPort);
+    return servedConnections('self', hostPorts);
   }
 
   async remove(runtimeId: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The runtime driver interface: everything the agent needs from Docker or from plain processes.
 import type { AssignedTask } from '../../shared/protocol.js';
-import type { HostPort } from '../../shared/spec.js';
+import type { HostPort, TaskHealth } from '../../shared/spec.js';
 
 /** Labels every workload carries, so observed state can be rebuilt from the runtime alone. */
 export const LABELS = {
@@ -22,6 +22,10 @@ export interface ObservedWorkload {
   startedAt: number | null;
   finishedAt: number | null;
   hostPorts: HostPort[];
+  /** The health check's verdict while running; absent when the workload has no check. */
+  health?: Exclude<TaskHealth, 'none'>;
+  /** The last check's output, shortened, to say why a workload is unhealthy. */
+  healthOutput?: string;
 }
 
 export interface RuntimeInfo {
@@ -62,7 +66,15 @@ export interface Runtime {
   stop(runtimeId: string, timeoutMs: number): Promise<void>;
   /** Removes a stopped workload; a no-op when it is already gone. */
   remove(runtimeId: string): Promise<void>;
-  /** Calls back whenever a workload of this node exits. Returns an unsubscribe function. */
+  /**
+   * Open TCP connections the workload is serving on these ports (its own, inside the task), or
+   * null when the runtime cannot tell. Draining waits for them to end.
+   */
+  openConnections(runtimeId: string, ports: readonly HostPort[]): Promise<number | null>;
+  /**
+   * Calls back whenever a workload of this node exits or its health changes (exitCode null).
+   * Returns an unsubscribe function.
+   */
   watchExits(nodeId: string, onExit: ExitListener): () => void;
   close(): Promise<void>;
 }

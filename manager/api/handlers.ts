@@ -3,6 +3,7 @@ import type { Method, ParsedParams, Results } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.js';
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
+  mergeHealthcheck,
   parseConstraint,
   type FileRef,
   type ServiceRecord,
@@ -182,8 +183,16 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       secrets: updatedRefs(spec.task.secrets, p.secretRm, p.secretAdd),
       configs: updatedRefs(spec.task.configs, p.configRm, p.configAdd),
       ports: [...removePorts(spec.task.ports, p.publishRm), ...p.publishAdd],
+      stopGracePeriodMs: p.stopGracePeriodMs ?? spec.task.stopGracePeriodMs,
+      ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
+      ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
     },
   };
+}
+
+/** { key: value }, or nothing when the value is undefined (keeps specs free of undefined). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
 }
 
 /** Removes refs by name, then adds; an added ref replaces one at the same target (rotation). */

@@ -108,6 +108,7 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     message: t.status.message,
     error: t.status.error,
     restarts: t.status.restarts,
+    health: t.status.health ?? 'none',
     hostPorts: t.status.hostPorts,
     updatedAt: iso(t.updatedAt),
   };

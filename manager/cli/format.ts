@@ -150,10 +150,17 @@ export function printTasks(tasks: readonly TaskView[]): void {
       i > 0 && sorted[i - 1]?.name === t.name ? ` \\_ ${t.name}` : t.name,
       t.nodeName ?? t.node ?? '',
       capitalize(t.desiredState),
-      `${capitalize(t.state)} ${relativeTime(t.updatedAt)}`,
+      `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}`,
       t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
     ]),
   );
+}
+
+/** " (healthy)", " (draining)" and the like, after the state of a running task. */
+function healthNote(t: TaskView): string {
+  if (t.state !== 'running') return '';
+  if (t.message === 'draining') return ' (draining)';
+  return t.health === 'none' ? '' : ` (${t.health})`;
 }
 
 const managerState = (m: NodeManagerStatus): string =>
@@ -221,7 +228,12 @@ const label = (t: TaskView): string =>
   t.slot === 0 && t.nodeName ? `${t.service}@${t.nodeName}` : t.name;
 
 function taskProgress(task: TaskView, current: boolean, previous: TaskView | undefined): string {
-  if (task.state === 'running') return current ? 'running' : 'running (outdated, to be replaced)';
+  if (task.state === 'running') {
+    if (!current) return 'running (outdated, to be replaced)';
+    return task.health === 'starting' || task.health === 'unhealthy'
+      ? `running (health: ${task.health})`
+      : 'running';
+  }
   // Agents' messages often just restate the state ("assigned to node"); only reasons are shown.
   const restated = task.message.toLowerCase().startsWith(task.state);
   const why = [task.error ?? (restated ? '' : task.message)];

@@ -10,6 +10,7 @@ import {
   parseDuration,
   serviceSpecSchema,
   type FileRef,
+  type Healthcheck,
   type ServiceSpec,
   type portSchema,
 } from '../../shared/spec.js';
@@ -265,6 +266,9 @@ export interface CreateFlags {
   restartMaxAttempts?: number;
   restartWindow?: number;
   stopGracePeriod?: number;
+  drainTimeout?: number;
+  /** The health check built from the --health-* flags. */
+  health?: Healthcheck;
   label?: Record<string, string>;
   secret?: FileRef[];
   config?: FileRef[];
@@ -292,6 +296,8 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
       },
       resources: { cpu: f.reserveCpu ?? 0, memoryBytes: f.reserveMemory ?? 0 },
       stopGracePeriodMs: f.stopGracePeriod,
+      ...(f.drainTimeout !== undefined ? { drainTimeoutMs: f.drainTimeout } : {}),
+      ...(f.health ? { healthcheck: f.health } : {}),
       secrets: f.secret,
       configs: f.config,
     },
@@ -321,6 +327,8 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['task.resources.cpu', '--reserve-cpu'],
   ['task.resources.memoryBytes', '--reserve-memory'],
   ['task.stopGracePeriodMs', '--stop-grace-period'],
+  ['task.drainTimeoutMs', '--drain-timeout'],
+  ['task.healthcheck', '--health-cmd'],
   ['task.secrets', '--secret'],
   ['task.configs', '--config'],
   ['constraints', '--constraint'],

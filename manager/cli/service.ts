@@ -29,6 +29,7 @@ import {
 } from './options.js';
 import type { RpcClient } from './rpc-client.js';
 import { parseFileRefs } from './file-ref.js';
+import { healthcheckOf, withLifecycleOptions } from './health-options.js';
 
 const repeatable = { type: 'string', array: true, nargs: 1, default: [] as string[] } as const;
 
@@ -36,7 +37,7 @@ const create = defineCommand({
   command: 'create <image> [command..]',
   describe: 'Create a service',
   builder: (y) =>
-    withProgress(withConnection(y))
+    withLifecycleOptions(withProgress(withConnection(y)))
       .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
       .positional('command', {
         type: 'string',
@@ -106,11 +107,6 @@ const create = defineCommand({
         describe: 'window over which restarts are counted, e.g. 1m [default: unbounded]',
         coerce: (v: string) => durationFlag('restart-window', v),
       })
-      .option('stop-grace-period', {
-        type: 'string',
-        describe: 'time a task gets to stop before it is killed [default: 10s]',
-        coerce: (v: string) => durationFlag('stop-grace-period', v),
-      })
       .option('label', {
         ...repeatable,
         alias: 'l',
@@ -132,7 +128,12 @@ const create = defineCommand({
   handler: async (argv) => {
     // Words after `--` are left in argv._, behind the command path (service create).
     const afterDashes = argv._.slice(2).map(String);
-    const spec = buildSpec({ ...argv, command: [...(argv.command ?? []), ...afterDashes] });
+    const health = healthcheckOf(argv);
+    const spec = buildSpec({
+      ...argv,
+      command: [...(argv.command ?? []), ...afterDashes],
+      ...(health ? { health } : {}),
+    });
     await withClient(argv, async (c) => {
       const created = await c.call('service.create', { spec });
       process.stdout.write(`${created.id}\n`);
@@ -209,7 +210,7 @@ const update = defineCommand({
   command: 'update <service>',
   describe: 'Change a service; its tasks are replaced when the task template changes',
   builder: (y) =>
-    withProgress(withConnection(y))
+    withLifecycleOptions(withProgress(withConnection(y)))
       .positional('service', { type: 'string', demandOption: true })
       .option('replicas', {
         requiresArg: true,
@@ -272,6 +273,9 @@ const update = defineCommand({
         configRm: argv.configRm,
         publishAdd: argv.publishAdd,
         publishRm: argv.publishRm,
+        healthcheck: healthcheckOf(argv),
+        drainTimeoutMs: argv.drainTimeout,
+        stopGracePeriodMs: argv.stopGracePeriod,
         force: argv.force,
       });
       process.stdout.write(`${service}\n`);
@@ -347,13 +351,17 @@ export interface Convergence {
 }
 
 /**
- * Converged: as many current tasks running as desired, and none still on its way. After an
- * update that replaces tasks, only tasks of the service's current spec version count.
+ * Converged: as many current tasks running (and healthy, when checked) as desired, and none
+ * still on its way. After an update that replaces tasks, only tasks of the service's current
+ * spec version count.
  */
 export function convergence(detail: ServiceDetail, tasks: readonly TaskView[]): Convergence {
   const isCurrent = (t: TaskView): boolean => t.specVersion === detail.specVersion;
   const wanted = tasks.filter((t) => t.desiredState === 'running');
-  const running = wanted.filter((t) => t.state === 'running' && isCurrent(t)).length;
+  // A task with a health check counts once it is healthy, as Docker's convergence does.
+  const running = wanted.filter(
+    (t) => t.state === 'running' && isCurrent(t) && (t.health === 'none' || t.health === 'healthy'),
+  ).length;
   const busy = wanted.some((t) => IN_PROGRESS.has(t.state) || !isCurrent(t));
   const desired = detail.mode === 'replicated' ? detail.spec.replicas : detail.replicas.desired;
   const lines = new Map([

@@ -353,6 +353,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
     s.runtimeId === r.runtimeId &&
     s.restarts === r.restarts &&
     s.message === r.message &&
+    (s.health ?? 'none') === r.health &&
     JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
   if (r.state === s.state && sameDetails) return null;
   if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
@@ -367,6 +368,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
       runtimeId: r.runtimeId,
       restarts: r.restarts,
       at: r.state === s.state ? s.at : now,
+      ...(r.health !== 'none' ? { health: r.health } : {}),
     },
     updatedAt: now,
   };

@@ -1,14 +1,20 @@
 // The routing mesh's table, computed from the store: which running tasks serve each ingress port.
 import type { IngressTable } from '../../shared/protocol.js';
-import type { ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  type ServiceRecord,
+  type TaskRecord,
+  type TaskTemplate,
+} from '../../shared/spec.js';
 import type { StoreView } from '../store/store.js';
 
 type TablePort = IngressTable['ports'][number];
 
 /**
  * Every ingress port of every service, with the tasks that may take new connections: running,
- * meant to keep running, with the target port bound on the host. A task being stopped leaves the
- * table before its agent stops it, so new connections go elsewhere while open ones drain.
+ * healthy if checked, meant to keep running, with the target port bound on the host. A task
+ * being stopped leaves the table before its agent stops it, so new connections go elsewhere
+ * while open ones drain.
  */
 export function buildIngressTable(store: StoreView): IngressTable {
   const ports: TablePort[] = [];
@@ -28,6 +34,7 @@ export function ingressPortsOf(store: StoreView, service: ServiceRecord): TableP
       service: service.spec.name,
       target: port.target,
       ...(port.proxy ? { proxy: port.proxy } : {}),
+      drainMs: forwarderDrainMs(service.spec.task),
       backends: backendsOf(store, service, port.target, port.protocol),
     });
   }
@@ -59,8 +66,18 @@ function backendsOf(
   return out.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
 }
 
+/** Running, meant to keep running, and healthy when it has a health check. */
 const servesTraffic = (t: TaskRecord): boolean =>
-  t.desiredState === 'running' && t.status.state === 'running';
+  t.desiredState === 'running' &&
+  t.status.state === 'running' &&
+  (t.status.health === undefined || t.status.health === 'healthy');
+
+/**
+ * Forwarders keep a removed task's connections while its agent drains it and while it stops,
+ * so they never cut what the task itself would still finish.
+ */
+const forwarderDrainMs = (t: TaskTemplate): number =>
+  (t.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) + t.stopGracePeriodMs;
 
 /** The table without its version: what decides whether agents need a new copy. */
 export const tableContent = (t: IngressTable): string => JSON.stringify(t.ports);

@@ -263,6 +263,7 @@ describe('security of a running fleet', () => {
             message: 'failed',
             error: 'forged by node B',
             exitCode: 1,
+            health: 'none',
             hostPorts: [],
             runtimeId: null,
             restarts: 0,

@@ -172,6 +172,7 @@ function task(slot: number, state: string, over: Partial<TaskView> = {}): TaskVi
     message: '',
     error: null,
     restarts: 0,
+    health: 'none',
     hostPorts: [],
     updatedAt: iso(T0 + 1000),
     ...over,
@@ -269,6 +270,32 @@ test('a bad flag value exits 2 with the message and a --help hint, no stack trac
     'Invalid value for --publish: "nope" (expected PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host][,proxy=v1|v2])',
     "See 'fleet service create --help'.",
   ]);
+});
+
+test('a bad health flag exits 2 naming the flag; --no-healthcheck refuses --health-cmd', async () => {
+  const bad = await runMain([
+    'service',
+    'create',
+    'img',
+    '--name',
+    'w',
+    '--health-interval',
+    'soon',
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--health-interval/);
+  const both = await runMain([
+    'service',
+    'create',
+    'img',
+    '--name',
+    'w',
+    '--no-healthcheck',
+    '--health-cmd',
+    'true',
+  ]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--no-healthcheck conflicts with --health-\* options/);
 });
 
 test('a missing identity file is one error line and exit 1', async () => {

@@ -136,9 +136,28 @@ test('the table lists, per ingress port, the running tasks with their node addre
     const onDownNode = task('t4', 'n3');
     const starting = task('t5', 'n1');
     starting.status = { ...starting.status, state: 'starting' };
+    // With a health check, only a healthy task takes traffic.
+    const healthy = task('t6', 'n2');
+    healthy.status = { ...healthy.status, health: 'healthy' };
+    const checking = task('t7', 'n2');
+    checking.status = { ...checking.status, health: 'starting' };
+    const unhealthy = task('t8', 'n2');
+    unhealthy.status = { ...unhealthy.status, health: 'unhealthy' };
     store.apply({
       commands: [
-        { type: 'tasks.put', tasks: [task('t1', 'n1'), wildcard, stopping, onDownNode, starting] },
+        {
+          type: 'tasks.put',
+          tasks: [
+            task('t1', 'n1'),
+            wildcard,
+            stopping,
+            onDownNode,
+            starting,
+            healthy,
+            checking,
+            unhealthy,
+          ],
+        },
       ],
     });
     const table = buildIngressTable(store);
@@ -149,16 +168,19 @@ test('the table lists, per ingress port, the running tasks with their node addre
         protocol: 'tcp',
         service: 'web',
         target: 80,
+        // Default drain (10 s) plus the stop grace period (10 s).
+        drainMs: 20_000,
         backends: [
           { taskId: 't1', nodeId: 'n1', host: '127.0.0.9', port: 40001 },
           { taskId: 't2', nodeId: 'n2', host: '127.0.0.3', port: 40002 },
+          { taskId: 't6', nodeId: 'n2', host: '127.0.0.9', port: 40001 },
         ],
       },
     ]);
     const inspected = handlers['service.inspect']({ service: 'web' }, ctx).result;
     assert.deepEqual(
       inspected.ingress.map((p) => p.backends.map((b) => b.taskId)),
-      [['t1', 't2']],
+      [['t1', 't2', 't6']],
     );
   });
 });

@@ -136,3 +136,25 @@ test('a rejected task is not retried by the agent', () => {
   const local = new Map([['a', { state: 'rejected' as const, lastExitAt: 1 }]]);
   assert.deepEqual(plan(input({ desired: [task('a')], local })).steps, []);
 });
+
+test('health verdicts: a change is reported, an unhealthy task is failed once', () => {
+  const running = (health?: 'none' | 'starting' | 'healthy' | 'unhealthy') =>
+    new Map([['a', { state: 'running' as const, lastExitAt: null, health }]]);
+  const kinds = (w: ObservedWorkload, local: PlanInput['local']): string[] =>
+    plan(input({ desired: [task('a')], observed: [w], local })).steps.map((s) => s.kind);
+  assert.deepEqual(kinds(workload('a', true, { health: 'starting' }), running('none')), ['health']);
+  assert.deepEqual(kinds(workload('a', true, { health: 'healthy' }), running('starting')), [
+    'health',
+  ]);
+  assert.deepEqual(kinds(workload('a', true, { health: 'healthy' }), running('healthy')), []);
+  // A workload without a check reads as 'none': nothing to report.
+  assert.deepEqual(kinds(workload('a', true), running('none')), []);
+  assert.deepEqual(kinds(workload('a', true, { health: 'unhealthy' }), running('healthy')), [
+    'unhealthy',
+  ]);
+  // Once failed for it, the stop in progress is left alone.
+  const failed = new Map([
+    ['a', { state: 'failed' as const, lastExitAt: 900, health: 'unhealthy' as const }],
+  ]);
+  assert.deepEqual(kinds(workload('a', true, { health: 'unhealthy' }), failed), []);
+});
