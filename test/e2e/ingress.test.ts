@@ -1,7 +1,6 @@
 // End-to-end routing mesh on the real Docker engine: any node answers a published port, no kernel modules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import Docker from 'dockerode';
 import {
   cli,
@@ -20,6 +19,7 @@ import {
   ensureTestImage,
   requireDocker,
 } from '../helpers/docker.js';
+import { httpGet as get } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NODES = [
@@ -33,30 +33,6 @@ const HOST_PORT = 8081;
 const SERVE_ID = ['sh', '-c', 'echo $HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www'];
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
-
-type Answer = { ok: true; body: string } | { ok: false; error: string };
-
-function get(host: string, port: number, timeoutMs = 3_000): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () =>
-        resolve(
-          res.statusCode === 200
-            ? { ok: true, body: body.trim() }
-            : { ok: false, error: `HTTP ${res.statusCode}` },
-        ),
-      );
-      res.on('error', (e) => resolve({ ok: false, error: e.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e: NodeJS.ErrnoException) =>
-      resolve({ ok: false, error: e.code ?? e.message }),
-    );
-  });
-}
 
 async function webContainerIds(): Promise<string[]> {
   const list = await docker.listContainers({ filters: { label: ['fleet.service.name=web'] } });

@@ -312,6 +312,7 @@ export interface TaskJson {
   desiredState: string;
   state: string;
   error: string | null;
+  health?: string;
   updatedAt: string;
 }
 
