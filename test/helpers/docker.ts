@@ -5,12 +5,22 @@ import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
-export const TEST_IMAGE = 'fleet-test/busybox:1';
+/** Bump the tag whenever the image's content changes (engines keep the old one cached). */
+export const TEST_IMAGE = 'fleet-test/busybox:2';
+
+/** The C sources of the image's test programs (under test/fixtures; resolved from dist/). */
+const FIXTURES = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../test/fixtures',
+);
+/** Test programs compiled statically into the image's /bin: what busybox cannot do (UDP, PROXY). */
+const PROGRAMS = ['udp-echo', 'proxy-echo'];
 
 const APPLETS = [
   'sh',
@@ -69,7 +79,10 @@ export async function requireDocker(t: TestContext): Promise<boolean> {
 
 let building: Promise<string> | null = null;
 
-/** Builds fleet-test/busybox:1 from the host's static busybox unless it already exists. */
+/**
+ * Builds the test image from the host's static busybox and the test programs (compiled with
+ * the host's C compiler) unless it already exists.
+ */
 export function ensureTestImage(): Promise<string> {
   building ??= buildTestImage().catch((e: unknown) => {
     building = null; // a later call may retry after a transient failure
@@ -115,12 +128,35 @@ async function findBusybox(): Promise<string> {
   throw new Error('busybox not found: install Debian package busybox-static');
 }
 
+/**
+ * Compiles test/fixtures/<name>.c into a static binary at out. A missing compiler or a missing
+ * static libc fails with the Debian packages to install.
+ */
+async function compileProgram(name: string, out: string): Promise<void> {
+  const src = path.join(FIXTURES, `${name}.c`);
+  try {
+    await execFileP('cc', ['-static', '-O2', '-Wall', '-o', out, src]);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === 'ENOENT')
+      throw new Error(
+        `building ${TEST_IMAGE}: no C compiler (cc) found to build ${name}: ` +
+          'install Debian packages gcc and libc6-dev',
+      );
+    throw new Error(
+      `building ${TEST_IMAGE}: cc -static failed for ${name}.c ` +
+        `(a static libc comes with Debian package libc6-dev): ${err.stderr?.trim() ?? err.message}`,
+    );
+  }
+}
+
 async function writeRootfs(root: string): Promise<void> {
   const bin = path.join(root, 'bin');
   await fs.mkdir(bin);
   await fs.copyFile(await findBusybox(), path.join(bin, 'busybox'));
   await fs.chmod(path.join(bin, 'busybox'), 0o755);
   for (const applet of APPLETS) await fs.symlink('busybox', path.join(bin, applet));
+  for (const program of PROGRAMS) await compileProgram(program, path.join(bin, program));
   await fs.mkdir(path.join(root, 'www'));
   await fs.writeFile(path.join(root, 'www', 'index.html'), 'fleet-test ok\n');
   await fs.mkdir(path.join(root, 'tmp'));
