@@ -23,6 +23,7 @@ import { freshLocal, toReport, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
 import { isTaskRejected, type Runtime, type RuntimeInfo } from './runtime/types.js';
 import { IngressMesh } from './ingress/mesh.js';
+import { IngressReporter } from './ingress/report.js';
 import { TaskFileStore } from './task-files.js';
 import { Drainer } from './drain.js';
 
@@ -78,6 +79,8 @@ export class Agent {
   /** Listens on every published ingress port on this node's address and forwards to tasks. */
   readonly mesh: IngressMesh;
   private readonly drainer: Drainer;
+  /** Sends the mesh's per-port counters to the manager while they change. */
+  private readonly ingressReport: IngressReporter;
 
   constructor(private readonly opts: AgentOptions) {
     this.identity = opts.identity;
@@ -119,6 +122,13 @@ export class Agent {
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
       { insecure: opts.insecure === true, now: () => (opts.clock ?? systemClock).now() },
     );
+    this.ingressReport = new IngressReporter({
+      nodeId: opts.identity.id,
+      stats: () => this.mesh.stats(),
+      publish: (topic, payload) => this.conn.publish(topic, payload, 0),
+      session: () => this.conn.connectedTo,
+      logger: opts.logger.child('ingress'),
+    });
     this.renewer = new CertRenewer({
       clock: opts.clock ?? systemClock,
       logger: opts.logger.child('renewal'),
@@ -187,11 +197,13 @@ export class Agent {
     this.sweepTimer.unref();
     this.conn.start();
     this.renewer.start();
+    this.ingressReport.start();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
     this.renewer.stop();
+    this.ingressReport.stop();
     for (const t of [this.wakeTimer, this.hbTimer, this.statusTimer, this.diskRetryTimer])
       if (t) clearTimeout(t);
     if (this.sweepTimer) clearInterval(this.sweepTimer);

@@ -21,6 +21,7 @@ import { DATA_KEY_FILE, loadOrCreateDataKey } from './data-key.js';
 import type { Propose } from './controller.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { IngressPublisher } from './ingress/publisher.js';
+import { IngressStats } from './ingress/stats.js';
 import { Leadership } from './leadership.js';
 import {
   issueManagerIdentity,
@@ -242,6 +243,11 @@ function wire(w: WireDeps): { stop(): void }[] {
     dataKey,
   });
   dispatcher.attach();
+  const ingressStats = new IngressStats(store, {
+    logger: logger.child('ingress-stats'),
+    now: () => clock.now(),
+  });
+  ingressStats.attach(broker);
   const orchestrator = new Orchestrator({ ...deps, logger: logger.child('orchestrator') });
   const scheduler = new Scheduler({ ...deps, logger: logger.child('scheduler') });
   const ownRecord = {
@@ -265,6 +271,7 @@ function wire(w: WireDeps): { stop(): void }[] {
       orchestrator,
       scheduler,
       new IngressPublisher(store, broker, logger.child('ingress')),
+      ingressStats,
     ],
   });
   const certLifetimeMs = w.opts.certLifetimeMs ?? NODE_CERT_LIFETIME_MS;
@@ -285,6 +292,7 @@ function wire(w: WireDeps): { stop(): void }[] {
     dataKey,
     gate: leadership,
     raft: raftView(w),
+    ingressStats,
     afterWrite: (method, result) => {
       if (method === 'node.rm') {
         const nodeId = (result as { id: string }).id;

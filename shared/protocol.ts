@@ -15,6 +15,8 @@ export const topics = {
   join: (clientId: string) => `${PREFIX}/join/${clientId}`,
   joinReply: (clientId: string) => `${PREFIX}/join-reply/${clientId}`,
   ingressTable: () => `${PREFIX}/ingress/table`,
+  /** An agent's routing-mesh counters: ephemeral, never retained or written to the store. */
+  ingressStats: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/ingress`,
   renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,
   renewReply: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renewed`,
   /** Raft messages for one manager, published on that manager's own broker by its peers. */
@@ -298,3 +300,45 @@ export const ingressTableSchema = z.object({
     .max(1000),
 });
 export type IngressTable = z.infer<typeof ingressTableSchema>;
+
+/** Largest ingress stats report; the agent trims its report to fit (see agent/ingress/report.ts). */
+export const INGRESS_STATS_MAX_BYTES = 96 * 1024;
+
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** One task's share of a published port's traffic on the reporting node. */
+export const ingressBackendStatsSchema = z.object({
+  taskId: z.string().max(64),
+  active: counter,
+  total: counter,
+  errors: counter,
+});
+
+/** A node's counters for one published port, since its forwarder opened. */
+export const ingressPortStatsSchema = z.object({
+  published: z.number().int().min(1).max(65535),
+  protocol: z.enum(['tcp', 'udp']),
+  /** Open connections (TCP) or flows (UDP). */
+  active: counter,
+  /** Connections or flows accepted. */
+  total: counter,
+  /** Forwardings that failed for the client: no backend, every backend failed, reset mid-stream. */
+  errors: counter,
+  /** Backend connects that failed (refused, unreachable, timed out), failed over or not. */
+  connectErrors: counter,
+  /** Bytes from clients to backends, and back. */
+  bytesIn: counter,
+  bytesOut: counter,
+  backends: z.array(ingressBackendStatsSchema).max(1000),
+  /** Some backends were left out to keep the report small. */
+  truncated: z.boolean().optional(),
+});
+export type IngressPortStats = z.infer<typeof ingressPortStatsSchema>;
+
+/** An agent's routing-mesh counters, sent every few seconds while they change. */
+export const ingressStatsSchema = z.object({
+  v: z.literal(1),
+  ts: z.number(),
+  ports: z.array(ingressPortStatsSchema).max(1000),
+});
+export type IngressStatsReport = z.infer<typeof ingressStatsSchema>;

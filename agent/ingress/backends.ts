@@ -41,8 +41,10 @@ const keyOf = (b: Backend): string => `${b.id}|${b.host}:${b.port}`;
 
 export class BackendPool {
   private readonly all = new Map<string, BackendState>();
-  /** Live (not draining) backends to choose from: the local ones when any, else all live ones. */
+  /** Live (not draining) backends to choose from first: the local ones when any, else all. */
   private candidates: BackendState[] = [];
+  /** Live backends of other nodes while local ones exist: taken when no local one can serve. */
+  private others: BackendState[] = [];
   private cursor = 0;
   private drainMs: number;
 
@@ -75,6 +77,7 @@ export class BackendPool {
     const live = [...this.all.values()].filter((s) => !s.draining);
     const local = live.filter((s) => s.backend.local);
     this.candidates = local.length > 0 ? local : live;
+    this.others = local.length > 0 ? live.filter((s) => !s.backend.local) : [];
   }
 
   /**
@@ -82,13 +85,29 @@ export class BackendPool {
    * failed recently only when nothing else is left. Undefined when none remains.
    */
   pick(tried?: readonly BackendState[]): BackendState | undefined {
-    const list = this.candidates;
-    const n = list.length;
-    if (n === 0) return undefined;
     const now = Date.now();
+    const cursor = this.cursor++;
+    // Local tasks first; when none of them can take it (tried, or failing), other nodes' tasks.
+    const local = this.choose(this.candidates, cursor, now, tried);
+    if (local.best) return local.best;
+    const remote = this.choose(this.others, cursor, now, tried);
+    if (remote.best) return remote.best;
+    const a = local.fallback;
+    const b = remote.fallback;
+    return a && b ? (b.active < a.active ? b : a) : (a ?? b);
+  }
+
+  /** The best backend of a list not in cooldown, and the least loaded one in cooldown. */
+  private choose(
+    list: readonly BackendState[],
+    cursor: number,
+    now: number,
+    tried: readonly BackendState[] | undefined,
+  ): { best?: BackendState; fallback?: BackendState } {
+    const n = list.length;
     let best: BackendState | undefined;
     let fallback: BackendState | undefined;
-    const start = this.cursor++ % n;
+    const start = n === 0 ? 0 : cursor % n;
     for (let i = 0; i < n; i++) {
       const s = list[(start + i) % n];
       if (!s || (tried && tried.includes(s))) continue;
@@ -96,11 +115,11 @@ export class BackendPool {
         if (!fallback || s.active < fallback.active) fallback = s;
         continue;
       }
-      if (this.opts.balance === 'round-robin') return s;
+      if (this.opts.balance === 'round-robin') return { best: s };
       // Ties go to the first one after the rotating cursor, so equal loads still spread.
       if (!best || s.active < best.active) best = s;
     }
-    return best ?? fallback;
+    return { ...(best ? { best } : {}), ...(fallback ? { fallback } : {}) };
   }
 
   /** Records a forwarding as started on the backend. */
@@ -142,6 +161,7 @@ export class BackendPool {
     }
     this.all.clear();
     this.candidates = [];
+    this.others = [];
   }
 
   private drain(s: BackendState): void {

@@ -2,7 +2,8 @@
 import net from 'node:net';
 import type { Logger } from '../../shared/log.js';
 import { BackendPool, type Backend } from './backends.js';
-import { Session, type TcpContext, type TcpCounters } from './tcp.js';
+import { ForwardErrorLog } from './error-log.js';
+import { Session, newCounters, type TcpContext } from './tcp.js';
 import { UdpForwarder } from './udp.js';
 
 export type { Backend } from './backends.js';
@@ -37,20 +38,26 @@ export interface BackendStats {
 
 export interface ForwarderStats {
   port: number;
-  protocol: string;
+  protocol: 'tcp' | 'udp';
   /** Open connections (TCP) or flows (UDP). */
   active: number;
   total: number;
   /** Forwarding failures: no backend, every backend failed, or a backend error mid-stream. */
   errors: number;
+  /** Backend connects that failed (refused, unreachable, timed out), whether failed over or not. */
+  connectErrors: number;
+  /** Bytes from clients to backends, and back. */
+  bytesIn: number;
+  bytesOut: number;
   backends: Record<string, BackendStats>;
 }
 
 export class PortForwarder {
   private readonly pool: BackendPool;
-  private readonly counters: TcpCounters = { active: 0, total: 0, errors: 0 };
+  private readonly counters = newCounters();
   private readonly sessions = new Set<Session>();
   private readonly logger: Logger;
+  private readonly errorLog: ForwardErrorLog;
   private server: net.Server | undefined;
   private udp: UdpForwarder | undefined;
   private drainMs: number;
@@ -60,6 +67,7 @@ export class PortForwarder {
 
   constructor(private readonly opts: ForwarderOptions) {
     this.logger = opts.logger.child(`ingress:${opts.protocol}/${opts.port}`);
+    this.errorLog = new ForwardErrorLog(this.logger);
     if (opts.protocol === 'udp' && opts.proxy === 'v1')
       throw new Error('PROXY protocol v1 cannot describe UDP; use proxy=v2');
     this.drainMs = opts.drainMs ?? 30_000;
@@ -102,8 +110,7 @@ export class PortForwarder {
         draining: s.draining && (prev?.draining ?? true),
       };
     }
-    const { active, total, errors } = this.counters;
-    return { port: this.opts.port, protocol: this.opts.protocol, active, total, errors, backends };
+    return { port: this.opts.port, protocol: this.opts.protocol, ...this.counters, backends };
   }
 
   /** How long connections to a backend that left stay open (a drain in progress keeps its own). */
@@ -161,6 +168,7 @@ export class PortForwarder {
       proxy: this.opts.proxy,
       connectTimeoutMs: this.opts.connectTimeoutMs ?? 3_000,
       logger: this.logger,
+      errorLog: this.errorLog,
       sessions: this.sessions,
     };
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
@@ -184,6 +192,7 @@ export class PortForwarder {
         proxy: this.opts.proxy === 'v2',
         idleMs: this.opts.udpIdleMs ?? 30_000,
         logger: this.logger,
+        errorLog: this.errorLog,
       },
       this.opts.bindHost,
     );

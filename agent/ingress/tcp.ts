@@ -2,16 +2,34 @@
 import net from 'node:net';
 import type { Logger } from '../../shared/log.js';
 import type { BackendPool, BackendState, Closable } from './backends.js';
+import type { ForwardErrorLog } from './error-log.js';
 import { encodeV1, encodeV2 } from './proxy-protocol.js';
 
 /** Size of a session's buffer for reads from its backend. */
 const READ_BYTES = 16 * 1024;
 
+/** A port's counters, shared by its TCP sessions or UDP flows. */
 export interface TcpCounters {
   active: number;
   total: number;
+  /** Forwardings that failed for the client. */
   errors: number;
+  /** Backend connects that failed (refused, unreachable, timed out). */
+  connectErrors: number;
+  /** Bytes from clients to backends. */
+  bytesIn: number;
+  /** Bytes from backends to clients. */
+  bytesOut: number;
 }
+
+export const newCounters = (): TcpCounters => ({
+  active: 0,
+  total: 0,
+  errors: 0,
+  connectErrors: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+});
 
 export interface TcpContext {
   pool: BackendPool;
@@ -19,6 +37,8 @@ export interface TcpContext {
   proxy: 'v1' | 'v2' | undefined;
   connectTimeoutMs: number;
   logger: Logger;
+  /** Client-visible failures, rate-limited: a port with no live backend can fail every connection. */
+  errorLog: ForwardErrorLog;
   sessions: Set<Session>;
 }
 
@@ -85,6 +105,10 @@ export class Session implements Closable {
     if (!b) {
       // No backend (left): refuse the client the closest way TCP allows, with a reset.
       this.ctx.counters.errors++;
+      this.ctx.errorLog.warn(
+        this.tried ? 'every backend failed; client reset' : 'no backend; client refused',
+        { tried: this.tried?.length ?? 0 },
+      );
       this.client.resetAndDestroy();
       this.close();
       return;
@@ -100,7 +124,10 @@ export class Session implements Closable {
       // the readable stream and an allocation per read (the larger half of the traffic).
       onread: {
         buffer: () => this.readBuffer(),
-        callback: (n: number, buf: Buffer) => this.client.write(buf.subarray(0, n)),
+        callback: (n: number, buf: Buffer) => {
+          this.ctx.counters.bytesOut += n;
+          return this.client.write(buf.subarray(0, n));
+        },
       },
     });
     this.upstream = up;
@@ -115,16 +142,18 @@ export class Session implements Closable {
   private onUpstreamError(up: net.Socket, b: BackendState, err: Error): void {
     if (this.closed || this.upstream !== up) return;
     const fresh = this.ctx.pool.failed(b, !this.connected);
-    if (this.connected) {
-      // Mid-stream: reset the client too, so a truncated response cannot pass for a whole one.
-      this.ctx.counters.errors++;
-      this.abort(this.client);
-      return;
-    }
     const fields = {
       backend: b.backend.id,
       error: (err as NodeJS.ErrnoException).code ?? err.message,
     };
+    if (this.connected) {
+      // Mid-stream: reset the client too, so a truncated response cannot pass for a whole one.
+      this.ctx.counters.errors++;
+      this.ctx.errorLog.warn('backend failed mid-stream; client reset', fields);
+      this.abort(this.client);
+      return;
+    }
+    this.ctx.counters.connectErrors++;
     if (fresh) this.ctx.logger.warn('backend connect failed; trying the next one', fields);
     (this.tried ??= []).push(b);
     this.upstream = undefined;
@@ -138,7 +167,7 @@ export class Session implements Closable {
     up.setTimeout(0);
     const { client, ctx } = this;
     if (ctx.proxy) up.write(proxyHeader(ctx.proxy, client));
-    splice(client, up);
+    splice(client, up, ctx.counters);
     // A false return from the write above stopped reading; drained, it resumes.
     client.on('drain', () => up.resume());
     up.on('end', () => client.end());
@@ -158,11 +187,13 @@ function proxyHeader(version: 'v1' | 'v2', client: net.Socket): Buffer {
 }
 
 /**
- * Copies src to dst: what pipe() does, minus its bookkeeping per chunk (this is the hot path).
+ * Copies src to dst (client to backend, counted in bytesIn): what pipe() does, minus its
+ * bookkeeping per chunk (this is the hot path).
  * A full dst pauses src until it drains; src's end becomes dst's FIN, the other way keeps flowing.
  */
-function splice(src: net.Socket, dst: net.Socket): void {
+function splice(src: net.Socket, dst: net.Socket, counters: TcpCounters): void {
   src.on('data', (chunk: Buffer) => {
+    counters.bytesIn += chunk.length;
     if (!dst.write(chunk)) src.pause();
   });
   dst.on('drain', () => src.resume());

@@ -4,6 +4,7 @@ import { isIPv6 } from 'node:net';
 import type { Logger } from '../../shared/log.js';
 import type { BackendPool, BackendState, Closable } from './backends.js';
 import { encodeV2 } from './proxy-protocol.js';
+import type { ForwardErrorLog } from './error-log.js';
 import type { TcpCounters } from './tcp.js';
 
 /** Datagrams held for a flow while its backend socket connects; beyond it they are dropped, as UDP may. */
@@ -15,6 +16,7 @@ export interface UdpContext {
   proxy: boolean;
   idleMs: number;
   logger: Logger;
+  errorLog: ForwardErrorLog;
 }
 
 /** One client's flow. The backend socket is connected so an ICMP refusal surfaces as an error. */
@@ -43,7 +45,10 @@ class Flow implements Closable {
       });
     }
     this.up = dgram.createSocket(isIPv6(b.host) ? 'udp6' : 'udp4');
-    this.up.on('message', (msg) => fw.socket.send(msg, client.port, client.address));
+    this.up.on('message', (msg) => {
+      fw.ctx.counters.bytesOut += msg.length;
+      fw.socket.send(msg, client.port, client.address);
+    });
     this.up.on('error', (err) => this.onError(err));
     this.up.connect(b.port, b.host, () => this.flush());
   }
@@ -75,6 +80,7 @@ class Flow implements Closable {
     // The next datagram from this client opens a new flow, to another backend if this one failed.
     const fresh = this.fw.ctx.pool.failed(this.backend, true);
     this.fw.ctx.counters.errors++;
+    this.fw.ctx.counters.connectErrors++;
     if (fresh)
       this.fw.ctx.logger.warn('udp backend error', {
         backend: this.backend.backend.id,
@@ -134,6 +140,9 @@ export class UdpForwarder {
       this.ctx.counters.total++;
       if (!b) {
         this.ctx.counters.errors++;
+        this.ctx.errorLog.warn('no backend; datagram dropped', {
+          client: `${rinfo.address}:${rinfo.port}`,
+        });
         return;
       }
       flow = new Flow(this, key, b, rinfo);
@@ -142,6 +151,7 @@ export class UdpForwarder {
       this.ctx.pool.acquire(b, flow);
     }
     flow.lastSeen = Date.now();
+    this.ctx.counters.bytesIn += msg.length;
     flow.send(msg);
   }
 

@@ -10,6 +10,7 @@ import {
   type ServiceSpec,
 } from '../../shared/spec.js';
 import type { Command } from '../store/commands.js';
+import type { IngressStatsView } from '../ingress/stats.js';
 import type { StoreView } from '../store/store.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
@@ -25,6 +26,8 @@ export interface HandlerContext {
   dataKey: Uint8Array;
   /** The Raft group as this manager sees it (absent in unit tests without one). */
   raft?: RaftView;
+  /** The routing mesh's traffic counters (the leader's; a follower has none). */
+  ingressStats?: IngressStatsView;
 }
 
 export interface Outcome<M extends Method> {
@@ -111,8 +114,8 @@ export const handlers: Handlers = {
       .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
       .map((s) => serviceView(store, s)),
   }),
-  'service.inspect': (p, { store }) => ({
-    result: serviceDetail(store, findService(store, p.service)),
+  'service.inspect': (p, { store, ingressStats }) => ({
+    result: serviceDetail(store, findService(store, p.service), ingressStats),
   }),
   'service.ps': (p, { store }) => {
     const s = findService(store, p.service);

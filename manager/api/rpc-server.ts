@@ -20,6 +20,7 @@ import type { Command } from '../store/commands.js';
 import { retryOnConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
+import type { IngressStatsView } from '../ingress/stats.js';
 import type { RaftView } from './views.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
 
@@ -38,6 +39,8 @@ export interface RpcDeps {
   gate: ClusterGate;
   /** The Raft group as this manager sees it, for the views of managers. */
   raft?: RaftView;
+  /** The routing mesh's traffic counters, for `service inspect`. */
+  ingressStats?: IngressStatsView;
 }
 
 /** What the RPC server asks of the Raft group. */
@@ -181,6 +184,7 @@ function runHandler(
     managerId: deps.managerId,
     dataKey: deps.dataKey,
     ...(deps.raft ? { raft: deps.raft } : {}),
+    ...(deps.ingressStats ? { ingressStats: deps.ingressStats } : {}),
   };
   // The schema for `method` produced the input, so it is exactly this handler's input.
   const run = handlers[method] as (

@@ -13,6 +13,7 @@ import {
   type TaskRecord,
 } from '../../shared/spec.js';
 import type { StoreView } from '../store/store.js';
+import type { IngressStatsView } from '../ingress/stats.js';
 import { ingressPortsOf } from '../ingress/table.js';
 import { isLive } from '../orchestrator/tasks.js';
 
@@ -82,11 +83,20 @@ export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
   };
 }
 
-export function serviceDetail(store: StoreView, s: ServiceRecord): ServiceDetail {
+/** With `stats`, each ingress port carries the traffic counters the nodes reported. */
+export function serviceDetail(
+  store: StoreView,
+  s: ServiceRecord,
+  stats?: IngressStatsView,
+): ServiceDetail {
+  const ingress = ingressPortsOf(store, s).map((p) => {
+    const traffic = stats?.portStats(store, p.published, p.protocol);
+    return traffic ? { ...p, stats: traffic } : p;
+  });
   return {
     ...serviceView(store, s),
     spec: s.spec,
-    ingress: ingressPortsOf(store, s),
+    ingress,
     specVersion: s.specVersion,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),

@@ -15,6 +15,7 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
         topic === topics.status(p.id) ||
         topic === topics.will(p.id) ||
         topic === topics.renew(p.id) ||
+        topic === topics.ingressStats(p.id) ||
         (p.role === 'manager' && isRaftTopic(topic))
       );
     case 'admin':

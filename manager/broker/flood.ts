@@ -1,17 +1,23 @@
 // Flood protection for the broker: per-topic payload caps, per-client token buckets, and cutting off floods.
 import type { Logger } from '../../shared/log.js';
-import { MAX_PAYLOAD_BYTES, RAFT_MAX_PAYLOAD_BYTES } from '../../shared/protocol.js';
+import {
+  INGRESS_STATS_MAX_BYTES,
+  MAX_PAYLOAD_BYTES,
+  RAFT_MAX_PAYLOAD_BYTES,
+} from '../../shared/protocol.js';
 import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
 import { isRaftTopic, type Principal } from './acl.js';
 
 /** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
-export type TopicFamily = 'hb' | 'status' | 'will' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'other';
+export type TopicFamily =
+  'hb' | 'status' | 'will' | 'ingress' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'other';
 
 /** Largest payload accepted per family; bigger ones are dropped before any handler sees them. */
 export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
   hb: 1024, // {"v":1,"seq":N,"ts":N} is about 50 bytes
   will: 1024, // the agent's will is "{}"
   status: MAX_PAYLOAD_BYTES, // up to 1000 task reports
+  ingress: INGRESS_STATS_MAX_BYTES, // an agent's per-port counters, trimmed to fit
   rpc: MAX_PAYLOAD_BYTES, // a service spec with a large environment
   join: 8 * 1024, // keys, token, signature and a few dozen labels
   raft: RAFT_MAX_PAYLOAD_BYTES, // a batch of appends between managers
@@ -92,7 +98,7 @@ export function topicFamily(topic: string): TopicFamily {
   // First: a Raft topic ends in a manager id, which says nothing about its family.
   if (isRaftTopic(topic)) return topic.endsWith('/snap') ? 'raftSnap' : 'raft';
   const last = topic.slice(topic.lastIndexOf('/') + 1);
-  if (last === 'hb' || last === 'status' || last === 'will') return last;
+  if (last === 'hb' || last === 'status' || last === 'will' || last === 'ingress') return last;
   if (topic.includes('/rpc/')) return 'rpc';
   if (topic.includes('/join/')) return 'join';
   return 'other';

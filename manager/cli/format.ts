@@ -3,6 +3,8 @@ import type {
   ManagerView,
   NodeManagerStatus,
   NodeView,
+  PublishedPortView,
+  ServiceDetail,
   ServiceView,
   TaskView,
 } from '../../shared/api.js';
@@ -244,3 +246,81 @@ function taskProgress(task: TaskView, current: boolean, previous: TaskView | und
 
 const bySlotThenNewest = (a: TaskView, b: TaskView): number =>
   a.slot - b.slot || a.name.localeCompare(b.name) || b.updatedAt.localeCompare(a.updatedAt);
+
+/** 1536 -> "1.5KiB": byte counts for people. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}B` : `${v.toFixed(1)}${units[i]}`;
+}
+
+/**
+ * `service inspect --pretty`: the service in a few lines, then every ingress port with the
+ * tasks serving it and, per node, the traffic it forwarded. `tasks` (from service ps) names the
+ * tasks; without it they are shown by id.
+ */
+export function renderServiceDetail(d: ServiceDetail, tasks: readonly TaskView[] = []): string {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const lines = [
+    `ID:        ${d.id}`,
+    `Name:      ${d.name}`,
+    `Mode:      ${d.mode}`,
+    `Replicas:  ${d.replicas.running}/${d.replicas.desired}`,
+    `Image:     ${d.image}`,
+    `Ports:     ${formatPorts(d.ports) || '-'}`,
+  ];
+  let out = lines.join('\n') + '\n';
+  for (const p of d.ingress) out += '\n' + renderIngressPort(p, byId);
+  return out;
+}
+
+function renderIngressPort(p: PublishedPortView, byId: ReadonlyMap<string, TaskView>): string {
+  const name = (taskId: string, fallback?: string): string =>
+    byId.get(taskId)?.name ?? fallback ?? shortId(taskId);
+  const proxy = p.proxy ? ` (PROXY ${p.proxy})` : '';
+  let out = `Ingress ${p.published}/${p.protocol} -> ${p.target}${proxy}\n`;
+  const serving = p.backends.map((b) => `${name(b.taskId)} (${b.host}:${b.port})`);
+  out += `  Serving:  ${serving.length > 0 ? serving.join(', ') : 'no running task'}\n`;
+  const s = p.stats;
+  if (!s) return out + '  Traffic:  no data (counters are kept by the leader)\n';
+  if (s.nodes.length === 0) return out + '  Traffic:  no data reported yet\n';
+  out += `  Traffic:  ${s.active} active, ${s.total} total, ${s.errors} errors, ${s.connectErrors} failed backend connects\n`;
+  const rows: string[][] = [];
+  for (const n of s.nodes) {
+    rows.push([
+      n.nodeName ?? shortId(n.nodeId),
+      '(all)',
+      String(n.active),
+      String(n.total),
+      String(n.errors),
+      String(n.connectErrors),
+      formatBytes(n.bytesIn),
+      formatBytes(n.bytesOut),
+    ]);
+    for (const t of n.tasks)
+      rows.push([
+        '',
+        name(t.taskId, t.taskName),
+        String(t.active),
+        String(t.total),
+        String(t.errors),
+      ]);
+    if (n.truncated) rows.push(['', '(more tasks not reported)']);
+  }
+  const table = renderTable(
+    ['NODE', 'TASK', 'ACTIVE', 'TOTAL', 'ERRORS', 'FAILED CONNECTS', 'IN', 'OUT'],
+    rows,
+  );
+  return (
+    out +
+    table
+      .split('\n')
+      .map((l) => (l ? '  ' + l : l))
+      .join('\n')
+  );
+}

@@ -8,6 +8,7 @@ import {
   formatDuration,
   printJson,
   printServices,
+  renderServiceDetail,
   printTasks,
   progressLines,
 } from './format.js';
@@ -172,11 +173,29 @@ const ps = defineCommand({
 
 const inspect = defineCommand({
   command: 'inspect <service>',
-  describe: 'Show a service and its full spec, as JSON',
+  describe: 'Show a service, its full spec and its ingress traffic, as JSON (or --pretty)',
   builder: (y) =>
-    withFormat(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+    withFormat(withConnection(y))
+      .positional('service', { type: 'string', demandOption: true })
+      .option('pretty', {
+        type: 'boolean',
+        default: false,
+        describe: 'a readable summary instead of JSON: ports, tasks serving them, traffic',
+      }),
   handler: async (argv) => {
-    printJson(await withClient(argv, (c) => c.call('service.inspect', { service: argv.service })));
+    // JSON unless asked otherwise: scripts read this output.
+    if (!argv.pretty) {
+      printJson(
+        await withClient(argv, (c) => c.call('service.inspect', { service: argv.service })),
+      );
+      return;
+    }
+    const [detail, tasks] = await withClient(argv, async (c) => {
+      const d = await c.call('service.inspect', { service: argv.service });
+      const ts = await c.call('service.ps', { service: d.id, all: false });
+      return [d, ts] as const;
+    });
+    process.stdout.write(renderServiceDetail(detail, tasks));
   },
 });
 

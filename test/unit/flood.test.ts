@@ -15,6 +15,7 @@ test('topics are told apart by family', () => {
   assert.equal(topicFamily(topics.heartbeat('n1')), 'hb');
   assert.equal(topicFamily(topics.status('n1')), 'status');
   assert.equal(topicFamily(topics.will('n1')), 'will');
+  assert.equal(topicFamily(topics.ingressStats('n1')), 'ingress');
   assert.equal(topicFamily(topics.rpc('any')), 'rpc');
   assert.equal(topicFamily(topics.join('join-1')), 'join');
   assert.equal(topicFamily('fleet/v1/else'), 'other');

@@ -27,12 +27,30 @@ test('least-conn ties and round robin both rotate over the backends', () => {
   }
 });
 
-test('local backends are the only candidates while any is live', () => {
+test('local backends are the only candidates while any is live and serving', () => {
   const pool = new BackendPool({ balance: 'round-robin', drainMs: 1000 });
   pool.set([backend('a'), backend('b', true)]);
   for (let i = 0; i < 4; i++) assert.equal(pool.pick()?.backend.id, 'b');
   pool.set([backend('a')]);
   assert.equal(pool.pick()?.backend.id, 'a');
+});
+
+test('a local backend that refused is failed over to other nodes, and they take it while it cools', () => {
+  const pool = new BackendPool({ balance: 'least-conn', drainMs: 1000 });
+  pool.set([backend('remote1'), backend('remote2'), backend('local', true)]);
+  const local = [...pool.states()].find((s) => s.backend.id === 'local');
+  assert.ok(local);
+  assert.equal(pool.pick(), local);
+  // Its connect failed: this connection moves on to another node's task.
+  pool.failed(local, true);
+  const next = pool.pick([local]);
+  assert.ok(next && next.backend.id.startsWith('remote'));
+  // While it cools down, new connections go to the other nodes first.
+  for (let i = 0; i < 4; i++) assert.notEqual(pool.pick(), local);
+  // Every other one tried: the cooling local one is the last resort.
+  const others = [...pool.states()].filter((s) => s !== local);
+  assert.equal(pool.pick(others), local);
+  assert.equal(pool.pick([...others, local]), undefined);
 });
 
 test('a removed backend drains: no new picks, cut after drainMs, forgotten when empty', async () => {
