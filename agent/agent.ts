@@ -46,6 +46,8 @@ export interface AgentOptions {
   insecure?: boolean;
   /** Drives certificate renewal; tests give a fake one. */
   clock?: Clock;
+  /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
+  preflight?: { check(task: AssignedTask): Promise<void> };
 }
 
 /** How long a renewal request waits for the manager's reply before it counts as failed. */
@@ -466,7 +468,10 @@ export class Agent {
         error: null,
         exitCode: null,
       });
+      await this.opts.preflight?.check(task);
       await runtime.prepare(task);
+      // A pull of unknown size may have eaten into the reserve: checked again before the start.
+      await this.opts.preflight?.check(task);
       const files = await this.files.materialize(task);
       this.update(task.id, { state: 'starting', message: 'starting' });
       const w = await runtime.start(task, {

@@ -1,6 +1,7 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
+import { DEFAULT_MIN_FREE_DISK, parseDiskReserve, type DiskReserve } from './preflight.js';
 
 interface AgentArgs {
   action: string;
@@ -13,6 +14,7 @@ interface AgentArgs {
   runtime: 'docker' | 'process';
   'remove-tasks-on-stop': boolean;
   insecure: boolean;
+  'min-free-disk': DiskReserve;
 }
 
 export const agentCommand: CommandModule<object, AgentArgs> = {
@@ -63,6 +65,17 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         type: 'boolean',
         default: false,
         describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
+      })
+      .option('min-free-disk', {
+        type: 'string',
+        default: DEFAULT_MIN_FREE_DISK,
+        describe:
+          "disk space to keep free on the runtime's disk (256M, 1G, 5%): tasks that would leave less are rejected",
+        coerce: (v: string) => {
+          const r = parseDiskReserve(String(v));
+          if (!r) throw new Error(`--min-free-disk must be a size such as 256M or 5%, got "${v}"`);
+          return r;
+        },
       }) as unknown as Argv<AgentArgs>,
   handler: async (argv) => {
     const labels: Record<string, string> = {};
@@ -85,6 +98,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       labels,
       runtime: argv.runtime,
       insecure: insecureRequested(argv.insecure),
+      minFreeDisk: argv['min-free-disk'],
     });
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,

@@ -7,6 +7,12 @@ import { identitySchema, type Identity } from '../shared/identity.js';
 import { createLogger } from '../shared/log.js';
 import { Agent } from './agent.js';
 import { joinCluster } from './join.js';
+import {
+  DEFAULT_MIN_FREE_DISK,
+  Preflight,
+  parseDiskReserve,
+  type DiskReserve,
+} from './preflight.js';
 import type { Runtime } from './runtime/types.js';
 
 export interface AgentStartFlags {
@@ -19,6 +25,8 @@ export interface AgentStartFlags {
   runtime: 'docker' | 'process';
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
+  /** Disk space kept free: no task starts (or pulls) when it would leave less. */
+  minFreeDisk?: DiskReserve;
 }
 
 export class AgentConfigError extends Error {
@@ -44,6 +52,12 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     runtime,
     logger,
     insecure: flags.insecure === true,
+    preflight: new Preflight({
+      runtime,
+      reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
+      logger: logger.child('preflight'),
+      fallbackDir: flags.dataDir,
+    }),
   });
   await agent.start();
   logger.info('agent started', {

@@ -9,8 +9,9 @@ const benchDir = join(root, 'dist', 'test', 'bench');
 // All of them run by default: raft (about 75 s) and failover (6-9 min for 100 trials) need no
 // Docker and guard the replicated managers, the part most likely to regress.
 const BENCHES = ['converge', 'control-plane', 'agent-rss', 'raft', 'failover'];
-// Run only when named: ingress-forwarder needs wrk and haproxy installed and saturates the CPU.
-const OPTIONAL = ['ingress-forwarder'];
+// Run only when named: ingress-forwarder and ingress need wrk and haproxy installed and saturate
+// the CPU; ingress also needs Docker.
+const OPTIONAL = ['ingress-forwarder', 'ingress'];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 

@@ -13,6 +13,7 @@ import {
   type ObservedWorkload,
   type Runtime,
   type RuntimeInfo,
+  type RuntimeStorage,
   type StartOptions,
 } from './types.js';
 
@@ -48,6 +49,7 @@ export class DockerRuntime implements Runtime {
   private readonly log: Logger;
   private readonly pullTimeoutMs: number;
   private readonly watchers = new Set<ExitWatcher>();
+  private rootDir: string | undefined;
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
@@ -67,6 +69,18 @@ export class DockerRuntime implements Runtime {
       memoryBytes: num(field('MemTotal')),
       version: str(field('ServerVersion')),
     };
+  }
+
+  /**
+   * The engine's data root, and 0 bytes for a local image. A missing image's size stays unknown:
+   * the engine's distribution endpoint gives the manifest's descriptor, not the layers' sizes.
+   */
+  async storage(image: string): Promise<RuntimeStorage> {
+    if (this.rootDir === undefined) {
+      const raw: unknown = await this.call('info', () => this.docker.info());
+      this.rootDir = (isRecord(raw) ? str(raw.DockerRootDir) : '') || '/var/lib/docker';
+    }
+    return { path: this.rootDir, imageBytes: (await this.hasImage(image)) ? 0 : null };
   }
 
   async list(nodeId: string): Promise<ObservedWorkload[]> {

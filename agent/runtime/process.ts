@@ -23,6 +23,7 @@ import {
   type ObservedWorkload,
   type Runtime,
   type RuntimeInfo,
+  type RuntimeStorage,
   type StartOptions,
 } from './types.js';
 
@@ -72,6 +73,7 @@ interface Watch {
 
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
+  private readonly dataDir: string;
   private readonly recordsDir: string;
   private readonly logsDir: string;
   private readonly log: Logger;
@@ -85,6 +87,7 @@ export class ProcessRuntime implements Runtime {
   private poller: NodeJS.Timeout | null = null;
 
   constructor(opts: ProcessRuntimeOptions) {
+    this.dataDir = opts.dataDir;
     this.recordsDir = path.join(opts.dataDir, 'processes');
     this.logsDir = path.join(opts.dataDir, 'logs');
     this.log = opts.logger ?? silentLogger;
@@ -99,6 +102,11 @@ export class ProcessRuntime implements Runtime {
       memoryBytes: os.totalmem(),
       version: process.version,
     };
+  }
+
+  /** Tasks run programs already on the board: only their records and logs take space here. */
+  async storage(): Promise<RuntimeStorage> {
+    return { path: this.dataDir, imageBytes: 0 };
   }
 
   async list(nodeId: string): Promise<ObservedWorkload[]> {

@@ -36,6 +36,11 @@ export interface RuntimeInfo {
   version: string;
 }
 
+export interface RuntimeStorage {
+  path: string;
+  imageBytes: number | null;
+}
+
 export interface StartOptions {
   nodeId: string;
   /** The node's advertise address: published ports bind here. */
@@ -60,6 +65,12 @@ export interface Runtime {
   list(nodeId: string): Promise<ObservedWorkload[]>;
   /** Makes the image available locally (pulling when missing); throws ImageUnavailableError. */
   prepare(task: AssignedTask): Promise<void>;
+  /**
+   * Where the runtime keeps its images and workloads, and how many bytes preparing this image
+   * would add there: 0 when it is already local, null when its size is unknown. Without it the
+   * agent checks its own data dir and counts no image.
+   */
+  storage?(image: string): Promise<RuntimeStorage>;
   /** Creates and starts the workload; resolves once it is running. */
   start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload>;
   /** Stops gracefully (SIGTERM, then SIGKILL after timeoutMs); a no-op when already stopped. */

@@ -13,6 +13,8 @@ export const DEFAULT_FILTERS: readonly Filter[] = [
   maxPerNodeFilter,
 ];
 
+const NO_NODES: ReadonlySet<string> = new Set();
+
 export type Placement = { ok: true; node: NodeRecord } | { ok: false; reason: string };
 
 /** First reason the node is rejected, or null when it fits. */
@@ -59,9 +61,20 @@ export class Placer {
     this.tail = filters.slice(split);
   }
 
-  place(base: Omit<FilterContext, 'node' | 'load'>): Placement {
+  /**
+   * `avoid` holds nodes that recently refused this service's tasks (say, a full disk): they are
+   * chosen only when no other node fits, so a task pinned to one still gets retried there.
+   */
+  place(
+    base: Omit<FilterContext, 'node' | 'load'>,
+    avoid: ReadonlySet<string> = NO_NODES,
+  ): Placement {
     const verdicts = this.verdictsFor(base);
-    let best: { node: NodeRecord; same: number; total: number } | undefined;
+    type Pick = { node: NodeRecord; same: number; total: number };
+    let best: Pick | undefined;
+    let fallback: Pick | undefined;
+    const better = (a: Pick, b: Pick | undefined): boolean =>
+      !b || a.same < b.same || (a.same === b.same && a.total < b.total);
     const misses = new Map<string, number>();
     for (let i = 0; i < this.nodes.length; i++) {
       const node = this.nodes[i] as NodeRecord;
@@ -75,13 +88,16 @@ export class Placer {
       }
       let same = 0;
       for (const t of load.tasks) if (t.serviceId === base.task.serviceId) same++;
-      const total = load.tasks.length;
-      if (!best || same < best.same || (same === best.same && total < best.total)) {
-        best = { node, same, total };
-        if (total === 0) break; // an empty node cannot be beaten, only tied
+      const pick = { node, same, total: load.tasks.length };
+      if (avoid.has(node.id)) {
+        if (better(pick, fallback)) fallback = pick;
+      } else if (better(pick, best)) {
+        best = pick;
+        if (pick.total === 0) break; // an empty node cannot be beaten, only tied
       }
     }
-    if (best) return { ok: true, node: best.node };
+    const chosen = best ?? fallback;
+    if (chosen) return { ok: true, node: chosen.node };
     if (this.nodes.length === 0)
       return { ok: false, reason: 'no suitable node: the cluster has no nodes' };
     return { ok: false, reason: 'no suitable node: ' + explain(misses) };

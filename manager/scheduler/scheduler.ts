@@ -5,6 +5,13 @@ import type { ChangeSet } from '../store/commands.js';
 import type { NodeLoad } from './filters/types.js';
 import { Placer, rejectReason } from './pipeline.js';
 
+/**
+ * How long a node that rejected a task (no disk, no memory, missing image) is tried last for
+ * new tasks of the same service and spec. Rejected tasks stay in the slot's history (a few per
+ * slot), which is what this reads.
+ */
+export const REJECTION_MEMORY_MS = 5 * 60_000;
+
 export class Scheduler extends Controller {
   constructor(deps: ControllerDeps) {
     super(deps, 5_000);
@@ -42,6 +49,26 @@ export class Scheduler extends Controller {
       loadOf,
     );
     const now = clock.now();
+    const refused = new Map<string, Set<string>>();
+    /** Nodes that rejected a task of this service and spec recently: tried last. */
+    const refusedBy = (task: TaskRecord): Set<string> => {
+      const key = `${task.serviceId}:${task.specVersion}`;
+      let nodes = refused.get(key);
+      if (!nodes) {
+        nodes = new Set();
+        for (const t of store.tasksOfService(task.serviceId)) {
+          if (
+            t.nodeId &&
+            t.status.state === 'rejected' &&
+            t.specVersion === task.specVersion &&
+            now - t.status.at < REJECTION_MEMORY_MS
+          )
+            nodes.add(t.nodeId);
+        }
+        refused.set(key, nodes);
+      }
+      return nodes;
+    };
     const updates: TaskRecord[] = [];
     for (const task of waiting) {
       const service = store.service(task.serviceId);
@@ -55,7 +82,7 @@ export class Scheduler extends Controller {
         if (reason) reason = `no suitable node: node ${node?.name ?? task.nodeId} ${reason}`;
         else nodeId = task.nodeId;
       } else {
-        const p = placer.place({ task, service });
+        const p = placer.place({ task, service }, refusedBy(task));
         if (p.ok) nodeId = p.node.id;
         else reason = p.reason;
       }

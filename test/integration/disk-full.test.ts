@@ -156,6 +156,9 @@ test(
       address: '127.0.0.31',
       runtime: 'process',
       dataDir: agentDir,
+      // No reserve: pre-flight would refuse every task on this 4 MiB disk, and this test is about
+      // a disk that fills after the checks passed.
+      extraArgs: ['--min-free-disk', '0'],
     });
     procs.agent = agent;
     await waitForNodes(m, 1);
