@@ -2,8 +2,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-/** TCP states that still carry a client's data: ESTABLISHED, and CLOSE_WAIT (client done sending). */
-const SERVING_STATES = new Set(['01', '08']);
+/**
+ * TCP states in which a connection may still carry data to or from the client: ESTABLISHED,
+ * CLOSE_WAIT (the client is done sending), and those where the server closed but the peer has
+ * not acknowledged everything yet: FIN_WAIT1, CLOSING, LAST_ACK.
+ */
+const SERVING_STATES = new Set(['01', '08', '04', '0B', '09']);
 
 /**
  * Connections served on one of `ports` (the socket's local port) in the network namespace of

@@ -151,8 +151,18 @@ export class DockerRuntime implements Runtime {
     const info = await this.inspectOrNull(runtimeId).catch(() => null);
     if (!info) return 0;
     if (!info.State.Running || !info.State.Pid) return 0;
-    const targets = ports.filter((p) => p.protocol === 'tcp').map((p) => p.target);
-    return servedConnections(info.State.Pid, targets);
+    const tcp = ports.filter((p) => p.protocol === 'tcp');
+    const inside = await servedConnections(
+      info.State.Pid,
+      tcp.map((p) => p.target),
+    );
+    // Connections reaching the host port through Docker's userland proxy also end on the host
+    // side: the proxy may still hold data the task already handed over.
+    const proxied = await servedConnections(
+      'self',
+      tcp.map((p) => p.hostPort),
+    );
+    return inside === null && proxied === null ? null : (inside ?? 0) + (proxied ?? 0);
   }
 
   watchExits(nodeId: string, onExit: ExitListener): () => void {

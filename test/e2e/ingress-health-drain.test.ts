@@ -32,6 +32,8 @@ const NODES = [
 ] as const;
 const HC_PORT = 8092;
 const DL_PORT = 8093;
+/** The contrast service's own port: a failed first download test must not block it. */
+const NODRAIN_PORT = 8094;
 const SERVICES = ['hc', 'dl', 'dl-nodrain'];
 /** Each task serves its container id at / and about 79 MB at /big. */
 const SERVE_BIG = [
@@ -232,12 +234,15 @@ test(
     );
 
     /** Starts a slow download through hd-b, scales the service to 0 meanwhile, and reports. */
-    async function downloadAcrossStop(service: string): Promise<{
+    async function downloadAcrossStop(
+      service: string,
+      port: number,
+    ): Promise<{
       download: Awaited<ReturnType<typeof slowDownload>>;
       refusedDuring: boolean;
       containerGoneAfterMs: number;
     }> {
-      await waitFor(async () => ((await httpGet('127.0.0.3', DL_PORT, 1_000)).ok ? true : null), {
+      await waitFor(async () => ((await httpGet('127.0.0.3', port, 1_000)).ok ? true : null), {
         what: `${service} answering through hd-b`,
         timeoutMs: 60_000,
         intervalMs: 250,
@@ -245,7 +250,7 @@ test(
       const [container] = await taskContainers(service);
       assert.ok(container, `${service} has a container`);
       let stopIssued: Promise<unknown> = Promise.resolve();
-      const download = slowDownload('127.0.0.3', DL_PORT, '/big', 10 * 1024 * 1024, () => {
+      const download = slowDownload('127.0.0.3', port, '/big', 10 * 1024 * 1024, () => {
         stopIssued = new Promise((r) => setTimeout(r, 1_500)).then(() =>
           cliOk(m, ['service', 'update', '-d', service, '--replicas', '0']),
         );
@@ -255,9 +260,7 @@ test(
       // New connections are refused everywhere once the task left the table.
       const refusedDuring = await waitFor(
         async () =>
-          (await refused('127.0.0.2', DL_PORT)) && (await refused('127.0.0.3', DL_PORT))
-            ? true
-            : null,
+          (await refused('127.0.0.2', port)) && (await refused('127.0.0.3', port)) ? true : null,
         { what: 'new connections refused while draining', timeoutMs: 5_000, intervalMs: 100 },
       ).catch(() => false);
       const result = await download;
@@ -289,7 +292,7 @@ test(
         '--',
         ...SERVE_BIG,
       ]);
-      const r = await downloadAcrossStop('dl');
+      const r = await downloadAcrossStop('dl', DL_PORT);
       t.diagnostic(
         `download ${r.download.received} of ${r.download.expected} bytes in ${r.download.ms} ms; ` +
           `container gone ${r.containerGoneAfterMs} ms after it ended`,
@@ -313,7 +316,7 @@ test(
         '--constraint',
         'node.labels.side==a',
         '--publish',
-        `${DL_PORT}:80`,
+        `${NODRAIN_PORT}:80`,
         '--drain-timeout',
         '0s',
         '--stop-grace-period',
@@ -322,7 +325,7 @@ test(
         '--',
         ...SERVE_BIG,
       ]);
-      const r = await downloadAcrossStop('dl-nodrain');
+      const r = await downloadAcrossStop('dl-nodrain', NODRAIN_PORT);
       t.diagnostic(
         `download ${r.download.received} of ${r.download.expected} bytes: ${r.download.error}`,
       );

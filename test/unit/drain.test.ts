@@ -18,17 +18,19 @@ const row = (i: number, local: number, remote: number, st: string): string =>
   `   ${i}: 0100007F:${local.toString(16).toUpperCase().padStart(4, '0')} ` +
   `0100007F:${remote.toString(16).toUpperCase().padStart(4, '0')} ${st} 00000000:00000000 00:00000000 00000000     0        0 ${1000 + i}\n`;
 
-test('connections served on a port are counted from the socket table: established and close-wait only', () => {
+test('connections served on a port are counted from the socket table while data may still flow', () => {
   const table =
     HEADER +
     row(0, 80, 0, '0A') + // the listener itself
     row(1, 80, 40001, '01') +
     row(2, 80, 40002, '08') + // the client is done sending; the download goes on
     row(3, 80, 40003, '06') + // TIME_WAIT: finished
+    row(6, 80, 40005, '04') + // FIN_WAIT1: the server closed, its last data not yet acknowledged
+    row(7, 80, 40006, '05') + // FIN_WAIT2: everything acknowledged
     row(4, 41000, 80, '01') + // an outgoing connection to port 80 elsewhere
     row(5, 8080, 40004, '01');
-  assert.equal(countServing(table, new Set([80])), 2);
-  assert.equal(countServing(table, new Set([80, 8080])), 3);
+  assert.equal(countServing(table, new Set([80])), 3);
+  assert.equal(countServing(table, new Set([80, 8080])), 4);
   assert.equal(countServing(table, new Set([443])), 0);
   assert.equal(countServing('garbage\nmore garbage', new Set([80])), 0);
 });
