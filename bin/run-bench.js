@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'dist', 'test', 'bench');
 // All of them run by default: raft (about 75 s) and failover (6-9 min for 100 trials) need no
-// Docker and guard the replicated managers, the part most likely to regress.
-const BENCHES = ['converge', 'control-plane', 'agent-rss', 'raft', 'failover'];
+// Docker and guard the replicated managers, the part most likely to regress. converge and rollout
+// need Docker and create (and leave) a swarm of their own to compare with.
+const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'failover'];
 // Run only when named: ingress-forwarder and ingress need wrk and haproxy installed and saturate
 // the CPU; ingress also needs Docker.
 const OPTIONAL = ['ingress-forwarder', 'ingress'];

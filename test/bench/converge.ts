@@ -18,6 +18,13 @@ import {
   startBenchManager,
   stopProc,
 } from './lib.js';
+import {
+  leaveSwarm,
+  removeSwarmService,
+  setUpSwarm,
+  swarmReplicas,
+  swarmServiceLabel,
+} from './swarm.js';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 50);
 const PHASE_TIMEOUT_MS = 180_000;
@@ -159,24 +166,12 @@ async function fleetPhase(): Promise<FleetOutcome> {
 
 /** (b) Docker Swarm on the same engine: service create --detach, then poll docker service ls. */
 async function swarmPhase(name: string): Promise<Outcome> {
-  const state = (
-    await run('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'])
-  ).stdout.trim();
-  let initialised = false;
-  if (state !== 'active') {
-    const init = await run('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1'], 60_000);
-    if (init.code !== 0)
-      return {
-        seconds: null,
-        note: `swarm init failed: ${init.stderr.trim().split('\n')[0] ?? ''}`,
-      };
-    initialised = true;
-  }
-  const label = `com.docker.swarm.service.name=${name}`;
+  const swarm = await setUpSwarm({ reuse: true });
+  if (!swarm.ok) return { seconds: null, note: swarm.why };
   const forget = onInterrupt(async () => {
     await run('docker', ['service', 'rm', name]);
-    if (initialised) await run('docker', ['swarm', 'leave', '--force'], 20_000);
-    await removeContainersWithLabel(label);
+    if (swarm.created) await leaveSwarm(20_000);
+    await removeContainersWithLabel(swarmServiceLabel(name));
   });
   try {
     const t0 = performance.now();
@@ -194,30 +189,17 @@ async function swarmPhase(name: string): Promise<Outcome> {
     if (created.code !== 0)
       return { seconds: null, note: `service create failed: ${created.stderr.trim()}` };
     const done = await poll(
-      async () => {
-        const r = await run('docker', [
-          'service',
-          'ls',
-          '--filter',
-          `name=${name}`,
-          '--format',
-          '{{.Name}} {{.Replicas}}',
-        ]);
-        const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
-        return line?.endsWith(` ${REPLICAS}/${REPLICAS}`) ?? false;
-      },
+      async () => (await swarmReplicas(name)) === `${REPLICAS}/${REPLICAS}`,
       POLL_MS,
       PHASE_TIMEOUT_MS,
     );
     return {
       seconds: done ? secs(t0) : null,
-      note: done ? (initialised ? 'swarm init on 127.0.0.1' : 'existing swarm') : 'timed out',
+      note: done ? (swarm.created ? 'swarm init on 127.0.0.1' : 'existing swarm') : 'timed out',
     };
   } finally {
-    await run('docker', ['service', 'rm', name]);
-    await poll(async () => (await containersWithLabel(label)).length === 0, 250, 60_000);
-    if (initialised) await run('docker', ['swarm', 'leave', '--force'], 60_000);
-    await removeContainersWithLabel(label);
+    await removeSwarmService(name);
+    if (swarm.created) await leaveSwarm();
     forget();
   }
 }
