@@ -81,6 +81,8 @@ export class Agent {
   /** Listens on every published ingress port on this node's address and forwards to tasks. */
   readonly mesh: IngressMesh;
   private readonly drainer: Drainer;
+  /** Workloads whose stop and removal are under way. */
+  private readonly stopping = new Set<string>();
   /** Sends the mesh's per-port counters to the manager while they change. */
   private readonly ingressReport: IngressReporter;
 
@@ -357,13 +359,30 @@ export class Agent {
     });
     // A workload being drained waits for its drain to end, which kicks a pass of its own.
     const steps = p.steps.filter(
-      (s) => !(s.kind === 'remove' && this.drainer.busy(s.workload.runtimeId)),
+      (s) =>
+        !(
+          s.kind === 'remove' &&
+          (this.drainer.busy(s.workload.runtimeId) || this.stopping.has(s.workload.runtimeId))
+        ),
     );
-    if (steps.length > 0) {
-      await runLimited(steps, STEP_CONCURRENCY, (s) => this.execute(s));
+    // Stops mostly wait out a grace period: they all run at once, beside the pass, so they
+    // neither hold up the starts of their replacements nor queue behind each other.
+    for (const s of steps) if (s.kind === 'remove') this.stopInBackground(s);
+    const rest = steps.filter((s) => s.kind !== 'remove');
+    if (rest.length > 0) {
+      await runLimited(rest, STEP_CONCURRENCY, (s) => this.execute(s));
       this.passAgain = true;
     }
     this.sendStatus();
+  }
+
+  private stopInBackground(step: Extract<Step, { kind: 'remove' }>): void {
+    const id = step.workload.runtimeId;
+    this.stopping.add(id);
+    void this.execute(step).finally(() => {
+      this.stopping.delete(id);
+      this.kick();
+    });
   }
 
   private mayRestart(task: AssignedTask, exitCode: number | null): boolean {
