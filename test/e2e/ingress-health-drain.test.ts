@@ -3,27 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import Docker from 'dockerode';
-import {
-  cli,
-  cliJson,
-  cliOk,
-  startAgent,
-  startManager,
-  stopProc,
-  waitForNodes,
-  type AgentProc,
-  type ManagerProc,
-  type TaskJson,
-} from '../helpers/cluster.js';
-import {
-  DOCKER_SOCKET,
-  TEST_IMAGE,
-  cleanupContainers,
-  ensureTestImage,
-  requireDocker,
-  taskContainers,
-} from '../helpers/docker.js';
+import { cliJson, cliOk, type TaskJson } from '../helpers/cluster.js';
+import { DOCKER_SOCKET, TEST_IMAGE, taskContainers } from '../helpers/docker.js';
 import { httpGet, slowDownload } from '../helpers/http.js';
+import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NODES = [
@@ -71,38 +54,9 @@ test(
   'ingress on Docker: health checks gate traffic, an unhealthy task is replaced, a stopped task drains',
   { timeout: 300_000 },
   async (t) => {
-    if (!(await requireDocker(t))) return;
-    await ensureTestImage();
-    const procs: { manager?: ManagerProc } = {};
-    const agents: AgentProc[] = [];
-    const nodeIds: string[] = [];
-    t.after(async () => {
-      const { manager } = procs;
-      if (manager) {
-        for (const s of SERVICES)
-          await cli(manager, ['service', 'rm', s], 10_000).catch(() => undefined);
-      }
-      for (const a of agents) await stopProc(a.proc);
-      if (manager) await stopProc(manager.proc);
-      for (const id of nodeIds) await cleanupContainers(id);
-    });
-
-    const m = await startManager();
-    procs.manager = m;
-    for (const n of NODES) {
-      agents.push(
-        startAgent({
-          manager: m.address,
-          token: m.workerToken,
-          name: n.name,
-          address: n.address,
-          runtime: 'docker',
-          labels: [...n.labels],
-        }),
-      );
-    }
-    const nodes = await waitForNodes(m, NODES.length, 30_000);
-    nodeIds.push(...nodes.map((n) => n.id));
+    const cluster = await startDockerCluster(t, NODES, SERVICES);
+    if (!cluster) return;
+    const { manager: m } = cluster;
 
     await t.test(
       'only healthy tasks take traffic; an unhealthy one fails and is replaced',

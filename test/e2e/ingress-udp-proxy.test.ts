@@ -4,24 +4,9 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import Docker from 'dockerode';
-import {
-  cli,
-  cliOk,
-  startAgent,
-  startManager,
-  stopProc,
-  waitForNodes,
-  type AgentProc,
-  type ManagerProc,
-} from '../helpers/cluster.js';
-import {
-  DOCKER_SOCKET,
-  TEST_IMAGE,
-  cleanupContainers,
-  ensureTestImage,
-  requireDocker,
-  taskContainers,
-} from '../helpers/docker.js';
+import { cliOk } from '../helpers/cluster.js';
+import { DOCKER_SOCKET, TEST_IMAGE, taskContainers } from '../helpers/docker.js';
+import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NODES = [
@@ -148,38 +133,9 @@ test(
   'routing mesh on Docker: UDP through every node, PROXY v2 and v1 carry the client address',
   { timeout: 240_000 },
   async (t) => {
-    if (!(await requireDocker(t))) return;
-    await ensureTestImage();
-    const procs: { manager?: ManagerProc } = {};
-    const agents: AgentProc[] = [];
-    const nodeIds: string[] = [];
-    t.after(async () => {
-      const { manager } = procs;
-      if (manager) {
-        for (const s of SERVICES)
-          await cli(manager, ['service', 'rm', s], 10_000).catch(() => undefined);
-      }
-      for (const a of agents) await stopProc(a.proc);
-      if (manager) await stopProc(manager.proc);
-      for (const id of nodeIds) await cleanupContainers(id);
-    });
-
-    const m = await startManager();
-    procs.manager = m;
-    for (const n of NODES) {
-      agents.push(
-        startAgent({
-          manager: m.address,
-          token: m.workerToken,
-          name: n.name,
-          address: n.address,
-          runtime: 'docker',
-          labels: [...n.labels],
-        }),
-      );
-    }
-    const nodes = await waitForNodes(m, 3, 30_000);
-    nodeIds.push(...nodes.map((n) => n.id));
+    const cluster = await startDockerCluster(t, NODES, SERVICES);
+    if (!cluster) return;
+    const { manager: m, agents } = cluster;
 
     await cliOk(m, [
       'service',

@@ -2,24 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import {
-  cli,
-  cliOk,
-  startAgent,
-  startManager,
-  stopProc,
-  waitForNodes,
-  type AgentProc,
-  type ManagerProc,
-} from '../helpers/cluster.js';
-import {
-  DOCKER_SOCKET,
-  TEST_IMAGE,
-  cleanupContainers,
-  ensureTestImage,
-  requireDocker,
-} from '../helpers/docker.js';
+import { cliOk } from '../helpers/cluster.js';
+import { DOCKER_SOCKET, TEST_IMAGE } from '../helpers/docker.js';
 import { httpGet as get } from '../helpers/http.js';
+import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NODES = [
@@ -43,38 +29,9 @@ test(
   'routing mesh on Docker: every node answers, a killed task is routed around, host mode and scale to 0',
   { timeout: 240_000 },
   async (t) => {
-    if (!(await requireDocker(t))) return;
-    await ensureTestImage();
-    const procs: { manager?: ManagerProc } = {};
-    const agents: AgentProc[] = [];
-    const nodeIds: string[] = [];
-    t.after(async () => {
-      const { manager } = procs;
-      if (manager) {
-        for (const s of ['web', 'hosty'])
-          await cli(manager, ['service', 'rm', s], 10_000).catch(() => undefined);
-      }
-      for (const a of agents) await stopProc(a.proc);
-      if (manager) await stopProc(manager.proc);
-      for (const id of nodeIds) await cleanupContainers(id);
-    });
-
-    const m = await startManager();
-    procs.manager = m;
-    for (const n of NODES) {
-      agents.push(
-        startAgent({
-          manager: m.address,
-          token: m.workerToken,
-          name: n.name,
-          address: n.address,
-          runtime: 'docker',
-          labels: [...n.labels],
-        }),
-      );
-    }
-    const nodes = await waitForNodes(m, 3, 30_000);
-    nodeIds.push(...nodes.map((n) => n.id));
+    const cluster = await startDockerCluster(t, NODES, ['web', 'hosty']);
+    if (!cluster) return;
+    const { manager: m } = cluster;
 
     await cliOk(m, [
       'service',

@@ -3,25 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import {
-  cli,
-  cliJson,
-  cliOk,
-  startAgent,
-  startManager,
-  stopProc,
-  waitForNodes,
-  type AgentProc,
-  type ManagerProc,
-  type TaskJson,
-} from '../helpers/cluster.js';
-import {
-  DOCKER_SOCKET,
-  TEST_IMAGE,
-  cleanupContainers,
-  ensureTestImage,
-  requireDocker,
-} from '../helpers/docker.js';
+import { cliJson, cliOk, type TaskJson } from '../helpers/cluster.js';
+import { DOCKER_SOCKET, TEST_IMAGE } from '../helpers/docker.js';
+import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The starved node keeps more free than any real disk has: honestly "too little free disk". */
@@ -36,38 +20,9 @@ test(
   'pre-flight on Docker: too little disk or memory rejects with the reason; others run elsewhere',
   { timeout: 180_000 },
   async (t) => {
-    if (!(await requireDocker(t))) return;
-    await ensureTestImage();
-    const procs: { manager?: ManagerProc } = {};
-    const agents: AgentProc[] = [];
-    const nodeIds: string[] = [];
-    t.after(async () => {
-      const { manager } = procs;
-      if (manager) {
-        for (const s of SERVICES)
-          await cli(manager, ['service', 'rm', s], 10_000).catch(() => undefined);
-      }
-      for (const a of agents) await stopProc(a.proc);
-      if (manager) await stopProc(manager.proc);
-      for (const id of nodeIds) await cleanupContainers(id);
-    });
-
-    const m = await startManager();
-    procs.manager = m;
-    for (const n of NODES) {
-      agents.push(
-        startAgent({
-          manager: m.address,
-          token: m.workerToken,
-          name: n.name,
-          address: n.address,
-          runtime: 'docker',
-          extraArgs: [...n.extraArgs],
-        }),
-      );
-    }
-    const nodes = await waitForNodes(m, 2, 30_000);
-    nodeIds.push(...nodes.map((n) => n.id));
+    const cluster = await startDockerCluster(t, NODES, SERVICES);
+    if (!cluster) return;
+    const { manager: m, nodes } = cluster;
     const idOf = (name: string): string => {
       const n = nodes.find((x) => x.name === name);
       assert.ok(n, `node ${name} joined`);
