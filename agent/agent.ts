@@ -97,7 +97,6 @@ export class Agent {
       runtime: opts.runtime,
       routes: (taskId) => this.mesh.routes(taskId),
       logger: opts.logger.child('drain'),
-      onDrained: () => this.kick(),
     });
     this.files = new TaskFileStore({
       nodeId: opts.identity.id,
@@ -357,16 +356,11 @@ export class Agent {
     await this.files.sweep(new Set([...desiredIds, ...observedIds])).catch((e: unknown) => {
       logger.warn('could not clean up task files', { error: String(e) });
     });
-    // A workload being drained waits for its drain to end, which kicks a pass of its own.
     const steps = p.steps.filter(
-      (s) =>
-        !(
-          s.kind === 'remove' &&
-          (this.drainer.busy(s.workload.runtimeId) || this.stopping.has(s.workload.runtimeId))
-        ),
+      (s) => !(s.kind === 'remove' && this.stopping.has(s.workload.runtimeId)),
     );
-    // Stops mostly wait out a grace period: they all run at once, beside the pass, so they
-    // neither hold up the starts of their replacements nor queue behind each other.
+    // Stops mostly wait out a drain and a grace period: they all run at once, beside the pass,
+    // so they neither hold up the starts of their replacements nor queue behind each other.
     for (const s of steps) if (s.kind === 'remove') this.stopInBackground(s);
     const rest = steps.filter((s) => s.kind !== 'remove');
     if (rest.length > 0) {
@@ -455,15 +449,15 @@ export class Agent {
       case 'remove': {
         const w = step.workload;
         const template = this.known.get(w.taskId)?.template;
-        if (!this.drainer.ready(w, template)) {
-          const l = this.local.get(w.taskId);
-          if (l && l.message !== 'draining') this.update(w.taskId, { message: 'draining' });
-          return;
+        if (this.drainer.needed(w, template)) {
+          if (this.local.has(w.taskId)) this.update(w.taskId, { message: 'draining' });
+          await this.drainer.drain(w, template);
+          // An agent shutting down leaves its workloads running.
+          if (this.closed) return;
         }
         try {
           await runtime.stop(w.runtimeId, template?.stopGracePeriodMs ?? 10_000);
           await runtime.remove(w.runtimeId);
-          this.drainer.forget(w.runtimeId);
           if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
         } catch (e) {
           logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });

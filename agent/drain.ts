@@ -14,58 +14,32 @@ export interface DrainDeps {
   /** Whether this node's routing table still sends new connections to the task. */
   routes(taskId: string): boolean;
   logger: Logger;
-  /** Called when a drain has ended, so the stop can go ahead. */
-  onDrained(runtimeId: string): void;
 }
 
-/**
- * Tracks the drains in progress, by workload. A drain runs beside the agent's reconcile passes
- * (which must not wait for it): the pass that wants the workload gone starts it, and the pass
- * after it ends stops the workload.
- */
+/** Waits, before a workload is stopped, for its published TCP ports to go quiet. */
 export class Drainer {
-  private readonly state = new Map<string, 'draining' | 'drained'>();
   private closed = false;
 
   constructor(private readonly deps: DrainDeps) {}
 
+  /** Whether stopping the workload waits for a drain: it runs, serves TCP and asks for one. */
+  needed(w: ObservedWorkload, template: TaskTemplate | undefined): boolean {
+    return w.running && w.hostPorts.some((p) => p.protocol === 'tcp') && timeoutOf(template) > 0;
+  }
+
   /**
-   * True when the workload may be stopped now: it serves no TCP port, its template asks for no
-   * drain, or its drain has ended. Otherwise starts the drain (once) and returns false.
+   * Resolves once the task has left the routing table and serves no open connection, or at
+   * its drain timeout; at once when no drain is needed or the agent is closing.
    */
-  ready(w: ObservedWorkload, template: TaskTemplate | undefined): boolean {
-    const timeoutMs = template?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    const tcp = w.hostPorts.filter((p) => p.protocol === 'tcp');
-    if (!w.running || tcp.length === 0 || timeoutMs === 0) return true;
-    const s = this.state.get(w.runtimeId);
-    if (s === 'drained') return true;
-    if (s === undefined) {
-      this.state.set(w.runtimeId, 'draining');
-      void this.drain(w, timeoutMs).finally(() => {
-        if (this.closed || !this.state.has(w.runtimeId)) return;
-        this.state.set(w.runtimeId, 'drained');
-        this.deps.onDrained(w.runtimeId);
-      });
-    }
-    return false;
-  }
-
-  /** True while the workload's drain runs. */
-  busy(runtimeId: string): boolean {
-    return this.state.get(runtimeId) === 'draining';
-  }
-
-  /** The workload is gone: its entry goes too. */
-  forget(runtimeId: string): void {
-    this.state.delete(runtimeId);
+  async drain(w: ObservedWorkload, template: TaskTemplate | undefined): Promise<void> {
+    if (this.needed(w, template) && !this.closed) await this.wait(w, timeoutOf(template));
   }
 
   close(): void {
     this.closed = true;
-    this.state.clear();
   }
 
-  private async drain(w: ObservedWorkload, timeoutMs: number): Promise<void> {
+  private async wait(w: ObservedWorkload, timeoutMs: number): Promise<void> {
     const { runtime, logger } = this.deps;
     const started = Date.now();
     const deadline = started + timeoutMs;
@@ -86,6 +60,9 @@ export class Drainer {
     else logger.debug('drained', fields);
   }
 }
+
+const timeoutOf = (template: TaskTemplate | undefined): number =>
+  template?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
 
 const sleep = (ms: number): Promise<void> =>
   new Promise((r) => {

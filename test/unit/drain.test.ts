@@ -63,52 +63,50 @@ const workload = (over: Partial<ObservedWorkload> = {}): ObservedWorkload => ({
   ...over,
 });
 
-test('a workload serving no TCP port, or asking for no drain, may stop at once', () => {
+test('a workload serving no TCP port, or asking for no drain, may stop at once', async () => {
   const d = new Drainer({
     runtime: fakeRuntime(() => 5),
     routes: () => true,
     logger: silentLogger,
-    onDrained: () => undefined,
   });
   const template = taskTemplateSchema.parse({ image: 'x' });
-  assert.equal(d.ready(workload({ hostPorts: [] }), template), true);
+  assert.equal(d.needed(workload({ hostPorts: [] }), template), false);
   assert.equal(
-    d.ready(
+    d.needed(
       workload({ hostPorts: [{ target: 53, protocol: 'udp', hostIp: '', hostPort: 5 }] }),
       template,
     ),
-    true,
+    false,
   );
-  assert.equal(d.ready(workload(), { ...template, drainTimeoutMs: 0 }), true);
-  assert.equal(d.ready(workload({ running: false }), template), true);
+  assert.equal(d.needed(workload(), { ...template, drainTimeoutMs: 0 }), false);
+  assert.equal(d.needed(workload({ running: false }), template), false);
+  assert.equal(d.needed(workload(), template), true);
+  // A drain that is not needed ends at once, though connections are open and routed.
+  const started = Date.now();
+  await d.drain(workload({ hostPorts: [] }), template);
+  assert.ok(Date.now() - started < 100);
   d.close();
 });
 
 test('a drain waits for the table to drop the task, then for its connections to end', async () => {
   let routed = true;
   let open = 2;
-  const drained: string[] = [];
+  let drained = false;
   const d = new Drainer({
     runtime: fakeRuntime(() => open),
     routes: () => routed,
     logger: silentLogger,
-    onDrained: (id) => drained.push(id),
   });
   const template = { ...taskTemplateSchema.parse({ image: 'x' }), drainTimeoutMs: 20_000 };
-  assert.equal(d.ready(workload(), template), false);
-  assert.equal(d.busy('c1'), true);
-  // Asking again does not start a second drain.
-  assert.equal(d.ready(workload(), template), false);
+  const drain = d.drain(workload(), template).then(() => (drained = true));
   await new Promise((r) => setTimeout(r, 600));
-  assert.deepEqual(drained, [], 'still routed: it waits');
+  assert.equal(drained, false, 'still routed: it waits');
   routed = false;
   await new Promise((r) => setTimeout(r, 800));
-  assert.deepEqual(drained, [], 'connections still open: it waits');
+  assert.equal(drained, false, 'connections still open: it waits');
   open = 0;
-  await waitFor(() => drained.length === 1, { what: 'the drain to end', timeoutMs: 3_000 });
-  assert.equal(d.busy('c1'), false);
-  assert.equal(d.ready(workload(), template), true);
-  d.forget('c1');
+  await waitFor(() => drained, { what: 'the drain to end', timeoutMs: 3_000 });
+  await drain;
   d.close();
 });
 
@@ -119,17 +117,17 @@ test('a drain ends at its timeout with connections still open, and when counts a
     runtime: fakeRuntime(() => 3),
     routes: () => false,
     logger: silentLogger,
-    onDrained: (id) => drained.push(`stuck:${id}`),
   });
   const unknown = new Drainer({
     runtime: fakeRuntime(() => null),
     routes: () => false,
     logger: silentLogger,
-    onDrained: (id) => drained.push(`unknown:${id}`),
   });
   const started = Date.now();
-  stuck.ready(workload(), template);
-  unknown.ready(workload(), { ...template, drainTimeoutMs: 60_000 });
+  void stuck.drain(workload(), template).then(() => drained.push('stuck:c1'));
+  void unknown
+    .drain(workload(), { ...template, drainTimeoutMs: 60_000 })
+    .then(() => drained.push('unknown:c1'));
   await waitFor(() => drained.length === 2, { what: 'both drains to end', timeoutMs: 5_000 });
   assert.ok(Date.now() - started < 3_000);
   assert.deepEqual(drained.sort(), ['stuck:c1', 'unknown:c1']);
