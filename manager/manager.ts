@@ -39,6 +39,7 @@ import { RaftHost, type PeerTransport, type RaftTiming } from './raft/host.js';
 import { RaftStorage } from './raft/storage.js';
 import { RaftTransport } from './raft/transport.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { Updater } from './updater/updater.js';
 import { retryOnConflict } from './store/conflict.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './tls.js';
@@ -250,6 +251,7 @@ function wire(w: WireDeps): { stop(): void }[] {
   ingressStats.attach(broker);
   const orchestrator = new Orchestrator({ ...deps, logger: logger.child('orchestrator') });
   const scheduler = new Scheduler({ ...deps, logger: logger.child('scheduler') });
+  const updater = new Updater({ ...deps, logger: logger.child('updater') });
   const ownRecord = {
     start: () => ensureOwnRecord(w, propose),
     stop: () => undefined,
@@ -269,6 +271,7 @@ function wire(w: WireDeps): { stop(): void }[] {
         stop: () => dispatcher.stop(),
       },
       orchestrator,
+      updater,
       scheduler,
       new IngressPublisher(store, broker, logger.child('ingress')),
       ingressStats,

@@ -6,9 +6,11 @@ import {
   objectNameSchema,
   portSchema,
   serviceSpecSchema,
+  updateConfigSchema,
   type Availability,
   type NodeStatus,
   type PortSpec,
+  type UpdateState,
 } from './spec.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
 
@@ -68,7 +70,12 @@ export const params = {
     stopGracePeriodMs: z.number().int().min(0).optional(),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
+    /** Update and rollback settings to change, field by field. */
+    update: updateConfigSchema.optional(),
+    rollback: updateConfigSchema.optional(),
   }),
+  'service.rollback': z.object({ service: ref }),
+  'service.promote': z.object({ service: ref }),
   'service.rm': z.object({ service: ref }),
   'secret.create': createFile,
   'secret.ls': z.object({}).default({}),
@@ -95,6 +102,8 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'node.demote',
   'service.create',
   'service.update',
+  'service.rollback',
+  'service.promote',
   'service.rm',
   'secret.create',
   'secret.rm',
@@ -146,6 +155,20 @@ export interface ServiceView {
   replicas: { running: number; desired: number };
   image: string;
   ports: PortSpec[];
+  /** The last update or rollback, absent when the service was never updated. */
+  updateStatus?: UpdateStatusView;
+}
+
+/** Where a service's update stands, and why it stopped. */
+export interface UpdateStatusView {
+  kind: 'update' | 'rollback';
+  state: UpdateState;
+  message: string;
+  startedAt: string;
+  completedAt?: string;
+  /** Tasks of the new spec that failed within their monitor period. */
+  failedTasks: number;
+  promoted: boolean;
 }
 
 /** A published ingress port of a service and the tasks taking its connections now. */
@@ -206,6 +229,8 @@ export interface ServiceDetail extends ServiceView {
   /** Every node answers these ports and forwards to the backends listed. */
   ingress: PublishedPortView[];
   specVersion: number;
+  /** The spec a rollback returns to. */
+  previousSpec?: z.output<typeof serviceSpecSchema>;
   createdAt: string;
   updatedAt: string;
 }
@@ -268,6 +293,8 @@ export interface Results {
   'service.inspect': ServiceDetail;
   'service.ps': TaskView[];
   'service.update': ServiceDetail;
+  'service.rollback': ServiceDetail;
+  'service.promote': ServiceDetail;
   'service.rm': { id: string };
   'secret.create': SecretView;
   'secret.ls': SecretView[];

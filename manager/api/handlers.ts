@@ -4,6 +4,7 @@ import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
   mergeHealthcheck,
+  mergeUpdateConfig,
   parseConstraint,
   type FileRef,
   type ServiceRecord,
@@ -16,6 +17,7 @@ import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
+import { rolledBack } from '../updater/plan.js';
 import { nodeView, serviceDetail, serviceView, taskView, type RaftView } from './views.js';
 
 export interface HandlerContext {
@@ -136,12 +138,46 @@ export const handlers: Handlers = {
     checkSpec(edited);
     checkFileRefs(store, edited);
     const spec = publishPorts(store, edited, s.id);
-    const templateChanged =
-      JSON.stringify({ ...spec, replicas: 0 }) !== JSON.stringify({ ...s.spec, replicas: 0 });
+    const replaces = p.force || tasksKey(spec) !== tasksKey(s.spec);
+    const scaleOnly =
+      p.replicas !== undefined &&
+      JSON.stringify({ ...spec, replicas: 0 }) === JSON.stringify({ ...s.spec, replicas: 0 });
+    const next: ServiceRecord = replaces
+      ? newVersion(s, spec, now)
+      : { ...s, spec, updatedAt: now, ...resumed(s, scaleOnly) };
+    return {
+      result: serviceDetail(store, next),
+      commands: [{ type: 'service.put', service: next }],
+    };
+  },
+  'service.rollback': (p, { store, now }) => {
+    const s = findService(store, p.service);
+    if (!s.previousSpec)
+      throw new FleetError(
+        'conflict',
+        `service ${s.spec.name} has no previous spec to roll back to`,
+      );
+    if (s.updateStatus?.state === 'rolling back')
+      throw new FleetError('conflict', `service ${s.spec.name} is already rolling back`);
+    const next = rolledBack(s, now, 'requested by "fleet service rollback"');
+    return {
+      result: serviceDetail(store, next),
+      commands: [{ type: 'service.put', service: next }],
+    };
+  },
+  'service.promote': (p, { store, now }) => {
+    const s = findService(store, p.service);
+    const u = s.updateStatus;
+    const waiting =
+      u && u.kind === 'update' && !u.promoted && (u.state === 'canary' || u.state === 'updating');
+    if (!u || !waiting)
+      throw new FleetError(
+        'conflict',
+        `service ${s.spec.name} has no canaries waiting for promotion`,
+      );
     const next: ServiceRecord = {
       ...s,
-      spec,
-      specVersion: templateChanged || p.force ? s.specVersion + 1 : s.specVersion,
+      updateStatus: { ...u, state: 'updating', promoted: true, message: 'canaries promoted' },
       updatedAt: now,
     };
     return {
@@ -162,6 +198,48 @@ export const handlers: Handlers = {
   },
   ...fileHandlers,
 };
+
+/** What decides whether tasks must be replaced: everything but the count and update settings. */
+function tasksKey(spec: ServiceSpec): string {
+  return JSON.stringify({ ...spec, replicas: 0, update: undefined, rollback: undefined });
+}
+
+/** A new spec version, rolled out by the updater; the old spec is kept for a rollback. */
+function newVersion(s: ServiceRecord, spec: ServiceSpec, now: number): ServiceRecord {
+  const version = Math.max(s.lastSpecVersion ?? 0, s.specVersion) + 1;
+  return {
+    ...s,
+    spec,
+    specVersion: version,
+    lastSpecVersion: version,
+    previousSpec: s.spec,
+    previousSpecVersion: s.specVersion,
+    updateStatus: {
+      kind: 'update',
+      state: 'updating',
+      message: '',
+      startedAt: now,
+      fromVersion: s.specVersion,
+      failedTaskIds: [],
+      promoted: false,
+    },
+    updatedAt: now,
+  };
+}
+
+/** A paused update goes on after any change but a scale, its failures forgiven. */
+function resumed(s: ServiceRecord, scaleOnly: boolean): Partial<ServiceRecord> {
+  const u = s.updateStatus;
+  if (!u || scaleOnly || (u.state !== 'paused' && u.state !== 'rollback paused')) return {};
+  return {
+    updateStatus: {
+      ...u,
+      state: u.kind === 'update' ? 'updating' : 'rolling back',
+      message: 'resumed',
+      failedTaskIds: [],
+    },
+  };
+}
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {
   const c = store.cluster();
@@ -190,6 +268,8 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
       ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
     },
+    ...optional('update', mergeUpdateConfig(spec.update, p.update)),
+    ...optional('rollback', mergeUpdateConfig(spec.rollback, p.rollback)),
   };
 }
 
@@ -218,6 +298,11 @@ function checkSpec(spec: ServiceSpec): void {
     // replicas is meaningless for global services; accept the default silently, refuse a value
     throw invalidArgument('--replicas applies to replicated services only');
   }
+  const r = spec.rollback;
+  if (r?.failureAction === 'rollback')
+    throw invalidArgument('--rollback-failure-action is pause or continue');
+  if (r?.canary || r?.canaryPercent || r?.autoPromote)
+    throw invalidArgument('rollbacks have no canaries');
   const seen = new Set<string>();
   for (const port of spec.task.ports) {
     if (port.published === undefined) continue;

@@ -5,12 +5,14 @@ import type {
   ServiceDetail,
   ServiceView,
   TaskView,
+  UpdateStatusView,
 } from '../../shared/api.js';
 import {
   taskName,
   type NodeRecord,
   type ServiceRecord,
   type TaskRecord,
+  type UpdateStatus,
 } from '../../shared/spec.js';
 import type { StoreView } from '../store/store.js';
 import type { IngressStatsView } from '../ingress/stats.js';
@@ -80,6 +82,19 @@ export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
     replicas: { running, desired },
     image: s.spec.task.image,
     ports: s.spec.task.ports,
+    ...(s.updateStatus ? { updateStatus: updateStatusView(s.updateStatus) } : {}),
+  };
+}
+
+function updateStatusView(u: UpdateStatus): UpdateStatusView {
+  return {
+    kind: u.kind,
+    state: u.state,
+    message: u.message,
+    startedAt: iso(u.startedAt),
+    ...(u.completedAt !== undefined ? { completedAt: iso(u.completedAt) } : {}),
+    failedTasks: u.failedTaskIds.length,
+    promoted: u.promoted,
   };
 }
 
@@ -98,6 +113,7 @@ export function serviceDetail(
     spec: s.spec,
     ingress,
     specVersion: s.specVersion,
+    ...(s.previousSpec ? { previousSpec: s.previousSpec } : {}),
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
   };

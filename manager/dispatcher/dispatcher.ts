@@ -369,9 +369,17 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
       restarts: r.restarts,
       at: r.state === s.state ? s.at : now,
       ...(r.health !== 'none' ? { health: r.health } : {}),
+      ...readySince(s, r, now),
     },
     updatedAt: now,
   };
+}
+
+/** A task is ready while it runs and its check (if any) says healthy; the updater times from then. */
+function readySince(s: TaskRecord['status'], r: TaskReport, now: number): { readyAt?: number } {
+  const ready = r.state === 'running' && (r.health === 'none' || r.health === 'healthy');
+  if (!ready) return {};
+  return { readyAt: s.readyAt ?? now };
 }
 
 function withInfo(

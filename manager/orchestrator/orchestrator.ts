@@ -4,7 +4,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js
 import { Controller, type ControllerDeps } from '../controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import { availabilityFilter, constraintFilter } from '../scheduler/filters/basic.js';
-import { isLive, newTask, prunable, shutdownTask } from './tasks.js';
+import { isLive, newTask, prunable, shutdownTask, stillStopping } from './tasks.js';
 
 interface Pass {
   now: number;
@@ -64,7 +64,11 @@ export class Orchestrator extends Controller {
     for (const group of groups.values()) for (const t of prunable(group)) pass.del.add(t.id);
   }
 
-  /** Keeps exactly one live task of the current spec in a slot, applying the restart policy. */
+  /**
+   * Keeps one live task of the current spec in a slot, applying the restart policy. Live tasks of
+   * an older spec are the updater's to replace; a slot whose old task is still stopping (a
+   * stop-first update) is refilled once it has stopped.
+   */
   private fillSlot(
     service: ServiceRecord,
     group: TaskRecord[],
@@ -75,20 +79,14 @@ export class Orchestrator extends Controller {
     const live = group.filter(isLive).sort((a, b) => b.createdAt - a.createdAt);
     const current = live.find((t) => t.specVersion === service.specVersion);
     for (const t of live) {
-      if (t !== current)
-        this.put(
-          pass,
-          shutdownTask(
-            t,
-            pass.now,
-            t.specVersion === service.specVersion ? 'duplicate task' : 'replaced by update',
-          ),
-        );
+      if (t !== current && t.specVersion === service.specVersion)
+        this.put(pass, shutdownTask(t, pass.now, 'duplicate task'));
     }
-    if (current) return;
+    if (current || live.length > 0) return;
+    if (group.some((t) => t.specVersion !== service.specVersion && stillStopping(t, pass.now)))
+      return;
     const latest = [...group].sort((a, b) => b.createdAt - a.createdAt)[0];
-    const outdated = live.length > 0;
-    if (!latest || outdated || latest.desiredState === 'shutdown') {
+    if (!latest || latest.desiredState === 'shutdown') {
       this.put(
         pass,
         newTask(service, slot, nodeId, pass.now, { restartHistory: latest?.restartHistory ?? [] }),

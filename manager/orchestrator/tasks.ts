@@ -1,6 +1,11 @@
 // Building and changing task records: the only places the orchestrator makes or ends tasks.
 import { randomId } from '../../shared/identity.js';
-import { isTerminal, type ServiceRecord, type TaskRecord } from '../../shared/spec.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  isTerminal,
+  type ServiceRecord,
+  type TaskRecord,
+} from '../../shared/spec.js';
 
 export const TASK_HISTORY_LIMIT = 5;
 
@@ -60,6 +65,24 @@ export function shutdownTask(
 
 export const isLive = (t: TaskRecord): boolean =>
   t.desiredState === 'running' && !isTerminal(t.status.state);
+
+/** Beyond its drain and grace periods, a stopping task that never reports is taken as stopped. */
+const STOP_REPORT_SLACK_MS = 15_000;
+
+/**
+ * A task told to stop that may still be running: not yet reported stopped, placed on a node, past
+ * the states in which nothing has started, and within its drain and grace periods.
+ */
+export function stillStopping(t: TaskRecord, now: number): boolean {
+  if (t.desiredState !== 'shutdown' || isTerminal(t.status.state) || !t.nodeId) return false;
+  if (t.status.state === 'new' || t.status.state === 'pending' || t.status.state === 'assigned')
+    return false;
+  const patience =
+    (t.template.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) +
+    t.template.stopGracePeriodMs +
+    STOP_REPORT_SLACK_MS;
+  return now - t.updatedAt < patience;
+}
 
 /** Tasks beyond the history limit in a slot, oldest first, that may be deleted. */
 export function prunable(slotTasks: TaskRecord[]): TaskRecord[] {
