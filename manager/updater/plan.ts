@@ -233,17 +233,19 @@ function slotsOf(
       state: 'done',
       old,
       current,
-      touched: mine.length > 0,
+      touched: false,
       settledAt: null,
     };
     const readyAt = current?.status.state === 'running' ? current.status.readyAt : undefined;
     const stopping = group.some(
       (t) => t.specVersion !== service.specVersion && stillStopping(t, now),
     );
+    // Started by this update: its new task exists, or its old task is stopping for it.
+    slot.touched = mine.length > 0 || (stopping && old.length === 0);
     if (old.length > 0 && !current) slot.state = 'pending';
     else if (old.length > 0 || stopping) slot.state = 'inflight';
     else if (!current) slot.state = mine.length > 0 ? 'inflight' : 'done';
-    else if (!slot.touched || current.createdAt < since) slot.state = 'done';
+    else if (mine.length === 0 || current.createdAt < since) slot.state = 'done';
     else if (readyAt !== undefined && now - readyAt >= cfg.monitorMs) {
       slot.state = 'done';
       slot.settledAt = readyAt + cfg.monitorMs;
