@@ -19,6 +19,7 @@ import {
   type AgentProc,
   type ManagerJson,
   type ManagerProc,
+  type NodeJson,
   type TaskJson,
 } from '../helpers/cluster.js';
 import {
@@ -169,6 +170,48 @@ test(
     const afterWatch = await serviceContainers();
     assert.deepEqual(afterWatch, before, 'the containers are the same, running, never restarted');
     console.log(`watched agent nodes for ${WATCH_MS} ms (${polls} polls): none marked down`);
+
+    // `fleet node ls --format json`: each manager carries its address, leadership and reachability.
+    const nodeList = await cliJson<NodeJson[]>(survivors, ['node', 'ls']);
+    const managerNodes = nodeList.filter((n) => n.manager);
+    assert.deepEqual(
+      managerNodes.map((n) => n.manager?.address).sort(),
+      managers.map((m) => m.address).sort(),
+      'every manager is listed with its address',
+    );
+    const leaders = managerNodes.filter((n) => n.manager?.leader === true);
+    assert.equal(leaders.length, 1, 'exactly one manager leads');
+    const newLeader = leaders[0]?.manager;
+    assert.ok(newLeader && newLeader.address !== killed.address, 'a survivor leads');
+    assert.equal(newLeader.reachable, true);
+    for (const n of managerNodes) {
+      assert.equal(typeof n.manager?.reachable, 'boolean');
+      assert.equal(
+        n.manager?.reachable,
+        n.manager?.address !== killed.address,
+        `${n.manager?.address} reachable exactly when alive`,
+      );
+    }
+    for (const id of nodeIds)
+      assert.equal(nodeList.find((n) => n.id === id)?.manager, undefined, 'agents are no managers');
+
+    // The agents follow the new leader: the last manager each agent connected or moved to is it.
+    const lastConnection = (log: string): string | null => {
+      const re = /(?:connected to manager address|moved to the leader from=\S+ to)="([^"]+)"/g;
+      let last: string | null = null;
+      for (const m of log.matchAll(re)) last = m[1] ?? null;
+      return last;
+    };
+    for (const a of agents) {
+      const at = await waitFor(
+        async () => {
+          const addr = lastConnection(await readLog(a.log));
+          return addr === newLeader.address ? addr : null;
+        },
+        { what: `agent ${a.name} on the new leader`, timeoutMs: 20_000, intervalMs: 250 },
+      );
+      console.log(`agent ${a.name} follows the new leader at ${at}`);
+    }
 
     await cliOk(survivors, ['service', 'scale', `${SERVICE}=3`]);
     const three = await waitFor(
