@@ -130,12 +130,13 @@ export class ProgressPrinter {
 export function printServices(services: readonly ServiceView[]): void {
   const sorted = [...services].sort((a, b) => a.name.localeCompare(b.name));
   printTable(
-    ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
+    ['ID', 'NAME', 'MODE', 'REPLICAS', 'UPDATE', 'IMAGE', 'PORTS'],
     sorted.map((s) => [
       shortId(s.id),
       s.name,
       s.mode,
       `${s.replicas.running}/${s.replicas.desired}`,
+      s.updateStatus?.state ?? '',
       s.image,
       formatPorts(s.ports),
     ]),
@@ -274,6 +275,11 @@ export function renderServiceDetail(d: ServiceDetail, tasks: readonly TaskView[]
     `Image:     ${d.image}`,
     `Ports:     ${formatPorts(d.ports) || '-'}`,
   ];
+  const u = d.updateStatus;
+  if (u) {
+    const why = u.message && u.message !== u.state ? ` (${u.message})` : '';
+    lines.push(`Update status: ${u.state}${why}, started ${relativeTime(u.startedAt)}`);
+  }
   let out = lines.join('\n') + '\n';
   for (const p of d.ingress) out += '\n' + renderIngressPort(p, byId);
   return out;

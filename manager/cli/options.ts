@@ -12,6 +12,7 @@ import {
   type FileRef,
   type Healthcheck,
   type ServiceSpec,
+  type UpdateConfig,
   type portSchema,
 } from '../../shared/spec.js';
 import type { z } from 'zod';
@@ -272,6 +273,9 @@ export interface CreateFlags {
   label?: Record<string, string>;
   secret?: FileRef[];
   config?: FileRef[];
+  /** Update and rollback settings built from the --update-* and --rollback-* flags. */
+  update?: UpdateConfig;
+  rollback?: UpdateConfig;
 }
 
 /** Builds the spec from the flags and validates it here, so mistakes are usage errors naming a flag. */
@@ -304,6 +308,8 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
     constraints: f.constraint,
     maxReplicasPerNode: f.maxReplicasPerNode,
     labels: f.label,
+    ...(f.update ? { update: f.update } : {}),
+    ...(f.rollback ? { rollback: f.rollback } : {}),
   });
   if (r.success) return r.data;
   const issue = r.error.issues[0];
@@ -334,6 +340,23 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['constraints', '--constraint'],
   ['maxReplicasPerNode', '--max-replicas-per-node'],
   ['labels', '--label'],
+  ['update.parallelism', '--update-parallelism'],
+  ['update.delayMs', '--update-delay'],
+  ['update.monitorMs', '--update-monitor'],
+  ['update.failureAction', '--update-failure-action'],
+  ['update.maxFailureRatio', '--update-max-failure-ratio'],
+  ['update.order', '--update-order'],
+  ['update.canary', '--update-canary'],
+  ['update.canaryPercent', '--update-canary'],
+  ['update.autoPromote', '--update-auto-promote'],
+  ['update', '--update-*'],
+  ['rollback.parallelism', '--rollback-parallelism'],
+  ['rollback.delayMs', '--rollback-delay'],
+  ['rollback.monitorMs', '--rollback-monitor'],
+  ['rollback.failureAction', '--rollback-failure-action'],
+  ['rollback.maxFailureRatio', '--rollback-max-failure-ratio'],
+  ['rollback.order', '--rollback-order'],
+  ['rollback', '--rollback-*'],
 ];
 
 /** "web=3" -> { service: "web", replicas: 3 }. */

@@ -1,4 +1,4 @@
-// `fleet service create|ls|ps|inspect|scale|update|rm`: define services and watch them converge.
+// `fleet service create|ls|ps|inspect|scale|update|rollback|promote|rm`: define services, watch them converge.
 import type { CommandModule } from 'yargs';
 import type { ServiceDetail, TaskView } from '../../shared/api.js';
 import { FleetError, errorMessage, isFleetError } from '../../shared/errors.js';
@@ -31,6 +31,7 @@ import {
 import type { RpcClient } from './rpc-client.js';
 import { parseFileRefs } from './file-ref.js';
 import { healthcheckOf, withLifecycleOptions } from './health-options.js';
+import { updateConfigsOf, withUpdateOptions } from './update-options.js';
 
 const repeatable = { type: 'string', array: true, nargs: 1, default: [] as string[] } as const;
 
@@ -38,7 +39,7 @@ const create = defineCommand({
   command: 'create <image> [command..]',
   describe: 'Create a service',
   builder: (y) =>
-    withLifecycleOptions(withProgress(withConnection(y)))
+    withUpdateOptions(withLifecycleOptions(withProgress(withConnection(y))))
       .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
       .positional('command', {
         type: 'string',
@@ -134,6 +135,7 @@ const create = defineCommand({
       ...argv,
       command: [...(argv.command ?? []), ...afterDashes],
       ...(health ? { health } : {}),
+      ...updateConfigsOf(argv),
     });
     await withClient(argv, async (c) => {
       const created = await c.call('service.create', { spec });
@@ -227,9 +229,9 @@ const scale = defineCommand({
 
 const update = defineCommand({
   command: 'update <service>',
-  describe: 'Change a service; its tasks are replaced when the task template changes',
+  describe: 'Change a service; its tasks are replaced, a few at a time, when the template changes',
   builder: (y) =>
-    withLifecycleOptions(withProgress(withConnection(y)))
+    withUpdateOptions(withLifecycleOptions(withProgress(withConnection(y))))
       .positional('service', { type: 'string', demandOption: true })
       .option('replicas', {
         requiresArg: true,
@@ -277,8 +279,11 @@ const update = defineCommand({
       }),
   handler: async (argv) => {
     const { service } = argv;
+    const settings = updateConfigsOf(argv);
     await withClient(argv, async (c) => {
-      await c.call('service.update', {
+      // What the service was, to tell whether this update replaces tasks and is worth following.
+      const before = argv.detach ? undefined : await c.call('service.inspect', { service });
+      const after = await c.call('service.update', {
         service,
         replicas: argv.replicas,
         image: argv.image,
@@ -296,10 +301,45 @@ const update = defineCommand({
         drainTimeoutMs: argv.drainTimeout,
         stopGracePeriodMs: argv.stopGracePeriod,
         force: argv.force,
+        ...settings,
       });
       process.stdout.write(`${service}\n`);
+      if (!before) return;
+      if (replacesTasks(before, after))
+        await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'update' });
+      else await waitForConvergence(c, service, { timeoutMs: argv.timeout });
+    });
+  },
+});
+
+const rollback = defineCommand({
+  command: 'rollback <service>',
+  describe: 'Return a service to its spec before the last update',
+  builder: (y) =>
+    withProgress(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+  handler: async (argv) => {
+    const { service } = argv;
+    await withClient(argv, async (c) => {
+      await c.call('service.rollback', { service });
+      process.stdout.write(`${service}\n`);
       if (argv.detach) return;
-      await waitForConvergence(c, service, { timeoutMs: argv.timeout });
+      await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'rollback' });
+    });
+  },
+});
+
+const promote = defineCommand({
+  command: 'promote <service>',
+  describe: "Let an update go on past its canaries to the service's other tasks",
+  builder: (y) =>
+    withProgress(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+  handler: async (argv) => {
+    const { service } = argv;
+    await withClient(argv, async (c) => {
+      await c.call('service.promote', { service });
+      process.stdout.write(`${service}\n`);
+      if (argv.detach) return;
+      await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'update' });
     });
   },
 });
@@ -339,10 +379,12 @@ export const serviceCommand: CommandModule<object, object> = {
       .command(inspect)
       .command(scale)
       .command(update)
+      .command(rollback)
+      .command(promote)
       .command(rm)
       .demandCommand(
         1,
-        'fleet service needs a subcommand: create, ls, ps, inspect, scale, update or rm',
+        'fleet service needs a subcommand: create, ls, ps, inspect, scale, update, rollback, promote or rm',
       ),
   handler: () => undefined,
 };
@@ -418,12 +460,18 @@ export async function waitForConvergence(
   }
 }
 
-function notConverged(service: string, timeoutMs: number, state: Convergence): FleetError {
+/** `summary` replaces the count of running tasks at the head of the reason. */
+function notConverged(
+  service: string,
+  timeoutMs: number,
+  state: Convergence,
+  summary = `${state.running} of ${state.desired} tasks running`,
+): FleetError {
   const stuck = [...state.lines]
     .filter(([key, line]) => key !== 'overall' && !line.endsWith(': running'))
     .map(([, line]) => line)
     .slice(0, 3);
-  const reason = [`${state.running} of ${state.desired} tasks running`, ...stuck].join('; ');
+  const reason = [summary, ...stuck].join('; ');
   return new FleetError(
     'unavailable',
     `service ${service} did not converge within ${formatDuration(timeoutMs)}: ${reason}`,
@@ -440,4 +488,103 @@ function continueInBackgroundOnInterrupt(service: string): () => void {
   };
   process.once('SIGINT', onInterrupt);
   return () => process.off('SIGINT', onInterrupt);
+}
+
+// ---- rolling updates: follow one task at a time until the update completes, pauses or rolls back
+
+const isActive = (d: ServiceDetail): boolean =>
+  d.updateStatus?.state === 'updating' || d.updateStatus?.state === 'rolling back';
+
+/**
+ * Whether an update started (or resumed) replacing tasks: a new spec version, or an update that
+ * was paused now running again. A scale, or a change tasks do not see, only needs convergence.
+ */
+export function replacesTasks(before: ServiceDetail, after: ServiceDetail): boolean {
+  return after.specVersion !== before.specVersion || (isActive(after) && !isActive(before));
+}
+
+/** Where a followed update stands: still running, over, or stopped short of the end. */
+export type UpdateOutcome =
+  | { kind: 'running' }
+  | { kind: 'done' }
+  /** Canaries wait for promotion: the command's work is done. */
+  | { kind: 'waiting'; message: string }
+  | { kind: 'failed'; message: string };
+
+/** `expect` is what the command asked for: a rollback ending 'rolled back' is its success. */
+export function updateOutcome(d: ServiceDetail, expect: 'update' | 'rollback'): UpdateOutcome {
+  const u = d.updateStatus;
+  if (!u) return { kind: 'done' };
+  switch (u.state) {
+    case 'updating':
+    case 'rolling back':
+      return { kind: 'running' };
+    case 'completed':
+      return { kind: 'done' };
+    case 'canary':
+      return { kind: 'waiting', message: u.message || `canaries of ${d.name} wait for promotion` };
+    case 'rolled back': {
+      if (expect === 'rollback') return { kind: 'done' };
+      const reason = u.message.replace(/^rolled back:?\s*/, '');
+      return {
+        kind: 'failed',
+        message: `service ${d.name} rolled back${reason ? `: ${reason}` : ''}`,
+      };
+    }
+    case 'paused':
+    case 'rollback paused':
+      return { kind: 'failed', message: u.message || `${u.kind} of service ${d.name} paused` };
+  }
+}
+
+/** The progress lines while an update runs: "update: updating, 2 of 6 tasks updated", then tasks. */
+export function updateProgress(detail: ServiceDetail, tasks: readonly TaskView[]): Convergence {
+  const state = convergence(detail, tasks);
+  const u = detail.updateStatus;
+  const kind = u?.kind ?? 'update';
+  const done = kind === 'rollback' ? 'rolled back' : 'updated';
+  const failed = u && u.failedTasks > 0 ? `, ${u.failedTasks} failed` : '';
+  const overall = `${kind}: ${u?.state ?? 'updating'}, ${state.running} of ${state.desired} tasks ${done}${failed}`;
+  const lines = new Map([['overall', overall]]);
+  for (const [key, line] of state.lines) if (key !== 'overall') lines.set(key, line);
+  return { ...state, lines };
+}
+
+/**
+ * Follows an update or rollback until it ends: completed (and converged) returns, canaries
+ * waiting for promotion return with their message, a pause or an unwanted rollback throws.
+ */
+export async function followUpdate(
+  client: RpcClient,
+  service: string,
+  opts: { timeoutMs: number; kind: 'update' | 'rollback' },
+): Promise<void> {
+  const printer = new ProgressPrinter(process.stdout);
+  const deadline = Date.now() + opts.timeoutMs;
+  const stopListening = continueInBackgroundOnInterrupt(service);
+  try {
+    for (let stable = 0; ; await sleep(POLL_MS)) {
+      const [detail, tasks] = await Promise.all([
+        client.call('service.inspect', { service }),
+        client.call('service.ps', { service, all: true }),
+      ]);
+      const state = updateProgress(detail, tasks);
+      printer.update(state.lines);
+      const outcome = updateOutcome(detail, opts.kind);
+      if (outcome.kind === 'failed') throw new FleetError('conflict', outcome.message);
+      if (outcome.kind === 'waiting') {
+        process.stdout.write(`${outcome.message}\n`);
+        return;
+      }
+      stable = outcome.kind === 'done' && state.converged ? stable + 1 : 0;
+      if (stable >= STABLE_POLLS) {
+        process.stdout.write(`verify: Service ${service} converged\n`);
+        return;
+      }
+      if (Date.now() >= deadline)
+        throw notConverged(service, opts.timeoutMs, state, state.lines.get('overall'));
+    }
+  } finally {
+    stopListening();
+  }
 }

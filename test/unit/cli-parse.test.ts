@@ -13,7 +13,12 @@ import {
   type Identity,
 } from '../../shared/identity.js';
 import { helpCommand, main } from '../../bin/cli.js';
-import { formatDuration, relativeTime, renderTable } from '../../manager/cli/format.js';
+import {
+  formatDuration,
+  relativeTime,
+  renderServiceDetail,
+  renderTable,
+} from '../../manager/cli/format.js';
 import {
   UsageError,
   buildSpec,
@@ -27,7 +32,13 @@ import {
   parseScale,
 } from '../../manager/cli/options.js';
 import { connectClient } from '../../manager/cli/rpc-client.js';
-import { convergence } from '../../manager/cli/service.js';
+import {
+  convergence,
+  replacesTasks,
+  updateOutcome,
+  updateProgress,
+} from '../../manager/cli/service.js';
+import { updateConfigsOf } from '../../manager/cli/update-options.js';
 
 const usageError = (flag: string) => (e: unknown) =>
   e instanceof UsageError && e.message.includes(`--${flag}`);
@@ -357,4 +368,214 @@ test('connecting where no manager listens fails fast, naming every host tried', 
       e.message === `no manager answered at 127.0.0.1:${a}, 127.0.0.1:${b} within 5s`,
   );
   assert.ok(Date.now() - started < 2000, 'a refused connection must not wait for the timeout');
+});
+
+/** Parses a command line the way the CLI does, returning the handler's argv (the handler is not run). */
+async function parseFlags(argv: string[]): Promise<Record<string, unknown>> {
+  const yargs = (await import('yargs')).default;
+  const { withUpdateOptions } = await import('../../manager/cli/update-options.js');
+  return withUpdateOptions(yargs())
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      // As the CLI does: a throwing coerce reaches here wrapped in a YError.
+      throw err instanceof UsageError ? err : new UsageError(msg || err.message);
+    })
+    .parseAsync(argv);
+}
+
+test('--update-* and --rollback-* flags become update and rollback settings, given fields only', async () => {
+  const argv = await parseFlags([
+    '--update-parallelism',
+    '2',
+    '--update-delay',
+    '10s',
+    '--update-monitor',
+    '1m',
+    '--update-failure-action',
+    'rollback',
+    '--update-max-failure-ratio',
+    '0.25',
+    '--update-order',
+    'start-first',
+    '--update-canary',
+    '1',
+    '--update-auto-promote',
+    '--rollback-parallelism',
+    '0',
+    '--rollback-failure-action',
+    'continue',
+    '--rollback-order',
+    'start-first',
+  ]);
+  assert.deepEqual(updateConfigsOf(argv), {
+    update: {
+      parallelism: 2,
+      delayMs: 10_000,
+      monitorMs: 60_000,
+      failureAction: 'rollback',
+      maxFailureRatio: 0.25,
+      order: 'start-first',
+      canary: 1,
+      autoPromote: true,
+    },
+    rollback: { parallelism: 0, failureAction: 'continue', order: 'start-first' },
+  });
+  assert.deepEqual(updateConfigsOf(await parseFlags([])), {});
+  assert.deepEqual(updateConfigsOf(await parseFlags(['--update-canary', '25%'])), {
+    update: { canaryPercent: 25 },
+  });
+  assert.deepEqual(updateConfigsOf(await parseFlags(['--rollback-delay', '2s'])), {
+    rollback: { delayMs: 2000 },
+  });
+});
+
+test('bad --update-* and --rollback-* values are usage errors naming the flag', async () => {
+  const bad: [string, string][] = [
+    ['update-failure-action', 'bogus'],
+    ['rollback-failure-action', 'rollback'],
+    ['update-max-failure-ratio', '1.5'],
+    ['update-max-failure-ratio', '-0.1'],
+    ['rollback-max-failure-ratio', 'half'],
+    ['update-order', 'random'],
+    ['update-parallelism', 'two'],
+    ['update-delay', 'soon'],
+    ['rollback-monitor', '5 parsecs'],
+    ['update-canary', '150%'],
+    ['update-canary', 'a few'],
+  ];
+  for (const [flag, value] of bad) {
+    await assert.rejects(parseFlags([`--${flag}`, value]), usageError(flag), `${flag} ${value}`);
+  }
+});
+
+test('service create puts the update settings into the spec; the schema names the flag', () => {
+  const spec = buildSpec({
+    name: 'web',
+    image: 'nginx',
+    update: { parallelism: 2, canaryPercent: 25, failureAction: 'rollback' },
+    rollback: { order: 'start-first' },
+  });
+  assert.deepEqual(spec.update, { parallelism: 2, canaryPercent: 25, failureAction: 'rollback' });
+  assert.deepEqual(spec.rollback, { order: 'start-first' });
+  assert.equal(buildSpec({ name: 'web', image: 'nginx' }).update, undefined);
+  assert.throws(
+    () => buildSpec({ name: 'web', image: 'nginx', update: { parallelism: 20_000 } }),
+    usageError('update-parallelism'),
+  );
+});
+
+test('service create and update refuse bad update flags with exit 2', async () => {
+  const create = await runMain([
+    'service',
+    'create',
+    'nginx',
+    '--name',
+    'web',
+    '--update-failure-action',
+    'bogus',
+  ]);
+  assert.equal(create.code, 2);
+  assert.match(
+    create.stderr,
+    /^Invalid value for --update-failure-action: "bogus" \(expected pause\|continue\|rollback\)/,
+  );
+  const update = await runMain(['service', 'update', 'web', '--update-max-failure-ratio', '1.5']);
+  assert.equal(update.code, 2);
+  assert.match(update.stderr, /--update-max-failure-ratio: "1\.5"/);
+  const rollback = await runMain([
+    'service',
+    'update',
+    'web',
+    '--rollback-failure-action',
+    'rollback',
+  ]);
+  assert.equal(rollback.code, 2);
+  assert.match(
+    rollback.stderr,
+    /--rollback-failure-action: "rollback" \(expected pause\|continue\)/,
+  );
+});
+
+function updating(
+  d: ServiceDetail,
+  state: NonNullable<ServiceDetail['updateStatus']>['state'],
+  over: Partial<NonNullable<ServiceDetail['updateStatus']>> = {},
+): ServiceDetail {
+  const kind = state.startsWith('roll') ? 'rollback' : 'update';
+  return {
+    ...d,
+    updateStatus: {
+      kind,
+      state,
+      message: '',
+      startedAt: iso(T0),
+      failedTasks: 0,
+      promoted: false,
+      ...over,
+    },
+  };
+}
+
+test('an update is followed when it replaces tasks; a scale only waits for convergence', () => {
+  const before = updating(detail(3), 'completed');
+  const newVersion = { ...updating(detail(3), 'updating'), specVersion: 2 };
+  assert.equal(replacesTasks(before, newVersion), true);
+  const scaled = { ...updating(detail(4), 'completed') };
+  assert.equal(replacesTasks(before, scaled), false);
+  assert.equal(replacesTasks(detail(3), detail(3)), false);
+  // A paused update resumed by a change that needs no new tasks.
+  assert.equal(replacesTasks(updating(detail(3), 'paused'), updating(detail(3), 'updating')), true);
+  // A scale while an update runs: that update is not this command's.
+  assert.equal(
+    replacesTasks(updating(detail(3), 'updating'), updating(detail(4), 'updating')),
+    false,
+  );
+});
+
+test('update progress counts new tasks running and healthy, and the outcome follows the state', () => {
+  const d = { ...updating(detail(3), 'updating'), specVersion: 2 };
+  const tasks = [
+    task(1, 'running', { specVersion: 2 }),
+    task(2, 'running', { specVersion: 2, health: 'starting' }),
+    task(3, 'running'),
+  ];
+  const p = updateProgress(d, tasks);
+  assert.equal(p.lines.get('overall'), 'update: updating, 1 of 3 tasks updated');
+  assert.equal(p.lines.get('web.3'), 'web.3: running (outdated, to be replaced)');
+  assert.deepEqual(updateOutcome(d, 'update'), { kind: 'running' });
+  assert.deepEqual(updateOutcome(updating(d, 'completed'), 'update'), { kind: 'done' });
+  const paused = updating(d, 'paused', { message: 'update paused: task web.3 failed: exit 1' });
+  assert.deepEqual(updateOutcome(paused, 'update'), {
+    kind: 'failed',
+    message: 'update paused: task web.3 failed: exit 1',
+  });
+  const back = updating(d, 'rolled back', {
+    message: 'rolled back: update failed: task web.2 failed',
+  });
+  assert.deepEqual(updateOutcome(back, 'update'), {
+    kind: 'failed',
+    message: 'service web rolled back: update failed: task web.2 failed',
+  });
+  assert.deepEqual(updateOutcome(back, 'rollback'), { kind: 'done' });
+  assert.equal(updateOutcome(updating(d, 'rollback paused'), 'rollback').kind, 'failed');
+  const canary = updating(d, 'canary', { message: '1 canary task(s) healthy' });
+  assert.deepEqual(updateOutcome(canary, 'update'), {
+    kind: 'waiting',
+    message: '1 canary task(s) healthy',
+  });
+  const rolling = updating(d, 'rolling back', { failedTasks: 1 });
+  assert.equal(
+    updateProgress(rolling, tasks).lines.get('overall'),
+    'rollback: rolling back, 1 of 3 tasks rolled back, 1 failed',
+  );
+});
+
+test('service inspect --pretty shows the update status', () => {
+  const d = updating(detail(3), 'paused', { message: 'update paused: task web.3 failed' });
+  assert.match(
+    renderServiceDetail(d),
+    /^Update status: paused \(update paused: task web\.3 failed\), started .* ago$/m,
+  );
+  assert.doesNotMatch(renderServiceDetail(detail(3)), /Update status/);
 });
