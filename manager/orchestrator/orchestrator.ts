@@ -1,6 +1,11 @@
 // The orchestrator: keeps each service's slots (replicated) or nodes (global) filled with one live task.
 import { decideRestart, nextHistory, type Ending } from '../../shared/restart-policy.js';
-import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import {
+  isTerminal,
+  type NodeRecord,
+  type ServiceRecord,
+  type TaskRecord,
+} from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import { availabilityFilter, constraintFilter } from '../scheduler/filters/basic.js';
@@ -82,7 +87,15 @@ export class Orchestrator extends Controller {
       if (t !== current && t.specVersion === service.specVersion)
         this.put(pass, shutdownTask(t, pass.now, 'duplicate task'));
     }
-    if (current || live.length > 0) return;
+    if (current) {
+      // An ended task beside the slot's current one (a failed task of a version rolled back
+      // from) is not wanted any more: nothing waits for it.
+      for (const t of group)
+        if (t.desiredState === 'running' && t !== current && isTerminal(t.status.state))
+          this.put(pass, shutdownTask(t, pass.now, t.status.message));
+      return;
+    }
+    if (live.length > 0) return;
     if (group.some((t) => t.specVersion !== service.specVersion && stillStopping(t, pass.now)))
       return;
     const latest = [...group].sort((a, b) => b.createdAt - a.createdAt)[0];

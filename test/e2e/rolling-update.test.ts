@@ -47,8 +47,9 @@ async function makeImages(): Promise<void> {
     '--network',
     'none',
     TEST_IMAGE,
-    'touch',
-    '/broken',
+    'sh',
+    '-c',
+    'echo > /broken',
   ]);
   try {
     await execFileP('docker', [
@@ -71,6 +72,16 @@ const tasks = (h: Holder): Promise<TaskView[]> =>
   cliJson<TaskView[]>(h.m, ['service', 'ps', SERVICE]);
 const running = (all: TaskView[]): TaskView[] =>
   all.filter((t) => t.desiredState === 'running' && t.state === 'running');
+
+/** The service's update status and tasks, for a failure message. */
+async function explain(h: Holder): Promise<string> {
+  const [d, ts] = await Promise.all([inspect(h), tasks(h)]);
+  const lines = ts.map(
+    (x) =>
+      `${x.name} v${x.specVersion} ${x.image} ${x.desiredState}/${x.state} ${x.health} ${x.message}`,
+  );
+  return [`update: ${JSON.stringify(d.updateStatus)}`, ...lines].join('\n');
+}
 
 /** Requests through every node, one after another, until stopped; counts what failed. */
 function trafficLoop(): { stop(): Promise<{ ok: number; failed: string[] }> } {
@@ -250,7 +261,7 @@ test(
         ['service', 'update', SERVICE, '--image', V1, '--update-canary', '1', '--timeout', '2m'],
         150_000,
       );
-      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.code, 0, `${r.stderr}\n${await explain(h)}`);
       assert.match(r.stdout, /promote/);
       const d = await inspect(h);
       assert.equal(d.updateStatus?.state, 'canary');

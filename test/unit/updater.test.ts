@@ -373,3 +373,31 @@ test('canary counts: a number, or a percentage rounded up, never more than the t
   assert.equal(canaryCount({ ...DEFAULT_UPDATE, canary: 9 }, 6), 6);
   assert.equal(canaryCount(DEFAULT_UPDATE, 6), 0);
 });
+
+test('after an automatic rollback, a canary update still holds at its canaries', async () => {
+  const h = harness(new Set(['web:3']));
+  await webOn(h, 'web:1', {
+    update: { parallelism: 2, monitorMs: 1000, order: 'start-first', failureAction: 'rollback' },
+    rollback: { parallelism: 2, monitorMs: 500 },
+  });
+  h.call('service.update', { service: 'web', image: 'web:2' });
+  await h.run(60_000, () => h.service().updateStatus?.state === 'completed');
+  h.call('service.update', { service: 'web', image: 'web:3' });
+  await h.run(60_000, () => h.service().updateStatus?.state === 'rolled back');
+  await h.run(
+    30_000,
+    () => h.live().filter((t) => ready(t) && t.template.image === 'web:2').length === 6,
+  );
+  const stale = h.live().filter((t) => isTerminal(t.status.state));
+  assert.deepEqual(stale, [], 'no ended task is still wanted running after the rollback');
+  h.call('service.update', { service: 'web', image: 'web:1', update: { canary: 1 } });
+  let most = 0;
+  await h.run(
+    30_000,
+    () => h.service().updateStatus?.state === 'canary',
+    () => (most = Math.max(most, slotsOf(h, 'web:1').size)),
+  );
+  await h.run(3_000, undefined, () => (most = Math.max(most, slotsOf(h, 'web:1').size)));
+  assert.equal(most, 1);
+  h.stop();
+});
