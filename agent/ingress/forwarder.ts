@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { Logger } from '../../shared/log.js';
 import { BackendPool, type Backend } from './backends.js';
 import { ForwardErrorLog } from './error-log.js';
-import { Session, newCounters, type TcpContext } from './tcp.js';
+import { ConnectDeadlines, Session, newCounters, type TcpContext } from './tcp.js';
 import { UdpForwarder } from './udp.js';
 
 export type { Backend } from './backends.js';
@@ -55,10 +55,10 @@ export interface ForwarderStats {
 export class PortForwarder {
   private readonly pool: BackendPool;
   private readonly counters = newCounters();
-  private readonly sessions = new Set<Session>();
   private readonly logger: Logger;
   private readonly errorLog: ForwardErrorLog;
   private server: net.Server | undefined;
+  private connects: ConnectDeadlines | undefined;
   private udp: UdpForwarder | undefined;
   private drainMs: number;
   private markClosed: () => void = () => undefined;
@@ -153,8 +153,9 @@ export class PortForwarder {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const s of [...this.sessions]) s.close();
+    // Every open connection belongs to a backend of the pool, draining ones included.
     this.pool.clear();
+    this.connects?.close();
     this.udp?.close();
     this.udp = undefined;
     if (server?.listening) await new Promise<void>((r) => server.close(() => r()));
@@ -162,14 +163,14 @@ export class PortForwarder {
   }
 
   private startTcp(): Promise<void> {
+    this.connects = new ConnectDeadlines(this.opts.connectTimeoutMs ?? 3_000);
     const ctx: TcpContext = {
       pool: this.pool,
       counters: this.counters,
       proxy: this.opts.proxy,
-      connectTimeoutMs: this.opts.connectTimeoutMs ?? 3_000,
       logger: this.logger,
       errorLog: this.errorLog,
-      sessions: this.sessions,
+      connects: this.connects,
     };
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
     server.on('connection', (client) => new Session(ctx, client));

@@ -17,6 +17,8 @@ import {
 } from './wrk.js';
 
 const PROCS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ingress-procs.js');
+// FLEET_BENCH_INGRESS_CLOSE=1 makes the backend close each connection after its response
+// (read by ingress-procs.ts), so every request is a new connection, as in the ingress benchmark.
 /** Extra node flags for the forwarder process, for experiments (e.g. --cpu-prof). */
 const FORWARDER_NODE_ARGS = (process.env.FLEET_BENCH_INGRESS_NODE_ARGS ?? '')
   .split(' ')

@@ -5,11 +5,20 @@ import { createLogger } from '../../shared/log.js';
 
 export const HOSTS = { backend: '127.0.0.5', fleet: '127.0.0.6', haproxy: '127.0.0.7' };
 const BODY = Buffer.alloc(1024, 'x');
+/**
+ * FLEET_BENCH_INGRESS_CLOSE=1: the backend closes the connection after each response (like the
+ * busybox httpd of the ingress benchmark), so every request is a new connection on every path.
+ */
+const CLOSE = process.env.FLEET_BENCH_INGRESS_CLOSE === '1';
 
 /** `backend PORT`: the HTTP server all three paths end at, a fixed 1 KB body. */
 async function backendMode(port: number): Promise<void> {
   const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BODY.length });
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'content-length': BODY.length,
+      ...(CLOSE ? { connection: 'close' } : {}),
+    });
     res.end(BODY);
   });
   server.keepAliveTimeout = 60_000;
