@@ -68,6 +68,7 @@ export const params = {
     healthcheck: healthcheckSchema.optional(),
     drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
     stopGracePeriodMs: z.number().int().min(0).optional(),
+    init: z.boolean().optional(),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
     /** Update and rollback settings to change, field by field. */

@@ -153,6 +153,11 @@ export const taskTemplateSchema = z.object({
    * open connections this long at most (default DEFAULT_DRAIN_TIMEOUT_MS).
    */
   drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
+  /**
+   * Run a small init (Docker's docker-init) as the task's PID 1: it passes signals on and reaps
+   * zombies, so a program without a SIGTERM handler still stops at once. Absent means true.
+   */
+  init: z.boolean().optional(),
   secrets: z.array(fileRefSchema).max(64).default([]),
   configs: z.array(fileRefSchema).max(64).default([]),
 });

@@ -1,5 +1,6 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
 import Docker from 'dockerode';
+import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
@@ -113,6 +114,13 @@ export class DockerRuntime implements Runtime {
     // A container left by an earlier attempt (agent crash between create and report) holds the name.
     await this.removeQuietly(name);
     const container = await this.create(task, opts, name);
+    if (task.template.init !== false) {
+      const missing = await this.missingProgram(container).catch(() => null);
+      if (missing) {
+        await this.removeQuietly(container.id);
+        throw new TaskRejectedError(missing);
+      }
+    }
     try {
       await container.start();
     } catch (e) {
@@ -194,6 +202,34 @@ export class DockerRuntime implements Runtime {
         throw this.classify(again, task, 'create');
       }
     }
+  }
+
+  /**
+   * Under an init the engine starts the init, which then fails to run a missing program: the
+   * engine no longer refuses the start. So the program is looked up in the container first, as
+   * the engine would (on PATH unless it has a slash), and the task rejected the same way.
+   */
+  private async missingProgram(container: Docker.Container): Promise<string | null> {
+    const info = await container.inspect();
+    const program = info.Path;
+    if (!program) return null;
+    const env = info.Config.Env ?? [];
+    const searchPath = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+    const candidates = program.includes('/')
+      ? [path.posix.resolve(info.Config.WorkingDir || '/', program)]
+      : searchPath
+          .split(':')
+          .filter((d) => d.startsWith('/'))
+          .map((d) => path.posix.join(d, program));
+    for (const candidate of candidates) {
+      try {
+        await container.infoArchive({ path: candidate });
+        return null;
+      } catch (e) {
+        if (statusOf(e) !== 404) return null; // cannot tell: let the start decide
+      }
+    }
+    return `exec: "${program}": executable file not found in $PATH`;
   }
 
   /** Turns an engine refusal into the error the agent acts on; connection trouble stays retryable. */
@@ -290,6 +326,9 @@ export function containerName(task: AssignedTask, nodeId: string): string {
   return /^[a-zA-Z0-9]/.test(clean) ? clean : `x${clean}`;
 }
 
+/** The engine's search path for a program when the image sets none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 function createOptions(
   task: AssignedTask,
   opts: StartOptions,
@@ -301,6 +340,9 @@ function createOptions(
     PortBindings: bindings,
     // fleet decides restarts itself, by the service's restart policy.
     RestartPolicy: { Name: 'no' },
+    // A program that is PID 1 ignores SIGTERM unless it handles it, and every stop would wait
+    // out the grace period: an init process in front of it passes the signal on.
+    Init: t.init !== false,
   };
   if (t.resources.memoryBytes > 0) hostConfig.MemoryReservation = t.resources.memoryBytes;
   const healthcheck = t.healthcheck ? dockerHealthcheck(t.healthcheck) : undefined;

@@ -266,6 +266,7 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       ports: [...removePorts(spec.task.ports, p.publishRm), ...p.publishAdd],
       stopGracePeriodMs: p.stopGracePeriodMs ?? spec.task.stopGracePeriodMs,
       ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
+      ...optional('init', p.init ?? spec.task.init),
       ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
     },
     ...optional('update', mergeUpdateConfig(spec.update, p.update)),

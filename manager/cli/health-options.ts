@@ -40,6 +40,12 @@ export const withLifecycleOptions = <T>(y: Argv<T>) =>
       describe: 'time a stopping task keeps serving its open connections [default: 10s]',
       coerce: (v: string) => durationFlag('drain-timeout', v),
     })
+    .option('init', {
+      type: 'boolean',
+      describe:
+        'run an init as PID 1 that passes signals on and reaps zombies; --no-init runs the ' +
+        'program as PID 1 [default: true]',
+    })
     .option('stop-grace-period', {
       type: 'string',
       describe: 'time a task gets to stop before it is killed [default: 10s]',

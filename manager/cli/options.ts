@@ -268,6 +268,7 @@ export interface CreateFlags {
   restartWindow?: number;
   stopGracePeriod?: number;
   drainTimeout?: number;
+  init?: boolean;
   /** The health check built from the --health-* flags. */
   health?: Healthcheck;
   label?: Record<string, string>;
@@ -301,6 +302,7 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
       resources: { cpu: f.reserveCpu ?? 0, memoryBytes: f.reserveMemory ?? 0 },
       stopGracePeriodMs: f.stopGracePeriod,
       ...(f.drainTimeout !== undefined ? { drainTimeoutMs: f.drainTimeout } : {}),
+      ...(f.init !== undefined ? { init: f.init } : {}),
       ...(f.health ? { healthcheck: f.health } : {}),
       secrets: f.secret,
       configs: f.config,

@@ -300,6 +300,7 @@ const update = defineCommand({
         healthcheck: healthcheckOf(argv),
         drainTimeoutMs: argv.drainTimeout,
         stopGracePeriodMs: argv.stopGracePeriod,
+        init: argv.init,
         force: argv.force,
         ...settings,
       });

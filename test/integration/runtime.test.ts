@@ -259,6 +259,33 @@ describe('docker runtime specifics', () => {
     assert.deepEqual(await rt.list(dockerNode), [], 'the failed container was removed');
   });
 
+  test(
+    'a program without a SIGTERM handler stops at once under the init, and waits out the grace without it',
+    TEST_TIMEOUT,
+    async (t) => {
+      if (!(await requireDocker(t))) return;
+      const image = await ensureTestImage();
+      const stopMs = async (init: boolean | undefined): Promise<number> => {
+        const task = assignedTask(newTaskId('long'), 1, image, ['sleep', '600']);
+        if (init !== undefined) task.template = { ...task.template, init };
+        const w = await rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP });
+        const began = Date.now();
+        await rt.stop(w.runtimeId, 2000);
+        const took = Date.now() - began;
+        await rt.remove(w.runtimeId);
+        return took;
+      };
+      const withInit = await stopMs(undefined);
+      const without = await stopMs(false);
+      t.diagnostic(`stop took ${withInit} ms with the init, ${without} ms without`);
+      assert.ok(
+        withInit < 1500,
+        `with the init (the default) sleep stops on SIGTERM: ${withInit} ms`,
+      );
+      assert.ok(without >= 1900, `as PID 1, sleep ignores SIGTERM until the kill: ${without} ms`);
+    },
+  );
+
   test('info() reports Docker-style platform names', TEST_TIMEOUT, async (t) => {
     if (!(await requireDocker(t))) return;
     const info = await rt.info();
