@@ -313,37 +313,39 @@ const update = defineCommand({
   },
 });
 
-const rollback = defineCommand({
-  command: 'rollback <service>',
-  describe: 'Return a service to its spec before the last update',
-  builder: (y) =>
-    withProgress(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
-  handler: async (argv) => {
-    const { service } = argv;
-    await withClient(argv, async (c) => {
-      await c.call('service.rollback', { service });
-      process.stdout.write(`${service}\n`);
-      if (argv.detach) return;
-      await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'rollback' });
-    });
-  },
-});
+/** A command that acts on one service's update, then follows it unless --detach. */
+function updateActionCommand(
+  name: 'rollback' | 'promote',
+  describe: string,
+  kind: 'update' | 'rollback',
+) {
+  return defineCommand({
+    command: `${name} <service>`,
+    describe,
+    builder: (y) =>
+      withProgress(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
+    handler: async (argv) => {
+      const { service } = argv;
+      await withClient(argv, async (c) => {
+        await c.call(`service.${name}`, { service });
+        process.stdout.write(`${service}\n`);
+        if (argv.detach) return;
+        await followUpdate(c, service, { timeoutMs: argv.timeout, kind });
+      });
+    },
+  });
+}
 
-const promote = defineCommand({
-  command: 'promote <service>',
-  describe: "Let an update go on past its canaries to the service's other tasks",
-  builder: (y) =>
-    withProgress(withConnection(y)).positional('service', { type: 'string', demandOption: true }),
-  handler: async (argv) => {
-    const { service } = argv;
-    await withClient(argv, async (c) => {
-      await c.call('service.promote', { service });
-      process.stdout.write(`${service}\n`);
-      if (argv.detach) return;
-      await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'update' });
-    });
-  },
-});
+const rollback = updateActionCommand(
+  'rollback',
+  'Return a service to its spec before the last update',
+  'rollback',
+);
+const promote = updateActionCommand(
+  'promote',
+  "Let an update go on past its canaries to the service's other tasks",
+  'update',
+);
 
 const rm = defineCommand({
   command: 'rm <services..>',
