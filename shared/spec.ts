@@ -155,7 +155,8 @@ export const taskTemplateSchema = z.object({
   drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
   /**
    * Run a small init (Docker's docker-init) as the task's PID 1: it passes signals on and reaps
-   * zombies, so a program without a SIGTERM handler still stops at once. Absent means true.
+   * zombies, so a program without a SIGTERM handler still stops at once. Off unless set, as in
+   * Docker.
    */
   init: z.boolean().optional(),
   secrets: z.array(fileRefSchema).max(64).default([]),

@@ -114,7 +114,7 @@ export class DockerRuntime implements Runtime {
     // A container left by an earlier attempt (agent crash between create and report) holds the name.
     await this.removeQuietly(name);
     const container = await this.create(task, opts, name);
-    if (task.template.init !== false) {
+    if (task.template.init === true) {
       const missing = await this.missingProgram(container).catch(() => null);
       if (missing) {
         await this.removeQuietly(container.id);
@@ -340,9 +340,9 @@ function createOptions(
     PortBindings: bindings,
     // fleet decides restarts itself, by the service's restart policy.
     RestartPolicy: { Name: 'no' },
-    // A program that is PID 1 ignores SIGTERM unless it handles it, and every stop would wait
-    // out the grace period: an init process in front of it passes the signal on.
-    Init: t.init !== false,
+    // A program that is PID 1 ignores SIGTERM unless it handles it, and every stop waits out
+    // the grace period: with --init, an init process in front of it passes the signal on.
+    Init: t.init === true,
   };
   if (t.resources.memoryBytes > 0) hostConfig.MemoryReservation = t.resources.memoryBytes;
   const healthcheck = t.healthcheck ? dockerHealthcheck(t.healthcheck) : undefined;

@@ -43,8 +43,8 @@ export const withLifecycleOptions = <T>(y: Argv<T>) =>
     .option('init', {
       type: 'boolean',
       describe:
-        'run an init as PID 1 that passes signals on and reaps zombies; --no-init runs the ' +
-        'program as PID 1 [default: true]',
+        'run an init as PID 1 that passes signals on and reaps zombies, so a program without ' +
+        'a SIGTERM handler stops at once [default: false]',
     })
     .option('stop-grace-period', {
       type: 'string',

@@ -473,9 +473,8 @@ async function main(): Promise<void> {
     'update s: from starting the update command until it returned (medians); both wait until ' +
       'converged, with the same update settings (parallelism 0, stop-first, monitor 5 s). fleet: ' +
       '`fleet service update` follows the update until every new task has stayed running for ' +
-      "the monitor period and the update is completed; tasks run under an init (fleet's " +
-      'default), so the old busybox containers stop on SIGTERM instead of waiting out the 10 s ' +
-      'grace period. swarm: `docker service update` waits until the tasks of the new spec all run ' +
+      'the monitor period and the update is completed. swarm: `docker service update` waits ' +
+      'until the tasks of the new spec all run ' +
       'and then that they stay up for the update monitor period (5 s by default).',
   );
   console.log(

@@ -251,16 +251,20 @@ describe('docker runtime specifics', () => {
 
   test('an executable missing from the image rejects the task', TEST_TIMEOUT, async (t) => {
     if (!(await requireDocker(t))) return;
-    const task = assignedTask(newTaskId('long'), 1, await ensureTestImage(), ['/no/such/exe']);
-    await assert.rejects(
-      rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP }),
-      TaskRejectedError,
-    );
-    assert.deepEqual(await rt.list(dockerNode), [], 'the failed container was removed');
+    for (const init of [undefined, true]) {
+      const task = assignedTask(newTaskId('long'), 1, await ensureTestImage(), ['/no/such/exe']);
+      if (init) task.template = { ...task.template, init };
+      await assert.rejects(
+        rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP }),
+        TaskRejectedError,
+        `rejected with init ${String(init)}`,
+      );
+      assert.deepEqual(await rt.list(dockerNode), [], 'the failed container was removed');
+    }
   });
 
   test(
-    'a program without a SIGTERM handler stops at once under the init, and waits out the grace without it',
+    'with --init a program without a SIGTERM handler stops at once; without, it waits out the grace',
     TEST_TIMEOUT,
     async (t) => {
       if (!(await requireDocker(t))) return;
@@ -275,13 +279,10 @@ describe('docker runtime specifics', () => {
         await rt.remove(w.runtimeId);
         return took;
       };
-      const withInit = await stopMs(undefined);
-      const without = await stopMs(false);
+      const withInit = await stopMs(true);
+      const without = await stopMs(undefined);
       t.diagnostic(`stop took ${withInit} ms with the init, ${without} ms without`);
-      assert.ok(
-        withInit < 1500,
-        `with the init (the default) sleep stops on SIGTERM: ${withInit} ms`,
-      );
+      assert.ok(withInit < 1500, `with --init sleep stops on SIGTERM: ${withInit} ms`);
       assert.ok(without >= 1900, `as PID 1, sleep ignores SIGTERM until the kill: ${without} ms`);
     },
   );

@@ -131,8 +131,8 @@ test('a service spec is built from flags with the schema defaults filled in', ()
   assert.equal(spec.task.restart.delayMs, 2000);
   assert.equal(spec.task.restart.condition, 'any');
   assert.equal(spec.task.stopGracePeriodMs, 10_000);
-  assert.equal(spec.task.init, undefined, 'tasks run under an init unless --no-init');
-  assert.equal(buildSpec({ name: 'web', image: 'x', init: false }).task.init, false);
+  assert.equal(spec.task.init, undefined, 'no init unless --init, as in Docker');
+  assert.equal(buildSpec({ name: 'web', image: 'x', init: true }).task.init, true);
 });
 
 test('an invalid spec is a usage error naming the flag, not a schema dump', () => {
