@@ -416,6 +416,9 @@ export class Agent {
           health: 'unhealthy',
           lastExitAt: now,
         });
+        // Reported failed, it leaves the routing tables: new connections go elsewhere before
+        // the stop, which may end the task at once.
+        await this.drainer.leaveTable(w);
         await runtime
           .stop(w.runtimeId, step.task.template.stopGracePeriodMs)
           .catch((e: unknown) => {
@@ -457,16 +460,24 @@ export class Agent {
         }
         try {
           await runtime.stop(w.runtimeId, template?.stopGracePeriodMs ?? 10_000);
-          await runtime.remove(w.runtimeId);
-          if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
         } catch (e) {
-          logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
+          logger.warn('could not stop workload', { runtimeId: w.runtimeId, error: String(e) });
           return;
         }
+        // Stopped is what the manager waits for (a stop-first update starts the replacement):
+        // reported now, while the engine still removes the container.
         const l = this.local.get(w.taskId) ?? freshLocal(now);
         this.local.delete(w.taskId);
         this.known.delete(w.taskId);
         this.removed.set(w.taskId, { ...l, state: 'shutdown', message: step.reason, at: now });
+        this.scheduleStatus();
+        try {
+          await runtime.remove(w.runtimeId);
+          if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
+        } catch (e) {
+          // Still listed as a stopped workload: the next pass removes it again.
+          logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
+        }
         return;
       }
     }

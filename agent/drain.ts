@@ -35,18 +35,32 @@ export class Drainer {
     if (this.needed(w, template) && !this.closed) await this.wait(w, timeoutOf(template));
   }
 
+  /**
+   * Resolves once the routing tables no longer send new connections to the task (or after
+   * TABLE_WAIT_MS), without waiting for its open connections: an unhealthy task's stop waits
+   * this long, so that no new request reaches a task that is about to die.
+   */
+  async leaveTable(w: ObservedWorkload): Promise<void> {
+    if (!w.running || w.hostPorts.length === 0 || this.closed) return;
+    await this.waitForTable(w.taskId, Date.now() + TABLE_WAIT_MS + SETTLE_MS);
+  }
+
   close(): void {
     this.closed = true;
+  }
+
+  /** No new connections first: the table without the task reaches this node (and the others). */
+  private async waitForTable(taskId: string, deadline: number): Promise<void> {
+    const tableBy = Math.min(deadline, Date.now() + TABLE_WAIT_MS);
+    while (this.deps.routes(taskId) && Date.now() < tableBy && !this.closed) await sleep(POLL_MS);
+    await sleep(Math.min(SETTLE_MS, Math.max(0, deadline - Date.now())));
   }
 
   private async wait(w: ObservedWorkload, timeoutMs: number): Promise<void> {
     const { runtime, logger } = this.deps;
     const started = Date.now();
     const deadline = started + timeoutMs;
-    // No new connections first: the table without the task reaches this node (and the others).
-    const tableBy = Math.min(deadline, started + TABLE_WAIT_MS);
-    while (this.deps.routes(w.taskId) && Date.now() < tableBy && !this.closed) await sleep(POLL_MS);
-    await sleep(Math.min(SETTLE_MS, Math.max(0, deadline - Date.now())));
+    await this.waitForTable(w.taskId, deadline);
     let open: number | null = 0;
     while (!this.closed) {
       open = await runtime.openConnections(w.runtimeId, w.hostPorts).catch(() => null);

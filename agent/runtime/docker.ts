@@ -1,5 +1,7 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
 import Docker from 'dockerode';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { silentLogger, type Logger } from '../../shared/log.js';
@@ -134,7 +136,15 @@ export class DockerRuntime implements Runtime {
   }
 
   async stop(runtimeId: string, timeoutMs: number): Promise<void> {
-    const t = Math.max(0, Math.ceil(timeoutMs / 1000));
+    let t = Math.max(0, Math.ceil(timeoutMs / 1000));
+    // A program that cannot receive its stop signal would only be killed after the whole grace
+    // period: it is killed at once instead (it was drained already).
+    if (t > 0 && (await this.deafToStopSignal(runtimeId).catch(() => false))) {
+      this.log.debug('the task cannot receive its stop signal; killing it at once', {
+        runtimeId,
+      });
+      t = 0;
+    }
     try {
       await this.docker.getContainer(runtimeId).stop({ t });
     } catch (e) {
@@ -142,6 +152,29 @@ export class DockerRuntime implements Runtime {
       if (status === 304 || status === 404) return;
       throw this.translate('stop', e);
     }
+  }
+
+  /**
+   * Whether the kernel would drop the container's stop signal: its main process ignores it, or
+   * is its PID namespace's init (PID 1) without a handler for it, and such a process gets only
+   * the signals it handles (see pid_namespaces(7)). False whenever it cannot be told, e.g. when
+   * the engine's processes are not visible in this agent's /proc.
+   */
+  private async deafToStopSignal(runtimeId: string): Promise<boolean> {
+    const info = await this.docker.getContainer(runtimeId).inspect();
+    if (!info.State.Running || !info.State.Pid) return false;
+    // The engine sends the image's STOPSIGNAL (absent from dockerode's types), else SIGTERM.
+    const stopSignal: unknown = (info.Config as unknown as Record<string, unknown>).StopSignal;
+    const signal = signalNumber(
+      typeof stopSignal === 'string' && stopSignal ? stopSignal : 'SIGTERM',
+    );
+    if (signal === null || signal === os.constants.signals.SIGKILL) return false;
+    const proc = `/proc/${info.State.Pid}`;
+    // In another PID namespace than the engine's (an agent in a container), that number may be
+    // some other process: it must be in the container's cgroup.
+    const cgroup = await fs.readFile(`${proc}/cgroup`, 'utf8');
+    if (!cgroup.includes(info.Id)) return false;
+    return signalDropped(await fs.readFile(`${proc}/status`, 'utf8'), signal);
   }
 
   async remove(runtimeId: string): Promise<void> {
@@ -223,7 +256,10 @@ export class DockerRuntime implements Runtime {
           .map((d) => path.posix.join(d, program));
     for (const candidate of candidates) {
       try {
-        await container.infoArchive({ path: candidate });
+        // The answer is a response stream (of a HEAD): left unread it would hold its engine
+        // connection open for minutes.
+        const found: unknown = await container.infoArchive({ path: candidate });
+        if (isRecord(found) && typeof found.resume === 'function') destroyStream(found as never);
         return null;
       } catch (e) {
         if (statusOf(e) !== 404) return null; // cannot tell: let the start decide
@@ -317,6 +353,36 @@ export class DockerRuntime implements Runtime {
       `Docker engine not reachable at ${this.socketPath} (${what}): ${errorText(e)}`,
     );
   }
+}
+
+/** A signal's number from a name (SIGTERM, TERM) or a number, as an image's STOPSIGNAL gives it. */
+export function signalNumber(text: string): number | null {
+  const t = text.trim().toUpperCase();
+  if (/^\d+$/.test(t)) return Number(t);
+  const name = (t.startsWith('SIG') ? t : `SIG${t}`) as keyof typeof os.constants.signals;
+  return os.constants.signals[name] ?? null;
+}
+
+/**
+ * From a /proc/PID/status text: whether the signal would be dropped, because the process
+ * ignores it, or is the init (PID 1) of its PID namespace and has no handler for it. Unknown
+ * (a kernel without NSpid, a malformed text) reads as not dropped.
+ */
+export function signalDropped(status: string, signal: number): boolean {
+  const field = (name: string): string | undefined =>
+    new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(status)?.[1]?.trim();
+  const mask = (name: string): bigint | null => {
+    const hex = field(name);
+    return hex && /^[0-9a-f]+$/i.test(hex) ? BigInt(`0x${hex}`) : null;
+  };
+  const bit = 1n << BigInt(signal - 1);
+  const ignored = mask('SigIgn');
+  const caught = mask('SigCgt');
+  if (ignored === null || caught === null) return false;
+  if ((ignored & bit) !== 0n) return true;
+  const nsPids = field('NSpid')?.split(/\s+/);
+  const namespaceInit = nsPids !== undefined && nsPids.length > 1 && nsPids.at(-1) === '1';
+  return namespaceInit && (caught & bit) === 0n;
 }
 
 /** `<service>.<slot>.<task>`, or `<service>.<node8>.<task>` for global tasks, in Docker's charset. */

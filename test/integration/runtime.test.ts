@@ -264,26 +264,49 @@ describe('docker runtime specifics', () => {
   });
 
   test(
-    'with --init a program without a SIGTERM handler stops at once; without, it waits out the grace',
+    'a program that cannot hear SIGTERM is killed at once; one that handles it gets its grace',
     TEST_TIMEOUT,
     async (t) => {
       if (!(await requireDocker(t))) return;
       const image = await ensureTestImage();
-      const stopMs = async (init: boolean | undefined): Promise<number> => {
-        const task = assignedTask(newTaskId('long'), 1, image, ['sleep', '600']);
+      const GRACE_MS = 20_000;
+      const stop = async (
+        command: string[],
+        init?: boolean,
+      ): Promise<{ ms: number; exitCode: number | null }> => {
+        const task = assignedTask(newTaskId('long'), 1, image, command);
+        task.template = { ...task.template, stopGracePeriodMs: GRACE_MS };
         if (init !== undefined) task.template = { ...task.template, init };
         const w = await rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP });
+        // The shell installs its trap as it starts: give it that moment.
+        await new Promise((r) => setTimeout(r, 300));
         const began = Date.now();
-        await rt.stop(w.runtimeId, 2000);
-        const took = Date.now() - began;
+        await rt.stop(w.runtimeId, GRACE_MS);
+        const ms = Date.now() - began;
+        const exitCode = (await findWorkload(rt, dockerNode, task.id))?.exitCode ?? null;
         await rt.remove(w.runtimeId);
-        return took;
+        return { ms, exitCode };
       };
-      const withInit = await stopMs(true);
-      const without = await stopMs(undefined);
-      t.diagnostic(`stop took ${withInit} ms with the init, ${without} ms without`);
-      assert.ok(withInit < 1500, `with --init sleep stops on SIGTERM: ${withInit} ms`);
-      assert.ok(without >= 1900, `as PID 1, sleep ignores SIGTERM until the kill: ${without} ms`);
+      // PID 1 without a handler: SIGTERM would be dropped, so the grace would be waited in vain.
+      const deaf = await stop(['sleep', '600']);
+      // Under an init, the init passes SIGTERM on and sleep dies of it.
+      const underInit = await stop(['sleep', '600'], true);
+      // A handler that takes a second: the signal is sent and the grace honoured.
+      const handler = await stop([
+        '/bin/sh',
+        '-c',
+        "trap 'sleep 1; exit 7' TERM; sleep 600 & wait",
+      ]);
+      t.diagnostic(
+        `stops: no handler ${deaf.ms} ms (exit ${deaf.exitCode}), under --init ${underInit.ms} ms ` +
+          `(exit ${underInit.exitCode}), handler ${handler.ms} ms (exit ${handler.exitCode})`,
+      );
+      assert.ok(deaf.ms < GRACE_MS / 2, `killed without waiting out the grace: ${deaf.ms} ms`);
+      assert.equal(deaf.exitCode, 137, 'killed');
+      assert.ok(underInit.ms < GRACE_MS / 2, `stopped by SIGTERM: ${underInit.ms} ms`);
+      assert.equal(underInit.exitCode, 143, 'died of SIGTERM, through the init');
+      assert.equal(handler.exitCode, 7, 'the handler ran: SIGTERM was sent, not a kill');
+      assert.ok(handler.ms >= 900, `the handler had its time: ${handler.ms} ms`);
     },
   );
 
