@@ -30,6 +30,9 @@ import { Drainer } from './drain.js';
 export const AGENT_VERSION = '0.1.0';
 const DEFAULT_HEARTBEAT_MS = 2_000;
 const STEP_CONCURRENCY = 16;
+const REMOVAL_CONCURRENCY = 2;
+/** A removal waits for the starts under way, but no longer than this. */
+const REMOVAL_DEFER_MAX_MS = 30_000;
 /** While the disk is full, the assignment is written again this often until it fits. */
 const DISK_RETRY_MS = 2_000;
 
@@ -81,8 +84,12 @@ export class Agent {
   /** Listens on every published ingress port on this node's address and forwards to tasks. */
   readonly mesh: IngressMesh;
   private readonly drainer: Drainer;
-  /** Workloads whose stop and removal are under way. */
-  private readonly stopping = new Set<string>();
+  /** Steps running beside the passes (starts, stops, removals), by what they act on. */
+  private readonly inFlight = new Set<string>();
+  /** How many starts talk to the runtime at once; the rest wait their turn. */
+  private readonly startSlots = new Slots(STEP_CONCURRENCY);
+  /** Removals of stopped workloads: after the starts, and few at once. */
+  private readonly removalSlots = new Slots(REMOVAL_CONCURRENCY);
   /** Sends the mesh's per-port counters to the manager while they change. */
   private readonly ingressReport: IngressReporter;
 
@@ -327,6 +334,9 @@ export class Agent {
       if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(Date.now()));
       this.known.set(t.id, t);
     }
+    // What the agent knew when it looked: a start that ends during the listing must not make
+    // the listing's not-yet-started container read as an exit.
+    const known = new Map([...this.local].map(([id, l]) => [id, { ...l }]));
     let observed;
     try {
       observed = await runtime.list(this.nodeId);
@@ -337,7 +347,7 @@ export class Agent {
     const p = plan({
       desired,
       observed,
-      local: this.local,
+      local: known,
       now: Date.now(),
       autonomous: !this.conn.connected,
       mayRestartLocally: (task, code) => this.mayRestart(task, code),
@@ -356,25 +366,28 @@ export class Agent {
     await this.files.sweep(new Set([...desiredIds, ...observedIds])).catch((e: unknown) => {
       logger.warn('could not clean up task files', { error: String(e) });
     });
-    const steps = p.steps.filter(
-      (s) => !(s.kind === 'remove' && this.stopping.has(s.workload.runtimeId)),
-    );
-    // Stops mostly wait out a drain and a grace period: they all run at once, beside the pass,
-    // so they neither hold up the starts of their replacements nor queue behind each other.
-    for (const s of steps) if (s.kind === 'remove') this.stopInBackground(s);
-    const rest = steps.filter((s) => s.kind !== 'remove');
-    if (rest.length > 0) {
-      await runLimited(rest, STEP_CONCURRENCY, (s) => this.execute(s));
-      this.passAgain = true;
+    for (const step of p.steps) {
+      const key = backgroundKey(step);
+      if (key === null) {
+        await this.execute(step);
+        // What it recorded (an exit, say) may call for more: a restart to wake up for.
+        this.passAgain = true;
+      } else if (!this.inFlight.has(key)) this.inBackground(key, step);
     }
     this.sendStatus();
   }
 
-  private stopInBackground(step: Extract<Step, { kind: 'remove' }>): void {
-    const id = step.workload.runtimeId;
-    this.stopping.add(id);
-    void this.execute(step).finally(() => {
-      this.stopping.delete(id);
+  /**
+   * Runs a step that waits on the runtime beside the passes, which go on seeing the other
+   * tasks: stops (a drain, a grace period) all at once, starts a few at a time. A start
+   * begins as soon as a slot frees, not when a whole batch is done.
+   */
+  private inBackground(key: string, step: Step): void {
+    this.inFlight.add(key);
+    const starts = step.kind === 'start' || step.kind === 'restart';
+    const run = starts ? this.startSlots.run(() => this.execute(step)) : this.execute(step);
+    void run.finally(() => {
+      this.inFlight.delete(key);
       this.kick();
     });
   }
@@ -471,13 +484,18 @@ export class Agent {
         this.known.delete(w.taskId);
         this.removed.set(w.taskId, { ...l, state: 'shutdown', message: step.reason, at: now });
         this.scheduleStatus();
-        try {
-          await runtime.remove(w.runtimeId);
-          if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
-        } catch (e) {
-          // Still listed as a stopped workload: the next pass removes it again.
-          logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
-        }
+        // The engine's time goes to starts first (a stop-first update waits for them), then to
+        // removals, a few at a time: a stopped container holds nothing but its disk.
+        await Promise.race([this.startSlots.idle(), sleep(REMOVAL_DEFER_MAX_MS)]);
+        await this.removalSlots.run(async () => {
+          try {
+            await runtime.remove(w.runtimeId);
+            if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
+          } catch (e) {
+            // Still listed as a stopped workload: the next pass removes it again.
+            logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
+          }
+        });
         return;
       }
     }
@@ -585,6 +603,53 @@ export function isOlderAssignment(next: Assignment, running: Assignment | null):
   return running !== null && next.version < running.version;
 }
 
+/** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
+function backgroundKey(step: Step): string | null {
+  switch (step.kind) {
+    case 'start':
+    case 'restart':
+      return `task:${step.task.id}`;
+    case 'remove':
+    case 'unhealthy':
+      return `workload:${step.workload.runtimeId}`;
+    default:
+      return null;
+  }
+}
+
+/** At most `limit` functions running at once; the others wait in order. */
+class Slots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Resolves once nothing runs or waits. */
+  idle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  async run(fn: () => Promise<void>): Promise<void> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    try {
+      await fn();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next in line.
+      if (next) next();
+      else if (--this.running === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        waiters.forEach((r) => r());
+      }
+    }
+  }
+}
+
 function desiredIds(a: Assignment | null): Set<string> {
   return new Set((a?.tasks ?? []).map((t) => t.id));
 }
@@ -603,3 +668,9 @@ async function runLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    t.unref();
+  });

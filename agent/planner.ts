@@ -80,6 +80,8 @@ export function plan(input: PlanInput): Plan {
         steps.push({ kind: 'health', task, workload: keep });
       continue;
     }
+    // Created and not yet started: the start under way decides, not this listing.
+    if (local?.state === 'preparing' || local?.state === 'starting') continue;
     const ended = local?.state === 'failed' || local?.state === 'complete';
     if (!ended) {
       steps.push({ kind: 'exited', task, workload: keep });

@@ -52,6 +52,8 @@ export class DockerRuntime implements Runtime {
   private readonly log: Logger;
   private readonly pullTimeoutMs: number;
   private readonly watchers = new Set<ExitWatcher>();
+  /** The last inspection of each listed container, and the listing's state it was made in. */
+  private readonly observed = new Map<string, { key: string; workload: ObservedWorkload }>();
   private rootDir: string | undefined;
 
   constructor(opts: DockerRuntimeOptions = {}) {
@@ -90,10 +92,22 @@ export class DockerRuntime implements Runtime {
     const summaries = await this.call('list containers', () =>
       this.docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${nodeId}`] } }),
     );
-    const inspected = await Promise.all(summaries.map((s) => this.inspectOrNull(s.Id)));
-    return inspected
-      .map((info) => (info ? toWorkload(info) : null))
-      .filter((w): w is ObservedWorkload => w !== null && w.nodeId === nodeId);
+    const listed = new Set(summaries.map((s) => s.Id));
+    for (const id of this.observed.keys()) if (!listed.has(id)) this.observed.delete(id);
+    const workloads = await Promise.all(
+      summaries.map(async (s) => {
+        // Only a container whose state changed is inspected again: a pass over a busy node
+        // must not cost the engine one inspection per container.
+        const key = summaryKey(s);
+        const seen = this.observed.get(s.Id);
+        if (seen?.key === key) return seen.workload;
+        const info = await this.inspectOrNull(s.Id);
+        const workload = info ? toWorkload(info) : null;
+        if (workload) this.observed.set(s.Id, { key, workload });
+        return workload;
+      }),
+    );
+    return workloads.filter((w): w is ObservedWorkload => w !== null && w.nodeId === nodeId);
   }
 
   async prepare(task: AssignedTask): Promise<void> {
@@ -113,8 +127,8 @@ export class DockerRuntime implements Runtime {
 
   async start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload> {
     const name = containerName(task, opts.nodeId);
-    // A container left by an earlier attempt (agent crash between create and report) holds the name.
-    await this.removeQuietly(name);
+    // A container left by an earlier attempt (agent crash between create and report) holds the
+    // name: the create then fails with a conflict, removes it and tries again.
     const container = await this.create(task, opts, name);
     if (task.template.init === true) {
       const missing = await this.missingProgram(container).catch(() => null);
@@ -383,6 +397,14 @@ export function signalDropped(status: string, signal: number): boolean {
   const nsPids = field('NSpid')?.split(/\s+/);
   const namespaceInit = nsPids !== undefined && nsPids.length > 1 && nsPids.at(-1) === '1';
   return namespaceInit && (caught & bit) === 0n;
+}
+
+/**
+ * What of a listing says a container's state changed: its state and what Status holds in
+ * parentheses (exit code, health), without the ever-changing "Up 5 seconds" part.
+ */
+export function summaryKey(s: { State: string; Status: string }): string {
+  return `${s.State}${(s.Status.match(/\([^)]*\)/g) ?? []).join('')}`;
 }
 
 /** `<service>.<slot>.<task>`, or `<service>.<node8>.<task>` for global tasks, in Docker's charset. */

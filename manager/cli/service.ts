@@ -435,13 +435,29 @@ export function convergence(detail: ServiceDetail, tasks: readonly TaskView[]): 
   return { converged: running === desired && !busy, running, desired, lines };
 }
 
-export async function waitForConvergence(
+/** What one poll of a followed service found. */
+interface Reading {
+  state: Convergence;
+  /** The end the command waits for holds now (it must hold on STABLE_POLLS polls in a row). */
+  settled: boolean;
+  /** The command's work is over without settling: this is printed and the command returns. */
+  stopWith?: string;
+  /** Heads the reason when the time runs out. */
+  summary?: string;
+}
+
+/**
+ * Polls a service, printing progress, until `read` says it settled (on consecutive polls) or
+ * stops, or throws, or the time runs out.
+ */
+async function followService(
   client: RpcClient,
   service: string,
-  opts: { timeoutMs: number },
+  timeoutMs: number,
+  read: (detail: ServiceDetail, tasks: TaskView[]) => Reading,
 ): Promise<void> {
   const printer = new ProgressPrinter(process.stdout);
-  const deadline = Date.now() + opts.timeoutMs;
+  const deadline = Date.now() + timeoutMs;
   const stopListening = continueInBackgroundOnInterrupt(service);
   try {
     for (let stable = 0; ; await sleep(POLL_MS)) {
@@ -449,18 +465,34 @@ export async function waitForConvergence(
         client.call('service.inspect', { service }),
         client.call('service.ps', { service, all: true }),
       ]);
-      const state = convergence(detail, tasks);
-      printer.update(state.lines);
-      stable = state.converged ? stable + 1 : 0;
+      const reading = read(detail, tasks);
+      printer.update(reading.state.lines);
+      if (reading.stopWith !== undefined) {
+        process.stdout.write(`${reading.stopWith}\n`);
+        return;
+      }
+      stable = reading.settled ? stable + 1 : 0;
       if (stable >= STABLE_POLLS) {
         process.stdout.write(`verify: Service ${service} converged\n`);
         return;
       }
-      if (Date.now() >= deadline) throw notConverged(service, opts.timeoutMs, state);
+      if (Date.now() >= deadline)
+        throw notConverged(service, timeoutMs, reading.state, reading.summary);
     }
   } finally {
     stopListening();
   }
+}
+
+export async function waitForConvergence(
+  client: RpcClient,
+  service: string,
+  opts: { timeoutMs: number },
+): Promise<void> {
+  await followService(client, service, opts.timeoutMs, (detail, tasks) => {
+    const state = convergence(detail, tasks);
+    return { state, settled: state.converged };
+  });
 }
 
 /** `summary` replaces the count of running tasks at the head of the reason. */
@@ -562,32 +594,15 @@ export async function followUpdate(
   service: string,
   opts: { timeoutMs: number; kind: 'update' | 'rollback' },
 ): Promise<void> {
-  const printer = new ProgressPrinter(process.stdout);
-  const deadline = Date.now() + opts.timeoutMs;
-  const stopListening = continueInBackgroundOnInterrupt(service);
-  try {
-    for (let stable = 0; ; await sleep(POLL_MS)) {
-      const [detail, tasks] = await Promise.all([
-        client.call('service.inspect', { service }),
-        client.call('service.ps', { service, all: true }),
-      ]);
-      const state = updateProgress(detail, tasks);
-      printer.update(state.lines);
-      const outcome = updateOutcome(detail, opts.kind);
-      if (outcome.kind === 'failed') throw new FleetError('conflict', outcome.message);
-      if (outcome.kind === 'waiting') {
-        process.stdout.write(`${outcome.message}\n`);
-        return;
-      }
-      stable = outcome.kind === 'done' && state.converged ? stable + 1 : 0;
-      if (stable >= STABLE_POLLS) {
-        process.stdout.write(`verify: Service ${service} converged\n`);
-        return;
-      }
-      if (Date.now() >= deadline)
-        throw notConverged(service, opts.timeoutMs, state, state.lines.get('overall'));
-    }
-  } finally {
-    stopListening();
-  }
+  await followService(client, service, opts.timeoutMs, (detail, tasks) => {
+    const state = updateProgress(detail, tasks);
+    const outcome = updateOutcome(detail, opts.kind);
+    if (outcome.kind === 'failed') throw new FleetError('conflict', outcome.message);
+    if (outcome.kind === 'waiting') return { state, settled: false, stopWith: outcome.message };
+    return {
+      state,
+      settled: outcome.kind === 'done' && state.converged,
+      summary: state.lines.get('overall'),
+    };
+  });
 }

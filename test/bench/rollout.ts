@@ -1,5 +1,6 @@
 // Benchmark: seconds to update 50 busybox tasks from one image to another all at once, with fleet
 // and with Docker Swarm on the same engine, in one run.
+import Docker from 'dockerode';
 import { promises as fs } from 'node:fs';
 import { ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
@@ -40,6 +41,8 @@ const GOAL_RATIO = 0.5;
 /** BENCH_STOP_GRACE (e.g. 1s): the stop grace period of both services, by default their own (10 s). */
 const STOP_GRACE = process.env.BENCH_STOP_GRACE;
 const graceArgs = STOP_GRACE ? ['--stop-grace-period', STOP_GRACE] : [];
+/** BENCH_ONLY=fleet, swarm or engine: time one of them alone (no ratio), to study it. */
+const ONLY = process.env.BENCH_ONLY;
 const MANAGER_HOST = '127.0.0.60';
 const AGENT_ADDRESS = '127.0.0.61';
 
@@ -295,6 +298,88 @@ async function fleetPhase(ids: { v1: string; v2: string }): Promise<Outcome> {
   }
 }
 
+/** The update monitor period both systems use by default; the engine floor adds it. */
+const MONITOR_S = 5;
+/** Starts at once in the engine-floor phase, as a fleet agent runs them. */
+const FLOOR_STARTS = 16;
+const FLOOR_LABEL = 'fleet.bench.floor';
+
+/** Runs fn over items, `limit` at a time. */
+async function eachLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+/**
+ * The engine alone, as a lower bound: REPLICAS containers of v1 straight through the engine's
+ * API; then, per slot, its container is killed and the v2 one created and started as soon as
+ * that returns (FLOOR_STARTS starts at a time); the monitor period is added, not waited. No
+ * orchestrator that stops before it starts can update faster on this engine.
+ */
+async function enginePhase(): Promise<Outcome> {
+  const docker = new Docker();
+  const label = `${FLOOR_LABEL}=${process.pid}`;
+  const forget = onInterrupt(() => removeContainersWithLabel(label));
+  const run = async (image: string, slot: number): Promise<Docker.Container> => {
+    const c = await docker.createContainer({
+      name: `bench-floor-${process.pid}-${slot}-${image.replace(/\W/g, '-')}`,
+      Image: image,
+      Labels: { [FLOOR_LABEL]: String(process.pid) },
+      HostConfig: { RestartPolicy: { Name: 'no' } },
+    });
+    await c.start();
+    await c.inspect();
+    return c;
+  };
+  try {
+    const slots = Array.from({ length: REPLICAS }, (_, i) => i);
+    const old: Docker.Container[] = [];
+    await eachLimited(slots, FLOOR_STARTS, async (i) => {
+      old[i] = await run(V1, i);
+    });
+    await sleep(1_000);
+    let waiting: (() => void)[] = [];
+    let starting = 0;
+    let lastRunning = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      slots.map(async (i) => {
+        await old[i]?.stop({ t: 0 });
+        if (starting >= FLOOR_STARTS) await new Promise<void>((r) => waiting.push(r));
+        else starting++;
+        try {
+          await run(V2, i);
+          lastRunning = secs(t0);
+        } finally {
+          const next = waiting[0];
+          waiting = waiting.slice(1);
+          if (next) next();
+          else starting--;
+        }
+      }),
+    );
+    return {
+      seconds: lastRunning + MONITOR_S,
+      newRunning: lastRunning,
+      oldGone: null,
+      oldLeftAtReturn: null,
+      note: `engine API only: kill, then create and start, per slot; + ${MONITOR_S} s monitor`,
+    };
+  } catch (e) {
+    return failed(`engine phase failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await removeContainersWithLabel(label);
+    forget();
+  }
+}
+
 /** The tasks Swarm wants running, as "image state" lines. */
 async function swarmTasks(): Promise<string[]> {
   const r = await run('docker', [
@@ -427,11 +512,13 @@ async function main(): Promise<void> {
   const ids = await ensureBenchImages();
   const fleet: Outcome[] = [];
   const swarm: Outcome[] = [];
+  const floor: Outcome[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const order = round % 2 === 1 ? ['fleet', 'swarm'] : ['swarm', 'fleet'];
-    for (const system of order) {
+    const order = round % 2 === 1 ? ['fleet', 'swarm', 'engine'] : ['engine', 'swarm', 'fleet'];
+    for (const system of order.filter((o) => ONLY === undefined || o === ONLY)) {
       if (system === 'fleet') fleet.push(await fleetPhase(ids));
-      else swarm.push(await swarmPhase(ids));
+      else if (system === 'swarm') swarm.push(await swarmPhase(ids));
+      else floor.push(await enginePhase());
       await sleep(2_000);
     }
     const last = (o: Outcome[]): string => fmt(o[o.length - 1]?.seconds ?? null);
@@ -439,6 +526,7 @@ async function main(): Promise<void> {
   }
   const f = median(fleet.map((o) => o.seconds));
   const w = median(swarm.map((o) => o.seconds));
+  const e = median(floor.map((o) => o.seconds));
   const all = (o: Outcome[]): string => o.map((x) => fmt(x.seconds)).join(' / ');
   const notes = (o: Outcome[]): string => [...new Set(o.map((x) => x.note))].join('; ');
   const row = (name: string, o: Outcome[], r: string): string[] => [
@@ -466,6 +554,7 @@ async function main(): Promise<void> {
       ],
       row('fleet', fleet, ratio(f, w)),
       row('docker swarm', swarm, '1.00x'),
+      row('engine floor', floor, ratio(e, w)),
     ],
     'lrrrrrrl',
   );
@@ -481,6 +570,12 @@ async function main(): Promise<void> {
     `all new running s / old stopped s: when ${REPLICAS} tasks of ${V2} were first seen running ` +
       `and when no ${V1} container ran any more, polled every ${POLL_MS} ms; old left: ${V1} ` +
       'containers still on the engine (stopped or not) when the command returned.',
+  );
+  console.log(
+    `engine floor: the same update done straight through the engine's API (per slot: kill, ` +
+      `then create and start, ${FLOOR_STARTS} starts at a time), plus the ${MONITOR_S} s monitor ` +
+      'period: the least time any orchestrator needs on this engine when it stops old tasks ' +
+      `first. fleet's time above it: ${fmt(f !== null && e !== null ? f - e : null)} s.`,
   );
   console.log(`containers running over the update (seconds old/new), per round:`);
   const timelines = (name: string, o: Outcome[]): void =>

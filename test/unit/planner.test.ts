@@ -158,3 +158,17 @@ test('health verdicts: a change is reported, an unhealthy task is failed once', 
   ]);
   assert.deepEqual(kinds(workload('a', true, { health: 'unhealthy' }), failed), []);
 });
+
+test('a workload listed while its start is under way is left to that start', () => {
+  const created = workload('a', false, { exitCode: null, startedAt: null, finishedAt: null });
+  for (const state of ['preparing', 'starting'] as const) {
+    const r = plan(
+      input({
+        desired: [task('a')],
+        observed: [created],
+        local: new Map([['a', { state, lastExitAt: null }]]),
+      }),
+    );
+    assert.deepEqual(r.steps, [], `nothing while ${state}`);
+  }
+});

@@ -1,7 +1,7 @@
-// Whether a container's main process can receive its stop signal, read from /proc/PID/status.
+// The Docker runtime's pure parts: whether a stop signal reaches the container, and when a listed container is inspected again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { signalDropped, signalNumber } from '../../agent/runtime/docker.js';
+import { signalDropped, signalNumber, summaryKey } from '../../agent/runtime/docker.js';
 
 const SIGTERM = 15;
 const SIGINT = 2;
@@ -57,4 +57,21 @@ test('stop signals by name or number', () => {
   assert.equal(signalNumber('SIGQUIT'), 3);
   assert.equal(signalNumber('10'), 10);
   assert.equal(signalNumber('SIGNOPE'), null);
+});
+
+test('a listed container is inspected again only when its state, exit code or health change', () => {
+  const key = (State: string, Status: string): string => summaryKey({ State, Status });
+  assert.equal(key('running', 'Up 5 seconds'), key('running', 'Up About a minute'));
+  assert.equal(key('running', 'Up 5 seconds (healthy)'), key('running', 'Up 2 hours (healthy)'));
+  assert.notEqual(
+    key('running', 'Up 5 seconds (healthy)'),
+    key('running', 'Up 9 seconds (unhealthy)'),
+  );
+  assert.notEqual(key('running', 'Up 1 second (health: starting)'), key('running', 'Up 3 seconds'));
+  assert.notEqual(key('running', 'Up 5 seconds'), key('exited', 'Exited (0) 1 second ago'));
+  assert.notEqual(
+    key('exited', 'Exited (0) 1 second ago'),
+    key('exited', 'Exited (137) 1 second ago'),
+  );
+  assert.equal(key('exited', 'Exited (1) 1 second ago'), key('exited', 'Exited (1) 3 days ago'));
 });
