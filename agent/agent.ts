@@ -1,6 +1,7 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { runLimited, Slots } from '../shared/limit.js';
 import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../shared/atomic-file.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Certificate, Identity } from '../shared/identity.js';
@@ -617,56 +618,8 @@ function backgroundKey(step: Step): string | null {
   }
 }
 
-/** At most `limit` functions running at once; the others wait in order. */
-class Slots {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  private idleWaiters: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  /** Resolves once nothing runs or waits. */
-  idle(): Promise<void> {
-    if (this.running === 0) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
-  }
-
-  async run(fn: () => Promise<void>): Promise<void> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    else this.running++;
-    try {
-      await fn();
-    } finally {
-      const next = this.waiting.shift();
-      // The slot passes straight to the next in line.
-      if (next) next();
-      else if (--this.running === 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        waiters.forEach((r) => r());
-      }
-    }
-  }
-}
-
 function desiredIds(a: Assignment | null): Set<string> {
   return new Set((a?.tasks ?? []).map((t) => t.id));
-}
-
-async function runLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (t: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 const sleep = (ms: number): Promise<void> =>

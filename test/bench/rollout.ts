@@ -3,6 +3,7 @@
 import Docker from 'dockerode';
 import { promises as fs } from 'node:fs';
 import { ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
+import { runLimited, Slots } from '../../shared/limit.js';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
 import {
   adminClient,
@@ -304,19 +305,6 @@ const MONITOR_S = 5;
 const FLOOR_STARTS = 16;
 const FLOOR_LABEL = 'fleet.bench.floor';
 
-/** Runs fn over items, `limit` at a time. */
-async function eachLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (t: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-}
-
 /**
  * The engine alone, as a lower bound: REPLICAS containers of v1 straight through the engine's
  * API; then, per slot, its container is killed and the v2 one created and started as soon as
@@ -341,28 +329,20 @@ async function enginePhase(): Promise<Outcome> {
   try {
     const slots = Array.from({ length: REPLICAS }, (_, i) => i);
     const old: Docker.Container[] = [];
-    await eachLimited(slots, FLOOR_STARTS, async (i) => {
+    await runLimited(slots, FLOOR_STARTS, async (i) => {
       old[i] = await run(V1, i);
     });
     await sleep(1_000);
-    let waiting: (() => void)[] = [];
-    let starting = 0;
+    const starts = new Slots(FLOOR_STARTS);
     let lastRunning = 0;
     const t0 = performance.now();
     await Promise.all(
       slots.map(async (i) => {
         await old[i]?.stop({ t: 0 });
-        if (starting >= FLOOR_STARTS) await new Promise<void>((r) => waiting.push(r));
-        else starting++;
-        try {
+        await starts.run(async () => {
           await run(V2, i);
           lastRunning = secs(t0);
-        } finally {
-          const next = waiting[0];
-          waiting = waiting.slice(1);
-          if (next) next();
-          else starting--;
-        }
+        });
       }),
     );
     return {
