@@ -42,6 +42,9 @@ const GOAL_RATIO = 0.5;
 /** BENCH_STOP_GRACE (e.g. 1s): the stop grace period of both services, by default their own (10 s). */
 const STOP_GRACE = process.env.BENCH_STOP_GRACE;
 const graceArgs = STOP_GRACE ? ['--stop-grace-period', STOP_GRACE] : [];
+/** BENCH_ORDER=start-first: both systems start each new task before stopping its old one. */
+const ORDER = process.env.BENCH_ORDER === 'start-first' ? 'start-first' : 'stop-first';
+const orderArgs = ORDER === 'start-first' ? ['--update-order', 'start-first'] : [];
 /** BENCH_ONLY=fleet, swarm or engine: time one of them alone (no ratio), to study it. */
 const ONLY = process.env.BENCH_ONLY;
 const MANAGER_HOST = '127.0.0.60';
@@ -133,12 +136,17 @@ async function containerImages(label: string): Promise<{ image: string; running:
   return out;
 }
 
-/** Checks that exactly REPLICAS containers run, all of the new image; a problem, or null. */
+/**
+ * Checks that exactly REPLICAS containers run, all of the new image (start-first: REPLICAS of
+ * the new image run); a problem, or null.
+ */
 async function checkContainers(label: string, v2Id: string): Promise<string | null> {
   const all = await containerImages(label);
   const running = all.filter((c) => c.running);
-  const wrong = running.filter((c) => c.image !== v2Id).length;
-  if (running.length !== REPLICAS || wrong > 0)
+  const fresh = running.filter((c) => c.image === v2Id).length;
+  const wrong = running.length - fresh;
+  // Start-first: old tasks may still wait out their stop grace period after the update.
+  if (ORDER === 'start-first' ? fresh !== REPLICAS : running.length !== REPLICAS || wrong > 0)
     return `${running.length} containers running, ${wrong} not of ${V2}`;
   return null;
 }
@@ -261,7 +269,7 @@ async function fleetPhase(ids: { v1: string; v2: string }): Promise<Outcome> {
       ).length;
     });
     const args = ['service', 'update', SERVICE, '--image', V2, '--timeout', '5m'];
-    if (parallelism) args.push('--update-parallelism', '0');
+    if (parallelism) args.push('--update-parallelism', '0', ...orderArgs);
     watch.t0();
     const t0 = performance.now();
     const updated = await fleetCli(m, args, STEP_TIMEOUT_MS);
@@ -426,6 +434,7 @@ async function swarmPhase(ids: { v1: string; v2: string }): Promise<Outcome> {
         V2,
         '--update-parallelism',
         '0',
+        ...orderArgs,
         SERVICE,
       ],
       STEP_TIMEOUT_MS,
@@ -469,7 +478,8 @@ function median(values: (number | null)[]): number | null {
 async function main(): Promise<void> {
   console.log(
     `rollout: update ${REPLICAS} tasks ${V1} -> ${V2} all at once, fleet vs Docker Swarm on one ` +
-      `engine, ${ROUNDS} round(s), order alternating, stop grace period ${STOP_GRACE ?? 'default (10s)'}`,
+      `engine, ${ROUNDS} round(s), order alternating, update order ${ORDER}, stop grace period ` +
+      `${STOP_GRACE ?? 'default (10s)'}`,
   );
   if (!(await dockerAnswers())) {
     console.log(
@@ -495,7 +505,11 @@ async function main(): Promise<void> {
   const floor: Outcome[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? ['fleet', 'swarm', 'engine'] : ['engine', 'swarm', 'fleet'];
-    for (const system of order.filter((o) => ONLY === undefined || o === ONLY)) {
+    // The engine floor is that of a stop-first update.
+    const systems = order.filter(
+      (o) => (ONLY === undefined || o === ONLY) && !(o === 'engine' && ORDER === 'start-first'),
+    );
+    for (const system of systems) {
       if (system === 'fleet') fleet.push(await fleetPhase(ids));
       else if (system === 'swarm') swarm.push(await swarmPhase(ids));
       else floor.push(await enginePhase());
@@ -540,7 +554,7 @@ async function main(): Promise<void> {
   );
   console.log(
     'update s: from starting the update command until it returned (medians); both wait until ' +
-      'converged, with the same update settings (parallelism 0, stop-first, monitor 5 s). fleet: ' +
+      `converged, with the same update settings (parallelism 0, ${ORDER}, monitor 5 s). fleet: ` +
       '`fleet service update` follows the update until every new task has stayed running for ' +
       'the monitor period and the update is completed. swarm: `docker service update` waits ' +
       'until the tasks of the new spec all run ' +
