@@ -1,49 +1,24 @@
 // Orchestrator and scheduler together on an in-memory store: slots, spreading, failures, constraints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store } from '../../manager/store/store.js';
 import { Orchestrator } from '../../manager/orchestrator/orchestrator.js';
 import { Scheduler } from '../../manager/scheduler/scheduler.js';
-import { FakeClock } from '../../shared/clock.js';
-import { memoryLogger } from '../../shared/log.js';
-import {
-  serviceSpecSchema,
-  type NodeRecord,
-  type ServiceRecord,
-  type TaskRecord,
-} from '../../shared/spec.js';
+import { type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import { waitFor } from '../helpers/wait.js';
-import { nodeRecord } from '../helpers/records.js';
+import { nodeRecord, serviceRecord } from '../helpers/records.js';
+import { startControllers } from '../helpers/controllers.js';
 
 const node = nodeRecord;
 
-function service(spec: object): ServiceRecord {
-  return {
-    id: 'svc-' + String((spec as { name: string }).name),
-    spec: serviceSpecSchema.parse(spec),
-    specVersion: 1,
-    createdAt: 0,
-    updatedAt: 0,
-  };
-}
+const service = serviceRecord;
 
 function harness(nodes: NodeRecord[]) {
-  const store = new Store(':memory:');
-  const clock = new FakeClock();
-  const propose = async (p: Parameters<Store['apply']>[0]) => store.apply(p);
-  store.apply({ commands: nodes.map((n) => ({ type: 'node.put' as const, node: n })) });
-  const deps = { store, propose, logger: memoryLogger(), clock };
-  const orch = new Orchestrator(deps);
-  const sched = new Scheduler(deps);
-  orch.start();
-  sched.start();
+  const { store, clock, stop } = startControllers(nodes, (deps) => [
+    new Orchestrator(deps),
+    new Scheduler(deps),
+  ]);
   const live = (svc: string) =>
     [...store.tasks()].filter((t) => t.serviceName === svc && t.desiredState === 'running');
-  const stop = () => {
-    orch.stop();
-    sched.stop();
-    store.close();
-  };
   /** Plays the agents: every assigned task reports running. */
   const agentsRun = () => {
     const tasks: TaskRecord[] = [...store.tasks()]

@@ -1,41 +1,21 @@
 // A node that rejects a task (no disk, no memory) is tried last for the replacement, not forever.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store } from '../../manager/store/store.js';
 import { Orchestrator } from '../../manager/orchestrator/orchestrator.js';
 import { Placer } from '../../manager/scheduler/pipeline.js';
 import { REJECTION_MEMORY_MS, Scheduler } from '../../manager/scheduler/scheduler.js';
-import { FakeClock } from '../../shared/clock.js';
-import { memoryLogger } from '../../shared/log.js';
-import {
-  serviceSpecSchema,
-  type NodeRecord,
-  type ServiceRecord,
-  type TaskRecord,
-} from '../../shared/spec.js';
+import { type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import { waitFor } from '../helpers/wait.js';
-import { nodeRecord } from '../helpers/records.js';
+import { nodeRecord, serviceRecord } from '../helpers/records.js';
+import { startControllers } from '../helpers/controllers.js';
 
-function service(spec: object): ServiceRecord {
-  return {
-    id: 'svc-' + String((spec as { name: string }).name),
-    spec: serviceSpecSchema.parse(spec),
-    specVersion: 1,
-    createdAt: 0,
-    updatedAt: 0,
-  };
-}
+const service = serviceRecord;
 
 function harness(nodes: NodeRecord[]) {
-  const store = new Store(':memory:');
-  const clock = new FakeClock();
-  const propose = async (p: Parameters<Store['apply']>[0]) => store.apply(p);
-  store.apply({ commands: nodes.map((n) => ({ type: 'node.put' as const, node: n })) });
-  const deps = { store, propose, logger: memoryLogger(), clock };
-  const orch = new Orchestrator(deps);
-  const sched = new Scheduler(deps);
-  orch.start();
-  sched.start();
+  const { store, clock, stop } = startControllers(nodes, (deps) => [
+    new Orchestrator(deps),
+    new Scheduler(deps),
+  ]);
   const live = (svc: string) =>
     [...store.tasks()].filter((t) => t.serviceName === svc && t.desiredState === 'running');
   /** Plays the agent of the task's node refusing it, as pre-flight does. */
@@ -59,11 +39,6 @@ function harness(nodes: NodeRecord[]) {
         },
       ],
     });
-  const stop = () => {
-    orch.stop();
-    sched.stop();
-    store.close();
-  };
   return { store, clock, live, reject, stop };
 }
 

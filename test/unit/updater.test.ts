@@ -8,12 +8,11 @@ import { applyReport } from '../../manager/dispatcher/dispatcher.js';
 import { Orchestrator } from '../../manager/orchestrator/orchestrator.js';
 import { Scheduler } from '../../manager/scheduler/scheduler.js';
 import type { Command } from '../../manager/store/commands.js';
-import { Store } from '../../manager/store/store.js';
+import type { Store } from '../../manager/store/store.js';
 import { Updater } from '../../manager/updater/updater.js';
 import { canaryCount } from '../../manager/updater/plan.js';
 import { params, type Method, type Params } from '../../shared/api.js';
 import { FakeClock } from '../../shared/clock.js';
-import { memoryLogger } from '../../shared/log.js';
 import type { TaskReport } from '../../shared/protocol.js';
 import {
   DEFAULT_UPDATE,
@@ -23,6 +22,7 @@ import {
   type TaskRecord,
 } from '../../shared/spec.js';
 import { nodeRecord } from '../helpers/records.js';
+import { startControllers } from '../helpers/controllers.js';
 
 const STEP_MS = 250;
 
@@ -42,15 +42,11 @@ interface Harness {
  * check fails; every other task runs and turns healthy (or has no check).
  */
 function harness(bad: Set<string> = new Set()): Harness {
-  const store = new Store(':memory:');
-  const clock = new FakeClock();
-  const propose = async (p: Parameters<Store['apply']>[0]) => store.apply(p);
-  store.apply({
-    commands: ['a', 'b', 'c'].map((id) => ({ type: 'node.put' as const, node: nodeRecord(id) })),
-  });
-  const deps = { store, propose, logger: memoryLogger(), clock };
-  const parts = [new Orchestrator(deps), new Scheduler(deps), new Updater(deps)];
-  for (const p of parts) p.start();
+  const controllers = startControllers(
+    ['a', 'b', 'c'].map((id) => nodeRecord(id)),
+    (deps) => [new Orchestrator(deps), new Scheduler(deps), new Updater(deps)],
+  );
+  const { store, clock } = controllers;
   const ctx = (): HandlerContext => ({
     store,
     now: clock.now(),
@@ -124,10 +120,7 @@ function harness(bad: Set<string> = new Set()): Harness {
       }
       if (done) assert.fail(`not done within ${ms} ms: ${JSON.stringify(service().updateStatus)}`);
     },
-    stop() {
-      for (const p of parts) p.stop();
-      store.close();
-    },
+    stop: controllers.stop,
   };
 }
 
