@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { runLimited, Slots } from '../shared/limit.js';
 import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../shared/atomic-file.js';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { systemClock, unrefSleep as sleep, type Clock } from '../shared/clock.js';
 import type { Certificate, Identity } from '../shared/identity.js';
 import type { Logger } from '../shared/log.js';
 import {
@@ -337,7 +337,7 @@ export class Agent {
     }
     // What the agent knew when it looked: a start that ends during the listing must not make
     // the listing's not-yet-started container read as an exit.
-    const known = new Map([...this.local].map(([id, l]) => [id, { ...l }]));
+    const localAtListing = new Map([...this.local].map(([id, l]) => [id, { ...l }]));
     let observed;
     try {
       observed = await runtime.list(this.nodeId);
@@ -348,7 +348,7 @@ export class Agent {
     const p = plan({
       desired,
       observed,
-      local: known,
+      local: localAtListing,
       now: Date.now(),
       autonomous: !this.conn.connected,
       mayRestartLocally: (task, code) => this.mayRestart(task, code),
@@ -621,9 +621,3 @@ function backgroundKey(step: Step): string | null {
 function desiredIds(a: Assignment | null): Set<string> {
   return new Set((a?.tasks ?? []).map((t) => t.id));
 }
-
-const sleep = (ms: number): Promise<void> =>
-  new Promise((r) => {
-    const t = setTimeout(r, ms);
-    t.unref();
-  });

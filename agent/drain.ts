@@ -1,4 +1,5 @@
 // Draining a task before it stops: it leaves the routing table first, then its open connections get time to finish.
+import { unrefSleep as sleep } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, type TaskTemplate } from '../shared/spec.js';
 import type { ObservedWorkload, Runtime } from './runtime/types.js';
@@ -77,9 +78,3 @@ export class Drainer {
 
 const timeoutOf = (template: TaskTemplate | undefined): number =>
   template?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-
-const sleep = (ms: number): Promise<void> =>
-  new Promise((r) => {
-    const t = setTimeout(r, ms);
-    t.unref();
-  });

@@ -76,3 +76,10 @@ export class FakeClock implements Clock {
     this.t = end;
   }
 }
+
+/** Resolves after ms on the real clock, without keeping the process alive meanwhile. */
+export const unrefSleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    t.unref();
+  });

@@ -272,8 +272,7 @@ export class DockerRuntime implements Runtime {
       try {
         // The answer is a response stream (of a HEAD): left unread it would hold its engine
         // connection open for minutes.
-        const found: unknown = await container.infoArchive({ path: candidate });
-        if (isRecord(found) && typeof found.resume === 'function') destroyStream(found as never);
+        destroyStream((await container.infoArchive({ path: candidate })) as NodeJS.ReadableStream);
         return null;
       } catch (e) {
         if (statusOf(e) !== 404) return null; // cannot tell: let the start decide

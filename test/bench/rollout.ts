@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import { ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
 import { runLimited, Slots } from '../../shared/limit.js';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
+import { DEFAULT_UPDATE } from '../../shared/spec.js';
 import {
   adminClient,
   containersWithLabel,
@@ -307,8 +308,8 @@ async function fleetPhase(ids: { v1: string; v2: string }): Promise<Outcome> {
   }
 }
 
-/** The update monitor period both systems use by default; the engine floor adds it. */
-const MONITOR_S = 5;
+/** The update monitor period both systems use by default (Swarm's too); the engine floor adds it. */
+const MONITOR_S = DEFAULT_UPDATE.monitorMs / 1000;
 /** Starts at once in the engine-floor phase, as a fleet agent runs them. */
 const FLOOR_STARTS = 16;
 const FLOOR_LABEL = 'fleet.bench.floor';
