@@ -1,20 +1,28 @@
 // Runs the compiled test files (dist/test/**/*.test.js) with Node's built-in test runner; used by `npm test`.
+// Unit and simulation files use no network addresses, so they run in parallel, one per core; the
+// integration and end-to-end files share loopback addresses and one Docker engine, so they run one
+// at a time after them. The last line adds up both phases.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = join(root, 'dist', 'test');
 const SUITES = ['unit', 'integration', 'e2e', 'sim'];
+/** Suites whose files may run side by side: no ports, no addresses, no engine. */
+const PARALLEL_SUITES = new Set(['unit', 'sim']);
 // One test file may take this long before the runner cancels it (it must not hang CI).
 const FILE_TIMEOUT_MS = Number(process.env.FLEET_TEST_FILE_TIMEOUT_MS ?? 600_000);
 // The whole run may take this long; past it every test process is killed.
 const TOTAL_TIMEOUT_MS = Number(process.env.FLEET_TEST_TOTAL_TIMEOUT_MS ?? 60 * 60_000);
+const PARALLEL = Math.max(2, Number(process.env.FLEET_TEST_PARALLEL ?? availableParallelism()));
 
 const usage = `usage: node bin/run-tests.js [${SUITES.join('|')}] [FILTER...] [--node-test-flag...]
   FILTER     run only test files whose path contains it (e.g. store)
-  --flag     passed to node --test (e.g. --test-name-pattern=restart)`;
+  --flag     passed to node --test (e.g. --test-name-pattern=restart)
+  FLEET_TEST_PARALLEL=N  unit and sim files run N at a time (default: one per core)`;
 
 function fail(message) {
   console.error(`run-tests: ${message}`);
@@ -62,63 +70,105 @@ if (files.length === 0) {
       (filters.length > 0 ? ` matching ${filters.join(', ')}` : ''),
   );
 }
-console.log(
-  `run-tests: ${files.length} file(s) from ${relative(root, searchRoot)}/ ` +
-    `(per-file timeout ${FILE_TIMEOUT_MS / 1000} s)`,
-);
+const suiteOf = (f) => relative(testRoot, f).split(sep)[0] ?? '';
+const phases = [
+  {
+    name: 'unit and sim',
+    concurrency: PARALLEL,
+    files: files.filter((f) => PARALLEL_SUITES.has(suiteOf(f))),
+  },
+  {
+    name: 'integration and e2e',
+    concurrency: 1,
+    files: files.filter((f) => !PARALLEL_SUITES.has(suiteOf(f))),
+  },
+].filter((p) => p.files.length > 0);
 
-const nodeArgs = [
-  '--test',
-  '--test-concurrency=1',
-  '--test-reporter=spec',
-  `--test-timeout=${FILE_TIMEOUT_MS}`,
-  ...nodeFlags,
-  ...files.map((f) => relative(root, f)),
-];
 // Stack traces then point at the TypeScript lines rather than the compiled ones.
 const nodeOptions = [process.env.NODE_OPTIONS, '--enable-source-maps'].filter(Boolean).join(' ');
+const totals = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+// The spec reporter's summary lines, e.g. "ℹ pass 12".
+const SUMMARY = /^\u2139 (pass|fail|cancelled|skipped|todo) (\d+)$/;
 
-// A process group of its own, so a timeout or Ctrl-C can stop the test files' children too.
-const child = spawn(process.execPath, nodeArgs, {
-  cwd: root,
-  stdio: 'inherit',
-  detached: true,
-  env: { ...process.env, NODE_OPTIONS: nodeOptions },
-});
+let current;
+let timedOut = false;
+let interrupted = false;
 
-function killGroup(signal) {
+function killGroup(child, signal) {
   try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal);
+    if (child?.pid !== undefined) process.kill(-child.pid, signal);
   } catch {
     // Already gone.
   }
 }
 
-let timedOut = false;
+/** Runs one node --test process over a phase's files; resolves with its exit code. */
+function runPhase(phase) {
+  console.log(
+    `run-tests: ${phase.files.length} ${phase.name} file(s), ${phase.concurrency} at a time ` +
+      `(per-file timeout ${FILE_TIMEOUT_MS / 1000} s)`,
+  );
+  const nodeArgs = [
+    '--test',
+    `--test-concurrency=${phase.concurrency}`,
+    '--test-reporter=spec',
+    `--test-timeout=${FILE_TIMEOUT_MS}`,
+    ...nodeFlags,
+    ...phase.files.map((f) => relative(root, f)),
+  ];
+  return new Promise((done) => {
+    // A process group of its own, so a timeout or Ctrl-C can stop the test files' children too.
+    const child = spawn(process.execPath, nodeArgs, {
+      cwd: root,
+      stdio: ['inherit', 'pipe', 'inherit'],
+      detached: true,
+      env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    });
+    current = child;
+    let partial = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = SUMMARY.exec(line.trim());
+        if (m) totals[m[1]] += Number(m[2]);
+      }
+    });
+    child.on('error', (err) => fail(`could not start node --test: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      // Clean up anything a test file left running in the group.
+      killGroup(child, 'SIGKILL');
+      current = undefined;
+      if (signal !== null) console.error(`run-tests: node --test was killed by ${signal}`);
+      done(signal !== null ? 1 : (code ?? 1));
+    });
+  });
+}
+
 const watchdog = setTimeout(() => {
   timedOut = true;
   console.error(`run-tests: the whole run passed ${TOTAL_TIMEOUT_MS / 1000} s; stopping it`);
-  killGroup('SIGTERM');
-  setTimeout(() => killGroup('SIGKILL'), 10_000).unref();
+  killGroup(current, 'SIGTERM');
+  setTimeout(() => killGroup(current, 'SIGKILL'), 10_000).unref();
 }, TOTAL_TIMEOUT_MS);
 watchdog.unref();
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    killGroup(signal);
-    setTimeout(() => killGroup('SIGKILL'), 5_000).unref();
+    interrupted = true;
+    killGroup(current, signal);
+    setTimeout(() => killGroup(current, 'SIGKILL'), 5_000).unref();
   });
 }
 
-child.on('error', (err) => fail(`could not start node --test: ${err.message}`));
-child.on('exit', (code, signal) => {
-  clearTimeout(watchdog);
-  // Clean up anything a test file left running in the group.
-  killGroup('SIGKILL');
-  if (timedOut) process.exit(1);
-  if (signal !== null) {
-    console.error(`run-tests: node --test was killed by ${signal}`);
-    process.exit(1);
-  }
-  process.exit(code ?? 1);
-});
+let failed = false;
+for (const phase of phases) {
+  if (timedOut || interrupted) break;
+  if ((await runPhase(phase)) !== 0) failed = true;
+}
+clearTimeout(watchdog);
+const notRun = totals.cancelled > 0 ? `, ${totals.cancelled} cancelled` : '';
+console.log(`\nrun-tests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+if (notRun) console.log(`run-tests:${notRun.slice(1)} (counted as a failure)`);
+process.exit(failed || timedOut || interrupted || totals.cancelled > 0 ? 1 : 0);
