@@ -5,8 +5,8 @@ import http from 'node:http';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DockerRuntime } from '../../agent/runtime/docker.js';
-import { ProcessRuntime } from '../../agent/runtime/process.js';
+import { DockerRuntime } from '../../agent/runtime/docker/index.js';
+import { ProcessRuntime } from '../../agent/runtime/process/index.js';
 import {
   ImageUnavailableError,
   TaskRejectedError,
