@@ -1,9 +1,10 @@
-// The process runtime's records on disk: one JSON file per task, written atomically and one write at a time.
+// The process runtime's records on disk (one JSON file per task, written atomically, one write at a time) and the workloads they describe.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../../shared/atomic-file.js';
 import type { Logger } from '../../../shared/log.js';
+import type { ObservedWorkload } from '../types.js';
 
 const recordSchema = z.object({
   v: z.literal(1),
@@ -104,4 +105,20 @@ export class RecordStore {
 /** Task ids become file names: anything outside a safe set could escape the directory. */
 export function safeName(taskId: string): string {
   return taskId.replace(/[^a-zA-Z0-9_.-]/g, '_').replace(/^\.+/, '_');
+}
+
+/** The workload a record describes; whether it runs comes from the live process, not the file. */
+export function toWorkload(rec: ProcessRecord, running: boolean): ObservedWorkload {
+  return {
+    runtimeId: rec.runtimeId,
+    taskId: rec.taskId,
+    serviceName: rec.serviceName,
+    slot: rec.slot,
+    nodeId: rec.nodeId,
+    running,
+    exitCode: running ? null : rec.exitCode,
+    startedAt: rec.startedAt,
+    finishedAt: running ? null : rec.finishedAt,
+    hostPorts: rec.hostPorts,
+  };
 }

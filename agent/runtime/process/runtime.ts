@@ -1,6 +1,6 @@
 // The process runtime driver: runs a task's command as a plain detached process, for boards without Docker.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, promises as fs, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { platformArch } from '../../../shared/arch.js';
@@ -22,8 +22,15 @@ import {
 import { AdoptedProcesses } from './adopted.js';
 import { killRemnants, killUnrecorded, pidAlive, procStat, signalGroup } from './liveness.js';
 import { pickPorts } from './ports.js';
-import { RecordStore, safeName, type ProcessRecord } from './records.js';
-import { buildEnv, commandOf, envPath, exitCodeOf, resolveExecutable } from './task-command.js';
+import { RecordStore, safeName, toWorkload, type ProcessRecord } from './records.js';
+import {
+  buildEnv,
+  commandOf,
+  envPath,
+  exitCodeOf,
+  resolveExecutable,
+  spawnDetached,
+} from './task-command.js';
 
 export interface ProcessRuntimeOptions {
   dataDir: string;
@@ -200,13 +207,8 @@ export class ProcessRuntime implements Runtime {
     base: Omit<ProcessRecord, 'pid' | 'procStart'>,
   ): Promise<ProcessRecord> {
     const [exe = '', ...args] = command;
-    const logFd = openSync(path.join(this.logsDir, `${safeName(base.taskId)}.log`), 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(exe, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
-    } finally {
-      closeSync(logFd); // the child holds its own copy of the descriptor
-    }
+    const logFile = path.join(this.logsDir, `${safeName(base.taskId)}.log`);
+    const child = spawnDetached(exe, args, env, logFile);
     const pid = child.pid;
     if (pid === undefined) {
       return new Promise((_resolve, reject) => {
@@ -328,21 +330,6 @@ export class ProcessRuntime implements Runtime {
     // An agent killed between spawn and the first record write left a process nobody tracks.
     else if (!this.children.has(taskId)) await killUnrecorded(taskId);
   }
-}
-
-function toWorkload(rec: ProcessRecord, running: boolean): ObservedWorkload {
-  return {
-    runtimeId: rec.runtimeId,
-    taskId: rec.taskId,
-    serviceName: rec.serviceName,
-    slot: rec.slot,
-    nodeId: rec.nodeId,
-    running,
-    exitCode: running ? null : rec.exitCode,
-    startedAt: rec.startedAt,
-    finishedAt: running ? null : rec.finishedAt,
-    hostPorts: rec.hostPorts,
-  };
 }
 
 function taskIdOf(runtimeId: string): string {

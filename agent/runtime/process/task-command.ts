@@ -1,5 +1,6 @@
-// What a task runs as a process: its command, its executable found on PATH, its environment and its exit code.
-import { constants as fsConstants, promises as fs } from 'node:fs';
+// What a task runs as a process: its command, its executable found on PATH, its environment, its spawn and its exit code.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants as fsConstants, promises as fs, openSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AssignedTask } from '../../../shared/protocol.js';
@@ -60,4 +61,19 @@ export async function resolveExecutable(exe: string, pathVar: string): Promise<s
     }
   }
   return null;
+}
+
+/** Spawns a process in its own group (so it outlives the agent) with its output appended to logFile. */
+export function spawnDetached(
+  exe: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): ChildProcess {
+  const logFd = openSync(logFile, 'a');
+  try {
+    return spawn(exe, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
+  } finally {
+    closeSync(logFd); // the child holds its own copy of the descriptor
+  }
 }
