@@ -71,13 +71,13 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
 
 async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
   if (flags.runtime === 'process') {
-    const { ProcessRuntime } = await import('./runtime/process.js');
+    const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({
       dataDir: path.join(flags.dataDir, 'process-runtime'),
       logger: createLogger('process-runtime'),
     });
   }
-  const { DockerRuntime } = await import('./runtime/docker.js');
+  const { DockerRuntime } = await import('./runtime/docker/index.js');
   return new DockerRuntime({ logger: createLogger('docker-runtime') });
 }
 

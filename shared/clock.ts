@@ -160,3 +160,12 @@ export const unrefSleep = (ms: number): Promise<void> =>
     const t = setTimeout(r, ms);
     t.unref();
   });
+
+/**
+ * Keeps the process alive until the returned function is called: for a wait whose caller must
+ * see it through even when nothing else holds the event loop (Clock timers never do).
+ */
+export function holdProcessOpen(): () => void {
+  const t = setInterval(() => undefined, 1 << 30);
+  return () => clearInterval(t);
+}

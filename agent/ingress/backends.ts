@@ -1,4 +1,5 @@
 // The backend set of one published port: selection (local first, least-conn or round robin), draining and per-backend counters.
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 
 export interface Backend {
   id: string;
@@ -22,7 +23,7 @@ export class BackendState {
   errors = 0;
   draining = false;
   failedUntil = 0;
-  drainTimer: NodeJS.Timeout | undefined;
+  drainTimer: TimerHandle | undefined;
   readonly open = new Set<Closable>();
   constructor(
     readonly key: string,
@@ -35,6 +36,8 @@ export interface PoolOptions {
   drainMs: number;
   /** Called when a draining backend has no forwarding left and is forgotten. */
   onRetired?: (b: BackendState) => void;
+  /** Time for the failed-connect cooldown and the drain deadline. */
+  clock?: Clock;
 }
 
 const keyOf = (b: Backend): string => `${b.id}|${b.host}:${b.port}`;
@@ -47,9 +50,11 @@ export class BackendPool {
   private others: BackendState[] = [];
   private cursor = 0;
   private drainMs: number;
+  private readonly clock: Clock;
 
   constructor(private readonly opts: PoolOptions) {
     this.drainMs = opts.drainMs;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Drains started from now on last this long. */
@@ -85,7 +90,7 @@ export class BackendPool {
    * failed recently only when nothing else is left. Undefined when none remains.
    */
   pick(tried?: readonly BackendState[]): BackendState | undefined {
-    const now = Date.now();
+    const now = this.clock.now();
     const cursor = this.cursor++;
     // Local tasks first; when none of them can take it (tried, or failing), other nodes' tasks.
     const local = this.choose(this.candidates, cursor, now, tried);
@@ -143,7 +148,7 @@ export class BackendPool {
   failed(s: BackendState, connectFailed: boolean): boolean {
     s.errors++;
     if (!connectFailed) return false;
-    const now = Date.now();
+    const now = this.clock.now();
     const fresh = s.failedUntil <= now;
     s.failedUntil = now + FAILED_COOLDOWN_MS;
     return fresh;
@@ -156,7 +161,7 @@ export class BackendPool {
   /** Forgets everything and ends what is still open (the forwarder is closing). */
   clear(): void {
     for (const s of this.all.values()) {
-      clearTimeout(s.drainTimer);
+      this.clearDrainTimer(s);
       for (const c of [...s.open]) c.close();
     }
     this.all.clear();
@@ -168,20 +173,23 @@ export class BackendPool {
     s.draining = true;
     if (s.active === 0) return this.retire(s);
     // Open forwardings finish on their own; past drainMs they are cut.
-    s.drainTimer = setTimeout(() => {
+    s.drainTimer = this.clock.setTimeout(() => {
       for (const c of [...s.open]) c.close();
     }, this.drainMs);
-    s.drainTimer.unref();
   }
 
   private undrain(s: BackendState): void {
     s.draining = false;
-    clearTimeout(s.drainTimer);
+    this.clearDrainTimer(s);
+  }
+
+  private clearDrainTimer(s: BackendState): void {
+    if (s.drainTimer) this.clock.clearTimeout(s.drainTimer);
     s.drainTimer = undefined;
   }
 
   private retire(s: BackendState): void {
-    clearTimeout(s.drainTimer);
+    this.clearDrainTimer(s);
     this.all.delete(s.key);
     this.opts.onRetired?.(s);
   }

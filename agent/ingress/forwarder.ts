@@ -1,8 +1,9 @@
 // The ingress forwarder of one published port on one address: listens (TCP or UDP) and forwards to the port's backends.
 import net from 'node:net';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { BackendPool, type Backend } from './backends.js';
-import { ForwardErrorLog } from './error-log.js';
 import { ConnectDeadlines, Session, newCounters, type TcpContext } from './tcp.js';
 import { UdpForwarder } from './udp.js';
 
@@ -27,7 +28,12 @@ export interface ForwarderOptions {
   /** A UDP flow keeps its backend socket this long after its last datagram (default 30 s). */
   udpIdleMs?: number;
   logger: Logger;
+  /** Time for connect deadlines, drains, cooldowns, UDP idling and log rate limits. */
+  clock?: Clock;
 }
+
+/** One line per reason this often at most; the lines in between are counted, not printed. */
+const ERROR_LOG_INTERVAL_MS = 10_000;
 
 export interface BackendStats {
   active: number;
@@ -56,7 +62,8 @@ export class PortForwarder {
   private readonly pool: BackendPool;
   private readonly counters = newCounters();
   private readonly logger: Logger;
-  private readonly errorLog: ForwardErrorLog;
+  private readonly errorLog: RateLimitedLog;
+  private readonly clock: Clock;
   private server: net.Server | undefined;
   private connects: ConnectDeadlines | undefined;
   private udp: UdpForwarder | undefined;
@@ -67,11 +74,16 @@ export class PortForwarder {
 
   constructor(private readonly opts: ForwarderOptions) {
     this.logger = opts.logger.child(`ingress:${opts.protocol}/${opts.port}`);
-    this.errorLog = new ForwardErrorLog(this.logger);
+    this.clock = opts.clock ?? systemClock;
+    this.errorLog = new RateLimitedLog(this.logger, ERROR_LOG_INTERVAL_MS, this.clock);
     if (opts.protocol === 'udp' && opts.proxy === 'v1')
       throw new Error('PROXY protocol v1 cannot describe UDP; use proxy=v2');
     this.drainMs = opts.drainMs ?? 30_000;
-    this.pool = new BackendPool({ balance: opts.balance ?? 'least-conn', drainMs: this.drainMs });
+    this.pool = new BackendPool({
+      balance: opts.balance ?? 'least-conn',
+      drainMs: this.drainMs,
+      clock: this.clock,
+    });
   }
 
   /** Starts listening; a port already in use rejects with an error naming EADDRINUSE. */
@@ -130,20 +142,18 @@ export class PortForwarder {
     this.server = undefined;
     this.pool.set([]);
     const done = (): void => void this.close();
-    const check = setInterval(() => {
+    const check = this.clock.setInterval(() => {
       if (this.pool.empty) {
-        clearInterval(check);
-        clearTimeout(limit);
+        this.clock.clearInterval(check);
+        this.clock.clearTimeout(limit);
         done();
       }
     }, 250);
     // The pool cuts what is left at its drain deadline; this only frees the forwarder after it.
-    const limit = setTimeout(() => {
-      clearInterval(check);
+    const limit = this.clock.setTimeout(() => {
+      this.clock.clearInterval(check);
       done();
     }, this.drainMs + 1_000);
-    check.unref();
-    limit.unref();
     // close() stops accepting at once; its callback would wait for every connection to end.
     server.close();
     await new Promise<void>((r) => setImmediate(r));
@@ -163,7 +173,7 @@ export class PortForwarder {
   }
 
   private startTcp(): Promise<void> {
-    this.connects = new ConnectDeadlines(this.opts.connectTimeoutMs ?? 3_000);
+    this.connects = new ConnectDeadlines(this.opts.connectTimeoutMs ?? 3_000, this.clock);
     const ctx: TcpContext = {
       pool: this.pool,
       counters: this.counters,
@@ -194,6 +204,7 @@ export class PortForwarder {
         idleMs: this.opts.udpIdleMs ?? 30_000,
         logger: this.logger,
         errorLog: this.errorLog,
+        clock: this.clock,
       },
       this.opts.bindHost,
     );

@@ -1,5 +1,6 @@
 // The agent's side of the routing mesh: one forwarder per published ingress port, fed by the manager's table.
 import { errorMessage } from '../../shared/errors.js';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { decode, ingressTableSchema, type IngressTable } from '../../shared/protocol.js';
 import { PortForwarder } from './forwarder.js';
@@ -13,6 +14,8 @@ export interface MeshOptions {
   logger: Logger;
   /** Largest table accepted (bytes); a fleet of thousands of tasks stays far below it. */
   maxTableBytes?: number;
+  /** Time for the retry of ports that could not be opened, and for the forwarders. */
+  clock?: Clock;
 }
 
 /** A port that could not be opened (say, taken by another program) is tried again this often. */
@@ -28,10 +31,13 @@ export class IngressMesh {
   /** Forwarders of ports that left the table, finishing their open connections. */
   private readonly retiring = new Set<PortForwarder>();
   private table: IngressTable | null = null;
-  private retry: NodeJS.Timeout | undefined;
+  private retry: TimerHandle | undefined;
   private closed = false;
+  private readonly clock: Clock;
 
-  constructor(private readonly opts: MeshOptions) {}
+  constructor(private readonly opts: MeshOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   /** A table from the manager; an empty payload (a former leader withdrawing it) is no table. */
   onTable(payload: Buffer): void {
@@ -54,7 +60,7 @@ export class IngressMesh {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
+    if (this.retry) this.clock.clearTimeout(this.retry);
     const all = [...this.forwarders.values()].map((f) => f.fw);
     this.forwarders.clear();
     all.push(...this.retiring);
@@ -84,7 +90,7 @@ export class IngressMesh {
       if (!(await this.ensure(key, p))) failed = true;
     }
     if (failed && !this.retry) {
-      this.retry = setTimeout(() => {
+      this.retry = this.clock.setTimeout(() => {
         this.retry = undefined;
         void this.apply();
       }, RETRY_MS);
@@ -104,6 +110,7 @@ export class IngressMesh {
           ...(p.proxy ? { proxy: p.proxy } : {}),
           ...(p.drainMs !== undefined ? { drainMs: p.drainMs } : {}),
           logger: this.opts.logger,
+          clock: this.clock,
         });
         await fw.start();
       } catch (e) {

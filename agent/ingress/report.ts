@@ -1,4 +1,5 @@
 // Sends this node's routing-mesh counters to the manager every few seconds while they change.
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import {
   INGRESS_STATS_MAX_BYTES,
@@ -34,33 +35,36 @@ export interface ReporterOptions {
   logger: Logger;
   periodMs?: number;
   refreshMs?: number;
-  now?: () => number;
+  /** Time for the reporting period and the refresh of unchanged counters. */
+  clock?: Clock;
 }
 
 export class IngressReporter {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   /** What the last report sent said (without its timestamp), and where and when it went. */
   private lastBody: string | null = null;
   private lastSession: string | null = null;
   private lastAt = 0;
+  private readonly clock: Clock;
 
-  constructor(private readonly opts: ReporterOptions) {}
+  constructor(private readonly opts: ReporterOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   start(): void {
     if (this.timer) return;
     const period = this.opts.periodMs ?? REPORT_MS;
-    this.timer = setInterval(() => this.tick(), period);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.tick(), period);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
   }
 
   /** Sends a report if one is due; returns whether it sent one (tests call it directly). */
   tick(): boolean {
-    const now = (this.opts.now ?? Date.now)();
+    const now = this.clock.now();
     const session = this.opts.session();
     if (session === null) {
       this.lastSession = null;

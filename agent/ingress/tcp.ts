@@ -1,8 +1,9 @@
 // TCP forwarding of one published port: each client connection is spliced to a backend connection, failing over on connect errors.
 import net from 'node:net';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
+import type { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import type { BackendPool, BackendState, Closable } from './backends.js';
-import type { ForwardErrorLog } from './error-log.js';
 import { encodeV1, encodeV2 } from './proxy-protocol.js';
 
 /** Size of a session's buffer for reads from its backend. */
@@ -37,7 +38,7 @@ export interface TcpContext {
   proxy: 'v1' | 'v2' | undefined;
   logger: Logger;
   /** Client-visible failures, rate-limited: a port with no live backend can fail every connection. */
-  errorLog: ForwardErrorLog;
+  errorLog: RateLimitedLog;
   /** Backend connects in progress, failed over when they take too long. */
   connects: ConnectDeadlines;
 }
@@ -73,7 +74,7 @@ type SessionSocket = net.Socket & { [kSession]: Session };
  */
 export class Session implements Closable {
   upstream: SessionSocket | undefined;
-  /** When the connect in progress is given up (ms since the epoch); 0 when none is. */
+  /** When the connect in progress is given up (ms on the port's clock); 0 when none is. */
   deadline = 0;
   private backend: BackendState | undefined;
   private tried: BackendState[] | undefined;
@@ -160,10 +161,8 @@ export class Session implements Closable {
     if (!b) {
       // No backend (left): refuse the client the closest way TCP allows, with a reset.
       this.ctx.counters.errors++;
-      this.ctx.errorLog.warn(
-        this.tried ? 'every backend failed; client reset' : 'no backend; client refused',
-        { tried: this.tried?.length ?? 0 },
-      );
+      const msg = this.tried ? 'every backend failed; client reset' : 'no backend; client refused';
+      this.ctx.errorLog.warn(msg, msg, { tried: this.tried?.length ?? 0 });
       this.client.resetAndDestroy();
       this.close();
       return;
@@ -208,7 +207,8 @@ export class Session implements Closable {
     if (this.connected) {
       // Mid-stream: reset the client too, so a truncated response cannot pass for a whole one.
       this.ctx.counters.errors++;
-      this.ctx.errorLog.warn('backend failed mid-stream; client reset', fields);
+      const msg = 'backend failed mid-stream; client reset';
+      this.ctx.errorLog.warn(msg, msg, fields);
       this.abort(this.client);
       return;
     }
@@ -306,16 +306,18 @@ function onUpstreamEnd(this: SessionSocket): void {
  */
 export class ConnectDeadlines {
   private readonly pending = new Set<Session>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
 
-  constructor(private readonly ms: number) {}
+  constructor(
+    private readonly ms: number,
+    private readonly clock: Clock,
+  ) {}
 
   add(s: Session): void {
-    s.deadline = Date.now() + this.ms;
+    s.deadline = this.clock.now() + this.ms;
     this.pending.add(s);
     if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), Math.max(10, Math.ceil(this.ms / 4)));
-      this.timer.unref();
+      this.timer = this.clock.setInterval(() => this.sweep(), Math.max(10, Math.ceil(this.ms / 4)));
     }
   }
 
@@ -325,13 +327,13 @@ export class ConnectDeadlines {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
     this.pending.clear();
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const s of this.pending) {
       if (s.deadline > now) continue;
       this.pending.delete(s);

@@ -1,10 +1,11 @@
 // UDP forwarding of one published port: each client address:port is a flow with its own connected socket to a backend.
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
+import type { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import type { BackendPool, BackendState, Closable } from './backends.js';
 import { encodeV2 } from './proxy-protocol.js';
-import type { ForwardErrorLog } from './error-log.js';
 import type { TcpCounters } from './tcp.js';
 
 /** Datagrams held for a flow while its backend socket connects; beyond it they are dropped, as UDP may. */
@@ -16,12 +17,14 @@ export interface UdpContext {
   proxy: boolean;
   idleMs: number;
   logger: Logger;
-  errorLog: ForwardErrorLog;
+  errorLog: RateLimitedLog;
+  /** Time for the flows' idle timeout. */
+  clock: Clock;
 }
 
 /** One client's flow. The backend socket is connected so an ICMP refusal surfaces as an error. */
 class Flow implements Closable {
-  lastSeen = Date.now();
+  lastSeen: number;
   private queue: Buffer[] | undefined = [];
   private closed = false;
   private readonly header: Buffer | undefined;
@@ -33,6 +36,7 @@ class Flow implements Closable {
     private readonly backend: BackendState,
     private readonly client: dgram.RemoteInfo,
   ) {
+    this.lastSeen = fw.ctx.clock.now();
     const b = backend.backend;
     if (fw.ctx.proxy) {
       const local = fw.socket.address();
@@ -94,7 +98,7 @@ class Flow implements Closable {
 export class UdpForwarder {
   readonly socket: dgram.Socket;
   private readonly flows = new Map<string, Flow>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private sweeper: TimerHandle | undefined;
 
   constructor(
     readonly ctx: UdpContext,
@@ -123,7 +127,8 @@ export class UdpForwarder {
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    if (this.sweeper) this.ctx.clock.clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const f of [...this.flows.values()]) f.close();
     try {
       this.socket.close();
@@ -140,9 +145,8 @@ export class UdpForwarder {
       this.ctx.counters.total++;
       if (!b) {
         this.ctx.counters.errors++;
-        this.ctx.errorLog.warn('no backend; datagram dropped', {
-          client: `${rinfo.address}:${rinfo.port}`,
-        });
+        const msg = 'no backend; datagram dropped';
+        this.ctx.errorLog.warn(msg, msg, { client: `${rinfo.address}:${rinfo.port}` });
         return;
       }
       flow = new Flow(this, key, b, rinfo);
@@ -150,7 +154,7 @@ export class UdpForwarder {
       this.ctx.counters.active++;
       this.ctx.pool.acquire(b, flow);
     }
-    flow.lastSeen = Date.now();
+    flow.lastSeen = this.ctx.clock.now();
     this.ctx.counters.bytesIn += msg.length;
     flow.send(msg);
   }
@@ -158,10 +162,9 @@ export class UdpForwarder {
   /** One timer for all flows rather than one reset per datagram: idle flows end within 1.5x idleMs. */
   private startSweeper(): void {
     const every = Math.max(50, Math.floor(this.ctx.idleMs / 2));
-    this.sweeper = setInterval(() => {
-      const cutoff = Date.now() - this.ctx.idleMs;
+    this.sweeper = this.ctx.clock.setInterval(() => {
+      const cutoff = this.ctx.clock.now() - this.ctx.idleMs;
       for (const f of [...this.flows.values()]) if (f.lastSeen < cutoff) f.close();
     }, every);
-    this.sweeper.unref();
   }
 }

@@ -22,7 +22,7 @@ import type { Store } from '../store/store.js';
 import { handlers, type HandlerContext } from './handlers.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import type { RaftView } from './views.js';
-import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 
 export interface RpcDeps {
   store: Store;
@@ -56,7 +56,7 @@ export interface ClusterGate {
 }
 
 export function serveRpc(deps: RpcDeps): void {
-  const complaints = new RateLimitedLog(deps.logger, 5_000, () => deps.clock.now());
+  const complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
   const accepted = new Set([topics.rpc(RPC_ANY), topics.rpc(deps.managerId)]);
   deps.broker.onMessage(`${PREFIX}/rpc/`, (topic, payload, principal, clientId) => {
     if (!clientId || !accepted.has(topic)) return;

@@ -5,7 +5,7 @@ import {
   MAX_PAYLOAD_BYTES,
   RAFT_MAX_PAYLOAD_BYTES,
 } from '../../shared/protocol.js';
-import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { isRaftTopic, type Principal } from './acl.js';
 
 /** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
@@ -122,7 +122,7 @@ export class FloodGuard {
     private readonly caps: Readonly<Record<TopicFamily, number>> = PAYLOAD_CAPS,
     private readonly raftLimit: Readonly<RateLimit> = RAFT_RATE_LIMIT,
   ) {
-    this.complaints = new RateLimitedLog(logger, 5_000, now);
+    this.complaints = new RateLimitedLog(logger, 5_000, { now });
   }
 
   check(

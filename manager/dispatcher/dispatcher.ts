@@ -20,7 +20,7 @@ import type { ChangeSet, Command } from '../store/commands.js';
 import { isWriteConflict } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
 import { HealthTracker } from './health.js';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { withFiles } from './task-files.js';
 
 export interface DispatcherDeps {
@@ -55,7 +55,7 @@ export class Dispatcher {
 
   constructor(private readonly deps: DispatcherDeps) {
     this.health = new HealthTracker(deps.heartbeatMs);
-    this.complaints = new RateLimitedLog(deps.logger, 5_000, () => deps.clock.now());
+    this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
   }
 
   /** Subscribes to the nodes' topics once; messages count only while started (leading). */

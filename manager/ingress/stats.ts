@@ -10,7 +10,7 @@ import {
 } from '../../shared/protocol.js';
 import { taskName } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
-import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import type { StoreView } from '../store/store.js';
 
 /** A node silent this long has its counters forgotten (agents refresh them every 30 s). */
@@ -58,7 +58,7 @@ export class IngressStats implements IngressStatsView {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxAgeMs = opts.maxAgeMs ?? STATS_MAX_AGE_MS;
-    this.complaints = new RateLimitedLog(opts.logger, 5_000, this.now);
+    this.complaints = new RateLimitedLog(opts.logger, 5_000, { now: this.now });
   }
 
   /** Listens on the nodes' topics once; reports count only while started (leading). */

@@ -6,7 +6,7 @@ import { PREFIX, RAFT_MAX_PAYLOAD_BYTES, topics } from '../../shared/protocol.js
 import { connectMqtt } from '../../shared/transport.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
-import { RateLimitedLog } from '../dispatcher/rate-limited-log.js';
+import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import type { Message } from './core/types.js';
 import {
   SnapshotAssembler,
@@ -58,7 +58,7 @@ export class RaftTransport {
   constructor(private readonly opts: RaftTransportOptions) {
     this.now = opts.now ?? Date.now;
     this.assembler = new SnapshotAssembler(opts.selfId, this.now);
-    this.complaints = new RateLimitedLog(opts.logger, 5_000, this.now);
+    this.complaints = new RateLimitedLog(opts.logger, 5_000, { now: this.now });
     const batchTopic = topics.raft(opts.selfId);
     const snapTopic = topics.raftSnap(opts.selfId);
     this.unsubscribe = opts.broker.onMessage(`${PREFIX}/raft/`, (topic, payload, principal) => {
@@ -326,7 +326,7 @@ class PeerLink {
   private readonly complaints: RateLimitedLog;
 
   constructor(private readonly o: PeerLinkOptions) {
-    this.complaints = new RateLimitedLog(o.logger, 60_000, o.now);
+    this.complaints = new RateLimitedLog(o.logger, 60_000, { now: o.now });
   }
 
   get address(): string {

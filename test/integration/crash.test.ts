@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/options.js';
 import { errorMessage, isFleetError } from '../../shared/errors.js';
-import { ProcessRuntime } from '../../agent/runtime/process.js';
+import { ProcessRuntime } from '../../agent/runtime/process/index.js';
 import { removeStaleTemps } from '../../shared/atomic-file.js';
 import { assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
 import { taskTemplateSchema } from '../../shared/spec.js';

@@ -1,7 +1,7 @@
 // The Docker runtime's pure parts: whether a stop signal reaches the container, and when a listed container is inspected again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { signalDropped, signalNumber, summaryKey } from '../../agent/runtime/docker.js';
+import { signalDropped, signalNumber, summaryKey } from '../../agent/runtime/docker/index.js';
 
 const SIGTERM = 15;
 const SIGINT = 2;

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackendPool, type Backend, type Closable } from '../../agent/ingress/backends.js';
+import { FakeClock } from '../../shared/clock.js';
 
 const backend = (id: string, local = false): Backend => ({ id, host: '127.0.0.2', port: 1, local });
 const conn = (): Closable & { closed: boolean } => {
@@ -53,12 +54,14 @@ test('a local backend that refused is failed over to other nodes, and they take 
   assert.equal(pool.pick([...others, local]), undefined);
 });
 
-test('a removed backend drains: no new picks, cut after drainMs, forgotten when empty', async () => {
+test('a removed backend drains: no new picks, cut after drainMs, forgotten when empty', () => {
   const retired: string[] = [];
+  const clock = new FakeClock();
   const pool = new BackendPool({
     balance: 'least-conn',
     drainMs: 20,
     onRetired: (s) => retired.push(s.backend.id),
+    clock,
   });
   pool.set([backend('a')]);
   const a = pool.pick();
@@ -68,7 +71,9 @@ test('a removed backend drains: no new picks, cut after drainMs, forgotten when 
   pool.set([backend('b')]);
   assert.equal(a.draining, true);
   assert.equal(pool.pick()?.backend.id, 'b');
-  await new Promise((r) => setTimeout(r, 60));
+  clock.advance(19);
+  assert.equal(c.closed, false, 'open until drainMs has passed');
+  clock.advance(1);
   assert.equal(c.closed, true);
   pool.release(a, c);
   assert.deepEqual(retired, ['a']);
@@ -105,4 +110,19 @@ test('a backend whose connect failed is tried last, and skipped once tried', () 
   assert.ok(b);
   assert.equal(pool.pick([b]), a);
   assert.equal(pool.pick([a, b]), undefined);
+});
+
+test('a backend whose connect failed is picked as usual again once its cooldown is over', () => {
+  const clock = new FakeClock();
+  const pool = new BackendPool({ balance: 'round-robin', drainMs: 1000, clock });
+  pool.set([backend('a'), backend('b')]);
+  const a = [...pool.states()].find((s) => s.backend.id === 'a');
+  assert.ok(a);
+  pool.failed(a, true);
+  clock.advance(1_999);
+  for (let i = 0; i < 4; i++) assert.equal(pool.pick()?.backend.id, 'b', 'still cooling down');
+  clock.advance(1);
+  const picks = Array.from({ length: 4 }, () => pool.pick()?.backend.id);
+  assert.deepEqual([...new Set(picks)].sort(), ['a', 'b']);
+  assert.equal(pool.failed(a, true), true, 'a new failure starts a new cooldown, logged again');
 });

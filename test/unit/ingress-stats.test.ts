@@ -19,6 +19,7 @@ import { renderServiceDetail } from '../../manager/cli/format.js';
 import { IngressStats, STATS_MAX_AGE_MS } from '../../manager/ingress/stats.js';
 import type { Command } from '../../manager/store/commands.js';
 import { Store } from '../../manager/store/store.js';
+import { FakeClock } from '../../shared/clock.js';
 import { memoryLogger, silentLogger } from '../../shared/log.js';
 import {
   INGRESS_STATS_MAX_BYTES,
@@ -45,7 +46,7 @@ const fwStats = (port: number, over: Partial<ForwarderStats> = {}): ForwarderSta
 });
 
 function reporter(initial: ForwarderStats[] = []) {
-  let now = 1_000_000;
+  const clock = new FakeClock(1_000_000);
   let session: string | null = 'mgr-a:4222';
   let stats = initial;
   const sent: { topic: string; report: IngressStatsReport }[] = [];
@@ -60,13 +61,13 @@ function reporter(initial: ForwarderStats[] = []) {
     },
     session: () => session,
     logger: silentLogger,
-    now: () => now,
+    clock,
   });
   return {
     r,
     sent,
     set: (s: ForwarderStats[]) => (stats = s),
-    tick: (ms: number) => (now += ms),
+    tick: (ms: number) => clock.advance(ms),
     connect: (s: string | null) => (session = s),
   };
 }

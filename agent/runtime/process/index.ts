@@ -1,0 +1,2 @@
+// The process runtime driver's entry.
+export { ProcessRuntime, type ProcessRuntimeOptions } from './runtime.js';

@@ -1,0 +1,86 @@
+// Processes by pid: liveness guarded against pid reuse, signals to whole process groups, and leftovers killed.
+import { promises as fs, readFileSync } from 'node:fs';
+
+/** Names a task's process in its environment, so one spawned but never recorded can be found. */
+export const TASK_ENV = 'FLEET_TASK_ID';
+
+/** Liveness by pid, guarded against pid reuse and zombies via /proc on Linux. */
+export function pidAlive(pid: number, procStart: string | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = procStat(pid);
+  if (stat === null) return process.platform !== 'linux';
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return procStart === null || stat.start === procStart;
+}
+
+/**
+ * Fields of /proc/<pid>/stat after the command name (which may itself hold spaces or ')').
+ * Read synchronously: procfs is in memory, and the spawn path must not yield (see launch).
+ */
+export function procStat(pid: number): { state: string; start: string } | null {
+  if (process.platform !== 'linux' || pid <= 0) return null;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); the start time is field 22.
+  const state = fields[0];
+  const start = fields[19];
+  return state && start ? { state, start } : null;
+}
+
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Not a group leader (or already gone): signal the process itself.
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Kills what is left of a task's process group once its leader is gone, as Docker does with a
+ * container whose main process exits: stray children would otherwise hold ports untracked. The
+ * kernel does not hand out a pid that is still some group's id, so this cannot hit a stranger
+ * while any member is alive.
+ */
+export function killRemnants(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is already empty
+  }
+}
+
+/** Kills the process groups (Linux) whose leader carries this task id but has no record. */
+export async function killUnrecorded(taskId: string): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const marker = `\0${TASK_ENV}=${taskId}\0`;
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = `\0${await fs.readFile(`/proc/${pid}/environ`, 'latin1')}`;
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (environ.includes(marker)) signalGroup(Number(pid), 'SIGKILL');
+  }
+}
