@@ -1,5 +1,6 @@
 // A manager process as a member of the cluster: its node identity (for its peers) and its node record.
 import path from 'node:path';
+import { platformArch } from '../shared/arch.js';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import {
   generateNodeKeys,
@@ -11,10 +12,8 @@ import {
 import type { NodeRecord } from '../shared/spec.js';
 import type { ClusterRecord } from './store/commands.js';
 
-/** Docker's architecture names, as the agents report theirs. */
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
-
-export const boardArch = (): string => GOARCH[process.arch] ?? process.arch;
+/** This board's architecture by Docker's names, as the agents report theirs. */
+export const boardArch = (): string => platformArch(process.arch);
 
 /** A manager's node name unless --name says otherwise: unique per listening address. */
 export const defaultManagerName = (host: string): string => `manager-${host}`;
