@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/log.js';
 import type { ChangeSet, Proposal } from '../store/commands.js';
 import { isWriteConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';
-import { RaftNode } from './core/index.js';
+import { RaftNode, parseConfChange } from './core/index.js';
 import type {
   ConfChange,
   Entry,
@@ -17,7 +17,7 @@ import type {
   SoftState,
   Status,
 } from './core/index.js';
-import { applyEntry, parseConfChange } from './apply.js';
+import { applyEntry } from './apply.js';
 import { proposalToEntry } from './entries.js';
 import type { RaftStorage } from './storage.js';
 
@@ -426,7 +426,7 @@ export class RaftHost extends EventEmitter {
     }
     if (e.type === 'conf') {
       const cc = parseConfChange(e);
-      if (cc.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
+      if (cc?.op === 'remove' && cc.id === this.opts.id) this.emit('removed');
     }
   }
 
