@@ -6,9 +6,8 @@ import { encryptAtRest } from '../../shared/sealing.js';
 import type { ServiceSpec } from '../../shared/spec.js';
 import type { ConfigRecord, SecretRecord } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
-import type { HandlerContext, Outcome } from './handlers.js';
+import type { Handler } from './context.js';
 
-type Handler<M extends Method> = (p: ParsedParams<M>, ctx: HandlerContext) => Outcome<M>;
 type FileMethods =
   | 'secret.create'
   | 'secret.ls'
