@@ -1,5 +1,5 @@
 // The API's secret and config methods: values go in once, encrypted (secrets); only metadata comes out.
-import type { ConfigView, Method, ParsedParams, SecretView } from '../../shared/api.js';
+import type { ConfigView, SecretView } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument, notFound } from '../../shared/errors.js';
 import { randomId } from '../../shared/identity.js';
 import { encryptAtRest } from '../../shared/sealing.js';

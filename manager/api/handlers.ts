@@ -10,7 +10,6 @@ import {
   type ServiceRecord,
   type ServiceSpec,
 } from '../../shared/spec.js';
-import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
@@ -18,7 +17,7 @@ import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
-import { nodeView, serviceDetail, serviceView, taskView, type RaftView } from './views.js';
+import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
 export type { HandlerContext, Outcome } from './context.js';
 
