@@ -4,12 +4,12 @@ import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
   mergeHealthcheck,
-  mergeUpdateConfig,
   parseConstraint,
   type FileRef,
   type ServiceRecord,
   type ServiceSpec,
 } from '../../shared/spec.js';
+import { mergeUpdateConfig } from '../../shared/update-config.js';
 import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
