@@ -6,12 +6,11 @@ import {
   objectNameSchema,
   portSchema,
   serviceSpecSchema,
-  updateConfigSchema,
   type Availability,
   type NodeStatus,
   type PortSpec,
-  type UpdateState,
 } from './spec.js';
+import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
 
 const ref = z.string().min(1).max(128);

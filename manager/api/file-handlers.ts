@@ -1,14 +1,13 @@
 // The API's secret and config methods: values go in once, encrypted (secrets); only metadata comes out.
-import type { ConfigView, Method, ParsedParams, SecretView } from '../../shared/api.js';
+import type { ConfigView, SecretView } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument, notFound } from '../../shared/errors.js';
 import { randomId } from '../../shared/identity.js';
 import { encryptAtRest } from '../../shared/sealing.js';
 import type { ServiceSpec } from '../../shared/spec.js';
 import type { ConfigRecord, SecretRecord } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
-import type { HandlerContext, Outcome } from './handlers.js';
+import type { Handler } from './context.js';
 
-type Handler<M extends Method> = (p: ParsedParams<M>, ctx: HandlerContext) => Outcome<M>;
 type FileMethods =
   | 'secret.create'
   | 'secret.ls'

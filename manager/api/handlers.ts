@@ -1,43 +1,27 @@
 // The API's methods: each reads the store and returns its answer plus the commands that make it true.
-import type { Method, ParsedParams, Results } from '../../shared/api.js';
+import type { Method, ParsedParams } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.js';
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
   mergeHealthcheck,
-  mergeUpdateConfig,
   parseConstraint,
   type FileRef,
   type ServiceRecord,
   type ServiceSpec,
 } from '../../shared/spec.js';
-import type { Command } from '../store/commands.js';
-import type { IngressStatsView } from '../ingress/stats.js';
+import { mergeUpdateConfig } from '../../shared/update-config.js';
 import type { StoreView } from '../store/store.js';
+import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
-import { nodeView, serviceDetail, serviceView, taskView, type RaftView } from './views.js';
+import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
-export interface HandlerContext {
-  store: StoreView;
-  now: number;
-  managerId: string;
-  /** Key that encrypts secret values at rest (the manager's secrets.key file). */
-  dataKey: Uint8Array;
-  /** The Raft group as this manager sees it (absent in unit tests without one). */
-  raft?: RaftView;
-  /** The routing mesh's traffic counters (the leader's; a follower has none). */
-  ingressStats?: IngressStatsView;
-}
+export type { HandlerContext, Outcome } from './context.js';
 
-export interface Outcome<M extends Method> {
-  result: Results[M];
-  commands?: Command[];
-}
-
-type Handlers = { [M in Method]: (p: ParsedParams<M>, ctx: HandlerContext) => Outcome<M> };
+type Handlers = { [M in Method]: Handler<M> };
 
 export const handlers: Handlers = {
   'cluster.info': (_p, { store, managerId }) => {

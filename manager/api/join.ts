@@ -10,6 +10,7 @@ import {
   joinRequestSchema,
   topics,
   type JoinReply,
+  type JoinRequest,
 } from '../../shared/protocol.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
@@ -39,7 +40,7 @@ export interface ManagerJoinDeps {
 }
 
 export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
-  const { store, broker, logger, clock, certLifetimeMs } = deps;
+  const { broker, logger } = deps;
   broker.onMessage(`${PREFIX}/join/`, (topic, payload, principal, clientId) => {
     if (!clientId || principal?.kind !== 'join' || topic !== topics.join(clientId)) return;
     const reply = (msg: JoinReply): void => {
@@ -50,96 +51,132 @@ export function serveJoins(deps: CertIssuerDeps & ManagerJoinDeps): void {
       logger.warn('dropped join request', { clientId, reason: d.reason });
       return reply({ v: 1, ok: false, error: `bad join request: ${d.reason}` });
     }
-    const req = d.value;
-    const cluster = store.cluster();
+    const cluster = deps.store.cluster();
     if (!cluster) return;
-    // The token decides the role: a worker token never makes a manager.
-    const role =
-      req.token === cluster.managerToken
-        ? 'manager'
-        : req.token === cluster.workerToken
-          ? 'worker'
-          : null;
-    if (!role || role !== principal.role)
-      return reply({ v: 1, ok: false, error: 'invalid join token' });
-    if (!req.token.includes(fingerprint(cluster.rootPub))) {
-      return reply({ v: 1, ok: false, error: 'join token is for another cluster' });
-    }
-    if (!verifyText(req.token, req.sig, req.signPub)) {
-      return reply({ v: 1, ok: false, error: 'join request signature does not match its key' });
-    }
-    const now = clock.now();
-    const id = randomId();
-    const managerAddress = role === 'manager' ? req.manager?.address : undefined;
-    // A manager process holds the root key and could mint its own: a short lifetime adds nothing.
-    const lifetime = managerAddress ? MANAGER_CERT_LIFETIME_MS : certLifetimeMs;
-    const serial = randomId();
-    const cert = issueCertificate(
-      {
-        id,
-        role,
-        signPub: req.signPub,
-        boxPub: req.boxPub,
-        issuedAt: now,
-        expiresAt: now + lifetime,
-        serial,
-      },
-      { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
-    );
-    const node: NodeRecord = {
+    const checked = checkJoin(cluster, d.value, principal.role);
+    if ('error' in checked) return reply({ v: 1, ok: false, error: checked.error });
+    admit(deps, cluster, d.value, checked.role, reply);
+  });
+}
+
+/** The role the request's token grants, or why the request is refused. */
+function checkJoin(
+  cluster: ClusterRecord,
+  req: JoinRequest,
+  tokenRole: 'worker' | 'manager',
+): { role: 'worker' | 'manager' } | { error: string } {
+  // The token decides the role: a worker token never makes a manager.
+  const role =
+    req.token === cluster.managerToken
+      ? 'manager'
+      : req.token === cluster.workerToken
+        ? 'worker'
+        : null;
+  if (!role || role !== tokenRole) return { error: 'invalid join token' };
+  if (!req.token.includes(fingerprint(cluster.rootPub))) {
+    return { error: 'join token is for another cluster' };
+  }
+  if (!verifyText(req.token, req.sig, req.signPub)) {
+    return { error: 'join request signature does not match its key' };
+  }
+  return { role };
+}
+
+/** Issues the certificate, records the node (and adds a manager to the group), then replies. */
+function admit(
+  deps: CertIssuerDeps & ManagerJoinDeps,
+  cluster: ClusterRecord,
+  req: JoinRequest,
+  role: 'worker' | 'manager',
+  reply: (msg: JoinReply) => void,
+): void {
+  const { store, logger, clock, certLifetimeMs } = deps;
+  const now = clock.now();
+  const id = randomId();
+  const managerAddress = role === 'manager' ? req.manager?.address : undefined;
+  // A manager process holds the root key and could mint its own: a short lifetime adds nothing.
+  const lifetime = managerAddress ? MANAGER_CERT_LIFETIME_MS : certLifetimeMs;
+  const serial = randomId();
+  const cert = issueCertificate(
+    {
       id,
-      name: req.name,
       role,
-      status: managerAddress ? 'ready' : 'unknown',
-      statusMessage: managerAddress ? '' : 'joined, waiting for first heartbeat',
-      // A manager process runs no tasks: nothing is ever scheduled on its record.
-      availability: managerAddress ? 'drain' : 'active',
-      address: req.address,
-      arch: req.platform.arch,
-      os: req.platform.os,
-      labels: req.labels,
-      resources: { cpus: 0, memoryBytes: 0 },
-      runtime: 'docker',
       signPub: req.signPub,
       boxPub: req.boxPub,
-      certSerial: serial,
-      agentVersion: '',
-      ...(managerAddress ? { manager: { address: managerAddress } } : {}),
-      createdAt: now,
-      updatedAt: now,
-    };
-    const leader = deps.leaderAddress();
-    if (leader === null) return reply({ v: 1, ok: false, error: 'no leader yet; try again' });
-    if (leader !== 'self')
-      return reply({
+      issuedAt: now,
+      expiresAt: now + lifetime,
+      serial,
+    },
+    { publicKey: cluster.rootPub, secretKey: cluster.rootSecret },
+  );
+  const node = joinedNode(req, { id, role, serial, now, managerAddress });
+  const leader = deps.leaderAddress();
+  if (leader === null) return reply({ v: 1, ok: false, error: 'no leader yet; try again' });
+  if (leader !== 'self')
+    return reply({
+      v: 1,
+      ok: false,
+      error: `this manager does not lead; join via ${leader}`,
+      leader,
+    });
+  deps
+    .propose({ commands: [{ type: 'node.put', node }] })
+    .then(async () => {
+      if (managerAddress) await deps.addManager(id, managerAddress);
+      logger.info('node joined', { nodeId: id, name: req.name, role, address: req.address });
+      const bundle = managerAddress
+        ? sealBundle(cluster, deps.dataKey, store.members(), req.boxPub)
+        : undefined;
+      reply({
         v: 1,
-        ok: false,
-        error: `this manager does not lead; join via ${leader}`,
-        leader,
+        ok: true,
+        nodeId: id,
+        role,
+        cert,
+        rootPub: cluster.rootPub,
+        ...(bundle ? { managerBundle: bundle } : {}),
       });
-    deps
-      .propose({ commands: [{ type: 'node.put', node }] })
-      .then(async () => {
-        if (managerAddress) await deps.addManager(id, managerAddress);
-        logger.info('node joined', { nodeId: id, name: req.name, role, address: req.address });
-        const bundle = managerAddress
-          ? sealBundle(cluster, deps.dataKey, store.members(), req.boxPub)
-          : undefined;
-        reply({
-          v: 1,
-          ok: true,
-          nodeId: id,
-          role,
-          cert,
-          rootPub: cluster.rootPub,
-          ...(bundle ? { managerBundle: bundle } : {}),
-        });
-      })
-      .catch((e: unknown) => {
-        logger.error('could not record joining node', { error: String(e) });
-        reply({ v: 1, ok: false, error: 'the manager could not record the node; try again' });
-      });
-  });
+    })
+    .catch((e: unknown) => {
+      logger.error('could not record joining node', { error: String(e) });
+      reply({ v: 1, ok: false, error: 'the manager could not record the node; try again' });
+    });
+}
+
+/** The record of a node that has just joined; a manager process's record runs no tasks. */
+function joinedNode(
+  req: JoinRequest,
+  n: {
+    id: string;
+    role: 'worker' | 'manager';
+    serial: string;
+    now: number;
+    managerAddress: string | undefined;
+  },
+): NodeRecord {
+  const { id, role, serial, now, managerAddress } = n;
+  return {
+    id,
+    name: req.name,
+    role,
+    status: managerAddress ? 'ready' : 'unknown',
+    statusMessage: managerAddress ? '' : 'joined, waiting for first heartbeat',
+    // A manager process runs no tasks: nothing is ever scheduled on its record.
+    availability: managerAddress ? 'drain' : 'active',
+    address: req.address,
+    arch: req.platform.arch,
+    os: req.platform.os,
+    labels: req.labels,
+    resources: { cpus: 0, memoryBytes: 0 },
+    runtime: 'docker',
+    signPub: req.signPub,
+    boxPub: req.boxPub,
+    certSerial: serial,
+    agentVersion: '',
+    ...(managerAddress ? { manager: { address: managerAddress } } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /**

@@ -4,7 +4,7 @@ import { FleetError, invalidArgument } from '../../shared/errors.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
-import type { HandlerContext } from './handlers.js';
+import type { HandlerContext } from './context.js';
 import { findNode } from './lookup.js';
 import { managerStatus, nodeView, type RaftView } from './views.js';
 

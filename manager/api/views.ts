@@ -12,8 +12,8 @@ import {
   type NodeRecord,
   type ServiceRecord,
   type TaskRecord,
-  type UpdateStatus,
 } from '../../shared/spec.js';
+import type { UpdateStatus } from '../../shared/update-config.js';
 import type { StoreView } from '../store/store.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import { ingressPortsOf } from '../ingress/table.js';

@@ -62,7 +62,29 @@ export class Broker {
     port: number,
     tlsMaterial?: { certChainPem: string; keyPem: string },
   ): Promise<{ host: string; port: number }> {
-    this.aedes = await Aedes.createBroker({
+    this.aedes = await this.createAedes();
+    this.watchClients();
+    const handle = (socket: net.Socket): void => {
+      socket.setNoDelay(true);
+      this.aedes.handle(socket);
+    };
+    const server = tlsMaterial ? this.tlsServer(tlsMaterial, handle) : net.createServer(handle);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+    return { host, port: actualPort };
+  }
+
+  /** Aedes with this broker's checks: who may connect, publish and subscribe. */
+  private createAedes(): Promise<Aedes> {
+    return Aedes.createBroker({
       authenticate: (client, username, password, done) => {
         const r = this.authenticate(client.id, username, password);
         if (r.ok) {
@@ -101,6 +123,10 @@ export class Broker {
       concurrency: 1000,
       heartbeatInterval: 3_600_000,
     });
+  }
+
+  /** Tracks connected clients and hands every routed publish to the in-process handlers. */
+  private watchClients(): void {
     this.aedes.on('clientReady', (c) => {
       this.clients.set(c.id, c);
       const p = this.principals.get(c);
@@ -111,38 +137,24 @@ export class Broker {
       this.logger.debug('client error', { clientId: c.id, error: err.message });
     });
     this.aedes.on('publish', (packet, client) => this.dispatch(packet, client));
-    const handle = (socket: net.Socket): void => {
-      socket.setNoDelay(true);
-      this.aedes.handle(socket);
-    };
-    let server: net.Server;
-    if (tlsMaterial) {
-      const tlsServer = tls.createServer(
-        { cert: tlsMaterial.certChainPem, key: tlsMaterial.keyPem, minVersion: 'TLSv1.2' },
-        handle,
-      );
-      // A plain-TCP client or a scanner fails the handshake here, before aedes sees a byte.
-      tlsServer.on('tlsClientError', (err, socket) => {
-        this.logger.debug('TLS handshake failed', {
-          remote: socket.remoteAddress,
-          error: err.message,
-        });
-      });
-      server = tlsServer;
-    } else {
-      server = net.createServer(handle);
-    }
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
+  }
+
+  private tlsServer(
+    material: { certChainPem: string; keyPem: string },
+    handle: (socket: net.Socket) => void,
+  ): net.Server {
+    const server = tls.createServer(
+      { cert: material.certChainPem, key: material.keyPem, minVersion: 'TLSv1.2' },
+      handle,
+    );
+    // A plain-TCP client or a scanner fails the handshake here, before aedes sees a byte.
+    server.on('tlsClientError', (err, socket) => {
+      this.logger.debug('TLS handshake failed', {
+        remote: socket.remoteAddress,
+        error: err.message,
       });
     });
-    const addr = server.address();
-    const actualPort = typeof addr === 'object' && addr ? addr.port : port;
-    return { host, port: actualPort };
+    return server;
   }
 
   /** Registers an in-process handler for every message on topics under the prefix; returns its removal. */

@@ -1,7 +1,7 @@
 // Applying one committed Raft entry to the store: a proposal, a membership change or an empty entry.
 import { emptyChangeSet, type ChangeSet } from '../store/commands.js';
 import type { Store } from '../store/store.js';
-import type { ConfChange, Entry } from './core/index.js';
+import { parseConfChange, type Entry } from './core/index.js';
 import { decodeMemberContext, entryToProposal } from './entries.js';
 
 /**
@@ -12,6 +12,12 @@ import { decodeMemberContext, entryToProposal } from './entries.js';
 export function applyEntry(store: Store, e: Entry): ChangeSet {
   if (e.type === 'conf') {
     const cc = parseConfChange(e);
+    if (!cc) {
+      // The core proposes only well-formed changes and ignores any other conf entry; the store
+      // does likewise, so that the members it lists stay those the core counts.
+      store.markApplied(e.index);
+      return emptyChangeSet(e.index);
+    }
     // A promotion or demotion carries no address: the member keeps the one it joined with.
     const address =
       decodeMemberContext(cc.context) || store.members().find((m) => m.id === cc.id)?.address || '';
@@ -24,8 +30,4 @@ export function applyEntry(store: Store, e: Entry): ChangeSet {
     return emptyChangeSet(e.index);
   }
   return store.apply(entryToProposal(e.data), e.index);
-}
-
-export function parseConfChange(e: Entry): ConfChange {
-  return JSON.parse(e.data) as ConfChange;
 }

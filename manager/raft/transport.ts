@@ -1,13 +1,13 @@
 // Raft messages between managers: received on the own broker's raft topic, sent through one MQTT client per peer broker.
-import type { MqttClient } from 'mqtt';
-import { makeConnectProof, type Identity } from '../../shared/identity.js';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
+import type { Identity } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
 import { PREFIX, RAFT_MAX_PAYLOAD_BYTES, topics } from '../../shared/protocol.js';
-import { connectMqtt } from '../../shared/transport.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import type { Message } from './core/types.js';
+import { PeerLink } from './peer-link.js';
 import {
   SnapshotAssembler,
   batchOverhead,
@@ -34,7 +34,8 @@ export interface RaftTransportOptions {
   onPeerState?: (id: string, connected: boolean) => void;
   /** A snapshot's last chunk was handed to the peer's connection (ok), or the transfer failed. */
   onSnapshotSent?: (to: string, ok: boolean) => void;
-  now?: () => number;
+  /** Timestamps, the stalled-snapshot sweep and reconnection pauses (systemClock unless given). */
+  clock?: Clock;
 }
 
 export interface TransportStats {
@@ -51,14 +52,14 @@ export class RaftTransport {
   private readonly complaints: RateLimitedLog;
   private readonly counts: TransportStats = { sent: 0, received: 0, dropped: 0, rejected: 0 };
   private readonly unsubscribe: () => void;
-  private readonly sweeper: NodeJS.Timeout;
-  private readonly now: () => number;
+  private readonly sweeper: TimerHandle;
+  private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly opts: RaftTransportOptions) {
-    this.now = opts.now ?? Date.now;
-    this.assembler = new SnapshotAssembler(opts.selfId, this.now);
-    this.complaints = new RateLimitedLog(opts.logger, 5_000, { now: this.now });
+    this.clock = opts.clock ?? systemClock;
+    this.assembler = new SnapshotAssembler(opts.selfId, this.clock);
+    this.complaints = new RateLimitedLog(opts.logger, 5_000, this.clock);
     const batchTopic = topics.raft(opts.selfId);
     const snapTopic = topics.raftSnap(opts.selfId);
     this.unsubscribe = opts.broker.onMessage(`${PREFIX}/raft/`, (topic, payload, principal) => {
@@ -67,12 +68,11 @@ export class RaftTransport {
       // Nobody reads it here: a peer holds a wrong address for some manager.
       else this.reject('elsewhere', 'raft message for another manager', { topic, principal });
     });
-    this.sweeper = setInterval(() => {
+    this.sweeper = this.clock.setInterval(() => {
       for (const from of this.assembler.sweep()) {
         this.complaints.warn(`snap-timeout:${from}`, 'abandoned a stalled snapshot', { from });
       }
     }, 5_000);
-    this.sweeper.unref();
   }
 
   /** id -> "host:port"; opens, closes and re-targets the outgoing connections. Self is ignored. */
@@ -93,7 +93,7 @@ export class RaftTransport {
         rootPub: this.opts.rootPub,
         insecure: this.opts.insecure,
         logger: this.opts.logger,
-        now: this.now,
+        clock: this.clock,
         onState: (up) => {
           if (this.links.get(id) === link) this.opts.onPeerState?.(id, up);
         },
@@ -150,7 +150,7 @@ export class RaftTransport {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    clearInterval(this.sweeper);
+    this.clock.clearInterval(this.sweeper);
     const links = [...this.links.values()];
     this.links.clear();
     await Promise.all(links.map((l) => l.close()));
@@ -289,166 +289,5 @@ export class RaftTransport {
     } catch (e) {
       this.opts.logger.error('raft message handler failed', { error: String(e) });
     }
-  }
-}
-
-/**
- * Bytes queued on a peer connection past which new messages are dropped rather than buffered:
- * a slow or stalled peer must not grow the sender's memory, and Raft resends what it needs.
- */
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-
-interface PeerLinkOptions {
-  peerId: string;
-  address: string;
-  selfId: string;
-  identity: Identity;
-  rootPub: string;
-  insecure: boolean;
-  logger: Logger;
-  now: () => number;
-  onState: (up: boolean) => void;
-}
-
-/**
- * One outgoing connection to a peer manager's broker, authenticated like an agent: client id and
- * username are this manager's node id, the password a fresh connect proof at every connection
- * (the broker refuses a replayed one). Reconnects with backoff until closed.
- */
-class PeerLink {
-  up = false;
-  private client: MqttClient | undefined;
-  private attempt = 0;
-  private closed = false;
-  private retry: NodeJS.Timeout | undefined;
-  /** The snapshot transfer in progress; a newer one or a lost connection ends it. */
-  private transfer: { done: (ok: boolean) => void } | undefined;
-  private readonly complaints: RateLimitedLog;
-
-  constructor(private readonly o: PeerLinkOptions) {
-    this.complaints = new RateLimitedLog(o.logger, 60_000, { now: o.now });
-  }
-
-  get address(): string {
-    return this.o.address;
-  }
-
-  start(): void {
-    this.connect();
-  }
-
-  /** Hands a payload to the connection; false when it is down or too far behind. */
-  publish(topic: string, payload: Buffer): boolean {
-    const c = this.client;
-    if (!c || !this.up || c.stream.writableLength > MAX_BUFFERED_BYTES) return false;
-    c.publish(topic, payload, { qos: 0 }, (err) => {
-      if (err)
-        this.o.logger.debug('raft publish failed', { to: this.o.peerId, error: err.message });
-    });
-    return true;
-  }
-
-  /**
-   * Publishes the chunks one after another, each once the previous one was written (so a big
-   * snapshot never sits in the socket buffer whole), yielding in between so heartbeats go too.
-   */
-  sendChunks(
-    topic: string,
-    chunks: SnapshotChunks,
-    cut: () => boolean,
-    done: (ok: boolean) => void,
-  ): void {
-    this.endTransfer(false);
-    const c = this.client;
-    const transfer = { done };
-    this.transfer = transfer;
-    let i = 0;
-    const next = (): void => {
-      if (this.transfer !== transfer) return;
-      const chunk = i < chunks.total ? chunks.chunk(i) : undefined;
-      if (!chunk || cut() || !this.up || this.client !== c || !c) return this.endTransfer(false);
-      c.publish(topic, chunk, { qos: 0 }, (err) => {
-        if (this.transfer !== transfer) return;
-        if (err) return this.endTransfer(false);
-        if (++i === chunks.total) return this.endTransfer(true);
-        setImmediate(next);
-      });
-    };
-    next();
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
-    this.endTransfer(false);
-    this.up = false;
-    const c = this.client;
-    this.client = undefined;
-    if (c) await c.endAsync(true).catch(() => undefined);
-  }
-
-  private endTransfer(ok: boolean): void {
-    const t = this.transfer;
-    if (!t) return;
-    this.transfer = undefined;
-    t.done(ok);
-  }
-
-  private connect(): void {
-    if (this.closed) return;
-    this.attempt++;
-    const { selfId, address, peerId } = this.o;
-    const transport = {
-      insecure: this.o.insecure,
-      pin: { rootPub: this.o.rootPub },
-      now: this.o.now,
-    };
-    const client = connectMqtt(address, transport, {
-      protocolVersion: 4,
-      clientId: selfId,
-      username: selfId,
-      password: makeConnectProof(this.o.identity, selfId, this.o.now()),
-      clean: true,
-      keepalive: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 5_000,
-      queueQoSZero: false,
-    });
-    this.client = client;
-    let failure = 'connection closed';
-    client.on('connect', () => {
-      this.attempt = 0;
-      this.up = true;
-      this.o.logger.info('connected to raft peer', { peer: peerId, address });
-      this.o.onState(true);
-    });
-    client.on('error', (err) => (failure = err.message));
-    client.on('close', () => {
-      if (this.client !== client) return;
-      client.removeAllListeners();
-      client.on('error', () => undefined);
-      client.end(true);
-      this.client = undefined;
-      this.endTransfer(false);
-      const was = this.up;
-      this.up = false;
-      if (was) {
-        this.o.logger.warn('lost raft peer', { peer: peerId, address, reason: failure });
-        this.o.onState(false);
-      } else if (/not authori[sz]ed|bad user/i.test(failure)) {
-        // Worth an operator's eye: the peer does not (yet) know this manager's certificate.
-        this.complaints.warn(`refused:${peerId}`, 'raft peer refused this manager', {
-          peer: peerId,
-          address,
-          reason: failure,
-        });
-      } else {
-        this.o.logger.debug('raft peer unreachable', { peer: peerId, address, reason: failure });
-      }
-      if (this.closed) return;
-      const delay =
-        Math.min(100 * 2 ** Math.min(this.attempt, 5), 3_000) * (0.75 + Math.random() * 0.25);
-      this.retry = setTimeout(() => this.connect(), delay);
-    });
   }
 }

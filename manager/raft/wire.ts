@@ -1,6 +1,7 @@
 // Raft messages on the wire: zod schemas, message batches, and snapshots split into chunks and put back together.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import { MAX_PAYLOAD_BYTES, RAFT_MAX_PAYLOAD_BYTES, decode } from '../../shared/protocol.js';
 import type { Entry, Message, Snapshot } from './core/types.js';
 
@@ -166,7 +167,7 @@ export class SnapshotAssembler {
 
   constructor(
     private readonly selfId: string,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   add(c: Chunk): AssemblyResult {
@@ -196,7 +197,7 @@ export class SnapshotAssembler {
     a.parts.push(part);
     a.received += part.length;
     a.next++;
-    a.lastAt = this.now();
+    a.lastAt = this.clock.now();
     if (a.next < a.total) return { kind: 'partial' };
     this.inFlight.delete(c.from);
     const whole = Buffer.concat(a.parts, a.received);
@@ -210,7 +211,7 @@ export class SnapshotAssembler {
 
   /** Drops transfers whose last chunk is older than SNAP_TIMEOUT_MS; returns their senders. */
   sweep(timeoutMs = SNAP_TIMEOUT_MS): string[] {
-    const t = this.now();
+    const t = this.clock.now();
     const gone: string[] = [];
     for (const [from, a] of this.inFlight) {
       if (t - a.lastAt > timeoutMs) {

@@ -1,286 +1,22 @@
-// Three RaftHosts in one process on real SQLite files, linked by an in-memory transport: replication, conflicts, failover, snapshots, restarts.
+// Three RaftHosts in one process on real SQLite files and a FakeClock, linked by an in-memory transport: replication, conflicts, failover, snapshots, restarts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { prepareRaftLog, type LogStart } from '../../manager/raft/bootstrap.js';
-import type { Message } from '../../manager/raft/core/index.js';
-import { encodeMemberContext } from '../../manager/raft/entries.js';
-import { NotLeader, RaftHost, type PeerTransport } from '../../manager/raft/host.js';
-import { RaftStorage } from '../../manager/raft/storage.js';
+import { NotLeader } from '../../manager/raft/host.js';
 import type { Proposal } from '../../manager/store/commands.js';
 import { WriteConflict, isWriteConflict, retryOnConflict } from '../../manager/store/conflict.js';
-import { Store } from '../../manager/store/store.js';
+import type { Store } from '../../manager/store/store.js';
 import { FleetError } from '../../shared/errors.js';
-import { memoryLogger, silentLogger, type Logger } from '../../shared/log.js';
+import { memoryLogger } from '../../shared/log.js';
 import { serviceSpecSchema, type NodeRecord, type ServiceRecord } from '../../shared/spec.js';
+import {
+  byId,
+  loneManager,
+  stateOf,
+  withCluster,
+  type Cluster,
+  type Member,
+} from '../helpers/raft-hosts.js';
 import { nodeRecord } from '../helpers/records.js';
-import { waitFor } from '../helpers/wait.js';
-
-const TIMING = { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 };
-const IDS = ['a', 'b', 'c'] as const;
-const addressOf = (id: string): string => `${id}.managers.test:4883`;
-
-// ---- an in-memory network between the hosts of one process
-
-/**
- * Delivers each host's messages to the addressed host on a later turn of the event loop, as a
- * wire would (serialized, so no object is shared). A host that is cut off neither sends nor
- * receives; the cut is checked again at delivery, so nothing in flight crosses it either.
- */
-class Hub {
-  private readonly hosts = new Map<string, RaftHost>();
-  private readonly cut = new Set<string>();
-  /** Messages handed to the hub, by type: to show what travelled. */
-  readonly sent = new Map<string, number>();
-
-  attach(id: string, host: RaftHost): void {
-    this.hosts.set(id, host);
-  }
-
-  detach(id: string): void {
-    this.hosts.delete(id);
-  }
-
-  isolate(id: string): void {
-    this.cut.add(id);
-  }
-
-  heal(id: string): void {
-    this.cut.delete(id);
-  }
-
-  linked(from: string, to: string): boolean {
-    return (
-      from !== to &&
-      !this.cut.has(from) &&
-      !this.cut.has(to) &&
-      this.hosts.has(from) &&
-      this.hosts.has(to)
-    );
-  }
-
-  transportFor(self: string): PeerTransport {
-    return {
-      send: (msgs) => this.send(self, msgs),
-      setPeers: () => undefined,
-      connected: (id) => this.linked(self, id),
-    };
-  }
-
-  private send(from: string, msgs: Message[]): void {
-    const byTarget = new Map<string, Message[]>();
-    for (const m of msgs) {
-      this.sent.set(m.type, (this.sent.get(m.type) ?? 0) + 1);
-      const batch = byTarget.get(m.to) ?? [];
-      batch.push(JSON.parse(JSON.stringify(m)) as Message);
-      byTarget.set(m.to, batch);
-    }
-    for (const [to, batch] of byTarget) {
-      setImmediate(() => {
-        const ok = this.linked(from, to);
-        const target = this.hosts.get(to);
-        if (ok && target) target.receive(batch);
-        // What the real transport does once a snapshot was handed over (or could not be).
-        for (const m of batch) if (m.type === 'snap') this.hosts.get(from)?.snapshotSent(to, ok);
-      });
-    }
-  }
-}
-
-// ---- managers on temp files
-
-interface Member {
-  id: string;
-  dir: string;
-  store: Store;
-  storage: RaftStorage;
-  host: RaftHost;
-  start: LogStart;
-  running: boolean;
-}
-
-interface HostTuning {
-  snapshotEvery?: number;
-  retainEntries?: number;
-  commitTimeoutMs?: number;
-}
-
-class Cluster {
-  readonly hub = new Hub();
-  readonly members = new Map<string, Member>();
-  private readonly dirs: string[] = [];
-
-  constructor(private readonly tuning: HostTuning = {}) {}
-
-  /** Opens (or reopens) a manager's files and starts its host, as Manager.start does. */
-  open(id: string, opts: { dir?: string; joining?: boolean; logger?: Logger } = {}): Member {
-    const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), `fleet-raft-host-${id}-`));
-    if (!opts.dir) this.dirs.push(dir);
-    const store = new Store(path.join(dir, 'state.db'));
-    const storage = new RaftStorage(path.join(dir, 'raft.db'));
-    const start = prepareRaftLog({
-      storage,
-      store,
-      id,
-      address: addressOf(id),
-      logger: silentLogger,
-      joining: opts.joining === true,
-    });
-    const host = new RaftHost({
-      id,
-      store,
-      storage,
-      transport: this.hub.transportFor(id),
-      logger: opts.logger ?? silentLogger,
-      timing: TIMING,
-      commitTimeoutMs: this.tuning.commitTimeoutMs ?? 5_000,
-      ...(this.tuning.snapshotEvery !== undefined
-        ? { snapshotEvery: this.tuning.snapshotEvery }
-        : {}),
-      ...(this.tuning.retainEntries !== undefined
-        ? { retainEntries: this.tuning.retainEntries }
-        : {}),
-      ...(opts.joining ? { initialPeers: [{ id: 'a', address: addressOf('a') }] } : {}),
-    });
-    this.hub.attach(id, host);
-    host.start();
-    const m: Member = { id, dir, store, storage, host, start, running: true };
-    this.members.set(id, m);
-    return m;
-  }
-
-  /** Stops a manager and closes its files, as Manager.stop does. */
-  stop(id: string): Member {
-    const m = this.member(id);
-    if (!m.running) return m;
-    m.running = false;
-    this.hub.detach(id);
-    m.host.stop();
-    m.host.close();
-    m.store.close();
-    return m;
-  }
-
-  member(id: string): Member {
-    const m = this.members.get(id);
-    if (!m) throw new Error(`no member ${id}`);
-    return m;
-  }
-
-  running(): Member[] {
-    return [...this.members.values()].filter((m) => m.running);
-  }
-
-  /** The one running host that leads with everything before its term applied. */
-  async leader(what = 'a leader', among = this.running()): Promise<Member> {
-    return waitFor(
-      () => {
-        const leaders = among.filter((m) => m.host.isLeading);
-        return leaders.length === 1 ? leaders[0] : undefined;
-      },
-      { what, timeoutMs: 5_000, intervalMs: 10 },
-    );
-  }
-
-  /** Every running store at the same applied index with the same records. */
-  async converged(what: string, among = this.running()): Promise<void> {
-    await waitFor(
-      () => {
-        const [first, ...rest] = among.map((m) => stateOf(m.store));
-        return rest.every((s) => sameState(s, first));
-      },
-      { what, timeoutMs: 5_000, intervalMs: 10 },
-    );
-    const [first, ...rest] = among.map((m) => stateOf(m.store));
-    for (const s of rest) assert.deepEqual(s, first);
-  }
-
-  async close(): Promise<void> {
-    for (const id of this.members.keys()) this.stop(id);
-    // Let deliveries already queued on the event loop drain into the stopped hosts.
-    await new Promise((resolve) => setImmediate(resolve));
-    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A's cluster as real managers build it: A bootstraps, B and C join as learners, then vote. */
-async function threeManagers(tuning: HostTuning = {}, loggers: Record<string, Logger> = {}) {
-  const c = new Cluster(tuning);
-  try {
-    const withLogger = (id: string): { logger?: Logger } => {
-      const logger = loggers[id];
-      return logger ? { logger } : {};
-    };
-    const a = c.open('a', withLogger('a'));
-    assert.equal(a.start, 'new-cluster');
-    await waitFor(() => a.host.isLeading, { what: 'a to lead alone', timeoutMs: 5_000 });
-    for (const id of ['b', 'c']) {
-      const m = c.open(id, { joining: true, ...withLogger(id) });
-      assert.equal(m.start, 'joining');
-      const context = encodeMemberContext(addressOf(id));
-      await a.host.changeMembership({ op: 'add-learner', id, context });
-      await waitFor(() => m.store.appliedIndex >= a.store.appliedIndex, {
-        what: `learner ${id} to catch up`,
-        timeoutMs: 5_000,
-        intervalMs: 10,
-      });
-      await a.host.changeMembership({ op: 'add-voter', id });
-    }
-    assert.deepEqual(a.host.status().conf, { voters: ['a', 'b', 'c'], learners: [] });
-    await c.converged('the three stores after the membership changes');
-    for (const m of c.running()) {
-      assert.deepEqual(
-        m.store.members(),
-        IDS.map((id) => ({ id, address: addressOf(id) })),
-        `members as ${m.id} sees them`,
-      );
-    }
-    return c;
-  } catch (e) {
-    await c.close();
-    throw e;
-  }
-}
-
-async function withCluster(
-  tuning: HostTuning,
-  body: (c: Cluster) => Promise<void>,
-  loggers: Record<string, Logger> = {},
-): Promise<void> {
-  const c = await threeManagers(tuning, loggers);
-  try {
-    await body(c);
-  } finally {
-    await c.close();
-  }
-}
-
-// ---- records
-
-interface State {
-  index: number;
-  members: unknown;
-  nodes: NodeRecord[];
-  services: ServiceRecord[];
-}
-
-const byId = <T extends { id: string }>(xs: Iterable<T>): T[] =>
-  [...xs].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-
-function stateOf(s: Store): State {
-  return {
-    index: s.appliedIndex,
-    members: s.members(),
-    nodes: byId(s.nodes()),
-    services: byId(s.services()),
-  };
-}
-
-function sameState(x: State, y: State | undefined): boolean {
-  return y !== undefined && JSON.stringify(x) === JSON.stringify(y);
-}
 
 const putNode = (node: NodeRecord): Proposal => ({ commands: [{ type: 'node.put', node }] });
 
@@ -396,10 +132,9 @@ test('a follower refuses proposals and read barriers, naming the leader; the lea
     const leader = await c.leader();
     // The followers know the leader from its heartbeats.
     for (const f of followers(c, leader)) {
-      await waitFor(() => f.host.leaderId === leader.id, {
+      await c.waitFor(() => f.host.leaderId === leader.id, {
         what: `${f.id} to know the leader`,
         timeoutMs: 5_000,
-        intervalMs: 10,
       });
     }
     for (const f of followers(c, leader)) {
@@ -460,7 +195,7 @@ test('a cut-off leader is replaced; its pending write fails, is applied nowhere,
       hasCode(refusedRead, 'not_leader', 'no_quorum'),
       `the old leader's read barrier: ${String(refusedRead)}`,
     );
-    await waitFor(() => !old.host.isLeader, {
+    await c.waitFor(() => !old.host.isLeader, {
       what: 'the old leader to step down',
       timeoutMs: 5_000,
     });
@@ -474,10 +209,9 @@ test('a cut-off leader is replaced; its pending write fails, is applied nowhere,
     assert.equal(old.store.node('during'), undefined);
 
     c.hub.heal(old.id);
-    await waitFor(() => old.host.leaderId === next.id, {
+    await c.waitFor(() => old.host.leaderId === next.id, {
       what: 'the old leader to follow the new one',
       timeoutMs: 5_000,
-      intervalMs: 10,
     });
     await next.host.propose(putNode(nodeRecord('after')));
     await c.converged('all three after healing');
@@ -552,7 +286,7 @@ test('a restarted manager comes back with its applied state and rejoins', async 
     assert.deepEqual(stateOf(back.store), before, 'the state it had applied before stopping');
     await c.converged('the restarted manager to catch up');
     assert.ok(back.store.node('while-down'));
-    await waitFor(() => back.host.leaderId === leader.id, {
+    await c.waitFor(() => back.host.leaderId === leader.id, {
       what: 'the restarted manager to follow the leader',
       timeoutMs: 5_000,
     });
@@ -627,24 +361,16 @@ function fillDisk(store: Store, times: number): { failed(): number } {
   return { failed: () => failed };
 }
 
-async function loneManager(body: (a: Member) => Promise<void>): Promise<void> {
-  const c = new Cluster({ commitTimeoutMs: 4_000 });
-  try {
-    const a = c.open('a');
-    await waitFor(() => a.host.isLeading, { what: 'a to lead alone', timeoutMs: 5_000 });
-    await body(a);
-  } finally {
-    await c.close();
-  }
-}
-
 test('a write whose apply failed once (a full disk) and was retried resolves for its proposer', async () => {
-  await loneManager(async (a) => {
+  await loneManager(async (a, c) => {
     const disk = fillDisk(a.store, 1);
     const index = a.store.appliedIndex + 1;
     const write = a.host.propose(putNode(nodeRecord('n1')));
     // The host waits about a second and applies the entry again.
-    await waitFor(() => a.store.node('n1'), { what: 'the entry to be applied', timeoutMs: 3_000 });
+    await c.waitFor(() => a.store.node('n1'), {
+      what: 'the entry to be applied',
+      timeoutMs: 3_000,
+    });
     assert.equal(disk.failed(), 1);
     assert.equal(a.store.node('n1')?.version, index);
     const changes = await write;

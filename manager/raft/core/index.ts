@@ -9,3 +9,4 @@
 //   acknowledged nor reported within two election timeouts is re-sent.
 export * from './types.js';
 export { RaftNode, RaftConfigError } from './raft-node.js';
+export { parseConfChange } from './conf.js';
