@@ -2,9 +2,11 @@
 import type { Argv } from 'yargs';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
-import type { CommandModule } from 'yargs';
 import { printJson, printManagers } from './format.js';
-import { UsageError, defineCommand, withClient, withConnection, withFormat } from './options.js';
+import { commandGroup, defineCommand, listed } from './command.js';
+import { withClient, withConnection } from './connection.js';
+import { withFormat } from './flags/output.js';
+import { UsageError } from './usage.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text.trim());
@@ -192,13 +194,10 @@ const ls = defineCommand({
   },
 });
 
-export const managerCommand: CommandModule<object, object> = {
-  command: 'manager',
-  describe: 'Run a manager, or list the managers',
-  builder: (y) =>
-    y.command(start).command(ls).demandCommand(1, 'fleet manager needs a subcommand: start or ls'),
-  handler: () => undefined,
-};
+export const managerCommand = commandGroup('manager', 'Run a manager, or list the managers', [
+  listed(start),
+  listed(ls),
+]);
 
 function snapshotInterval(n: number): number {
   if (!Number.isInteger(n) || n < 10 || n > 1_000_000)

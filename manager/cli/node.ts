@@ -1,13 +1,10 @@
 // `fleet node ls|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
-import type { CommandModule } from 'yargs';
 import { printJson, printNodes } from './format.js';
-import {
-  defineCommand,
-  parseKeyValues,
-  withClient,
-  withConnection,
-  withFormat,
-} from './options.js';
+import { commandGroup, defineCommand, listed } from './command.js';
+import { withClient, withConnection } from './connection.js';
+import { parseKeyValues } from './flags/env-labels.js';
+import { withFormat } from './flags/output.js';
+import { repeatable } from './flags/values.js';
 
 const ls = defineCommand({
   command: 'ls',
@@ -46,20 +43,11 @@ const update = defineCommand({
         describe: 'active: take tasks; pause: keep tasks, take no new ones; drain: move tasks away',
       })
       .option('label-add', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
+        ...repeatable,
         describe: 'add or change a label (KEY=VALUE), repeatable',
         coerce: (v: string[]) => parseKeyValues('label-add', v),
       })
-      .option('label-rm', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
-        describe: 'remove a label (KEY), repeatable',
-      })
+      .option('label-rm', { ...repeatable, describe: 'remove a label (KEY), repeatable' })
       .example('$0 node update pi-3 --availability drain', 'move every task off pi-3')
       .example('$0 node update pi-3 --label-add zone=garage', 'label a node for constraints'),
   handler: async (argv) => {
@@ -110,20 +98,11 @@ const demote = roleChange(
   'Make a manager stop voting (it keeps a copy of the state); a leader hands over first',
 );
 
-export const nodeCommand: CommandModule<object, object> = {
-  command: 'node',
-  describe: 'Manage the nodes of the fleet',
-  builder: (y) =>
-    y
-      .command(ls)
-      .command(inspect)
-      .command(update)
-      .command(rm)
-      .command(promote)
-      .command(demote)
-      .demandCommand(
-        1,
-        'fleet node needs a subcommand: ls, inspect, update, rm, promote or demote',
-      ),
-  handler: () => undefined,
-};
+export const nodeCommand = commandGroup('node', 'Manage the nodes of the fleet', [
+  listed(ls),
+  listed(inspect),
+  listed(update),
+  listed(rm),
+  listed(promote),
+  listed(demote),
+]);

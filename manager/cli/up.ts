@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { UsageError, defineCommand } from './options.js';
+import { defineCommand } from './command.js';
+import { UsageError } from './usage.js';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 
 export const upCommand = defineCommand({

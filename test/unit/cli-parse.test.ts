@@ -19,26 +19,22 @@ import {
   renderServiceDetail,
   renderTable,
 } from '../../manager/cli/format.js';
-import {
-  UsageError,
-  buildSpec,
-  bytesFlag,
-  constraintsFlag,
-  countFlag,
-  durationFlag,
-  parseHosts,
-  parseKeyValues,
-  parsePublish,
-  parseScale,
-} from '../../manager/cli/options.js';
+import { parseHosts } from '../../manager/cli/connection.js';
+import { parseKeyValues } from '../../manager/cli/flags/env-labels.js';
+import { constraintsFlag } from '../../manager/cli/flags/placement.js';
+import { parsePublish } from '../../manager/cli/flags/publish.js';
+import { updateConfigsOf } from '../../manager/cli/flags/rollout.js';
+import { bytesFlag, countFlag, durationFlag } from '../../manager/cli/flags/values.js';
 import { connectClient } from '../../manager/cli/rpc-client.js';
 import {
   convergence,
   replacesTasks,
   updateOutcome,
   updateProgress,
-} from '../../manager/cli/service.js';
-import { updateConfigsOf } from '../../manager/cli/update-options.js';
+} from '../../manager/cli/service/follow.js';
+import { parseScale } from '../../manager/cli/service/scale.js';
+import { buildSpec } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
 
 const usageError = (flag: string) => (e: unknown) =>
   e instanceof UsageError && e.message.includes(`--${flag}`);
@@ -375,7 +371,7 @@ test('connecting where no manager listens fails fast, naming every host tried', 
 /** Parses a command line the way the CLI does, returning the handler's argv (the handler is not run). */
 async function parseFlags(argv: string[]): Promise<Record<string, unknown>> {
   const yargs = (await import('yargs')).default;
-  const { withUpdateOptions } = await import('../../manager/cli/update-options.js');
+  const { withUpdateOptions } = await import('../../manager/cli/flags/rollout.js');
   return withUpdateOptions(yargs())
     .strict()
     .exitProcess(false)

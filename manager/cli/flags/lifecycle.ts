@@ -1,7 +1,8 @@
-// Flags shared by `service create` and `service update` for a task's health check, drain and stop.
+// A task's lifecycle on `service create` and `update`: its health check, init, drain and stop.
 import type { Argv } from 'yargs';
-import type { Healthcheck } from '../../shared/spec.js';
-import { UsageError, countFlag, durationFlag } from './options.js';
+import type { Healthcheck } from '../../../shared/spec.js';
+import { UsageError } from '../usage.js';
+import { countOption, durationOption } from './values.js';
 
 /** Adds --health-*, --no-healthcheck, --drain-timeout and --stop-grace-period. */
 export const withLifecycleOptions = <T>(y: Argv<T>) =>
@@ -11,46 +12,55 @@ export const withLifecycleOptions = <T>(y: Argv<T>) =>
       requiresArg: true,
       describe: 'command run inside the task to check its health (exit 0 = healthy), via sh -c',
     })
-    .option('health-interval', {
-      type: 'string',
-      describe: "time between checks, e.g. 5s [default: the image's, else 30s]",
-      coerce: (v: string) => durationFlag('health-interval', v),
-    })
-    .option('health-timeout', {
-      type: 'string',
-      describe: 'a check taking longer fails [default: 30s]',
-      coerce: (v: string) => durationFlag('health-timeout', v),
-    })
-    .option('health-retries', {
-      requiresArg: true,
-      describe: 'failed checks in a row before the task is unhealthy [default: 3]',
-      coerce: (v: unknown) => countFlag('health-retries', v),
-    })
-    .option('health-start-period', {
-      type: 'string',
-      describe: 'failures during this time after start do not count [default: 0s]',
-      coerce: (v: string) => durationFlag('health-start-period', v),
-    })
+    .option(
+      'health-interval',
+      durationOption(
+        'health-interval',
+        "time between checks, e.g. 5s [default: the image's, else 30s]",
+      ),
+    )
+    .option(
+      'health-timeout',
+      durationOption('health-timeout', 'a check taking longer fails [default: 30s]'),
+    )
+    .option(
+      'health-retries',
+      countOption(
+        'health-retries',
+        'failed checks in a row before the task is unhealthy [default: 3]',
+      ),
+    )
+    .option(
+      'health-start-period',
+      durationOption(
+        'health-start-period',
+        'failures during this time after start do not count [default: 0s]',
+      ),
+    )
     .option('healthcheck', {
       type: 'boolean',
       describe: "use --no-healthcheck to run no health check, not even the image's",
     })
-    .option('drain-timeout', {
-      type: 'string',
-      describe: 'time a stopping task keeps serving its open connections [default: 10s]',
-      coerce: (v: string) => durationFlag('drain-timeout', v),
-    })
+    .option(
+      'drain-timeout',
+      durationOption(
+        'drain-timeout',
+        'time a stopping task keeps serving its open connections [default: 10s]',
+      ),
+    )
     .option('init', {
       type: 'boolean',
       describe:
         'run an init as PID 1 that passes signals on and reaps zombies, so a program without ' +
         'a SIGTERM handler stops at once [default: false]',
     })
-    .option('stop-grace-period', {
-      type: 'string',
-      describe: 'time a task gets to stop before it is killed [default: 10s]',
-      coerce: (v: string) => durationFlag('stop-grace-period', v),
-    });
+    .option(
+      'stop-grace-period',
+      durationOption(
+        'stop-grace-period',
+        'time a task gets to stop before it is killed [default: 10s]',
+      ),
+    );
 
 export interface LifecycleFlags {
   healthCmd?: string;
