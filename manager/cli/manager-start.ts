@@ -2,10 +2,9 @@
 import type { Argv } from 'yargs';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
-import { printJson, printManagers } from './format.js';
+import { printManagers } from './format.js';
 import { commandGroup, defineCommand, listed } from './command.js';
-import { withClient, withConnection } from './connection.js';
-import { withFormat } from './flags/output.js';
+import { listCommand } from './list-command.js';
 import { UsageError } from './usage.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
@@ -182,17 +181,11 @@ function electionTiming(
   return { tickMs: Math.round(ms / 10), electionTicks: 10, heartbeatTicks: 1 };
 }
 
-const ls = defineCommand({
-  command: 'ls',
-  aliases: ['list'],
-  describe: 'List the managers: leader, reachable or not, and how far each has applied the log',
-  builder: (y) => withFormat(withConnection(y)),
-  handler: async (argv) => {
-    const managers = await withClient(argv, (c) => c.call('manager.ls', {}));
-    if (argv.format === 'json') printJson(managers);
-    else printManagers(managers);
-  },
-});
+const ls = listCommand(
+  'List the managers: leader, reachable or not, and how far each has applied the log',
+  (c) => c.call('manager.ls', {}),
+  printManagers,
+);
 
 export const managerCommand = commandGroup('manager', 'Run a manager, or list the managers', [
   listed(start),

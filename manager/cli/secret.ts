@@ -8,6 +8,7 @@ import { withClient, withConnection } from './connection.js';
 import { labelOption } from './flags/env-labels.js';
 import type { FileKind } from './flags/file-refs.js';
 import { withFormat } from './flags/output.js';
+import { listCommand } from './list-command.js';
 import { printJson, printTable, relativeTime, shortId } from './format.js';
 
 export const secretCommand = fileCommand('secret');
@@ -53,16 +54,10 @@ function createCommand(kind: FileKind) {
 }
 
 function lsCommand(kind: FileKind) {
-  return defineCommand({
-    command: 'ls',
-    aliases: ['list'],
-    describe: `List ${kind}s`,
-    builder: (y) => withFormat(withConnection(y)),
-    handler: async (argv) => {
-      const items = await withClient(argv, (c) =>
-        kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {}),
-      );
-      if (argv.format === 'json') return printJson(items);
+  return listCommand(
+    `List ${kind}s`,
+    (c) => (kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {})),
+    (items) =>
       printTable(
         ['ID', 'NAME', 'SIZE', 'USED BY', 'CREATED'],
         items.map((i) => [
@@ -72,9 +67,8 @@ function lsCommand(kind: FileKind) {
           i.usedBy.join(','),
           relativeTime(i.createdAt),
         ]),
-      );
-    },
-  });
+      ),
+  );
 }
 
 function inspectCommand(kind: FileKind) {
