@@ -59,10 +59,11 @@ interface Reading {
   summary?: string;
 }
 
-/** How long to follow a service, and the clock that measures it (the system's unless a test gives one). */
+/** How long to follow a service; the clock and the output are the system's and stdout unless given. */
 export interface FollowOptions {
   timeoutMs: number;
   clock?: Clock;
+  out?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 /**
@@ -75,8 +76,8 @@ async function followService(
   opts: FollowOptions,
   read: (detail: ServiceDetail, tasks: TaskView[]) => Reading,
 ): Promise<void> {
-  const { timeoutMs, clock = systemClock } = opts;
-  const printer = new ProgressPrinter(process.stdout);
+  const { timeoutMs, clock = systemClock, out = process.stdout } = opts;
+  const printer = new ProgressPrinter(out);
   const deadline = clock.now() + timeoutMs;
   const stopListening = continueInBackgroundOnInterrupt(service);
   try {
@@ -88,12 +89,12 @@ async function followService(
       const reading = read(detail, tasks);
       printer.update(reading.state.lines);
       if (reading.stopWith !== undefined) {
-        process.stdout.write(`${reading.stopWith}\n`);
+        out.write(`${reading.stopWith}\n`);
         return;
       }
       stable = reading.settled ? stable + 1 : 0;
       if (stable >= STABLE_POLLS) {
-        process.stdout.write(`verify: Service ${service} converged\n`);
+        out.write(`verify: Service ${service} converged\n`);
         return;
       }
       if (clock.now() >= deadline)
