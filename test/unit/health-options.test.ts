@@ -1,7 +1,7 @@
 // The --health-* flags, --no-healthcheck, and how `service update` merges a health check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { healthcheckOf } from '../../manager/cli/flags/lifecycle.js';
+import { healthcheckOf } from '../../manager/cli/flags/health.js';
 import { buildSpec } from '../../manager/cli/service/spec.js';
 import { UsageError } from '../../manager/cli/usage.js';
 import { mergeHealthcheck, taskTemplateSchema } from '../../shared/spec.js';

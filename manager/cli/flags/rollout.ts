@@ -73,15 +73,18 @@ const PHASES: Record<Phase, PhaseFlags> = {
   },
 };
 
+/** A flag's name and its definition, as yargs takes them. */
+type Flag = [name: string, option: Options];
+type Parse = (flag: string, value: unknown) => unknown;
+
 /** The six flags --update-* and --rollback-* both have, in the order help lists them. */
-function phaseOptions(phase: Phase): [string, Options][] {
+function phaseOptions(phase: Phase): Flag[] {
   const p = PHASES[phase];
   const flag = (name: string): string => `${phase}-${name}`;
-  const withArg = (name: string, describe: string, parse: (f: string, v: unknown) => unknown) =>
-    [flag(name), { requiresArg: true, describe, coerce: (v: unknown) => parse(flag(name), v) }] as [
-      string,
-      Options,
-    ];
+  const withArg = (name: string, describe: string, parse: Parse): Flag => [
+    flag(name),
+    { requiresArg: true, describe, coerce: (v: unknown) => parse(flag(name), v) },
+  ];
   return [
     [flag('parallelism'), countOption(flag('parallelism'), p.parallelism)],
     [flag('delay'), durationOption(flag('delay'), p.delay)],
@@ -94,7 +97,7 @@ function phaseOptions(phase: Phase): [string, Options][] {
 
 /** Adds --update-* and --rollback-*, as docker service create and update take them. */
 export const withUpdateOptions = <T>(y: Argv<T>): Argv<T & UpdateFlags> => {
-  const options: [string, Options][] = [
+  const options: Flag[] = [
     ...phaseOptions('update'),
     [
       'update-canary',

@@ -3,12 +3,13 @@ import { defineCommand } from '../command.js';
 import { withClient, withConnection } from '../connection.js';
 import { envOption, labelOption } from '../flags/env-labels.js';
 import { fileRefOption } from '../flags/file-refs.js';
-import { healthcheckOf, withLifecycleOptions } from '../flags/lifecycle.js';
+import { healthcheckOf, withHealthOptions } from '../flags/health.js';
 import { withProgress } from '../flags/output.js';
 import { constraintOption, maxReplicasPerNodeOption } from '../flags/placement.js';
 import { publishOption } from '../flags/publish.js';
 import { reserveCpuOption, reserveMemoryOption } from '../flags/resources.js';
 import { withRestartOptions } from '../flags/restart.js';
+import { withStopOptions } from '../flags/stop.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
 import { countOption } from '../flags/values.js';
 import { waitForConvergence } from './follow.js';
@@ -18,7 +19,9 @@ export const create = defineCommand({
   command: 'create <image> [command..]',
   describe: 'Create a service',
   builder: (y) => {
-    const placed = withUpdateOptions(withLifecycleOptions(withProgress(withConnection(y))))
+    const placed = withUpdateOptions(
+      withStopOptions(withHealthOptions(withProgress(withConnection(y)))),
+    )
       .positional('image', { type: 'string', demandOption: true, describe: 'container image' })
       .positional('command', {
         type: 'string',

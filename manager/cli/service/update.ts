@@ -4,10 +4,11 @@ import { withClient, withConnection } from '../connection.js';
 import { constraintAddOption, constraintRmOption } from '../flags/placement.js';
 import { envAddOption, envRmOption } from '../flags/env-labels.js';
 import { fileRefAddOption, fileRefRmOption } from '../flags/file-refs.js';
-import { healthcheckOf, withLifecycleOptions } from '../flags/lifecycle.js';
+import { healthcheckOf, withHealthOptions } from '../flags/health.js';
 import { withProgress } from '../flags/output.js';
 import { publishAddOption, publishRmOption } from '../flags/publish.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
+import { withStopOptions } from '../flags/stop.js';
 import { countOption } from '../flags/values.js';
 import { followUpdate, replacesTasks, waitForConvergence } from './follow.js';
 
@@ -15,7 +16,7 @@ export const update = defineCommand({
   command: 'update <service>',
   describe: 'Change a service; its tasks are replaced, a few at a time, when the template changes',
   builder: (y) =>
-    withUpdateOptions(withLifecycleOptions(withProgress(withConnection(y))))
+    withUpdateOptions(withStopOptions(withHealthOptions(withProgress(withConnection(y)))))
       .positional('service', { type: 'string', demandOption: true })
       .option('replicas', countOption('replicas', 'number of tasks'))
       .option('image', { type: 'string', requiresArg: true, describe: 'new container image' })

@@ -1,11 +1,11 @@
-// A task's lifecycle on `service create` and `update`: its health check, init, drain and stop.
+// A task's health check on `service create` and `update`: --health-*, --no-healthcheck, and the check they build.
 import type { Argv } from 'yargs';
 import type { Healthcheck } from '../../../shared/spec.js';
 import { UsageError } from '../usage.js';
 import { countOption, durationOption } from './values.js';
 
-/** Adds --health-*, --no-healthcheck, --drain-timeout and --stop-grace-period. */
-export const withLifecycleOptions = <T>(y: Argv<T>) =>
+/** Adds --health-cmd, --health-interval, -timeout, -retries, -start-period and --no-healthcheck. */
+export const withHealthOptions = <T>(y: Argv<T>) =>
   y
     .option('health-cmd', {
       type: 'string',
@@ -40,29 +40,9 @@ export const withLifecycleOptions = <T>(y: Argv<T>) =>
     .option('healthcheck', {
       type: 'boolean',
       describe: "use --no-healthcheck to run no health check, not even the image's",
-    })
-    .option(
-      'drain-timeout',
-      durationOption(
-        'drain-timeout',
-        'time a stopping task keeps serving its open connections [default: 10s]',
-      ),
-    )
-    .option('init', {
-      type: 'boolean',
-      describe:
-        'run an init as PID 1 that passes signals on and reaps zombies, so a program without ' +
-        'a SIGTERM handler stops at once [default: false]',
-    })
-    .option(
-      'stop-grace-period',
-      durationOption(
-        'stop-grace-period',
-        'time a task gets to stop before it is killed [default: 10s]',
-      ),
-    );
+    });
 
-export interface LifecycleFlags {
+export interface HealthFlags {
   healthCmd?: string;
   healthInterval?: number;
   healthTimeout?: number;
@@ -72,7 +52,7 @@ export interface LifecycleFlags {
 }
 
 /** The health check the flags describe, or undefined when no health flag was given. */
-export function healthcheckOf(f: LifecycleFlags): Healthcheck | undefined {
+export function healthcheckOf(f: HealthFlags): Healthcheck | undefined {
   const timing: Healthcheck = {
     ...(f.healthInterval !== undefined ? { intervalMs: f.healthInterval } : {}),
     ...(f.healthTimeout !== undefined ? { timeoutMs: f.healthTimeout } : {}),
