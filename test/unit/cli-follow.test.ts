@@ -7,13 +7,13 @@ import { FakeClock } from '../../shared/clock.js';
 import { FleetError } from '../../shared/errors.js';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
 import { followUpdate, waitForConvergence } from '../../manager/cli/service/follow.js';
-import { buildSpec } from '../../manager/cli/service/spec.js';
-
-const T0 = 1_700_000_000_000;
+import { T0, serviceDetail, taskView, withUpdate } from '../helpers/cli-views.js';
 
 test('following a service prints each change and ends once it converged on two polls in a row', async () => {
-  const polls = [[task('assigned')], [task('running')], [task('running')]];
-  const { client, calls } = scriptedClient(polls.map((tasks) => ({ detail: detail(), tasks })));
+  const polls = [[taskView(1, 'assigned')], [taskView(1, 'running')], [taskView(1, 'running')]];
+  const { client, calls } = scriptedClient(
+    polls.map((tasks) => ({ detail: serviceDetail(1), tasks })),
+  );
   const out = new Output();
   const clock = new FakeClock(T0);
   const outcome = await drive(
@@ -32,8 +32,8 @@ test('following a service prints each change and ends once it converged on two p
 });
 
 test('a service that never converges fails when the injected clock passes the timeout', async () => {
-  const failed = task('failed', { error: 'task exited with code 3' });
-  const { client } = scriptedClient([{ detail: detail(), tasks: [failed] }]);
+  const failed = taskView(1, 'failed', { error: 'task exited with code 3' });
+  const { client } = scriptedClient([{ detail: serviceDetail(1), tasks: [failed] }]);
   const clock = new FakeClock(T0);
   const outcome = await drive(
     waitForConvergence(client, 'web', { timeoutMs: 1_000, clock, out: new Output().stream }),
@@ -50,8 +50,10 @@ test('a service that never converges fails when the injected clock passes the ti
 });
 
 test('following an update returns with the message of canaries waiting for promotion', async () => {
-  const canary = withUpdate(detail(), 'canary', 'canaries of web wait for promotion');
-  const { client } = scriptedClient([{ detail: canary, tasks: [task('running')] }]);
+  const canary = withUpdate(serviceDetail(1), 'canary', {
+    message: 'canaries of web wait for promotion',
+  });
+  const { client } = scriptedClient([{ detail: canary, tasks: [taskView(1, 'running')] }]);
   const out = new Output();
   const clock = new FakeClock(T0);
   const outcome = await drive(
@@ -63,8 +65,10 @@ test('following an update returns with the message of canaries waiting for promo
 });
 
 test('an update that rolled back fails the update command but ends a rollback', async () => {
-  const rolledBack = withUpdate(detail(), 'rolled back', 'rolled back: 1 task failed');
-  const poll = { detail: rolledBack, tasks: [task('running')] };
+  const rolledBack = withUpdate(serviceDetail(1), 'rolled back', {
+    message: 'rolled back: 1 task failed',
+  });
+  const poll = { detail: rolledBack, tasks: [taskView(1, 'running')] };
   const clock = new FakeClock(T0);
   const update = await drive(
     followUpdate(scriptedClient([poll]).client, 'web', {
@@ -144,56 +148,4 @@ class Output {
   lines(): string[] {
     return this.text.split('\n').filter((l) => l !== '');
   }
-}
-
-function detail(): ServiceDetail {
-  const spec = buildSpec({ name: 'web', image: 'nginx', replicas: 1 });
-  return {
-    id: 's1',
-    name: 'web',
-    mode: 'replicated',
-    replicas: { running: 0, desired: 1 },
-    image: 'nginx',
-    ports: [],
-    ingress: [],
-    spec,
-    specVersion: 1,
-    createdAt: new Date(T0).toISOString(),
-    updatedAt: new Date(T0).toISOString(),
-  };
-}
-
-function withUpdate(
-  d: ServiceDetail,
-  state: NonNullable<ServiceDetail['updateStatus']>['state'],
-  message: string,
-): ServiceDetail {
-  const kind = state.startsWith('roll') ? 'rollback' : 'update';
-  const startedAt = new Date(T0).toISOString();
-  return {
-    ...d,
-    updateStatus: { kind, state, message, startedAt, failedTasks: 0, promoted: false },
-  };
-}
-
-function task(state: string, over: Partial<TaskView> = {}): TaskView {
-  return {
-    id: `t1${state}`,
-    name: 'web.1',
-    service: 'web',
-    slot: 1,
-    image: 'nginx',
-    specVersion: 1,
-    node: 'n1',
-    nodeName: 'pi-1',
-    desiredState: 'running',
-    state,
-    message: '',
-    error: null,
-    restarts: 0,
-    health: 'none',
-    hostPorts: [],
-    updatedAt: new Date(T0).toISOString(),
-    ...over,
-  };
 }

@@ -2,6 +2,7 @@
 import type { ServiceDetail, TaskView } from '../../../shared/api.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
 import { FleetError } from '../../../shared/errors.js';
+import { TASK_STATES } from '../../../shared/spec.js';
 import { ProgressPrinter, formatDuration, progressLines } from '../format.js';
 import type { RpcClient } from '../rpc-client.js';
 
@@ -10,14 +11,10 @@ import type { RpcClient } from '../rpc-client.js';
 const POLL_MS = 300;
 /** Converged must hold on consecutive polls, so a task that starts and dies at once is caught. */
 const STABLE_POLLS = 2;
-const IN_PROGRESS: ReadonlySet<string> = new Set([
-  'new',
-  'pending',
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-]);
+/** The states a task passes through on its way to running. */
+const IN_PROGRESS: ReadonlySet<string> = new Set(
+  TASK_STATES.slice(0, TASK_STATES.indexOf('running')),
+);
 
 export interface Convergence {
   converged: boolean;
