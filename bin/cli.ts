@@ -3,48 +3,38 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { agentCommand } from '../agent/cli.js';
 import { errorMessage, isFleetError } from '../shared/errors.js';
+import { listed, selectors, type ListedCommand } from '../manager/cli/command.js';
 import { joinTokenCommand } from '../manager/cli/join-token.js';
 import { managerCommand } from '../manager/cli/manager-start.js';
 import { nodeCommand } from '../manager/cli/node.js';
-import { UsageError } from '../manager/cli/options.js';
 import { configCommand, secretCommand } from '../manager/cli/secret.js';
-import { serviceCommand } from '../manager/cli/service.js';
+import { serviceCommand } from '../manager/cli/service/index.js';
 import { upCommand } from '../manager/cli/up.js';
+import { UsageError } from '../manager/cli/usage.js';
 
 /** Exit codes: 1 for a failed operation, 2 for a command line that could not be understood. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** What this module needs to know of a command: the words that select it. */
-interface Named {
-  command?: string | readonly string[] | undefined;
-  aliases?: string | readonly string[] | undefined;
-}
-
-const TOP_LEVEL: readonly Named[] = [
-  upCommand,
-  managerCommand,
-  agentCommand,
-  nodeCommand,
-  serviceCommand,
-  secretCommand,
-  configCommand,
-  joinTokenCommand,
+/** Every top-level command, in the order help lists them: registration and help hints both read this. */
+const TOP_LEVEL: readonly ListedCommand[] = [
+  listed(upCommand),
+  listed(managerCommand),
+  listed(agentCommand),
+  listed(nodeCommand),
+  listed(serviceCommand),
+  listed(secretCommand),
+  listed(configCommand),
+  listed(joinTokenCommand),
 ];
 
 /** Runs the CLI on `argv` (without node and script); sets process.exitCode instead of exiting. */
 export async function main(argv: string[]): Promise<void> {
   const parser = yargs()
     .scriptName('fleet')
-    .usage('$0 <command> [options]\n\nRun containers on a fleet of small boards.')
-    .command(upCommand)
-    .command(managerCommand)
-    .command(agentCommand)
-    .command(nodeCommand)
-    .command(serviceCommand)
-    .command(secretCommand)
-    .command(configCommand)
-    .command(joinTokenCommand)
+    .usage('$0 <command> [options]\n\nRun containers on a fleet of small boards.');
+  for (const command of TOP_LEVEL) command.register(parser);
+  parser
     .demandCommand(1, 'fleet needs a command')
     .strict()
     .recommendCommands()
@@ -142,12 +132,6 @@ function unknownWord(argv: readonly string[]): string {
 }
 
 const isTopLevel = (word: string): boolean => TOP_LEVEL.some((c) => selectors(c).includes(word));
-
-const selectors = (c: Named): string[] => {
-  const list = (v: string | readonly string[] | undefined): readonly string[] =>
-    v === undefined ? [] : typeof v === 'string' ? [v] : v;
-  return [...list(c.command), ...list(c.aliases)].map((s) => s.split(' ')[0] ?? '');
-};
 
 function readVersion(): string {
   try {

@@ -1,5 +1,6 @@
 // `fleet join-token worker|manager`: prints (or rotates) the token a board needs to join the fleet.
-import { defineCommand, withClient, withConnection } from './options.js';
+import { defineCommand } from './command.js';
+import { withClient, withConnection } from './connection.js';
 import type { RpcClient } from './rpc-client.js';
 
 export const joinTokenCommand = defineCommand({

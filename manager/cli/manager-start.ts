@@ -2,9 +2,10 @@
 import type { Argv } from 'yargs';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
-import type { CommandModule } from 'yargs';
-import { printJson, printManagers } from './format.js';
-import { UsageError, defineCommand, withClient, withConnection, withFormat } from './options.js';
+import { printManagers } from './format.js';
+import { commandGroup, defineCommand, listed } from './command.js';
+import { listCommand } from './list-command.js';
+import { UsageError } from './usage.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text.trim());
@@ -180,25 +181,16 @@ function electionTiming(
   return { tickMs: Math.round(ms / 10), electionTicks: 10, heartbeatTicks: 1 };
 }
 
-const ls = defineCommand({
-  command: 'ls',
-  aliases: ['list'],
-  describe: 'List the managers: leader, reachable or not, and how far each has applied the log',
-  builder: (y) => withFormat(withConnection(y)),
-  handler: async (argv) => {
-    const managers = await withClient(argv, (c) => c.call('manager.ls', {}));
-    if (argv.format === 'json') printJson(managers);
-    else printManagers(managers);
-  },
-});
+const ls = listCommand(
+  'List the managers: leader, reachable or not, and how far each has applied the log',
+  (c) => c.call('manager.ls', {}),
+  printManagers,
+);
 
-export const managerCommand: CommandModule<object, object> = {
-  command: 'manager',
-  describe: 'Run a manager, or list the managers',
-  builder: (y) =>
-    y.command(start).command(ls).demandCommand(1, 'fleet manager needs a subcommand: start or ls'),
-  handler: () => undefined,
-};
+export const managerCommand = commandGroup('manager', 'Run a manager, or list the managers', [
+  listed(start),
+  listed(ls),
+]);
 
 function snapshotInterval(n: number): number {
   if (!Number.isInteger(n) || n < 10 || n > 1_000_000)

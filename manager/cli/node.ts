@@ -1,35 +1,21 @@
 // `fleet node ls|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
-import type { CommandModule } from 'yargs';
 import { printJson, printNodes } from './format.js';
-import {
-  defineCommand,
-  parseKeyValues,
-  withClient,
-  withConnection,
-  withFormat,
-} from './options.js';
+import { commandGroup, defineCommand, listed } from './command.js';
+import { withClient, withConnection } from './connection.js';
+import { parseKeyValues } from './flags/env-labels.js';
+import { withFormat } from './flags/output.js';
+import { listCommand } from './list-command.js';
+import { repeatable } from './flags/values.js';
 
-const ls = defineCommand({
-  command: 'ls',
-  aliases: ['list'],
-  describe: 'List the nodes of the fleet',
-  builder: (y) => withFormat(withConnection(y)),
-  handler: async (argv) => {
-    const nodes = await withClient(argv, (c) => c.call('node.ls', {}));
-    if (argv.format === 'json') printJson(nodes);
-    else printNodes(nodes);
-  },
-});
+const ls = listCommand('List the nodes of the fleet', (c) => c.call('node.ls', {}), printNodes);
+
+/** The NODE every other node command acts on. */
+const nodeArg = { type: 'string', demandOption: true, describe: 'node name or id' } as const;
 
 const inspect = defineCommand({
   command: 'inspect <node>',
   describe: 'Show everything the manager knows about a node, as JSON',
-  builder: (y) =>
-    withFormat(withConnection(y)).positional('node', {
-      type: 'string',
-      demandOption: true,
-      describe: 'node name or id',
-    }),
+  builder: (y) => withFormat(withConnection(y)).positional('node', nodeArg),
   handler: async (argv) => {
     printJson(await withClient(argv, (c) => c.call('node.inspect', { node: argv.node })));
   },
@@ -40,26 +26,17 @@ const update = defineCommand({
   describe: "Change a node's availability or labels",
   builder: (y) =>
     withConnection(y)
-      .positional('node', { type: 'string', demandOption: true, describe: 'node name or id' })
+      .positional('node', nodeArg)
       .option('availability', {
         choices: ['active', 'pause', 'drain'] as const,
         describe: 'active: take tasks; pause: keep tasks, take no new ones; drain: move tasks away',
       })
       .option('label-add', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
+        ...repeatable,
         describe: 'add or change a label (KEY=VALUE), repeatable',
         coerce: (v: string[]) => parseKeyValues('label-add', v),
       })
-      .option('label-rm', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
-        describe: 'remove a label (KEY), repeatable',
-      })
+      .option('label-rm', { ...repeatable, describe: 'remove a label (KEY), repeatable' })
       .example('$0 node update pi-3 --availability drain', 'move every task off pi-3')
       .example('$0 node update pi-3 --label-add zone=garage', 'label a node for constraints'),
   handler: async (argv) => {
@@ -74,14 +51,12 @@ const rm = defineCommand({
   aliases: ['remove'],
   describe: 'Remove a node from the fleet',
   builder: (y) =>
-    withConnection(y)
-      .positional('node', { type: 'string', demandOption: true, describe: 'node name or id' })
-      .option('force', {
-        alias: 'f',
-        type: 'boolean',
-        default: false,
-        describe: 'remove the node even if it is still reachable',
-      }),
+    withConnection(y).positional('node', nodeArg).option('force', {
+      alias: 'f',
+      type: 'boolean',
+      default: false,
+      describe: 'remove the node even if it is still reachable',
+    }),
   handler: async (argv) => {
     await withClient(argv, (c) => c.call('node.rm', { node: argv.node, force: argv.force }));
     process.stdout.write(`${argv.node}\n`);
@@ -92,12 +67,7 @@ const roleChange = (verb: 'promote' | 'demote', describe: string) =>
   defineCommand({
     command: `${verb} <node>`,
     describe,
-    builder: (y) =>
-      withConnection(y).positional('node', {
-        type: 'string',
-        demandOption: true,
-        describe: 'node name or id',
-      }),
+    builder: (y) => withConnection(y).positional('node', nodeArg),
     handler: async (argv) => {
       await withClient(argv, (c) => c.call(`node.${verb}`, { node: argv.node }));
       process.stdout.write(`${argv.node}\n`);
@@ -110,20 +80,11 @@ const demote = roleChange(
   'Make a manager stop voting (it keeps a copy of the state); a leader hands over first',
 );
 
-export const nodeCommand: CommandModule<object, object> = {
-  command: 'node',
-  describe: 'Manage the nodes of the fleet',
-  builder: (y) =>
-    y
-      .command(ls)
-      .command(inspect)
-      .command(update)
-      .command(rm)
-      .command(promote)
-      .command(demote)
-      .demandCommand(
-        1,
-        'fleet node needs a subcommand: ls, inspect, update, rm, promote or demote',
-      ),
-  handler: () => undefined,
-};
+export const nodeCommand = commandGroup('node', 'Manage the nodes of the fleet', [
+  listed(ls),
+  listed(inspect),
+  listed(update),
+  listed(rm),
+  listed(promote),
+  listed(demote),
+]);

@@ -1,40 +1,41 @@
 // `fleet secret|config create|ls|inspect|rm`: store values for services; secrets are never shown again.
 import { readFile } from 'node:fs/promises';
-import type { CommandModule } from 'yargs';
 import type { ConfigView } from '../../shared/api.js';
 import { FleetError, errorMessage } from '../../shared/errors.js';
 import { MAX_SECRET_BYTES } from '../../shared/sealing.js';
-import type { FileKind } from './file-ref.js';
+import { commandGroup, defineCommand, listed } from './command.js';
+import { withClient, withConnection } from './connection.js';
+import { labelOption } from './flags/env-labels.js';
+import type { FileKind } from './flags/file-refs.js';
+import { withFormat } from './flags/output.js';
+import { listCommand } from './list-command.js';
 import { printJson, printTable, relativeTime, shortId } from './format.js';
-import {
-  defineCommand,
-  parseKeyValues,
-  withClient,
-  withConnection,
-  withFormat,
-} from './options.js';
 
 export const secretCommand = fileCommand('secret');
 export const configCommand = fileCommand('config');
 
-function fileCommand(kind: FileKind): CommandModule<object, object> {
-  const plural = `${kind}s`;
-  const create = defineCommand({
+function fileCommand(kind: FileKind) {
+  return commandGroup(
+    kind,
+    kind === 'secret' ? 'Manage secrets (encrypted, delivered only where used)' : 'Manage configs',
+    [
+      listed(createCommand(kind)),
+      listed(lsCommand(kind)),
+      listed(inspectCommand(kind)),
+      listed(rmCommand(kind)),
+    ],
+  );
+}
+
+function createCommand(kind: FileKind) {
+  return defineCommand({
     command: 'create <name> <file>',
     describe: `Create a ${kind} from a file, or from standard input with "-"`,
     builder: (y) =>
       withConnection(y)
         .positional('name', { type: 'string', demandOption: true, describe: `${kind} name` })
         .positional('file', { type: 'string', demandOption: true, describe: 'file to read, or -' })
-        .option('label', {
-          type: 'string',
-          array: true,
-          nargs: 1,
-          default: [] as string[],
-          alias: 'l',
-          describe: 'label KEY=VALUE, repeatable',
-          coerce: (v: string[]) => parseKeyValues('label', v),
-        })
+        .option('label', labelOption('label KEY=VALUE, repeatable'))
         .example(`$0 ${kind} create db-pass ./db-pass.txt`, '')
         .example(`printf %s "$PASS" | $0 ${kind} create db-pass -`, ''),
     handler: async (argv) => {
@@ -50,16 +51,13 @@ function fileCommand(kind: FileKind): CommandModule<object, object> {
       process.stdout.write(`${created.id}\n`);
     },
   });
-  const ls = defineCommand({
-    command: 'ls',
-    aliases: ['list'],
-    describe: `List ${plural}`,
-    builder: (y) => withFormat(withConnection(y)),
-    handler: async (argv) => {
-      const items = await withClient(argv, (c) =>
-        kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {}),
-      );
-      if (argv.format === 'json') return printJson(items);
+}
+
+function lsCommand(kind: FileKind) {
+  return listCommand(
+    `List ${kind}s`,
+    (c) => (kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {})),
+    (items) =>
       printTable(
         ['ID', 'NAME', 'SIZE', 'USED BY', 'CREATED'],
         items.map((i) => [
@@ -69,10 +67,12 @@ function fileCommand(kind: FileKind): CommandModule<object, object> {
           i.usedBy.join(','),
           relativeTime(i.createdAt),
         ]),
-      );
-    },
-  });
-  const inspect = defineCommand({
+      ),
+  );
+}
+
+function inspectCommand(kind: FileKind) {
+  return defineCommand({
     command: 'inspect <name>',
     describe:
       kind === 'secret'
@@ -89,10 +89,13 @@ function fileCommand(kind: FileKind): CommandModule<object, object> {
       printJson(view);
     },
   });
-  const rm = defineCommand({
+}
+
+function rmCommand(kind: FileKind) {
+  return defineCommand({
     command: 'rm <names..>',
     aliases: ['remove'],
-    describe: `Remove one or more ${plural}; refused while a service uses one`,
+    describe: `Remove one or more ${kind}s; refused while a service uses one`,
     builder: (y) =>
       withConnection(y).positional('names', { type: 'string', array: true, demandOption: true }),
     handler: async (argv) => {
@@ -105,21 +108,6 @@ function fileCommand(kind: FileKind): CommandModule<object, object> {
       });
     },
   });
-  return {
-    command: kind,
-    describe:
-      kind === 'secret'
-        ? 'Manage secrets (encrypted, delivered only where used)'
-        : 'Manage configs',
-    builder: (y) =>
-      y
-        .command(create)
-        .command(ls)
-        .command(inspect)
-        .command(rm)
-        .demandCommand(1, `fleet ${kind} needs a subcommand: create, ls, inspect or rm`),
-    handler: () => undefined,
-  };
 }
 
 async function readValue(file: string): Promise<Buffer> {

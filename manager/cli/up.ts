@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { UsageError, defineCommand } from './options.js';
+import { defineCommand } from './command.js';
+import { UsageError } from './usage.js';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 
 export const upCommand = defineCommand({
@@ -34,95 +35,124 @@ export const upCommand = defineCommand({
     const dir = path.resolve(argv['data-dir']);
     await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
     const runtime = argv.runtime === 'auto' ? await pickRuntime() : argv.runtime;
-    const children: { name: string; proc: ChildProcess }[] = [];
-    const stopAll = async (): Promise<void> => {
-      await Promise.all(children.map((c) => stopChild(c.proc)));
+    const plan: ClusterPlan = {
+      dir,
+      address: `127.0.0.1:${argv.port}`,
+      agents: argv.agents,
+      runtime,
+      // TLS unless asked otherwise: every process of the local cluster gets the same flag.
+      insecure: argv.insecure ? ['--insecure'] : [],
     };
-    const address = `127.0.0.1:${argv.port}`;
-    // TLS unless asked otherwise: every process of the local cluster gets the same flag.
-    const insecure = argv.insecure ? ['--insecure'] : [];
-    const manager = runFleet(
-      [
-        'manager',
-        'start',
-        '--data-dir',
-        path.join(dir, 'manager'),
-        '--listen',
-        address,
-        ...insecure,
-      ],
-      path.join(dir, 'logs', 'manager.log'),
-    );
-    children.push({ name: 'manager', proc: manager });
-    let token: string;
-    try {
-      token = await readToken(manager);
-    } catch (e) {
-      await stopAll();
-      throw new Error(
-        `the manager did not start: ${e instanceof Error ? e.message : String(e)} (see ${path.join(dir, 'logs', 'manager.log')})`,
-      );
-    }
-    for (let i = 1; i <= argv.agents; i++) {
-      const name = `node-${i}`;
-      const proc = runFleet(
-        [
-          'agent',
-          'start',
-          '--manager',
-          address,
-          '--token',
-          token,
-          '--data-dir',
-          path.join(dir, name),
-          '--advertise-addr',
-          `127.0.0.${i + 1}`,
-          '--name',
-          name,
-          '--runtime',
-          runtime,
-          '--remove-tasks-on-stop',
-          ...insecure,
-        ],
-        path.join(dir, 'logs', `${name}.log`),
-      );
-      children.push({ name, proc });
-    }
-    for (const c of children) {
-      c.proc.on('exit', (code, signal) => {
-        if (!stopping)
-          process.stderr.write(
-            `${c.name} exited (${signal ?? code}); see ${path.join(dir, 'logs', c.name + '.log')}\n`,
-          );
-      });
-    }
-    const identity = path.join(dir, 'manager', 'admin-identity.json');
-    const out = process.stdout;
-    out.write(
-      `fleet is up: a manager on ${address} and ${argv.agents} agent(s) on 127.0.0.2-127.0.0.${argv.agents + 1}, runtime ${runtime}\n`,
-    );
-    if (runtime === 'process')
-      out.write(
-        'note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n',
-      );
-    out.write(
-      `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}${argv.insecure ? ' FLEET_INSECURE=1' : ''}\n  fleet node ls\n`,
-    );
-    out.write(
-      runtime === 'docker'
-        ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n'
-        : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n",
-    );
-    out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
-    let stopping = false;
+    const cluster = await startCluster(plan);
+    printWelcome(plan);
     await waitForShutdownSignal();
-    stopping = true;
-    out.write('stopping the agents and the manager...\n');
-    await Promise.all(children.filter((c) => c.name !== 'manager').map((c) => stopChild(c.proc)));
-    await stopChild(manager);
-    out.write('stopped\n');
+    await cluster.stop();
   },
 });
+
+/** What `fleet up` starts: where, on which address, how many agents, with which runtime. */
+interface ClusterPlan {
+  dir: string;
+  address: string;
+  agents: number;
+  runtime: 'docker' | 'process';
+  /** ['--insecure'] or nothing, passed to every process. */
+  insecure: string[];
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+}
+
+/** Starts the manager, reads its worker token, then starts the agents with it. */
+async function startCluster(plan: ClusterPlan): Promise<{ stop: () => Promise<void> }> {
+  const { dir, address, insecure } = plan;
+  const manager = runFleet(
+    ['manager', 'start', '--data-dir', path.join(dir, 'manager'), '--listen', address, ...insecure],
+    path.join(dir, 'logs', 'manager.log'),
+  );
+  let token: string;
+  try {
+    token = await readToken(manager);
+  } catch (e) {
+    await stopChild(manager);
+    throw new Error(
+      `the manager did not start: ${e instanceof Error ? e.message : String(e)} (see ${path.join(dir, 'logs', 'manager.log')})`,
+    );
+  }
+  const children: Child[] = [{ name: 'manager', proc: manager }, ...startAgents(plan, token)];
+  let stopping = false;
+  for (const c of children) {
+    c.proc.on('exit', (code, signal) => {
+      if (!stopping)
+        process.stderr.write(
+          `${c.name} exited (${signal ?? code}); see ${path.join(dir, 'logs', c.name + '.log')}\n`,
+        );
+    });
+  }
+  return {
+    stop: async () => {
+      stopping = true;
+      process.stdout.write('stopping the agents and the manager...\n');
+      await Promise.all(children.filter((c) => c.proc !== manager).map((c) => stopChild(c.proc)));
+      await stopChild(manager);
+      process.stdout.write('stopped\n');
+    },
+  };
+}
+
+function startAgents(plan: ClusterPlan, token: string): Child[] {
+  const children: Child[] = [];
+  for (let i = 1; i <= plan.agents; i++) {
+    const name = `node-${i}`;
+    const proc = runFleet(
+      [
+        'agent',
+        'start',
+        '--manager',
+        plan.address,
+        '--token',
+        token,
+        '--data-dir',
+        path.join(plan.dir, name),
+        '--advertise-addr',
+        `127.0.0.${i + 1}`,
+        '--name',
+        name,
+        '--runtime',
+        plan.runtime,
+        '--remove-tasks-on-stop',
+        ...plan.insecure,
+      ],
+      path.join(plan.dir, 'logs', `${name}.log`),
+    );
+    children.push({ name, proc });
+  }
+  return children;
+}
+
+/** What is running, and the commands to try next in another terminal. */
+function printWelcome({ dir, address, agents, runtime, insecure }: ClusterPlan): void {
+  const identity = path.join(dir, 'manager', 'admin-identity.json');
+  const out = process.stdout;
+  out.write(
+    `fleet is up: a manager on ${address} and ${agents} agent(s) on 127.0.0.2-127.0.0.${agents + 1}, runtime ${runtime}\n`,
+  );
+  if (runtime === 'process')
+    out.write(
+      'note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n',
+    );
+  out.write(
+    `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}${insecure.length > 0 ? ' FLEET_INSECURE=1' : ''}\n  fleet node ls\n`,
+  );
+  out.write(
+    runtime === 'docker'
+      ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n'
+      : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n",
+  );
+  out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
+}
 
 function runFleet(args: string[], logFile: string): ChildProcess {
   const script = process.argv[1] ?? 'bin/fleet.js';

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { loadIdentity } from '../../manager/cli/options.js';
+import { loadIdentity } from '../../manager/cli/connection.js';
 import { FleetError } from '../../shared/errors.js';
 import { tempDir, type ManagerProc } from '../helpers/cluster.js';
 import {

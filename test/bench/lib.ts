@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { loadIdentity } from '../../manager/cli/options.js';
+import { loadIdentity } from '../../manager/cli/connection.js';
 import type { Results } from '../../shared/api.js';
 import { FLEET, REPO, freePort, stopProc, tempDir, type ManagerProc } from '../helpers/cluster.js';
 

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { loadIdentity } from '../../manager/cli/options.js';
+import { loadIdentity } from '../../manager/cli/connection.js';
 import { errorMessage } from '../../shared/errors.js';
 import {
   cli,

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { loadIdentity } from '../../manager/cli/options.js';
+import { loadIdentity } from '../../manager/cli/connection.js';
 import { errorMessage, isFleetError } from '../../shared/errors.js';
 import {
   cliJson,

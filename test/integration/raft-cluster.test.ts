@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { loadIdentity } from '../../manager/cli/options.js';
+import { loadIdentity } from '../../manager/cli/connection.js';
 import { errorMessage } from '../../shared/errors.js';
 import {
   cli,

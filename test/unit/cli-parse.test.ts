@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { ServiceDetail, TaskView } from '../../shared/api.js';
+import type { TaskView } from '../../shared/api.js';
 import { FleetError } from '../../shared/errors.js';
 import {
   generateNodeKeys,
@@ -19,26 +19,23 @@ import {
   renderServiceDetail,
   renderTable,
 } from '../../manager/cli/format.js';
-import {
-  UsageError,
-  buildSpec,
-  bytesFlag,
-  constraintsFlag,
-  countFlag,
-  durationFlag,
-  parseHosts,
-  parseKeyValues,
-  parsePublish,
-  parseScale,
-} from '../../manager/cli/options.js';
+import { parseHosts } from '../../manager/cli/connection.js';
+import { parseKeyValues } from '../../manager/cli/flags/env-labels.js';
+import { constraintsFlag } from '../../manager/cli/flags/placement.js';
+import { parsePublish } from '../../manager/cli/flags/publish.js';
+import { updateConfigsOf } from '../../manager/cli/flags/rollout.js';
+import { bytesFlag, countFlag, durationFlag } from '../../manager/cli/flags/values.js';
 import { connectClient } from '../../manager/cli/rpc-client.js';
 import {
   convergence,
   replacesTasks,
   updateOutcome,
   updateProgress,
-} from '../../manager/cli/service.js';
-import { updateConfigsOf } from '../../manager/cli/update-options.js';
+} from '../../manager/cli/service/follow.js';
+import { parseScale } from '../../manager/cli/service/scale.js';
+import { buildSpec } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
+import { T0, iso, serviceDetail, taskView, withUpdate } from '../helpers/cli-views.js';
 
 const usageError = (flag: string) => (e: unknown) =>
   e instanceof UsageError && e.message.includes(`--${flag}`);
@@ -150,64 +147,22 @@ test('scale arguments are SERVICE=REPLICAS', () => {
   }
 });
 
-const T0 = Date.parse('2030-01-01T00:00:00Z');
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-function detail(replicas: number, mode: 'replicated' | 'global' = 'replicated'): ServiceDetail {
-  const spec = buildSpec({ name: 'web', image: 'nginx', mode, replicas: undefined });
-  return {
-    id: 's1',
-    name: 'web',
-    mode,
-    replicas: { running: 0, desired: replicas },
-    image: 'nginx',
-    ports: [],
-    ingress: [],
-    spec: { ...spec, replicas },
-    specVersion: 1,
-    createdAt: iso(T0),
-    updatedAt: iso(T0),
-  };
-}
-
-function task(slot: number, state: string, over: Partial<TaskView> = {}): TaskView {
-  return {
-    id: `t${slot}${state}`,
-    name: `web.${slot}`,
-    service: 'web',
-    slot,
-    image: 'nginx',
-    specVersion: 1,
-    node: 'n1',
-    nodeName: 'pi-1',
-    desiredState: 'running',
-    state,
-    message: '',
-    error: null,
-    restarts: 0,
-    health: 'none',
-    hostPorts: [],
-    updatedAt: iso(T0 + 1000),
-    ...over,
-  };
-}
-
 test('a replicated service converges when every desired task runs and none is on its way', () => {
-  const running = [task(1, 'running'), task(2, 'running')];
-  assert.equal(convergence(detail(2), running).converged, true);
+  const running = [taskView(1, 'running'), taskView(2, 'running')];
+  assert.equal(convergence(serviceDetail(2), running).converged, true);
   const pending = [
-    task(1, 'running'),
-    task(2, 'pending', { message: 'no suitable node: 2 nodes lack arch arm64' }),
+    taskView(1, 'running'),
+    taskView(2, 'pending', { message: 'no suitable node: 2 nodes lack arch arm64' }),
   ];
-  const c = convergence(detail(2), pending);
+  const c = convergence(serviceDetail(2), pending);
   assert.equal(c.converged, false);
   assert.equal(c.lines.get('web.2'), 'web.2: pending (no suitable node: 2 nodes lack arch arm64)');
   assert.equal(c.lines.get('overall'), 'overall progress: 1 out of 2 tasks running');
 });
 
 test('after an update, tasks of the previous spec version are outdated, not converged', () => {
-  const old = [task(1, 'running'), task(2, 'running')];
-  const updated = { ...detail(2), specVersion: 2 };
+  const old = [taskView(1, 'running'), taskView(2, 'running')];
+  const updated = { ...serviceDetail(2), specVersion: 2 };
   assert.equal(convergence(updated, old).converged, false);
   const fresh = old.map((t) => ({ ...t, specVersion: 2 }));
   assert.equal(convergence(updated, fresh).converged, true);
@@ -215,18 +170,22 @@ test('after an update, tasks of the previous spec version are outdated, not conv
 
 test('shut-down and rejected history does not count, and a rejection explains the retry', () => {
   const tasks = [
-    task(1, 'rejected', { desiredState: 'shutdown', error: 'image not found', updatedAt: iso(T0) }),
-    task(1, 'starting', { id: 'retry' }),
+    taskView(1, 'rejected', {
+      desiredState: 'shutdown',
+      error: 'image not found',
+      updatedAt: iso(T0),
+    }),
+    taskView(1, 'starting', { id: 'retry' }),
   ];
-  const c = convergence(detail(1), tasks);
+  const c = convergence(serviceDetail(1), tasks);
   assert.equal(c.converged, false);
   assert.equal(c.lines.get('web.1'), 'web.1: starting (previous task rejected: image not found)');
 });
 
 test('a global service converges when its tasks on every eligible node run', () => {
   const t = (node: string, state: string): TaskView =>
-    task(0, state, { name: `web.${node}`, node, nodeName: node });
-  const c = convergence(detail(2, 'global'), [t('a', 'running'), t('b', 'running')]);
+    taskView(0, state, { name: `web.${node}`, node, nodeName: node });
+  const c = convergence(serviceDetail(2, 'global'), [t('a', 'running'), t('b', 'running')]);
   assert.equal(c.converged, true);
   assert.equal(c.lines.get('web.a'), 'web@a: running');
 });
@@ -375,7 +334,7 @@ test('connecting where no manager listens fails fast, naming every host tried', 
 /** Parses a command line the way the CLI does, returning the handler's argv (the handler is not run). */
 async function parseFlags(argv: string[]): Promise<Record<string, unknown>> {
   const yargs = (await import('yargs')).default;
-  const { withUpdateOptions } = await import('../../manager/cli/update-options.js');
+  const { withUpdateOptions } = await import('../../manager/cli/flags/rollout.js');
   return withUpdateOptions(yargs())
     .strict()
     .exitProcess(false)
@@ -499,60 +458,46 @@ test('service create and update refuse bad update flags with exit 2', async () =
   );
 });
 
-function updating(
-  d: ServiceDetail,
-  state: NonNullable<ServiceDetail['updateStatus']>['state'],
-  over: Partial<NonNullable<ServiceDetail['updateStatus']>> = {},
-): ServiceDetail {
-  const kind = state.startsWith('roll') ? 'rollback' : 'update';
-  return {
-    ...d,
-    updateStatus: {
-      kind,
-      state,
-      message: '',
-      startedAt: iso(T0),
-      failedTasks: 0,
-      promoted: false,
-      ...over,
-    },
-  };
-}
-
 test('an update is followed when it replaces tasks; a scale only waits for convergence', () => {
-  const before = updating(detail(3), 'completed');
-  const newVersion = { ...updating(detail(3), 'updating'), specVersion: 2 };
+  const before = withUpdate(serviceDetail(3), 'completed');
+  const newVersion = { ...withUpdate(serviceDetail(3), 'updating'), specVersion: 2 };
   assert.equal(replacesTasks(before, newVersion), true);
-  const scaled = { ...updating(detail(4), 'completed') };
+  const scaled = { ...withUpdate(serviceDetail(4), 'completed') };
   assert.equal(replacesTasks(before, scaled), false);
-  assert.equal(replacesTasks(detail(3), detail(3)), false);
+  assert.equal(replacesTasks(serviceDetail(3), serviceDetail(3)), false);
   // A paused update resumed by a change that needs no new tasks.
-  assert.equal(replacesTasks(updating(detail(3), 'paused'), updating(detail(3), 'updating')), true);
+  assert.equal(
+    replacesTasks(withUpdate(serviceDetail(3), 'paused'), withUpdate(serviceDetail(3), 'updating')),
+    true,
+  );
   // A scale while an update runs: that update is not this command's.
   assert.equal(
-    replacesTasks(updating(detail(3), 'updating'), updating(detail(4), 'updating')),
+    replacesTasks(
+      withUpdate(serviceDetail(3), 'updating'),
+      withUpdate(serviceDetail(4), 'updating'),
+    ),
     false,
   );
 });
 
 test('update progress counts new tasks running and healthy, and the outcome follows the state', () => {
-  const d = { ...updating(detail(3), 'updating'), specVersion: 2 };
+  const d = { ...withUpdate(serviceDetail(3), 'updating'), specVersion: 2 };
   const tasks = [
-    task(1, 'running', { specVersion: 2 }),
-    task(2, 'running', { specVersion: 2, health: 'starting' }),
-    task(3, 'running'),
+    taskView(1, 'running', { specVersion: 2 }),
+    taskView(2, 'running', { specVersion: 2, health: 'starting' }),
+    taskView(3, 'running'),
   ];
   const p = updateProgress(d, tasks);
   assert.equal(p.lines.get('overall'), 'update: updating, 1 of 3 tasks updated');
   assert.equal(p.lines.get('web.3'), 'web.3: running (outdated, to be replaced)');
   assert.deepEqual(updateOutcome(d, 'update'), { kind: 'running' });
-  assert.deepEqual(updateOutcome(updating(d, 'completed'), 'update'), { kind: 'done' });
-  const paused = updating(d, 'paused', { message: 'update paused: task web.3 failed: exit 1' });
+  assert.deepEqual(updateOutcome(withUpdate(d, 'completed'), 'update'), { kind: 'done' });
+  const paused = withUpdate(d, 'paused', { message: 'update paused: task web.3 failed: exit 1' });
   assert.deepEqual(updateOutcome(paused, 'update'), {
     kind: 'failed',
     message: 'update paused: task web.3 failed: exit 1',
   });
-  const back = updating(d, 'rolled back', {
+  const back = withUpdate(d, 'rolled back', {
     message: 'rolled back: update failed: task web.2 failed',
   });
   assert.deepEqual(updateOutcome(back, 'update'), {
@@ -560,13 +505,13 @@ test('update progress counts new tasks running and healthy, and the outcome foll
     message: 'service web rolled back: update failed: task web.2 failed',
   });
   assert.deepEqual(updateOutcome(back, 'rollback'), { kind: 'done' });
-  assert.equal(updateOutcome(updating(d, 'rollback paused'), 'rollback').kind, 'failed');
-  const canary = updating(d, 'canary', { message: '1 canary task(s) healthy' });
+  assert.equal(updateOutcome(withUpdate(d, 'rollback paused'), 'rollback').kind, 'failed');
+  const canary = withUpdate(d, 'canary', { message: '1 canary taskView(s) healthy' });
   assert.deepEqual(updateOutcome(canary, 'update'), {
     kind: 'waiting',
-    message: '1 canary task(s) healthy',
+    message: '1 canary taskView(s) healthy',
   });
-  const rolling = updating(d, 'rolling back', { failedTasks: 1 });
+  const rolling = withUpdate(d, 'rolling back', { failedTasks: 1 });
   assert.equal(
     updateProgress(rolling, tasks).lines.get('overall'),
     'rollback: rolling back, 1 of 3 tasks rolled back, 1 failed',
@@ -574,10 +519,10 @@ test('update progress counts new tasks running and healthy, and the outcome foll
 });
 
 test('service inspect --pretty shows the update status', () => {
-  const d = updating(detail(3), 'paused', { message: 'update paused: task web.3 failed' });
+  const d = withUpdate(serviceDetail(3), 'paused', { message: 'update paused: task web.3 failed' });
   assert.match(
     renderServiceDetail(d),
     /^Update status: paused \(update paused: task web\.3 failed\), started .* ago$/m,
   );
-  assert.doesNotMatch(renderServiceDetail(detail(3)), /Update status/);
+  assert.doesNotMatch(renderServiceDetail(serviceDetail(3)), /Update status/);
 });

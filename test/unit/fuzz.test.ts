@@ -6,20 +6,19 @@ import { z } from 'zod';
 import * as protocol from '../../shared/protocol.js';
 import { params } from '../../shared/api.js';
 import { parseBytes, parseConstraint, parseDuration } from '../../shared/spec.js';
+import { parseHosts } from '../../manager/cli/connection.js';
+import { parseKeyValues } from '../../manager/cli/flags/env-labels.js';
+import { constraintsFlag } from '../../manager/cli/flags/placement.js';
+import { parsePublish } from '../../manager/cli/flags/publish.js';
 import {
-  UsageError,
-  buildSpec,
   bytesFlag,
-  constraintsFlag,
   countFlag,
   durationFlag,
   nonNegativeFlag,
-  parseHosts,
-  parseKeyValues,
-  parsePublish,
-  parseScale,
-  type CreateFlags,
-} from '../../manager/cli/options.js';
+} from '../../manager/cli/flags/values.js';
+import { parseScale } from '../../manager/cli/service/scale.js';
+import { buildSpec, type CreateFlags } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
 import { parseHostPort } from '../../manager/cli/manager-start.js';
 import { deep, payload } from '../helpers/payloads.js';
 

@@ -1,8 +1,9 @@
 // The --health-* flags, --no-healthcheck, and how `service update` merges a health check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { healthcheckOf } from '../../manager/cli/health-options.js';
-import { UsageError, buildSpec } from '../../manager/cli/options.js';
+import { healthcheckOf } from '../../manager/cli/flags/health.js';
+import { buildSpec } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
 import { mergeHealthcheck, taskTemplateSchema } from '../../shared/spec.js';
 
 test('health flags build a shell check with its timings; none given means the image decides', () => {

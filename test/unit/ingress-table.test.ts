@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { handlers, type HandlerContext } from '../../manager/api/handlers.js';
 import { removePorts } from '../../manager/api/ports.js';
-import { parsePublish } from '../../manager/cli/options.js';
+import { parsePublish } from '../../manager/cli/flags/publish.js';
 import { buildIngressTable } from '../../manager/ingress/table.js';
 import type { Command } from '../../manager/store/commands.js';
 import { Store } from '../../manager/store/store.js';

@@ -14,8 +14,9 @@ import { decryptAtRest, encryptAtRest, newDataKey, sealTo, unseal } from '../../
 import { taskTemplateSchema, type ServiceRecord } from '../../shared/spec.js';
 import { TaskFileStore } from '../../agent/task-files.js';
 import { handlers, type HandlerContext } from '../../manager/api/handlers.js';
-import { parseFileRef } from '../../manager/cli/file-ref.js';
-import { UsageError, buildSpec } from '../../manager/cli/options.js';
+import { parseFileRef } from '../../manager/cli/flags/file-refs.js';
+import { buildSpec } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
 import { withFiles } from '../../manager/dispatcher/task-files.js';
 import { Store } from '../../manager/store/store.js';
 

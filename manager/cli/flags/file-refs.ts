@@ -1,6 +1,7 @@
-// Parses --secret / --config values: NAME[,target=PATH] or source=NAME[,target=PATH], as docker does.
-import { fileRefSchema, type FileRef } from '../../shared/spec.js';
-import { UsageError } from './options.js';
+// Files given to tasks: --secret, --config and their -add/-rm forms, and the parser of NAME[,target=PATH].
+import { fileRefSchema, type FileRef } from '../../../shared/spec.js';
+import { UsageError } from '../usage.js';
+import { repeatable } from './values.js';
 
 export type FileKind = 'secret' | 'config';
 
@@ -42,3 +43,26 @@ export function parseFileRef(flag: string, kind: FileKind, text: string): FileRe
 export function parseFileRefs(flag: string, kind: FileKind, items: readonly string[]): FileRef[] {
   return items.map((t) => parseFileRef(flag, kind, t));
 }
+
+/** --secret or --config on `service create`. */
+export const fileRefOption = (kind: FileKind) =>
+  ({
+    ...repeatable,
+    describe:
+      kind === 'secret'
+        ? 'give tasks a secret: NAME[,target=PATH] (default /run/secrets/NAME), repeatable'
+        : 'give tasks a config: NAME[,target=PATH] (default /NAME), repeatable',
+    coerce: (v: string[]) => parseFileRefs(kind, kind, v),
+  }) as const;
+
+/** --secret-add or --config-add on `service update`. */
+export const fileRefAddOption = (kind: FileKind) =>
+  ({
+    ...repeatable,
+    describe: `add a ${kind} NAME[,target=PATH]; one at the same target is replaced`,
+    coerce: (v: string[]) => parseFileRefs(`${kind}-add`, kind, v),
+  }) as const;
+
+/** --secret-rm or --config-rm on `service update`. */
+export const fileRefRmOption = (kind: FileKind) =>
+  ({ ...repeatable, describe: `stop giving tasks a ${kind} (NAME)` }) as const;
