@@ -1,25 +1,36 @@
-// The shape every leader-only controller shares: woken by store changes, one pass at a time.
+// The shapes leader-only parts share: start/stop, and controllers woken by store changes one pass at a time.
 import type { Logger } from '../shared/log.js';
 import type { Clock, TimerHandle } from '../shared/clock.js';
-import type { ChangeSet, Proposal } from './store/commands.js';
+import type { ChangeSet } from './store/commands.js';
 import { isWriteConflict } from './store/conflict.js';
-import type { Store } from './store/store.js';
+import type { Propose, StoreView } from './store/view.js';
+
+export type { Propose } from './store/view.js';
 
 /** A failed pass (say, a full disk refusing the write) is retried this much later. */
 const RETRY_MS = 1_000;
 /** At most one "pass failed" line per controller this often, with a count of the rest. */
 const FAILURE_LOG_MS = 10_000;
 
-export type Propose = (p: Proposal) => Promise<ChangeSet>;
+/**
+ * A part that runs only on the leader (controllers, dispatcher, ingress, membership): started in
+ * order when this manager leads with its applied index caught up, stopped in reverse when it stops.
+ * A start that returns a promise is awaited before the next part starts.
+ */
+export interface LeaderPart {
+  start(): void | Promise<void>;
+  stop(): void;
+}
 
+/** What a controller is given: the store to read and watch, and a way to write through Raft. */
 export interface ControllerDeps {
-  store: Store;
+  store: StoreView;
   propose: Propose;
   logger: Logger;
   clock: Clock;
 }
 
-export abstract class Controller {
+export abstract class Controller implements LeaderPart {
   private scheduled = false;
   private running = false;
   private again = false;
@@ -27,9 +38,7 @@ export abstract class Controller {
   private sweepTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private failures = { loggedAt: -Infinity, suppressed: 0 };
-  private readonly onChange = (c: ChangeSet): void => {
-    if (this.interested(c)) this.kick();
-  };
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     protected readonly deps: ControllerDeps,
@@ -38,14 +47,17 @@ export abstract class Controller {
 
   start(): void {
     this.stopped = false;
-    this.deps.store.on('change', this.onChange);
+    this.unsubscribe ??= this.deps.store.onChange((c) => {
+      if (this.interested(c)) this.kick();
+    });
     this.kick();
     this.armSweep();
   }
 
   stop(): void {
     this.stopped = true;
-    this.deps.store.off('change', this.onChange);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.sweepTimer) this.deps.clock.clearTimeout(this.sweepTimer);
     if (this.retryTimer) this.deps.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

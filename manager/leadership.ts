@@ -4,15 +4,11 @@ import type { Logger } from '../shared/log.js';
 import { encode, topics, type LeaderInfo } from '../shared/protocol.js';
 import type { Broker } from './broker/broker.js';
 import type { ClusterGate } from './api/rpc-server.js';
+import type { LeaderPart } from './controller.js';
 import type { RaftHost } from './raft/host.js';
 import type { Store } from './store/store.js';
-import { MembershipController } from './membership.js';
 
-/** A part that runs only on the leader. */
-export interface LeaderPart {
-  start(): void | Promise<void>;
-  stop(): void;
-}
+export type { LeaderPart } from './controller.js';
 
 export interface LeadershipDeps {
   id: string;
@@ -26,13 +22,10 @@ export interface LeadershipDeps {
 
 export class Leadership implements ClusterGate {
   private running = false;
-  private readonly membership: MembershipController;
   private lastPublished = '';
   private transition: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: LeadershipDeps) {
-    this.membership = new MembershipController(deps.id, deps.host, deps.store, deps.logger);
-  }
+  constructor(private readonly deps: LeadershipDeps) {}
 
   start(): void {
     const { host, store } = this.deps;
@@ -91,14 +84,12 @@ export class Leadership implements ClusterGate {
     this.running = true;
     this.deps.logger.info('leading: starting the controllers', { id: this.deps.id });
     for (const p of this.deps.parts) await p.start();
-    this.membership.start();
   }
 
   private follow(): void {
     if (!this.running) return;
     this.running = false;
     this.deps.logger.info('no longer leading: stopping the controllers', { id: this.deps.id });
-    this.membership.stop();
     for (const p of [...this.deps.parts].reverse()) p.stop();
   }
 

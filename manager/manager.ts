@@ -6,43 +6,25 @@ import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { randomId, type Identity } from '../shared/identity.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { openBundle, serveJoins, type ManagerBundle } from './api/join.js';
-import { serveRenewals } from './api/renew.js';
-import { serveRpc } from './api/rpc-server.js';
-import type { RaftView } from './api/views.js';
+import { openBundle, type ManagerBundle } from './api/join.js';
 import { Broker } from './broker/broker.js';
-import {
-  DEFAULT_HEARTBEAT_MS,
-  NODE_CERT_LIFETIME_MS,
-  newCluster,
-  writeAdminIdentity,
-} from './cluster.js';
+import { DEFAULT_HEARTBEAT_MS, newCluster, writeAdminIdentity } from './cluster.js';
 import { DATA_KEY_FILE, loadOrCreateDataKey } from './data-key.js';
-import type { Propose } from './controller.js';
-import { Dispatcher } from './dispatcher/dispatcher.js';
-import { IngressPublisher } from './ingress/publisher.js';
-import { IngressStats } from './ingress/stats.js';
-import { Leadership } from './leadership.js';
 import {
   issueManagerIdentity,
   loadManagerIdentity,
-  managerNodeRecord,
   saveManagerIdentity,
   boardArch,
-  certSerial,
   defaultManagerName,
 } from './manager-node.js';
-import { Orchestrator } from './orchestrator/orchestrator.js';
 import { prepareRaftLog } from './raft/bootstrap.js';
-import { encodeMemberContext } from './raft/entries.js';
 import { RaftHost, type PeerTransport, type RaftTiming } from './raft/host.js';
 import { RaftStorage } from './raft/storage.js';
 import { RaftTransport } from './raft/transport.js';
-import { Scheduler } from './scheduler/scheduler.js';
-import { Updater } from './updater/updater.js';
-import { retryOnConflict } from './store/conflict.js';
+import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './tls.js';
+import { wire } from './wiring.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -104,34 +86,8 @@ export class Manager {
     try {
       const joined = await joinIfAsked(opts, store, storage, address);
       const id = joined?.identity.id ?? (await managerId(opts.dataDir));
-      const start = prepareRaftLog({
-        storage,
-        store,
-        id,
-        address,
-        logger: logger.child('raft'),
-        forceNewCluster: opts.forceNewCluster === true,
-        joining: joined !== undefined,
-      });
-      const link = new LateTransport();
-      const raft = new RaftHost({
-        id,
-        store,
-        storage,
-        transport: link,
-        logger: logger.child('raft'),
-        ...(joined ? { initialPeers: joined.bundle.members } : {}),
-        ...(opts.snapshotEvery
-          ? { snapshotEvery: opts.snapshotEvery, retainEntries: Math.ceil(opts.snapshotEvery / 10) }
-          : {}),
-        ...(opts.raftTiming ? { timing: opts.raftTiming } : {}),
-      });
-      raft.start();
-      if (start === 'new-cluster') {
-        await raft.untilLeading();
-        const cluster = newCluster(clock.now(), opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
-        await raft.propose({ commands: [{ type: 'cluster.init', cluster }] });
-      }
+      const base = { opts, id, store, clock, logger, joined };
+      const { raft, link, start } = await openRaft({ ...base, storage, address });
       const cluster = store.cluster() ?? joined?.bundle.cluster;
       if (!cluster)
         throw new Error(
@@ -143,54 +99,31 @@ export class Manager {
         identity = issueManagerIdentity(id, cluster, clock.now());
         await saveManagerIdentity(opts.dataDir, identity);
       }
-      const broker = new Broker(store, logger.child('broker'), clock, {
-        joiningCluster: joined?.bundle.cluster,
-      });
-      const tls = opts.insecure
-        ? undefined
-        : await loadOrMakeTls(opts.dataDir, cluster, opts.host, clock.now());
-      const listening = await broker.start(opts.host, opts.port, tls);
-      const listenAddress = `${listening.host}:${listening.port}`;
-      const transport = new RaftTransport({
-        selfId: id,
-        broker,
-        identity,
-        rootPub: cluster.rootPub,
-        insecure: opts.insecure === true,
-        logger: logger.child('raft-net'),
-        onMessages: (msgs) => raft.receive(msgs),
-        onSnapshotSent: (to, ok) => raft.snapshotSent(to, ok),
-        onPeerState: (peer, up) => raft.peerLink(peer, up),
-      });
-      link.bind(transport);
+      const net = await openNetwork({ ...base, raft, cluster, identity });
+      link.bind(net.transport);
       raft.refreshPeers();
+      const listenAddress = net.listenAddress;
       const adminIdentity = await ensureAdminIdentity(opts.dataDir, cluster, listenAddress, clock);
-      const created = start === 'new-cluster';
       const parts = wire({
-        opts,
-        id,
+        ...base,
         identity,
-        store,
-        broker,
         raft,
-        transport,
-        clock,
-        logger,
+        ...net,
         dataKey,
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
-      const insecure = opts.insecure === true;
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
-        created,
+        created: start === 'new-cluster',
         joined: joined !== undefined,
         address: listenAddress,
         workerToken: cluster.workerToken,
         managerToken: cluster.managerToken,
         adminIdentity,
-        insecure,
+        insecure: opts.insecure === true,
       };
+      const { broker, transport } = net;
       return new Manager(id, store, broker, raft, transport, listenAddress, report, parts);
     } catch (e) {
       closeAll();
@@ -216,151 +149,78 @@ export class Manager {
   }
 }
 
-interface WireDeps {
+interface StartContext {
   opts: ManagerOptions;
   id: string;
-  identity: Identity;
   store: Store;
-  broker: Broker;
-  raft: RaftHost;
-  transport: RaftTransport;
   clock: Clock;
   logger: Logger;
-  dataKey: Uint8Array;
-  address: string;
-  singleManagerRestart: boolean;
+  joined: Joined | undefined;
 }
 
-/** Builds the API and the leader-only parts around the running Raft host. */
-function wire(w: WireDeps): { stop(): void }[] {
-  const { store, broker, raft, clock, logger, dataKey } = w;
-  const propose: Propose = (p) => raft.propose(p);
-  const deps = { store, propose, broker, clock };
-  const heartbeatMs = w.opts.heartbeatMs ?? store.cluster()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const dispatcher = new Dispatcher({
-    ...deps,
-    logger: logger.child('dispatcher'),
-    heartbeatMs,
-    dataKey,
-  });
-  dispatcher.attach();
-  const ingressStats = new IngressStats(store, {
-    logger: logger.child('ingress-stats'),
-    now: () => clock.now(),
-  });
-  ingressStats.attach(broker);
-  const orchestrator = new Orchestrator({ ...deps, logger: logger.child('orchestrator') });
-  const scheduler = new Scheduler({ ...deps, logger: logger.child('scheduler') });
-  const updater = new Updater({ ...deps, logger: logger.child('updater') });
-  const ownRecord = {
-    start: () => ensureOwnRecord(w, propose),
-    stop: () => undefined,
-  };
-  const leadership = new Leadership({
-    id: w.id,
-    host: raft,
+/** Opens the Raft log and starts the host; a new cluster's first leader writes its record. */
+async function openRaft(
+  c: StartContext & { storage: RaftStorage; address: string },
+): Promise<{ raft: RaftHost; link: LateTransport; start: ReturnType<typeof prepareRaftLog> }> {
+  const { opts, id, store, storage, logger, joined } = c;
+  const start = prepareRaftLog({
+    storage,
     store,
+    id,
+    address: c.address,
+    logger: logger.child('raft'),
+    forceNewCluster: opts.forceNewCluster === true,
+    joining: joined !== undefined,
+  });
+  const link = new LateTransport();
+  const raft = new RaftHost({
+    id,
+    store,
+    storage,
+    transport: link,
+    logger: logger.child('raft'),
+    ...(joined ? { initialPeers: joined.bundle.members } : {}),
+    ...(opts.snapshotEvery
+      ? { snapshotEvery: opts.snapshotEvery, retainEntries: Math.ceil(opts.snapshotEvery / 10) }
+      : {}),
+    ...(opts.raftTiming ? { timing: opts.raftTiming } : {}),
+  });
+  raft.start();
+  if (start === 'new-cluster') {
+    await raft.untilLeading();
+    const cluster = newCluster(c.clock.now(), opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    await raft.propose({ commands: [{ type: 'cluster.init', cluster }] });
+  }
+  return { raft, link, start };
+}
+
+/** Starts the broker (TLS unless --insecure) and the Raft transport that travels over it. */
+async function openNetwork(
+  c: StartContext & { raft: RaftHost; cluster: ClusterRecord; identity: Identity },
+): Promise<{ broker: Broker; transport: RaftTransport; listenAddress: string }> {
+  const { opts, id, store, clock, logger, raft, cluster } = c;
+  const broker = new Broker(store, logger.child('broker'), clock, {
+    joiningCluster: c.joined?.bundle.cluster,
+  });
+  const tls = opts.insecure
+    ? undefined
+    : await loadOrMakeTls(opts.dataDir, cluster, opts.host, clock.now());
+  const listening = await broker.start(opts.host, opts.port, tls);
+  const transport = new RaftTransport({
+    selfId: id,
     broker,
-    logger: logger.child('leadership'),
-    parts: [
-      ownRecord,
-      {
-        // After a lone manager restarts nobody has been heard yet; after a failover the
-        // previous leader heard them a moment ago.
-        start: () => dispatcher.start({ markUnknown: raft.status().conf.voters.length <= 1 }),
-        stop: () => dispatcher.stop(),
-      },
-      orchestrator,
-      updater,
-      scheduler,
-      new IngressPublisher(store, broker, logger.child('ingress')),
-      ingressStats,
-    ],
+    identity: c.identity,
+    rootPub: cluster.rootPub,
+    insecure: opts.insecure === true,
+    logger: logger.child('raft-net'),
+    onMessages: (msgs) => raft.receive(msgs),
+    onSnapshotSent: (to, ok) => raft.snapshotSent(to, ok),
+    onPeerState: (peer, up) => raft.peerLink(peer, up),
   });
-  const certLifetimeMs = w.opts.certLifetimeMs ?? NODE_CERT_LIFETIME_MS;
-  serveJoins({
-    ...deps,
-    logger: logger.child('join'),
-    certLifetimeMs,
-    dataKey,
-    leaderAddress: () => leadership.leaderAddress(),
-    addManager: (id, address) =>
-      raft.changeMembership({ op: 'add-learner', id, context: encodeMemberContext(address) }),
-  });
-  serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
-  serveRpc({
-    ...deps,
-    logger: logger.child('api'),
-    managerId: w.id,
-    dataKey,
-    gate: leadership,
-    raft: raftView(w),
-    ingressStats,
-    afterWrite: (method, result) => {
-      if (method === 'node.rm') {
-        const nodeId = (result as { id: string }).id;
-        dispatcher.forgetNode(nodeId);
-        broker.disconnectIdentity(nodeId);
-      }
-    },
-  });
-  leadership.start();
-  const parts: { stop(): void }[] = [leadership];
-  if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
-  return parts;
+  return { broker, transport, listenAddress: `${listening.host}:${listening.port}` };
 }
 
-/**
- * Test-only fault injection (--fault-injection): the ids of managers listed in DIR/partition,
- * one per line, are cut off from this one until the file is emptied or removed.
- */
-function watchPartitionFile(w: WireDeps): { stop(): void } {
-  const file = path.join(w.opts.dataDir, 'partition');
-  let last = '';
-  const timer = setInterval(() => {
-    fs.readFile(file, 'utf8')
-      .catch(() => '')
-      .then((text) => {
-        if (text === last) return;
-        last = text;
-        const ids = text.split(/\s+/).filter(Boolean);
-        w.transport.setPartition(ids);
-        w.logger.warn('fault injection: partitioned from managers', { ids });
-      })
-      .catch(() => undefined);
-  }, 100);
-  return { stop: () => clearInterval(timer) };
-}
-
-function raftView(w: WireDeps): RaftView {
-  const { raft, transport, store, id: self } = w;
-  return {
-    get leaderId() {
-      return raft.leaderId;
-    },
-    raftRole(id) {
-      const { voters, learners } = raft.status().conf;
-      return voters.includes(id) ? 'voter' : learners.includes(id) ? 'learner' : 'none';
-    },
-    reachable: (id) => id === self || transport.connected(id),
-    appliedIndex: (id) =>
-      id === self ? store.appliedIndex : (raft.status().progress?.[id]?.match ?? null),
-  };
-}
-
-/** The leader keeps this manager's own node record current (address, certificate). */
-async function ensureOwnRecord(w: WireDeps, propose: Propose): Promise<void> {
-  const host = w.address.replace(/:\d+$/, '');
-  await retryOnConflict(async () => {
-    const prev = w.store.node(w.id);
-    if (prev?.manager?.address === w.address && prev.certSerial === certSerial(w.identity)) return;
-    const name = w.opts.name ?? defaultManagerName(host);
-    const node = managerNodeRecord(w.identity, name, host, w.address, w.clock.now(), prev);
-    await propose({ commands: [{ type: 'node.put', node }] });
-  }).catch((e: unknown) => {
-    w.logger.warn('could not record this manager as a node', { error: String(e) });
-  });
-}
+type Joined = { identity: Identity; bundle: ManagerBundle };
 
 /** A manager started with --join on an empty data dir joins; otherwise nothing happens. */
 async function joinIfAsked(
@@ -368,7 +228,7 @@ async function joinIfAsked(
   store: Store,
   storage: RaftStorage,
   address: string,
-): Promise<{ identity: Identity; bundle: ManagerBundle } | undefined> {
+): Promise<Joined | undefined> {
   if (!opts.join || store.cluster() || storage.load().hardState.term > 0) return undefined;
   const r = await joinWithReply({
     managers: opts.join.managers,

@@ -1,9 +1,11 @@
 // The leader's membership controller: turns node records' roles into Raft voters and learners.
+import { systemClock, type Clock, type TimerHandle } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { LeaderPart } from './controller.js';
 import type { RaftHost } from './raft/host.js';
 import type { Status } from './raft/core/index.js';
-import type { Store } from './store/store.js';
+import type { StoreView } from './store/view.js';
 
 const PERIOD_MS = 500;
 /** A learner this close to the leader's commit index may vote without stalling commits. */
@@ -61,45 +63,56 @@ function bestSuccessor(self: string, status: Status): string | null {
   return best?.id ?? null;
 }
 
-export class MembershipController {
-  private timer: NodeJS.Timeout | undefined;
-  private busy = false;
+/** The Raft host as membership sees it: its status and the changes it can make. */
+export type MembershipHost = Pick<
+  RaftHost,
+  'isLeader' | 'status' | 'transferLeadership' | 'changeMembership'
+>;
 
-  constructor(
-    private readonly self: string,
-    private readonly host: RaftHost,
-    private readonly store: Store,
-    private readonly logger: Logger,
-  ) {}
+export interface MembershipDeps {
+  /** This manager's id. */
+  self: string;
+  host: MembershipHost;
+  store: StoreView;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export class MembershipController implements LeaderPart {
+  private timer: TimerHandle | undefined;
+  private busy = false;
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: MembershipDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.pass(), PERIOD_MS);
+    this.timer ??= this.clock.setInterval(() => void this.pass(), PERIOD_MS);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
   }
 
+  /** One look at the records and the group; at most one change in flight. */
   private async pass(): Promise<void> {
-    if (this.busy || !this.host.isLeader) return;
-    const step = nextMembershipStep(
-      this.self,
-      this.host.status(),
-      (id) => this.store.node(id)?.role,
-    );
+    const { host, store, logger } = this.deps;
+    if (this.busy || !host.isLeader) return;
+    const step = nextMembershipStep(this.deps.self, host.status(), (id) => store.node(id)?.role);
     if (!step) return;
     this.busy = true;
     try {
-      this.logger.info('membership change', { ...step });
-      if (step.kind === 'transfer') this.host.transferLeadership(step.to);
+      logger.info('membership change', { ...step });
+      if (step.kind === 'transfer') host.transferLeadership(step.to);
       else {
         const op =
           step.kind === 'promote' ? 'add-voter' : step.kind === 'demote' ? 'add-learner' : 'remove';
-        await this.host.changeMembership({ op, id: step.id });
+        await host.changeMembership({ op, id: step.id });
       }
     } catch (e) {
-      this.logger.warn('membership change did not complete; will retry', {
+      logger.warn('membership change did not complete; will retry', {
         ...step,
         error: errorMessage(e),
       });

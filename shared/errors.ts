@@ -37,3 +37,8 @@ export function isFleetError(e: unknown): e is FleetError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** For the default branch of an exhaustive switch: a case left unhandled fails to compile. */
+export function assertNever(x: never): never {
+  throw new Error(`invariant: unhandled case ${JSON.stringify(x)}`);
+}

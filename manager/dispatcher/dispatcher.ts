@@ -12,19 +12,20 @@ import {
   type StatusMessage,
   type TaskReport,
 } from '../../shared/protocol.js';
-import { canAdvance, isTerminal, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import { isTerminal, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
-import type { Propose } from '../controller.js';
+import type { LeaderPart } from '../controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
 import { isWriteConflict } from '../store/conflict.js';
-import type { Store } from '../store/store.js';
+import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
+import { applyReport, withInfo } from './reports.js';
 import { withFiles } from './task-files.js';
 
 export interface DispatcherDeps {
-  store: Store;
+  store: StoreView;
   propose: Propose;
   broker: Broker;
   logger: Logger;
@@ -32,13 +33,19 @@ export interface DispatcherDeps {
   heartbeatMs: number;
   /** Opens secret values at rest, to seal them to the node that runs the task. */
   dataKey: Uint8Array;
+  /**
+   * Asked at each start: whether nodes recorded ready are marked unknown until heard from (after
+   * a lone manager restarts nobody has been heard yet; after a failover the previous leader
+   * heard them a moment ago). No by default.
+   */
+  markUnknownOnStart?: () => boolean;
 }
 
 const FLUSH_MS = 25;
 /** A failed write (a full disk) is retried this much later, not in a tight loop. */
 const RETRY_MS = 1_000;
 
-export class Dispatcher {
+export class Dispatcher implements LeaderPart {
   private readonly health: HealthTracker;
   private readonly complaints: RateLimitedLog;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
@@ -51,7 +58,7 @@ export class Dispatcher {
   private healthTimer: TimerHandle | undefined;
   private assignScheduled = false;
   private stopped = true;
-  private readonly onChange = (c: ChangeSet): void => this.noteChange(c);
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.health = new HealthTracker(deps.heartbeatMs);
@@ -76,7 +83,7 @@ export class Dispatcher {
    * Starts serving as the leader's dispatcher. Nobody is marked down for the change: every node
    * gets a full grace period to find this manager.
    */
-  async start(opts: { markUnknown: boolean }): Promise<void> {
+  async start(): Promise<void> {
     const { store, clock } = this.deps;
     this.stopped = false;
     const grace = this.deps.heartbeatMs * 2;
@@ -85,8 +92,8 @@ export class Dispatcher {
       clock.now(),
       grace,
     );
-    if (opts.markUnknown) await this.markUnknown();
-    store.on('change', this.onChange);
+    if (this.deps.markUnknownOnStart?.()) await this.markUnknown();
+    this.unsubscribe ??= store.onChange((c) => this.noteChange(c));
     for (const n of store.nodes()) this.dirtyAssignments.add(n.id);
     await this.publishAssignments();
     this.armHealth();
@@ -95,7 +102,8 @@ export class Dispatcher {
   /** Stops writing (no longer the leader) and withdraws the assignments this broker retained. */
   stop(): void {
     this.stopped = true;
-    this.deps.store.off('change', this.onChange);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.flushTimer) this.deps.clock.clearTimeout(this.flushTimer);
     if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
     this.flushTimer = undefined;
@@ -342,83 +350,4 @@ export class Dispatcher {
       }
     }
   }
-}
-
-/** The task after an agent's report; states only move forward. Null when nothing changes. */
-export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskRecord | null {
-  const s = t.status;
-  const sameDetails =
-    s.error === r.error &&
-    s.exitCode === r.exitCode &&
-    s.runtimeId === r.runtimeId &&
-    s.restarts === r.restarts &&
-    s.message === r.message &&
-    (s.health ?? 'none') === r.health &&
-    JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
-  if (r.state === s.state && sameDetails) return null;
-  if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
-  return {
-    ...t,
-    status: {
-      state: r.state,
-      message: r.message,
-      error: r.error,
-      exitCode: r.exitCode,
-      hostPorts: r.hostPorts,
-      runtimeId: r.runtimeId,
-      restarts: r.restarts,
-      at: r.state === s.state ? s.at : now,
-      ...(r.health !== 'none' ? { health: r.health } : {}),
-      ...readySince(s, r, now),
-    },
-    updatedAt: now,
-  };
-}
-
-/** A task is ready while it runs and its check (if any) says healthy; the updater times from then. */
-function readySince(s: TaskRecord['status'], r: TaskReport, now: number): { readyAt?: number } {
-  const ready = r.state === 'running' && (r.health === 'none' || r.health === 'healthy');
-  if (!ready) return {};
-  return { readyAt: s.readyAt ?? now };
-}
-
-function withInfo(
-  n: NodeRecord,
-  info: NonNullable<StatusMessage['node']>,
-  now: number,
-): NodeRecord | null {
-  const next: NodeRecord = {
-    ...n,
-    resources: info.resources,
-    arch: info.platform.arch,
-    os: info.platform.os,
-    runtime: info.runtime,
-    address: info.address,
-    agentVersion: info.agentVersion,
-    statusMessage: info.diskFull
-      ? 'disk full'
-      : n.statusMessage === 'disk full'
-        ? ''
-        : n.statusMessage,
-  };
-  const same =
-    JSON.stringify([
-      n.resources,
-      n.arch,
-      n.os,
-      n.runtime,
-      n.address,
-      n.agentVersion,
-      n.statusMessage,
-    ]) ===
-    JSON.stringify([
-      next.resources,
-      next.arch,
-      next.os,
-      next.runtime,
-      next.address,
-      next.agentVersion,
-      next.statusMessage,
-    ]);
-  return same ? null : { ...next, updatedAt: now };
 }

@@ -1,5 +1,6 @@
 // The leader's view of routing-mesh traffic: each node's latest per-port counters, in memory only.
 import type { PortNodeStats, PortStatsView } from '../../shared/api.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import {
   INGRESS_STATS_MAX_BYTES,
@@ -11,7 +12,8 @@ import {
 import { taskName } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
-import type { StoreView } from '../store/store.js';
+import type { LeaderPart } from '../controller.js';
+import type { StoreView } from '../store/view.js';
 
 /** A node silent this long has its counters forgotten (agents refresh them every 30 s). */
 export const STATS_MAX_AGE_MS = 60_000;
@@ -29,7 +31,7 @@ export interface IngressStatsView {
 
 export interface IngressStatsOptions {
   logger: Logger;
-  now?: () => number;
+  clock?: Clock;
   maxAgeMs?: number;
 }
 
@@ -43,10 +45,10 @@ interface Entry {
  * answers nothing. Reports are metrics: they never go through Raft or the store, and a new
  * leader starts empty and fills up within one report period.
  */
-export class IngressStats implements IngressStatsView {
+export class IngressStats implements IngressStatsView, LeaderPart {
   private readonly nodes = new Map<string, Entry>();
   private readonly complaints: RateLimitedLog;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly maxAgeMs: number;
   private running = false;
   private sweptAt = 0;
@@ -56,9 +58,9 @@ export class IngressStats implements IngressStatsView {
     private readonly store: StoreView,
     private readonly opts: IngressStatsOptions,
   ) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
     this.maxAgeMs = opts.maxAgeMs ?? STATS_MAX_AGE_MS;
-    this.complaints = new RateLimitedLog(opts.logger, 5_000, { now: this.now });
+    this.complaints = new RateLimitedLog(opts.logger, 5_000, this.clock);
   }
 
   /** Listens on the nodes' topics once; reports count only while started (leading). */
@@ -85,7 +87,7 @@ export class IngressStats implements IngressStatsView {
   /** Records a node's report; a malformed one is logged (rate-limited) and dropped. */
   receive(nodeId: string, payload: Buffer): boolean {
     if (!this.running) return false;
-    const now = this.now();
+    const now = this.clock.now();
     this.sweep(now);
     const d = decode(ingressStatsSchema, payload, INGRESS_STATS_MAX_BYTES);
     if (!d.ok) {
@@ -103,7 +105,7 @@ export class IngressStats implements IngressStatsView {
 
   /** Nodes whose counters are held (after dropping expired and removed ones). */
   nodeIds(): string[] {
-    this.sweep(this.now(), true);
+    this.sweep(this.clock.now(), true);
     return [...this.nodes.keys()].sort();
   }
 
@@ -113,7 +115,7 @@ export class IngressStats implements IngressStatsView {
     protocol: 'tcp' | 'udp',
   ): PortStatsView | undefined {
     if (!this.running) return undefined;
-    this.sweep(this.now(), true);
+    this.sweep(this.clock.now(), true);
     const nodes: PortNodeStats[] = [];
     for (const [nodeId, { at, report }] of this.nodes) {
       const p = report.ports.find((x) => x.published === published && x.protocol === protocol);

@@ -2,6 +2,7 @@
 import { isTerminal, type TaskRecord } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../controller.js';
 import type { ChangeSet } from '../store/commands.js';
+import type { StoreView } from '../store/view.js';
 import type { NodeLoad } from './filters/types.js';
 import { Placer, rejectReason } from './pipeline.js';
 
@@ -23,100 +24,130 @@ export class Scheduler extends Controller {
 
   protected async reconcile(): Promise<void> {
     const { store, clock } = this.deps;
-    const waiting: TaskRecord[] = [];
-    for (const t of store.tasks()) {
-      if (
-        t.desiredState === 'running' &&
-        (t.status.state === 'new' || t.status.state === 'pending')
-      ) {
-        waiting.push(t);
-      }
-    }
+    const waiting = waitingTasks(store.tasks());
     if (waiting.length === 0) return;
-    waiting.sort((a, b) => a.createdAt - b.createdAt || a.slot - b.slot);
-    const loads = new Map<string, NodeLoad>();
-    const loadOf = (nodeId: string): NodeLoad => {
-      let l = loads.get(nodeId);
-      if (!l) {
-        l = { tasks: store.tasksOfNode(nodeId).filter(holdsResources) };
-        loads.set(nodeId, l);
-      }
-      return l;
-    };
-    // Manager processes are nodes of the cluster but run no agent: never candidates.
-    const placer = new Placer(
-      [...store.nodes()].filter((n) => !n.manager),
-      loadOf,
-    );
-    const now = clock.now();
-    const refused = new Map<string, Set<string>>();
-    /** Nodes that rejected a task of this service and spec recently: tried last. */
-    const refusedBy = (task: TaskRecord): Set<string> => {
-      const key = `${task.serviceId}:${task.specVersion}`;
-      let nodes = refused.get(key);
-      if (!nodes) {
-        nodes = new Set();
-        for (const t of store.tasksOfService(task.serviceId)) {
-          if (
-            t.nodeId &&
-            t.status.state === 'rejected' &&
-            t.specVersion === task.specVersion &&
-            now - t.status.at < REJECTION_MEMORY_MS
-          )
-            nodes.add(t.nodeId);
-        }
-        refused.set(key, nodes);
-      }
-      return nodes;
-    };
+    const pass = new Pass(store, clock.now());
     const updates: TaskRecord[] = [];
     for (const task of waiting) {
-      const service = store.service(task.serviceId);
-      let nodeId: string | null = null;
-      let reason: string | null = null;
-      if (task.nodeId) {
-        const node = store.node(task.nodeId);
-        reason = node
-          ? rejectReason({ task, service, node, load: withoutTask(loadOf(node.id), task.id) })
-          : 'node is gone';
-        if (reason) reason = `no suitable node: node ${node?.name ?? task.nodeId} ${reason}`;
-        else nodeId = task.nodeId;
-      } else {
-        const p = placer.place({ task, service }, refusedBy(task));
-        if (p.ok) nodeId = p.node.id;
-        else reason = p.reason;
-      }
-      if (nodeId) {
-        const assigned: TaskRecord = {
-          ...task,
-          nodeId,
-          status: {
-            ...task.status,
-            state: 'assigned',
-            message: 'assigned to node',
-            error: null,
-            at: now,
-          },
-          updatedAt: now,
-        };
-        loadOf(nodeId).tasks.push(assigned);
-        updates.push(assigned);
-      } else if (task.status.state !== 'pending' || task.status.error !== reason) {
-        updates.push({
-          ...task,
-          status: {
-            ...task.status,
-            state: 'pending',
-            message: 'waiting for a node',
-            error: reason,
-            at: now,
-          },
-          updatedAt: now,
-        });
-      }
+      const next = pass.schedule(task);
+      if (next) updates.push(next);
     }
     if (updates.length > 0)
       await this.deps.propose({ commands: [{ type: 'tasks.put', tasks: updates }] });
+  }
+}
+
+/** Tasks that want to run and have no node yet (or were pinned to one), oldest first. */
+function waitingTasks(tasks: Iterable<TaskRecord>): TaskRecord[] {
+  const waiting: TaskRecord[] = [];
+  for (const t of tasks) {
+    if (
+      t.desiredState === 'running' &&
+      (t.status.state === 'new' || t.status.state === 'pending')
+    ) {
+      waiting.push(t);
+    }
+  }
+  return waiting.sort((a, b) => a.createdAt - b.createdAt || a.slot - b.slot);
+}
+
+/** One scheduling pass: node loads and recent refusals, filled in as tasks are placed. */
+class Pass {
+  private readonly loads = new Map<string, NodeLoad>();
+  private readonly refused = new Map<string, Set<string>>();
+  private readonly placer: Placer;
+
+  constructor(
+    private readonly store: StoreView,
+    private readonly now: number,
+  ) {
+    // Manager processes are nodes of the cluster but run no agent: never candidates.
+    this.placer = new Placer(
+      [...store.nodes()].filter((n) => !n.manager),
+      (nodeId) => this.loadOf(nodeId),
+    );
+  }
+
+  /** The task assigned to a node, or pending with the reason none fits; null if unchanged. */
+  schedule(task: TaskRecord): TaskRecord | null {
+    const { nodeId, reason } = this.choose(task);
+    const now = this.now;
+    if (nodeId) {
+      const assigned: TaskRecord = {
+        ...task,
+        nodeId,
+        status: {
+          ...task.status,
+          state: 'assigned',
+          message: 'assigned to node',
+          error: null,
+          at: now,
+        },
+        updatedAt: now,
+      };
+      this.loadOf(nodeId).tasks.push(assigned);
+      return assigned;
+    }
+    if (task.status.state === 'pending' && task.status.error === reason) return null;
+    return {
+      ...task,
+      status: {
+        ...task.status,
+        state: 'pending',
+        message: 'waiting for a node',
+        error: reason,
+        at: now,
+      },
+      updatedAt: now,
+    };
+  }
+
+  /** A task pinned to a node keeps it if it still fits; any other goes through the placer. */
+  private choose(task: TaskRecord): { nodeId: string | null; reason: string | null } {
+    const service = this.store.service(task.serviceId);
+    if (task.nodeId) {
+      const node = this.store.node(task.nodeId);
+      const reason = node
+        ? rejectReason({ task, service, node, load: withoutTask(this.loadOf(node.id), task.id) })
+        : 'node is gone';
+      if (reason)
+        return {
+          nodeId: null,
+          reason: `no suitable node: node ${node?.name ?? task.nodeId} ${reason}`,
+        };
+      return { nodeId: task.nodeId, reason: null };
+    }
+    const p = this.placer.place({ task, service }, this.refusedBy(task));
+    return p.ok ? { nodeId: p.node.id, reason: null } : { nodeId: null, reason: p.reason };
+  }
+
+  private loadOf(nodeId: string): NodeLoad {
+    let l = this.loads.get(nodeId);
+    if (!l) {
+      l = { tasks: this.store.tasksOfNode(nodeId).filter(holdsResources) };
+      this.loads.set(nodeId, l);
+    }
+    return l;
+  }
+
+  /** Nodes that rejected a task of this service and spec recently: tried last. */
+  private refusedBy(task: TaskRecord): Set<string> {
+    const key = `${task.serviceId}:${task.specVersion}`;
+    let nodes = this.refused.get(key);
+    if (!nodes) {
+      nodes = new Set();
+      for (const t of this.store.tasksOfService(task.serviceId)) {
+        if (
+          t.nodeId &&
+          t.status.state === 'rejected' &&
+          t.specVersion === task.specVersion &&
+          this.now - t.status.at < REJECTION_MEMORY_MS
+        )
+          nodes.add(t.nodeId);
+      }
+      this.refused.set(key, nodes);
+    }
+    return nodes;
   }
 }
 

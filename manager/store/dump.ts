@@ -1,22 +1,17 @@
 // The store's content as one JSON document: what a Raft snapshot carries between managers.
 import { z } from 'zod';
-import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
-import type { ClusterRecord, ConfigRecord, MemberRecord, SecretRecord } from './commands.js';
+import type { ClusterRecord, MemberRecord } from './commands.js';
+import { KINDS, KIND_NAMES, type KindName, type RecordOf } from './kinds.js';
 
-export interface StoreDump {
+/** Key order (v, index, cluster, members, the kinds in order, requests) is that of every dump. */
+export type StoreDump = {
   v: 1;
   index: number;
   cluster: ClusterRecord | null;
   members: MemberRecord[];
-  nodes: NodeRecord[];
-  services: ServiceRecord[];
-  tasks: TaskRecord[];
-  secrets: SecretRecord[];
-  configs: ConfigRecord[];
+} & { [K in KindName]: RecordOf<K>[] } & {
   requests: { key: string; response: string; appliedIndex: number }[];
-}
-
-const withId = z.object({ id: z.string() }).loose();
+};
 
 /**
  * Checks the frame a snapshot must have before anything is replaced; the records themselves were
@@ -27,15 +22,7 @@ export const dumpSchema = z.object({
   index: z.number().int().min(0),
   cluster: z.object({ id: z.string(), rootPub: z.string() }).loose().nullable(),
   members: z.array(z.object({ id: z.string(), address: z.string() })),
-  nodes: z.array(withId),
-  services: z.array(
-    z.object({ id: z.string(), spec: z.object({ name: z.string() }).loose() }).loose(),
-  ),
-  tasks: z.array(
-    z.object({ id: z.string(), serviceId: z.string(), nodeId: z.string().nullable() }).loose(),
-  ),
-  secrets: z.array(z.object({ id: z.string(), name: z.string() }).loose()),
-  configs: z.array(z.object({ id: z.string(), name: z.string() }).loose()),
+  ...Object.fromEntries(KIND_NAMES.map((k) => [k, z.array(KINDS[k].frame)])),
   requests: z.array(
     z.object({ key: z.string(), response: z.string(), appliedIndex: z.number().int() }),
   ),

@@ -45,24 +45,81 @@ export interface UpdateStep {
 
 const FAILED_STATES: ReadonlySet<string> = new Set(['failed', 'rejected']);
 
-/** The next step of a service's update (or rollback); no writes when there is nothing to do. */
+/** The update a pass works on: its settings, its slots, and the status it starts from. */
+interface Run {
+  service: ServiceRecord;
+  tasks: readonly TaskRecord[];
+  now: number;
+  kind: UpdateStatus['kind'];
+  cfg: UpdateSettings;
+  slots: Slot[];
+  /** The status this pass writes, changed in place by the phases. */
+  next: UpdateStatus;
+}
+
+/**
+ * The next step of a service's update (or rollback); no writes when there is nothing to do.
+ * The phases, in order: find the running update (or start one), count new failures and stop on
+ * too many, stop old tasks whose replacements are ready, hold at the canaries, start the next
+ * slots, and mark the update done when no slot is left.
+ */
 export function planUpdate(
   service: ServiceRecord,
   tasks: readonly TaskRecord[],
   now: number,
 ): UpdateStep {
-  const idle: UpdateStep = { tasks: [], wakeAt: null };
+  const found = runningUpdate(service, tasks, now);
+  if (!found) return { tasks: [], wakeAt: null };
+  const { run, started } = found;
+  const { next } = run;
+  let changed = started;
+
+  // Failures of new tasks within their monitor period count toward the ratio, once each.
+  const fresh = newFailures(service, tasks, next, run.cfg);
+  if (fresh.length > 0) {
+    next.failedTaskIds = [...next.failedTaskIds, ...fresh.map((t) => t.id)];
+    changed = true;
+  }
+  const halted = stopOnFailures(run, fresh);
+  if (halted) return halted;
+
+  const out = stopReplaced(run);
+  const gate = canaryGate(run);
+  if (gate === 'hold')
+    return {
+      service: { ...service, updateStatus: next, updatedAt: now },
+      tasks: out,
+      wakeAt: null,
+    };
+  if (gate.promoted) changed = true;
+  const wakeAt = startSlots(run, gate.capacity, out);
+  if (finishIfDone(run)) changed = true;
+  return {
+    ...(changed ? { service: { ...service, updateStatus: next, updatedAt: now } } : {}),
+    tasks: out,
+    wakeAt,
+  };
+}
+
+/**
+ * The update in progress, or a new one when tasks of an older spec remain and none runs (a record
+ * from before updates were tracked): they are then replaced by the rules rather than all at once.
+ * Null when paused, waiting for a canary promotion, or when there is nothing to update.
+ */
+function runningUpdate(
+  service: ServiceRecord,
+  tasks: readonly TaskRecord[],
+  now: number,
+): { run: Run; started: boolean } | null {
   let status = service.updateStatus;
   const settled = !status || status.state === 'completed' || status.state === 'rolled back';
   if (status && !settled && status.state !== 'updating' && status.state !== 'rolling back')
-    return idle; // paused, or canaries waiting for a promotion
+    return null; // paused, or canaries waiting for a promotion
   const kind = status?.kind ?? 'update';
   const cfg = updateSettings(service.spec, kind);
   let slots = slotsOf(service, tasks, status, cfg, now);
   if (settled) {
-    // Tasks of an older spec and no update running (a record from before updates were tracked):
-    // start one, so they are replaced by the rules rather than all at once.
-    if (!slots.some((s) => s.state === 'pending')) return idle;
+    if (!slots.some((s) => s.state === 'pending')) return null;
     status = {
       kind,
       state: kind === 'rollback' ? 'rolling back' : 'updating',
@@ -74,61 +131,67 @@ export function planUpdate(
     };
     slots = slotsOf(service, tasks, status, cfg, now);
   }
-  if (!status) return idle;
-  const out: TaskRecord[] = [];
-  const next = { ...status };
-  let changed = settled;
+  if (!status) return null;
+  return { run: { service, tasks, now, kind, cfg, slots, next: { ...status } }, started: settled };
+}
 
-  // Failures of new tasks within their monitor period count toward the ratio, once each.
-  const fresh = newFailures(service, tasks, next, cfg);
-  if (fresh.length > 0) {
-    next.failedTaskIds = [...next.failedTaskIds, ...fresh.map((t) => t.id)];
-    changed = true;
-  }
-  const total = Math.max(1, slots.length);
+/** Too many failures: roll back or pause by the failure action; null to go on. */
+function stopOnFailures(run: Run, fresh: TaskRecord[]): UpdateStep | null {
+  const { service, tasks, now, kind, cfg, next } = run;
+  const total = Math.max(1, run.slots.length);
   const failures = next.failedTaskIds.length;
-  if (failures > 0 && failures / total > cfg.maxFailureRatio && cfg.failureAction !== 'continue') {
-    const last = fresh.at(-1) ?? tasks.find((t) => t.id === next.failedTaskIds.at(-1));
-    const why = failureText(last, failures, total);
-    if (cfg.failureAction === 'rollback' && kind === 'update' && service.previousSpec)
-      return { service: rolledBack(service, now, `update failed: ${why}`), tasks: [], wakeAt: now };
-    next.state = kind === 'update' ? 'paused' : 'rollback paused';
-    next.message = `${kind} paused: ${why}`;
-    return { service: { ...service, updateStatus: next, updatedAt: now }, tasks: [], wakeAt: null };
-  }
+  if (failures === 0 || failures / total <= cfg.maxFailureRatio) return null;
+  if (cfg.failureAction === 'continue') return null;
+  const last = fresh.at(-1) ?? tasks.find((t) => t.id === next.failedTaskIds.at(-1));
+  const why = failureText(last, failures, total);
+  if (cfg.failureAction === 'rollback' && kind === 'update' && service.previousSpec)
+    return { service: rolledBack(service, now, `update failed: ${why}`), tasks: [], wakeAt: now };
+  next.state = kind === 'update' ? 'paused' : 'rollback paused';
+  next.message = `${kind} paused: ${why}`;
+  return { service: { ...service, updateStatus: next, updatedAt: now }, tasks: [], wakeAt: null };
+}
 
-  // Start-first: an old task stops once its replacement is ready.
-  for (const s of slots) {
+/** Start-first: an old task stops once its replacement is ready. */
+function stopReplaced(run: Run): TaskRecord[] {
+  const out: TaskRecord[] = [];
+  for (const s of run.slots) {
     if (s.current?.status.readyAt === undefined || s.current.status.state !== 'running') continue;
-    for (const t of s.old) out.push(shutdownTask(t, now, 'replaced by update'));
+    for (const t of s.old) out.push(shutdownTask(t, run.now, 'replaced by update'));
     s.old = [];
   }
+  return out;
+}
 
-  const count = (st: SlotState): number => slots.filter((s) => s.state === st).length;
+const count = (slots: Slot[], st: SlotState): number => slots.filter((s) => s.state === st).length;
+
+/**
+ * How many slots may start now (parallelism, and the canaries until promoted); 'hold' when the
+ * canaries are healthy and wait for `fleet service promote` (the status says so).
+ */
+function canaryGate(run: Run): { capacity: number; promoted: boolean } | 'hold' {
+  const { service, kind, cfg, slots, next } = run;
+  const inflight = count(slots, 'inflight');
   const canaries = kind === 'update' && !next.promoted ? canaryCount(cfg, slots.length) : 0;
-  let capacity = cfg.parallelism === 0 ? Infinity : cfg.parallelism - count('inflight');
-  if (canaries > 0) {
-    const touched = slots.filter((s) => s.touched).length;
-    if (touched >= canaries) {
-      if (count('inflight') > 0) capacity = 0;
-      else if (cfg.autoPromote) {
-        next.promoted = true;
-        next.message = `${canaries} canary task(s) stayed healthy: promoted`;
-        changed = true;
-      } else {
-        next.state = 'canary';
-        next.message =
-          `${canaries} canary task(s) healthy; run "fleet service promote ${service.spec.name}" ` +
-          `to go on, or "fleet service rollback ${service.spec.name}"`;
-        return {
-          service: { ...service, updateStatus: next, updatedAt: now },
-          tasks: out,
-          wakeAt: null,
-        };
-      }
-    } else capacity = canaries - touched;
+  const capacity = cfg.parallelism === 0 ? Infinity : cfg.parallelism - inflight;
+  if (canaries === 0) return { capacity, promoted: false };
+  const touched = slots.filter((s) => s.touched).length;
+  if (touched < canaries) return { capacity: canaries - touched, promoted: false };
+  if (inflight > 0) return { capacity: 0, promoted: false };
+  if (cfg.autoPromote) {
+    next.promoted = true;
+    next.message = `${canaries} canary task(s) stayed healthy: promoted`;
+    return { capacity, promoted: true };
   }
+  next.state = 'canary';
+  next.message =
+    `${canaries} canary task(s) healthy; run "fleet service promote ${service.spec.name}" ` +
+    `to go on, or "fleet service rollback ${service.spec.name}"`;
+  return 'hold';
+}
 
+/** Starts up to `capacity` pending slots unless --update-delay holds; returns when to wake. */
+function startSlots(run: Run, capacity: number, out: TaskRecord[]): number | null {
+  const { service, cfg, slots, now } = run;
   let wakeAt: number | null = null;
   const pending = slots.filter((s) => s.state === 'pending');
   const lastSettled = Math.max(
@@ -150,23 +213,23 @@ export function planUpdate(
     if (s.state === 'inflight' && s.settledAt !== null && s.settledAt > now)
       wakeAt = Math.min(wakeAt ?? Infinity, s.settledAt);
   }
+  return wakeAt;
+}
 
-  if (count('pending') === 0 && count('inflight') === 0) {
-    next.state = kind === 'update' ? 'completed' : 'rolled back';
-    next.completedAt = now;
-    next.message =
-      kind === 'rollback'
-        ? next.message.replace(/^rolling back/, 'rolled back') || 'rolled back'
-        : failures > 0
-          ? `update completed with ${failures} failed task(s)`
-          : 'update completed';
-    changed = true;
-  }
-  return {
-    ...(changed ? { service: { ...service, updateStatus: next, updatedAt: now } } : {}),
-    tasks: out,
-    wakeAt,
-  };
+/** Marks the update completed (or rolled back) when no slot is pending or in flight. */
+function finishIfDone(run: Run): boolean {
+  const { kind, slots, next, now } = run;
+  if (count(slots, 'pending') > 0 || count(slots, 'inflight') > 0) return false;
+  const failures = next.failedTaskIds.length;
+  next.state = kind === 'update' ? 'completed' : 'rolled back';
+  next.completedAt = now;
+  next.message =
+    kind === 'rollback'
+      ? next.message.replace(/^rolling back/, 'rolled back') || 'rolled back'
+      : failures > 0
+        ? `update completed with ${failures} failed task(s)`
+        : 'update completed';
+  return true;
 }
 
 /** The service back on its previous spec, the rollback running under the rollback settings. */

@@ -58,9 +58,10 @@ test('dispatcher writes refused by a full disk are logged once, retried, and lan
     clock,
     heartbeatMs: 1_000,
     dataKey: new Uint8Array(32),
+    markUnknownOnStart: () => true,
   });
   d.attach();
-  await d.start({ markUnknown: true }); // its "manager restarted" write fails too, without throwing
+  await d.start(); // its "manager restarted" write fails too, without throwing
   assert.equal(count(logger.lines, 'could not mark nodes unknown after a restart'), 1);
 
   const status: StatusMessage = {

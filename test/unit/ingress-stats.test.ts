@@ -251,8 +251,10 @@ test('the stats store keeps each node’s newest report while leading, and nothi
         { type: 'node.put', node: nodeRecord('n2', { name: 'pi-2' }) },
       ],
     });
-    const now = 5_000_000;
-    const stats = new IngressStats(store, { logger: silentLogger, now: () => now });
+    const stats = new IngressStats(store, {
+      logger: silentLogger,
+      clock: new FakeClock(5_000_000),
+    });
     assert.equal(stats.receive('n1', report([{ total: 1 }])), false, 'not leading: ignored');
     assert.equal(stats.portStats(store, 8080, 'tcp'), undefined);
     stats.start();
@@ -291,7 +293,7 @@ test('malformed reports are dropped with a rate-limited log line, never a crash'
   withStore((store) => {
     store.apply({ commands: [{ type: 'node.put', node: nodeRecord('n1') }] });
     const logger = memoryLogger('stats');
-    const stats = new IngressStats(store, { logger, now: () => 1_000 });
+    const stats = new IngressStats(store, { logger, clock: new FakeClock(1_000) });
     stats.start();
     const bad = [
       Buffer.from('not json'),
@@ -318,14 +320,14 @@ test('a node’s counters expire after a minute of silence and go with the node'
         { type: 'node.put', node: nodeRecord('n2') },
       ],
     });
-    let now = 1_000_000;
-    const stats = new IngressStats(store, { logger: silentLogger, now: () => now });
+    const clock = new FakeClock(1_000_000);
+    const stats = new IngressStats(store, { logger: silentLogger, clock });
     stats.start();
     stats.receive('n1', report([{ total: 1 }]));
     stats.receive('n2', report([{ total: 1 }]));
-    now += STATS_MAX_AGE_MS / 2;
+    clock.advance(STATS_MAX_AGE_MS / 2);
     stats.receive('n2', report([{ total: 2 }]));
-    now += STATS_MAX_AGE_MS / 2 + 1;
+    clock.advance(STATS_MAX_AGE_MS / 2 + 1);
     assert.deepEqual(stats.nodeIds(), ['n2']);
     store.apply({ commands: [{ type: 'node.remove', id: 'n2' }] });
     assert.deepEqual(stats.nodeIds(), []);
@@ -348,7 +350,7 @@ test('service inspect shows the counters per port, node and task, in JSON and --
       /Traffic: +no data \(counters are kept by the leader\)/,
     );
 
-    const stats = new IngressStats(store, { logger: silentLogger, now: () => 2_000 });
+    const stats = new IngressStats(store, { logger: silentLogger, clock: new FakeClock(2_000) });
     stats.start();
     stats.receive(
       'n1',

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { handlers, type HandlerContext } from '../../manager/api/handlers.js';
-import { applyReport } from '../../manager/dispatcher/dispatcher.js';
+import { applyReport } from '../../manager/dispatcher/reports.js';
 import { Orchestrator } from '../../manager/orchestrator/orchestrator.js';
 import { Scheduler } from '../../manager/scheduler/scheduler.js';
 import type { Command } from '../../manager/store/commands.js';

@@ -1,0 +1,83 @@
+// Pure merges of what agents report into the records: task status forward-only, node facts.
+import type { StatusMessage, TaskReport } from '../../shared/protocol.js';
+import { canAdvance, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+
+/** The task after an agent's report; states only move forward. Null when nothing changes. */
+export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskRecord | null {
+  const s = t.status;
+  const sameDetails =
+    s.error === r.error &&
+    s.exitCode === r.exitCode &&
+    s.runtimeId === r.runtimeId &&
+    s.restarts === r.restarts &&
+    s.message === r.message &&
+    (s.health ?? 'none') === r.health &&
+    JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
+  if (r.state === s.state && sameDetails) return null;
+  if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
+  return {
+    ...t,
+    status: {
+      state: r.state,
+      message: r.message,
+      error: r.error,
+      exitCode: r.exitCode,
+      hostPorts: r.hostPorts,
+      runtimeId: r.runtimeId,
+      restarts: r.restarts,
+      at: r.state === s.state ? s.at : now,
+      ...(r.health !== 'none' ? { health: r.health } : {}),
+      ...readySince(s, r, now),
+    },
+    updatedAt: now,
+  };
+}
+
+/** A task is ready while it runs and its check (if any) says healthy; the updater times from then. */
+function readySince(s: TaskRecord['status'], r: TaskReport, now: number): { readyAt?: number } {
+  const ready = r.state === 'running' && (r.health === 'none' || r.health === 'healthy');
+  if (!ready) return {};
+  return { readyAt: s.readyAt ?? now };
+}
+
+/** The node after its agent's facts (resources, platform, disk); null when nothing changes. */
+export function withInfo(
+  n: NodeRecord,
+  info: NonNullable<StatusMessage['node']>,
+  now: number,
+): NodeRecord | null {
+  const next: NodeRecord = {
+    ...n,
+    resources: info.resources,
+    arch: info.platform.arch,
+    os: info.platform.os,
+    runtime: info.runtime,
+    address: info.address,
+    agentVersion: info.agentVersion,
+    statusMessage: info.diskFull
+      ? 'disk full'
+      : n.statusMessage === 'disk full'
+        ? ''
+        : n.statusMessage,
+  };
+  const same =
+    JSON.stringify([
+      n.resources,
+      n.arch,
+      n.os,
+      n.runtime,
+      n.address,
+      n.agentVersion,
+      n.statusMessage,
+    ]) ===
+    JSON.stringify([
+      next.resources,
+      next.arch,
+      next.os,
+      next.runtime,
+      next.address,
+      next.agentVersion,
+      next.statusMessage,
+    ]);
+  return same ? null : { ...next, updatedAt: now };
+}

@@ -1,0 +1,84 @@
+// The record kinds the store keeps, one declaration each: table, columns, lookups, changes.
+import { z } from 'zod';
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { ConfigRecord, SecretRecord } from './commands.js';
+import type { KindSpec, StoredRecord } from './table.js';
+
+const withId = z.object({ id: z.string() }).loose();
+const named = z.object({ id: z.string(), name: z.string() }).loose();
+const nameColumn = {
+  name: 'name',
+  sql: 'TEXT NOT NULL UNIQUE',
+  of: (r: { name: string }) => r.name,
+};
+
+const nodes: KindSpec<NodeRecord> = {
+  table: 'nodes',
+  columns: [],
+  put: 'replace',
+  versioned: (n) => `node ${n.id}`,
+  frame: withId,
+  touch: (ch, id) => void ch.nodes.add(id),
+};
+
+const services: KindSpec<ServiceRecord> = {
+  table: 'services',
+  columns: [{ name: 'name', sql: 'TEXT NOT NULL UNIQUE', of: (s) => s.spec.name }],
+  put: 'update',
+  versioned: (s) => `service ${s.spec.name}`,
+  frame: z.object({ id: z.string(), spec: z.object({ name: z.string() }).loose() }).loose(),
+  touch: (ch, id) => void ch.services.add(id),
+};
+
+const tasks: KindSpec<TaskRecord> = {
+  table: 'tasks',
+  columns: [
+    { name: 'service_id', sql: 'TEXT NOT NULL', of: (t) => t.serviceId },
+    { name: 'node_id', sql: 'TEXT', of: (t) => t.nodeId },
+  ],
+  put: 'replace',
+  schemaExtra: ['CREATE INDEX IF NOT EXISTS tasks_service ON tasks(service_id);'],
+  lookups: { service: (t) => t.serviceId, node: (t) => t.nodeId },
+  versioned: (t) => `task ${t.id}`,
+  frame: z.object({ id: z.string(), serviceId: z.string(), nodeId: z.string().nullable() }).loose(),
+  touch(ch, id, old, next) {
+    // A removed task that was not there changes nothing.
+    const t = next ?? old;
+    if (!t) return;
+    if (old?.nodeId) ch.assignmentNodes.add(old.nodeId);
+    if (next?.nodeId) ch.assignmentNodes.add(next.nodeId);
+    ch.tasks.add(id);
+    ch.services.add(t.serviceId);
+  },
+};
+
+const secrets: KindSpec<SecretRecord> = {
+  table: 'secrets',
+  columns: [nameColumn],
+  put: 'update',
+  frame: named,
+  touch: () => undefined,
+};
+
+const configs: KindSpec<ConfigRecord> = {
+  table: 'configs',
+  columns: [nameColumn],
+  put: 'update',
+  frame: named,
+  touch: () => undefined,
+};
+
+/**
+ * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
+ * its commands (commands.ts, effects.ts) and its reads (view.ts).
+ */
+export const KINDS = { nodes, services, tasks, secrets, configs };
+
+export type KindName = keyof typeof KINDS;
+export type RecordOf<K extends KindName> = (typeof KINDS)[K] extends KindSpec<infer T> ? T : never;
+export const KIND_NAMES = Object.keys(KINDS) as KindName[];
+
+/** A kind's declaration with its record type erased, for code that handles every kind alike. */
+export function kindSpec(kind: KindName): KindSpec<StoredRecord> {
+  return KINDS[kind] as unknown as KindSpec<StoredRecord>;
+}

@@ -1,0 +1,39 @@
+// What controllers and API handlers see of the store: reads, and a subscription to its changes.
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type {
+  ChangeSet,
+  ClusterRecord,
+  ConfigRecord,
+  MemberRecord,
+  Proposal,
+  SecretRecord,
+} from './commands.js';
+
+/** Read-only view of the state, with change events; nothing here writes. */
+export interface StoreView {
+  readonly appliedIndex: number;
+  cluster(): ClusterRecord | undefined;
+  node(id: string): NodeRecord | undefined;
+  nodes(): Iterable<NodeRecord>;
+  service(id: string): ServiceRecord | undefined;
+  serviceByName(name: string): ServiceRecord | undefined;
+  services(): Iterable<ServiceRecord>;
+  task(id: string): TaskRecord | undefined;
+  tasks(): Iterable<TaskRecord>;
+  tasksOfService(serviceId: string): TaskRecord[];
+  tasksOfNode(nodeId: string): TaskRecord[];
+  requestResponse(key: string): unknown;
+  /** The managers of the Raft group and where each listens. */
+  members(): MemberRecord[];
+  secret(id: string): SecretRecord | undefined;
+  secretByName(name: string): SecretRecord | undefined;
+  secrets(): Iterable<SecretRecord>;
+  config(id: string): ConfigRecord | undefined;
+  configByName(name: string): ConfigRecord | undefined;
+  configs(): Iterable<ConfigRecord>;
+  /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
+  onChange(listener: (c: ChangeSet) => void): () => void;
+}
+
+/** How leader-only parts write: a proposal through Raft, resolved once applied here. */
+export type Propose = (p: Proposal) => Promise<ChangeSet>;

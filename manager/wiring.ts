@@ -1,0 +1,194 @@
+// Builds the API and the leader-only parts around a manager's running Raft host.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Clock } from '../shared/clock.js';
+import type { Identity } from '../shared/identity.js';
+import type { Logger } from '../shared/log.js';
+import { serveJoins } from './api/join.js';
+import { serveRenewals } from './api/renew.js';
+import { serveRpc } from './api/rpc-server.js';
+import type { RaftView } from './api/views.js';
+import type { Broker } from './broker/broker.js';
+import { DEFAULT_HEARTBEAT_MS, NODE_CERT_LIFETIME_MS } from './cluster.js';
+import type { LeaderPart, Propose } from './controller.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { IngressPublisher } from './ingress/publisher.js';
+import { IngressStats } from './ingress/stats.js';
+import { Leadership } from './leadership.js';
+import type { ManagerOptions } from './manager.js';
+import { certSerial, defaultManagerName, managerNodeRecord } from './manager-node.js';
+import { MembershipController } from './membership.js';
+import { Orchestrator } from './orchestrator/orchestrator.js';
+import { encodeMemberContext } from './raft/entries.js';
+import type { RaftHost } from './raft/host.js';
+import type { RaftTransport } from './raft/transport.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { retryOnConflict } from './store/conflict.js';
+import type { Store } from './store/store.js';
+import { Updater } from './updater/updater.js';
+
+export interface WireDeps {
+  opts: ManagerOptions;
+  id: string;
+  identity: Identity;
+  store: Store;
+  broker: Broker;
+  raft: RaftHost;
+  transport: RaftTransport;
+  clock: Clock;
+  logger: Logger;
+  dataKey: Uint8Array;
+  address: string;
+  singleManagerRestart: boolean;
+}
+
+interface LeaderParts {
+  /** Started in this order on the leader, stopped in reverse. */
+  parts: LeaderPart[];
+  dispatcher: Dispatcher;
+  ingressStats: IngressStats;
+}
+
+/**
+ * The leader-only parts. The controllers, the dispatcher and the publishers read the store
+ * through its view and write only through `propose`.
+ */
+function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
+  const { store, broker, raft, clock, logger, dataKey } = w;
+  const deps = { store, propose, clock };
+  const heartbeatMs = w.opts.heartbeatMs ?? store.cluster()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const dispatcher = new Dispatcher({
+    ...deps,
+    broker,
+    logger: logger.child('dispatcher'),
+    heartbeatMs,
+    dataKey,
+    // After a lone manager restarts nobody has been heard yet; after a failover the previous
+    // leader heard them a moment ago.
+    markUnknownOnStart: () => raft.status().conf.voters.length <= 1,
+  });
+  dispatcher.attach();
+  const ingressStats = new IngressStats(store, { logger: logger.child('ingress-stats'), clock });
+  ingressStats.attach(broker);
+  const ownRecord: LeaderPart = {
+    start: () => ensureOwnRecord(w, propose),
+    stop: () => undefined,
+  };
+  const parts: LeaderPart[] = [
+    ownRecord,
+    dispatcher,
+    new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),
+    new Updater({ ...deps, logger: logger.child('updater') }),
+    new Scheduler({ ...deps, logger: logger.child('scheduler') }),
+    new IngressPublisher({ store, broker, logger: logger.child('ingress'), clock }),
+    ingressStats,
+    // Last: it changes the Raft group only once everything else runs.
+    new MembershipController({
+      self: w.id,
+      host: raft,
+      store,
+      logger: logger.child('leadership'),
+      clock,
+    }),
+  ];
+  return { parts, dispatcher, ingressStats };
+}
+
+/** Builds the API and the leader-only parts around the running Raft host. */
+export function wire(w: WireDeps): { stop(): void }[] {
+  const { store, broker, raft, clock, logger, dataKey } = w;
+  const propose: Propose = (p) => raft.propose(p);
+  const deps = { store, propose, broker, clock };
+  const { parts: leaderOnly, dispatcher, ingressStats } = leaderParts(w, propose);
+  const leadership = new Leadership({
+    id: w.id,
+    host: raft,
+    store,
+    broker,
+    logger: logger.child('leadership'),
+    parts: leaderOnly,
+  });
+  const certLifetimeMs = w.opts.certLifetimeMs ?? NODE_CERT_LIFETIME_MS;
+  serveJoins({
+    ...deps,
+    logger: logger.child('join'),
+    certLifetimeMs,
+    dataKey,
+    leaderAddress: () => leadership.leaderAddress(),
+    addManager: (id, address) =>
+      raft.changeMembership({ op: 'add-learner', id, context: encodeMemberContext(address) }),
+  });
+  serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
+  serveRpc({
+    ...deps,
+    logger: logger.child('api'),
+    managerId: w.id,
+    dataKey,
+    gate: leadership,
+    raft: raftView(w),
+    ingressStats,
+    afterWrite: (method, result) => {
+      if (method === 'node.rm') {
+        const nodeId = (result as { id: string }).id;
+        dispatcher.forgetNode(nodeId);
+        broker.disconnectIdentity(nodeId);
+      }
+    },
+  });
+  leadership.start();
+  const parts: { stop(): void }[] = [leadership];
+  if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
+  return parts;
+}
+
+/**
+ * Test-only fault injection (--fault-injection): the ids of managers listed in DIR/partition,
+ * one per line, are cut off from this one until the file is emptied or removed.
+ */
+function watchPartitionFile(w: WireDeps): { stop(): void } {
+  const file = path.join(w.opts.dataDir, 'partition');
+  let last = '';
+  const timer = w.clock.setInterval(() => {
+    fs.readFile(file, 'utf8')
+      .catch(() => '')
+      .then((text) => {
+        if (text === last) return;
+        last = text;
+        const ids = text.split(/\s+/).filter(Boolean);
+        w.transport.setPartition(ids);
+        w.logger.warn('fault injection: partitioned from managers', { ids });
+      })
+      .catch(() => undefined);
+  }, 100);
+  return { stop: () => w.clock.clearInterval(timer) };
+}
+
+function raftView(w: WireDeps): RaftView {
+  const { raft, transport, store, id: self } = w;
+  return {
+    get leaderId() {
+      return raft.leaderId;
+    },
+    raftRole(id) {
+      const { voters, learners } = raft.status().conf;
+      return voters.includes(id) ? 'voter' : learners.includes(id) ? 'learner' : 'none';
+    },
+    reachable: (id) => id === self || transport.connected(id),
+    appliedIndex: (id) =>
+      id === self ? store.appliedIndex : (raft.status().progress?.[id]?.match ?? null),
+  };
+}
+
+/** The leader keeps this manager's own node record current (address, certificate). */
+async function ensureOwnRecord(w: WireDeps, propose: Propose): Promise<void> {
+  const host = w.address.replace(/:\d+$/, '');
+  await retryOnConflict(async () => {
+    const prev = w.store.node(w.id);
+    if (prev?.manager?.address === w.address && prev.certSerial === certSerial(w.identity)) return;
+    const name = w.opts.name ?? defaultManagerName(host);
+    const node = managerNodeRecord(w.identity, name, host, w.address, w.clock.now(), prev);
+    await propose({ commands: [{ type: 'node.put', node }] });
+  }).catch((e: unknown) => {
+    w.logger.warn('could not record this manager as a node', { error: String(e) });
+  });
+}
