@@ -178,6 +178,7 @@ async function openRaft(
     store,
     storage,
     transport: link,
+    clock: c.clock,
     logger: logger.child('raft'),
     ...(joined ? { initialPeers: joined.bundle.members } : {}),
     ...(opts.snapshotEvery
@@ -213,6 +214,7 @@ async function openNetwork(
     rootPub: cluster.rootPub,
     insecure: opts.insecure === true,
     logger: logger.child('raft-net'),
+    clock,
     onMessages: (msgs) => raft.receive(msgs),
     onSnapshotSent: (to, ok) => raft.snapshotSent(to, ok),
     onPeerState: (peer, up) => raft.peerLink(peer, up),
