@@ -8,22 +8,22 @@ import { randomId, type Identity } from '../shared/identity.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { openBundle, type ManagerBundle } from './api/join.js';
 import { Broker } from './broker/broker.js';
-import { DEFAULT_HEARTBEAT_MS, newCluster, writeAdminIdentity } from './cluster.js';
-import { DATA_KEY_FILE, loadOrCreateDataKey } from './data-key.js';
+import { DEFAULT_HEARTBEAT_MS, newCluster, writeAdminIdentity } from './bootstrap/cluster.js';
+import { DATA_KEY_FILE, loadOrCreateDataKey } from './bootstrap/data-key.js';
 import {
   issueManagerIdentity,
   loadManagerIdentity,
   saveManagerIdentity,
   boardArch,
   defaultManagerName,
-} from './manager-node.js';
+} from './bootstrap/manager-node.js';
 import { prepareRaftLog } from './raft/bootstrap.js';
 import { RaftHost, type PeerTransport, type RaftTiming } from './raft/host.js';
 import { RaftStorage } from './raft/storage.js';
 import { RaftTransport } from './raft/transport.js';
 import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
-import { loadOrMakeTls } from './tls.js';
+import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
 
 export interface ManagerOptions {

@@ -14,8 +14,8 @@ import {
 } from '../../shared/protocol.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
-import type { Propose } from '../controller.js';
-import { MANAGER_CERT_LIFETIME_MS } from '../manager-node.js';
+import type { Propose } from '../leader/controller.js';
+import { MANAGER_CERT_LIFETIME_MS } from '../bootstrap/manager-node.js';
 import type { ClusterRecord, MemberRecord } from '../store/commands.js';
 import type { Store } from '../store/store.js';
 

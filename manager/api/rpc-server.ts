@@ -15,7 +15,7 @@ import {
 } from '../../shared/protocol.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
-import type { Propose } from '../controller.js';
+import type { Propose } from '../leader/controller.js';
 import type { Command } from '../store/commands.js';
 import { retryOnConflict, storageFailure } from '../store/conflict.js';
 import type { Store } from '../store/store.js';

@@ -15,7 +15,7 @@ import {
 import { isTerminal, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
-import type { LeaderPart } from '../controller.js';
+import type { LeaderPart } from '../leader/controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
 import { isWriteConflict } from '../store/conflict.js';
 import type { Propose, StoreView } from '../store/view.js';

@@ -3,7 +3,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js
 import type { Logger } from '../../shared/log.js';
 import { encode, topics } from '../../shared/protocol.js';
 import type { Broker } from '../broker/broker.js';
-import type { LeaderPart } from '../controller.js';
+import type { LeaderPart } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
 import { buildIngressTable, tableContent } from './table.js';

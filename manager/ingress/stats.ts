@@ -12,7 +12,7 @@ import {
 import { taskName } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
-import type { LeaderPart } from '../controller.js';
+import type { LeaderPart } from '../leader/controller.js';
 import type { StoreView } from '../store/view.js';
 
 /** A node silent this long has its counters forgotten (agents refresh them every 30 s). */

@@ -6,7 +6,7 @@ import {
   type ServiceRecord,
   type TaskRecord,
 } from '../../shared/spec.js';
-import { Controller, type ControllerDeps } from '../controller.js';
+import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import { availabilityFilter, constraintFilter } from '../scheduler/filters/basic.js';
 import { isLive, newTask, prunable, shutdownTask, stillStopping } from './tasks.js';

@@ -1,6 +1,6 @@
 // The scheduler: gives each new task a node that passes every filter, or says why none does.
 import { isTerminal, type TaskRecord } from '../../shared/spec.js';
-import { Controller, type ControllerDeps } from '../controller.js';
+import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
 import type { NodeLoad } from './filters/types.js';

@@ -1,7 +1,7 @@
 // The updater: replaces a service's outdated tasks by its update settings, on the leader only.
 import type { TimerHandle } from '../../shared/clock.js';
 import type { TaskRecord } from '../../shared/spec.js';
-import { Controller, type ControllerDeps } from '../controller.js';
+import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
 import { planUpdate } from './plan.js';
 

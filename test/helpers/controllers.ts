@@ -1,5 +1,5 @@
 // Leader-only controllers on an in-memory store with a fake clock, for unit tests of their logic.
-import type { Controller, ControllerDeps } from '../../manager/controller.js';
+import type { Controller, ControllerDeps } from '../../manager/leader/controller.js';
 import { Store } from '../../manager/store/store.js';
 import { FakeClock } from '../../shared/clock.js';
 import { memoryLogger } from '../../shared/log.js';

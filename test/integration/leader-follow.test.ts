@@ -9,10 +9,10 @@ import { ManagerConnection } from '../../agent/connection.js';
 import { FakeRuntime } from '../../agent/runtime/fake.js';
 import { Broker } from '../../manager/broker/broker.js';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
-import { newCluster } from '../../manager/cluster.js';
+import { newCluster } from '../../manager/bootstrap/cluster.js';
 import type { ClusterRecord } from '../../manager/store/commands.js';
 import { Store } from '../../manager/store/store.js';
-import { makeCaCertificate, makeListenerCertificate } from '../../manager/tls.js';
+import { makeCaCertificate, makeListenerCertificate } from '../../manager/bootstrap/tls.js';
 import { systemClock } from '../../shared/clock.js';
 import {
   certBodySchema,

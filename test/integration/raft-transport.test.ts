@@ -8,12 +8,12 @@ import type { MqttClient } from 'mqtt';
 import { Broker } from '../../manager/broker/broker.js';
 import { mayPublish } from '../../manager/broker/acl.js';
 import { FloodGuard, topicFamily } from '../../manager/broker/flood.js';
-import { newCluster } from '../../manager/cluster.js';
+import { newCluster } from '../../manager/bootstrap/cluster.js';
 import { RaftTransport } from '../../manager/raft/transport.js';
 import type { Message } from '../../manager/raft/core/types.js';
 import type { ClusterRecord } from '../../manager/store/commands.js';
 import { Store } from '../../manager/store/store.js';
-import { loadOrMakeTls } from '../../manager/tls.js';
+import { loadOrMakeTls } from '../../manager/bootstrap/tls.js';
 import { systemClock } from '../../shared/clock.js';
 import {
   generateNodeKeys,

@@ -13,9 +13,9 @@ import { serveJoins } from '../../manager/api/join.js';
 import { serveRenewals } from '../../manager/api/renew.js';
 import { Broker } from '../../manager/broker/broker.js';
 import { NonceCache } from '../../manager/broker/replay.js';
-import { newCluster } from '../../manager/cluster.js';
+import { newCluster } from '../../manager/bootstrap/cluster.js';
 import { Store } from '../../manager/store/store.js';
-import { makeCaCertificate, makeListenerCertificate } from '../../manager/tls.js';
+import { makeCaCertificate, makeListenerCertificate } from '../../manager/bootstrap/tls.js';
 import { FakeClock } from '../../shared/clock.js';
 import {
   CLOCK_SKEW_MS,

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Broker } from '../../manager/broker/broker.js';
 import { IngressPublisher } from '../../manager/ingress/publisher.js';
-import { MembershipController, type MembershipHost } from '../../manager/membership.js';
+import { MembershipController, type MembershipHost } from '../../manager/leader/membership.js';
 import type { Status } from '../../manager/raft/core/index.js';
 import { Store } from '../../manager/store/store.js';
 import { FakeClock } from '../../shared/clock.js';

@@ -1,7 +1,7 @@
 // The membership controller's decision: which single Raft membership step the node records call for next.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextMembershipStep } from '../../manager/membership.js';
+import { nextMembershipStep } from '../../manager/leader/membership.js';
 import type { Progress, Status } from '../../manager/raft/core/index.js';
 
 type Role = 'worker' | 'manager';

@@ -1,11 +1,11 @@
 // The shapes leader-only parts share: start/stop, and controllers woken by store changes one pass at a time.
-import type { Logger } from '../shared/log.js';
-import type { Clock, TimerHandle } from '../shared/clock.js';
-import type { ChangeSet } from './store/commands.js';
-import { isWriteConflict } from './store/conflict.js';
-import type { Propose, StoreView } from './store/view.js';
+import type { Logger } from '../../shared/log.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import type { ChangeSet } from '../store/commands.js';
+import { isWriteConflict } from '../store/conflict.js';
+import type { Propose, StoreView } from '../store/view.js';
 
-export type { Propose } from './store/view.js';
+export type { Propose } from '../store/view.js';
 
 /** A failed pass (say, a full disk refusing the write) is retried this much later. */
 const RETRY_MS = 1_000;

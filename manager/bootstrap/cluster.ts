@@ -1,6 +1,6 @@
 // Creating a cluster on first start: root key, join tokens and the admin identity file.
 import path from 'node:path';
-import { writeFileAtomic } from '../shared/atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import {
   generateNodeKeys,
   generateSigningKey,
@@ -8,8 +8,8 @@ import {
   makeJoinToken,
   randomId,
   type Identity,
-} from '../shared/identity.js';
-import type { ClusterRecord } from './store/commands.js';
+} from '../../shared/identity.js';
+import type { ClusterRecord } from '../store/commands.js';
 
 export const DEFAULT_HEARTBEAT_MS = 2_000;
 export const NODE_CERT_LIFETIME_MS = 90 * 24 * 3600_000;

@@ -1,12 +1,12 @@
 // Who does what as leadership moves: leader-only parts start and stop, clients learn the leader.
-import type { FleetError } from '../shared/errors.js';
-import type { Logger } from '../shared/log.js';
-import { encode, topics, type LeaderInfo } from '../shared/protocol.js';
-import type { Broker } from './broker/broker.js';
-import type { ClusterGate } from './api/rpc-server.js';
+import type { FleetError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { encode, topics, type LeaderInfo } from '../../shared/protocol.js';
+import type { Broker } from '../broker/broker.js';
+import type { ClusterGate } from '../api/rpc-server.js';
 import type { LeaderPart } from './controller.js';
-import type { RaftHost } from './raft/host.js';
-import type { Store } from './store/store.js';
+import type { RaftHost } from '../raft/host.js';
+import type { Store } from '../store/store.js';
 
 export type { LeaderPart } from './controller.js';
 

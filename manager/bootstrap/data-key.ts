@@ -1,8 +1,8 @@
 // The manager's data key: encrypts secret values in state.db; kept in its own 0600 file beside it.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../shared/atomic-file.js';
-import { newDataKey } from '../shared/sealing.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { newDataKey } from '../../shared/sealing.js';
 
 export const DATA_KEY_FILE = 'secrets.key';
 

@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
+import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
 import { z } from 'zod';
 
 export interface TlsMaterial {

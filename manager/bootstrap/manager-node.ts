@@ -1,16 +1,16 @@
 // A manager process as a member of the cluster: its node identity (for its peers) and its node record.
 import path from 'node:path';
-import { platformArch } from '../shared/arch.js';
-import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
+import { platformArch } from '../../shared/arch.js';
+import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
 import {
   generateNodeKeys,
   identitySchema,
   issueCertificate,
   randomId,
   type Identity,
-} from '../shared/identity.js';
-import type { NodeRecord } from '../shared/spec.js';
-import type { ClusterRecord } from './store/commands.js';
+} from '../../shared/identity.js';
+import type { NodeRecord } from '../../shared/spec.js';
+import type { ClusterRecord } from '../store/commands.js';
 
 /** This board's architecture by Docker's names, as the agents report theirs. */
 export const boardArch = (): string => platformArch(process.arch);

@@ -1,11 +1,11 @@
 // The leader's membership controller: turns node records' roles into Raft voters and learners.
-import { systemClock, type Clock, type TimerHandle } from '../shared/clock.js';
-import { errorMessage } from '../shared/errors.js';
-import type { Logger } from '../shared/log.js';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
+import { errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
 import type { LeaderPart } from './controller.js';
-import type { RaftHost } from './raft/host.js';
-import type { Status } from './raft/core/index.js';
-import type { StoreView } from './store/view.js';
+import type { RaftHost } from '../raft/host.js';
+import type { Status } from '../raft/core/index.js';
+import type { StoreView } from '../store/view.js';
 
 const PERIOD_MS = 500;
 /** A learner this close to the leader's commit index may vote without stalling commits. */
