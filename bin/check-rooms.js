@@ -54,7 +54,9 @@ for (const dir of SOURCE_DIRS) {
         const length = end - start + 1;
         const key = `${rel}:${functionName(node)}`;
         if (length > MAX_FUNCTION_LINES && !ALLOWED_LONG.has(key)) {
-          problems.push(`${key} (line ${start + 1}): ${length} lines (at most ${MAX_FUNCTION_LINES})`);
+          problems.push(
+            `${key} (line ${start + 1}): ${length} lines (at most ${MAX_FUNCTION_LINES})`,
+          );
         }
       }
       ts.forEachChild(node, visit);
