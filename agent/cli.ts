@@ -1,7 +1,11 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
-import { DEFAULT_MIN_FREE_DISK, parseDiskReserve, type DiskReserve } from './preflight.js';
+import {
+  DEFAULT_MIN_FREE_DISK,
+  parseDiskReserve,
+  type DiskReserve,
+} from './reconcile/preflight.js';
 
 interface AgentArgs {
   action: string;

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { countServing, servedConnections } from '../../agent/runtime/connections.js';
-import { Drainer } from '../../agent/drain.js';
+import { Drainer } from '../../agent/reconcile/drain.js';
 import type { ObservedWorkload, Runtime } from '../../agent/runtime/types.js';
 import { silentLogger } from '../../shared/log.js';
 import { taskTemplateSchema } from '../../shared/spec.js';

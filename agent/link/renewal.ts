@@ -1,15 +1,15 @@
 // Renews the node certificate at a random point between 50% and 80% of its lifetime, without a restart.
 import { randomBytes } from 'node:crypto';
-import type { Clock, TimerHandle } from '../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import {
   certBodySchema,
   signText,
   verifyCertificate,
   type Certificate,
   type Identity,
-} from '../shared/identity.js';
-import type { Logger } from '../shared/log.js';
-import { renewText, type RenewRequest } from '../shared/protocol.js';
+} from '../../shared/identity.js';
+import type { Logger } from '../../shared/log.js';
+import { renewText, type RenewRequest } from '../../shared/protocol.js';
 
 export interface RenewerDeps {
   clock: Clock;

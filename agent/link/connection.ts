@@ -5,11 +5,11 @@ import {
   certBodySchema,
   makeConnectProof,
   type Identity,
-} from '../shared/identity.js';
-import { addressesOf, mergeAddresses, sameAddress } from '../shared/leader.js';
-import type { Logger } from '../shared/log.js';
-import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../shared/protocol.js';
-import { connectMqtt } from '../shared/transport.js';
+} from '../../shared/identity.js';
+import { addressesOf, mergeAddresses, sameAddress } from '../../shared/leader.js';
+import type { Logger } from '../../shared/log.js';
+import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../../shared/protocol.js';
+import { connectMqtt } from '../../shared/transport.js';
 import { LeaderFollower } from './leader-follow.js';
 
 export interface ConnectionEvents {

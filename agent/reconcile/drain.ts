@@ -1,8 +1,8 @@
 // Draining a task before it stops: it leaves the routing table first, then its open connections get time to finish.
-import { unrefSleep as sleep } from '../shared/clock.js';
-import type { Logger } from '../shared/log.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type TaskTemplate } from '../shared/spec.js';
-import type { ObservedWorkload, Runtime } from './runtime/types.js';
+import { unrefSleep as sleep } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type TaskTemplate } from '../../shared/spec.js';
+import type { ObservedWorkload, Runtime } from '../runtime/types.js';
 
 /** How long a drain waits for this node's routing table to drop the task. */
 const TABLE_WAIT_MS = 2_000;

@@ -7,9 +7,9 @@ import {
   parseJoinToken,
   signText,
   type Identity,
-} from '../shared/identity.js';
-import { decode, encode, joinReplySchema, topics, type JoinRequest } from '../shared/protocol.js';
-import { UNTRUSTED_MANAGER, connectMqttAsync } from '../shared/transport.js';
+} from './identity.js';
+import { decode, encode, joinReplySchema, topics, type JoinRequest } from './protocol.js';
+import { UNTRUSTED_MANAGER, connectMqttAsync } from './transport.js';
 
 export class JoinError extends Error {
   override readonly name = 'JoinError';

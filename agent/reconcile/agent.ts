@@ -1,11 +1,11 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { runLimited, Slots } from '../shared/limit.js';
-import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../shared/atomic-file.js';
-import { systemClock, unrefSleep as sleep, type Clock } from '../shared/clock.js';
-import type { Certificate, Identity } from '../shared/identity.js';
-import type { Logger } from '../shared/log.js';
+import { runLimited, Slots } from '../../shared/limit.js';
+import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../../shared/atomic-file.js';
+import { systemClock, unrefSleep as sleep, type Clock } from '../../shared/clock.js';
+import type { Certificate, Identity } from '../../shared/identity.js';
+import type { Logger } from '../../shared/log.js';
 import {
   decode,
   encode,
@@ -16,15 +16,15 @@ import {
   type AssignedTask,
   type RenewRequest,
   type StatusMessage,
-} from '../shared/protocol.js';
-import { decideRestart } from '../shared/restart-policy.js';
-import { ManagerConnection } from './connection.js';
-import { CertRenewer } from './renewal.js';
+} from '../../shared/protocol.js';
+import { decideRestart } from '../../shared/restart-policy.js';
+import { ManagerConnection } from '../link/connection.js';
+import { CertRenewer } from '../link/renewal.js';
 import { freshLocal, toReport, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
-import { isTaskRejected, type Runtime, type RuntimeInfo } from './runtime/types.js';
-import { IngressMesh } from './ingress/mesh.js';
-import { IngressReporter } from './ingress/report.js';
+import { isTaskRejected, type Runtime, type RuntimeInfo } from '../runtime/types.js';
+import { IngressMesh } from '../ingress/mesh.js';
+import { IngressReporter } from '../ingress/report.js';
 import { TaskFileStore } from './task-files.js';
 import { Drainer } from './drain.js';
 
