@@ -1,41 +1,33 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
 import path from 'node:path';
-import { promises as fs } from 'node:fs';
 import { runLimited, Slots } from '../../shared/limit.js';
-import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../../shared/atomic-file.js';
-import { systemClock, unrefSleep as sleep, type Clock } from '../../shared/clock.js';
-import type { Certificate, Identity } from '../../shared/identity.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
+import type { Identity } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
-import {
-  decode,
-  encode,
-  assignmentSchema,
-  renewReplySchema,
-  topics,
-  type Assignment,
-  type AssignedTask,
-  type RenewRequest,
-  type StatusMessage,
-} from '../../shared/protocol.js';
+import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
 import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
 import { CertRenewer } from '../link/renewal.js';
-import { freshLocal, toReport, type LocalTask } from './local-state.js';
+import { RenewRequests } from '../link/renew-requests.js';
+import { freshLocal, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
-import { isTaskRejected, type Runtime, type RuntimeInfo } from '../runtime/types.js';
+import type { Runtime, RuntimeInfo } from '../runtime/types.js';
 import { IngressMesh } from '../ingress/mesh.js';
 import { IngressReporter } from '../ingress/report.js';
 import { TaskFileStore } from './task-files.js';
 import { Drainer } from './drain.js';
+import { AssignmentStore } from './assignment-store.js';
+import { createExecutors, execute, type Executors } from './executors.js';
+import { StatusReporter } from './reporter.js';
 
-export const AGENT_VERSION = '0.1.0';
-const DEFAULT_HEARTBEAT_MS = 2_000;
+export { AGENT_VERSION } from './reporter.js';
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
-/** A removal waits for the starts under way, but no longer than this. */
-const REMOVAL_DEFER_MAX_MS = 30_000;
-/** While the disk is full, the assignment is written again this often until it fits. */
-const DISK_RETRY_MS = 2_000;
+/** A full pass runs this often even when nothing asks for one. */
+const SWEEP_MS = 10_000;
+/** The earliest a pass wakes up again for a delayed start. */
+const MIN_WAKE_MS = 10;
 
 export interface AgentOptions {
   identity: Identity;
@@ -48,40 +40,35 @@ export interface AgentOptions {
   secretsDir?: string;
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
-  /** Drives certificate renewal; tests give a fake one. */
+  /** All of the agent's time: passes, heartbeats, retries, renewal; tests give a fake one. */
   clock?: Clock;
+  /** In [0, 1): jitter of heartbeats and reconnects, renewal points; tests give a fixed one. */
+  random?: () => number;
   /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
   preflight?: { check(task: AssignedTask): Promise<void> };
 }
 
-/** How long a renewal request waits for the manager's reply before it counts as failed. */
-const RENEW_REPLY_TIMEOUT_MS = 30_000;
-
 export class Agent {
+  private readonly clock: Clock;
   private readonly conn: ManagerConnection;
   private readonly renewer: CertRenewer;
   /** The identity in use: renewal replaces its certificate while the agent runs. */
   private identity: Identity;
-  private readonly renewWaiters = new Map<string, (cert: Certificate | Error) => void>();
+  private readonly renewals: RenewRequests;
   private readonly files: TaskFileStore;
-  private assignment: Assignment | null = null;
+  private readonly store: AssignmentStore;
+  private readonly reporter: StatusReporter;
+  private readonly executors: Executors;
   private readonly local = new Map<string, LocalTask>();
-  private readonly removed = new Map<string, LocalTask>();
   /** Templates of tasks seen in assignments, so a task removed from one still stops gracefully. */
   private readonly known = new Map<string, AssignedTask>();
   private info: RuntimeInfo | undefined;
   private passRunning = false;
   private passAgain = false;
-  private wakeTimer: NodeJS.Timeout | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private hbTimer: NodeJS.Timeout | undefined;
-  private statusTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: TimerHandle | undefined;
+  private sweepTimer: TimerHandle | undefined;
   private stopWatch: (() => void) | undefined;
-  private hbSeq = 0;
-  private diskFull = false;
-  private diskRetryTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private persisting: Promise<void> = Promise.resolve();
   /** Listens on every published ingress port on this node's address and forwards to tasks. */
   readonly mesh: IngressMesh;
   private readonly drainer: Drainer;
@@ -89,15 +76,16 @@ export class Agent {
   private readonly inFlight = new Set<string>();
   /** How many starts talk to the runtime at once; the rest wait their turn. */
   private readonly startSlots = new Slots(STEP_CONCURRENCY);
-  /** Removals of stopped workloads: after the starts, and few at once. */
-  private readonly removalSlots = new Slots(REMOVAL_CONCURRENCY);
   /** Sends the mesh's per-port counters to the manager while they change. */
   private readonly ingressReport: IngressReporter;
 
   constructor(private readonly opts: AgentOptions) {
+    const clock = (this.clock = opts.clock ?? systemClock);
+    const random = opts.random ?? Math.random;
+    const nodeId = opts.identity.id;
     this.identity = opts.identity;
     this.mesh = new IngressMesh({
-      nodeId: opts.identity.id,
+      nodeId,
       bindHost: opts.advertiseAddr,
       logger: opts.logger.child('ingress'),
     });
@@ -105,83 +93,111 @@ export class Agent {
       runtime: opts.runtime,
       routes: (taskId) => this.mesh.routes(taskId),
       logger: opts.logger.child('drain'),
+      clock,
     });
     this.files = new TaskFileStore({
-      nodeId: opts.identity.id,
+      nodeId,
       dataDir: opts.dataDir,
       boxSecretKey: opts.identity.keys.box.secretKey,
       logger: opts.logger.child('files'),
       ...(opts.secretsDir ? { secretsRoot: opts.secretsDir } : {}),
     });
-    this.conn = new ManagerConnection(
-      opts.identity,
-      opts.managers,
-      {
-        onConnected: () => {
-          this.sendStatus();
-          this.scheduleHeartbeat(0);
-        },
-        onDisconnected: () => {
-          if (this.hbTimer) clearTimeout(this.hbTimer);
-          this.kick();
-        },
-        onAssignment: (payload) => void this.onAssignment(payload),
-        onRenewReply: (payload) => this.onRenewReply(payload),
-        onIngressTable: (payload) => this.mesh.onTable(payload),
-      },
-      opts.logger.child('connection'),
-      // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
-      { insecure: opts.insecure === true, now: () => (opts.clock ?? systemClock).now() },
-    );
+    this.store = new AssignmentStore({
+      dataDir: opts.dataDir,
+      nodeId,
+      clock,
+      logger: opts.logger,
+      onDiskSpaceBack: () => this.kick(),
+    });
+    this.conn = this.connect(clock, random);
+    const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
+      this.conn.publish(topic, payload, qos);
+    this.renewals = new RenewRequests({ nodeId, clock, logger: opts.logger, publish });
+    this.reporter = new StatusReporter({
+      nodeId,
+      clock,
+      random,
+      publish,
+      connected: () => this.conn.connected,
+      info: () => this.info,
+      tasks: () => this.local,
+      assignment: () => this.store.current,
+      diskFull: () => this.store.diskFull,
+      runtimeName: opts.runtime.name,
+      address: opts.advertiseAddr,
+    });
+    this.executors = this.makeExecutors(clock);
     this.ingressReport = new IngressReporter({
-      nodeId: opts.identity.id,
+      nodeId,
       stats: () => this.mesh.stats(),
       publish: (topic, payload) => this.conn.publish(topic, payload, 0),
       session: () => this.conn.connectedTo,
       logger: opts.logger.child('ingress'),
     });
     this.renewer = new CertRenewer({
-      clock: opts.clock ?? systemClock,
+      clock,
+      random,
       logger: opts.logger.child('renewal'),
       identity: () => this.identity,
-      request: (req) => this.requestRenewal(req),
-      adopt: async (identity) => {
-        // Saved before it is used: a crash in between leaves the old, still valid, certificate.
-        await writeFileAtomic(
-          path.join(this.opts.dataDir, 'identity.json'),
-          JSON.stringify(identity, null, 2) + '\n',
-        );
-        this.identity = identity;
-        this.conn.useIdentity(identity);
+      request: (req) => this.renewals.request(req),
+      adopt: (identity) => this.adoptIdentity(identity),
+    });
+  }
+
+  private connect(clock: Clock, random: () => number): ManagerConnection {
+    const { opts } = this;
+    return new ManagerConnection(
+      opts.identity,
+      opts.managers,
+      {
+        onConnected: () => {
+          this.reporter.sendStatus();
+          this.reporter.startHeartbeats();
+        },
+        onDisconnected: () => {
+          this.reporter.stopHeartbeats();
+          this.kick();
+        },
+        onAssignment: (payload) => void this.onAssignment(payload),
+        onRenewReply: (payload) => this.renewals.onReply(payload),
+        onIngressTable: (payload) => this.mesh.onTable(payload),
       },
-    });
-  }
-
-  private requestRenewal(req: RenewRequest): Promise<Certificate> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.renewWaiters.delete(req.id);
-        reject(new Error('no renewal reply from the manager'));
-      }, RENEW_REPLY_TIMEOUT_MS);
-      timer.unref();
-      this.renewWaiters.set(req.id, (r) => {
-        clearTimeout(timer);
-        this.renewWaiters.delete(req.id);
-        if (r instanceof Error) reject(r);
-        else resolve(r);
-      });
-      if (!this.conn.publish(topics.renew(this.nodeId), encode(req), 1)) {
-        this.renewWaiters.get(req.id)?.(new Error('not connected to a manager'));
-      }
-    });
-  }
-
-  private onRenewReply(payload: Buffer): void {
-    const d = decode(renewReplySchema, payload);
-    if (!d.ok) return this.opts.logger.warn('dropped renewal reply', { reason: d.reason });
-    this.renewWaiters.get(d.value.id)?.(
-      d.value.ok ? d.value.cert : new Error(`renewal refused: ${d.value.error}`),
+      opts.logger.child('connection'),
+      // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
+      { insecure: opts.insecure === true, clock, random },
     );
+  }
+
+  private makeExecutors(clock: Clock): Executors {
+    const { opts } = this;
+    return createExecutors({
+      nodeId: opts.identity.id,
+      advertiseAddr: opts.advertiseAddr,
+      runtime: opts.runtime,
+      logger: opts.logger,
+      clock,
+      drainer: this.drainer,
+      files: this.files,
+      preflight: opts.preflight,
+      local: this.local,
+      known: this.known,
+      startSlots: this.startSlots,
+      removalSlots: new Slots(REMOVAL_CONCURRENCY),
+      update: (taskId, patch) => this.update(taskId, patch),
+      removedTask: (taskId, last) => this.reporter.removedTask(taskId, last),
+      isDesired: (taskId) => this.store.desiredIds().has(taskId),
+      closing: () => this.closed,
+    });
+  }
+
+  /** A renewed identity: saved before it is used, so a crash in between keeps the old, valid one. */
+  private async adoptIdentity(identity: Identity): Promise<void> {
+    await writeFileAtomic(
+      path.join(this.opts.dataDir, 'identity.json'),
+      JSON.stringify(identity, null, 2) + '\n',
+    );
+    this.identity = identity;
+    this.conn.useIdentity(identity);
   }
 
   get nodeId(): string {
@@ -189,23 +205,12 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    const { runtime, logger } = this.opts;
+    const { runtime } = this.opts;
     this.info = await runtime.info();
-    // A power cut in the middle of a write leaves its temp file; nothing else ever removes it.
-    await removeStaleTemps(this.assignmentFile()).catch(() => 0);
-    const saved = await readJsonFile(this.assignmentFile()).catch((e: unknown) => {
-      logger.warn('could not read the saved assignment; starting empty', { error: String(e) });
-      return undefined;
-    });
-    if (saved !== undefined) {
-      const d = assignmentSchema.safeParse(saved);
-      if (d.success && d.data.nodeId === this.nodeId) this.assignment = d.data;
-      else logger.warn('ignoring an unreadable saved assignment');
-    }
+    await this.store.load();
     this.stopWatch = runtime.watchExits(this.nodeId, () => this.kick());
     this.kick();
-    this.sweepTimer = setInterval(() => this.kick(), 10_000);
-    this.sweepTimer.unref();
+    this.sweepTimer = this.clock.setInterval(() => this.kick(), SWEEP_MS);
     this.conn.start();
     this.renewer.start();
     this.ingressReport.start();
@@ -215,9 +220,10 @@ export class Agent {
     this.closed = true;
     this.renewer.stop();
     this.ingressReport.stop();
-    for (const t of [this.wakeTimer, this.hbTimer, this.statusTimer, this.diskRetryTimer])
-      if (t) clearTimeout(t);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.reporter.close();
+    this.store.close();
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    if (this.sweepTimer) this.clock.clearInterval(this.sweepTimer);
     this.stopWatch?.();
     this.drainer.close();
     await this.conn.close();
@@ -250,10 +256,6 @@ export class Agent {
     return this.renewer.dueAt;
   }
 
-  private assignmentFile(): string {
-    return path.join(this.opts.dataDir, 'assignment.json');
-  }
-
   private async onAssignment(payload: Buffer): Promise<void> {
     // A manager that stops leading clears its retained copy: that is no order to stop anything.
     if (payload.length === 0) return;
@@ -262,53 +264,7 @@ export class Agent {
     const a = d.value;
     if (a.nodeId !== this.nodeId)
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
-    if (isOlderAssignment(a, this.assignment))
-      return this.opts.logger.warn('ignored an older assignment', {
-        version: a.version,
-        running: this.assignment?.version,
-      });
-    this.assignment = a;
-    // One write at a time, in arrival order: the file must end up holding the newest assignment.
-    const write = this.persisting.then(() => this.persistAssignment(a));
-    this.persisting = write;
-    await write;
-    this.kick();
-  }
-
-  private async persistAssignment(a: Assignment): Promise<void> {
-    try {
-      await fs.mkdir(this.opts.dataDir, { recursive: true });
-      await writeFileAtomic(this.assignmentFile(), JSON.stringify(a));
-      if (this.diskFull) this.opts.logger.info('disk space is back; the assignment is saved');
-      this.diskFull = false;
-    } catch (e) {
-      const full = /ENOSPC|EDQUOT/.test(String(e));
-      // Retries while the disk stays full would repeat the same line every few seconds.
-      if (!(full && this.diskFull)) {
-        this.opts.logger.error('could not persist the assignment; running it from memory', {
-          error: String(e),
-        });
-      }
-      this.diskFull = full;
-      if (full) this.retryPersistLater();
-    }
-  }
-
-  /** Writes the newest assignment again later, so the flag clears once space returns. */
-  private retryPersistLater(): void {
-    if (this.diskRetryTimer || this.closed) return;
-    this.diskRetryTimer = setTimeout(() => {
-      this.diskRetryTimer = undefined;
-      const a = this.assignment;
-      if (!a || this.closed) return;
-      const write = this.persisting.then(() => this.persistAssignment(a));
-      this.persisting = write;
-      // A cleared flag reaches the manager with the next status, which a pass sends.
-      void write.then(() => {
-        if (!this.diskFull) this.kick();
-      });
-    }, DISK_RETRY_MS);
-    this.diskRetryTimer.unref();
+    if (await this.store.accept(a)) this.kick();
   }
 
   /** Requests a reconcile pass; passes never overlap. */
@@ -330,9 +286,9 @@ export class Agent {
 
   private async pass(): Promise<void> {
     const { runtime, logger } = this.opts;
-    const desired = this.assignment?.tasks ?? [];
+    const desired = this.store.current?.tasks ?? [];
     for (const t of desired) {
-      if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(Date.now()));
+      if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(this.clock.now()));
       this.known.set(t.id, t);
     }
     // What the agent knew when it looked: a start that ends during the listing must not make
@@ -349,13 +305,11 @@ export class Agent {
       desired,
       observed,
       local: localAtListing,
-      now: Date.now(),
+      now: this.clock.now(),
       autonomous: !this.conn.connected,
       mayRestartLocally: (task, code) => this.mayRestart(task, code),
     });
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    if (p.wakeAt !== null)
-      this.wakeTimer = setTimeout(() => this.kick(), Math.max(10, p.wakeAt - Date.now()));
+    this.wakeAt(p.wakeAt);
     const desiredIds = new Set(desired.map((t) => t.id));
     const observedIds = new Set(observed.map((w) => w.taskId));
     for (const id of [...this.local.keys()]) {
@@ -370,12 +324,21 @@ export class Agent {
     for (const step of p.steps) {
       const key = backgroundKey(step);
       if (key === null) {
-        await this.execute(step);
+        await execute(this.executors, step);
         // What it recorded (an exit, say) may call for more: a restart to wake up for.
         this.passAgain = true;
       } else if (!this.inFlight.has(key)) this.inBackground(key, step);
     }
-    this.sendStatus();
+    this.reporter.sendStatus();
+  }
+
+  /** Arms the one wake-up timer for the plan's next delayed start (or disarms it). */
+  private wakeAt(at: number | null): void {
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (at === null) return;
+    const delay = Math.max(MIN_WAKE_MS, at - this.clock.now());
+    this.wakeTimer = this.clock.setTimeout(() => this.kick(), delay);
   }
 
   /**
@@ -386,8 +349,8 @@ export class Agent {
   private inBackground(key: string, step: Step): void {
     this.inFlight.add(key);
     const starts = step.kind === 'start' || step.kind === 'restart';
-    const run = starts ? this.startSlots.run(() => this.execute(step)) : this.execute(step);
-    void run.finally(() => {
+    const run = async (): Promise<void> => execute(this.executors, step);
+    void (starts ? this.startSlots.run(run) : run()).finally(() => {
       this.inFlight.delete(key);
       this.kick();
     });
@@ -396,212 +359,18 @@ export class Agent {
   private mayRestart(task: AssignedTask, exitCode: number | null): boolean {
     const l = this.local.get(task.id);
     const ending = exitCode === 0 ? 'complete' : 'failed';
-    return decideRestart(task.template.restart, ending, l?.localRestarts ?? [], Date.now()).restart;
-  }
-
-  private async execute(step: Step): Promise<void> {
-    const { runtime, logger } = this.opts;
-    const now = Date.now();
-    switch (step.kind) {
-      case 'start':
-        return this.startTask(step.task);
-      case 'adopt':
-        return this.update(step.task.id, {
-          state: 'running',
-          message: 'running',
-          runtimeId: step.workload.runtimeId,
-          hostPorts: step.workload.hostPorts,
-          health: step.workload.health ?? 'none',
-          error: null,
-        });
-      case 'health':
-        return this.update(step.task.id, { health: step.workload.health ?? 'none' });
-      case 'unhealthy': {
-        const w = step.workload;
-        const why = w.healthOutput ? `: ${w.healthOutput}` : '';
-        logger.warn('task is unhealthy; stopping it', {
-          taskId: step.task.id,
-          output: w.healthOutput,
-        });
-        this.update(step.task.id, {
-          state: 'failed',
-          message: 'unhealthy',
-          error: `health check failed${why}`,
-          health: 'unhealthy',
-          lastExitAt: now,
-        });
-        // Reported failed, it leaves the routing tables: new connections go elsewhere before
-        // the stop, which may end the task at once.
-        await this.drainer.leaveTable(w);
-        await runtime
-          .stop(w.runtimeId, step.task.template.stopGracePeriodMs)
-          .catch((e: unknown) => {
-            logger.warn('could not stop an unhealthy task', {
-              taskId: step.task.id,
-              error: String(e),
-            });
-          });
-        return;
-      }
-      case 'exited': {
-        const code = step.workload.exitCode;
-        return this.update(step.task.id, {
-          state: code === 0 ? 'complete' : 'failed',
-          message: code === 0 ? 'finished' : 'exited',
-          error: code === 0 ? null : `task exited with code ${code ?? 'unknown'}`,
-          exitCode: code,
-          lastExitAt: step.workload.finishedAt ?? now,
-        });
-      }
-      case 'restart': {
-        logger.info('restarting task while the manager is unreachable', { taskId: step.task.id });
-        await runtime.remove(step.workload.runtimeId).catch(() => undefined);
-        const l = this.local.get(step.task.id);
-        if (l) {
-          l.localRestarts.push(now);
-          l.restarts++;
-        }
-        return this.startTask(step.task);
-      }
-      case 'remove': {
-        const w = step.workload;
-        const template = this.known.get(w.taskId)?.template;
-        if (this.drainer.needed(w, template)) {
-          if (this.local.has(w.taskId)) this.update(w.taskId, { message: 'draining' });
-          await this.drainer.drain(w, template);
-          // An agent shutting down leaves its workloads running.
-          if (this.closed) return;
-        }
-        try {
-          await runtime.stop(w.runtimeId, template?.stopGracePeriodMs ?? 10_000);
-        } catch (e) {
-          logger.warn('could not stop workload', { runtimeId: w.runtimeId, error: String(e) });
-          return;
-        }
-        // Stopped is what the manager waits for (a stop-first update starts the replacement):
-        // reported now, while the engine still removes the container.
-        const l = this.local.get(w.taskId) ?? freshLocal(now);
-        this.local.delete(w.taskId);
-        this.known.delete(w.taskId);
-        this.removed.set(w.taskId, { ...l, state: 'shutdown', message: step.reason, at: now });
-        this.scheduleStatus();
-        // The engine's time goes to starts first (a stop-first update waits for them), then to
-        // removals, a few at a time: a stopped container holds nothing but its disk.
-        await Promise.race([this.startSlots.idle(), sleep(REMOVAL_DEFER_MAX_MS)]);
-        await this.removalSlots.run(async () => {
-          try {
-            await runtime.remove(w.runtimeId);
-            if (!desiredIds(this.assignment).has(w.taskId)) await this.files.remove(w.taskId);
-          } catch (e) {
-            // Still listed as a stopped workload: the next pass removes it again.
-            logger.warn('could not remove workload', { runtimeId: w.runtimeId, error: String(e) });
-          }
-        });
-        return;
-      }
-    }
-  }
-
-  private async startTask(task: AssignedTask): Promise<void> {
-    const { runtime } = this.opts;
-    try {
-      this.update(task.id, {
-        state: 'preparing',
-        message: 'preparing',
-        error: null,
-        exitCode: null,
-      });
-      await this.opts.preflight?.check(task);
-      await runtime.prepare(task);
-      // A pull of unknown size may have eaten into the reserve: checked again before the start.
-      await this.opts.preflight?.check(task);
-      const files = await this.files.materialize(task);
-      this.update(task.id, { state: 'starting', message: 'starting' });
-      const w = await runtime.start(task, {
-        nodeId: this.nodeId,
-        hostIp: this.opts.advertiseAddr,
-        files,
-      });
-      this.update(task.id, {
-        state: 'running',
-        message: 'running',
-        runtimeId: w.runtimeId,
-        hostPorts: w.hostPorts,
-        health: w.health ?? 'none',
-      });
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      this.opts.logger.warn('task could not start', { taskId: task.id, error: msg });
-      this.update(task.id, {
-        state: isTaskRejected(e) ? 'rejected' : 'failed',
-        message: isTaskRejected(e) ? 'rejected' : 'start failed',
-        error: msg,
-        lastExitAt: Date.now(),
-      });
-    }
+    const now = this.clock.now();
+    return decideRestart(task.template.restart, ending, l?.localRestarts ?? [], now).restart;
   }
 
   private update(taskId: string, patch: Partial<LocalTask>): void {
-    const cur = this.local.get(taskId) ?? freshLocal(Date.now());
+    const now = this.clock.now();
+    const cur = this.local.get(taskId) ?? freshLocal(now);
     const next = { ...cur, ...patch };
-    if (patch.state && patch.state !== cur.state) next.at = Date.now();
+    if (patch.state && patch.state !== cur.state) next.at = now;
     this.local.set(taskId, next);
-    this.scheduleStatus();
+    this.reporter.scheduleStatus();
   }
-
-  private scheduleStatus(): void {
-    if (this.statusTimer) return;
-    this.statusTimer = setTimeout(() => {
-      this.statusTimer = undefined;
-      this.sendStatus();
-    }, 50);
-  }
-
-  private sendStatus(): void {
-    if (!this.conn.connected || !this.info) return;
-    const now = Date.now();
-    for (const [id, r] of this.removed) if (now - r.at > 60_000) this.removed.delete(id);
-    const tasks = [...this.local].map(([id, l]) => toReport(id, l));
-    for (const [id, r] of this.removed) if (!this.local.has(id)) tasks.push(toReport(id, r));
-    const msg: StatusMessage = {
-      v: 1,
-      ts: now,
-      assignmentVersion: this.assignment?.version ?? 0,
-      tasks: tasks.slice(0, 1000),
-      node: {
-        resources: { cpus: this.info.cpus, memoryBytes: this.info.memoryBytes },
-        platform: { os: this.info.os, arch: this.info.arch },
-        runtime: this.opts.runtime.name,
-        address: this.opts.advertiseAddr,
-        agentVersion: AGENT_VERSION,
-        diskFull: this.diskFull,
-      },
-    };
-    this.conn.publish(topics.status(this.nodeId), encode(msg), 1);
-  }
-
-  private scheduleHeartbeat(delay: number): void {
-    if (this.hbTimer) clearTimeout(this.hbTimer);
-    this.hbTimer = setTimeout(() => {
-      if (!this.conn.connected || this.closed) return;
-      this.conn.publish(
-        topics.heartbeat(this.nodeId),
-        encode({ v: 1, seq: this.hbSeq++, ts: Date.now() }),
-        0,
-      );
-      const period = this.assignment?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-      // Jitter spreads a rack's heartbeats so they do not arrive in bursts.
-      this.scheduleHeartbeat(period * (0.75 + Math.random() * 0.25));
-    }, delay);
-  }
-}
-
-/**
- * Versions are the cluster's log index and only grow: a lower one comes from a manager that used
- * to lead and still holds an old retained assignment, and must not undo the newer one running.
- */
-export function isOlderAssignment(next: Assignment, running: Assignment | null): boolean {
-  return running !== null && next.version < running.version;
 }
 
 /** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
@@ -616,8 +385,4 @@ function backgroundKey(step: Step): string | null {
     default:
       return null;
   }
-}
-
-function desiredIds(a: Assignment | null): Set<string> {
-  return new Set((a?.tasks ?? []).map((t) => t.id));
 }
