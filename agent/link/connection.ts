@@ -20,6 +20,8 @@ export interface ConnectionEvents {
   onRenewReply?(payload: Buffer): void;
   /** The routing mesh's table (retained by the leader). */
   onIngressTable?(payload: Buffer): void;
+  /** The connected manager's word on the leadership, once acted upon (a move started or paced). */
+  onLeaderInfo?(info: LeaderInfo): void;
 }
 
 export interface ConnectionOptions {
@@ -213,6 +215,7 @@ export class ManagerConnection {
     this.leaderInfo = d.value;
     this.known = mergeAddresses(this.known, addressesOf(d.value));
     this.considerSwitch();
+    this.events.onLeaderInfo?.(d.value);
   }
 
   /** Starts a move when the connected manager names another leader, paced against flapping. */
