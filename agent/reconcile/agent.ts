@@ -1,15 +1,12 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
-import path from 'node:path';
 import { runLimited, Slots } from '../../shared/limit.js';
-import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import type { Identity } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
 import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
 import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
-import { CertRenewer } from '../link/renewal.js';
-import { RenewRequests } from '../link/renew-requests.js';
+import { IdentityRenewal } from '../link/identity-renewal.js';
 import { freshLocal, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
@@ -51,10 +48,7 @@ export interface AgentOptions {
 export class Agent {
   private readonly clock: Clock;
   private readonly conn: ManagerConnection;
-  private readonly renewer: CertRenewer;
-  /** The identity in use: renewal replaces its certificate while the agent runs. */
-  private identity: Identity;
-  private readonly renewals: RenewRequests;
+  private readonly renewal: IdentityRenewal;
   private readonly files: TaskFileStore;
   private readonly store: AssignmentStore;
   private readonly reporter: StatusReporter;
@@ -83,7 +77,6 @@ export class Agent {
     const clock = (this.clock = opts.clock ?? systemClock);
     const random = opts.random ?? Math.random;
     const nodeId = opts.identity.id;
-    this.identity = opts.identity;
     this.mesh = new IngressMesh({
       nodeId,
       bindHost: opts.advertiseAddr,
@@ -112,7 +105,15 @@ export class Agent {
     this.conn = this.connect(clock, random);
     const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
       this.conn.publish(topic, payload, qos);
-    this.renewals = new RenewRequests({ nodeId, clock, logger: opts.logger, publish });
+    this.renewal = new IdentityRenewal({
+      identity: opts.identity,
+      dataDir: opts.dataDir,
+      clock,
+      random,
+      logger: opts.logger,
+      publish,
+      use: (identity) => this.conn.useIdentity(identity),
+    });
     this.reporter = new StatusReporter({
       nodeId,
       clock,
@@ -134,14 +135,6 @@ export class Agent {
       session: () => this.conn.connectedTo,
       logger: opts.logger.child('ingress'),
     });
-    this.renewer = new CertRenewer({
-      clock,
-      random,
-      logger: opts.logger.child('renewal'),
-      identity: () => this.identity,
-      request: (req) => this.renewals.request(req),
-      adopt: (identity) => this.adoptIdentity(identity),
-    });
   }
 
   private connect(clock: Clock, random: () => number): ManagerConnection {
@@ -159,7 +152,7 @@ export class Agent {
           this.kick();
         },
         onAssignment: (payload) => void this.onAssignment(payload),
-        onRenewReply: (payload) => this.renewals.onReply(payload),
+        onRenewReply: (payload) => this.renewal.onReply(payload),
         onIngressTable: (payload) => this.mesh.onTable(payload),
       },
       opts.logger.child('connection'),
@@ -190,16 +183,6 @@ export class Agent {
     });
   }
 
-  /** A renewed identity: saved before it is used, so a crash in between keeps the old, valid one. */
-  private async adoptIdentity(identity: Identity): Promise<void> {
-    await writeFileAtomic(
-      path.join(this.opts.dataDir, 'identity.json'),
-      JSON.stringify(identity, null, 2) + '\n',
-    );
-    this.identity = identity;
-    this.conn.useIdentity(identity);
-  }
-
   get nodeId(): string {
     return this.opts.identity.id;
   }
@@ -212,13 +195,13 @@ export class Agent {
     this.kick();
     this.sweepTimer = this.clock.setInterval(() => this.kick(), SWEEP_MS);
     this.conn.start();
-    this.renewer.start();
+    this.renewal.start();
     this.ingressReport.start();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
-    this.renewer.stop();
+    this.renewal.stop();
     this.ingressReport.stop();
     this.reporter.close();
     this.store.close();
@@ -253,7 +236,7 @@ export class Agent {
 
   /** When the certificate will next be renewed (clock time), for tests and tooling. */
   get renewalDueAt(): number {
-    return this.renewer.dueAt;
+    return this.renewal.dueAt;
   }
 
   private async onAssignment(payload: Buffer): Promise<void> {
