@@ -124,6 +124,7 @@ export class Agent {
       tasks: () => this.local,
       assignment: () => this.store.current,
       diskFull: () => this.store.diskFull,
+      closing: () => this.closed,
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
     });
@@ -217,6 +218,7 @@ export class Agent {
   /** Stops and removes every workload of this node (a dev cluster shutting down). */
   async removeAllWorkloads(): Promise<void> {
     this.closed = true;
+    this.store.close();
     const workloads = await this.opts.runtime.list(this.nodeId).catch(() => []);
     await runLimited(workloads, STEP_CONCURRENCY, async (w) => {
       await this.opts.runtime.stop(w.runtimeId, 5_000).catch(() => undefined);

@@ -28,6 +28,8 @@ export interface ReporterDeps {
   /** The version of the assignment running, and the heartbeat period it asks for. */
   assignment(): { version: number; heartbeatMs: number } | null;
   diskFull(): boolean;
+  /** True once the agent is shutting down: no heartbeat goes out any more. */
+  closing(): boolean;
   runtimeName: Runtime['name'];
   address: string;
 }
@@ -104,7 +106,7 @@ export class StatusReporter {
     const { deps } = this;
     this.stopHeartbeats();
     this.hbTimer = deps.clock.setTimeout(() => {
-      if (!deps.connected() || this.closed) return;
+      if (!deps.connected() || this.closed || deps.closing()) return;
       deps.publish(
         topics.heartbeat(deps.nodeId),
         encode({ v: 1, seq: this.hbSeq++, ts: deps.clock.now() }),

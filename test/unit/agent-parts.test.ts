@@ -31,6 +31,7 @@ function reporter(clock: FakeClock, local: Map<string, LocalTask>, heartbeatMs =
     tasks: () => local,
     assignment: () => ({ version: 3, heartbeatMs }),
     diskFull: () => false,
+    closing: () => false,
     runtimeName: 'fake',
     address: '127.0.0.2',
   });
