@@ -18,7 +18,6 @@ import { AssignmentStore } from './assignment-store.js';
 import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 
-export { AGENT_VERSION } from './reporter.js';
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
 /** A full pass runs this often even when nothing asks for one. */
