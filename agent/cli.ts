@@ -1,7 +1,14 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
-import { DEFAULT_MIN_FREE_DISK, parseDiskReserve, type DiskReserve } from './preflight.js';
+import {
+  DEFAULT_MIN_FREE_DISK,
+  parseDiskReserve,
+  type DiskReserve,
+} from './reconcile/preflight.js';
+
+/** The period of the timer that keeps the agent process alive; it does nothing when it fires. */
+const KEEP_ALIVE_MS = 3_600_000;
 
 interface AgentArgs {
   action: string;
@@ -103,7 +110,11 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,
     );
+    // The agent's timers never hold the process open (they run on the Clock); the process
+    // entry point does, until a signal, so a board that loses every manager keeps its agent.
+    const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
     await waitForShutdownSignal();
+    clearInterval(keepAlive);
     if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
     await agent.stop();
   },

@@ -5,14 +5,14 @@ import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
 import { createLogger } from '../shared/log.js';
-import { Agent } from './agent.js';
-import { joinCluster } from './join.js';
+import { Agent } from './reconcile/agent.js';
+import { joinCluster } from '../shared/join-client.js';
 import {
   DEFAULT_MIN_FREE_DISK,
   Preflight,
   parseDiskReserve,
   type DiskReserve,
-} from './preflight.js';
+} from './reconcile/preflight.js';
 import type { Runtime } from './runtime/types.js';
 
 export interface AgentStartFlags {

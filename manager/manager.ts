@@ -1,7 +1,7 @@
 // A manager process: store, Raft, embedded broker, API and the leader's controllers, wired together.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { joinWithReply } from '../agent/join.js';
+import { joinWithReply } from '../shared/join-client.js';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { randomId, type Identity } from '../shared/identity.js';

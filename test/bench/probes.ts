@@ -1,6 +1,6 @@
 // Heartbeat probes for the control-plane benchmark: joined nodes that time each heartbeat until the broker acks it.
 import type { MqttClient } from 'mqtt';
-import { joinCluster } from '../../agent/join.js';
+import { joinCluster } from '../../shared/join-client.js';
 import { makeConnectProof } from '../../shared/identity.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import { connectMqttAsync } from '../../shared/transport.js';

@@ -1,7 +1,7 @@
 // Lightweight simulated agents for load tests: real joins, real identities, heartbeats over mqtt.js.
 import type { MqttClient } from 'mqtt';
 import { promises as fs } from 'node:fs';
-import { joinCluster } from '../../agent/join.js';
+import { joinCluster } from '../../shared/join-client.js';
 import { identitySchema, makeConnectProof, type Identity } from '../../shared/identity.js';
 import { encode, topics } from '../../shared/protocol.js';
 import { connectMqttAsync, insecureRequested, type Transport } from '../../shared/transport.js';

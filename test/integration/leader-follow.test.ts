@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent } from '../../agent/agent.js';
-import { ManagerConnection } from '../../agent/connection.js';
+import { Agent } from '../../agent/reconcile/agent.js';
+import { ManagerConnection } from '../../agent/link/connection.js';
 import { FakeRuntime } from '../../agent/runtime/fake.js';
 import { Broker } from '../../manager/broker/broker.js';
 import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
@@ -13,7 +13,7 @@ import { newCluster } from '../../manager/bootstrap/cluster.js';
 import type { ClusterRecord } from '../../manager/store/commands.js';
 import { Store } from '../../manager/store/store.js';
 import { makeCaCertificate, makeListenerCertificate } from '../../manager/bootstrap/tls.js';
-import { systemClock } from '../../shared/clock.js';
+import { FakeClock, systemClock, type Clock } from '../../shared/clock.js';
 import {
   certBodySchema,
   generateNodeKeys,
@@ -37,7 +37,9 @@ import { cli } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TEST = { timeout: 30_000 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** How many lines of the log mention the text. */
+const count = (log: { lines: string[] }, text: string): number =>
+  log.lines.filter((l) => l.includes(text)).length;
 
 /** What a test manager answers: a response body, or nothing at all (a manager gone silent). */
 type Answer =
@@ -187,9 +189,10 @@ describe('following the leader', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  /** A ManagerConnection that records its connections; closed after the test. */
-  const connection = (managers: string[], logger = silentLogger) => {
+  /** A ManagerConnection that records its connections and leader infos; closed after the test. */
+  const connection = (managers: string[], logger = silentLogger, clock: Clock = systemClock) => {
     const connects: string[] = [];
+    const infos: LeaderInfo[] = [];
     let disconnects = 0;
     const conn = new ManagerConnection(
       node,
@@ -198,12 +201,14 @@ describe('following the leader', () => {
         onConnected: (address) => connects.push(address),
         onDisconnected: () => disconnects++,
         onAssignment: () => undefined,
+        onLeaderInfo: (info) => infos.push(info),
       },
       logger,
+      { clock },
     );
     closers.push(() => conn.close());
     conn.start();
-    return { conn, connects, disconnects: () => disconnects };
+    return { conn, connects, infos, disconnects: () => disconnects };
   };
 
   test(
@@ -211,7 +216,10 @@ describe('following the leader', () => {
     TEST,
     async () => {
       await announce(a);
-      const { conn, connects, disconnects } = connection([a.address]);
+      // The connection's time is a fake clock (started now: certificates are dated by it).
+      const clock = new FakeClock(Date.now());
+      const log = memoryLogger('connection');
+      const { conn, connects, infos, disconnects } = connection([a.address], log, clock);
       await waitFor(() => conn.connectedTo === a.address, {
         what: 'the agent on the first manager',
       });
@@ -221,7 +229,12 @@ describe('following the leader', () => {
       await waitFor(() => !a.broker.isConnected(node.id), { what: 'the old connection closed' });
       // An election on the leader's side: no leader named, so the agent stays put.
       await announce(b, null);
-      await sleep(1_500);
+      await waitFor(() => infos.at(-1)?.leader === null, {
+        what: 'the election seen by the agent',
+      });
+      const moves = count(log, 'moving to the leader');
+      clock.advance(1_500);
+      assert.equal(count(log, 'moving to the leader'), moves, 'no move started');
       assert.equal(conn.connectedTo, b.address);
       assert.deepEqual(connects, [a.address, b.address], 'one move, no flapping');
       assert.equal(disconnects(), 0, 'the new connection was up before the old one closed');
@@ -247,14 +260,26 @@ describe('following the leader', () => {
         { retain: true },
       );
       const log = memoryLogger('connection');
-      const { conn, disconnects } = connection([a.address], log);
+      const clock = new FakeClock(Date.now());
+      const { conn, disconnects } = connection([a.address], log, clock);
       await waitFor(() => conn.connectedTo === a.address, {
         what: 'the agent on the first manager',
       });
-      await sleep(3_500);
-      const moves = log.lines.filter((l) => l.includes('moving to the leader')).length;
-      // Attempts at about 0 s and 2 s; the next waits 4 s more.
-      assert.ok(moves >= 2 && moves <= 3, `${moves} attempts in 3.5 s`);
+      const moves = (): number => count(log, 'moving to the leader');
+      const failures = (): number => count(log, 'could not reach the leader');
+      // The first attempt goes at once; each failure doubles the pause before the next.
+      for (const [attempt, pause] of [
+        [1, 2_000],
+        [2, 4_000],
+        [3, 8_000],
+      ] as const) {
+        await waitFor(() => failures() === attempt, { what: `attempt ${attempt} to fail` });
+        assert.equal(moves(), attempt);
+        clock.advance(pause - 1);
+        assert.equal(moves(), attempt, `no attempt ${attempt + 1} before ${pause} ms`);
+        clock.advance(1);
+        assert.equal(moves(), attempt + 1, `attempt ${attempt + 1} at ${pause} ms`);
+      }
       assert.equal(conn.connectedTo, a.address, 'still connected to the follower');
       assert.equal(disconnects(), 0);
       assert.ok(conn.managers.includes(unreachable.address), 'kept for failover');
@@ -265,9 +290,20 @@ describe('following the leader', () => {
 
   test('managers that disagree move an agent at most once a second', TEST, async () => {
     await announce(b, a); // each names the other
-    const { conn, connects } = connection([a.address]);
+    const clock = new FakeClock(Date.now());
+    const log = memoryLogger('connection');
+    const { conn, connects, infos } = connection([a.address], log, clock);
     await waitFor(() => conn.connected, { what: 'the agent connected' });
-    await sleep(3_500);
+    // Each connection reads one leader info: the first sends the agent on at once.
+    await waitFor(() => connects.length === 2 && infos.length === 2, { what: 'the first move' });
+    for (let n = 3; n <= 5; n++) {
+      const moves = count(log, 'moving to the leader');
+      clock.advance(999);
+      assert.equal(count(log, 'moving to the leader'), moves, 'no move within a second');
+      clock.advance(1);
+      assert.equal(count(log, 'moving to the leader'), moves + 1, 'a move once the second is up');
+      await waitFor(() => connects.length === n && infos.length === n, { what: `move ${n - 1}` });
+    }
     assert.ok(connects.length >= 3, `it follows the info (${connects.length} connections)`);
     assert.ok(connects.length <= 5, `at most one move a second (${connects.length} connections)`);
     await conn.close();

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent } from '../../agent/agent.js';
-import { ManagerConnection } from '../../agent/connection.js';
-import { joinCluster } from '../../agent/join.js';
-import { CertRenewer } from '../../agent/renewal.js';
+import { Agent } from '../../agent/reconcile/agent.js';
+import { ManagerConnection } from '../../agent/link/connection.js';
+import { joinCluster } from '../../shared/join-client.js';
+import { CertRenewer } from '../../agent/link/renewal.js';
 import { FakeRuntime } from '../../agent/runtime/fake.js';
 import { serveJoins } from '../../manager/api/join.js';
 import { serveRenewals } from '../../manager/api/renew.js';
@@ -28,15 +28,27 @@ import {
   type Identity,
 } from '../../shared/identity.js';
 import { memoryLogger, silentLogger } from '../../shared/log.js';
-import { encode, topics, type Assignment } from '../../shared/protocol.js';
+import { decode, encode, statusSchema, topics, type Assignment } from '../../shared/protocol.js';
 import { taskTemplateSchema } from '../../shared/spec.js';
 import { waitFor } from '../helpers/wait.js';
 
 const DAY = 24 * 3600_000;
 const LIFETIME = 90 * DAY;
 
+/** The longest wait of a first reconnect (500 ms, less its jitter). */
+const RECONNECT_MAX_MS = 500;
+
 const bodyOf = (id: Identity): CertBody => certBodySchema.parse(JSON.parse(id.cert.body));
 const countOf = (lines: string[], re: RegExp): number => lines.filter((l) => re.test(l)).length;
+
+/** Counts the messages the broker receives on one topic. */
+function countMessages(broker: Broker, topic: string): { count: number } {
+  const seen = { count: 0 };
+  broker.onMessage(topic, (t) => {
+    if (t === topic) seen.count++;
+  });
+  return seen;
+}
 
 describe('certificate lifecycle', () => {
   // Started at the real time: the manager's TLS certificate is dated by this clock.
@@ -124,7 +136,9 @@ describe('certificate lifecycle', () => {
       v: 1,
       version: 1,
       nodeId: identity.id,
-      heartbeatMs: 1000,
+      // One heartbeat per lifetime: the clock below jumps by weeks, and every heartbeat due on
+      // the way would be sent.
+      heartbeatMs: LIFETIME,
       tasks: [
         {
           id: 'task-1',
@@ -141,9 +155,21 @@ describe('certificate lifecycle', () => {
       what: 'the task to run',
     });
 
-    // Before half the lifetime nothing happens.
+    // Before half the lifetime nothing happens. A renewal request would leave during the
+    // advance itself, so a status report stamped after it, from the same connection, arrives
+    // after any such request.
+    const renewRequests = countMessages(broker, topics.renew(identity.id));
+    const statusTimes: number[] = [];
+    broker.onMessage(topics.status(identity.id), (_t, payload) => {
+      const d = decode(statusSchema, payload);
+      if (d.ok) statusTimes.push(d.value.ts);
+    });
     clock.advance(LIFETIME * 0.49);
-    await new Promise((r) => setTimeout(r, 200));
+    const advancedTo = clock.now();
+    await waitFor(() => statusTimes.some((ts) => ts >= advancedTo), {
+      what: 'a status report sent after the clock moved',
+    });
+    assert.equal(renewRequests.count, 0, 'no renewal request before half the lifetime');
     assert.equal(store.node(identity.id)?.certSerial, first.serial);
 
     // The renewal point lies between 50% and 80% of it; there, the certificate is renewed over
@@ -178,6 +204,9 @@ describe('certificate lifecycle', () => {
     // Past the old certificate's end, the next connection presents the new one and is let in.
     clock.advance(first.expiresAt + CLOCK_SKEW_MS + 1_000 - clock.now());
     broker.disconnectIdentity(identity.id);
+    await waitFor(() => !agent.connected, { what: 'the agent to notice the disconnect' });
+    // The first reconnect waits at most half a second of the agent's clock.
+    clock.advance(RECONNECT_MAX_MS);
     await waitFor(() => countOf(log.lines, /connected to manager/) === 2, {
       what: 'the agent to reconnect with its renewed certificate',
       timeoutMs: 15_000,
@@ -200,7 +229,7 @@ describe('certificate lifecycle', () => {
         onAssignment: () => undefined,
       },
       log,
-      { now: () => clock.now() },
+      { clock },
     );
     conns.push(conn);
     conn.start();
@@ -228,7 +257,7 @@ describe('certificate lifecycle', () => {
         onAssignment: () => undefined,
       },
       log,
-      { now: () => clock.now() },
+      { clock },
     );
     conns.push(conn);
     conn.start();
@@ -237,6 +266,7 @@ describe('certificate lifecycle', () => {
     store.apply({ commands: [{ type: 'node.remove', id: identity.id }] });
     broker.disconnectIdentity(identity.id);
     await waitFor(() => disconnects === 1, { what: 'the connection to drop' });
+    clock.advance(RECONNECT_MAX_MS);
     await waitFor(
       () =>
         brokerLog.lines.some(

@@ -5,11 +5,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { countServing, servedConnections } from '../../agent/runtime/connections.js';
-import { Drainer } from '../../agent/drain.js';
+import { Drainer } from '../../agent/reconcile/drain.js';
 import type { ObservedWorkload, Runtime } from '../../agent/runtime/types.js';
+import { FakeClock, flushMicrotasks } from '../../shared/clock.js';
 import { silentLogger } from '../../shared/log.js';
 import { taskTemplateSchema } from '../../shared/spec.js';
-import { waitFor } from '../helpers/wait.js';
 
 const HEADER =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
@@ -64,10 +64,12 @@ const workload = (over: Partial<ObservedWorkload> = {}): ObservedWorkload => ({
 });
 
 test('a workload serving no TCP port, or asking for no drain, may stop at once', async () => {
+  const clock = new FakeClock();
   const d = new Drainer({
     runtime: fakeRuntime(() => 5),
     routes: () => true,
     logger: silentLogger,
+    clock,
   });
   const template = taskTemplateSchema.parse({ image: 'x' });
   assert.equal(d.needed(workload({ hostPorts: [] }), template), false);
@@ -81,10 +83,13 @@ test('a workload serving no TCP port, or asking for no drain, may stop at once',
   assert.equal(d.needed(workload(), { ...template, drainTimeoutMs: 0 }), false);
   assert.equal(d.needed(workload({ running: false }), template), false);
   assert.equal(d.needed(workload(), template), true);
-  // A drain that is not needed ends at once, though connections are open and routed.
-  const started = Date.now();
-  await d.drain(workload({ hostPorts: [] }), template);
-  assert.ok(Date.now() - started < 100);
+  // A drain that is not needed ends at once, though connections are open and routed: no time
+  // passes and nothing waits on the clock.
+  let drained = false;
+  void d.drain(workload({ hostPorts: [] }), template).then(() => (drained = true));
+  await flushMicrotasks();
+  assert.equal(drained, true);
+  assert.equal(clock.pending, 0);
   d.close();
 });
 
@@ -92,20 +97,24 @@ test('a drain waits for the table to drop the task, then for its connections to 
   let routed = true;
   let open = 2;
   let drained = false;
+  const clock = new FakeClock();
   const d = new Drainer({
     runtime: fakeRuntime(() => open),
     routes: () => routed,
     logger: silentLogger,
+    clock,
   });
   const template = { ...taskTemplateSchema.parse({ image: 'x' }), drainTimeoutMs: 20_000 };
   const drain = d.drain(workload(), template).then(() => (drained = true));
-  await new Promise((r) => setTimeout(r, 600));
+  await clock.advanceAsync(600);
   assert.equal(drained, false, 'still routed: it waits');
   routed = false;
-  await new Promise((r) => setTimeout(r, 800));
+  await clock.advanceAsync(800);
   assert.equal(drained, false, 'connections still open: it waits');
   open = 0;
-  await waitFor(() => drained, { what: 'the drain to end', timeoutMs: 3_000 });
+  // The next count, one poll later, finds none.
+  await clock.advanceAsync(200);
+  assert.equal(drained, true, 'the drain ends once the connections have');
   await drain;
   d.close();
 });
@@ -113,24 +122,31 @@ test('a drain waits for the table to drop the task, then for its connections to 
 test('a drain ends at its timeout with connections still open, and when counts are unknown', async () => {
   const drained: string[] = [];
   const template = { ...taskTemplateSchema.parse({ image: 'x' }), drainTimeoutMs: 700 };
+  const clock = new FakeClock();
   const stuck = new Drainer({
     runtime: fakeRuntime(() => 3),
     routes: () => false,
     logger: silentLogger,
+    clock,
   });
   const unknown = new Drainer({
     runtime: fakeRuntime(() => null),
     routes: () => false,
     logger: silentLogger,
+    clock,
   });
-  const started = Date.now();
   void stuck.drain(workload(), template).then(() => drained.push('stuck:c1'));
   void unknown
     .drain(workload(), { ...template, drainTimeoutMs: 60_000 })
     .then(() => drained.push('unknown:c1'));
-  await waitFor(() => drained.length === 2, { what: 'both drains to end', timeoutMs: 5_000 });
-  assert.ok(Date.now() - started < 3_000);
-  assert.deepEqual(drained.sort(), ['stuck:c1', 'unknown:c1']);
+  await clock.advanceAsync(699);
+  assert.deepEqual(drained, ['unknown:c1'], 'unknown counts end the drain long before its timeout');
+  await clock.advanceAsync(1);
+  assert.deepEqual(
+    drained.sort(),
+    ['stuck:c1', 'unknown:c1'],
+    'open connections wait no longer than the timeout',
+  );
   stuck.close();
   unknown.close();
 });

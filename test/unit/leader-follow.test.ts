@@ -1,8 +1,8 @@
 // Following the leader without a network: address comparison, host bookkeeping, retry decisions, pacing, stale assignments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isOlderAssignment } from '../../agent/agent.js';
-import { LeaderFollower, MAX_SWITCH_BACKOFF_MS } from '../../agent/leader-follow.js';
+import { isOlderAssignment } from '../../agent/reconcile/assignment-store.js';
+import { LeaderFollower, MAX_SWITCH_BACKOFF_MS } from '../../agent/link/leader-follow.js';
 import {
   CallPlan,
   HostBook,

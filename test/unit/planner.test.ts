@@ -1,7 +1,7 @@
 // The agent's pure planner: which steps reconcile desired tasks with observed workloads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, type PlanInput } from '../../agent/planner.js';
+import { plan, type PlanInput } from '../../agent/reconcile/planner.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import { taskTemplateSchema } from '../../shared/spec.js';
 import type { ObservedWorkload } from '../../agent/runtime/types.js';

@@ -7,7 +7,7 @@ import {
   parseDiskReserve,
   preflightVerdict,
   type PreflightFacts,
-} from '../../agent/preflight.js';
+} from '../../agent/reconcile/preflight.js';
 import { FakeRuntime } from '../../agent/runtime/fake.js';
 import { TaskRejectedError, isTaskRejected } from '../../agent/runtime/types.js';
 import { memoryLogger } from '../../shared/log.js';

@@ -12,7 +12,7 @@ import { silentLogger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import { decryptAtRest, encryptAtRest, newDataKey, sealTo, unseal } from '../../shared/sealing.js';
 import { taskTemplateSchema, type ServiceRecord } from '../../shared/spec.js';
-import { TaskFileStore } from '../../agent/task-files.js';
+import { TaskFileStore } from '../../agent/reconcile/task-files.js';
 import { handlers, type HandlerContext } from '../../manager/api/handlers.js';
 import { parseFileRef } from '../../manager/cli/flags/file-refs.js';
 import { buildSpec } from '../../manager/cli/service/spec.js';

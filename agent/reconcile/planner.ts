@@ -1,7 +1,7 @@
 // The pure planner: desired tasks and observed workloads in, the steps that reconcile them out.
-import type { AssignedTask } from '../shared/protocol.js';
-import type { TaskHealth, TaskState } from '../shared/spec.js';
-import type { ObservedWorkload } from './runtime/types.js';
+import type { AssignedTask } from '../../shared/protocol.js';
+import type { TaskHealth, TaskState } from '../../shared/spec.js';
+import type { ObservedWorkload } from '../runtime/types.js';
 
 export type Step =
   | { kind: 'start'; task: AssignedTask }

@@ -1,4 +1,4 @@
-// The first start of an agent: join with a token, pin the cluster's root key, save the identity.
+// The join client, for agents and joining managers alike: join with a token, pin the cluster's root key, get an identity.
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import {
@@ -7,9 +7,10 @@ import {
   parseJoinToken,
   signText,
   type Identity,
-} from '../shared/identity.js';
-import { decode, encode, joinReplySchema, topics, type JoinRequest } from '../shared/protocol.js';
-import { UNTRUSTED_MANAGER, connectMqttAsync } from '../shared/transport.js';
+} from './identity.js';
+import { decode, encode, joinReplySchema, topics, type JoinRequest } from './protocol.js';
+import { UNTRUSTED_MANAGER, connectMqttAsync } from './transport.js';
+import { systemClock, type Clock } from './clock.js';
 
 export class JoinError extends Error {
   override readonly name = 'JoinError';
@@ -35,6 +36,8 @@ export interface JoinOptions {
   insecure?: boolean;
   /** A manager process joining: where its own broker listens. */
   managerAddress?: string;
+  /** Times the wait for the join reply; the system clock by default. */
+  clock?: Clock;
 }
 
 export interface Joined {
@@ -102,13 +105,14 @@ async function joinVia(
     throw new Error(`no manager answered at ${address}: ${msg}`);
   }
   try {
+    const clock = opts.clock ?? systemClock;
     const reply = new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(
+      const timer = clock.setTimeout(
         () => reject(new Error(`no join reply from ${address} within ${timeoutMs / 1000}s`)),
         timeoutMs,
       );
       client.on('message', (_t, payload) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve(payload);
       });
     });

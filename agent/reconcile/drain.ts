@@ -1,8 +1,8 @@
 // Draining a task before it stops: it leaves the routing table first, then its open connections get time to finish.
-import { unrefSleep as sleep } from '../shared/clock.js';
-import type { Logger } from '../shared/log.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type TaskTemplate } from '../shared/spec.js';
-import type { ObservedWorkload, Runtime } from './runtime/types.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type TaskTemplate } from '../../shared/spec.js';
+import type { ObservedWorkload, Runtime } from '../runtime/types.js';
 
 /** How long a drain waits for this node's routing table to drop the task. */
 const TABLE_WAIT_MS = 2_000;
@@ -15,6 +15,7 @@ export interface DrainDeps {
   /** Whether this node's routing table still sends new connections to the task. */
   routes(taskId: string): boolean;
   logger: Logger;
+  clock: Clock;
 }
 
 /** Waits, before a workload is stopped, for its published TCP ports to go quiet. */
@@ -43,7 +44,7 @@ export class Drainer {
    */
   async leaveTable(w: ObservedWorkload): Promise<void> {
     if (!w.running || w.hostPorts.length === 0 || this.closed) return;
-    await this.waitForTable(w.taskId, Date.now() + TABLE_WAIT_MS + SETTLE_MS);
+    await this.waitForTable(w.taskId, this.deps.clock.now() + TABLE_WAIT_MS + SETTLE_MS);
   }
 
   close(): void {
@@ -52,23 +53,25 @@ export class Drainer {
 
   /** No new connections first: the table without the task reaches this node (and the others). */
   private async waitForTable(taskId: string, deadline: number): Promise<void> {
-    const tableBy = Math.min(deadline, Date.now() + TABLE_WAIT_MS);
-    while (this.deps.routes(taskId) && Date.now() < tableBy && !this.closed) await sleep(POLL_MS);
-    await sleep(Math.min(SETTLE_MS, Math.max(0, deadline - Date.now())));
+    const { clock } = this.deps;
+    const tableBy = Math.min(deadline, clock.now() + TABLE_WAIT_MS);
+    while (this.deps.routes(taskId) && clock.now() < tableBy && !this.closed)
+      await clock.sleep(POLL_MS);
+    await clock.sleep(Math.min(SETTLE_MS, Math.max(0, deadline - clock.now())));
   }
 
   private async wait(w: ObservedWorkload, timeoutMs: number): Promise<void> {
-    const { runtime, logger } = this.deps;
-    const started = Date.now();
+    const { runtime, logger, clock } = this.deps;
+    const started = clock.now();
     const deadline = started + timeoutMs;
     await this.waitForTable(w.taskId, deadline);
     let open: number | null = 0;
     while (!this.closed) {
       open = await runtime.openConnections(w.runtimeId, w.hostPorts).catch(() => null);
-      if (open === null || open === 0 || Date.now() >= deadline) break;
-      await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
+      if (open === null || open === 0 || clock.now() >= deadline) break;
+      await clock.sleep(Math.min(POLL_MS, Math.max(0, deadline - clock.now())));
     }
-    const fields = { taskId: w.taskId, ms: Date.now() - started };
+    const fields = { taskId: w.taskId, ms: clock.now() - started };
     if (open === null) logger.debug('drained without connection counts', fields);
     else if (open > 0)
       logger.info('drain timeout: stopping with connections still open', { ...fields, open });

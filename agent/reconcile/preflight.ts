@@ -2,10 +2,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../shared/log.js';
-import type { AssignedTask } from '../shared/protocol.js';
-import { parseBytes } from '../shared/spec.js';
-import { TaskRejectedError, type Runtime } from './runtime/types.js';
+import type { Logger } from '../../shared/log.js';
+import type { AssignedTask } from '../../shared/protocol.js';
+import { parseBytes } from '../../shared/spec.js';
+import { TaskRejectedError, type Runtime } from '../runtime/types.js';
 
 /** What the agent keeps free on the runtime's disk unless --min-free-disk says otherwise. */
 export const DEFAULT_MIN_FREE_DISK = '256M';

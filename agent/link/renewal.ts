@@ -1,15 +1,15 @@
 // Renews the node certificate at a random point between 50% and 80% of its lifetime, without a restart.
 import { randomBytes } from 'node:crypto';
-import type { Clock, TimerHandle } from '../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import {
   certBodySchema,
   signText,
   verifyCertificate,
   type Certificate,
   type Identity,
-} from '../shared/identity.js';
-import type { Logger } from '../shared/log.js';
-import { renewText, type RenewRequest } from '../shared/protocol.js';
+} from '../../shared/identity.js';
+import type { Logger } from '../../shared/log.js';
+import { renewText, type RenewRequest } from '../../shared/protocol.js';
 
 export interface RenewerDeps {
   clock: Clock;
@@ -20,7 +20,7 @@ export interface RenewerDeps {
   /** Persists the renewed identity (atomically) and starts using it; throws when it could not. */
   adopt(identity: Identity): Promise<void>;
   /** In [0, 1): where between 50% and 80% of the lifetime to renew. */
-  random?: () => number;
+  random(): number;
 }
 
 export const RENEW_FROM = 0.5;
@@ -60,7 +60,7 @@ export class CertRenewer {
       return;
     }
     const lifetime = Math.max(0, body.expiresAt - body.issuedAt);
-    const r = this.deps.random?.() ?? Math.random();
+    const r = this.deps.random();
     this.target = body.issuedAt + lifetime * (RENEW_FROM + (RENEW_TO - RENEW_FROM) * r);
     this.failures = 0;
     this.arm(this.target);

@@ -1,6 +1,6 @@
 // Paces the agent's moves to the leader: at most one a second, backing off while the leader is unreachable.
-import { leaderElsewhere } from '../shared/leader.js';
-import type { LeaderInfo } from '../shared/protocol.js';
+import { leaderElsewhere } from '../../shared/leader.js';
+import type { LeaderInfo } from '../../shared/protocol.js';
 
 /** Two leadership changes within this time move the agent once: no flapping between managers. */
 export const MIN_SWITCH_INTERVAL_MS = 1_000;

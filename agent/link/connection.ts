@@ -1,15 +1,16 @@
 // The agent's link to the managers: authenticated MQTT, failover across the address list, backoff, following the leader.
 import type { MqttClient } from 'mqtt';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import {
   CLOCK_SKEW_MS,
   certBodySchema,
   makeConnectProof,
   type Identity,
-} from '../shared/identity.js';
-import { addressesOf, mergeAddresses, sameAddress } from '../shared/leader.js';
-import type { Logger } from '../shared/log.js';
-import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../shared/protocol.js';
-import { connectMqtt } from '../shared/transport.js';
+} from '../../shared/identity.js';
+import { addressesOf, mergeAddresses, sameAddress } from '../../shared/leader.js';
+import type { Logger } from '../../shared/log.js';
+import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../../shared/protocol.js';
+import { connectMqtt } from '../../shared/transport.js';
 import { LeaderFollower } from './leader-follow.js';
 
 export interface ConnectionEvents {
@@ -19,13 +20,18 @@ export interface ConnectionEvents {
   onRenewReply?(payload: Buffer): void;
   /** The routing mesh's table (retained by the leader). */
   onIngressTable?(payload: Buffer): void;
+  /** The connected manager's word on the leadership, once acted upon (a move started or paced). */
+  onLeaderInfo?(info: LeaderInfo): void;
 }
 
 export interface ConnectionOptions {
   keepaliveS?: number;
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
-  now?: () => number;
+  /** Connect proofs, certificate checks, retries and the pace of leader moves; tests give a fake one. */
+  clock?: Clock;
+  /** In [0, 1): jitter of reconnect delays, so a rack of boards does not retry in step. */
+  random?: () => number;
 }
 
 /** How long a replaced connection may take to close gracefully before its socket is dropped. */
@@ -37,8 +43,8 @@ export class ManagerConnection {
   private candidate: { client: MqttClient; address: string } | undefined;
   private attempt = 0;
   private closed = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private switchTimer: NodeJS.Timeout | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private switchTimer: TimerHandle | undefined;
   connectedTo: string | null = null;
   /** The configured addresses, then every manager leader info named: failover tries them all. */
   private known: string[];
@@ -48,6 +54,8 @@ export class ManagerConnection {
   private leaderInfo: LeaderInfo | null = null;
   private readonly follower = new LeaderFollower();
   private readonly keepaliveS: number;
+  private readonly clock: Clock;
+  private readonly random: () => number;
   private readonly now: () => number;
 
   constructor(
@@ -60,7 +68,9 @@ export class ManagerConnection {
     if (managers.length === 0) throw new Error('no manager addresses');
     this.known = mergeAddresses([], managers);
     this.keepaliveS = opts.keepaliveS ?? 5;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? Math.random;
+    this.now = () => this.clock.now();
   }
 
   /** A renewed certificate: the live session carries on, the next connection presents it. */
@@ -93,8 +103,8 @@ export class ManagerConnection {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.switchTimer) clearTimeout(this.switchTimer);
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
+    if (this.switchTimer) this.clock.clearTimeout(this.switchTimer);
     const clients = [this.client, this.candidate?.client];
     this.client = undefined;
     this.candidate = undefined;
@@ -195,8 +205,8 @@ export class ManagerConnection {
       this.logger.debug('manager unreachable', { address, reason: failure });
     }
     const delay =
-      Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + Math.random() * 0.25);
-    this.retryTimer = setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
+      Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + this.random() * 0.25);
+    this.retryTimer = this.clock.setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
   }
 
   private onLeaderInfo(payload: Buffer): void {
@@ -205,6 +215,7 @@ export class ManagerConnection {
     this.leaderInfo = d.value;
     this.known = mergeAddresses(this.known, addressesOf(d.value));
     this.considerSwitch();
+    this.events.onLeaderInfo?.(d.value);
   }
 
   /** Starts a move when the connected manager names another leader, paced against flapping. */
@@ -212,15 +223,15 @@ export class ManagerConnection {
     if (this.closed || this.candidate || this.switchTimer) return;
     const target = this.follower.target(this.leaderInfo, this.connectedTo);
     if (!target) return;
-    const wait = this.follower.delay(Date.now());
+    const wait = this.follower.delay(this.now());
     if (wait > 0) {
-      this.switchTimer = setTimeout(() => {
+      this.switchTimer = this.clock.setTimeout(() => {
         this.switchTimer = undefined;
         this.considerSwitch();
       }, wait);
       return;
     }
-    this.follower.started(Date.now());
+    this.follower.started(this.now());
     this.logger.info('moving to the leader', { from: this.connectedTo, to: target });
     this.candidate = { client: this.dial(target), address: target };
   }
@@ -233,21 +244,21 @@ export class ManagerConnection {
     this.candidate = undefined;
     const target = this.follower.target(this.leaderInfo, this.connectedTo);
     if (target === null || !sameAddress(target, address)) {
-      retire(client);
+      retire(client, this.clock);
       this.considerSwitch();
       return false;
     }
     const old = this.client;
     this.client = client;
     this.follower.succeeded();
-    if (old) retire(old);
+    if (old) retire(old, this.clock);
     this.logger.info('moved to the leader', { from: this.connectedTo, to: address });
     return true;
   }
 
   /** The current connection is gone: a move in progress becomes the first place to reconnect. */
   private abandonSwitch(): void {
-    if (this.switchTimer) clearTimeout(this.switchTimer);
+    if (this.switchTimer) this.clock.clearTimeout(this.switchTimer);
     this.switchTimer = undefined;
     const c = this.candidate;
     if (!c) return;
@@ -290,11 +301,11 @@ function discard(client: MqttClient): void {
  * Closes a connection that is no longer needed with a DISCONNECT, so its manager does not
  * publish this node's will as if the board had died; a dead manager gets its socket dropped.
  */
-function retire(client: MqttClient): void {
+function retire(client: MqttClient, clock: Clock): void {
   client.removeAllListeners();
   client.on('error', () => undefined);
   client.end(false);
-  setTimeout(() => {
+  clock.setTimeout(() => {
     if (!client.disconnected) client.stream?.destroy();
-  }, RETIRE_TIMEOUT_MS).unref();
+  }, RETIRE_TIMEOUT_MS);
 }

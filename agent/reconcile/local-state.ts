@@ -1,6 +1,6 @@
 // What the agent remembers about each task between reconcile passes, and how it reports it.
-import type { TaskReport } from '../shared/protocol.js';
-import type { HostPort, TaskHealth, TaskState } from '../shared/spec.js';
+import type { TaskReport } from '../../shared/protocol.js';
+import type { HostPort, TaskHealth, TaskState } from '../../shared/spec.js';
 
 export interface LocalTask {
   state: TaskState;

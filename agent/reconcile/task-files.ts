@@ -3,10 +3,10 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Logger } from '../shared/log.js';
-import type { AssignedTask } from '../shared/protocol.js';
-import { unseal } from '../shared/sealing.js';
-import { TaskRejectedError, type TaskFiles } from './runtime/types.js';
+import type { Logger } from '../../shared/log.js';
+import type { AssignedTask } from '../../shared/protocol.js';
+import { unseal } from '../../shared/sealing.js';
+import { TaskRejectedError, type TaskFiles } from '../runtime/types.js';
 
 const execFileP = promisify(execFile);
 const SHM = '/dev/shm';

@@ -1,0 +1,372 @@
+// The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
+import { runLimited, Slots } from '../../shared/limit.js';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
+import type { Identity } from '../../shared/identity.js';
+import type { Logger } from '../../shared/log.js';
+import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
+import { decideRestart } from '../../shared/restart-policy.js';
+import { ManagerConnection } from '../link/connection.js';
+import { IdentityRenewal } from '../link/identity-renewal.js';
+import { freshLocal, type LocalTask } from './local-state.js';
+import { plan, type Step } from './planner.js';
+import type { Runtime, RuntimeInfo } from '../runtime/types.js';
+import { IngressMesh } from '../ingress/mesh.js';
+import { IngressReporter } from '../ingress/report.js';
+import { TaskFileStore } from './task-files.js';
+import { Drainer } from './drain.js';
+import { AssignmentStore } from './assignment-store.js';
+import { createExecutors, execute, type Executors } from './executors.js';
+import { StatusReporter } from './reporter.js';
+
+const STEP_CONCURRENCY = 16;
+const REMOVAL_CONCURRENCY = 2;
+/** A full pass runs this often even when nothing asks for one. */
+const SWEEP_MS = 10_000;
+/** The earliest a pass wakes up again for a delayed start. */
+const MIN_WAKE_MS = 10;
+
+export interface AgentOptions {
+  identity: Identity;
+  managers: string[];
+  dataDir: string;
+  advertiseAddr: string;
+  runtime: Runtime;
+  logger: Logger;
+  /** Where unsealed secrets are written; by default memory-backed storage found at start. */
+  secretsDir?: string;
+  /** Plain TCP to a manager started with --insecure. */
+  insecure?: boolean;
+  /** All of the agent's time: passes, heartbeats, retries, renewal; tests give a fake one. */
+  clock?: Clock;
+  /** In [0, 1): jitter of heartbeats and reconnects, renewal points; tests give a fixed one. */
+  random?: () => number;
+  /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
+  preflight?: { check(task: AssignedTask): Promise<void> };
+}
+
+export class Agent {
+  private readonly clock: Clock;
+  private readonly conn: ManagerConnection;
+  private readonly renewal: IdentityRenewal;
+  private readonly files: TaskFileStore;
+  private readonly store: AssignmentStore;
+  private readonly reporter: StatusReporter;
+  private readonly executors: Executors;
+  private readonly local = new Map<string, LocalTask>();
+  /** Templates of tasks seen in assignments, so a task removed from one still stops gracefully. */
+  private readonly known = new Map<string, AssignedTask>();
+  private info: RuntimeInfo | undefined;
+  private passRunning = false;
+  private passAgain = false;
+  private wakeTimer: TimerHandle | undefined;
+  private sweepTimer: TimerHandle | undefined;
+  private stopWatch: (() => void) | undefined;
+  private closed = false;
+  /** Listens on every published ingress port on this node's address and forwards to tasks. */
+  readonly mesh: IngressMesh;
+  private readonly drainer: Drainer;
+  /** Steps running beside the passes (starts, stops, removals), by what they act on. */
+  private readonly inFlight = new Set<string>();
+  /** How many starts talk to the runtime at once; the rest wait their turn. */
+  private readonly startSlots = new Slots(STEP_CONCURRENCY);
+  /** Sends the mesh's per-port counters to the manager while they change. */
+  private readonly ingressReport: IngressReporter;
+
+  constructor(private readonly opts: AgentOptions) {
+    const clock = (this.clock = opts.clock ?? systemClock);
+    const random = opts.random ?? Math.random;
+    const nodeId = opts.identity.id;
+    this.mesh = new IngressMesh({
+      nodeId,
+      bindHost: opts.advertiseAddr,
+      logger: opts.logger.child('ingress'),
+    });
+    this.drainer = new Drainer({
+      runtime: opts.runtime,
+      routes: (taskId) => this.mesh.routes(taskId),
+      logger: opts.logger.child('drain'),
+      clock,
+    });
+    this.files = new TaskFileStore({
+      nodeId,
+      dataDir: opts.dataDir,
+      boxSecretKey: opts.identity.keys.box.secretKey,
+      logger: opts.logger.child('files'),
+      ...(opts.secretsDir ? { secretsRoot: opts.secretsDir } : {}),
+    });
+    this.store = new AssignmentStore({
+      dataDir: opts.dataDir,
+      nodeId,
+      clock,
+      logger: opts.logger,
+      onDiskSpaceBack: () => this.kick(),
+    });
+    this.conn = this.connect(clock, random);
+    const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
+      this.conn.publish(topic, payload, qos);
+    this.renewal = new IdentityRenewal({
+      identity: opts.identity,
+      dataDir: opts.dataDir,
+      clock,
+      random,
+      logger: opts.logger,
+      publish,
+      use: (identity) => this.conn.useIdentity(identity),
+    });
+    this.reporter = new StatusReporter({
+      nodeId,
+      clock,
+      random,
+      publish,
+      connected: () => this.conn.connected,
+      info: () => this.info,
+      tasks: () => this.local,
+      assignment: () => this.store.current,
+      diskFull: () => this.store.diskFull,
+      closing: () => this.closed,
+      runtimeName: opts.runtime.name,
+      address: opts.advertiseAddr,
+    });
+    this.executors = this.makeExecutors(clock);
+    this.ingressReport = new IngressReporter({
+      nodeId,
+      stats: () => this.mesh.stats(),
+      publish: (topic, payload) => this.conn.publish(topic, payload, 0),
+      session: () => this.conn.connectedTo,
+      logger: opts.logger.child('ingress'),
+    });
+  }
+
+  private connect(clock: Clock, random: () => number): ManagerConnection {
+    const { opts } = this;
+    return new ManagerConnection(
+      opts.identity,
+      opts.managers,
+      {
+        onConnected: () => {
+          this.reporter.sendStatus();
+          this.reporter.startHeartbeats();
+        },
+        onDisconnected: () => {
+          this.reporter.stopHeartbeats();
+          this.kick();
+        },
+        onAssignment: (payload) => void this.onAssignment(payload),
+        onRenewReply: (payload) => this.renewal.onReply(payload),
+        onIngressTable: (payload) => this.mesh.onTable(payload),
+      },
+      opts.logger.child('connection'),
+      // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
+      { insecure: opts.insecure === true, clock, random },
+    );
+  }
+
+  private makeExecutors(clock: Clock): Executors {
+    const { opts } = this;
+    return createExecutors({
+      nodeId: opts.identity.id,
+      advertiseAddr: opts.advertiseAddr,
+      runtime: opts.runtime,
+      logger: opts.logger,
+      clock,
+      drainer: this.drainer,
+      files: this.files,
+      preflight: opts.preflight,
+      local: this.local,
+      known: this.known,
+      startSlots: this.startSlots,
+      removalSlots: new Slots(REMOVAL_CONCURRENCY),
+      update: (taskId, patch) => this.update(taskId, patch),
+      removedTask: (taskId, last) => this.reporter.removedTask(taskId, last),
+      isDesired: (taskId) => this.store.desiredIds().has(taskId),
+      closing: () => this.closed,
+    });
+  }
+
+  get nodeId(): string {
+    return this.opts.identity.id;
+  }
+
+  async start(): Promise<void> {
+    const { runtime } = this.opts;
+    this.info = await runtime.info();
+    await this.store.load();
+    this.stopWatch = runtime.watchExits(this.nodeId, () => this.kick());
+    this.kick();
+    this.sweepTimer = this.clock.setInterval(() => this.kick(), SWEEP_MS);
+    this.conn.start();
+    this.renewal.start();
+    this.ingressReport.start();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.renewal.stop();
+    this.ingressReport.stop();
+    this.reporter.close();
+    this.store.close();
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    if (this.sweepTimer) this.clock.clearInterval(this.sweepTimer);
+    this.stopWatch?.();
+    this.drainer.close();
+    await this.conn.close();
+    await this.mesh.close();
+    await this.opts.runtime.close();
+  }
+
+  /** Stops and removes every workload of this node (a dev cluster shutting down). */
+  async removeAllWorkloads(): Promise<void> {
+    this.closed = true;
+    this.store.close();
+    const workloads = await this.opts.runtime.list(this.nodeId).catch(() => []);
+    await runLimited(workloads, STEP_CONCURRENCY, async (w) => {
+      await this.opts.runtime.stop(w.runtimeId, 5_000).catch(() => undefined);
+      await this.opts.runtime.remove(w.runtimeId).catch(() => undefined);
+    });
+    await this.files.sweep(new Set()).catch(() => undefined);
+  }
+
+  /** Snapshot of local task states, for tests and `inspect`-style tooling. */
+  tasks(): ReadonlyMap<string, LocalTask> {
+    return this.local;
+  }
+
+  get connected(): boolean {
+    return this.conn.connected;
+  }
+
+  /** When the certificate will next be renewed (clock time), for tests and tooling. */
+  get renewalDueAt(): number {
+    return this.renewal.dueAt;
+  }
+
+  private async onAssignment(payload: Buffer): Promise<void> {
+    // A manager that stops leading clears its retained copy: that is no order to stop anything.
+    if (payload.length === 0) return;
+    const d = decode(assignmentSchema, payload);
+    if (!d.ok) return this.opts.logger.warn('dropped assignment', { reason: d.reason });
+    const a = d.value;
+    if (a.nodeId !== this.nodeId)
+      return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
+    if (await this.store.accept(a)) this.kick();
+  }
+
+  /** Requests a reconcile pass; passes never overlap. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.passRunning) {
+      this.passAgain = true;
+      return;
+    }
+    this.passRunning = true;
+    void this.pass().finally(() => {
+      this.passRunning = false;
+      if (this.passAgain && !this.closed) {
+        this.passAgain = false;
+        this.kick();
+      }
+    });
+  }
+
+  private async pass(): Promise<void> {
+    const { runtime, logger } = this.opts;
+    const desired = this.store.current?.tasks ?? [];
+    for (const t of desired) {
+      if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(this.clock.now()));
+      this.known.set(t.id, t);
+    }
+    // What the agent knew when it looked: a start that ends during the listing must not make
+    // the listing's not-yet-started container read as an exit.
+    const localAtListing = new Map([...this.local].map(([id, l]) => [id, { ...l }]));
+    let observed;
+    try {
+      observed = await runtime.list(this.nodeId);
+    } catch (e) {
+      logger.error('cannot list workloads; will retry', { error: String(e) });
+      return;
+    }
+    const p = plan({
+      desired,
+      observed,
+      local: localAtListing,
+      now: this.clock.now(),
+      autonomous: !this.conn.connected,
+      mayRestartLocally: (task, code) => this.mayRestart(task, code),
+    });
+    this.wakeAt(p.wakeAt);
+    const desiredIds = new Set(desired.map((t) => t.id));
+    const observedIds = new Set(observed.map((w) => w.taskId));
+    for (const id of [...this.local.keys()]) {
+      if (desiredIds.has(id) || observedIds.has(id)) continue;
+      this.local.delete(id);
+      this.known.delete(id);
+    }
+    // Secret and config files live exactly as long as their task is wanted or still exists.
+    await this.files.sweep(new Set([...desiredIds, ...observedIds])).catch((e: unknown) => {
+      logger.warn('could not clean up task files', { error: String(e) });
+    });
+    for (const step of p.steps) {
+      const key = backgroundKey(step);
+      if (key === null) {
+        await execute(this.executors, step);
+        // What it recorded (an exit, say) may call for more: a restart to wake up for.
+        this.passAgain = true;
+      } else if (!this.inFlight.has(key)) this.inBackground(key, step);
+    }
+    this.reporter.sendStatus();
+  }
+
+  /** Arms the one wake-up timer for the plan's next delayed start (or disarms it). */
+  private wakeAt(at: number | null): void {
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (at === null) return;
+    const delay = Math.max(MIN_WAKE_MS, at - this.clock.now());
+    this.wakeTimer = this.clock.setTimeout(() => this.kick(), delay);
+  }
+
+  /**
+   * Runs a step that waits on the runtime beside the passes, which go on seeing the other
+   * tasks: stops (a drain, a grace period) all at once, starts a few at a time. A start
+   * begins as soon as a slot frees, not when a whole batch is done.
+   */
+  private inBackground(key: string, step: Step): void {
+    this.inFlight.add(key);
+    const starts = step.kind === 'start' || step.kind === 'restart';
+    const run = async (): Promise<void> => execute(this.executors, step);
+    void (starts ? this.startSlots.run(run) : run()).finally(() => {
+      this.inFlight.delete(key);
+      this.kick();
+    });
+  }
+
+  private mayRestart(task: AssignedTask, exitCode: number | null): boolean {
+    const l = this.local.get(task.id);
+    const ending = exitCode === 0 ? 'complete' : 'failed';
+    const now = this.clock.now();
+    return decideRestart(task.template.restart, ending, l?.localRestarts ?? [], now).restart;
+  }
+
+  private update(taskId: string, patch: Partial<LocalTask>): void {
+    const now = this.clock.now();
+    const cur = this.local.get(taskId) ?? freshLocal(now);
+    const next = { ...cur, ...patch };
+    if (patch.state && patch.state !== cur.state) next.at = now;
+    this.local.set(taskId, next);
+    this.reporter.scheduleStatus();
+  }
+}
+
+/** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
+function backgroundKey(step: Step): string | null {
+  switch (step.kind) {
+    case 'start':
+    case 'restart':
+      return `task:${step.task.id}`;
+    case 'remove':
+    case 'unhealthy':
+      return `workload:${step.workload.runtimeId}`;
+    default:
+      return null;
+  }
+}

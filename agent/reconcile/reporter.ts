@@ -1,0 +1,120 @@
+// Tells the manager how this node is doing: batched task status reports and paced heartbeats.
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
+import type { Runtime, RuntimeInfo } from '../runtime/types.js';
+import { toReport, type LocalTask } from './local-state.js';
+
+export const AGENT_VERSION = '0.1.0';
+const DEFAULT_HEARTBEAT_MS = 2_000;
+/** Task changes within this time go out in one status message. */
+const STATUS_BATCH_MS = 50;
+/** A stopped task is still reported this long after it left the agent's books. */
+const REMOVED_KEPT_MS = 60_000;
+/** At most this many tasks in one status message. */
+const MAX_REPORTED_TASKS = 1000;
+
+export interface ReporterDeps {
+  nodeId: string;
+  clock: Clock;
+  /** In [0, 1): spreads the heartbeats of a rack of boards. */
+  random(): number;
+  /** Hands a message to the connected manager; false when there is none. */
+  publish(topic: string, payload: Buffer, qos: 0 | 1): boolean;
+  connected(): boolean;
+  /** The runtime's answer, once the agent has it: nothing is reported before. */
+  info(): RuntimeInfo | undefined;
+  /** The agent's current record of each task. */
+  tasks(): ReadonlyMap<string, LocalTask>;
+  /** The version of the assignment running, and the heartbeat period it asks for. */
+  assignment(): { version: number; heartbeatMs: number } | null;
+  diskFull(): boolean;
+  /** True once the agent is shutting down: no heartbeat goes out any more. */
+  closing(): boolean;
+  runtimeName: Runtime['name'];
+  address: string;
+}
+
+export class StatusReporter {
+  /** Tasks stopped and gone from the agent's books, still reported for a while. */
+  private readonly removed = new Map<string, LocalTask>();
+  private statusTimer: TimerHandle | undefined;
+  private hbTimer: TimerHandle | undefined;
+  private hbSeq = 0;
+  private closed = false;
+
+  constructor(private readonly deps: ReporterDeps) {}
+
+  /** A task the agent stopped and forgot: reported as such, soon. */
+  removedTask(taskId: string, last: LocalTask): void {
+    this.removed.set(taskId, last);
+    this.scheduleStatus();
+  }
+
+  /** Sends a status report shortly, with whatever else changes meanwhile. */
+  scheduleStatus(): void {
+    if (this.statusTimer || this.closed) return;
+    this.statusTimer = this.deps.clock.setTimeout(() => {
+      this.statusTimer = undefined;
+      this.sendStatus();
+    }, STATUS_BATCH_MS);
+  }
+
+  sendStatus(): void {
+    const { deps } = this;
+    const info = deps.info();
+    if (!deps.connected() || !info) return;
+    const now = deps.clock.now();
+    for (const [id, r] of this.removed) if (now - r.at > REMOVED_KEPT_MS) this.removed.delete(id);
+    const local = deps.tasks();
+    const tasks = [...local].map(([id, l]) => toReport(id, l));
+    for (const [id, r] of this.removed) if (!local.has(id)) tasks.push(toReport(id, r));
+    const msg: StatusMessage = {
+      v: 1,
+      ts: now,
+      assignmentVersion: deps.assignment()?.version ?? 0,
+      tasks: tasks.slice(0, MAX_REPORTED_TASKS),
+      node: {
+        resources: { cpus: info.cpus, memoryBytes: info.memoryBytes },
+        platform: { os: info.os, arch: info.arch },
+        runtime: deps.runtimeName,
+        address: deps.address,
+        agentVersion: AGENT_VERSION,
+        diskFull: deps.diskFull(),
+      },
+    };
+    deps.publish(topics.status(deps.nodeId), encode(msg), 1);
+  }
+
+  /** Connected: a heartbeat now, then one per period the manager asks for. */
+  startHeartbeats(): void {
+    this.scheduleHeartbeat(0);
+  }
+
+  stopHeartbeats(): void {
+    if (this.hbTimer) this.deps.clock.clearTimeout(this.hbTimer);
+    this.hbTimer = undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopHeartbeats();
+    if (this.statusTimer) this.deps.clock.clearTimeout(this.statusTimer);
+    this.statusTimer = undefined;
+  }
+
+  private scheduleHeartbeat(delay: number): void {
+    const { deps } = this;
+    this.stopHeartbeats();
+    this.hbTimer = deps.clock.setTimeout(() => {
+      if (!deps.connected() || this.closed || deps.closing()) return;
+      deps.publish(
+        topics.heartbeat(deps.nodeId),
+        encode({ v: 1, seq: this.hbSeq++, ts: deps.clock.now() }),
+        0,
+      );
+      const period = deps.assignment()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+      // Jitter spreads a rack's heartbeats so they do not arrive in bursts.
+      this.scheduleHeartbeat(period * (0.75 + deps.random() * 0.25));
+    }, delay);
+  }
+}
