@@ -80,6 +80,7 @@ export class Agent {
       nodeId,
       bindHost: opts.advertiseAddr,
       logger: opts.logger.child('ingress'),
+      clock,
     });
     this.drainer = new Drainer({
       runtime: opts.runtime,
@@ -134,6 +135,7 @@ export class Agent {
       publish: (topic, payload) => this.conn.publish(topic, payload, 0),
       session: () => this.conn.connectedTo,
       logger: opts.logger.child('ingress'),
+      clock,
     });
   }
 
