@@ -30,7 +30,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
   builder: (y: Argv) =>
     y
       .positional('action', {
-        choices: ['start'] as const,
+        choices: ['start'],
         describe: 'what to do',
         demandOption: true,
         type: 'string',
@@ -83,7 +83,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
           if (!r) throw new Error(`--min-free-disk must be a size such as 256M or 5%, got "${v}"`);
           return r;
         },
-      }) as unknown as Argv<AgentArgs>,
+      }),
   handler: async (argv) => {
     const labels: Record<string, string> = {};
     for (const l of argv.label) {

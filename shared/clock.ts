@@ -40,7 +40,7 @@ export const systemClock: Clock = (() => {
       const id = next++;
       const t = setInterval(fn, ms);
       t.unref();
-      timers.set(id, t as unknown as NodeJS.Timeout);
+      timers.set(id, t);
       return { id };
     },
     clearInterval: clear,

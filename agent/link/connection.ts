@@ -108,7 +108,7 @@ export class ManagerConnection {
     const clients = [this.client, this.candidate?.client];
     this.client = undefined;
     this.candidate = undefined;
-    await Promise.all(clients.map((c) => c?.endAsync(true).catch(() => undefined)));
+    await Promise.all(clients.flatMap((c) => (c ? [c.endAsync(true).catch(() => undefined)] : [])));
   }
 
   private connectNext(): void {

@@ -12,10 +12,10 @@ export interface IdentityRenewalDeps {
   /** Where identity.json lives. */
   dataDir: string;
   clock: Clock;
-  random(): number;
+  random: () => number;
   logger: Logger;
   /** Hands a message to the connected manager; false when there is none. */
-  publish(topic: string, payload: Buffer, qos: 0 | 1): boolean;
+  publish: (topic: string, payload: Buffer, qos: 0 | 1) => boolean;
   /** A renewed identity, saved: the connection presents it from its next CONNECT. */
   use(identity: Identity): void;
 }

@@ -37,7 +37,7 @@ export interface ExecutorDeps {
   /** Removals of stopped workloads: after the starts, and few at once. */
   removalSlots: Slots;
   /** Records a change of a task and has it reported. */
-  update(taskId: string, patch: Partial<LocalTask>): void;
+  update: (taskId: string, patch: Partial<LocalTask>) => void;
   /** A task stopped and forgotten: reported as shut down for a while. */
   removedTask(taskId: string, last: LocalTask): void;
   /** Whether the current assignment still wants the task. */

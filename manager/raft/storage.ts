@@ -84,7 +84,7 @@ export class RaftStorage {
     };
     const format = this.stmts.getMeta.get('format')?.value;
     if (format === undefined) this.stmts.setMeta.run('format', FORMAT);
-    else if (format !== FORMAT) throw this.corrupt(`unknown format ${String(format)}`);
+    else if (format !== FORMAT) throw this.corrupt(`unknown format ${JSON.stringify(format)}`);
     this.bytes = this.stmts.sizeFrom.get(0)?.n ?? 0;
   }
 

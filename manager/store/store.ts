@@ -328,7 +328,7 @@ export class Store extends EventEmitter implements StoreView {
     for (const e of effects) {
       if (e.kind === 'cluster') continue;
       let m = saved.get(e.kind);
-      if (!m) saved.set(e.kind, (m = new Map()));
+      if (!m) saved.set(e.kind, (m = new Map<string, StoredRecord | undefined>()));
       this.table(e.kind).save(idsOf(e), m);
     }
     return () => {

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     await client?.close().catch(() => undefined);
     if (sim) await stopProc(sim);
     // The child removes its agents' data on SIGTERM, unless it had to be killed.
-    const simRoot = (progress as SimProgress | null)?.root;
+    const simRoot = progress?.root;
     if (simRoot) await fs.rm(simRoot, { recursive: true, force: true });
     await stopProc(m.proc);
     await fs.rm(m.dataDir, { recursive: true, force: true });

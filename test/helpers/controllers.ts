@@ -9,7 +9,7 @@ export interface MemoryControllers {
   store: Store;
   clock: FakeClock;
   /** Stops the controllers and closes the store. */
-  stop(): void;
+  stop: () => void;
 }
 
 /**

@@ -11,7 +11,7 @@ export interface HttpBackend {
   host: string;
   port: number;
   server: http.Server;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** An HTTP server answering with its name in an x-backend header; handler overrides per request. */
@@ -115,7 +115,7 @@ export async function udpClient(
 export async function tcpServer(
   host: string,
   onSocket: (s: net.Socket) => void,
-): Promise<{ port: number; close(): Promise<void> }> {
+): Promise<{ port: number; close: () => Promise<void> }> {
   const open = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     open.add(s);

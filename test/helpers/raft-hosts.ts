@@ -9,6 +9,7 @@ import { encodeMemberContext } from '../../manager/raft/entries.js';
 import { RaftHost, type PeerTransport } from '../../manager/raft/host.js';
 import { RaftStorage } from '../../manager/raft/storage.js';
 import { Store } from '../../manager/store/store.js';
+import { errorMessage } from '../../shared/errors.js';
 import { FakeClock } from '../../shared/clock.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 import type { NodeRecord, ServiceRecord } from '../../shared/spec.js';
@@ -160,14 +161,14 @@ export class Cluster {
     for (;;) {
       try {
         const value = fn();
-        if (value) return value as NonNullable<T>;
+        if (value) return value;
       } catch (e) {
         lastError = e;
       }
       if (this.clock.now() >= deadline) break;
       await nextTurn();
     }
-    const cause = lastError === undefined ? '' : ` (last error: ${String(lastError)})`;
+    const cause = lastError === undefined ? '' : ` (last error: ${errorMessage(lastError)})`;
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what}${cause}`);
   }
 

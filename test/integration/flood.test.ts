@@ -112,7 +112,9 @@ describe('a flood from one client while 200 agents heartbeat', () => {
     await beats?.stop();
     if (m) await stopProc(m.proc);
     await Promise.all(
-      [dir, m?.dataDir, m?.log].map((d) => d && fs.rm(d, { recursive: true, force: true })),
+      [dir, m?.dataDir, m?.log].flatMap((d) =>
+        d ? [fs.rm(d, { recursive: true, force: true })] : [],
+      ),
     );
   });
 

@@ -164,7 +164,12 @@ test(
     assert.equal(a?.nodeName, 'obs-a');
     // Every backend of the port is listed on every node, its own task taking the traffic.
     const counts = (x: PortNodeStats | undefined): Record<string, number[]> =>
-      Object.fromEntries((x?.tasks ?? []).map((k) => [k.taskName, [k.active, k.total, k.errors]]));
+      Object.fromEntries(
+        (x?.tasks ?? []).map((k): [string, number[]] => [
+          String(k.taskName),
+          [k.active, k.total, k.errors],
+        ]),
+      );
     assert.deepEqual(counts(a), { [taskA.name]: [0, 10, 0], [taskB.name]: [0, 0, 0] });
     assert.ok((a?.bytesIn ?? 0) > 0 && (a?.bytesOut ?? 0) > 0, 'bytes are counted');
     const c = nodeStats(counted, 'obs-c');

@@ -183,7 +183,9 @@ describe('certificate lifecycle', () => {
     });
     const saved = await waitFor(
       async () => {
-        const raw = JSON.parse(await fs.readFile(path.join(dataDir, 'identity.json'), 'utf8'));
+        const raw: unknown = JSON.parse(
+          await fs.readFile(path.join(dataDir, 'identity.json'), 'utf8'),
+        );
         const id = identitySchema.parse(raw);
         return bodyOf(id).serial !== first.serial ? id : null;
       },

@@ -75,12 +75,12 @@ async function runMain(
   stream: 'stdout' | 'stderr' = 'stderr',
 ): Promise<{ code: number; output: string }> {
   const target = process[stream];
-  const write = target.write;
+  const write = target.write.bind(target);
   let output = '';
-  target.write = ((chunk: string | Uint8Array) => {
+  target.write = (chunk: string | Uint8Array) => {
     output += String(chunk);
     return true;
-  }) as typeof target.write;
+  };
   try {
     await main(argv);
   } finally {

@@ -219,12 +219,12 @@ test('the --help hint names the command that failed', () => {
 
 /** Runs main in this process with stderr captured; restores the exit code it sets. */
 async function runMain(argv: string[]): Promise<{ code: number; stderr: string }> {
-  const write = process.stderr.write;
+  const write = process.stderr.write.bind(process.stderr);
   let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     stderr += String(chunk);
     return true;
-  }) as typeof process.stderr.write;
+  };
   try {
     await main(argv);
   } finally {

@@ -150,7 +150,5 @@ function phaseConfig(f: UpdateFlags, phase: Phase): UpdateConfig {
 
 /** The fields that have a value. */
 function defined(config: UpdateConfig): UpdateConfig {
-  return Object.fromEntries(
-    Object.entries(config).filter(([, v]) => v !== undefined),
-  ) as UpdateConfig;
+  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
 }
