@@ -1,5 +1,6 @@
 // Keys, certificates, join tokens and connection credentials: ed25519 signatures and x25519 box keys.
 import nacl from 'tweetnacl';
+import { systemClock } from './clock.js';
 import {
   createHash,
   createPrivateKey,
@@ -178,7 +179,11 @@ export type ConnectProof = z.infer<typeof connectProofSchema>;
 const proofText = (clientId: string, ts: number, nonce: string): string =>
   `fleet-connect|${clientId}|${ts}|${nonce}`;
 
-export function makeConnectProof(identity: Identity, clientId: string, now = Date.now()): string {
+export function makeConnectProof(
+  identity: Identity,
+  clientId: string,
+  now = systemClock.now(),
+): string {
   const nonce = randomBytes(12).toString('hex');
   const sig = signText(proofText(clientId, now, nonce), identity.keys.sign.secretKey);
   const proof: ConnectProof = { cert: identity.cert, ts: now, nonce, sig };

@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { CLOCK_SKEW_MS, fingerprint } from './identity.js';
+import { systemClock } from './clock.js';
 
 /** What the manager's certificate must chain to: the root key itself, or its fingerprint from a join token. */
 export type Pin = { rootPub: string } | { fingerprint: string };
@@ -88,7 +89,7 @@ export function connectMqtt(
     plain.on('error', () => undefined);
     return plain;
   }
-  const now = transport.now ?? Date.now;
+  const now = transport.now ?? ((): number => systemClock.now());
   const build = (): tls.TLSSocket => {
     const socket = tls.connect({
       host,

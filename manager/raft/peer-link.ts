@@ -22,6 +22,8 @@ interface PeerLinkOptions {
   insecure: boolean;
   logger: Logger;
   clock: Clock;
+  /** Uniform in [0, 1): spreads the reconnection pauses of several managers apart. */
+  random: () => number;
   onState: (up: boolean) => void;
 }
 
@@ -162,7 +164,7 @@ export class PeerLink {
       }
       if (this.closed) return;
       const delay =
-        Math.min(100 * 2 ** Math.min(this.attempt, 5), 3_000) * (0.75 + Math.random() * 0.25);
+        Math.min(100 * 2 ** Math.min(this.attempt, 5), 3_000) * (0.75 + this.o.random() * 0.25);
       this.retry = this.o.clock.setTimeout(() => this.connect(), delay);
     });
   }

@@ -36,6 +36,8 @@ export interface RaftTransportOptions {
   onSnapshotSent?: (to: string, ok: boolean) => void;
   /** Timestamps, the stalled-snapshot sweep and reconnection pauses (systemClock unless given). */
   clock?: Clock;
+  /** Jitter of reconnection pauses (Math.random unless given). */
+  random?: () => number;
 }
 
 export interface TransportStats {
@@ -94,6 +96,7 @@ export class RaftTransport {
         insecure: this.opts.insecure,
         logger: this.opts.logger,
         clock: this.clock,
+        random: this.opts.random ?? Math.random,
         onState: (up) => {
           if (this.links.get(id) === link) this.opts.onPeerState?.(id, up);
         },
