@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Docker from 'dockerode';
 import { DockerRuntime } from '../../agent/runtime/docker/index.js';
 import { ProcessRuntime } from '../../agent/runtime/process/index.js';
 import {
   ImageUnavailableError,
   TaskRejectedError,
+  type ObservedWorkload,
   type Runtime,
 } from '../../agent/runtime/types.js';
 import type { AssignedTask } from '../../shared/protocol.js';
@@ -127,6 +129,33 @@ describe('docker runtime specifics', () => {
       assert.equal(underInit.exitCode, 143, 'died of SIGTERM, through the init');
       assert.equal(handler.exitCode, 7, 'the handler ran: SIGTERM was sent, not a kill');
       assert.ok(handler.ms >= 900, `the handler had its time: ${handler.ms} ms`);
+    },
+  );
+
+  test(
+    'a container killed from outside is listed as stopped as soon as its exit is reported',
+    TEST_TIMEOUT,
+    async (t) => {
+      if (!(await requireDocker(t))) return;
+      dockerImage = await ensureTestImage();
+      const task = assignedTask(`killed-${runTag}`, 1, dockerImage, LONG_RUNNING);
+      await rt.prepare(task);
+      const w = await rt.start(task, { nodeId: dockerNode, hostIp: HOST_IP });
+      const listed = await rt.list(dockerNode);
+      assert.equal(listed.find((l) => l.taskId === task.id)?.running, true);
+      // The engine's list still says "running" just after it reports the death; the runtime
+      // must not answer from what it saw before.
+      const afterExit = new Promise<ObservedWorkload | undefined>((resolve) => {
+        const stop = rt.watchExits(dockerNode, (runtimeId) => {
+          if (runtimeId !== w.runtimeId) return;
+          stop();
+          resolve(rt.list(dockerNode).then((all) => all.find((l) => l.taskId === task.id)));
+        });
+      });
+      await new Docker().getContainer(w.runtimeId).kill();
+      const seen = await afterExit;
+      assert.equal(seen?.running, false, 'the listing right after the exit event');
+      assert.equal(seen?.exitCode, 137);
     },
   );
 

@@ -199,7 +199,14 @@ export class DockerRuntime implements Runtime {
   }
 
   watchExits(nodeId: string, onExit: ExitListener): () => void {
-    const watcher = new ExitAndHealthWatcher(this.docker, nodeId, onExit, this.log, this.clock);
+    // The engine sends "die" before its container list says the container stopped: a listing
+    // right after the event still reads "running". Forgetting what was observed of the container
+    // makes the next listing inspect it, and an inspection already reads it stopped.
+    const changed: ExitListener = (runtimeId, taskId, exitCode) => {
+      this.observed.delete(runtimeId);
+      onExit(runtimeId, taskId, exitCode);
+    };
+    const watcher = new ExitAndHealthWatcher(this.docker, nodeId, changed, this.log, this.clock);
     this.watchers.add(watcher);
     watcher.start();
     return () => {
