@@ -9,6 +9,7 @@ import {
   type Availability,
   type NodeStatus,
   type PortSpec,
+  type ServiceMode,
 } from './spec.js';
 import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
@@ -151,8 +152,12 @@ export interface ManagerView extends NodeManagerStatus {
 export interface ServiceView {
   id: string;
   name: string;
-  mode: 'replicated' | 'global';
-  replicas: { running: number; desired: number };
+  mode: ServiceMode;
+  /**
+   * Tasks running and wanted running now. Jobs add `completed` of `completions` (the
+   * completions asked for, or the nodes a global job has a task for) in the current iteration.
+   */
+  replicas: { running: number; desired: number; completed?: number; completions?: number };
   image: string;
   ports: PortSpec[];
   /** The last update or rollback, absent when the service was never updated. */

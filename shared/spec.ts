@@ -167,12 +167,22 @@ export const taskTemplateSchema = z.object({
 });
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
 
+/** Replicated and global services keep tasks running; jobs run their tasks to completion. */
+export const SERVICE_MODES = ['replicated', 'global', 'replicated-job', 'global-job'] as const;
+export type ServiceMode = (typeof SERVICE_MODES)[number];
+export const isJobMode = (m: ServiceMode): boolean => m === 'replicated-job' || m === 'global-job';
+/** One task per eligible node rather than numbered slots. */
+export const isPerNodeMode = (m: ServiceMode): boolean => m === 'global' || m === 'global-job';
+
 export const serviceSpecSchema = z.object({
   name: z
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'service names use letters, digits, "-" and "_"'),
-  mode: z.enum(['replicated', 'global']).default('replicated'),
+  mode: z.enum(SERVICE_MODES).default('replicated'),
+  /** Tasks of a replicated service; for a replicated job, the completions it needs. */
   replicas: z.number().int().min(0).max(10_000).default(1),
+  /** A replicated job's tasks running at once; absent or 0: as many as its completions. */
+  maxConcurrent: z.number().int().min(0).max(10_000).optional(),
   task: taskTemplateSchema,
   constraints: z
     .array(z.string().refine((c) => parseConstraint(c) !== null, 'bad constraint'))

@@ -3,6 +3,8 @@ import type { Method, ParsedParams } from '../../shared/api.js';
 import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.js';
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
+  isJobMode,
+  isPerNodeMode,
   mergeHealthcheck,
   parseConstraint,
   type FileRef,
@@ -191,6 +193,7 @@ function tasksKey(spec: ServiceSpec): string {
 /** A new spec version, rolled out by the updater; the old spec is kept for a rollback. */
 function newVersion(s: ServiceRecord, spec: ServiceSpec, now: number): ServiceRecord {
   const version = Math.max(s.lastSpecVersion ?? 0, s.specVersion) + 1;
+  if (isJobMode(spec.mode)) return newJobIteration(s, spec, version, now);
   return {
     ...s,
     spec,
@@ -207,6 +210,26 @@ function newVersion(s: ServiceRecord, spec: ServiceSpec, now: number): ServiceRe
       failedTaskIds: [],
       promoted: false,
     },
+    updatedAt: now,
+  };
+}
+
+/** A job's new spec version is a new run of the whole job: no rolling update to track. */
+function newJobIteration(
+  s: ServiceRecord,
+  spec: ServiceSpec,
+  version: number,
+  now: number,
+): ServiceRecord {
+  const { updateStatus: _done, ...rest } = s;
+  void _done;
+  return {
+    ...rest,
+    spec,
+    specVersion: version,
+    lastSpecVersion: version,
+    previousSpec: s.spec,
+    previousSpecVersion: s.specVersion,
     updatedAt: now,
   };
 }
@@ -274,12 +297,23 @@ function updatedRefs(refs: FileRef[], rm: string[], add: FileRef[]): FileRef[] {
   return out;
 }
 
+/** Jobs run to completion: a task that completes is never restarted. */
+function checkJob(spec: ServiceSpec): void {
+  if (spec.maxConcurrent !== undefined && spec.mode !== 'replicated-job')
+    throw invalidArgument('--max-concurrent applies to replicated jobs only');
+  if (isJobMode(spec.mode) && spec.task.restart.condition === 'any')
+    throw invalidArgument(
+      'jobs restart on-failure or none: restart condition any would run a completed task again',
+    );
+}
+
 function checkSpec(spec: ServiceSpec): void {
   for (const c of spec.constraints) {
     if (!parseConstraint(c))
       throw invalidArgument(`bad constraint "${c}": use node.labels.KEY==VALUE and the like`);
   }
-  if (spec.mode === 'global' && spec.replicas !== 1 && spec.replicas !== 0) {
+  checkJob(spec);
+  if (isPerNodeMode(spec.mode) && spec.replicas !== 1 && spec.replicas !== 0) {
     // replicas is meaningless for global services; accept the default silently, refuse a value
     throw invalidArgument('--replicas applies to replicated services only');
   }

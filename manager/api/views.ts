@@ -8,6 +8,7 @@ import type {
   UpdateStatusView,
 } from '../../shared/api.js';
 import {
+  isJobMode,
   taskName,
   type NodeRecord,
   type ServiceRecord,
@@ -17,6 +18,7 @@ import type { UpdateStatus } from '../../shared/update-config.js';
 import type { StoreView } from '../store/store.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import { ingressPortsOf } from '../ingress/table.js';
+import { completedCount } from '../orchestrator/jobs.js';
 import { isLive } from '../orchestrator/tasks.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -79,11 +81,25 @@ export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
     id: s.id,
     name: s.spec.name,
     mode: s.spec.mode,
-    replicas: { running, desired },
+    replicas: isJobMode(s.spec.mode) ? jobReplicas(s, tasks, running) : { running, desired },
     image: s.spec.task.image,
     ports: s.spec.task.ports,
     ...(s.updateStatus ? { updateStatus: updateStatusView(s.updateStatus) } : {}),
   };
+}
+
+/** As Docker counts a job: running now of wanted now, and completed of completions. */
+function jobReplicas(
+  s: ServiceRecord,
+  tasks: readonly TaskRecord[],
+  running: number,
+): ServiceView['replicas'] {
+  const completed = completedCount(s, tasks);
+  const nodes = new Set(tasks.filter((t) => t.specVersion === s.specVersion).map((t) => t.nodeId));
+  const completions = s.spec.mode === 'replicated-job' ? s.spec.replicas : nodes.size;
+  const concurrent = s.spec.mode === 'replicated-job' && s.spec.maxConcurrent ? s.spec.maxConcurrent : completions;
+  const desired = Math.max(0, Math.min(concurrent, completions - completed));
+  return { running, desired, completed, completions };
 }
 
 function updateStatusView(u: UpdateStatus): UpdateStatusView {

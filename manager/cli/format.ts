@@ -135,12 +135,19 @@ export function printServices(services: readonly ServiceView[]): void {
       shortId(s.id),
       s.name,
       s.mode,
-      `${s.replicas.running}/${s.replicas.desired}`,
+      replicasText(s.replicas),
       s.updateStatus?.state ?? '',
       s.image,
       formatPorts(s.ports),
     ]),
   );
+}
+
+/** "3/3", or for a job Docker's "1/1 (3/5 completed)". */
+export function replicasText(r: ServiceView['replicas']): string {
+  const counts = `${r.running}/${r.desired}`;
+  if (r.completed === undefined) return counts;
+  return `${counts} (${r.completed}/${r.completions ?? r.desired} completed)`;
 }
 
 /** Newest task of each slot first, with older ones under it marked "\_", as docker service ps does. */

@@ -1,6 +1,8 @@
 // The orchestrator: keeps each service's slots (replicated) or nodes (global) filled with one live task.
 import { decideRestart, nextHistory, type Ending } from '../../shared/restart-policy.js';
 import {
+  isJobMode,
+  isPerNodeMode,
   isTerminal,
   type NodeRecord,
   type ServiceRecord,
@@ -9,7 +11,15 @@ import {
 import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import { availabilityFilter, constraintFilter } from '../scheduler/filters/basic.js';
-import { isLive, newTask, prunable, shutdownTask, stillStopping } from './tasks.js';
+import { reconcileJob } from './jobs.js';
+import {
+  consecutiveRejects,
+  isLive,
+  newTask,
+  prunable,
+  shutdownTask,
+  stillStopping,
+} from './tasks.js';
 
 interface Pass {
   now: number;
@@ -44,27 +54,29 @@ export class Orchestrator extends Controller {
     const tasks = this.deps.store
       .tasksOfService(service.id)
       .map((t) => this.endOnBadNode(t, service, pass));
+    const perNode = isPerNodeMode(service.spec.mode);
     const groups = new Map<string, TaskRecord[]>();
     for (const t of tasks) {
-      const key = service.spec.mode === 'global' ? (t.nodeId ?? '') : String(t.slot);
+      const key = perNode ? (t.nodeId ?? '') : String(t.slot);
       let g = groups.get(key);
       if (!g) groups.set(key, (g = []));
       g.push(t);
     }
-    if (service.spec.mode === 'replicated') {
-      for (let slot = 1; slot <= service.spec.replicas; slot++) {
-        this.fillSlot(service, groups.get(String(slot)) ?? [], slot, null, pass);
-      }
-      for (const [key, group] of groups) {
-        if (Number(key) > service.spec.replicas) this.endAll(group, pass, 'scaled down');
-      }
+    const keys = perNode
+      ? this.eligibleNodes(service).map((n) => n.id)
+      : Array.from({ length: service.spec.replicas }, (_, i) => String(i + 1));
+    if (isJobMode(service.spec.mode)) {
+      reconcileJob(service, groups, keys, { now: pass.now, put: (t) => this.put(pass, t) });
     } else {
-      const eligible = new Set(this.eligibleNodes(service).map((n) => n.id));
-      for (const nodeId of eligible)
-        this.fillSlot(service, groups.get(nodeId) ?? [], 0, nodeId, pass);
-      for (const [nodeId, group] of groups) {
-        if (!eligible.has(nodeId)) this.endAll(group, pass, 'node no longer eligible');
+      for (const key of keys) {
+        const slot = perNode ? 0 : Number(key);
+        this.fillSlot(service, groups.get(key) ?? [], slot, perNode ? key : null, pass);
       }
+    }
+    const wanted = new Set(keys);
+    for (const [key, group] of groups) {
+      if (!wanted.has(key))
+        this.endAll(group, pass, perNode ? 'node no longer eligible' : 'scaled down');
     }
     for (const group of groups.values()) for (const t of prunable(group)) pass.del.add(t.id);
   }
@@ -172,15 +184,6 @@ function endingOf(t: TaskRecord): Ending {
   if (t.status.state === 'complete') return 'complete';
   if (t.status.state === 'rejected') return 'rejected';
   return 'failed';
-}
-
-function consecutiveRejects(group: TaskRecord[]): number {
-  let n = 0;
-  for (const t of [...group].sort((a, b) => b.createdAt - a.createdAt)) {
-    if (t.status.state !== 'rejected') break;
-    n++;
-  }
-  return n;
 }
 
 function probeTask(service: ServiceRecord): TaskRecord {

@@ -91,3 +91,13 @@ export function prunable(slotTasks: TaskRecord[]): TaskRecord[] {
     .sort((a, b) => b.createdAt - a.createdAt);
   return ended.slice(TASK_HISTORY_LIMIT);
 }
+
+/** How many of a slot's latest tasks in a row were rejected (backs off a task that cannot start). */
+export function consecutiveRejects(group: readonly TaskRecord[]): number {
+  let n = 0;
+  for (const t of [...group].sort((a, b) => b.createdAt - a.createdAt)) {
+    if (t.status.state !== 'rejected') break;
+    n++;
+  }
+  return n;
+}

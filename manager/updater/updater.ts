@@ -1,6 +1,6 @@
 // The updater: replaces a service's outdated tasks by its update settings, on the leader only.
 import type { TimerHandle } from '../../shared/clock.js';
-import type { TaskRecord } from '../../shared/spec.js';
+import { isJobMode, type TaskRecord } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
 import { planUpdate } from './plan.js';
@@ -32,6 +32,8 @@ export class Updater extends Controller {
     const tasks: TaskRecord[] = [];
     let wakeAt = Infinity;
     for (const service of store.services()) {
+      // A job is run again in full on a new spec, never rolled (the orchestrator does that).
+      if (isJobMode(service.spec.mode)) continue;
       const step = planUpdate(service, store.tasksOfService(service.id), now);
       if (step.service) commands.push({ type: 'service.put', service: step.service });
       tasks.push(...step.tasks);

@@ -13,6 +13,7 @@ import { withStopOptions } from '../flags/stop.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
 import { countOption } from '../flags/values.js';
 import { waitForConvergence } from './follow.js';
+import { SERVICE_MODES } from '../../../shared/spec.js';
 import { buildSpec } from './spec.js';
 
 export const create = defineCommand({
@@ -30,11 +31,20 @@ export const create = defineCommand({
       })
       .option('name', { type: 'string', demandOption: true, describe: 'service name' })
       .option('mode', {
-        choices: ['replicated', 'global'] as const,
+        choices: SERVICE_MODES,
         default: 'replicated' as const,
-        describe: 'replicated: --replicas tasks; global: one task on every eligible node',
+        describe:
+          'replicated: --replicas tasks; global: one task on every eligible node; replicated-job: ' +
+          'run --replicas tasks to completion; global-job: run once on every eligible node',
       })
-      .option('replicas', countOption('replicas', 'number of tasks [default: 1]'))
+      .option(
+        'replicas',
+        countOption('replicas', 'number of tasks, or completions of a replicated job [default: 1]'),
+      )
+      .option(
+        'max-concurrent',
+        countOption('max-concurrent', 'tasks of a replicated job run at once [default: --replicas]'),
+      )
       .option('env', envOption)
       .option('publish', publishOption)
       .option('constraint', constraintOption)

@@ -2,9 +2,10 @@
 import type { ServiceDetail, TaskView } from '../../../shared/api.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
 import { FleetError } from '../../../shared/errors.js';
-import { TASK_STATES } from '../../../shared/spec.js';
+import { TASK_STATES, isJobMode } from '../../../shared/spec.js';
 import { ProgressPrinter, formatDuration, progressLines } from '../format.js';
 import type { RpcClient } from '../rpc-client.js';
+import { jobProgress } from './job-progress.js';
 
 // ---- convergence: poll until the tasks match the spec, as docker service create does
 
@@ -30,6 +31,7 @@ export interface Convergence {
  * spec version count.
  */
 export function convergence(detail: ServiceDetail, tasks: readonly TaskView[]): Convergence {
+  if (isJobMode(detail.mode)) return jobProgress(detail, tasks);
   const isCurrent = (t: TaskView): boolean => t.specVersion === detail.specVersion;
   const wanted = tasks.filter((t) => t.desiredState === 'running');
   // A task with a health check counts once it is healthy, as Docker's convergence does.
@@ -108,8 +110,16 @@ export async function waitForConvergence(
   service: string,
   opts: FollowOptions,
 ): Promise<void> {
+  let gaveUp = 0;
   await followService(client, service, opts, (detail, tasks) => {
     const state = convergence(detail, tasks);
+    // A job none of whose tasks is trying any more (out of restart attempts) cannot complete.
+    gaveUp = isJobMode(detail.mode) && jobProgress(detail, tasks).failed ? gaveUp + 1 : 0;
+    if (gaveUp >= STABLE_POLLS)
+      throw new FleetError(
+        'unavailable',
+        `job ${service} failed: ${state.running} of ${state.desired} tasks completed and no task is retrying`,
+      );
     return { state, settled: state.converged };
   });
 }

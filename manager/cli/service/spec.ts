@@ -1,6 +1,9 @@
 // `service create`'s flags, each already parsed, into a validated service spec; a mistake names its flag.
 import {
+  isJobMode,
+  isPerNodeMode,
   serviceSpecSchema,
+  type ServiceMode,
   type FileRef,
   type Healthcheck,
   type ServiceSpec,
@@ -14,8 +17,9 @@ export interface CreateFlags {
   name: string;
   image: string;
   command?: string[];
-  mode?: 'replicated' | 'global';
+  mode?: ServiceMode;
   replicas?: number;
+  maxConcurrent?: number;
   env?: Record<string, string>;
   publish?: PortInput[];
   constraint?: string[];
@@ -41,20 +45,29 @@ export interface CreateFlags {
 
 /** Builds the spec from the flags and validates it here, so mistakes are usage errors naming a flag. */
 export function buildSpec(f: CreateFlags): ServiceSpec {
-  if (f.mode === 'global' && f.replicas !== undefined) {
-    throw new UsageError('--replicas can only be used with --mode replicated');
+  const mode = f.mode ?? 'replicated';
+  if (isPerNodeMode(mode) && f.replicas !== undefined) {
+    throw new UsageError(`--replicas can only be used with --mode replicated or replicated-job`);
+  }
+  if (f.maxConcurrent !== undefined && mode !== 'replicated-job') {
+    throw new UsageError('--max-concurrent can only be used with --mode replicated-job');
+  }
+  if (isJobMode(mode) && f.restartCondition === 'any') {
+    throw new UsageError('--restart-condition any would run a completed job task again');
   }
   const r = serviceSpecSchema.safeParse({
     name: f.name,
     mode: f.mode,
     replicas: f.replicas,
+    ...(f.maxConcurrent !== undefined ? { maxConcurrent: f.maxConcurrent } : {}),
     task: {
       image: f.image,
       command: f.command,
       env: f.env,
       ports: f.publish,
       restart: {
-        condition: f.restartCondition,
+        // As Docker: a job's task is restarted when it fails, not when it completes.
+        condition: f.restartCondition ?? (isJobMode(mode) ? 'on-failure' : undefined),
         delayMs: f.restartDelay,
         maxAttempts: f.restartMaxAttempts,
         windowMs: f.restartWindow,
@@ -84,6 +97,7 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['name', '--name'],
   ['mode', '--mode'],
   ['replicas', '--replicas'],
+  ['maxConcurrent', '--max-concurrent'],
   ['task.image', 'IMAGE'],
   ['task.command', 'COMMAND'],
   ['task.env', '--env'],
