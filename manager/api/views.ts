@@ -97,7 +97,8 @@ function jobReplicas(
   const completed = completedCount(s, tasks);
   const nodes = new Set(tasks.filter((t) => t.specVersion === s.specVersion).map((t) => t.nodeId));
   const completions = s.spec.mode === 'replicated-job' ? s.spec.replicas : nodes.size;
-  const concurrent = s.spec.mode === 'replicated-job' && s.spec.maxConcurrent ? s.spec.maxConcurrent : completions;
+  const concurrent =
+    s.spec.mode === 'replicated-job' && s.spec.maxConcurrent ? s.spec.maxConcurrent : completions;
   const desired = Math.max(0, Math.min(concurrent, completions - completed));
   return { running, desired, completed, completions };
 }

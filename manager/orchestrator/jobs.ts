@@ -36,9 +36,7 @@ export function reconcileJob(
     for (const t of group)
       if (isLive(t) && t.specVersion !== specVersion)
         pass.put(shutdownTask(t, pass.now, 'job run again'));
-    const mine = group
-      .filter((t) => t.specVersion === specVersion)
-      .sort((a, b) => b.createdAt - a.createdAt);
+    const mine = group.filter((t) => t.specVersion === specVersion).sort(newestFirst);
     if (mine.some((t) => t.status.state === 'complete')) continue;
     const running = mine.filter(isLive);
     if (running.length > 0) {
@@ -80,6 +78,15 @@ export function reconcileJob(
     );
     live++;
   }
+}
+
+/**
+ * Newest first; of tasks made in the same instant, the one still wanted is the newer: a retry
+ * is made in the pass that ends the task it replaces.
+ */
+function newestFirst(a: TaskRecord, b: TaskRecord): number {
+  const wanted = (t: TaskRecord): number => (t.desiredState === 'running' ? 1 : 0);
+  return b.createdAt - a.createdAt || wanted(b) - wanted(a);
 }
 
 /** The slots or nodes of a job whose current iteration has a complete task. */

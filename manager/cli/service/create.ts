@@ -43,7 +43,10 @@ export const create = defineCommand({
       )
       .option(
         'max-concurrent',
-        countOption('max-concurrent', 'tasks of a replicated job run at once [default: --replicas]'),
+        countOption(
+          'max-concurrent',
+          'tasks of a replicated job run at once [default: --replicas]',
+        ),
       )
       .option('env', envOption)
       .option('publish', publishOption)

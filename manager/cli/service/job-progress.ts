@@ -12,7 +12,13 @@ export interface JobProgress {
   failed: boolean;
 }
 
-const ENDED: ReadonlySet<string> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+const ENDED: ReadonlySet<string> = new Set([
+  'complete',
+  'failed',
+  'shutdown',
+  'rejected',
+  'orphaned',
+]);
 
 /**
  * A job converges when it completed, as `docker service create` waits for a job: every slot
