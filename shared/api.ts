@@ -1,5 +1,6 @@
 // The manager's RPC API: method names, parameter schemas and result shapes shared by CLI and manager.
 import { z } from 'zod';
+import type { RejectReason } from './reject-reasons.js';
 import {
   fileRefSchema,
   healthcheckSchema,
@@ -236,6 +237,8 @@ export interface ServiceDetail extends ServiceView {
   specVersion: number;
   /** The spec a rollback returns to. */
   previousSpec?: z.output<typeof serviceSpecSchema>;
+  /** Ids of the nodes its placement allows (up, not drained, matching its constraints). */
+  eligibleNodes?: string[];
   createdAt: string;
   updatedAt: string;
 }
@@ -254,6 +257,8 @@ export interface TaskView {
   message: string;
   error: string | null;
   restarts: number;
+  /** Why the node rejected the task, when its agent said. */
+  reasonCode?: RejectReason;
   /** The health check's last verdict: 'none' without a check. */
   health: 'none' | 'starting' | 'healthy' | 'unhealthy';
   hostPorts: { target: number; protocol: string; hostIp: string; hostPort: number }[];

@@ -1,6 +1,7 @@
 // The wire protocol: topic names and the versioned JSON envelopes that travel on them.
 import { z } from 'zod';
 import { certificateSchema } from './identity.js';
+import { REJECT_REASONS } from './reject-reasons.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
 
 export const PREFIX = 'fleet/v1';
@@ -75,6 +76,8 @@ export const taskReportSchema = z.object({
   restarts: z.number().int().min(0).default(0),
   at: z.number(),
   health: z.enum(['none', 'starting', 'healthy', 'unhealthy']).default('none'),
+  /** Why a rejected task was refused, when the agent knows (older agents send none). */
+  reasonCode: z.enum(REJECT_REASONS).optional(),
 });
 export type TaskReport = z.infer<typeof taskReportSchema>;
 

@@ -1,5 +1,6 @@
 // Service specs, tasks and nodes: the cluster's objects, with schemas for every edge that reads them.
 import { z } from 'zod';
+import type { RejectReason } from './reject-reasons.js';
 import { updateConfigSchema, type UpdateStatus } from './update-config.js';
 
 export * from './update-config.js';
@@ -229,6 +230,8 @@ export interface TaskStatus {
   health?: TaskHealth;
   /** Since when the task has been running and healthy (or without a check); absent otherwise. */
   readyAt?: number;
+  /** Why the node refused the task, when it was rejected and the agent said. */
+  reasonCode?: RejectReason;
 }
 
 export interface HostPort {

@@ -3,7 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Slots } from '../../shared/limit.js';
 import type { Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
-import { isTaskRejected, type Runtime } from '../runtime/types.js';
+import { isTaskRejected, rejectReasonOf, type Runtime } from '../runtime/types.js';
 import type { Drainer } from './drain.js';
 import { freshLocal, type LocalTask } from './local-state.js';
 import type { Step } from './planner.js';
@@ -183,11 +183,13 @@ async function runStart(deps: ExecutorDeps, task: AssignedTask): Promise<void> {
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     deps.logger.warn('task could not start', { taskId: task.id, error: msg });
+    const code = rejectReasonOf(e);
     update(task.id, {
       state: isTaskRejected(e) ? 'rejected' : 'failed',
       message: isTaskRejected(e) ? 'rejected' : 'start failed',
       error: msg,
       lastExitAt: deps.clock.now(),
+      ...(code ? { reasonCode: code } : {}),
     });
   }
 }

@@ -1,4 +1,5 @@
 // What the agent remembers about each task between reconcile passes, and how it reports it.
+import type { RejectReason } from '../../shared/reject-reasons.js';
 import type { TaskReport } from '../../shared/protocol.js';
 import type { HostPort, TaskHealth, TaskState } from '../../shared/spec.js';
 
@@ -15,6 +16,8 @@ export interface LocalTask {
   /** Times of restarts the agent made on its own, for the restart policy's attempt limit. */
   localRestarts: number[];
   at: number;
+  /** Why the task was rejected, when the error said (a rejection's code, not its text). */
+  reasonCode?: RejectReason;
 }
 
 export function freshLocal(now: number): LocalTask {
@@ -45,5 +48,6 @@ export function toReport(taskId: string, l: LocalTask): TaskReport {
     restarts: l.restarts,
     at: l.at,
     health: l.health,
+    ...(l.reasonCode ? { reasonCode: l.reasonCode } : {}),
   };
 }

@@ -109,7 +109,7 @@ export class Preflight {
 
   async check(task: AssignedTask): Promise<void> {
     const reason = preflightVerdict(await this.facts(task));
-    if (reason) throw new TaskRejectedError(reason);
+    if (reason) throw new TaskRejectedError(reason, 'resources');
   }
 
   async facts(task: AssignedTask): Promise<PreflightFacts> {

@@ -1,4 +1,5 @@
 // The runtime driver interface: everything the agent needs from Docker or from plain processes.
+import type { RejectReason } from '../../shared/reject-reasons.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, TaskHealth } from '../../shared/spec.js';
 
@@ -92,6 +93,7 @@ export interface Runtime {
 
 /** The task's image cannot be had (not local, pull failed): the task is rejected, not retried. */
 export class ImageUnavailableError extends Error {
+  readonly code: RejectReason = 'image-unavailable';
   constructor(
     readonly image: string,
     reason: string,
@@ -101,13 +103,23 @@ export class ImageUnavailableError extends Error {
   }
 }
 
-/** The task cannot run on this runtime as specified (bad command, port clash): rejected. */
+/**
+ * The task cannot run on this runtime as specified (bad command, port clash): rejected. The
+ * code, when known, tells the manager and the CLI whether retrying can help.
+ */
 export class TaskRejectedError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code?: RejectReason,
+  ) {
     super(message);
     this.name = 'TaskRejectedError';
   }
 }
+
+/** The code of a rejection, when it has one. */
+export const rejectReasonOf = (e: unknown): RejectReason | undefined =>
+  e instanceof TaskRejectedError || e instanceof ImageUnavailableError ? e.code : undefined;
 
 export const isImageUnavailable = (e: unknown): e is ImageUnavailableError =>
   e instanceof ImageUnavailableError;

@@ -18,6 +18,7 @@ import type { UpdateStatus } from '../../shared/update-config.js';
 import type { StoreView } from '../store/store.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import { ingressPortsOf } from '../ingress/table.js';
+import { eligibleNodes } from '../orchestrator/eligible.js';
 import { completedCount } from '../orchestrator/jobs.js';
 import { isLive } from '../orchestrator/tasks.js';
 
@@ -130,6 +131,7 @@ export function serviceDetail(
     spec: s.spec,
     ingress,
     specVersion: s.specVersion,
+    eligibleNodes: eligibleNodes(store, s).map((n) => n.id),
     ...(s.previousSpec ? { previousSpec: s.previousSpec } : {}),
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
@@ -151,6 +153,7 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     message: t.status.message,
     error: t.status.error,
     restarts: t.status.restarts,
+    ...(t.status.reasonCode ? { reasonCode: t.status.reasonCode } : {}),
     health: t.status.health ?? 'none',
     hostPorts: t.status.hostPorts,
     updatedAt: iso(t.updatedAt),

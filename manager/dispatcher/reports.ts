@@ -12,6 +12,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
     s.restarts === r.restarts &&
     s.message === r.message &&
     (s.health ?? 'none') === r.health &&
+    s.reasonCode === r.reasonCode &&
     JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
   if (r.state === s.state && sameDetails) return null;
   if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
@@ -27,6 +28,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
       restarts: r.restarts,
       at: r.state === s.state ? s.at : now,
       ...(r.health !== 'none' ? { health: r.health } : {}),
+      ...(r.reasonCode ? { reasonCode: r.reasonCode } : {}),
       ...readySince(s, r, now),
     },
     updatedAt: now,

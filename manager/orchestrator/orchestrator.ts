@@ -4,13 +4,12 @@ import {
   isJobMode,
   isPerNodeMode,
   isTerminal,
-  type NodeRecord,
   type ServiceRecord,
   type TaskRecord,
 } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
-import { availabilityFilter, constraintFilter } from '../scheduler/filters/basic.js';
+import { eligibleNodes } from './eligible.js';
 import { reconcileJob } from './jobs.js';
 import {
   consecutiveRejects,
@@ -63,7 +62,7 @@ export class Orchestrator extends Controller {
       g.push(t);
     }
     const keys = perNode
-      ? this.eligibleNodes(service).map((n) => n.id)
+      ? eligibleNodes(this.deps.store, service).map((n) => n.id)
       : Array.from({ length: service.spec.replicas }, (_, i) => String(i + 1));
     if (isJobMode(service.spec.mode)) {
       reconcileJob(service, groups, keys, { now: pass.now, put: (t) => this.put(pass, t) });
@@ -152,18 +151,6 @@ export class Orchestrator extends Controller {
     return ended;
   }
 
-  private eligibleNodes(service: ServiceRecord): NodeRecord[] {
-    const out: NodeRecord[] = [];
-    for (const node of this.deps.store.nodes()) {
-      if (node.status === 'down' || node.manager) continue;
-      const ctx = { node, service, task: probeTask(service), load: { tasks: [] } };
-      if (availabilityFilter.check(ctx) === 'availability drain') continue;
-      if (constraintFilter.check(ctx)) continue;
-      out.push(node);
-    }
-    return out;
-  }
-
   private endAll(group: TaskRecord[], pass: Pass, why: string): void {
     for (const t of group) if (isLive(t)) this.put(pass, shutdownTask(t, pass.now, why));
   }
@@ -184,8 +171,4 @@ function endingOf(t: TaskRecord): Ending {
   if (t.status.state === 'complete') return 'complete';
   if (t.status.state === 'rejected') return 'rejected';
   return 'failed';
-}
-
-function probeTask(service: ServiceRecord): TaskRecord {
-  return newTask(service, 0, null, 0);
 }

@@ -1,6 +1,7 @@
 // The engine's errors turned into the ones the agent acts on: rejected tasks, missing images, an unreachable engine.
 import { errorMessage } from '../../../shared/errors.js';
 import type { AssignedTask } from '../../../shared/protocol.js';
+import type { RejectReason } from '../../../shared/reject-reasons.js';
 import { ImageUnavailableError, TaskRejectedError } from '../types.js';
 import { isRecord } from './fields.js';
 
@@ -47,9 +48,27 @@ export function classify(socketPath: string, e: unknown, task: AssignedTask, wha
   if (status === 404 && /image/i.test(dockerMessage(e))) {
     return new ImageUnavailableError(task.template.image, 'not found locally');
   }
-  if (status >= 400 && status < 500) return new TaskRejectedError(dockerMessage(e));
-  if (isSpecProblem(dockerMessage(e))) return new TaskRejectedError(dockerMessage(e));
-  return new Error(`docker ${what} failed: ${dockerMessage(e)}`);
+  const message = dockerMessage(e);
+  if (status >= 400 && status < 500) return new TaskRejectedError(message, reasonOf(message));
+  if (isSpecProblem(message)) return new TaskRejectedError(message, reasonOf(message));
+  return new Error(`docker ${what} failed: ${message}`);
+}
+
+/**
+ * The code of an engine refusal that no retry on this node cures. The engine gives no codes,
+ * so its messages are read once, here, into one.
+ */
+export function reasonOf(message: string): RejectReason | undefined {
+  if (/exec format error/i.test(message)) return 'platform';
+  if (
+    /error gathering device information|no such device|device .* (not found|does not exist)/i.test(
+      message,
+    )
+  )
+    return 'missing-device';
+  if (/executable file not found|exec: "[^"]*": (stat .*)?no such file or directory/i.test(message))
+    return 'missing-executable';
+  return undefined;
 }
 
 /** Start failures that the task's own spec causes, so retrying the same spec cannot help. */

@@ -17,15 +17,7 @@ export async function missingProgram(container: Docker.Container): Promise<strin
   const info = await container.inspect();
   const program = info.Path;
   if (!program) return null;
-  const env = info.Config.Env ?? [];
-  const searchPath = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  const candidates = program.includes('/')
-    ? [path.posix.resolve(info.Config.WorkingDir || '/', program)]
-    : searchPath
-        .split(':')
-        .filter((d) => d.startsWith('/'))
-        .map((d) => path.posix.join(d, program));
-  for (const candidate of candidates) {
+  for (const candidate of programCandidates(info)) {
     try {
       // The answer is a response stream (of a HEAD): left unread it would hold its engine
       // connection open for minutes.
@@ -36,4 +28,18 @@ export async function missingProgram(container: Docker.Container): Promise<strin
     }
   }
   return `exec: "${program}": executable file not found in $PATH`;
+}
+
+/** Where the engine looks for the container's program: on PATH unless it has a slash. */
+export function programCandidates(info: Docker.ContainerInspectInfo): string[] {
+  const program = info.Path;
+  if (!program) return [];
+  const env = info.Config.Env ?? [];
+  const searchPath = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  return program.includes('/')
+    ? [path.posix.resolve(info.Config.WorkingDir || '/', program)]
+    : searchPath
+        .split(':')
+        .filter((d) => d.startsWith('/'))
+        .map((d) => path.posix.join(d, program));
 }

@@ -31,6 +31,7 @@ import { isRecord, num, str } from './fields.js';
 import { missingProgram } from './missing-program.js';
 import { summaryKey, toWorkload } from './observe.js';
 import { pullImage } from './pull.js';
+import { foreignProgram } from './program-arch.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -56,6 +57,9 @@ export class DockerRuntime implements Runtime {
   /** The last inspection of each listed container, and the listing's state it was made in. */
   private readonly observed = new Map<string, { key: string; workload: ObservedWorkload }>();
   private rootDir: string | undefined;
+  private engineArch: string | undefined;
+  /** Per image and program: the refusal for a foreign program, or null when it fits. */
+  private readonly programVerdicts = new Map<string, string | null>();
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
@@ -131,11 +135,16 @@ export class DockerRuntime implements Runtime {
     // A container left by an earlier attempt (agent crash between create and report) holds the
     // name: the create then fails with a conflict, removes it and tries again.
     const container = await this.create(task, opts, name);
+    const foreign = await this.foreignProgram(container).catch(() => null);
+    if (foreign) {
+      await this.removeQuietly(container.id);
+      throw new TaskRejectedError(foreign, 'platform');
+    }
     if (task.template.init === true) {
       const missing = await missingProgram(container).catch(() => null);
       if (missing) {
         await this.removeQuietly(container.id);
-        throw new TaskRejectedError(missing);
+        throw new TaskRejectedError(missing, 'missing-executable');
       }
     }
     try {
@@ -234,6 +243,19 @@ export class DockerRuntime implements Runtime {
         throw classify(this.socketPath, again, task, 'create');
       }
     }
+  }
+
+  /** A program for another architecture, checked once per image and program. */
+  private async foreignProgram(container: Docker.Container): Promise<string | null> {
+    const info = await container.inspect();
+    const key = `${info.Image}\0${info.Path}`;
+    const known = this.programVerdicts.get(key);
+    if (known !== undefined) return known;
+    this.engineArch ??= (await this.info()).arch;
+    const verdict = await foreignProgram(container, info, this.engineArch);
+    if (this.programVerdicts.size >= 256) this.programVerdicts.clear();
+    this.programVerdicts.set(key, verdict);
+    return verdict;
   }
 
   private async hasImage(image: string): Promise<boolean> {

@@ -108,7 +108,7 @@ export class ProcessRuntime implements Runtime {
     const exe = commandOf(task)[0];
     const env = envPath(task);
     if ((await resolveExecutable(exe, env)) === null) {
-      throw new TaskRejectedError(`executable not found: ${exe}`);
+      throw new TaskRejectedError(`executable not found: ${exe}`, 'missing-executable');
     }
   }
 

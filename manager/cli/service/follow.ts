@@ -6,6 +6,7 @@ import { TASK_STATES, isJobMode } from '../../../shared/spec.js';
 import { ProgressPrinter, formatDuration, progressLines } from '../format.js';
 import type { RpcClient } from '../rpc-client.js';
 import { jobProgress } from './job-progress.js';
+import { cannotConverge } from './stuck.js';
 
 // ---- convergence: poll until the tasks match the spec, as docker service create does
 
@@ -87,6 +88,8 @@ async function followService(
       ]);
       const reading = read(detail, tasks);
       printer.update(reading.state.lines);
+      const stuck = cannotConverge(detail, tasks);
+      if (stuck) throw givenUp(service, stuck.message);
       if (reading.stopWith !== undefined) {
         out.write(`${reading.stopWith}\n`);
         return;
@@ -122,6 +125,16 @@ export async function waitForConvergence(
       );
     return { state, settled: state.converged };
   });
+}
+
+/** Said once; the managers keep retrying, as Swarm's do, in case the cause goes away. */
+function givenUp(service: string, message: string): FleetError {
+  return new FleetError(
+    'unavailable',
+    `service ${service} cannot converge: ${message}\n` +
+      `The service stays and keeps being retried: 'fleet service ps ${service}' shows it, ` +
+      `'fleet service rm ${service}' removes it.`,
+  );
 }
 
 /** `summary` replaces the count of running tasks at the head of the reason. */
