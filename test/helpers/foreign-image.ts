@@ -1,0 +1,62 @@
+// A tiny image whose program is built for another CPU than this machine's: Debian's static busybox for that architecture.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The Debian architecture used: arm64, unless this machine is one (then amd64). */
+export const FOREIGN_ARCH = process.arch === 'arm64' ? 'amd64' : 'arm64';
+export const FOREIGN_IMAGE = `fleet-test/foreign-${FOREIGN_ARCH}:1`;
+
+const QEMU = { arm64: 'qemu-aarch64', amd64: 'qemu-x86_64' } as const;
+
+/** Why this machine would run the foreign program anyway (an emulator is registered), or null. */
+export function foreignRuns(): string | null {
+  const handler = `/proc/sys/fs/binfmt_misc/${QEMU[FOREIGN_ARCH]}`;
+  return existsSync(handler) ? `${handler} is registered: ${FOREIGN_ARCH} programs run here` : null;
+}
+
+/**
+ * Builds FOREIGN_IMAGE unless present: `apt-get download busybox-static:<arch>` (the
+ * architecture must be added with `dpkg --add-architecture`), extracted and imported with
+ * /bin/sh as its entrypoint.
+ */
+export async function ensureForeignImage(): Promise<string> {
+  try {
+    await run('docker', ['image', 'inspect', FOREIGN_IMAGE]);
+    return FOREIGN_IMAGE;
+  } catch {
+    // built below
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-foreign-'));
+  try {
+    try {
+      await run('apt-get', ['download', `busybox-static:${FOREIGN_ARCH}`], { cwd: dir });
+    } catch (e) {
+      throw new Error(
+        `apt-get download busybox-static:${FOREIGN_ARCH} failed (add the architecture with ` +
+          `dpkg --add-architecture ${FOREIGN_ARCH} && apt-get update): ${String(e)}`,
+      );
+    }
+    const deb = (await fs.readdir(dir)).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error('apt-get download left no .deb');
+    await run('dpkg-deb', ['-x', path.join(dir, deb), path.join(dir, 'pkg')]);
+    const root = path.join(dir, 'root');
+    await fs.mkdir(path.join(root, 'bin'), { recursive: true });
+    await fs.copyFile(path.join(dir, 'pkg/bin/busybox'), path.join(root, 'bin/busybox'));
+    await fs.chmod(path.join(root, 'bin/busybox'), 0o755);
+    await fs.symlink('busybox', path.join(root, 'bin/sh'));
+    await run('sh', [
+      '-c',
+      `tar -C "${root}" --numeric-owner -c . | docker import ` +
+        `--change 'ENTRYPOINT ["/bin/sh"]' - ${FOREIGN_IMAGE}`,
+    ]);
+    return FOREIGN_IMAGE;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
