@@ -1,12 +1,21 @@
 // Job services: each slot (replicated-job) or eligible node (global-job) runs one task of the job's iteration to completion.
 import { decideRestart, nextHistory } from '../../shared/restart-policy.js';
 import type { ServiceRecord, TaskRecord } from '../../shared/spec.js';
-import { consecutiveRejects, isLive, newTask, shutdownTask, stillStopping } from './tasks.js';
+import {
+  consecutiveRejects,
+  isLive,
+  newTask,
+  newestFirst,
+  shutdownTask,
+  stillStopping,
+} from './tasks.js';
 
 /** What a job pass needs of the orchestrator: the time, and where its task writes go. */
 export interface JobPass {
   now: number;
   put: (t: TaskRecord) => void;
+  /** A rejected task's replacement may skip the restart delay (an untried node is left). */
+  retryAtOnce: (slot: TaskRecord[]) => boolean;
 }
 
 /**
@@ -72,21 +81,13 @@ export function reconcileJob(
     pass.put(shutdownTask(latest, pass.now, `restarting: task ${ending}`));
     pass.put(
       newTask(service, slot, nodeId, pass.now, {
-        notBefore: pass.now + d.delayMs,
+        notBefore:
+          ending === 'rejected' && pass.retryAtOnce(mine) ? pass.now : pass.now + d.delayMs,
         restartHistory: nextHistory(policy, latest.restartHistory, pass.now),
       }),
     );
     live++;
   }
-}
-
-/**
- * Newest first; of tasks made in the same instant, the one still wanted is the newer: a retry
- * is made in the pass that ends the task it replaces.
- */
-function newestFirst(a: TaskRecord, b: TaskRecord): number {
-  const wanted = (t: TaskRecord): number => (t.desiredState === 'running' ? 1 : 0);
-  return b.createdAt - a.createdAt || wanted(b) - wanted(a);
 }
 
 /** The slots or nodes of a job whose current iteration has a complete task. */

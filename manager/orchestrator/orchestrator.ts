@@ -15,7 +15,9 @@ import {
   consecutiveRejects,
   isLive,
   newTask,
+  newestFirst,
   prunable,
+  retryAtOnce,
   shutdownTask,
   stillStopping,
 } from './tasks.js';
@@ -61,15 +63,29 @@ export class Orchestrator extends Controller {
       if (!g) groups.set(key, (g = []));
       g.push(t);
     }
+    let eligible: string[] | undefined;
+    // A global task belongs to its node: only a replicated slot can move on to an untried one.
+    const atOnce = (group: TaskRecord[]): boolean =>
+      !perNode &&
+      retryAtOnce(
+        service,
+        tasks,
+        group,
+        (eligible ??= eligibleNodes(this.deps.store, service).map((n) => n.id)),
+      );
     const keys = perNode
       ? eligibleNodes(this.deps.store, service).map((n) => n.id)
       : Array.from({ length: service.spec.replicas }, (_, i) => String(i + 1));
     if (isJobMode(service.spec.mode)) {
-      reconcileJob(service, groups, keys, { now: pass.now, put: (t) => this.put(pass, t) });
+      reconcileJob(service, groups, keys, {
+        now: pass.now,
+        put: (t) => this.put(pass, t),
+        retryAtOnce: atOnce,
+      });
     } else {
       for (const key of keys) {
         const slot = perNode ? 0 : Number(key);
-        this.fillSlot(service, groups.get(key) ?? [], slot, perNode ? key : null, pass);
+        this.fillSlot(service, groups.get(key) ?? [], slot, perNode ? key : null, pass, atOnce);
       }
     }
     const wanted = new Set(keys);
@@ -91,6 +107,7 @@ export class Orchestrator extends Controller {
     slot: number,
     nodeId: string | null,
     pass: Pass,
+    atOnce: (group: TaskRecord[]) => boolean,
   ): void {
     const live = group.filter(isLive).sort((a, b) => b.createdAt - a.createdAt);
     const current = live.find((t) => t.specVersion === service.specVersion);
@@ -109,7 +126,7 @@ export class Orchestrator extends Controller {
     if (live.length > 0) return;
     if (group.some((t) => t.specVersion !== service.specVersion && stillStopping(t, pass.now)))
       return;
-    const latest = [...group].sort((a, b) => b.createdAt - a.createdAt)[0];
+    const latest = [...group].sort(newestFirst)[0];
     if (!latest || latest.desiredState === 'shutdown') {
       this.put(
         pass,
@@ -131,7 +148,7 @@ export class Orchestrator extends Controller {
     this.put(
       pass,
       newTask(service, slot, nodeId, pass.now, {
-        notBefore: pass.now + d.delayMs,
+        notBefore: ending === 'rejected' && atOnce(group) ? pass.now : pass.now + d.delayMs,
         restartHistory: nextHistory(service.spec.task.restart, latest.restartHistory, pass.now),
       }),
     );

@@ -101,3 +101,34 @@ export function consecutiveRejects(group: readonly TaskRecord[]): number {
   }
   return n;
 }
+
+/**
+ * Whether a rejected task's replacement may start without the restart delay: some eligible node
+ * has not refused this spec yet, and the slot has not yet been refused as many times as there
+ * are eligible nodes. A refusal on one board says nothing of the next (the scheduler sends the
+ * replacement elsewhere), and the delay is there for programs that crash; so every board is
+ * tried within seconds, and the backoff applies once they all have refused.
+ */
+export function retryAtOnce(
+  service: ServiceRecord,
+  tasks: readonly TaskRecord[],
+  slot: readonly TaskRecord[],
+  eligible: readonly string[],
+): boolean {
+  if (consecutiveRejects(slot) >= eligible.length) return false;
+  const refused = new Set(
+    tasks
+      .filter((t) => t.specVersion === service.specVersion && t.status.state === 'rejected')
+      .map((t) => t.nodeId),
+  );
+  return eligible.some((n) => !refused.has(n));
+}
+
+/**
+ * Newest first; of tasks made in the same instant, the one still wanted is the newer: a retry
+ * is made in the pass that ends the task it replaces.
+ */
+export function newestFirst(a: TaskRecord, b: TaskRecord): number {
+  const wanted = (t: TaskRecord): number => (t.desiredState === 'running' ? 1 : 0);
+  return b.createdAt - a.createdAt || wanted(b) - wanted(a);
+}

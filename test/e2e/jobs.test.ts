@@ -167,7 +167,7 @@ test('jobs and early failure on Docker', { timeout: 240_000 }, async (t) => {
       const took = Date.now() - started;
       assert.notEqual(r.code, 0, 'create fails');
       assert.ok(took < GIVE_UP_WITHIN_MS, `gave up after ${took} ms`);
-      assert.match(r.stderr, new RegExp(`none of the \d suitable nodes can run ${image}: `));
+      assert.match(r.stderr, new RegExp(`none of the \\d suitable nodes can run ${image}: `));
       assert.match(
         r.stderr,
         new RegExp(`exec format error: the program is built for linux/${FOREIGN_ARCH}`),

@@ -75,17 +75,14 @@ test('a wrong architecture on the only node gives up and says to build for the b
   assert.match(verdict?.message ?? '', /--platform/);
 });
 
-test('a node not yet tried, or still trying, keeps the follower waiting', () => {
+test('a node not yet tried, or still trying, keeps the follower waiting; a queued retry on a refusing node does not', () => {
   assert.equal(cannotConverge(detail(['a', 'b']), [task('a', 'rejected', PULL)]), null);
   assert.equal(
     cannotConverge(detail(['a', 'b']), [task('a', 'rejected', PULL), task('b', 'preparing')]),
     null,
   );
-  // A node that rejected, then got the task again and is pulling: still trying.
-  assert.equal(
-    cannotConverge(detail(['a']), [task('a', 'rejected', PULL), task('a', 'assigned')]),
-    null,
-  );
+  // A retry queued behind its restart delay on a node that refused for good changes nothing.
+  assert.ok(cannotConverge(detail(['a']), [task('a', 'rejected', PULL), task('a', 'assigned')]));
 });
 
 test('a transient reason, a reason without a code or two different reasons keep following', () => {

@@ -98,3 +98,24 @@ test('the placer tries avoided nodes last, and forgets nothing it was not told',
   assert.equal(place(['a', 'b', 'c']), 'a', 'all avoided: the best of them');
   assert.ok(REJECTION_MEMORY_MS >= 60_000);
 });
+
+test('a rejected task moves on to an untried node at once; once every node refused, the restart delay applies', async () => {
+  const h = harness([nodeRecord('a'), nodeRecord('b')]);
+  h.store.apply({
+    commands: [
+      {
+        type: 'service.put',
+        service: service({ name: 'pfnow', task: { image: 'x', restart: { delayMs: 4000 } } }),
+      },
+    ],
+  });
+  const first = await assigned(h, 'pfnow');
+  h.reject(first);
+  const second = await assigned(h, 'pfnow', first.id);
+  assert.notEqual(second.nodeId, first.nodeId);
+  assert.equal(second.notBefore, h.clock.now(), 'no restart delay before an untried node');
+  h.reject(second);
+  const third = await assigned(h, 'pfnow', second.id);
+  assert.ok(third.notBefore >= h.clock.now() + 4000, 'both refused: the delay (with backoff)');
+  h.stop();
+});

@@ -15,10 +15,11 @@ export interface CannotConverge {
 }
 
 /**
- * Gives up when each eligible node's latest task of the current spec was rejected with the
- * same permanent reason code, and no task of that spec runs or completed anywhere. A node not
- * yet tried, one still trying, a rejection that may pass (no memory now) or two different
- * reasons keep the follower waiting. The managers go on retrying in the background either way.
+ * Gives up when every eligible node rejected a task of the current spec with the same permanent
+ * reason code, and no task of that spec runs or completed anywhere. A permanent refusal holds
+ * for the spec on that node: a retry queued there behind its restart delay would only repeat
+ * it. A node not yet tried, a rejection that may pass (no memory now) or two different reasons
+ * keep the follower waiting. The managers go on retrying in the background either way.
  */
 export function cannotConverge(
   detail: ServiceDetail,
@@ -32,10 +33,9 @@ export function cannotConverge(
   let error = '';
   for (const node of nodes) {
     const latest = current
-      .filter((t) => t.node === node)
+      .filter((t) => t.node === node && t.state === 'rejected')
       .sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))[0];
-    if (!latest || latest.state !== 'rejected' || !isPermanentReject(latest.reasonCode))
-      return null;
+    if (!latest || !isPermanentReject(latest.reasonCode)) return null;
     if (code !== undefined && latest.reasonCode !== code) return null;
     code = latest.reasonCode;
     error ||= latest.error ?? '';
