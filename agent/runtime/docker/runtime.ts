@@ -4,7 +4,7 @@ import { platformArch } from '../../../shared/arch.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
 import { silentLogger, type Logger } from '../../../shared/log.js';
 import type { AssignedTask } from '../../../shared/protocol.js';
-import type { HostPort } from '../../../shared/spec.js';
+import { deviceOptionsUsed, devicesRefused, type HostPort } from '../../../shared/spec.js';
 import { servedConnections } from '../connections.js';
 import {
   ImageUnavailableError,
@@ -31,6 +31,7 @@ import { isRecord, num, str } from './fields.js';
 import { missingProgram } from './missing-program.js';
 import { summaryKey, toWorkload } from './observe.js';
 import { pullImage } from './pull.js';
+import { ensureVolumes } from './volumes.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -40,6 +41,8 @@ export interface DockerRuntimeOptions {
   pullTimeoutMs?: number;
   /** Time for the pull's deadline and the event stream's reconnects and replay point. */
   clock?: Clock;
+  /** Run tasks that use devices, privileges or kernel settings (the agent's --allow-devices). */
+  allowDevices?: boolean;
 }
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
@@ -56,8 +59,10 @@ export class DockerRuntime implements Runtime {
   /** The last inspection of each listed container, and the listing's state it was made in. */
   private readonly observed = new Map<string, { key: string; workload: ObservedWorkload }>();
   private rootDir: string | undefined;
+  private readonly allowDevices: boolean;
 
   constructor(opts: DockerRuntimeOptions = {}) {
+    this.allowDevices = opts.allowDevices === true;
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
     this.docker = new Docker({ socketPath: this.socketPath });
     this.log = opts.logger ?? silentLogger;
@@ -74,6 +79,7 @@ export class DockerRuntime implements Runtime {
       cpus: num(field('NCPU')),
       memoryBytes: num(field('MemTotal')),
       version: str(field('ServerVersion')),
+      allowDevices: this.allowDevices,
     };
   }
 
@@ -112,6 +118,14 @@ export class DockerRuntime implements Runtime {
   }
 
   async prepare(task: AssignedTask): Promise<void> {
+    const used = deviceOptionsUsed(task.template);
+    if (used.length > 0 && !this.allowDevices) throw new TaskRejectedError(devicesRefused(used));
+    try {
+      await ensureVolumes(this.docker, task.template.mounts);
+    } catch (e) {
+      if (isConnectionError(e)) throw unreachable(this.socketPath, 'create volume', e);
+      throw new TaskRejectedError(`a volume could not be created: ${dockerMessage(e)}`);
+    }
     const image = task.template.image;
     if (await this.hasImage(image)) return;
     let reason: string;
