@@ -173,7 +173,7 @@ export const taskOptionsShape = {
     .optional(),
   tty: z.boolean().optional(),
 };
-const taskOptionsSchema = z.object(taskOptionsShape);
+export const taskOptionsSchema = z.object(taskOptionsShape);
 export type TaskOptions = z.infer<typeof taskOptionsSchema>;
 
 /** --placement-pref spread=node.labels.KEY: tasks spread over the label's values first. */

@@ -1,6 +1,6 @@
 // Applies a `service update`'s option changes (mounts, devices, limits, restart policy, labels, placement…) to a spec.
 import type { OptionsChange } from '../../shared/task-options-change.js';
-import type { ServiceSpec, TaskOptions, TaskTemplate } from '../../shared/spec.js';
+import type { ServiceSpec, TaskTemplate } from '../../shared/spec.js';
 
 /** The spec with the changes applied; fields left empty are dropped so specs stay minimal. */
 export function applyOptionsChange(spec: ServiceSpec, c: OptionsChange | undefined): ServiceSpec {
@@ -67,14 +67,13 @@ const isEmpty = (v: readonly unknown[]): boolean => v.length === 0;
 const isEmptyRecord = (v: Record<string, string>): boolean => Object.keys(v).length === 0;
 
 /** Sets the field, or deletes it when the value is absent or counts as "none". */
-function setOrDrop<T extends object, K extends (keyof T & keyof TaskOptions) | 'placementPrefs'>(
+function setOrDrop<T extends object, K extends keyof T>(
   target: T,
-  key: K & keyof T,
-  value: T[K & keyof T] | undefined,
-  none: (v: NonNullable<T[K & keyof T]>) => boolean,
+  key: K,
+  value: T[K] | undefined,
+  none: (v: NonNullable<T[K]>) => boolean,
 ): void {
-  if (value === undefined || value === null || none(value as NonNullable<T[K & keyof T]>))
-    delete target[key];
+  if (value === undefined || value === null || none(value)) delete target[key];
   else target[key] = value;
 }
 

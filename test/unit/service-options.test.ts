@@ -1,0 +1,400 @@
+// Service options from flag to container: parsing, the spec, updates, the engine's create options and the process runtime's refusals.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { applyOptionsChange } from '../../manager/api/options-update.js';
+import { parseEnvFile, readEnvFiles } from '../../manager/cli/flags/container.js';
+import { parseDevice, parseUlimit } from '../../manager/cli/flags/devices.js';
+import { limitMemoryOption } from '../../manager/cli/flags/limits.js';
+import { mountsFlag, parseMount } from '../../manager/cli/flags/mounts.js';
+import { parsePlacementPref } from '../../manager/cli/flags/placement-pref.js';
+import { optionsChangeOf, taskOptionsOf } from '../../manager/cli/flags/service-options.js';
+import { buildSpec } from '../../manager/cli/service/spec.js';
+import { UsageError } from '../../manager/cli/usage.js';
+import { createOptions } from '../../agent/runtime/docker/create-options.js';
+import { toWorkload } from '../../agent/runtime/docker/observe.js';
+import { checkProcessOptions, spawnSettings } from '../../agent/runtime/process/task-options.js';
+import type { AssignedTask } from '../../shared/protocol.js';
+import {
+  hostnameTemplateProblem,
+  renderHostname,
+  serviceSpecSchema,
+  taskTemplateSchema,
+} from '../../shared/spec.js';
+import { optionsChangeSchema } from '../../shared/task-options-change.js';
+
+const usage = (pattern: RegExp) => (e: unknown) =>
+  e instanceof UsageError && pattern.test(e.message);
+
+test('--mount reads Docker syntax for volumes, binds and tmpfs', () => {
+  assert.deepEqual(parseMount('mount', 'type=volume,source=data,target=/data'), {
+    type: 'volume',
+    source: 'data',
+    target: '/data',
+  });
+  assert.deepEqual(parseMount('mount', 'src=/srv/www,dst=/www,type=bind,ro'), {
+    type: 'bind',
+    source: '/srv/www',
+    target: '/www',
+    readOnly: true,
+  });
+  assert.deepEqual(parseMount('mount', 'type=tmpfs,destination=/run,tmpfs-size=16M'), {
+    type: 'tmpfs',
+    target: '/run',
+    tmpfsSizeBytes: 16 * 1024 * 1024,
+  });
+  assert.deepEqual(
+    parseMount(
+      'mount',
+      'source=nfs1,target=/n,volume-driver=local,volume-opt=type=nfs,volume-opt=o=addr=10.0.0.1,readonly=false',
+    ),
+    {
+      type: 'volume',
+      source: 'nfs1',
+      target: '/n',
+      readOnly: false,
+      volumeDriver: 'local',
+      volumeOptions: { type: 'nfs', o: 'addr=10.0.0.1' },
+    },
+  );
+});
+
+test('--mount mistakes each get one clear message naming the flag and the problem', () => {
+  const cases: [string, RegExp][] = [
+    ['type=volume,source=data', /target=\/path is required/],
+    ['type=disk,target=/d', /type is volume, bind or tmpfs, not "disk"/],
+    ['type=volume,target=/d', /volume mount needs source=NAME/],
+    ['type=bind,source=relative,target=/d', /bind mount needs source=\/absolute/],
+    ['type=tmpfs,source=x,target=/d', /tmpfs mount takes no source/],
+    ['type=bind,source=/a,target=/d,volume-opt=x=y', /volume-opt apply to type=volume only/],
+    ['type=volume,source=v,target=/d,tmpfs-size=1M', /tmpfs-size applies to type=tmpfs only/],
+    ['source=v,target=/d,size=1', /unknown key "size"; the keys are type/],
+    ['source=v,,target=/d', /an empty field/],
+    ['source=v,target=/d,volume-opt=novalue', /volume-opt takes KEY=VALUE/],
+    ['source=v,target=relative', /absolute path/],
+    ['source=v,target=/d,readonly=maybe', /readonly is true or false/],
+    ['source=bad name,target=/d', /volume name "bad name"/],
+  ];
+  for (const [text, why] of cases) {
+    assert.throws(() => parseMount('mount', text), usage(/^Invalid value for --mount: /), text);
+    assert.throws(() => parseMount('mount', text), usage(why), text);
+  }
+  assert.throws(
+    () => mountsFlag('mount', ['source=a,target=/d', 'type=tmpfs,target=/d']),
+    usage(/two mounts at \/d/),
+  );
+});
+
+test('--device, --ulimit, --placement-pref and --limit-memory parse as Docker writes them', () => {
+  assert.deepEqual(parseDevice('device', '/dev/i2c-1'), {
+    host: '/dev/i2c-1',
+    container: '/dev/i2c-1',
+    permissions: 'rwm',
+  });
+  assert.deepEqual(parseDevice('device', '/dev/null:/dev/fake0'), {
+    host: '/dev/null',
+    container: '/dev/fake0',
+    permissions: 'rwm',
+  });
+  assert.deepEqual(parseDevice('device', '/dev/ttyUSB0:r'), {
+    host: '/dev/ttyUSB0',
+    container: '/dev/ttyUSB0',
+    permissions: 'r',
+  });
+  assert.throws(() => parseDevice('device', 'ttyUSB0'), usage(/--device: "ttyUSB0"/));
+  assert.throws(() => parseDevice('device', '/dev/a:/dev/b:rwx'), usage(/--device/));
+  assert.deepEqual(parseUlimit('ulimit', 'nofile=1024:2048'), {
+    name: 'nofile',
+    soft: 1024,
+    hard: 2048,
+  });
+  assert.deepEqual(parseUlimit('ulimit', 'core=0'), { name: 'core', soft: 0, hard: 0 });
+  assert.throws(() => parseUlimit('ulimit', 'nofile=4096:1024'), usage(/no higher than the hard/));
+  assert.throws(() => parseUlimit('ulimit', 'nofile'), usage(/NAME=SOFT/));
+  assert.deepEqual(parsePlacementPref('placement-pref', 'spread=node.labels.zone'), {
+    spread: 'node.labels.zone',
+  });
+  assert.throws(
+    () => parsePlacementPref('placement-pref', 'spread=node.hostname'),
+    usage(/spread=node.labels.KEY/),
+  );
+  assert.equal(limitMemoryOption.coerce('32M'), 32 * 1024 * 1024);
+  assert.throws(() => limitMemoryOption.coerce('1M'), usage(/at least 6M/));
+});
+
+test('--env-file reads KEY=VALUE lines, skips comments, and --env wins over it', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'envfile-'));
+  const file = path.join(dir, 'app.env');
+  writeFileSync(file, '# settings\nMODE=prod\n\n  URL=http://x/?a=b\nEMPTY=\n');
+  const fromFile = readEnvFiles([file]);
+  assert.deepEqual(fromFile, { MODE: 'prod', URL: 'http://x/?a=b', EMPTY: '' });
+  const spec = buildSpec({ name: 's', image: 'i', envFile: fromFile, env: { MODE: 'dev' } });
+  assert.deepEqual(spec.task.env, { MODE: 'dev', URL: 'http://x/?a=b', EMPTY: '' });
+  assert.throws(
+    () => readEnvFiles([path.join(dir, 'missing.env')]),
+    usage(/missing.env: no such file/),
+  );
+  assert.throws(
+    () => parseEnvFile('GOOD=1\nBAD KEY=2\n', 'f'),
+    usage(/f, line 2: expected KEY=VALUE/),
+  );
+});
+
+test("hostname templates accept Docker's fields, render per task, and refuse unknown ones", () => {
+  const tpl = '{{.Service.Name}}-{{.Task.Slot}}.{{.Node.Hostname}}';
+  assert.equal(hostnameTemplateProblem(tpl), null);
+  assert.equal(
+    renderHostname(tpl, {
+      serviceName: 'web',
+      slot: 3,
+      taskId: 't1',
+      nodeName: 'pi_4',
+      nodeId: 'n1',
+    }),
+    'web-3.pi-4',
+  );
+  assert.equal(
+    renderHostname('{{ .Node.ID }}-{{.Task.ID}}', {
+      serviceName: 's',
+      slot: 0,
+      taskId: 'tk',
+      nodeName: 'n',
+      nodeId: 'abc',
+    }),
+    'abc-tk',
+  );
+  assert.match(
+    hostnameTemplateProblem('{{.Service.Labels}}') ?? '',
+    /unknown template field \{\{\.Service\.Labels\}\}/,
+  );
+  assert.match(hostnameTemplateProblem('{{.Task.Slot') ?? '', /template field/);
+  assert.throws(() => buildSpec({ name: 's', image: 'i', hostname: 'a b' }), usage(/--hostname/));
+});
+
+test('create flags become task options in the spec, and absent flags leave no field', () => {
+  const spec = buildSpec({
+    name: 'cam',
+    image: 'cam:1',
+    mount: [parseMount('mount', 'source=pics,target=/pics')],
+    readOnly: true,
+    device: [parseDevice('device', '/dev/video0')],
+    capAdd: ['NET_ADMIN'],
+    limitCpu: 0.5,
+    limitMemory: 64 * 1024 * 1024,
+    reserveMemory: 32 * 1024 * 1024,
+    hostname: '{{.Service.Name}}-{{.Task.Slot}}',
+    user: '1000:1000',
+    workdir: '/app',
+    containerLabel: { team: 'vision' },
+    stopSignal: 'SIGINT',
+    dns: ['1.1.1.1'],
+    tty: true,
+    placementPref: [{ spread: 'node.labels.zone' }],
+  });
+  assert.deepEqual(spec.task.mounts, [{ type: 'volume', source: 'pics', target: '/pics' }]);
+  assert.equal(spec.task.readOnly, true);
+  assert.deepEqual(spec.task.limits, { cpu: 0.5, memoryBytes: 64 * 1024 * 1024 });
+  assert.equal(spec.task.resources.memoryBytes, 32 * 1024 * 1024);
+  assert.equal(spec.task.hostname, '{{.Service.Name}}-{{.Task.Slot}}');
+  assert.deepEqual(spec.placementPrefs, [{ spread: 'node.labels.zone' }]);
+  assert.equal(spec.task.stopSignal, 'SIGINT');
+  const plain = buildSpec({ name: 'p', image: 'i', ...{ readOnly: false, capAdd: [], mount: [] } });
+  for (const k of ['mounts', 'readOnly', 'capAdd', 'limits', 'hostname', 'tty'])
+    assert.equal(k in plain.task, false, k);
+  assert.deepEqual(taskOptionsOf({}), {});
+  // A spec written before these options existed still reads, unchanged.
+  const old = { image: 'i', command: [], env: {}, ports: [], secrets: [], configs: [] };
+  assert.equal('mounts' in taskTemplateSchema.parse(old), false);
+});
+
+function task(template: Record<string, unknown>, slot = 2): AssignedTask {
+  return {
+    id: 'task1',
+    serviceId: 'svc',
+    serviceName: 'cam',
+    slot,
+    notBefore: 0,
+    template: taskTemplateSchema.parse({ image: 'img', ...template }),
+  };
+}
+
+test('the docker runtime maps every option to the engine, fleet labels and file mounts first', () => {
+  const t = task({
+    mounts: [
+      {
+        type: 'volume',
+        source: 'pics',
+        target: '/pics',
+        volumeDriver: 'local',
+        volumeOptions: { o: 'x' },
+      },
+      { type: 'bind', source: '/srv', target: '/srv', readOnly: true },
+      { type: 'tmpfs', target: '/run', tmpfsSizeBytes: 1024 },
+    ],
+    readOnly: true,
+    devices: [{ host: '/dev/null', container: '/dev/fake0', permissions: 'rwm' }],
+    privileged: true,
+    capAdd: ['NET_ADMIN'],
+    capDrop: ['MKNOD'],
+    groupAdd: ['dialout'],
+    sysctls: { 'net.ipv4.ip_forward': '1' },
+    ulimits: [{ name: 'nofile', soft: 10, hard: 20 }],
+    limits: { cpu: 1.5, memoryBytes: 32 * 1024 * 1024 },
+    hostname: '{{.Service.Name}}-{{.Task.Slot}}-{{.Node.Hostname}}',
+    user: 'nobody',
+    workdir: '/work',
+    containerLabels: { team: 'vision', 'fleet.task.id': 'forged' },
+    stopSignal: 'SIGINT',
+    dns: ['9.9.9.9'],
+    tty: true,
+  });
+  const files = {
+    mounts: [{ source: '/var/secret', target: '/run/secrets/k' }],
+    secretsDir: null,
+    configsDir: null,
+  };
+  const o = createOptions(t, { nodeId: 'node1', nodeName: 'pi1', hostIp: '127.0.0.1', files }, 'n');
+  const h = o.HostConfig ?? {};
+  assert.equal(o.Hostname, 'cam-2-pi1');
+  assert.equal(o.User, 'nobody');
+  assert.equal(o.WorkingDir, '/work');
+  assert.equal(o.StopSignal, 'SIGINT');
+  assert.equal(o.Tty, true);
+  assert.equal(o.Labels?.team, 'vision');
+  assert.equal(o.Labels?.['fleet.task.id'], 'task1');
+  assert.deepEqual(
+    h.Mounts?.map((m) => [m.Type, m.Source, m.Target, m.ReadOnly]),
+    [
+      ['bind', '/var/secret', '/run/secrets/k', true],
+      ['volume', 'pics', '/pics', false],
+      ['bind', '/srv', '/srv', true],
+      ['tmpfs', '', '/run', false],
+    ],
+  );
+  assert.deepEqual(h.Mounts?.[1]?.VolumeOptions?.DriverConfig, {
+    Name: 'local',
+    Options: { o: 'x' },
+  });
+  assert.equal(h.Mounts?.[3]?.TmpfsOptions?.SizeBytes, 1024);
+  assert.equal(h.ReadonlyRootfs, true);
+  assert.deepEqual(h.Devices, [
+    { PathOnHost: '/dev/null', PathInContainer: '/dev/fake0', CgroupPermissions: 'rwm' },
+  ]);
+  assert.equal(h.Privileged, true);
+  assert.deepEqual([h.CapAdd, h.CapDrop, h.GroupAdd], [['NET_ADMIN'], ['MKNOD'], ['dialout']]);
+  assert.deepEqual(h.Sysctls, { 'net.ipv4.ip_forward': '1' });
+  assert.deepEqual(h.Ulimits, [{ Name: 'nofile', Soft: 10, Hard: 20 }]);
+  assert.equal(h.NanoCpus, 1_500_000_000);
+  assert.equal(h.Memory, 32 * 1024 * 1024);
+  assert.deepEqual(h.Dns, ['9.9.9.9']);
+  assert.equal(h.RestartPolicy?.Name, 'no');
+  const bare = createOptions(task({}), { nodeId: 'node1', hostIp: '127.0.0.1' }, 'n');
+  for (const k of ['Hostname', 'User', 'WorkingDir', 'Tty']) assert.equal(k in bare, false, k);
+  for (const k of ['Mounts', 'Memory', 'NanoCpus', 'Privileged', 'Devices'])
+    assert.equal(k in (bare.HostConfig ?? {}), false, k);
+});
+
+test('a container the kernel killed for memory reports it, with its limit', () => {
+  const info = {
+    Id: 'c1',
+    Config: { Labels: { 'fleet.node.id': 'n', 'fleet.task.id': 't', 'fleet.slot': '1' } },
+    State: {
+      Running: false,
+      OOMKilled: true,
+      ExitCode: 137,
+      StartedAt: '2026-01-01T00:00:00Z',
+      FinishedAt: '2026-01-01T00:00:01Z',
+    },
+    HostConfig: { Memory: 32 * 1024 * 1024 },
+    NetworkSettings: { Ports: {} },
+  } as unknown as Docker.ContainerInspectInfo;
+  assert.equal(toWorkload(info)?.exitReason, 'out of memory (limit 32 MiB)');
+  const plain = {
+    ...info,
+    State: { ...info.State, OOMKilled: false },
+  } as Docker.ContainerInspectInfo;
+  assert.equal(toWorkload(plain)?.exitReason, undefined);
+});
+
+test('the process runtime honours --workdir and a numeric --user, and refuses what needs a container', async () => {
+  const ok = taskTemplateSchema.parse({ image: 'x', workdir: os.tmpdir(), user: '1000:100' });
+  await checkProcessOptions(ok);
+  assert.deepEqual(spawnSettings(ok), { cwd: os.tmpdir(), uid: 1000, gid: 100 });
+  const refused = taskTemplateSchema.parse({
+    image: 'x',
+    mounts: [{ type: 'tmpfs', target: '/t' }],
+    limits: { memoryBytes: 64 * 1024 * 1024 },
+    devices: [{ host: '/dev/null', container: '/dev/null', permissions: 'r' }],
+  });
+  await assert.rejects(checkProcessOptions(refused), {
+    name: 'TaskRejectedError',
+    message:
+      'the process runtime cannot honour --mount, --device, --limit-cpu/--limit-memory: run this service on a Docker agent',
+  });
+  await assert.rejects(
+    checkProcessOptions(taskTemplateSchema.parse({ image: 'x', user: 'www' })),
+    /numeric --user/,
+  );
+  await assert.rejects(
+    checkProcessOptions(taskTemplateSchema.parse({ image: 'x', workdir: '/no/such/dir' })),
+    /working directory \/no\/such\/dir does not exist/,
+  );
+});
+
+test('service update changes options with -add/-rm forms, restart policy, reservations and labels', () => {
+  const before = serviceSpecSchema.parse({
+    name: 'cam',
+    labels: { tier: 'edge' },
+    task: {
+      image: 'cam:1',
+      mounts: [
+        { type: 'volume', source: 'a', target: '/a' },
+        { type: 'tmpfs', target: '/t' },
+      ],
+      capAdd: ['NET_ADMIN'],
+      hostname: 'old',
+      limits: { memoryBytes: 64 * 1024 * 1024 },
+      containerLabels: { x: '1' },
+    },
+  });
+  const change = optionsChangeSchema.parse(
+    optionsChangeOf({
+      mountAdd: [parseMount('mount-add', 'type=bind,source=/srv,target=/a')],
+      mountRm: ['/t'],
+      capDrop: ['NET_ADMIN', 'MKNOD'],
+      hostname: '',
+      limitMemory: 0,
+      limitCpu: 2,
+      reserveCpu: 0.25,
+      restartCondition: 'on-failure',
+      restartDelay: 2000,
+      labelAdd: { owner: 'ops' },
+      labelRm: ['tier'],
+      containerLabelRm: ['x'],
+      placementPrefAdd: [{ spread: 'node.labels.zone' }],
+      readOnly: true,
+    }),
+  );
+  const after = applyOptionsChange(before, change);
+  assert.deepEqual(after.task.mounts, [{ type: 'bind', source: '/srv', target: '/a' }]);
+  assert.equal('capAdd' in after.task, false);
+  assert.deepEqual(after.task.capDrop, ['NET_ADMIN', 'MKNOD']);
+  assert.equal('hostname' in after.task, false);
+  assert.deepEqual(after.task.limits, { cpu: 2 });
+  assert.equal(after.task.resources.cpu, 0.25);
+  assert.equal(after.task.restart.condition, 'on-failure');
+  assert.equal(after.task.restart.delayMs, 2000);
+  assert.deepEqual(after.labels, { owner: 'ops' });
+  assert.equal('containerLabels' in after.task, false);
+  assert.deepEqual(after.placementPrefs, [{ spread: 'node.labels.zone' }]);
+  assert.equal(after.task.readOnly, true);
+  assert.deepEqual(serviceSpecSchema.parse(after), after, 'the result is a valid spec');
+  // Nothing asked, nothing changed.
+  assert.deepEqual(
+    applyOptionsChange(before, optionsChangeSchema.parse(optionsChangeOf({}))),
+    before,
+  );
+});
