@@ -286,7 +286,7 @@ test(
           '600',
         ]);
         const c = await runningContainer(manager, 'so-host');
-        assert.equal(await docker('exec', c.id, 'hostname'), 'so-host-1');
+        assert.equal(await docker('exec', c.id, 'cat', '/proc/sys/kernel/hostname'), 'so-host-1');
       },
     );
   },
