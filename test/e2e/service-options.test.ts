@@ -289,5 +289,44 @@ test(
         assert.equal(await docker('exec', c.id, 'cat', '/proc/sys/kernel/hostname'), 'so-host-1');
       },
     );
+    await t.test(
+      'service update changes the new options and replaces the task through the updater',
+      async () => {
+        const before = await runningContainer(manager, 'so-host');
+        const r = await cli(manager, [
+          'service',
+          'update',
+          '--detach',
+          '--hostname',
+          'h-{{.Task.Slot}}',
+          '--mount-add',
+          'type=tmpfs,target=/x',
+          '--limit-memory',
+          '64M',
+          '--container-label-add',
+          'team=edge',
+          '--restart-condition',
+          'on-failure',
+          'so-host',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const after = await runningContainer(manager, 'so-host', before.id);
+        assert.equal(await docker('exec', after.id, 'cat', '/proc/sys/kernel/hostname'), 'h-1');
+        assert.match(await docker('exec', after.id, 'cat', '/proc/mounts'), /^tmpfs \/x tmpfs /m);
+        const inspected = await docker(
+          'inspect',
+          after.id,
+          '--format',
+          '{{.HostConfig.Memory}} {{index .Config.Labels "team"}}',
+        );
+        assert.equal(inspected, `${64 * 1024 * 1024} edge`);
+        const detail = await cliJson<{
+          specVersion: number;
+          spec: { task: { restart: { condition: string } } };
+        }>(manager, ['service', 'inspect', 'so-host']);
+        assert.equal(detail.spec.task.restart.condition, 'on-failure');
+        assert.equal(detail.specVersion, 2);
+      },
+    );
   },
 );

@@ -398,3 +398,25 @@ test('service update changes options with -add/-rm forms, restart policy, reserv
     before,
   );
 });
+
+test('a Docker agent without --allow-devices rejects a device task with the reason, before asking the engine', async () => {
+  const { DockerRuntime } = await import('../../agent/runtime/docker/runtime.js');
+  // No engine listens here: a refusal must come before any call to it.
+  const runtime = new DockerRuntime({ socketPath: '/nonexistent/docker.sock' });
+  await assert.rejects(
+    runtime.prepare(
+      task({
+        devices: [{ host: '/dev/null', container: '/dev/fake0', permissions: 'rwm' }],
+        capAdd: ['NET_ADMIN'],
+      }),
+    ),
+    {
+      name: 'TaskRejectedError',
+      message:
+        'this node does not allow devices: --device, --cap-add need an agent started with --allow-devices',
+    },
+  );
+  const allowed = new DockerRuntime({ socketPath: '/nonexistent/docker.sock', allowDevices: true });
+  // Allowed, it goes on to the engine, which is not there.
+  await assert.rejects(allowed.prepare(task({ privileged: true })), /nonexistent\/docker\.sock/);
+});

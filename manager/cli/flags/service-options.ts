@@ -92,7 +92,10 @@ export const withServiceOptionUpdates = <T>(y: Argv<T>) =>
     .option('dns-add', dnsOption('dns-add'))
     .option('dns-rm', dnsRmOption)
     .option('placement-pref-add', placementPrefOption('placement-pref-add'))
-    .option('placement-pref-rm', placementPrefOption('placement-pref-rm'))
+    .option('placement-pref-rm', {
+      ...placementPrefOption('placement-pref-rm'),
+      describe: 'remove a placement preference, written as added',
+    })
     .option('reserve-cpu', reserveCpuOption)
     .option('reserve-memory', reserveMemoryOption)
     .option('max-replicas-per-node', maxReplicasPerNodeOption);
