@@ -127,6 +127,8 @@ export interface NodeView {
   labels: Record<string, string>;
   runtime: string;
   resources: { cpus: number; memoryBytes: number };
+  /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
+  allowDevices: boolean;
   tasks: number;
   /** Present on the nodes that run a manager process. */
   manager?: NodeManagerStatus;

@@ -244,6 +244,12 @@ test(
           { what: 'two running device tasks', timeoutMs: 60_000, intervalMs: 250 },
         );
         for (const task of running) assert.equal(task.node, nodeId(DEV.name));
+        const views = await cliJson<{ name: string; allowDevices: boolean }[]>(manager, [
+          'node',
+          'ls',
+        ]);
+        const allow = Object.fromEntries(views.map((v) => [v.name, v.allowDevices]));
+        assert.deepEqual([allow[DEV.name], allow[PLAIN.name]], [true, false]);
         for (const c of await taskContainers('so-dev')) {
           const caps = await docker('inspect', c.id, '--format', '{{json .HostConfig.CapAdd}}');
           assert.match(caps, /NET_ADMIN/);
