@@ -1,9 +1,11 @@
 // Service options from flag to container: parsing, the spec, updates, the engine's create options and the process runtime's refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { applyOptionsChange } from '../../manager/api/options-update.js';
 import { parseEnvFile, readEnvFiles } from '../../manager/cli/flags/container.js';
@@ -419,4 +421,33 @@ test('a Docker agent without --allow-devices rejects a device task with the reas
   const allowed = new DockerRuntime({ socketPath: '/nonexistent/docker.sock', allowDevices: true });
   // Allowed, it goes on to the engine, which is not there.
   await assert.rejects(allowed.prepare(task({ privileged: true })), /nonexistent\/docker\.sock/);
+});
+
+test('bin/fleet.js exits 2 on a bad --mount or --hostname, with one message line and a hint', () => {
+  const script = fileURLToPath(new URL('../../../bin/fleet.js', import.meta.url));
+  const run = (...flags: string[]) =>
+    spawnSync(process.execPath, [script, 'service', 'create', '--name', 'web', ...flags, 'img'], {
+      encoding: 'utf8',
+    });
+  for (const [flags, message] of [
+    [['--mount', 'type=volume,target=/d'], /^Invalid value for --mount: .*source=NAME/],
+    [['--mount', 'target=/d,colour=red'], /^Invalid value for --mount: .*unknown key "colour"/],
+    [['--hostname', '{{.Node.Colour}}'], /^Invalid value for --hostname: .*unknown template field/],
+    [['--limit-memory', 'lots'], /^Invalid value for --limit-memory: "lots"/],
+    [['--placement-pref', 'spread=zone'], /^Invalid value for --placement-pref: "spread=zone"/],
+  ] as const) {
+    const r = run(...flags);
+    assert.equal(r.status, 2, flags.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0] ?? '', message);
+  }
+  // Update has the -add/-rm forms, parsed the same way.
+  const r = spawnSync(
+    process.execPath,
+    [script, 'service', 'update', '--mount-add', 'type=tmpfs,source=x,target=/t', 'web'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^Invalid value for --mount-add: .*a tmpfs mount takes no source/);
 });
