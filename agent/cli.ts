@@ -73,6 +73,12 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         default: false,
         describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
       })
+      .option('allow-devices', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'run tasks that use --device, --privileged, --cap-add/--cap-drop, --group-add, --sysctl or --ulimit',
+      })
       .option('min-free-disk', {
         type: 'string',
         default: DEFAULT_MIN_FREE_DISK,
@@ -106,6 +112,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       runtime: argv.runtime,
       insecure: insecureRequested(argv.insecure),
       minFreeDisk: argv['min-free-disk'],
+      allowDevices: argv['allow-devices'] === true,
     });
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,

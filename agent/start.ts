@@ -27,6 +27,8 @@ export interface AgentStartFlags {
   insecure?: boolean;
   /** Disk space kept free: no task starts (or pulls) when it would leave less. */
   minFreeDisk?: DiskReserve;
+  /** Run tasks that use devices, privileges, capabilities or kernel settings. */
+  allowDevices?: boolean;
 }
 
 export class AgentConfigError extends Error {
@@ -49,6 +51,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     managers,
     dataDir: flags.dataDir,
     advertiseAddr: flags.advertiseAddr,
+    nodeName: flags.name ?? os.hostname(),
     runtime,
     logger,
     insecure: flags.insecure === true,
@@ -78,7 +81,10 @@ async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
     });
   }
   const { DockerRuntime } = await import('./runtime/docker/index.js');
-  return new DockerRuntime({ logger: createLogger('docker-runtime') });
+  return new DockerRuntime({
+    logger: createLogger('docker-runtime'),
+    allowDevices: flags.allowDevices === true,
+  });
 }
 
 async function loadOrJoin(

@@ -12,6 +12,7 @@ import {
   type PortSpec,
   type ServiceMode,
 } from './spec.js';
+import { optionsChangeSchema } from './task-options-change.js';
 import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
 
@@ -70,6 +71,8 @@ export const params = {
     drainTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
     stopGracePeriodMs: z.number().int().min(0).optional(),
     init: z.boolean().optional(),
+    /** Mounts, devices, limits, restart policy, labels, placement… (shared/task-options-change.ts). */
+    options: optionsChangeSchema.optional(),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
     /** Update and rollback settings to change, field by field. */
@@ -126,6 +129,8 @@ export interface NodeView {
   labels: Record<string, string>;
   runtime: string;
   resources: { cpus: number; memoryBytes: number };
+  /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
+  allowDevices: boolean;
   tasks: number;
   /** Present on the nodes that run a manager process. */
   manager?: NodeManagerStatus;

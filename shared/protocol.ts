@@ -95,6 +95,8 @@ export const statusSchema = z.object({
       address: z.string().max(64),
       agentVersion: z.string().max(32),
       diskFull: z.boolean().default(false),
+      /** Started with --allow-devices: tasks may use devices, privileges and kernel settings. */
+      allowDevices: z.boolean().optional(),
     })
     .optional(),
 });

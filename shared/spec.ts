@@ -1,8 +1,10 @@
 // Service specs, tasks and nodes: the cluster's objects, with schemas for every edge that reads them.
 import { z } from 'zod';
 import type { RejectReason } from './reject-reasons.js';
+import { placementShape, taskOptionsShape } from './task-options.js';
 import { updateConfigSchema, type UpdateStatus } from './update-config.js';
 
+export * from './task-options.js';
 export * from './update-config.js';
 
 export const TASK_STATES = [
@@ -165,6 +167,8 @@ export const taskTemplateSchema = z.object({
   init: z.boolean().optional(),
   secrets: z.array(fileRefSchema).max(64).default([]),
   configs: z.array(fileRefSchema).max(64).default([]),
+  // Mounts, devices, limits and the other host settings (shared/task-options.ts).
+  ...taskOptionsShape,
 });
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
 
@@ -191,6 +195,8 @@ export const serviceSpecSchema = z.object({
     .default([]),
   maxReplicasPerNode: z.number().int().min(0).default(0), // 0 = no limit
   labels: z.record(z.string(), z.string()).default({}),
+  // --placement-pref (shared/task-options.ts).
+  ...placementShape,
   update: updateConfigSchema.optional(),
   rollback: updateConfigSchema
     .refine((r) => r.failureAction !== 'rollback', 'a rollback fails with pause or continue')
@@ -291,6 +297,8 @@ export interface NodeRecord {
    */
   prevCertSerial?: string;
   agentVersion: string;
+  /** The agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
+  allowDevices?: boolean;
   /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
   manager?: { address: string };
   createdAt: number;

@@ -30,6 +30,8 @@ export interface AgentOptions {
   managers: string[];
   dataDir: string;
   advertiseAddr: string;
+  /** The node's name, which --hostname templates call {{.Node.Hostname}}. */
+  nodeName?: string;
   runtime: Runtime;
   logger: Logger;
   /** Where unsealed secrets are written; by default memory-backed storage found at start. */
@@ -167,6 +169,7 @@ export class Agent {
     const { opts } = this;
     return createExecutors({
       nodeId: opts.identity.id,
+      ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
       advertiseAddr: opts.advertiseAddr,
       runtime: opts.runtime,
       logger: opts.logger,

@@ -21,6 +21,8 @@ export type Executors = {
 
 export interface ExecutorDeps {
   nodeId: string;
+  /** The node's name, for --hostname templates. */
+  nodeName?: string;
   advertiseAddr: string;
   runtime: Runtime;
   logger: Logger;
@@ -73,7 +75,7 @@ export function createExecutors(deps: ExecutorDeps): Executors {
       deps.update(step.task.id, {
         state: code === 0 ? 'complete' : 'failed',
         message: code === 0 ? 'finished' : 'exited',
-        error: code === 0 ? null : `task exited with code ${code ?? 'unknown'}`,
+        error: code === 0 ? null : exitError(code, step.workload.exitReason),
         exitCode: code,
         lastExitAt: step.workload.finishedAt ?? deps.clock.now(),
       });
@@ -93,6 +95,11 @@ export function createExecutors(deps: ExecutorDeps): Executors {
     },
     remove: (step) => removeWorkload(deps, step),
   };
+}
+
+/** "task exited with code 137: out of memory (limit 32 MiB)" when the runtime knows why. */
+function exitError(code: number | null, reason: string | undefined): string {
+  return `task exited with code ${code ?? 'unknown'}${reason ? `: ${reason}` : ''}`;
 }
 
 async function stopUnhealthy(
@@ -170,6 +177,7 @@ async function runStart(deps: ExecutorDeps, task: AssignedTask): Promise<void> {
     update(task.id, { state: 'starting', message: 'starting' });
     const w = await runtime.start(task, {
       nodeId: deps.nodeId,
+      ...(deps.nodeName ? { nodeName: deps.nodeName } : {}),
       hostIp: deps.advertiseAddr,
       files,
     });

@@ -80,6 +80,7 @@ export class StatusReporter {
         address: deps.address,
         agentVersion: AGENT_VERSION,
         diskFull: deps.diskFull(),
+        allowDevices: info.allowDevices === true,
       },
     };
     deps.publish(topics.status(deps.nodeId), encode(msg), 1);

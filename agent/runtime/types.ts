@@ -27,6 +27,8 @@ export interface ObservedWorkload {
   health?: Exclude<TaskHealth, 'none'>;
   /** The last check's output, shortened, to say why a workload is unhealthy. */
   healthOutput?: string;
+  /** Why an exited workload ended when the runtime knows more than the code, e.g. out of memory. */
+  exitReason?: string;
 }
 
 export interface RuntimeInfo {
@@ -35,6 +37,8 @@ export interface RuntimeInfo {
   cpus: number;
   memoryBytes: number;
   version: string;
+  /** Tasks may use devices, privileges and kernel settings (the agent's --allow-devices). */
+  allowDevices?: boolean;
 }
 
 export interface RuntimeStorage {
@@ -44,6 +48,8 @@ export interface RuntimeStorage {
 
 export interface StartOptions {
   nodeId: string;
+  /** The node's name, for {{.Node.Hostname}} in a --hostname template (the id when absent). */
+  nodeName?: string;
   /** The node's advertise address: published ports bind here. */
   hostIp: string;
   /** The task's secret and config files, already written by the agent. */

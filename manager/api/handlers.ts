@@ -17,6 +17,7 @@ import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
+import { applyOptionsChange } from './options-update.js';
 import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
 import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
@@ -255,6 +256,10 @@ function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['clu
 }
 
 function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): ServiceSpec {
+  return applyOptionsChange(updatedBasics(spec, p), p.options);
+}
+
+function updatedBasics(spec: ServiceSpec, p: ParsedParams<'service.update'>): ServiceSpec {
   const env = { ...spec.task.env, ...p.envAdd };
   for (const k of p.envRm) delete env[k];
   const constraints = spec.constraints.filter((c) => !p.constraintRm.includes(c));

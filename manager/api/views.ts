@@ -62,6 +62,7 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     labels: n.labels,
     runtime: n.runtime,
     resources: n.resources,
+    allowDevices: n.allowDevices === true,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,
     ...(manager ? { manager } : {}),
     createdAt: iso(n.createdAt),

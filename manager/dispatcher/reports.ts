@@ -56,6 +56,7 @@ export function withInfo(
     runtime: info.runtime,
     address: info.address,
     agentVersion: info.agentVersion,
+    allowDevices: info.allowDevices === true,
     statusMessage: info.diskFull
       ? 'disk full'
       : n.statusMessage === 'disk full'
@@ -70,6 +71,7 @@ export function withInfo(
       n.runtime,
       n.address,
       n.agentVersion,
+      n.allowDevices === true,
       n.statusMessage,
     ]) ===
     JSON.stringify([
@@ -79,6 +81,7 @@ export function withInfo(
       next.runtime,
       next.address,
       next.agentVersion,
+      next.allowDevices === true,
       next.statusMessage,
     ]);
   return same ? null : { ...next, updatedAt: now };

@@ -2,12 +2,15 @@
 import type { NodeRecord } from '../../shared/spec.js';
 import { availabilityFilter, constraintFilter, readyFilter } from './filters/basic.js';
 import { hostPortFilter, maxPerNodeFilter, resourcesFilter } from './filters/capacity.js';
+import { devicesFilter } from './filters/devices.js';
 import type { Filter, FilterContext, NodeLoad } from './filters/types.js';
+import { pickSpread, type Candidate } from './spread.js';
 
 export const DEFAULT_FILTERS: readonly Filter[] = [
   readyFilter,
   availabilityFilter,
   constraintFilter,
+  devicesFilter,
   resourcesFilter,
   hostPortFilter,
   maxPerNodeFilter,
@@ -76,6 +79,10 @@ export class Placer {
     const better = (a: Pick, b: Pick | undefined): boolean =>
       !b || a.same < b.same || (a.same === b.same && a.total < b.total);
     const misses = new Map<string, number>();
+    // With placement preferences every fitting node is weighed (pickSpread), not the first empty one.
+    const prefs = base.service?.spec.placementPrefs ?? [];
+    const fitting: Candidate[] = [];
+    const fallbacks: Candidate[] = [];
     for (let i = 0; i < this.nodes.length; i++) {
       const node = this.nodes[i] as NodeRecord;
       let reason = verdicts[i] ?? null;
@@ -89,14 +96,19 @@ export class Placer {
       let same = 0;
       for (const t of load.tasks) if (t.serviceId === base.task.serviceId) same++;
       const pick = { node, same, total: load.tasks.length };
-      if (avoid.has(node.id)) {
+      if (prefs.length > 0) {
+        (avoid.has(node.id) ? fallbacks : fitting).push(pick);
+      } else if (avoid.has(node.id)) {
         if (better(pick, fallback)) fallback = pick;
       } else if (better(pick, best)) {
         best = pick;
         if (pick.total === 0) break; // an empty node cannot be beaten, only tied
       }
     }
-    const chosen = best ?? fallback;
+    const chosen =
+      prefs.length > 0
+        ? (pickSpread(fitting, prefs) ?? pickSpread(fallbacks, prefs))
+        : (best ?? fallback);
     if (chosen) return { ok: true, node: chosen.node };
     if (this.nodes.length === 0)
       return { ok: false, reason: 'no suitable node: the cluster has no nodes' };

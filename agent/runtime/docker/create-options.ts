@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { AssignedTask } from '../../../shared/protocol.js';
 import type { Healthcheck, PortSpec } from '../../../shared/spec.js';
 import { LABELS, type StartOptions } from '../types.js';
+import { containerSettings, hostSettings } from './host-options.js';
 
 /** One host binding of a container port, as the engine writes and reports it. */
 export type Binding = { HostIp: string; HostPort: string };
@@ -21,7 +22,15 @@ export function createOptions(
 ): Docker.ContainerCreateOptions {
   const t = task.template;
   const { exposed, bindings } = portBindings(t.ports, opts.hostIp);
+  const settings = containerSettings(t, {
+    serviceName: task.serviceName,
+    slot: task.slot,
+    taskId: task.id,
+    nodeId: opts.nodeId,
+    nodeName: opts.nodeName ?? opts.nodeId,
+  });
   const hostConfig: Docker.HostConfig = {
+    ...hostSettings(t),
     PortBindings: bindings,
     // fleet decides restarts itself, by the service's restart policy.
     RestartPolicy: { Name: 'no' },
@@ -33,19 +42,25 @@ export function createOptions(
   const healthcheck = t.healthcheck ? dockerHealthcheck(t.healthcheck) : undefined;
   const mounts = opts.files?.mounts ?? [];
   if (mounts.length > 0) {
-    hostConfig.Mounts = mounts.map((m) => ({
-      Type: 'bind' as const,
-      Source: m.source,
-      Target: m.target,
-      ReadOnly: true,
-    }));
+    hostConfig.Mounts = [
+      ...mounts.map((m) => ({
+        Type: 'bind' as const,
+        Source: m.source,
+        Target: m.target,
+        ReadOnly: true,
+      })),
+      ...(hostConfig.Mounts ?? []),
+    ];
   }
   return {
     name,
+    ...settings,
     Image: t.image,
     ...(t.command.length > 0 ? { Cmd: t.command } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
     Labels: {
+      // --container-label first: fleet's own labels are what observed state is rebuilt from.
+      ...settings.Labels,
       [LABELS.node]: opts.nodeId,
       [LABELS.service]: task.serviceName,
       [LABELS.task]: task.id,

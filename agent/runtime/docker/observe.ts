@@ -33,8 +33,22 @@ export function toWorkload(info: Docker.ContainerInspectInfo): ObservedWorkload 
     finishedAt: running ? null : finishedAt(startedAt, dockerTime(info.State.FinishedAt)),
     hostPorts: hostPortsOf(info),
     ...healthOf(info),
+    ...(!running && info.State.OOMKilled ? { exitReason: outOfMemory(info) } : {}),
   };
 }
+
+/** "out of memory (limit 32 MiB)": the kernel killed the task at its --limit-memory. */
+function outOfMemory(info: Docker.ContainerInspectInfo): string {
+  const limit = info.HostConfig.Memory ?? 0;
+  return limit > 0
+    ? `out of memory (limit ${formatMiB(limit)})`
+    : 'out of memory (the node ran out)';
+}
+
+const formatMiB = (bytes: number): string => {
+  const mib = bytes / 1024 ** 2;
+  return `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MiB`;
+};
 
 /** The engine's health verdict and the last check's output, when the container has a check. */
 function healthOf(

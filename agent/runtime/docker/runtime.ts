@@ -4,7 +4,7 @@ import { platformArch } from '../../../shared/arch.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
 import { silentLogger, type Logger } from '../../../shared/log.js';
 import type { AssignedTask } from '../../../shared/protocol.js';
-import type { HostPort } from '../../../shared/spec.js';
+import { deviceOptionsUsed, devicesRefused, type HostPort } from '../../../shared/spec.js';
 import { servedConnections } from '../connections.js';
 import {
   ImageUnavailableError,
@@ -32,6 +32,7 @@ import { missingProgram } from './missing-program.js';
 import { summaryKey, toWorkload } from './observe.js';
 import { pullImage } from './pull.js';
 import { foreignProgram } from './program-arch.js';
+import { ensureVolumes } from './volumes.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -41,6 +42,8 @@ export interface DockerRuntimeOptions {
   pullTimeoutMs?: number;
   /** Time for the pull's deadline and the event stream's reconnects and replay point. */
   clock?: Clock;
+  /** Run tasks that use devices, privileges or kernel settings (the agent's --allow-devices). */
+  allowDevices?: boolean;
 }
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
@@ -60,8 +63,10 @@ export class DockerRuntime implements Runtime {
   private engineArch: string | undefined;
   /** Per image and program: the refusal for a foreign program, or null when it fits. */
   private readonly programVerdicts = new Map<string, string | null>();
+  private readonly allowDevices: boolean;
 
   constructor(opts: DockerRuntimeOptions = {}) {
+    this.allowDevices = opts.allowDevices === true;
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
     this.docker = new Docker({ socketPath: this.socketPath });
     this.log = opts.logger ?? silentLogger;
@@ -78,6 +83,7 @@ export class DockerRuntime implements Runtime {
       cpus: num(field('NCPU')),
       memoryBytes: num(field('MemTotal')),
       version: str(field('ServerVersion')),
+      allowDevices: this.allowDevices,
     };
   }
 
@@ -116,6 +122,14 @@ export class DockerRuntime implements Runtime {
   }
 
   async prepare(task: AssignedTask): Promise<void> {
+    const used = deviceOptionsUsed(task.template);
+    if (used.length > 0 && !this.allowDevices) throw new TaskRejectedError(devicesRefused(used));
+    try {
+      await ensureVolumes(this.docker, task.template.mounts);
+    } catch (e) {
+      if (isConnectionError(e)) throw unreachable(this.socketPath, 'create volume', e);
+      throw new TaskRejectedError(`a volume could not be created: ${dockerMessage(e)}`);
+    }
     const image = task.template.image;
     if (await this.hasImage(image)) return;
     let reason: string;

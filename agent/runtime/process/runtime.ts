@@ -22,6 +22,7 @@ import {
 import { AdoptedProcesses } from './adopted.js';
 import { killRemnants, killUnrecorded, pidAlive, procStat, signalGroup } from './liveness.js';
 import { pickPorts } from './ports.js';
+import { checkProcessOptions, spawnSettings, type SpawnSettings } from './task-options.js';
 import { RecordStore, safeName, toWorkload, type ProcessRecord } from './records.js';
 import {
   buildEnv,
@@ -105,6 +106,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async prepare(task: AssignedTask): Promise<void> {
+    await checkProcessOptions(task.template);
     const exe = commandOf(task)[0];
     const env = envPath(task);
     if ((await resolveExecutable(exe, env)) === null) {
@@ -122,7 +124,7 @@ export class ProcessRuntime implements Runtime {
     // No mount namespace here: the task reads its files by name from these directories.
     if (opts.files?.secretsDir) env.FLEET_SECRETS_DIR = opts.files.secretsDir;
     if (opts.files?.configsDir) env.FLEET_CONFIGS_DIR = opts.files.configsDir;
-    const rec = await this.launch(command, env, {
+    const rec = await this.launch(command, env, spawnSettings(task.template), {
       v: 1,
       runtimeId: ID_PREFIX + task.id,
       taskId: task.id,
@@ -204,11 +206,12 @@ export class ProcessRuntime implements Runtime {
   private launch(
     command: string[],
     env: NodeJS.ProcessEnv,
+    settings: SpawnSettings,
     base: Omit<ProcessRecord, 'pid' | 'procStart'>,
   ): Promise<ProcessRecord> {
     const [exe = '', ...args] = command;
     const logFile = path.join(this.logsDir, `${safeName(base.taskId)}.log`);
-    const child = spawnDetached(exe, args, env, logFile);
+    const child = spawnDetached(exe, args, env, logFile, settings);
     const pid = child.pid;
     if (pid === undefined) {
       return new Promise((_resolve, reject) => {

@@ -69,10 +69,11 @@ export function spawnDetached(
   args: string[],
   env: NodeJS.ProcessEnv,
   logFile: string,
+  settings: { cwd?: string; uid?: number; gid?: number } = {},
 ): ChildProcess {
   const logFd = openSync(logFile, 'a');
   try {
-    return spawn(exe, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
+    return spawn(exe, args, { ...settings, detached: true, stdio: ['ignore', logFd, logFd], env });
   } finally {
     closeSync(logFd); // the child holds its own copy of the descriptor
   }

@@ -9,6 +9,7 @@ import { constraintOption, maxReplicasPerNodeOption } from '../flags/placement.j
 import { publishOption } from '../flags/publish.js';
 import { reserveCpuOption, reserveMemoryOption } from '../flags/resources.js';
 import { withRestartOptions } from '../flags/restart.js';
+import { withServiceOptions } from '../flags/service-options.js';
 import { withStopOptions } from '../flags/stop.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
 import { countOption } from '../flags/values.js';
@@ -55,7 +56,7 @@ export const create = defineCommand({
       .option('reserve-memory', reserveMemoryOption)
       .option('max-replicas-per-node', maxReplicasPerNodeOption);
     // Help lists the flags in the order they are added: the restart policy comes before labels.
-    return withRestartOptions(placed)
+    return withServiceOptions(withRestartOptions(placed))
       .option('label', labelOption('service label KEY=VALUE, repeatable'))
       .option('secret', fileRefOption('secret'))
       .option('config', fileRefOption('config'))

@@ -10,10 +10,11 @@ import {
   type UpdateConfig,
 } from '../../../shared/spec.js';
 import type { PortInput } from '../flags/publish.js';
+import { taskOptionsOf, type ServiceOptionFlags } from '../flags/service-options.js';
 import { UsageError } from '../usage.js';
 
 /** The parsed flags of `service create`, after each flag's own parser has run. */
-export interface CreateFlags {
+export interface CreateFlags extends ServiceOptionFlags {
   name: string;
   image: string;
   command?: string[];
@@ -63,7 +64,7 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
     task: {
       image: f.image,
       command: f.command,
-      env: f.env,
+      env: { ...f.envFile, ...f.env },
       ports: f.publish,
       restart: {
         // As Docker: a job's task is restarted when it fails, not when it completes.
@@ -79,10 +80,12 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
       ...(f.health ? { healthcheck: f.health } : {}),
       secrets: f.secret,
       configs: f.config,
+      ...taskOptionsOf(f),
     },
     constraints: f.constraint,
     maxReplicasPerNode: f.maxReplicasPerNode,
     labels: f.label,
+    ...(f.placementPref?.length ? { placementPrefs: f.placementPref } : {}),
     ...(f.update ? { update: f.update } : {}),
     ...(f.rollback ? { rollback: f.rollback } : {}),
   });
@@ -113,6 +116,23 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['task.healthcheck', '--health-cmd'],
   ['task.secrets', '--secret'],
   ['task.configs', '--config'],
+  ['task.mounts', '--mount'],
+  ['task.readOnly', '--read-only'],
+  ['task.devices', '--device'],
+  ['task.capAdd', '--cap-add'],
+  ['task.capDrop', '--cap-drop'],
+  ['task.groupAdd', '--group-add'],
+  ['task.sysctls', '--sysctl'],
+  ['task.ulimits', '--ulimit'],
+  ['task.limits.cpu', '--limit-cpu'],
+  ['task.limits.memoryBytes', '--limit-memory'],
+  ['task.hostname', '--hostname'],
+  ['task.user', '--user'],
+  ['task.workdir', '--workdir'],
+  ['task.containerLabels', '--container-label'],
+  ['task.stopSignal', '--stop-signal'],
+  ['task.dns', '--dns'],
+  ['placementPrefs', '--placement-pref'],
   ['constraints', '--constraint'],
   ['maxReplicasPerNode', '--max-replicas-per-node'],
   ['labels', '--label'],

@@ -8,6 +8,7 @@ import { healthcheckOf, withHealthOptions } from '../flags/health.js';
 import { withProgress } from '../flags/output.js';
 import { publishAddOption, publishRmOption } from '../flags/publish.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
+import { optionsChangeOf, withServiceOptionUpdates } from '../flags/service-options.js';
 import { withStopOptions } from '../flags/stop.js';
 import { countOption } from '../flags/values.js';
 import { followUpdate, replacesTasks, waitForConvergence } from './follow.js';
@@ -16,7 +17,9 @@ export const update = defineCommand({
   command: 'update <service>',
   describe: 'Change a service; its tasks are replaced, a few at a time, when the template changes',
   builder: (y) =>
-    withUpdateOptions(withStopOptions(withHealthOptions(withProgress(withConnection(y)))))
+    withServiceOptionUpdates(
+      withUpdateOptions(withStopOptions(withHealthOptions(withProgress(withConnection(y))))),
+    )
       .positional('service', { type: 'string', demandOption: true })
       .option('replicas', countOption('replicas', 'number of tasks'))
       .option('image', { type: 'string', requiresArg: true, describe: 'new container image' })
@@ -45,7 +48,7 @@ export const update = defineCommand({
         service,
         replicas: argv.replicas,
         image: argv.image,
-        envAdd: argv.envAdd,
+        envAdd: { ...argv.envFile, ...argv.envAdd },
         envRm: argv.envRm,
         constraintAdd: argv.constraintAdd,
         constraintRm: argv.constraintRm,
@@ -59,6 +62,7 @@ export const update = defineCommand({
         drainTimeoutMs: argv.drainTimeout,
         stopGracePeriodMs: argv.stopGracePeriod,
         init: argv.init,
+        options: optionsChangeOf(argv),
         force: argv.force,
         ...settings,
       });

@@ -4,6 +4,10 @@ import type { Filter } from './types.js';
 export const resourcesFilter: Filter = {
   name: 'resources',
   check: ({ node, task, load }) => {
+    // The engine refuses a CPU limit above the node's CPU count, so such a node cannot run it.
+    const cpuLimit = task.template.limits?.cpu ?? 0;
+    if (cpuLimit > 0 && node.resources.cpus > 0 && cpuLimit > node.resources.cpus + 1e-9)
+      return "have fewer CPUs than the task's CPU limit";
     const want = task.template.resources;
     if (want.cpu <= 0 && want.memoryBytes <= 0) return null;
     let cpu = 0;
