@@ -9,6 +9,8 @@ import { managerCommand } from '../manager/cli/manager-start.js';
 import { nodeCommand } from '../manager/cli/node.js';
 import { configCommand, secretCommand } from '../manager/cli/secret.js';
 import { serviceCommand } from '../manager/cli/service/index.js';
+import { createFlagTable } from '../manager/cli/service/create.js';
+import { splitAtImage } from '../manager/cli/service/task-argv.js';
 import { upCommand } from '../manager/cli/up.js';
 import { UsageError } from '../manager/cli/usage.js';
 
@@ -29,10 +31,13 @@ const TOP_LEVEL: readonly ListedCommand[] = [
 ];
 
 /** Runs the CLI on `argv` (without node and script); sets process.exitCode instead of exiting. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(commandLine: string[]): Promise<void> {
+  const argv = taskWordsApart(commandLine);
   const parser = yargs()
     .scriptName('fleet')
-    .usage('$0 <command> [options]\n\nRun containers on a fleet of small boards.');
+    .usage('$0 <command> [options]\n\nRun containers on a fleet of small boards.')
+    // A task's words arrive as positionals and must stay as typed: "1e3" is not 1000.
+    .parserConfiguration({ 'parse-positional-numbers': false });
   for (const command of TOP_LEVEL) command.register(parser);
   parser
     .demandCommand(1, 'fleet needs a command')
@@ -58,6 +63,12 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     process.exitCode = report(e, argv);
   }
+}
+
+/** `service create`: the image and every word after it are the task's, flags included, as in Docker. */
+function taskWordsApart(argv: readonly string[]): string[] {
+  if (argv[0] !== 'service' || argv[1] !== 'create') return [...argv];
+  return [...argv.slice(0, 2), ...splitAtImage(argv.slice(2), createFlagTable())];
 }
 
 /**

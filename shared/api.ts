@@ -52,6 +52,8 @@ export const params = {
     replicas: z.number().int().min(0).max(10_000).optional(),
     image: z.string().min(1).max(512).optional(),
     command: z.array(z.string()).optional(),
+    /** Replaces the entrypoint; an empty list returns to the image's own. */
+    entrypoint: z.array(z.string()).optional(),
     envAdd: z.record(z.string(), z.string()).default({}),
     envRm: z.array(z.string()).default([]),
     constraintAdd: z.array(z.string()).default([]),

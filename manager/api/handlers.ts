@@ -252,10 +252,17 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
       ...optional('init', p.init ?? spec.task.init),
       ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
+      ...entrypointAfter(spec.task.entrypoint, p.entrypoint),
     },
     ...optional('update', mergeUpdateConfig(spec.update, p.update)),
     ...optional('rollback', mergeUpdateConfig(spec.rollback, p.rollback)),
   };
+}
+
+/** An update's entrypoint: unchanged when not given, the image's own again when given empty. */
+function entrypointAfter(old: string[] | undefined, change: string[] | undefined) {
+  const next = change === undefined ? old : change.length > 0 ? change : undefined;
+  return optional('entrypoint', next);
 }
 
 /** { key: value }, or nothing when the value is undefined (keeps specs free of undefined). */

@@ -45,21 +45,28 @@ export interface ConnectionArgs {
   stale?: boolean;
 }
 
+/** How withClient reaches a manager; a test swaps `connect` to capture the requests a command sends. */
+export const connector = {
+  connect: async (argv: ConnectionArgs): Promise<RpcClient> => {
+    const identity = await loadIdentity(argv.identity);
+    const { connectClient } = await import('./rpc-client.js');
+    return connectClient({
+      hosts: parseHosts(argv.host),
+      identity,
+      insecure: argv.insecure === true,
+      stale: argv.stale === true,
+      // Warnings go to stderr: stdout may be JSON another program parses.
+      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+    });
+  },
+};
+
 /** Loads the identity, connects to a manager, runs `fn`, and always closes the connection. */
 export async function withClient<T>(
   argv: ConnectionArgs,
   fn: (client: RpcClient) => Promise<T>,
 ): Promise<T> {
-  const identity = await loadIdentity(argv.identity);
-  const { connectClient } = await import('./rpc-client.js');
-  const client = await connectClient({
-    hosts: parseHosts(argv.host),
-    identity,
-    insecure: argv.insecure === true,
-    stale: argv.stale === true,
-    // Warnings go to stderr: stdout may be JSON another program parses.
-    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-  });
+  const client = await connector.connect(argv);
   try {
     return await fn(client);
   } finally {

@@ -44,6 +44,7 @@ export function createOptions(
     name,
     Image: t.image,
     ...(t.command.length > 0 ? { Cmd: t.command } : {}),
+    ...(t.entrypoint ? { Entrypoint: t.entrypoint } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
     Labels: {
       [LABELS.node]: opts.nodeId,

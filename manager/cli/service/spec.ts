@@ -14,6 +14,8 @@ export interface CreateFlags {
   name: string;
   image: string;
   command?: string[];
+  /** The image's entrypoint replaced, already split into words. */
+  entrypoint?: string[];
   mode?: 'replicated' | 'global';
   replicas?: number;
   env?: Record<string, string>;
@@ -51,6 +53,7 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
     task: {
       image: f.image,
       command: f.command,
+      ...(f.entrypoint ? { entrypoint: f.entrypoint } : {}),
       env: f.env,
       ports: f.publish,
       restart: {
@@ -86,6 +89,7 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['replicas', '--replicas'],
   ['task.image', 'IMAGE'],
   ['task.command', 'COMMAND'],
+  ['task.entrypoint', '--entrypoint'],
   ['task.env', '--env'],
   ['task.ports', '--publish'],
   ['task.restart.condition', '--restart-condition'],
