@@ -40,6 +40,8 @@ export const params = {
     labelRm: z.array(z.string().max(128)).default([]),
   }),
   'node.rm': z.object({ node: ref, force: z.boolean().default(false) }),
+  /** The tasks on the nodes named (every node when none is), as `fleet node ps` lists them. */
+  'node.ps': z.object({ nodes: z.array(ref).max(256).default([]) }),
   'node.promote': z.object({ node: ref }),
   'node.demote': z.object({ node: ref }),
   'manager.ls': z.object({}).default({}),
@@ -125,6 +127,9 @@ export interface NodeView {
   os: string;
   labels: Record<string, string>;
   runtime: string;
+  /** fleet's agent version, and its runtime's (Docker Engine's); '' until the agent reports. */
+  agentVersion: string;
+  engineVersion: string;
   resources: { cpus: number; memoryBytes: number };
   tasks: number;
   /** Present on the nodes that run a manager process. */
@@ -157,6 +162,8 @@ export interface ServiceView {
   replicas: { running: number; desired: number };
   image: string;
   ports: PortSpec[];
+  /** The spec's labels (for --filter label=...); absent from managers that predate them. */
+  labels?: Record<string, string>;
   /** The last update or rollback, absent when the service was never updated. */
   updateStatus?: UpdateStatusView;
 }
@@ -287,6 +294,7 @@ export interface Results {
   'node.inspect': NodeView;
   'node.update': NodeView;
   'node.rm': { id: string };
+  'node.ps': TaskView[];
   'node.promote': NodeView;
   'node.demote': NodeView;
   'manager.ls': ManagerView[];

@@ -287,6 +287,8 @@ export interface NodeRecord {
    */
   prevCertSerial?: string;
   agentVersion: string;
+  /** The version its runtime reports (Docker Engine's); absent until the agent says. */
+  engineVersion?: string;
   /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
   manager?: { address: string };
   createdAt: number;

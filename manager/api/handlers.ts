@@ -15,7 +15,7 @@ import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
-import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
+import { checkManagerRemoval, managerList, nodeTasks, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
 import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
@@ -57,6 +57,7 @@ export const handlers: Handlers = {
   'node.inspect': (p, { store, raft }) => ({
     result: nodeView(store, findNode(store, p.node), raft),
   }),
+  'node.ps': (p, { store }) => ({ result: nodeTasks(store, p.nodes) }),
   'node.promote': (p, ctx) => setManagerRole(p.node, 'manager', ctx),
   'node.demote': (p, ctx) => setManagerRole(p.node, 'worker', ctx),
   'manager.ls': (_p, { store, raft }) => ({ result: managerList(store, raft) }),

@@ -58,6 +58,8 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     os: n.os,
     labels: n.labels,
     runtime: n.runtime,
+    agentVersion: n.agentVersion,
+    engineVersion: n.engineVersion ?? '',
     resources: n.resources,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,
     ...(manager ? { manager } : {}),
@@ -82,6 +84,7 @@ export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
     replicas: { running, desired },
     image: s.spec.task.image,
     ports: s.spec.task.ports,
+    labels: s.spec.labels,
     ...(s.updateStatus ? { updateStatus: updateStatusView(s.updateStatus) } : {}),
   };
 }

@@ -54,6 +54,7 @@ export function withInfo(
     runtime: info.runtime,
     address: info.address,
     agentVersion: info.agentVersion,
+    ...(info.engineVersion !== undefined ? { engineVersion: info.engineVersion } : {}),
     statusMessage: info.diskFull
       ? 'disk full'
       : n.statusMessage === 'disk full'
@@ -68,6 +69,7 @@ export function withInfo(
       n.runtime,
       n.address,
       n.agentVersion,
+      n.engineVersion,
       n.statusMessage,
     ]) ===
     JSON.stringify([
@@ -77,6 +79,7 @@ export function withInfo(
       next.runtime,
       next.address,
       next.agentVersion,
+      next.engineVersion,
       next.statusMessage,
     ]);
   return same ? null : { ...next, updatedAt: now };
