@@ -29,7 +29,9 @@ export const withListOptions = <T>(y: Argv<T>) =>
       describe:
         "table, json, or a template: '{{.Name}} {{.Replicas}}', 'table {{.ID}}\\t{{.Name}}'",
     })
-    .option('no-trunc', { type: 'boolean', default: false, describe: 'print full ids' });
+    .option('no-trunc', { type: 'boolean', default: false, describe: 'print full ids' })
+    // yargs reads --no-trunc as trunc=false; declared so strict parsing knows it.
+    .option('trunc', { type: 'boolean', hidden: true });
 
 /** The list options as prepareListing takes them; yargs reads --no-trunc as trunc=false. */
 export const listOptionsOf = (argv: {

@@ -4,30 +4,31 @@ import { capitalize, formatBytes } from '../format.js';
 
 export function renderNodePretty(n: NodeView): string {
   const pad = (label: string): string => `${label}:`.padEnd(24);
+  const sub = (label: string): string => ` ${label}:`.padEnd(24);
   const lines = [
     `${pad('ID')}${n.id}`,
     `${pad('Hostname')}${n.name}`,
     `${pad('Joined at')}${n.createdAt}`,
     'Status:',
-    ` ${pad('State').slice(1)}${capitalize(n.status)}${n.statusMessage ? ` (${n.statusMessage})` : ''}`,
-    ` ${pad('Availability').slice(1)}${capitalize(n.availability)}`,
-    ` ${pad('Address').slice(1)}${n.address || '-'}`,
+    `${sub('State')}${capitalize(n.status)}${n.statusMessage ? ` (${n.statusMessage})` : ''}`,
+    `${sub('Availability')}${capitalize(n.availability)}`,
+    `${sub('Address')}${n.address || '-'}`,
   ];
   if (n.manager) {
     lines.push(
       'Manager Status:',
-      ` ${pad('Address').slice(1)}${n.manager.address}`,
-      ` ${pad('Raft Status').slice(1)}${n.manager.reachable ? 'Reachable' : 'Unreachable'} (${n.manager.raft})`,
-      ` ${pad('Leader').slice(1)}${n.manager.leader ? 'Yes' : 'No'}`,
+      `${sub('Address')}${n.manager.address}`,
+      `${sub('Raft Status')}${n.manager.reachable ? 'Reachable' : 'Unreachable'} (${n.manager.raft})`,
+      `${sub('Leader')}${n.manager.leader ? 'Yes' : 'No'}`,
     );
   }
   lines.push(
     'Platform:',
-    ` ${pad('Operating System').slice(1)}${n.os}`,
-    ` ${pad('Architecture').slice(1)}${n.arch}`,
+    `${sub('Operating System')}${n.os}`,
+    `${sub('Architecture')}${n.arch}`,
     'Resources:',
-    ` ${pad('CPUs').slice(1)}${n.resources.cpus}`,
-    ` ${pad('Memory').slice(1)}${formatBytes(n.resources.memoryBytes)}`,
+    `${sub('CPUs')}${n.resources.cpus}`,
+    `${sub('Memory')}${formatBytes(n.resources.memoryBytes)}`,
     `${pad('Runtime')}${n.runtime}`,
     `${pad('Engine Version')}${n.engineVersion || '-'}`,
     `${pad('Agent Version')}${n.agentVersion || '-'}`,
