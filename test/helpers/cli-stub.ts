@@ -1,11 +1,14 @@
 // Runs the real CLI in-process against a stub manager: records every request a command sends and what it prints.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { main } from '../../bin/cli.js';
 import { connector, type ConnectionArgs } from '../../manager/cli/connection.js';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
 
 export interface Captured {
   calls: { method: string; params: unknown }[];
-  /** The connection flags the command connected with. */
+  /** Where the command connected, once flags, environment and context were weighed. */
   connections: ConnectionArgs[];
   stdout: string;
   stderr: string;
@@ -14,6 +17,9 @@ export interface Captured {
 
 /** What the stub manager answers, per method; a method not listed answers `{ id: 'stub' }`. */
 export type Answers = Record<string, unknown>;
+
+// Saved contexts are read from the user's config directory: tests get an empty one of their own.
+process.env.XDG_CONFIG_HOME = mkdtempSync(path.join(tmpdir(), 'fleet-config-'));
 
 export async function captureCalls(argv: string[], answers: Answers = {}): Promise<Captured> {
   const out: Captured = { calls: [], connections: [], stdout: '', stderr: '', exitCode: 0 };
@@ -30,26 +36,35 @@ export async function captureCalls(argv: string[], answers: Answers = {}): Promi
     };
     return Promise.resolve(client as unknown as RpcClient);
   };
+  // The CLI looks process.stdout up at each write; the test runner holds its own reference to
+  // the real stream, so swapping the property captures the command's output and nothing else.
+  const realOut = process.stdout;
+  const realErr = process.stderr;
+  const sink = (field: 'stdout' | 'stderr') => ({
+    write: (chunk: string | Uint8Array) => {
+      out[field] += String(chunk);
+      return true;
+    },
+    isTTY: false,
+    columns: 100,
+  });
+  const swap = (stdout: unknown, stderr: unknown): void => {
+    Object.defineProperty(process, 'stdout', { value: stdout, configurable: true, writable: true });
+    Object.defineProperty(process, 'stderr', { value: stderr, configurable: true, writable: true });
+  };
   const { connect } = connector;
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
+  // The runner marks a failed test in process.exitCode: kept apart from the command's.
+  const runnerCode = process.exitCode;
+  process.exitCode = 0;
   connector.connect = stub;
-  process.stdout.write = (chunk: string | Uint8Array) => {
-    out.stdout += String(chunk);
-    return true;
-  };
-  process.stderr.write = (chunk: string | Uint8Array) => {
-    out.stderr += String(chunk);
-    return true;
-  };
+  swap(sink('stdout'), sink('stderr'));
   try {
     await main(argv);
   } finally {
     connector.connect = connect;
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
+    swap(realOut, realErr);
     out.exitCode = Number(process.exitCode ?? 0);
-    process.exitCode = 0;
+    process.exitCode = runnerCode;
   }
   return out;
 }

@@ -66,6 +66,8 @@ test('every command of the table is registered: fleet --help lists them in order
     'secret',
     'config',
     'join-token',
+    'context',
+    'completion',
   ]);
 });
 

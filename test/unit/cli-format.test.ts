@@ -49,7 +49,7 @@ const service = (name: string, over: Partial<ServiceView> = {}): ServiceView => 
 
 const run = (argv: string[], answers: Record<string, unknown>) =>
   captureCalls(argv, answers).then((r) => {
-    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   });
 

@@ -275,7 +275,7 @@ test('a missing identity file is one error line and exit 1', async () => {
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr,
-    'Error: no identity file at /nonexistent/identity.json: pass --identity or set FLEET_IDENTITY\n',
+    'Error: no identity file at /nonexistent/identity.json: pass --identity, set FLEET_IDENTITY or create a context (fleet context create)\n',
   );
 });
 
