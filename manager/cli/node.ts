@@ -42,6 +42,7 @@ const inspect = defineCommand({
       .positional('node', nodeArg)
       .option('pretty', { type: 'boolean', default: false, describe: 'print it for people' })
       .option('format', {
+        alias: 'f',
         type: 'string',
         default: 'json',
         describe: "json, or a template on the JSON's fields: '{{.Status}} {{.EngineVersion}}'",

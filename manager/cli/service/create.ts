@@ -47,7 +47,10 @@ export const create = defineCommand({
       .option('constraint', constraintOption)
       .option('reserve-cpu', reserveCpuOption)
       .option('reserve-memory', reserveMemoryOption)
-      .option('max-replicas-per-node', maxReplicasPerNodeOption);
+      .option('max-replicas-per-node', {
+        ...maxReplicasPerNodeOption,
+        alias: 'replicas-max-per-node', // Docker's name
+      });
     // Help lists the flags in the order they are added: the restart policy comes before labels.
     return withRestartOptions(placed)
       .option('label', labelOption('service label KEY=VALUE, repeatable'))
