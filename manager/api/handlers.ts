@@ -233,6 +233,7 @@ function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['clu
 }
 
 function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): ServiceSpec {
+  const { entrypoint, ...task } = spec.task;
   const env = { ...spec.task.env, ...p.envAdd };
   for (const k of p.envRm) delete env[k];
   const constraints = spec.constraints.filter((c) => !p.constraintRm.includes(c));
@@ -242,7 +243,7 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
     replicas: p.replicas ?? spec.replicas,
     constraints,
     task: {
-      ...spec.task,
+      ...task,
       image: p.image ?? spec.task.image,
       command: p.command ?? spec.task.command,
       env,
@@ -253,7 +254,7 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
       ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
       ...optional('init', p.init ?? spec.task.init),
       ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
-      ...entrypointAfter(spec.task.entrypoint, p.entrypoint),
+      ...entrypointAfter(entrypoint, p.entrypoint),
     },
     ...optional('update', mergeUpdateConfig(spec.update, p.update)),
     ...optional('rollback', mergeUpdateConfig(spec.rollback, p.rollback)),
