@@ -1,39 +1,106 @@
 // The `fleet` command line: registers every command and turns any failure into one line and an exit code.
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
-import { agentCommand } from '../agent/cli.js';
+import type { Argv } from 'yargs';
 import { errorMessage, isFleetError } from '../shared/errors.js';
 import { listed, selectors, type ListedCommand } from '../manager/cli/command.js';
-import { joinTokenCommand } from '../manager/cli/join-token.js';
-import { managerCommand } from '../manager/cli/manager-start.js';
-import { nodeCommand } from '../manager/cli/node.js';
-import { configCommand, secretCommand } from '../manager/cli/secret.js';
-import { serviceCommand } from '../manager/cli/service/index.js';
-import { upCommand } from '../manager/cli/up.js';
+import { topLevelHelp } from '../manager/cli/top-help.js';
 import { UsageError } from '../manager/cli/usage.js';
 
 /** Exit codes: 1 for a failed operation, 2 for a command line that could not be understood. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** Every top-level command, in the order help lists them: registration and help hints both read this. */
-const TOP_LEVEL: readonly ListedCommand[] = [
-  listed(upCommand),
-  listed(managerCommand),
-  listed(agentCommand),
-  listed(nodeCommand),
-  listed(serviceCommand),
-  listed(secretCommand),
-  listed(configCommand),
-  listed(joinTokenCommand),
+/**
+ * Every top-level command, in the order help lists them: its words and description here, its
+ * module loaded only when it runs (as balena-cli does), so `fleet --help` reads no command's
+ * code and `fleet node ls` none but node's. A test checks each entry against its module.
+ */
+export interface TopLevelEntry extends ListedCommand {
+  readonly command: string;
+  readonly describe: string;
+  load(): Promise<ListedCommand>;
+}
+
+const entry = (
+  command: string,
+  describe: string,
+  load: () => Promise<ListedCommand>,
+): TopLevelEntry => ({
+  command,
+  aliases: [],
+  describe,
+  load,
+  // Registered without flags: enough for help, suggestions and the --help hint.
+  register: (parser) =>
+    void parser.command({ command, describe, builder: (y) => y, handler: () => undefined }),
+});
+
+export const TOP_LEVEL: readonly TopLevelEntry[] = [
+  entry('up', 'start a local cluster: one manager and N agents on loopback addresses', async () =>
+    listed((await import('../manager/cli/up.js')).upCommand),
+  ),
+  entry('manager', 'Run a manager, or list the managers', async () =>
+    listed((await import('../manager/cli/manager-start.js')).managerCommand),
+  ),
+  entry('agent <action>', 'run an agent on this board', async () =>
+    listed((await import('../agent/cli.js')).agentCommand),
+  ),
+  entry('node', 'Manage the nodes of the fleet', async () =>
+    listed((await import('../manager/cli/node.js')).nodeCommand),
+  ),
+  entry('service', 'Manage services', async () =>
+    listed((await import('../manager/cli/service/index.js')).serviceCommand),
+  ),
+  entry('secret', 'Manage secrets (encrypted, delivered only where used)', async () =>
+    listed((await import('../manager/cli/secret.js')).secretCommand),
+  ),
+  entry('config', 'Manage configs', async () =>
+    listed((await import('../manager/cli/secret.js')).configCommand),
+  ),
+  entry('join-token <role>', 'Print the command that joins a board to the fleet', async () =>
+    listed((await import('../manager/cli/join-token.js')).joinTokenCommand),
+  ),
+  entry('context', 'Manage saved connections to fleets', async () =>
+    listed((await import('../manager/cli/context.js')).contextCommand),
+  ),
+  entry('completion <shell>', 'Print a shell completion script for fleet', async () => {
+    const { completionCommand } = await import('../manager/cli/completion.js');
+    return listed(completionCommand(() => Promise.all(TOP_LEVEL.map((e) => e.load()))));
+  }),
 ];
 
 /** Runs the CLI on `argv` (without node and script); sets process.exitCode instead of exiting. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(commandLine: string[]): Promise<void> {
+  // `fleet --help` is answered from the table alone: loading the option parser would double
+  // the time it takes (a test checks the text is what the parser would print).
+  if (commandLine.length === 1 && (commandLine[0] === '--help' || commandLine[0] === '-h')) {
+    process.stdout.write(topLevelHelp(USAGE, TOP_LEVEL));
+    return;
+  }
+  const argv = await taskWordsApart(commandLine);
+  const parser = await buildParser(argv);
+  try {
+    await parser.parseAsync(argv);
+  } catch (e) {
+    process.exitCode = report(e, argv);
+  }
+}
+
+const USAGE = '$0 <command> [options]\n\nRun containers on a fleet of small boards.';
+
+/** The parser for `argv`, with the command it names loaded and the others listed. */
+export async function buildParser(argv: readonly string[]): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   const parser = yargs()
     .scriptName('fleet')
-    .usage('$0 <command> [options]\n\nRun containers on a fleet of small boards.');
-  for (const command of TOP_LEVEL) command.register(parser);
+    .usage(USAGE)
+    // A task's words arrive as positionals and must stay as typed: "1e3" is not 1000.
+    .parserConfiguration({ 'parse-positional-numbers': false });
+  const first = argv.find((a) => !a.startsWith('-'));
+  for (const e of TOP_LEVEL) {
+    const chosen = first !== undefined && selectors(e).includes(first);
+    (chosen ? await e.load() : e).register(parser);
+  }
   parser
     .demandCommand(1, 'fleet needs a command')
     .strict()
@@ -52,12 +119,15 @@ export async function main(argv: string[]): Promise<void> {
         err,
       );
     });
-  parser.wrap(Math.min(100, parser.terminalWidth()));
-  try {
-    await parser.parseAsync(argv);
-  } catch (e) {
-    process.exitCode = report(e, argv);
-  }
+  return parser.wrap(Math.min(100, parser.terminalWidth()));
+}
+
+/** `service create`: the image and every word after it are the task's, flags included, as in Docker. */
+async function taskWordsApart(argv: readonly string[]): Promise<string[]> {
+  if (argv[0] !== 'service' || argv[1] !== 'create') return [...argv];
+  const { createFlagTable } = await import('../manager/cli/service/create.js');
+  const { splitAtImage } = await import('../manager/cli/service/task-argv.js');
+  return [...argv.slice(0, 2), ...splitAtImage(argv.slice(2), createFlagTable())];
 }
 
 /**

@@ -43,6 +43,8 @@ export const params = {
     labelRm: z.array(z.string().max(128)).default([]),
   }),
   'node.rm': z.object({ node: ref, force: z.boolean().default(false) }),
+  /** The tasks on the nodes named (every node when none is), as `fleet node ps` lists them. */
+  'node.ps': z.object({ nodes: z.array(ref).max(256).default([]) }),
   'node.promote': z.object({ node: ref }),
   'node.demote': z.object({ node: ref }),
   'manager.ls': z.object({}).default({}),
@@ -55,6 +57,8 @@ export const params = {
     replicas: z.number().int().min(0).max(10_000).optional(),
     image: z.string().min(1).max(512).optional(),
     command: z.array(z.string()).optional(),
+    /** Replaces the entrypoint; an empty list returns to the image's own. */
+    entrypoint: z.array(z.string()).optional(),
     envAdd: z.record(z.string(), z.string()).default({}),
     envRm: z.array(z.string()).default([]),
     constraintAdd: z.array(z.string()).default([]),
@@ -128,6 +132,9 @@ export interface NodeView {
   os: string;
   labels: Record<string, string>;
   runtime: string;
+  /** fleet's agent version, and its runtime's (Docker Engine's); '' until the agent reports. */
+  agentVersion: string;
+  engineVersion: string;
   resources: { cpus: number; memoryBytes: number };
   /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices: boolean;
@@ -166,6 +173,8 @@ export interface ServiceView {
   replicas: { running: number; desired: number; completed?: number; completions?: number };
   image: string;
   ports: PortSpec[];
+  /** The spec's labels (for --filter label=...); absent from managers that predate them. */
+  labels?: Record<string, string>;
   /** The last update or rollback, absent when the service was never updated. */
   updateStatus?: UpdateStatusView;
 }
@@ -300,6 +309,7 @@ export interface Results {
   'node.inspect': NodeView;
   'node.update': NodeView;
   'node.rm': { id: string };
+  'node.ps': TaskView[];
   'node.promote': NodeView;
   'node.demote': NodeView;
   'manager.ls': ManagerView[];

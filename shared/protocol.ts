@@ -94,6 +94,8 @@ export const statusSchema = z.object({
       runtime: z.enum(['docker', 'process', 'fake']),
       address: z.string().max(64),
       agentVersion: z.string().max(32),
+      /** The runtime's own version (Docker Engine's, or Node's for the process runtime). */
+      engineVersion: z.string().max(64).optional(),
       diskFull: z.boolean().default(false),
       /** Started with --allow-devices: tasks may use devices, privileges and kernel settings. */
       allowDevices: z.boolean().optional(),

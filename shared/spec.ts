@@ -140,9 +140,18 @@ export type TaskHealth = 'none' | 'starting' | 'healthy' | 'unhealthy';
 /** How long a stopping task may keep serving the connections it has, unless set (10 s). */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * What the task runs besides its command: `entrypoint` replaces the image's (Docker's
+ * --entrypoint); absent, the image's own is kept. The process runtime runs entrypoint + command.
+ */
+const taskEntrypointFields = {
+  entrypoint: z.array(z.string().max(4096)).max(256).optional(),
+};
+
 export const taskTemplateSchema = z.object({
   image: z.string().min(1).max(512),
   command: z.array(z.string().max(4096)).max(256).default([]),
+  ...taskEntrypointFields,
   env: z.record(z.string(), z.string().max(65536)).default({}),
   ports: z.array(portSchema).max(64).default([]),
   restart: restartPolicySchema.default(restartPolicySchema.parse({})),
@@ -299,6 +308,8 @@ export interface NodeRecord {
   agentVersion: string;
   /** The agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices?: boolean;
+  /** The version its runtime reports (Docker Engine's); absent until the agent says. */
+  engineVersion?: string;
   /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
   manager?: { address: string };
   createdAt: number;

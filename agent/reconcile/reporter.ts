@@ -79,6 +79,7 @@ export class StatusReporter {
         runtime: deps.runtimeName,
         address: deps.address,
         agentVersion: AGENT_VERSION,
+        engineVersion: info.version,
         diskFull: deps.diskFull(),
         allowDevices: info.allowDevices === true,
       },

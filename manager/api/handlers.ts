@@ -18,7 +18,7 @@ import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { applyOptionsChange } from './options-update.js';
-import { checkManagerRemoval, managerList, setManagerRole } from './manager-handlers.js';
+import { checkManagerRemoval, managerList, nodeTasks, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
 import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
@@ -60,6 +60,7 @@ export const handlers: Handlers = {
   'node.inspect': (p, { store, raft }) => ({
     result: nodeView(store, findNode(store, p.node), raft),
   }),
+  'node.ps': (p, { store }) => ({ result: nodeTasks(store, p.nodes) }),
   'node.promote': (p, ctx) => setManagerRole(p.node, 'manager', ctx),
   'node.demote': (p, ctx) => setManagerRole(p.node, 'worker', ctx),
   'manager.ls': (_p, { store, raft }) => ({ result: managerList(store, raft) }),
@@ -260,6 +261,7 @@ function updatedSpec(spec: ServiceSpec, p: ParsedParams<'service.update'>): Serv
 }
 
 function updatedBasics(spec: ServiceSpec, p: ParsedParams<'service.update'>): ServiceSpec {
+  const { entrypoint, ...task } = spec.task;
   const env = { ...spec.task.env, ...p.envAdd };
   for (const k of p.envRm) delete env[k];
   const constraints = spec.constraints.filter((c) => !p.constraintRm.includes(c));
@@ -269,7 +271,7 @@ function updatedBasics(spec: ServiceSpec, p: ParsedParams<'service.update'>): Se
     replicas: p.replicas ?? spec.replicas,
     constraints,
     task: {
-      ...spec.task,
+      ...task,
       image: p.image ?? spec.task.image,
       command: p.command ?? spec.task.command,
       env,
@@ -280,10 +282,17 @@ function updatedBasics(spec: ServiceSpec, p: ParsedParams<'service.update'>): Se
       ...optional('drainTimeoutMs', p.drainTimeoutMs ?? spec.task.drainTimeoutMs),
       ...optional('init', p.init ?? spec.task.init),
       ...optional('healthcheck', mergeHealthcheck(spec.task.healthcheck, p.healthcheck)),
+      ...entrypointAfter(entrypoint, p.entrypoint),
     },
     ...optional('update', mergeUpdateConfig(spec.update, p.update)),
     ...optional('rollback', mergeUpdateConfig(spec.rollback, p.rollback)),
   };
+}
+
+/** An update's entrypoint: unchanged when not given, the image's own again when given empty. */
+function entrypointAfter(old: string[] | undefined, change: string[] | undefined) {
+  const next = change === undefined ? old : change.length > 0 ? change : undefined;
+  return optional('entrypoint', next);
 }
 
 /** { key: value }, or nothing when the value is undefined (keeps specs free of undefined). */

@@ -1,12 +1,12 @@
 // RPC handlers about the managers themselves: promote, demote, remove, and the Raft group's list.
-import type { ManagerView, NodeView } from '../../shared/api.js';
+import type { ManagerView, NodeView, TaskView } from '../../shared/api.js';
 import { FleetError, invalidArgument } from '../../shared/errors.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import type { HandlerContext } from './context.js';
 import { findNode } from './lookup.js';
-import { managerStatus, nodeView, type RaftView } from './views.js';
+import { managerStatus, nodeView, taskView, type RaftView } from './views.js';
 
 const managers = (store: StoreView): NodeRecord[] => [...store.nodes()].filter((n) => n.manager);
 
@@ -74,4 +74,16 @@ export function managerList(store: StoreView, raft: RaftView | undefined): Manag
         appliedIndex: raft?.appliedIndex(n.id) ?? null,
       };
     });
+}
+
+/** `fleet node ps`: the tasks on the nodes given by name or id, or on every node; newest first per slot. */
+export function nodeTasks(store: StoreView, refs: readonly string[]): TaskView[] {
+  const nodes = refs.length > 0 ? refs.map((r) => findNode(store, r)) : [...store.nodes()];
+  return nodes
+    .flatMap((n) => store.tasksOfNode(n.id))
+    .sort(
+      (a, b) =>
+        a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || b.createdAt - a.createdAt,
+    )
+    .map((t) => taskView(store, t));
 }

@@ -61,6 +61,8 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     os: n.os,
     labels: n.labels,
     runtime: n.runtime,
+    agentVersion: n.agentVersion,
+    engineVersion: n.engineVersion ?? '',
     resources: n.resources,
     allowDevices: n.allowDevices === true,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,
@@ -86,6 +88,7 @@ export function serviceView(store: StoreView, s: ServiceRecord): ServiceView {
     replicas: isJobMode(s.spec.mode) ? jobReplicas(s, tasks, running) : { running, desired },
     image: s.spec.task.image,
     ports: s.spec.task.ports,
+    labels: s.spec.labels,
     ...(s.updateStatus ? { updateStatus: updateStatusView(s.updateStatus) } : {}),
   };
 }

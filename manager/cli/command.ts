@@ -8,11 +8,22 @@ export const defineCommand = <U>(m: CommandModule<object, U>): CommandModule<obj
 export interface ListedCommand {
   readonly command: CommandModule['command'];
   readonly aliases: CommandModule['aliases'];
+  readonly describe?: CommandModule['describe'];
+  /** A group's subcommands (see commandGroup), for completion. */
+  readonly subcommands?: readonly ListedCommand[];
   register(parser: Argv<object>): void;
 }
 
-export function listed<U>(m: CommandModule<object, U>): ListedCommand {
-  return { command: m.command, aliases: m.aliases, register: (parser) => void parser.command(m) };
+export function listed<U>(
+  m: CommandModule<object, U> & { subcommands?: readonly ListedCommand[] },
+): ListedCommand {
+  return {
+    command: m.command,
+    aliases: m.aliases,
+    describe: m.describe,
+    ...(m.subcommands ? { subcommands: m.subcommands } : {}),
+    register: (parser) => void parser.command(m),
+  };
 }
 
 /** The words that select a command: "create" of "create <image> [command..]", then its aliases. */
@@ -30,13 +41,14 @@ export function commandGroup(
   name: string,
   describe: string,
   subcommands: readonly ListedCommand[],
-): CommandModule<object, object> {
+): CommandModule<object, object> & { subcommands: readonly ListedCommand[] } {
   const words = subcommands.map((c) => selectors(c)[0] ?? '');
   const last = words.pop();
   const list = words.length > 0 ? `${words.join(', ')} or ${last}` : (last ?? '');
   return {
     command: name,
     describe,
+    subcommands,
     builder: (y) => {
       for (const sub of subcommands) sub.register(y);
       return y.demandCommand(1, `fleet ${name} needs a subcommand: ${list}`);

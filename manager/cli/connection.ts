@@ -15,15 +15,13 @@ export const withConnection = <T>(y: Argv<T>) =>
   y
     .option('host', {
       type: 'string',
-      default: process.env.FLEET_HOST ?? DEFAULT_HOST,
-      defaultDescription: `$FLEET_HOST or ${DEFAULT_HOST}`,
+      defaultDescription: `$FLEET_HOST, the current context's, or ${DEFAULT_HOST}`,
       describe: 'manager address HOST:PORT; a comma-separated list is tried in order',
       coerce: (v: string | string[]) => [v].flat().join(','), // a repeated --host adds hosts
     })
     .option('identity', {
       type: 'string',
-      default: process.env.FLEET_IDENTITY ?? DEFAULT_IDENTITY,
-      defaultDescription: `$FLEET_IDENTITY or ${DEFAULT_IDENTITY}`,
+      defaultDescription: `$FLEET_IDENTITY, the current context's, or ${DEFAULT_IDENTITY}`,
       describe: 'identity file that authenticates this client',
       coerce: (v: string | string[]) => [v].flat().at(-1) ?? '', // the last one given wins
     })
@@ -38,6 +36,15 @@ export const withConnection = <T>(y: Argv<T>) =>
       describe: "let any manager answer a read from its own copy (may be behind the leader's)",
     });
 
+/** The connection flags as given: any may be absent (see resolveConnection). */
+export interface ConnectionFlags {
+  host?: string | undefined;
+  identity?: string | undefined;
+  insecure?: boolean;
+  stale?: boolean;
+}
+
+/** Where to connect once flags, environment and the current context are weighed. */
 export interface ConnectionArgs {
   host: string;
   identity: string;
@@ -45,21 +52,33 @@ export interface ConnectionArgs {
   stale?: boolean;
 }
 
+/** How withClient reaches a manager; a test swaps `connect` to capture the requests a command sends. */
+export const connector = {
+  connect: async (argv: ConnectionArgs): Promise<RpcClient> => {
+    const identity = await loadIdentity(argv.identity);
+    const { connectClient } = await import('./rpc-client.js');
+    return connectClient({
+      hosts: parseHosts(argv.host),
+      identity,
+      insecure: argv.insecure === true,
+      stale: argv.stale === true,
+      // Warnings go to stderr: stdout may be JSON another program parses.
+      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+    });
+  },
+};
+
 /** Loads the identity, connects to a manager, runs `fn`, and always closes the connection. */
 export async function withClient<T>(
-  argv: ConnectionArgs,
+  argv: ConnectionFlags,
   fn: (client: RpcClient) => Promise<T>,
 ): Promise<T> {
-  const identity = await loadIdentity(argv.identity);
-  const { connectClient } = await import('./rpc-client.js');
-  const client = await connectClient({
-    hosts: parseHosts(argv.host),
-    identity,
-    insecure: argv.insecure === true,
-    stale: argv.stale === true,
-    // Warnings go to stderr: stdout may be JSON another program parses.
-    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+  const { readContexts, resolveConnection } = await import('./contexts.js');
+  const resolved = resolveConnection(argv, process.env, await readContexts(), {
+    host: DEFAULT_HOST,
+    identity: DEFAULT_IDENTITY,
   });
+  const client = await connector.connect({ ...resolved, stale: argv.stale === true });
   try {
     return await fn(client);
   } finally {
@@ -75,7 +94,7 @@ export async function loadIdentity(path: string): Promise<Identity> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new FleetError(
         'invalid_argument',
-        `no identity file at ${path}: pass --identity or set FLEET_IDENTITY`,
+        `no identity file at ${path}: pass --identity, set FLEET_IDENTITY or create a context (fleet context create)`,
       );
     }
     throw new FleetError(

@@ -1,13 +1,5 @@
 // Output for people: plain aligned tables of nodes, services and tasks, relative times, progress.
-import type {
-  ManagerView,
-  NodeManagerStatus,
-  NodeView,
-  PublishedPortView,
-  ServiceDetail,
-  ServiceView,
-  TaskView,
-} from '../../shared/api.js';
+import type { PublishedPortView, ServiceDetail, TaskView } from '../../shared/api.js';
 import { TERMINAL_STATES, type PortSpec } from '../../shared/spec.js';
 
 /** Gap between columns, as in docker's tabular output. */
@@ -127,88 +119,6 @@ export class ProgressPrinter {
   }
 }
 
-export function printServices(services: readonly ServiceView[]): void {
-  const sorted = [...services].sort((a, b) => a.name.localeCompare(b.name));
-  printTable(
-    ['ID', 'NAME', 'MODE', 'REPLICAS', 'UPDATE', 'IMAGE', 'PORTS'],
-    sorted.map((s) => [
-      shortId(s.id),
-      s.name,
-      s.mode,
-      replicasText(s.replicas),
-      s.updateStatus?.state ?? '',
-      s.image,
-      formatPorts(s.ports),
-    ]),
-  );
-}
-
-/** "3/3", or for a job Docker's "1/1 (3/5 completed)". */
-export function replicasText(r: ServiceView['replicas']): string {
-  const counts = `${r.running}/${r.desired}`;
-  if (r.completed === undefined) return counts;
-  return `${counts} (${r.completed}/${r.completions ?? r.desired} completed)`;
-}
-
-/** Newest task of each slot first, with older ones under it marked "\_", as docker service ps does. */
-export function printTasks(tasks: readonly TaskView[]): void {
-  const sorted = [...tasks].sort(bySlotThenNewest);
-  printTable(
-    ['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'],
-    sorted.map((t, i) => [
-      shortId(t.id),
-      i > 0 && sorted[i - 1]?.name === t.name ? ` \\_ ${t.name}` : t.name,
-      t.nodeName ?? t.node ?? '',
-      capitalize(t.desiredState),
-      `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}`,
-      t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
-    ]),
-  );
-}
-
-/** " (healthy)", " (draining)" and the like, after the state of a running task. */
-function healthNote(t: TaskView): string {
-  if (t.state !== 'running') return '';
-  if (t.message === 'draining') return ' (draining)';
-  return t.health === 'none' ? '' : ` (${t.health})`;
-}
-
-const managerState = (m: NodeManagerStatus): string =>
-  m.leader ? 'Leader' : m.reachable ? 'Reachable' : 'Unreachable';
-
-export function printNodes(nodes: readonly NodeView[]): void {
-  const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
-  printTable(
-    ['ID', 'NAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ROLE', 'ADDRESS', 'ARCH', 'TASKS'],
-    sorted.map((n) => [
-      shortId(n.id),
-      n.name,
-      capitalize(n.status),
-      capitalize(n.availability),
-      n.manager ? managerState(n.manager) : '',
-      n.role,
-      n.address,
-      n.arch,
-      String(n.tasks),
-    ]),
-  );
-}
-
-export function printManagers(managers: readonly ManagerView[]): void {
-  printTable(
-    ['ID', 'NAME', 'ADDRESS', 'STATUS', 'RAFT', 'ROLE', 'APPLIED INDEX'],
-    managers.map((m) => [
-      shortId(m.id),
-      m.name,
-      m.address,
-      managerState(m),
-      m.raft,
-      m.role,
-      m.appliedIndex === null ? '-' : String(m.appliedIndex),
-    ]),
-  );
-}
-
 const TERMINAL: ReadonlySet<string> = TERMINAL_STATES;
 
 /** One line per task name: its desired-running task's state and why it is not running yet. */
@@ -252,7 +162,7 @@ function taskProgress(task: TaskView, current: boolean, previous: TaskView | und
   return detail ? `${task.state} (${detail})` : task.state;
 }
 
-const bySlotThenNewest = (a: TaskView, b: TaskView): number =>
+export const bySlotThenNewest = (a: TaskView, b: TaskView): number =>
   a.slot - b.slot || a.name.localeCompare(b.name) || b.updatedAt.localeCompare(a.updatedAt);
 
 /** 1536 -> "1.5KiB": byte counts for people. */

@@ -36,11 +36,17 @@ export const joinTokenCommand = defineCommand({
   },
 });
 
-export function joinInstructions(role: string, manager: string, token: string): string {
-  return (
-    `To add a ${role} to this fleet, run:\n\n` +
-    `  fleet agent start --manager ${manager} --token ${token} --data-dir DIR --advertise-addr IP\n`
-  );
+/** What to run on the new board: an agent for a worker, a manager joining the Raft group for a manager. */
+export function joinInstructions(
+  role: 'worker' | 'manager',
+  manager: string,
+  token: string,
+): string {
+  const command =
+    role === 'manager'
+      ? `fleet manager start --join ${manager} --token ${token} --data-dir DIR --listen IP:4883`
+      : `fleet agent start --manager ${manager} --token ${token} --data-dir DIR --advertise-addr IP`;
+  return `To add a ${role} to this fleet, run:\n\n  ${command}\n`;
 }
 
 const LOOPBACK = /^(127\.|localhost:|\[::1\]:)/;

@@ -1,24 +1,28 @@
-// The shape of every `ls` command: fetch a list from a manager, print it as a table or, with --format json, as JSON.
+// The shape of every `ls` command: check --filter/--format, fetch a list from a manager, print what matches.
 import { defineCommand } from './command.js';
 import { withClient, withConnection } from './connection.js';
-import { withFormat } from './flags/output.js';
-import { printJson } from './format.js';
+import { listOptionsOf, withListOptions } from './flags/output.js';
+import { prepareListing, type Listing } from './format/listing.js';
 import type { RpcClient } from './rpc-client.js';
 
 export function listCommand<T>(
   describe: string,
-  fetch: (client: RpcClient) => Promise<T>,
-  printTable: (items: T) => void,
+  fetch: (client: RpcClient) => Promise<T[]>,
+  listing: Listing<T>,
 ) {
+  const keys = Object.keys(listing.filters).join(', ');
   return defineCommand({
     command: 'ls',
     aliases: ['list'],
     describe,
-    builder: (y) => withFormat(withConnection(y)),
+    builder: (y) =>
+      withListOptions(withConnection(y)).epilogue(
+        `Filters: --filter KEY=VALUE, KEY one of ${keys}`,
+      ),
     handler: async (argv) => {
+      const prepared = prepareListing(listing, listOptionsOf(argv));
       const items = await withClient(argv, fetch);
-      if (argv.format === 'json') printJson(items);
-      else printTable(items);
+      process.stdout.write(prepared.render(items));
     },
   });
 }

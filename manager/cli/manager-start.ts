@@ -2,7 +2,7 @@
 import type { Argv } from 'yargs';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
-import { printManagers } from './format.js';
+import { managerListing } from './format/node-listing.js';
 import { commandGroup, defineCommand, listed } from './command.js';
 import { listCommand } from './list-command.js';
 import { UsageError } from './usage.js';
@@ -184,7 +184,7 @@ function electionTiming(
 const ls = listCommand(
   'List the managers: leader, reachable or not, and how far each has applied the log',
   (c) => c.call('manager.ls', {}),
-  printManagers,
+  managerListing,
 );
 
 export const managerCommand = commandGroup('manager', 'Run a manager, or list the managers', [

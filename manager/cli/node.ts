@@ -1,23 +1,58 @@
-// `fleet node ls|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
-import { printJson, printNodes } from './format.js';
+// `fleet node ls|ps|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
+import { printJson } from './format.js';
 import { commandGroup, defineCommand, listed } from './command.js';
 import { withClient, withConnection } from './connection.js';
 import { parseKeyValues } from './flags/env-labels.js';
-import { withFormat } from './flags/output.js';
+import { listOptionsOf, withListOptions } from './flags/output.js';
+import { prepareListing } from './format/listing.js';
+import { nodeListing } from './format/node-listing.js';
+import { renderNodePretty } from './format/node-pretty.js';
+import { compileTemplate, execute } from './format/template.js';
+import { taskListing } from './format/service-listing.js';
 import { listCommand } from './list-command.js';
 import { repeatable } from './flags/values.js';
 
-const ls = listCommand('List the nodes of the fleet', (c) => c.call('node.ls', {}), printNodes);
+const ls = listCommand('List the nodes of the fleet', (c) => c.call('node.ls', {}), nodeListing);
+
+const ps = defineCommand({
+  command: 'ps [node..]',
+  describe: 'List the tasks on one or more nodes (every node when none is named)',
+  builder: (y) =>
+    withListOptions(withConnection(y))
+      .positional('node', { type: 'string', array: true, describe: 'node names or ids' })
+      .epilogue(
+        `Filters: --filter KEY=VALUE, KEY one of ${Object.keys(taskListing.filters).join(', ')}`,
+      ),
+  handler: async (argv) => {
+    const prepared = prepareListing(taskListing, listOptionsOf(argv));
+    const nodes = (argv.node ?? []).map(String);
+    const tasks = await withClient(argv, (c) => c.call('node.ps', { nodes }));
+    process.stdout.write(prepared.render(tasks));
+  },
+});
 
 /** The NODE every other node command acts on. */
 const nodeArg = { type: 'string', demandOption: true, describe: 'node name or id' } as const;
 
 const inspect = defineCommand({
   command: 'inspect <node>',
-  describe: 'Show everything the manager knows about a node, as JSON',
-  builder: (y) => withFormat(withConnection(y)).positional('node', nodeArg),
+  describe: 'Show everything the manager knows about a node, as JSON or, with --pretty, for people',
+  builder: (y) =>
+    withConnection(y)
+      .positional('node', nodeArg)
+      .option('pretty', { type: 'boolean', default: false, describe: 'print it for people' })
+      .option('format', {
+        alias: 'f',
+        type: 'string',
+        default: 'json',
+        describe: "json, or a template on the JSON's fields: '{{.Status}} {{.EngineVersion}}'",
+      }),
   handler: async (argv) => {
-    printJson(await withClient(argv, (c) => c.call('node.inspect', { node: argv.node })));
+    const node = await withClient(argv, (c) => c.call('node.inspect', { node: argv.node }));
+    if (argv.pretty) process.stdout.write(renderNodePretty(node));
+    else if (argv.format === 'json') printJson(node);
+    else
+      process.stdout.write(execute(compileTemplate(argv.format, Object.keys(node)), node) + '\n');
   },
 });
 
@@ -82,6 +117,7 @@ const demote = roleChange(
 
 export const nodeCommand = commandGroup('node', 'Manage the nodes of the fleet', [
   listed(ls),
+  listed(ps),
   listed(inspect),
   listed(update),
   listed(rm),

@@ -9,7 +9,33 @@ import { labelOption } from './flags/env-labels.js';
 import type { FileKind } from './flags/file-refs.js';
 import { withFormat } from './flags/output.js';
 import { listCommand } from './list-command.js';
-import { printJson, printTable, relativeTime, shortId } from './format.js';
+import { printJson, relativeTime, shortId } from './format.js';
+import { idMatches, labelMatches, type Listing } from './format/listing.js';
+
+const fileListing: Listing<ConfigView> = {
+  columns: [
+    { header: 'ID', field: 'ID' },
+    { header: 'NAME', field: 'Name' },
+    { header: 'SIZE', field: 'Size' },
+    { header: 'USED BY', field: 'UsedBy' },
+    { header: 'CREATED', field: 'CreatedAt' },
+  ],
+  extraFields: ['Labels'],
+  rows: (items, { noTrunc }) =>
+    items.map((i) => ({
+      ID: noTrunc ? i.id : shortId(i.id),
+      Name: i.name,
+      Size: `${i.size} B`,
+      UsedBy: i.usedBy.join(','),
+      CreatedAt: relativeTime(i.createdAt),
+      Labels: i.labels,
+    })),
+  filters: {
+    id: (i, v) => idMatches(i.id, v),
+    name: (i, v) => i.name.startsWith(v),
+    label: (i, v) => labelMatches(i.labels, v),
+  },
+};
 
 export const secretCommand = fileCommand('secret');
 export const configCommand = fileCommand('config');
@@ -57,17 +83,7 @@ function lsCommand(kind: FileKind) {
   return listCommand(
     `List ${kind}s`,
     (c) => (kind === 'secret' ? c.call('secret.ls', {}) : c.call('config.ls', {})),
-    (items) =>
-      printTable(
-        ['ID', 'NAME', 'SIZE', 'USED BY', 'CREATED'],
-        items.map((i) => [
-          shortId(i.id),
-          i.name,
-          `${i.size} B`,
-          i.usedBy.join(','),
-          relativeTime(i.createdAt),
-        ]),
-      ),
+    fileListing,
   );
 }
 

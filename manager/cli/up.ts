@@ -1,6 +1,6 @@
 // `fleet up`: a whole local cluster (one manager, N agents on 127.0.0.2 …) in the foreground.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { defineCommand } from './command.js';
@@ -28,6 +28,11 @@ export const upCommand = defineCommand({
         type: 'boolean',
         default: false,
         describe: 'plain TCP between the processes instead of TLS (development only)',
+      })
+      .option('context', {
+        type: 'string',
+        default: 'local',
+        describe: 'save the cluster as this context and make it current ("" to skip)',
       }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.agents) || argv.agents < 0 || argv.agents > 200)
@@ -44,7 +49,14 @@ export const upCommand = defineCommand({
       insecure: argv.insecure ? ['--insecure'] : [],
     };
     const cluster = await startCluster(plan);
-    printWelcome(plan);
+    const identity = path.join(dir, 'manager', 'admin-identity.json');
+    if (argv.context) {
+      const { saveContext } = await import('./contexts.js');
+      const insecure = plan.insecure.length > 0 ? { insecure: true } : {};
+      const context = { host: plan.address, identity, ...insecure, description: 'fleet up' };
+      await saveContext(argv.context, context, { use: true });
+    }
+    printWelcome(plan, identity, argv.context);
     await waitForShutdownSignal();
     await cluster.stop();
   },
@@ -132,9 +144,10 @@ function startAgents(plan: ClusterPlan, token: string): Child[] {
   return children;
 }
 
-/** What is running, and the commands to try next in another terminal. */
-function printWelcome({ dir, address, agents, runtime, insecure }: ClusterPlan): void {
-  const identity = path.join(dir, 'manager', 'admin-identity.json');
+/** What is running, and the commands to try next in another terminal, as they can be typed. */
+function printWelcome(plan: ClusterPlan, identity: string, context: string): void {
+  const { dir, address, agents, runtime, insecure } = plan;
+  const fleet = fleetInvocation();
   const out = process.stdout;
   out.write(
     `fleet is up: a manager on ${address} and ${agents} agent(s) on 127.0.0.2-127.0.0.${agents + 1}, runtime ${runtime}\n`,
@@ -143,15 +156,39 @@ function printWelcome({ dir, address, agents, runtime, insecure }: ClusterPlan):
     out.write(
       'note: no Docker engine answered, so tasks run as plain processes (the image is ignored; give a command)\n',
     );
-  out.write(
-    `\nIn another terminal:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}${insecure.length > 0 ? ' FLEET_INSECURE=1' : ''}\n  fleet node ls\n`,
-  );
+  const connect = context
+    ? `Saved as context "${context}" and made current, so commands need no environment.\n`
+    : `Connect with:\n  export FLEET_HOST=${address} FLEET_IDENTITY=${identity}${insecure.length > 0 ? ' FLEET_INSECURE=1' : ''}\n`;
+  out.write(`\n${connect}In another terminal:\n  ${fleet} node ls\n`);
   out.write(
     runtime === 'docker'
-      ? '  fleet service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n'
-      : "  fleet service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n",
+      ? `  ${fleet} service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n`
+      : `  ${fleet} service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n`,
   );
+  if (fleet !== 'fleet') out.write(`(run npm link once to type fleet instead of ${fleet})\n`);
   out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
+}
+
+/** "fleet" when that command on PATH is this one, else this script's path as typed from here. */
+export function fleetInvocation(
+  script = process.argv[1] ?? 'bin/fleet.js',
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): string {
+  const real = (p: string): string | null => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return null;
+    }
+  };
+  const self = real(script);
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter((d) => d)) {
+    if (self && real(path.join(dir, 'fleet')) === self) return 'fleet';
+  }
+  const rel = path.relative(cwd, script);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return script;
+  return `./${rel}`;
 }
 
 function runFleet(args: string[], logFile: string): ChildProcess {

@@ -57,6 +57,7 @@ export function withInfo(
     address: info.address,
     agentVersion: info.agentVersion,
     allowDevices: info.allowDevices === true,
+    ...(info.engineVersion !== undefined ? { engineVersion: info.engineVersion } : {}),
     statusMessage: info.diskFull
       ? 'disk full'
       : n.statusMessage === 'disk full'
@@ -72,6 +73,7 @@ export function withInfo(
       n.address,
       n.agentVersion,
       n.allowDevices === true,
+      n.engineVersion,
       n.statusMessage,
     ]) ===
     JSON.stringify([
@@ -82,6 +84,7 @@ export function withInfo(
       next.address,
       next.agentVersion,
       next.allowDevices === true,
+      next.engineVersion,
       next.statusMessage,
     ]);
   return same ? null : { ...next, updatedAt: now };

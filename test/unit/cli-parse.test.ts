@@ -236,7 +236,7 @@ async function runMain(argv: string[]): Promise<{ code: number; stderr: string }
 }
 
 test('a bad flag value exits 2 with the message and a --help hint, no stack trace', async () => {
-  const r = await runMain(['service', 'create', 'nginx', '--name', 'web', '--publish', 'nope']);
+  const r = await runMain(['service', 'create', '--name', 'web', '--publish', 'nope', 'nginx']);
   assert.equal(r.code, 2);
   assert.deepEqual(r.stderr.trim().split('\n'), [
     'Invalid value for --publish: "nope" (expected PUBLISHED:TARGET[/udp] or published=N,target=N[,protocol=tcp|udp][,mode=ingress|host][,proxy=v1|v2])',
@@ -248,23 +248,23 @@ test('a bad health flag exits 2 naming the flag; --no-healthcheck refuses --heal
   const bad = await runMain([
     'service',
     'create',
-    'img',
     '--name',
     'w',
     '--health-interval',
     'soon',
+    'img',
   ]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--health-interval/);
   const both = await runMain([
     'service',
     'create',
-    'img',
     '--name',
     'w',
     '--no-healthcheck',
     '--health-cmd',
     'true',
+    'img',
   ]);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--no-healthcheck conflicts with --health-\* options/);
@@ -275,7 +275,7 @@ test('a missing identity file is one error line and exit 1', async () => {
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr,
-    'Error: no identity file at /nonexistent/identity.json: pass --identity or set FLEET_IDENTITY\n',
+    'Error: no identity file at /nonexistent/identity.json: pass --identity, set FLEET_IDENTITY or create a context (fleet context create)\n',
   );
 });
 
@@ -283,7 +283,7 @@ test('bin/fleet.js exits 2 on an invalid constraint, printing one message line a
   const script = fileURLToPath(new URL('../../../bin/fleet.js', import.meta.url));
   const r = spawnSync(
     process.execPath,
-    [script, 'service', 'create', 'nginx', '--name', 'web', '--constraint', 'node.colour==red'],
+    [script, 'service', 'create', '--name', 'web', '--constraint', 'node.colour==red', 'nginx'],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 2);
@@ -430,11 +430,11 @@ test('service create and update refuse bad update flags with exit 2', async () =
   const create = await runMain([
     'service',
     'create',
-    'nginx',
     '--name',
     'web',
     '--update-failure-action',
     'bogus',
+    'nginx',
   ]);
   assert.equal(create.code, 2);
   assert.match(

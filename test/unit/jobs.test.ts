@@ -7,7 +7,7 @@ import { Scheduler } from '../../manager/scheduler/scheduler.js';
 import { Updater } from '../../manager/updater/updater.js';
 import { Store } from '../../manager/store/store.js';
 import { serviceView } from '../../manager/api/views.js';
-import { replicasText } from '../../manager/cli/format.js';
+import { replicasText } from '../../manager/cli/format/service-listing.js';
 import { FakeClock } from '../../shared/clock.js';
 import { memoryLogger } from '../../shared/log.js';
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskState } from '../../shared/spec.js';

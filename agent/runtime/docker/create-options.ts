@@ -57,6 +57,7 @@ export function createOptions(
     ...settings,
     Image: t.image,
     ...(t.command.length > 0 ? { Cmd: t.command } : {}),
+    ...(t.entrypoint ? { Entrypoint: t.entrypoint } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
     Labels: {
       // --container-label first: fleet's own labels are what observed state is rebuilt from.

@@ -9,7 +9,8 @@ import { TaskRejectedError } from '../types.js';
 import { TASK_ENV } from './liveness.js';
 
 export function commandOf(task: AssignedTask): [string, ...string[]] {
-  const [exe, ...args] = task.template.command;
+  // A process has no image entrypoint: --entrypoint, when given, comes before the command.
+  const [exe, ...args] = [...(task.template.entrypoint ?? []), ...task.template.command];
   if (exe === undefined || exe === '') {
     throw new TaskRejectedError('the process runtime needs a command');
   }

@@ -1,4 +1,5 @@
 // `fleet service create`: defines a service from an image and flags, then follows it until it converges.
+import yargs, { type Argv } from 'yargs';
 import { defineCommand } from '../command.js';
 import { withClient, withConnection } from '../connection.js';
 import { envOption, labelOption } from '../flags/env-labels.js';
@@ -16,6 +17,7 @@ import { countOption } from '../flags/values.js';
 import { waitForConvergence } from './follow.js';
 import { SERVICE_MODES } from '../../../shared/spec.js';
 import { buildSpec } from './spec.js';
+import { shellWords, type FlagTable } from './task-argv.js';
 
 export const create = defineCommand({
   command: 'create <image> [command..]',
@@ -28,7 +30,12 @@ export const create = defineCommand({
       .positional('command', {
         type: 'string',
         array: true,
-        describe: 'command and arguments; after -- when they contain flags',
+        describe: "command and arguments: every word after the image is the task's, flags too",
+      })
+      .option('entrypoint', {
+        type: 'string',
+        requiresArg: true,
+        describe: "replace the image's entrypoint (a command line, split as a shell would)",
       })
       .option('name', { type: 'string', demandOption: true, describe: 'service name' })
       .option('mode', {
@@ -54,22 +61,28 @@ export const create = defineCommand({
       .option('constraint', constraintOption)
       .option('reserve-cpu', reserveCpuOption)
       .option('reserve-memory', reserveMemoryOption)
-      .option('max-replicas-per-node', maxReplicasPerNodeOption);
+      .option('max-replicas-per-node', {
+        ...maxReplicasPerNodeOption,
+        alias: 'replicas-max-per-node', // Docker's name
+      });
     // Help lists the flags in the order they are added: the restart policy comes before labels.
     return withServiceOptions(withRestartOptions(placed))
       .option('label', labelOption('service label KEY=VALUE, repeatable'))
       .option('secret', fileRefOption('secret'))
       .option('config', fileRefOption('config'))
       .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
-      .example("$0 service create --name probe --mode global busybox -- sh -c 'sleep 1d'", '');
+      .example("$0 service create --name probe --mode global busybox sh -c 'sleep 1d'", '');
   },
   handler: async (argv) => {
-    // Words after `--` are left in argv._, behind the command path (service create).
+    // The words after the image arrive after `--` (see splitAtImage), left in argv._ behind the
+    // command path (service create).
     const afterDashes = argv._.slice(2).map(String);
     const health = healthcheckOf(argv);
     const spec = buildSpec({
       ...argv,
       command: [...(argv.command ?? []), ...afterDashes],
+      entrypoint:
+        argv.entrypoint === undefined ? undefined : shellWords(argv.entrypoint, 'entrypoint'),
       ...(health ? { health } : {}),
       ...updateConfigsOf(argv),
     });
@@ -80,3 +93,18 @@ export const create = defineCommand({
     });
   },
 });
+
+/** Which of `service create`'s flags take no value, read from its own option table. */
+export function createFlagTable(): FlagTable {
+  const y = yargs();
+  (create.builder as (y: Argv) => Argv)(y);
+  const o = (y as unknown as OptionTable).getOptions();
+  const booleans = new Set<string>([...o.boolean, 'help', 'h']);
+  for (const name of o.boolean) for (const a of o.alias[name] ?? []) booleans.add(a);
+  return { booleans };
+}
+
+/** The option table of a yargs instance: public, though not in @types/yargs. */
+interface OptionTable {
+  getOptions(): { boolean: string[]; alias: Record<string, string[] | undefined> };
+}

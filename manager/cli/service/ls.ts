@@ -1,5 +1,5 @@
 // `fleet service ls`: one line per service, or JSON.
-import { printServices } from '../format.js';
+import { serviceListing } from '../format/service-listing.js';
 import { listCommand } from '../list-command.js';
 
-export const ls = listCommand('List services', (c) => c.call('service.ls', {}), printServices);
+export const ls = listCommand('List services', (c) => c.call('service.ls', {}), serviceListing);

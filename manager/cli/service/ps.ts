@@ -1,21 +1,31 @@
-// `fleet service ps`: a service's tasks, current and past.
+// `fleet service ps`: the tasks of one or more services, current and past.
 import { defineCommand } from '../command.js';
 import { withClient, withConnection } from '../connection.js';
-import { withFormat } from '../flags/output.js';
-import { printJson, printTasks } from '../format.js';
+import { listOptionsOf, withListOptions } from '../flags/output.js';
+import { prepareListing } from '../format/listing.js';
+import { taskListing } from '../format/service-listing.js';
+
+const filterKeys = Object.keys(taskListing.filters).join(', ');
 
 export const ps = defineCommand({
-  command: 'ps <service>',
-  describe: "List a service's tasks, current and past",
+  command: 'ps <service..>',
+  describe: 'List the tasks of one or more services, current and past',
   builder: (y) =>
-    withFormat(withConnection(y)).positional('service', {
-      type: 'string',
-      demandOption: true,
-      describe: 'service name or id',
-    }),
+    withListOptions(withConnection(y))
+      .positional('service', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'service names or ids',
+      })
+      .epilogue(`Filters: --filter KEY=VALUE, KEY one of ${filterKeys}`),
   handler: async (argv) => {
-    const tasks = await withClient(argv, (c) => c.call('service.ps', { service: argv.service }));
-    if (argv.format === 'json') printJson(tasks);
-    else printTasks(tasks);
+    const prepared = prepareListing(taskListing, listOptionsOf(argv));
+    const tasks = await withClient(argv, async (c) => {
+      const all = [];
+      for (const service of argv.service) all.push(...(await c.call('service.ps', { service })));
+      return all;
+    });
+    process.stdout.write(prepared.render(tasks));
   },
 });

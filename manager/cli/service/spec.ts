@@ -18,6 +18,8 @@ export interface CreateFlags extends ServiceOptionFlags {
   name: string;
   image: string;
   command?: string[];
+  /** The image's entrypoint replaced, already split into words. */
+  entrypoint?: string[];
   mode?: ServiceMode;
   replicas?: number;
   maxConcurrent?: number;
@@ -64,6 +66,7 @@ export function buildSpec(f: CreateFlags): ServiceSpec {
     task: {
       image: f.image,
       command: f.command,
+      ...(f.entrypoint ? { entrypoint: f.entrypoint } : {}),
       env: { ...f.envFile, ...f.env },
       ports: f.publish,
       restart: {
@@ -103,6 +106,7 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['maxConcurrent', '--max-concurrent'],
   ['task.image', 'IMAGE'],
   ['task.command', 'COMMAND'],
+  ['task.entrypoint', '--entrypoint'],
   ['task.env', '--env'],
   ['task.ports', '--publish'],
   ['task.restart.condition', '--restart-condition'],

@@ -12,6 +12,7 @@ import { optionsChangeOf, withServiceOptionUpdates } from '../flags/service-opti
 import { withStopOptions } from '../flags/stop.js';
 import { countOption } from '../flags/values.js';
 import { followUpdate, replacesTasks, waitForConvergence } from './follow.js';
+import { shellWords } from './task-argv.js';
 
 export const update = defineCommand({
   command: 'update <service>',
@@ -23,6 +24,19 @@ export const update = defineCommand({
       .positional('service', { type: 'string', demandOption: true })
       .option('replicas', countOption('replicas', 'number of tasks'))
       .option('image', { type: 'string', requiresArg: true, describe: 'new container image' })
+      .option('args', {
+        type: 'string',
+        requiresArg: true,
+        describe:
+          'new command and arguments, one string split as a shell would ("sh -c \'echo hi\'")',
+        coerce: (v: string) => shellWords(v, 'args'),
+      })
+      .option('entrypoint', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'new entrypoint, split as a shell would; "" returns to the image\'s own',
+        coerce: (v: string) => shellWords(v, 'entrypoint'),
+      })
       .option('env-add', envAddOption)
       .option('env-rm', envRmOption)
       .option('constraint-add', constraintAddOption)
@@ -48,6 +62,8 @@ export const update = defineCommand({
         service,
         replicas: argv.replicas,
         image: argv.image,
+        command: argv.args,
+        entrypoint: argv.entrypoint,
         envAdd: { ...argv.envFile, ...argv.envAdd },
         envRm: argv.envRm,
         constraintAdd: argv.constraintAdd,

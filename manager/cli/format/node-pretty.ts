@@ -1,0 +1,40 @@
+// `fleet node inspect --pretty`: a node in the few labelled lines `docker node inspect --pretty` prints.
+import type { NodeView } from '../../../shared/api.js';
+import { capitalize, formatBytes } from '../format.js';
+
+export function renderNodePretty(n: NodeView): string {
+  const pad = (label: string): string => `${label}:`.padEnd(24);
+  const sub = (label: string): string => ` ${label}:`.padEnd(24);
+  const lines = [
+    `${pad('ID')}${n.id}`,
+    `${pad('Hostname')}${n.name}`,
+    `${pad('Joined at')}${n.createdAt}`,
+    'Status:',
+    `${sub('State')}${capitalize(n.status)}${n.statusMessage ? ` (${n.statusMessage})` : ''}`,
+    `${sub('Availability')}${capitalize(n.availability)}`,
+    `${sub('Address')}${n.address || '-'}`,
+  ];
+  if (n.manager) {
+    lines.push(
+      'Manager Status:',
+      `${sub('Address')}${n.manager.address}`,
+      `${sub('Raft Status')}${n.manager.reachable ? 'Reachable' : 'Unreachable'} (${n.manager.raft})`,
+      `${sub('Leader')}${n.manager.leader ? 'Yes' : 'No'}`,
+    );
+  }
+  lines.push(
+    'Platform:',
+    `${sub('Operating System')}${n.os}`,
+    `${sub('Architecture')}${n.arch}`,
+    'Resources:',
+    `${sub('CPUs')}${n.resources.cpus}`,
+    `${sub('Memory')}${formatBytes(n.resources.memoryBytes)}`,
+    `${pad('Runtime')}${n.runtime}`,
+    `${pad('Engine Version')}${n.engineVersion || '-'}`,
+    `${pad('Agent Version')}${n.agentVersion || '-'}`,
+    `${pad('Tasks')}${n.tasks}`,
+  );
+  const labels = Object.entries(n.labels).sort(([a], [b]) => a.localeCompare(b));
+  if (labels.length > 0) lines.push('Labels:', ...labels.map(([k, v]) => ` - ${k}=${v}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,94 @@
+// The columns, template fields and filters of `fleet service ls`, `service ps` and `node ps`, in Docker's order and names.
+import type { ServiceView, TaskView } from '../../../shared/api.js';
+import { bySlotThenNewest, capitalize, formatPorts, relativeTime, shortId } from '../format.js';
+import { idMatches, labelMatches, type Listing } from './listing.js';
+
+/** Docker's columns (ID NAME MODE REPLICAS IMAGE PORTS), then fleet's UPDATE. */
+export const serviceListing: Listing<ServiceView> = {
+  columns: [
+    { header: 'ID', field: 'ID' },
+    { header: 'NAME', field: 'Name' },
+    { header: 'MODE', field: 'Mode' },
+    { header: 'REPLICAS', field: 'Replicas' },
+    { header: 'IMAGE', field: 'Image' },
+    { header: 'PORTS', field: 'Ports' },
+    { header: 'UPDATE', field: 'UpdateStatus' },
+  ],
+  extraFields: ['Labels'],
+  rows: (services, { noTrunc }) =>
+    [...services]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((s) => ({
+        ID: noTrunc ? s.id : shortId(s.id),
+        Name: s.name,
+        Mode: s.mode,
+        Replicas: replicasText(s.replicas),
+        Image: s.image,
+        Ports: formatPorts(s.ports),
+        UpdateStatus: s.updateStatus?.state ?? '',
+        Labels: s.labels ?? {},
+      })),
+  filters: {
+    id: (s, v) => idMatches(s.id, v),
+    name: (s, v) => s.name.startsWith(v),
+    label: (s, v) => labelMatches(s.labels ?? {}, v),
+    mode: (s, v) => s.mode === v,
+  },
+};
+
+/** "3/3", or for a job Docker's "1/1 (3/5 completed)". */
+export function replicasText(r: ServiceView['replicas']): string {
+  const counts = `${r.running}/${r.desired}`;
+  if (r.completed === undefined) return counts;
+  return `${counts} (${r.completed}/${r.completions ?? r.desired} completed)`;
+}
+
+/** Docker's `service ps` columns: ID NAME IMAGE NODE DESIRED STATE CURRENT STATE ERROR PORTS. */
+export const taskListing: Listing<TaskView> = {
+  columns: [
+    { header: 'ID', field: 'ID' },
+    { header: 'NAME', field: 'Name' },
+    { header: 'IMAGE', field: 'Image' },
+    { header: 'NODE', field: 'Node' },
+    { header: 'DESIRED STATE', field: 'DesiredState' },
+    { header: 'CURRENT STATE', field: 'CurrentState' },
+    { header: 'ERROR', field: 'Error' },
+    { header: 'PORTS', field: 'Ports' },
+  ],
+  extraFields: ['Service', 'Slot', 'Health', 'Restarts'],
+  rows: (tasks, { noTrunc }) => {
+    // Newest task of each slot first, older ones under it marked "\_", as docker service ps does.
+    const sorted = [...tasks].sort(
+      (a, b) => a.service.localeCompare(b.service) || bySlotThenNewest(a, b),
+    );
+    return sorted.map((t, i) => ({
+      ID: noTrunc ? t.id : shortId(t.id),
+      Name: i > 0 && sorted[i - 1]?.name === t.name ? ` \\_ ${t.name}` : t.name,
+      Image: t.image,
+      Node: t.nodeName ?? t.node ?? '',
+      DesiredState: capitalize(t.desiredState),
+      CurrentState: `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}`,
+      Error: t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
+      Ports: t.hostPorts
+        .map((p) => `${p.hostIp || '*'}:${p.hostPort}->${p.target}/${p.protocol}`)
+        .join(', '),
+      Service: t.service,
+      Slot: String(t.slot),
+      Health: t.health,
+      Restarts: String(t.restarts),
+    }));
+  },
+  filters: {
+    id: (t, v) => idMatches(t.id, v),
+    name: (t, v) => t.name.startsWith(v),
+    node: (t, v) => t.node === v || t.nodeName === v || (t.node ?? '').startsWith(v),
+    'desired-state': (t, v) => (v === 'accepted' ? t.state === 'accepted' : t.desiredState === v),
+  },
+};
+
+/** " (healthy)", " (draining)" and the like, after the state of a running task. */
+function healthNote(t: TaskView): string {
+  if (t.state !== 'running') return '';
+  if (t.message === 'draining') return ' (draining)';
+  return t.health === 'none' ? '' : ` (${t.health})`;
+}
