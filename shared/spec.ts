@@ -200,6 +200,8 @@ export interface ServiceRecord {
   lastSpecVersion?: number;
   /** The last update or rollback, while it runs and after it ended. */
   updateStatus?: UpdateStatus;
+  /** Credentials for the image's registry (--with-registry-auth), encrypted with the data key. */
+  registryAuth?: string;
   createdAt: number;
   updatedAt: number;
   /** Raft index of the last write (set by the store); a write based on an older one is refused. */
@@ -219,6 +221,8 @@ export interface TaskStatus {
   health?: TaskHealth;
   /** Since when the task has been running and healthy (or without a check); absent otherwise. */
   readyAt?: number;
+  /** The registry digest of the image the task runs, as its board resolved the tag. */
+  digest?: string;
 }
 
 export interface HostPort {

@@ -173,6 +173,7 @@ export class Agent {
       clock,
       drainer: this.drainer,
       files: this.files,
+      boxSecretKey: opts.identity.keys.box.secretKey,
       preflight: opts.preflight,
       local: this.local,
       known: this.known,

@@ -15,6 +15,10 @@ export interface LocalTask {
   /** Times of restarts the agent made on its own, for the restart policy's attempt limit. */
   localRestarts: number[];
   at: number;
+  /** The registry digest of the image prepared for the task, when it has one. */
+  digest: string | null;
+  /** Why the board runs a local image instead of a fresh pull, if it does. */
+  imageNote: string | null;
 }
 
 export function freshLocal(now: number): LocalTask {
@@ -30,6 +34,8 @@ export function freshLocal(now: number): LocalTask {
     lastExitAt: null,
     localRestarts: [],
     at: now,
+    digest: null,
+    imageNote: null,
   };
 }
 
@@ -45,5 +51,6 @@ export function toReport(taskId: string, l: LocalTask): TaskReport {
     restarts: l.restarts,
     at: l.at,
     health: l.health,
+    ...(l.digest ? { digest: l.digest } : {}),
   };
 }

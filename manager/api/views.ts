@@ -113,10 +113,27 @@ export function serviceDetail(
     spec: s.spec,
     ingress,
     specVersion: s.specVersion,
+    digest: resolvedDigest(store, s),
+    withRegistryAuth: s.registryAuth !== undefined,
     ...(s.previousSpec ? { previousSpec: s.previousSpec } : {}),
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
   };
+}
+
+/** The digest the running tasks of the current spec version agree on, or null. */
+export function resolvedDigest(store: StoreView, s: ServiceRecord): string | null {
+  const current = store
+    .tasksOfService(s.id)
+    .filter(
+      (t) =>
+        t.desiredState === 'running' &&
+        t.specVersion === s.specVersion &&
+        t.status.state === 'running',
+    );
+  const digests = new Set(current.map((t) => t.status.digest ?? null));
+  const [only] = [...digests];
+  return digests.size === 1 && only !== undefined ? only : null;
 }
 
 export function taskView(store: StoreView, t: TaskRecord): TaskView {
@@ -126,6 +143,7 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     service: t.serviceName,
     slot: t.slot,
     image: t.template.image,
+    digest: t.status.digest ?? null,
     specVersion: t.specVersion,
     node: t.nodeId,
     nodeName: t.nodeId ? (store.node(t.nodeId)?.name ?? null) : null,

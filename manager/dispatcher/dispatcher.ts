@@ -22,7 +22,7 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
-import { withFiles } from './task-files.js';
+import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
 
 export interface DispatcherDeps {
   store: StoreView;
@@ -329,6 +329,8 @@ export class Dispatcher implements LeaderPart {
           slot: t.slot,
           template: t.template,
           notBefore: t.notBefore,
+          specVersion: t.specVersion,
+          ...pinOf(store, t),
         }));
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const body = JSON.stringify(tasks);
@@ -340,7 +342,14 @@ export class Dispatcher implements LeaderPart {
         version: store.appliedIndex,
         nodeId,
         heartbeatMs: this.deps.heartbeatMs,
-        tasks: tasks.map((t) => withFiles(store, this.deps.dataKey, boxPub, t)),
+        tasks: tasks.map((t) =>
+          withRegistryAuth(
+            store,
+            this.deps.dataKey,
+            boxPub,
+            withFiles(store, this.deps.dataKey, boxPub, t),
+          ),
+        ),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

@@ -12,6 +12,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
     s.restarts === r.restarts &&
     s.message === r.message &&
     (s.health ?? 'none') === r.health &&
+    (r.digest === undefined || r.digest === s.digest) &&
     JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
   if (r.state === s.state && sameDetails) return null;
   if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
@@ -27,6 +28,8 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
       restarts: r.restarts,
       at: r.state === s.state ? s.at : now,
       ...(r.health !== 'none' ? { health: r.health } : {}),
+      // An agent that restarted reports adopted tasks without the digest it resolved before.
+      ...((r.digest ?? s.digest) ? { digest: r.digest ?? s.digest } : {}),
       ...readySince(s, r, now),
     },
     updatedAt: now,

@@ -42,7 +42,7 @@ export function createOptions(
   }
   return {
     name,
-    Image: t.image,
+    Image: opts.image ?? t.image,
     ...(t.command.length > 0 ? { Cmd: t.command } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),
     Labels: {

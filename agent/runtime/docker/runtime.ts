@@ -7,11 +7,12 @@ import type { AssignedTask } from '../../../shared/protocol.js';
 import type { HostPort } from '../../../shared/spec.js';
 import { servedConnections } from '../connections.js';
 import {
-  ImageUnavailableError,
   LABELS,
   TaskRejectedError,
   type ExitListener,
   type ObservedWorkload,
+  type PreparedImage,
+  type RegistryAuth,
   type Runtime,
   type RuntimeInfo,
   type RuntimeStorage,
@@ -30,7 +31,7 @@ import { ExitAndHealthWatcher } from './exit-health-watcher.js';
 import { isRecord, num, str } from './fields.js';
 import { missingProgram } from './missing-program.js';
 import { summaryKey, toWorkload } from './observe.js';
-import { pullImage } from './pull.js';
+import { DockerImages } from './images.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -56,6 +57,7 @@ export class DockerRuntime implements Runtime {
   /** The last inspection of each listed container, and the listing's state it was made in. */
   private readonly observed = new Map<string, { key: string; workload: ObservedWorkload }>();
   private rootDir: string | undefined;
+  private readonly images: DockerImages;
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
@@ -63,6 +65,13 @@ export class DockerRuntime implements Runtime {
     this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
     this.clock = opts.clock ?? systemClock;
+    this.images = new DockerImages({
+      docker: this.docker,
+      socketPath: this.socketPath,
+      clock: this.clock,
+      log: this.log,
+      pullTimeoutMs: this.pullTimeoutMs,
+    });
   }
 
   async info(): Promise<RuntimeInfo> {
@@ -111,19 +120,8 @@ export class DockerRuntime implements Runtime {
     return workloads.filter((w): w is ObservedWorkload => w !== null && w.nodeId === nodeId);
   }
 
-  async prepare(task: AssignedTask): Promise<void> {
-    const image = task.template.image;
-    if (await this.hasImage(image)) return;
-    let reason: string;
-    try {
-      await pullImage(this.docker, image, this.pullTimeoutMs, this.clock);
-      if (await this.hasImage(image)) return;
-      reason = 'the pull finished but the image is still missing';
-    } catch (e) {
-      if (isConnectionError(e)) throw unreachable(this.socketPath, 'pull', e);
-      reason = `pull failed: ${dockerMessage(e)}`;
-    }
-    throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+  prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
+    return this.images.prepare(task, auth);
   }
 
   async start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload> {
