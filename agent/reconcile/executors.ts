@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import { isTaskRejected, type Runtime } from '../runtime/types.js';
 import type { Drainer } from './drain.js';
-import { freshLocal, type LocalTask } from './local-state.js';
+import { freshLocal, runningMessage, type LocalTask } from './local-state.js';
 import type { Step } from './planner.js';
 import { openRegistryAuth } from './registry-auth.js';
 import type { TaskFileStore } from './task-files.js';
@@ -63,7 +63,7 @@ export function createExecutors(deps: ExecutorDeps): Executors {
     adopt: (step) =>
       deps.update(step.task.id, {
         state: 'running',
-        message: 'running',
+        message: runningMessage(deps.local.get(step.task.id)?.imageNote ?? null),
         runtimeId: step.workload.runtimeId,
         hostPorts: step.workload.hostPorts,
         health: step.workload.health ?? 'none',
@@ -180,7 +180,7 @@ async function runStart(deps: ExecutorDeps, task: AssignedTask): Promise<void> {
     });
     update(task.id, {
       state: 'running',
-      message: image?.note ? `running (${image.note})` : 'running',
+      message: runningMessage(image?.note ?? null),
       runtimeId: w.runtimeId,
       hostPorts: w.hostPorts,
       health: w.health ?? 'none',

@@ -39,6 +39,10 @@ export function freshLocal(now: number): LocalTask {
   };
 }
 
+/** A running task's status message: why it runs a local image instead of a fresh pull, if so. */
+export const runningMessage = (imageNote: string | null): string =>
+  imageNote ? `running (${imageNote})` : 'running';
+
 export function toReport(taskId: string, l: LocalTask): TaskReport {
   return {
     taskId,

@@ -19,14 +19,7 @@ import {
   type StartOptions,
 } from '../types.js';
 import { containerName, createOptions } from './create-options.js';
-import {
-  classify,
-  dockerMessage,
-  isConnectionError,
-  statusOf,
-  translate,
-  unreachable,
-} from './errors.js';
+import { classify, dockerMessage, statusOf, translate } from './errors.js';
 import { ExitAndHealthWatcher } from './exit-health-watcher.js';
 import { isRecord, num, str } from './fields.js';
 import { missingProgram } from './missing-program.js';
