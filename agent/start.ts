@@ -69,7 +69,9 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   return agent;
 }
 
-async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
+export async function makeRuntime(
+  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir'>,
+): Promise<Runtime> {
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({

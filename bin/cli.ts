@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { agentCommand } from '../agent/cli.js';
+import type { WorkerLauncher } from '../shared/worker.js';
 import { errorMessage, isFleetError } from '../shared/errors.js';
 import { listed, selectors, type ListedCommand } from '../manager/cli/command.js';
 import { joinTokenCommand } from '../manager/cli/join-token.js';
@@ -16,10 +17,16 @@ import { UsageError } from '../manager/cli/usage.js';
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/** The agent beside a manager, loaded only when a manager starts one. */
+const workerLauncher: WorkerLauncher = {
+  probe: async (runtime) => (await import('../agent/worker.js')).workerLauncher.probe(runtime),
+  start: async (launch) => (await import('../agent/worker.js')).workerLauncher.start(launch),
+};
+
 /** Every top-level command, in the order help lists them: registration and help hints both read this. */
 const TOP_LEVEL: readonly ListedCommand[] = [
   listed(upCommand),
-  listed(managerCommand),
+  listed(managerCommand(workerLauncher)),
   listed(agentCommand),
   listed(nodeCommand),
   listed(serviceCommand),

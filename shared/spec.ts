@@ -282,13 +282,20 @@ export interface NodeRecord {
    */
   prevCertSerial?: string;
   agentVersion: string;
-  /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
-  manager?: { address: string };
+  /**
+   * Set on the record of a manager process: where its broker listens, and whether an agent runs
+   * beside it on the same board with the same identity (then the node takes tasks).
+   */
+  manager?: { address: string; worker?: boolean };
   createdAt: number;
   updatedAt: number;
   /** Raft index of the last write (set by the store); a write based on an older one is refused. */
   version?: number;
 }
+
+/** Whether tasks may be placed on the node: every agent, and managers that run one beside them. */
+export const takesTasks = (n: Pick<NodeRecord, 'manager'>): boolean =>
+  !n.manager || n.manager.worker === true;
 
 export const taskName = (t: Pick<TaskRecord, 'serviceName' | 'slot' | 'nodeId'>): string =>
   t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId ?? 'unassigned'}`;

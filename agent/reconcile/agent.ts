@@ -42,6 +42,8 @@ export interface AgentOptions {
   random?: () => number;
   /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
   preflight?: { check(task: AssignedTask): Promise<void> };
+  /** MQTT client id when it is not the node id (the agent beside a manager). */
+  clientId?: string;
 }
 
 export class Agent {
@@ -159,7 +161,12 @@ export class Agent {
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
-      { insecure: opts.insecure === true, clock, random },
+      {
+        insecure: opts.insecure === true,
+        clock,
+        random,
+        ...(opts.clientId ? { clientId: opts.clientId } : {}),
+      },
     );
   }
 

@@ -8,6 +8,7 @@ import type {
   UpdateStatusView,
 } from '../../shared/api.js';
 import {
+  takesTasks,
   taskName,
   type NodeRecord,
   type ServiceRecord,
@@ -49,8 +50,9 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     id: n.id,
     name: n.name,
     role: n.role,
-    // A manager process sends no heartbeats: it is as alive as the Raft group sees it.
-    status: manager ? (manager.reachable ? 'ready' : 'down') : n.status,
+    // A pure manager sends no heartbeats: it is as alive as the Raft group sees it. One with
+    // a worker is as alive as its agent's heartbeats say, like any node that runs tasks.
+    status: manager && !takesTasks(n) ? (manager.reachable ? 'ready' : 'down') : n.status,
     statusMessage: n.statusMessage,
     availability: n.availability,
     address: n.address,

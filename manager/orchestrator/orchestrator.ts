@@ -2,6 +2,7 @@
 import { decideRestart, nextHistory, type Ending } from '../../shared/restart-policy.js';
 import {
   isTerminal,
+  takesTasks,
   type NodeRecord,
   type ServiceRecord,
   type TaskRecord,
@@ -143,7 +144,7 @@ export class Orchestrator extends Controller {
   private eligibleNodes(service: ServiceRecord): NodeRecord[] {
     const out: NodeRecord[] = [];
     for (const node of this.deps.store.nodes()) {
-      if (node.status === 'down' || node.manager) continue;
+      if (node.status === 'down' || !takesTasks(node)) continue;
       const ctx = { node, service, task: probeTask(service), load: { tasks: [] } };
       if (availabilityFilter.check(ctx) === 'availability drain') continue;
       if (constraintFilter.check(ctx)) continue;
