@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { readJsonFile } from '../shared/atomic-file.js';
 import { identitySchema } from '../shared/identity.js';
 import { createLogger } from '../shared/log.js';
-import type { WorkerLaunch, WorkerLauncher } from '../shared/worker.js';
+import { workerClientId, type WorkerLaunch, type WorkerLauncher } from '../shared/worker.js';
 import { Agent } from './reconcile/agent.js';
 import { DEFAULT_MIN_FREE_DISK, Preflight, parseDiskReserve } from './reconcile/preflight.js';
 import { makeRuntime } from './start.js';
@@ -37,8 +37,7 @@ async function startWorker(launch: WorkerLaunch): Promise<Agent> {
     runtime,
     logger,
     insecure: launch.insecure,
-    // The manager's Raft links connect to its peers' brokers under the node id.
-    clientId: `${parsed.data.id}.agent`,
+    clientId: workerClientId(parsed.data.id),
     preflight: new Preflight({
       runtime,
       reserve: parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },

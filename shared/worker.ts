@@ -1,5 +1,11 @@
 // The agent that runs beside a manager on the same board: what the manager's command hands it, and how it is stopped.
 
+/**
+ * The MQTT client id of the agent beside a manager: the manager's Raft links already connect
+ * to the other managers' brokers under the node id itself.
+ */
+export const workerClientId = (nodeId: string): string => `${nodeId}.agent`;
+
 /** An agent started with a manager's identity, as the same node: it runs that board's tasks. */
 export interface WorkerLaunch {
   /** The manager's identity file: the agent is that node, not a second one. */

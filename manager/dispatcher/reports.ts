@@ -49,8 +49,14 @@ export function withInfo(
   info: NonNullable<StatusMessage['node']>,
   now: number,
 ): NodeRecord | null {
+  // A manager whose agent reports runs tasks from now on (`fleet manager start` without
+  // --no-worker): its record, written at join with no worker, becomes schedulable.
+  const becomesWorker = n.manager !== undefined && n.manager.worker !== true;
   const next: NodeRecord = {
     ...n,
+    ...(becomesWorker && n.manager
+      ? { manager: { ...n.manager, worker: true }, availability: 'active' as const }
+      : {}),
     resources: info.resources,
     arch: info.platform.arch,
     os: info.platform.os,
@@ -82,5 +88,5 @@ export function withInfo(
       next.agentVersion,
       next.statusMessage,
     ]);
-  return same ? null : { ...next, updatedAt: now };
+  return same && !becomesWorker ? null : { ...next, updatedAt: now };
 }

@@ -72,7 +72,11 @@ test("a leader's board dies: its tasks move to the other managers, a new leader 
     { what: '6 running tasks', timeoutMs: 60_000, intervalMs: 250 },
   );
   for (const n of nodes)
-    assert.equal(placed.filter((x) => x.node === n.id).length, 2, `two tasks on ${n.name}`);
+    assert.equal(
+      placed.filter((x) => x.node === n.id).length,
+      2,
+      `two tasks on ${n.name}: ${JSON.stringify(placed.map((x) => x.nodeName))}`,
+    );
 
   const leader = (await cliJson<ManagerJson[]>(target, ['manager', 'ls'])).find((m) => m.leader);
   assert.ok(leader, 'a leader');
