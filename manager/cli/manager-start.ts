@@ -50,6 +50,7 @@ const startCommand = (worker: WorkerLauncher) =>
           `WARNING: this manager runs no tasks: the ${argv.runtime} runtime is not usable (${workerProblem}); start it with --no-worker to say so\n`,
         );
       const runsWorker = argv.worker && workerProblem === null;
+      const advertise = advertiseAddr(argv['advertise-addr'], listen.host, runsWorker);
       const { Manager } = await import('../manager.js');
       const manager = await Manager.start({
         dataDir: argv['data-dir'],
@@ -77,7 +78,7 @@ const startCommand = (worker: WorkerLauncher) =>
             identityFile: path.join(argv['data-dir'], MANAGER_IDENTITY_FILE),
             dataDir: path.join(argv['data-dir'], 'worker'),
             managers: [r.address],
-            advertiseAddr: listen.host,
+            advertiseAddr: advertise,
             runtime: argv.runtime,
             insecure: r.insecure,
           })
@@ -204,6 +205,10 @@ function startOptions(y: Argv) {
       describe:
         'also run tasks on this board: an agent beside the manager, as the same node (--no-worker for a pure manager)',
     })
+    .option('advertise-addr', {
+      type: 'string',
+      describe: "the board's address for the tasks it runs (default: the --listen host)",
+    })
     .option('runtime', {
       choices: ['docker', 'process'] as const,
       default: 'docker' as const,
@@ -253,4 +258,14 @@ function printStarted(id: string, r: StartReport): void {
   out.write(
     `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
   );
+}
+
+/** Where this board's tasks are reached; a wildcard listener does not say, so the user must. */
+function advertiseAddr(given: string | undefined, listenHost: string, worker: boolean): string {
+  if (given) return given;
+  if (worker && (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '[::]'))
+    throw new UsageError(
+      `--listen ${listenHost} names no address for the tasks this manager runs: add --advertise-addr BOARD_IP, or --no-worker`,
+    );
+  return listenHost;
 }
