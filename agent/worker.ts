@@ -1,5 +1,4 @@
 // The agent beside a manager: started in the manager's process with the manager's identity, so the board is one node.
-import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { readJsonFile } from '../shared/atomic-file.js';
 import { identitySchema } from '../shared/identity.js';
@@ -10,9 +9,9 @@ import { DEFAULT_MIN_FREE_DISK, Preflight, parseDiskReserve } from './reconcile/
 import { makeRuntime } from './start.js';
 
 export const workerLauncher: WorkerLauncher = {
-  async probe(runtime) {
+  async probe(runtime, dataDir) {
     try {
-      const rt = await makeRuntime({ runtime, dataDir: path.join('/nonexistent', 'probe') });
+      const rt = await makeRuntime({ runtime, dataDir });
       await rt.info();
       await rt.close();
       return null;

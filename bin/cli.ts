@@ -19,7 +19,8 @@ export const EXIT_USAGE = 2;
 
 /** The agent beside a manager, loaded only when a manager starts one. */
 const workerLauncher: WorkerLauncher = {
-  probe: async (runtime) => (await import('../agent/worker.js')).workerLauncher.probe(runtime),
+  probe: async (runtime, dataDir) =>
+    (await import('../agent/worker.js')).workerLauncher.probe(runtime, dataDir),
   start: async (launch) => (await import('../agent/worker.js')).workerLauncher.start(launch),
 };
 

@@ -27,6 +27,6 @@ export interface WorkerHandle {
 /** Supplied by the command line's composition: manager/ and agent/ never import each other. */
 export interface WorkerLauncher {
   /** Null when the runtime answers; otherwise why the manager cannot run tasks on this board. */
-  probe(runtime: WorkerLaunch['runtime']): Promise<string | null>;
+  probe(runtime: WorkerLaunch['runtime'], dataDir: string): Promise<string | null>;
   start(launch: WorkerLaunch): Promise<WorkerHandle>;
 }

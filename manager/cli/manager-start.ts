@@ -44,7 +44,9 @@ const startCommand = (worker: WorkerLauncher) =>
       const { heartbeatMs, certLifetimeMs } = startTimings(argv);
       const join = joinOption(argv.join, argv.token);
       const raftTiming = electionTiming(argv['election-timeout']);
-      const workerProblem = argv.worker ? await worker.probe(argv.runtime) : null;
+      const workerProblem = argv.worker
+        ? await worker.probe(argv.runtime, workerDir(argv['data-dir']))
+        : null;
       if (workerProblem)
         process.stderr.write(
           `WARNING: this manager runs no tasks: the ${argv.runtime} runtime is not usable (${workerProblem}); start it with --no-worker to say so\n`,
@@ -76,7 +78,7 @@ const startCommand = (worker: WorkerLauncher) =>
       const agent = runsWorker
         ? await worker.start({
             identityFile: path.join(argv['data-dir'], MANAGER_IDENTITY_FILE),
-            dataDir: path.join(argv['data-dir'], 'worker'),
+            dataDir: workerDir(argv['data-dir']),
             managers: [r.address],
             advertiseAddr: advertise,
             runtime: argv.runtime,
@@ -269,3 +271,6 @@ function advertiseAddr(given: string | undefined, listenHost: string, worker: bo
     );
   return listenHost;
 }
+
+/** The agent beside the manager keeps its assignment and task files here. */
+const workerDir = (dataDir: string): string => path.join(dataDir, 'worker');
