@@ -1,4 +1,4 @@
-// End-to-end managers that run tasks: three manager boards share a service; the leader's board dies and only its tasks move.
+// End-to-end managers that run tasks: three manager boards share a service, keep it through demote and promote, and when the leader's board dies only its tasks move.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
@@ -42,12 +42,26 @@ async function workerNodes(target: Pick<ManagerProc, 'address' | 'identity'>, co
   );
 }
 
+async function raftRoleIs(
+  target: Pick<ManagerProc, 'address' | 'identity'>,
+  id: string,
+  role: 'voter' | 'learner',
+): Promise<void> {
+  await waitFor(
+    async () =>
+      (await cliJson<ManagerJson[]>(target, ['manager', 'ls'])).some(
+        (m) => m.id === id && m.raft === role && m.reachable,
+      ),
+    { what: `manager ${id} to be a ${role}`, timeoutMs: 30_000, intervalMs: 250 },
+  );
+}
+
 async function running(target: Pick<ManagerProc, 'address' | 'identity'>): Promise<TaskView[]> {
   const tasks = await cliJson<TaskView[]>(target, ['service', 'ps', SERVICE]);
   return tasks.filter((t) => t.desiredState === 'running' && t.state === 'running');
 }
 
-test("a leader's board dies: its tasks move to the other managers, a new leader takes over, nothing else restarts", async (t) => {
+test("managers run tasks; demote keeps them; the leader's board dies: its tasks move, a new leader takes over, nothing else restarts", async (t) => {
   if (!(await requireDocker(t))) return;
   await ensureTestImage();
   const managers: ManagerProc[] = [];
@@ -85,6 +99,25 @@ test("a leader's board dies: its tasks move to the other managers, a new leader 
   const before = await taskContainers(SERVICE);
   const survivorsBefore = before.filter((c) => c.nodeId !== leader.id).map((c) => c.id);
   assert.equal(survivorsBefore.length, 4);
+
+  // Demoted and promoted back, a manager keeps its tasks: its agent never stops.
+  const follower = nodes.find((n) => n.id !== leader.id);
+  assert.ok(follower);
+  await cliOk(target, ['node', 'demote', follower.name]);
+  await raftRoleIs(target, follower.id, 'learner');
+  await cliOk(target, ['node', 'promote', follower.name]);
+  await raftRoleIs(target, follower.id, 'voter');
+  assert.deepEqual(
+    (await running(target))
+      .filter((x) => x.node === follower.id)
+      .map((x) => x.id)
+      .sort(),
+    placed
+      .filter((x) => x.node === follower.id)
+      .map((x) => x.id)
+      .sort(),
+    'the same tasks run on the demoted and promoted manager',
+  );
 
   // The board dies: its manager and agent with one kill -9, its containers with the power.
   leaderProc.proc.kill('SIGKILL');
