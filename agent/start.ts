@@ -72,7 +72,9 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   return agent;
 }
 
-async function makeRuntime(flags: AgentStartFlags): Promise<Runtime> {
+export async function makeRuntime(
+  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir' | 'allowDevices'>,
+): Promise<Runtime> {
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({

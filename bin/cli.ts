@@ -1,6 +1,7 @@
 // The `fleet` command line: registers every command and turns any failure into one line and an exit code.
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
+import type { WorkerLauncher } from '../shared/worker.js';
 import { errorMessage, isFleetError } from '../shared/errors.js';
 import { listed, selectors, type ListedCommand } from '../manager/cli/command.js';
 import { topLevelHelp } from '../manager/cli/top-help.js';
@@ -9,6 +10,13 @@ import { UsageError } from '../manager/cli/usage.js';
 /** Exit codes: 1 for a failed operation, 2 for a command line that could not be understood. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+
+/** The agent beside a manager, loaded only when a manager starts one. */
+const workerLauncher: WorkerLauncher = {
+  probe: async (runtime, dataDir) =>
+    (await import('../agent/worker.js')).workerLauncher.probe(runtime, dataDir),
+  start: async (launch) => (await import('../agent/worker.js')).workerLauncher.start(launch),
+};
 
 /**
  * Every top-level command, in the order help lists them: its words and description here, its
@@ -40,7 +48,7 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
     listed((await import('../manager/cli/up.js')).upCommand),
   ),
   entry('manager', 'Run a manager, or list the managers', async () =>
-    listed((await import('../manager/cli/manager-start.js')).managerCommand),
+    listed((await import('../manager/cli/manager-start.js')).managerCommand(workerLauncher)),
   ),
   entry('agent <action>', 'run an agent on this board', async () =>
     listed((await import('../agent/cli.js')).agentCommand),

@@ -48,6 +48,8 @@ export interface ManagerOptions {
   faultInjection?: boolean;
   /** Entries applied between snapshots (default 1000). */
   snapshotEvery?: number;
+  /** An agent runs beside this manager with its identity: its node record takes tasks. */
+  worker?: boolean;
 }
 
 export interface StartReport {

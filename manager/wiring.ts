@@ -184,9 +184,15 @@ async function ensureOwnRecord(w: WireDeps, propose: Propose): Promise<void> {
   const host = w.address.replace(/:\d+$/, '');
   await retryOnConflict(async () => {
     const prev = w.store.node(w.id);
-    if (prev?.manager?.address === w.address && prev.certSerial === certSerial(w.identity)) return;
+    const worker = w.opts.worker === true;
+    if (
+      prev?.manager?.address === w.address &&
+      prev.certSerial === certSerial(w.identity) &&
+      (prev.manager.worker === true) === worker
+    )
+      return;
     const name = w.opts.name ?? defaultManagerName(host);
-    const node = managerNodeRecord(w.identity, name, host, w.address, w.clock.now(), prev);
+    const node = managerNodeRecord(w.identity, name, host, w.address, w.clock.now(), prev, worker);
     await propose({ commands: [{ type: 'node.put', node }] });
   }).catch((e: unknown) => {
     w.logger.warn('could not record this manager as a node', { error: String(e) });

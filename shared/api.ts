@@ -15,6 +15,7 @@ import {
 import { optionsChangeSchema } from './task-options-change.js';
 import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
+import { registryAuthSchema } from './registry-auth.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -48,7 +49,11 @@ export const params = {
   'node.promote': z.object({ node: ref }),
   'node.demote': z.object({ node: ref }),
   'manager.ls': z.object({}).default({}),
-  'service.create': z.object({ spec: serviceSpecSchema }),
+  'service.create': z.object({
+    spec: serviceSpecSchema,
+    /** --with-registry-auth: kept encrypted, sealed to each node that pulls the image. */
+    registryAuth: registryAuthSchema.optional(),
+  }),
   'service.ls': z.object({}).default({}),
   'service.inspect': z.object({ service: ref }),
   'service.ps': z.object({ service: ref, all: z.boolean().default(true) }),
@@ -79,6 +84,8 @@ export const params = {
     options: optionsChangeSchema.optional(),
     /** Replace every task even when nothing changed (like docker service update --force). */
     force: z.boolean().default(false),
+    /** --with-registry-auth: replaces the credentials kept for the service's registry. */
+    registryAuth: registryAuthSchema.optional(),
     /** Update and rollback settings to change, field by field. */
     update: updateConfigSchema.optional(),
     rollback: updateConfigSchema.optional(),
@@ -249,6 +256,10 @@ export interface ServiceDetail extends ServiceView {
   /** Every node answers these ports and forwards to the backends listed. */
   ingress: PublishedPortView[];
   specVersion: number;
+  /** The digest every running task of the current spec version runs; null until they agree. */
+  digest: string | null;
+  /** Whether registry credentials are kept for the service (never their values). */
+  withRegistryAuth: boolean;
   /** The spec a rollback returns to. */
   previousSpec?: z.output<typeof serviceSpecSchema>;
   /** Ids of the nodes its placement allows (up, not drained, matching its constraints). */
@@ -258,6 +269,8 @@ export interface ServiceDetail extends ServiceView {
 }
 
 export interface TaskView {
+  /** The registry digest the task's board resolved the image to; null until it reports one. */
+  digest: string | null;
   id: string;
   name: string;
   service: string;

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { certificateSchema } from './identity.js';
 import { REJECT_REASONS } from './reject-reasons.js';
+import { DIGEST_RE } from './image-ref.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
 
 export const PREFIX = 'fleet/v1';
@@ -78,6 +79,8 @@ export const taskReportSchema = z.object({
   health: z.enum(['none', 'starting', 'healthy', 'unhealthy']).default('none'),
   /** Why a rejected task was refused, when the agent knows (older agents send none). */
   reasonCode: z.enum(REJECT_REASONS).optional(),
+  /** The registry digest of the image the task runs, as the board resolved its tag. */
+  digest: z.string().regex(DIGEST_RE).optional(),
 });
 export type TaskReport = z.infer<typeof taskReportSchema>;
 
@@ -111,6 +114,12 @@ export const assignedTaskSchema = z.object({
   slot: z.number().int().min(0),
   template: taskTemplateSchema,
   notBefore: z.number().default(0),
+  /** The service's spec version: a tag is pulled again once per version (see docs/images.md). */
+  specVersion: z.number().int().min(0).optional(),
+  /** The digest another task of this spec version resolved the tag to: every board runs it. */
+  pinnedDigest: z.string().regex(DIGEST_RE).optional(),
+  /** Credentials for the image's registry (JSON), sealed to this node's box key. */
+  registryAuth: z.string().max(20_000).optional(),
   /** Values of the secrets the template names, each sealed to this node's box key. */
   secrets: z
     .array(z.object({ name: z.string().max(64), sealed: z.string().max(100_000) }))

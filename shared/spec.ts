@@ -226,6 +226,8 @@ export interface ServiceRecord {
   lastSpecVersion?: number;
   /** The last update or rollback, while it runs and after it ended. */
   updateStatus?: UpdateStatus;
+  /** Credentials for the image's registry (--with-registry-auth), encrypted with the data key. */
+  registryAuth?: string;
   createdAt: number;
   updatedAt: number;
   /** Raft index of the last write (set by the store); a write based on an older one is refused. */
@@ -247,6 +249,8 @@ export interface TaskStatus {
   readyAt?: number;
   /** Why the node refused the task, when it was rejected and the agent said. */
   reasonCode?: RejectReason;
+  /** The registry digest of the image the task runs, as its board resolved the tag. */
+  digest?: string;
 }
 
 export interface HostPort {
@@ -310,13 +314,20 @@ export interface NodeRecord {
   allowDevices?: boolean;
   /** The version its runtime reports (Docker Engine's); absent until the agent says. */
   engineVersion?: string;
-  /** Set on the record of a manager process (it runs no tasks): where its broker listens. */
-  manager?: { address: string };
+  /**
+   * Set on the record of a manager process: where its broker listens, and whether an agent runs
+   * beside it on the same board with the same identity (then the node takes tasks).
+   */
+  manager?: { address: string; worker?: boolean };
   createdAt: number;
   updatedAt: number;
   /** Raft index of the last write (set by the store); a write based on an older one is refused. */
   version?: number;
 }
+
+/** Whether tasks may be placed on the node: every agent, and managers that run one beside them. */
+export const takesTasks = (n: Pick<NodeRecord, 'manager'>): boolean =>
+  !n.manager || n.manager.worker === true;
 
 export const taskName = (t: Pick<TaskRecord, 'serviceName' | 'slot' | 'nodeId'>): string =>
   t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId ?? 'unassigned'}`;

@@ -32,6 +32,11 @@ export interface ConnectionOptions {
   clock?: Clock;
   /** In [0, 1): jitter of reconnect delays, so a rack of boards does not retry in step. */
   random?: () => number;
+  /**
+   * MQTT client id (default: the node id). The agent beside a manager uses `<id>.agent`: the
+   * manager's Raft links already connect to the other managers' brokers as `<id>`.
+   */
+  clientId?: string;
 }
 
 /** How long a replaced connection may take to close gracefully before its socket is dropped. */
@@ -128,11 +133,12 @@ export class ManagerConnection {
       pin: { rootPub: this.identity.rootPub },
       now: this.now,
     };
+    const clientId = this.opts.clientId ?? nodeId;
     const client = connectMqtt(address, transport, {
       protocolVersion: 4,
-      clientId: nodeId,
+      clientId,
       username: nodeId,
-      password: makeConnectProof(this.identity, nodeId, this.now()),
+      password: makeConnectProof(this.identity, clientId, this.now()),
       clean: true,
       keepalive: this.keepaliveS,
       reconnectPeriod: 0,

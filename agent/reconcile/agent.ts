@@ -44,6 +44,8 @@ export interface AgentOptions {
   random?: () => number;
   /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
   preflight?: { check(task: AssignedTask): Promise<void> };
+  /** MQTT client id when it is not the node id (the agent beside a manager). */
+  clientId?: string;
 }
 
 export class Agent {
@@ -161,7 +163,12 @@ export class Agent {
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
-      { insecure: opts.insecure === true, clock, random },
+      {
+        insecure: opts.insecure === true,
+        clock,
+        random,
+        ...(opts.clientId ? { clientId: opts.clientId } : {}),
+      },
     );
   }
 
@@ -176,6 +183,7 @@ export class Agent {
       clock,
       drainer: this.drainer,
       files: this.files,
+      boxSecretKey: opts.identity.keys.box.secretKey,
       preflight: opts.preflight,
       local: this.local,
       known: this.known,

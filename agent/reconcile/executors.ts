@@ -5,8 +5,9 @@ import type { Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import { isTaskRejected, rejectReasonOf, type Runtime } from '../runtime/types.js';
 import type { Drainer } from './drain.js';
-import { freshLocal, type LocalTask } from './local-state.js';
+import { freshLocal, runningMessage, type LocalTask } from './local-state.js';
 import type { Step } from './planner.js';
+import { openRegistryAuth } from './registry-auth.js';
 import type { TaskFileStore } from './task-files.js';
 
 /** A removal waits for the starts under way, but no longer than this. */
@@ -29,6 +30,8 @@ export interface ExecutorDeps {
   clock: Clock;
   drainer: Drainer;
   files: TaskFileStore;
+  /** The node's box secret key, to open registry credentials sealed to it. */
+  boxSecretKey: string;
   preflight: { check(task: AssignedTask): Promise<void> } | undefined;
   /** The agent's record of each task, which the executors keep up to date. */
   local: Map<string, LocalTask>;
@@ -62,7 +65,7 @@ export function createExecutors(deps: ExecutorDeps): Executors {
     adopt: (step) =>
       deps.update(step.task.id, {
         state: 'running',
-        message: 'running',
+        message: runningMessage(deps.local.get(step.task.id)?.imageNote ?? null),
         runtimeId: step.workload.runtimeId,
         hostPorts: step.workload.hostPorts,
         health: step.workload.health ?? 'none',
@@ -170,7 +173,8 @@ async function runStart(deps: ExecutorDeps, task: AssignedTask): Promise<void> {
   try {
     update(task.id, { state: 'preparing', message: 'preparing', error: null, exitCode: null });
     await deps.preflight?.check(task);
-    await runtime.prepare(task);
+    const image = await runtime.prepare(task, openRegistryAuth(task, deps.boxSecretKey));
+    if (image) update(task.id, { digest: image.digest, imageNote: image.note });
     // A pull of unknown size may have eaten into the reserve: checked again before the start.
     await deps.preflight?.check(task);
     const files = await deps.files.materialize(task);
@@ -180,10 +184,11 @@ async function runStart(deps: ExecutorDeps, task: AssignedTask): Promise<void> {
       ...(deps.nodeName ? { nodeName: deps.nodeName } : {}),
       hostIp: deps.advertiseAddr,
       files,
+      ...(image ? { image: image.ref } : {}),
     });
     update(task.id, {
       state: 'running',
-      message: 'running',
+      message: runningMessage(image?.note ?? null),
       runtimeId: w.runtimeId,
       hostPorts: w.hostPorts,
       health: w.health ?? 'none',

@@ -18,6 +18,10 @@ export interface LocalTask {
   at: number;
   /** Why the task was rejected, when the error said (a rejection's code, not its text). */
   reasonCode?: RejectReason;
+  /** The registry digest of the image prepared for the task, when it has one. */
+  digest: string | null;
+  /** Why the board runs a local image instead of a fresh pull, if it does. */
+  imageNote: string | null;
 }
 
 export function freshLocal(now: number): LocalTask {
@@ -33,8 +37,14 @@ export function freshLocal(now: number): LocalTask {
     lastExitAt: null,
     localRestarts: [],
     at: now,
+    digest: null,
+    imageNote: null,
   };
 }
+
+/** A running task's status message: why it runs a local image instead of a fresh pull, if so. */
+export const runningMessage = (imageNote: string | null): string =>
+  imageNote ? `running (${imageNote})` : 'running';
 
 export function toReport(taskId: string, l: LocalTask): TaskReport {
   return {
@@ -49,5 +59,6 @@ export function toReport(taskId: string, l: LocalTask): TaskReport {
     at: l.at,
     health: l.health,
     ...(l.reasonCode ? { reasonCode: l.reasonCode } : {}),
+    ...(l.digest ? { digest: l.digest } : {}),
   };
 }

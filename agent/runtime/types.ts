@@ -54,6 +54,24 @@ export interface StartOptions {
   hostIp: string;
   /** The task's secret and config files, already written by the agent. */
   files?: TaskFiles;
+  /** The image reference prepare() chose (a pinned digest); the template's image otherwise. */
+  image?: string;
+}
+
+/** What prepare() made ready: the reference to run and the content it names. */
+export interface PreparedImage {
+  ref: string;
+  /** The registry digest (sha256:…) of that content; null for an image built or imported here. */
+  digest: string | null;
+  /** Set when the board runs a local image because the pull failed (say so in the status). */
+  note: string | null;
+}
+
+/** Credentials for one registry, as the engine takes them for a pull. */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  serveraddress: string;
 }
 
 /** Files a task uses: each mounted read-only at its target (docker), or found in the dirs (process). */
@@ -70,8 +88,11 @@ export interface Runtime {
   info(): Promise<RuntimeInfo>;
   /** Workloads of this node (label fleet.node.id), running or exited. */
   list(nodeId: string): Promise<ObservedWorkload[]>;
-  /** Makes the image available locally (pulling when missing); throws ImageUnavailableError. */
-  prepare(task: AssignedTask): Promise<void>;
+  /**
+   * Makes the image available locally (pulling it when missing, or when a tag may have moved);
+   * throws ImageUnavailableError. Runtimes without images return nothing.
+   */
+  prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage | void>;
   /**
    * Where the runtime keeps its images and workloads, and how many bytes preparing this image
    * would add there: 0 when it is already local, null when its size is unknown. Without it the

@@ -12,6 +12,8 @@ import {
   type ServiceSpec,
 } from '../../shared/spec.js';
 import { mergeUpdateConfig } from '../../shared/update-config.js';
+import type { RegistryAuthValue } from '../../shared/registry-auth.js';
+import { encryptAtRest } from '../../shared/sealing.js';
 import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
@@ -85,7 +87,7 @@ export const handlers: Handlers = {
     }
     return { result: { id: n.id }, commands: [{ type: 'node.remove', id: n.id }] };
   },
-  'service.create': (p, { store, now }) => {
+  'service.create': (p, { store, now, dataKey }) => {
     if (store.serviceByName(p.spec.name)) throw alreadyExists(`service ${p.spec.name}`);
     checkSpec(p.spec);
     checkFileRefs(store, p.spec);
@@ -96,6 +98,7 @@ export const handlers: Handlers = {
       specVersion: 1,
       createdAt: now,
       updatedAt: now,
+      ...sealedAuth(dataKey, p.registryAuth),
     };
     return { result: serviceDetail(store, service), commands: [{ type: 'service.put', service }] };
   },
@@ -120,8 +123,9 @@ export const handlers: Handlers = {
       );
     return { result: tasks.map((t) => taskView(store, t)) };
   },
-  'service.update': (p, { store, now }) => {
-    const s = findService(store, p.service);
+  'service.update': (p, { store, now, dataKey }) => {
+    const found = findService(store, p.service);
+    const s = { ...found, ...sealedAuth(dataKey, p.registryAuth) };
     const edited = updatedSpec(s.spec, p);
     checkSpec(edited);
     checkFileRefs(store, edited);
@@ -193,6 +197,15 @@ function tasksKey(spec: ServiceSpec): string {
 }
 
 /** A new spec version, rolled out by the updater; the old spec is kept for a rollback. */
+/** Registry credentials as the store keeps them: encrypted at rest, like secrets. */
+function sealedAuth(
+  dataKey: Uint8Array,
+  auth: RegistryAuthValue | undefined,
+): { registryAuth?: string } {
+  if (!auth) return {};
+  return { registryAuth: encryptAtRest(dataKey, Buffer.from(JSON.stringify(auth))) };
+}
+
 function newVersion(s: ServiceRecord, spec: ServiceSpec, now: number): ServiceRecord {
   const version = Math.max(s.lastSpecVersion ?? 0, s.specVersion) + 1;
   if (isJobMode(spec.mode)) return newJobIteration(s, spec, version, now);

@@ -9,6 +9,7 @@ import type {
 } from '../../shared/api.js';
 import {
   isJobMode,
+  takesTasks,
   taskName,
   type NodeRecord,
   type ServiceRecord,
@@ -52,8 +53,9 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     id: n.id,
     name: n.name,
     role: n.role,
-    // A manager process sends no heartbeats: it is as alive as the Raft group sees it.
-    status: manager ? (manager.reachable ? 'ready' : 'down') : n.status,
+    // A pure manager sends no heartbeats: it is as alive as the Raft group sees it. One with
+    // a worker is as alive as its agent's heartbeats say, like any node that runs tasks.
+    status: manager && !takesTasks(n) ? (manager.reachable ? 'ready' : 'down') : n.status,
     statusMessage: n.statusMessage,
     availability: n.availability,
     address: n.address,
@@ -136,10 +138,27 @@ export function serviceDetail(
     ingress,
     specVersion: s.specVersion,
     eligibleNodes: eligibleNodes(store, s).map((n) => n.id),
+    digest: resolvedDigest(store, s),
+    withRegistryAuth: s.registryAuth !== undefined,
     ...(s.previousSpec ? { previousSpec: s.previousSpec } : {}),
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),
   };
+}
+
+/** The digest the running tasks of the current spec version agree on, or null. */
+export function resolvedDigest(store: StoreView, s: ServiceRecord): string | null {
+  const current = store
+    .tasksOfService(s.id)
+    .filter(
+      (t) =>
+        t.desiredState === 'running' &&
+        t.specVersion === s.specVersion &&
+        t.status.state === 'running',
+    );
+  const digests = new Set(current.map((t) => t.status.digest ?? null));
+  const [only] = [...digests];
+  return digests.size === 1 && only !== undefined ? only : null;
 }
 
 export function taskView(store: StoreView, t: TaskRecord): TaskView {
@@ -149,6 +168,7 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     service: t.serviceName,
     slot: t.slot,
     image: t.template.image,
+    digest: t.status.digest ?? null,
     specVersion: t.specVersion,
     node: t.nodeId,
     nodeName: t.nodeId ? (store.node(t.nodeId)?.name ?? null) : null,

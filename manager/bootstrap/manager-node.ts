@@ -65,7 +65,10 @@ export function certSerial(identity: Identity): string {
   return body.serial;
 }
 
-/** The record `node ls` shows for a manager process; it never receives tasks. */
+/**
+ * The record `node ls` shows for a manager process. A pure manager never receives tasks; with
+ * a worker beside it, its agent's reports fill in resources, runtime and health like any node's.
+ */
 export function managerNodeRecord(
   identity: Identity,
   name: string,
@@ -73,28 +76,32 @@ export function managerNodeRecord(
   address: string,
   now: number,
   prev?: NodeRecord,
+  worker = false,
 ): NodeRecord {
+  const wasWorker = prev?.manager?.worker === true;
+  const agentFacts: Pick<NodeRecord, 'status' | 'statusMessage' | 'availability'> =
+    worker && prev && wasWorker
+      ? { status: prev.status, statusMessage: prev.statusMessage, availability: prev.availability }
+      : { status: 'ready', statusMessage: '', availability: worker ? 'active' : 'drain' };
   return {
     id: identity.id,
     name: prev?.name ?? name,
     role: prev?.role ?? 'manager',
-    status: 'ready',
-    statusMessage: '',
-    availability: 'drain',
+    ...agentFacts,
     address: host,
-    arch: boardArch(),
-    os: process.platform,
+    arch: worker && prev ? prev.arch : boardArch(),
+    os: worker && prev ? prev.os : process.platform,
     labels: prev?.labels ?? {},
-    resources: { cpus: 0, memoryBytes: 0 },
-    runtime: 'process',
+    resources: worker && prev ? prev.resources : { cpus: 0, memoryBytes: 0 },
+    runtime: worker && prev ? prev.runtime : 'process',
     signPub: identity.keys.sign.publicKey,
     boxPub: identity.keys.box.publicKey,
     certSerial: certSerial(identity),
     ...(prev && prev.certSerial !== certSerial(identity)
       ? { prevCertSerial: prev.certSerial }
       : {}),
-    agentVersion: '',
-    manager: { address },
+    agentVersion: worker && prev ? prev.agentVersion : '',
+    manager: worker ? { address, worker: true } : { address },
     createdAt: prev?.createdAt ?? now,
     updatedAt: now,
     ...(prev?.version !== undefined ? { version: prev.version } : {}),

@@ -189,7 +189,7 @@ export function renderServiceDetail(d: ServiceDetail, tasks: readonly TaskView[]
     `Name:      ${d.name}`,
     `Mode:      ${d.mode}`,
     `Replicas:  ${d.replicas.running}/${d.replicas.desired}`,
-    `Image:     ${d.image}`,
+    `Image:     ${d.image}${d.digest ? `@${d.digest}` : ''}`,
     `Ports:     ${formatPorts(d.ports) || '-'}`,
   ];
   const u = d.updateStatus;

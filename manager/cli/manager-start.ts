@@ -1,5 +1,8 @@
 // `fleet manager start|ls`: run a manager (broker, Raft, controllers) until interrupted; list the managers.
+import path from 'node:path';
 import type { Argv } from 'yargs';
+import type { WorkerLauncher } from '../../shared/worker.js';
+import type { StartReport } from '../manager.js';
 import { waitForShutdownSignal } from '../../shared/signals.js';
 import { parseDuration } from '../../shared/spec.js';
 import { managerListing } from './format/node-listing.js';
@@ -23,134 +26,78 @@ function parseCertExpiry(text: string): number | null {
   return parseDuration(text);
 }
 
-const start = defineCommand({
-  command: 'start',
-  describe: 'Run a manager: a new cluster, a restart, or (with --join) one more manager',
-  builder: (y: Argv) =>
-    y
-      .option('data-dir', {
-        type: 'string',
-        default: './fleet-data/manager',
-        describe: 'where the manager keeps its state',
-      })
-      .option('listen', {
-        type: 'string',
-        default: '127.0.0.1:4883',
-        describe: 'HOST:PORT for the MQTT listener',
-      })
-      .option('heartbeat', {
-        type: 'string',
-        describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting',
-      })
-      .option('insecure', {
-        type: 'boolean',
-        default: false,
-        describe: 'listen with plain TCP instead of TLS (development only: traffic is readable)',
-      })
-      .option('name', {
-        type: 'string',
-        describe: "this manager's node name (default manager-HOST)",
-      })
-      .option('join', {
-        type: 'string',
-        describe: 'join the cluster of the manager(s) at HOST:PORT[,HOST:PORT...] (needs --token)',
-      })
-      .option('token', {
-        type: 'string',
-        describe: 'the manager join token (fleet join-token manager), with --join',
-      })
-      .option('force-new-cluster', {
-        type: 'boolean',
-        default: false,
-        describe:
-          'rebuild a one-manager cluster from this data dir when the others are lost (keeps every service and task)',
-      })
-      .option('election-timeout', {
-        type: 'string',
-        hidden: true,
-        describe: 'time without a leader before a manager campaigns (default 1s)',
-      })
-      .option('snapshot-interval', {
-        type: 'number',
-        hidden: true,
-        describe: 'entries applied between snapshots (default 1000); 10% more are kept behind each',
-      })
-      .option('fault-injection', {
-        type: 'boolean',
-        hidden: true,
-        default: false,
-        describe: 'accept the test-only request that cuts this manager off from others',
-      })
-      .option('cert-expiry', {
-        type: 'string',
-        hidden: true,
-        describe: 'lifetime of the node certificates this manager issues (default 90d)',
-      }),
-  handler: async (argv) => {
-    const listen = parseHostPort(argv.listen, 'listen');
-    let heartbeatMs: number | undefined;
-    if (argv.heartbeat !== undefined) {
-      const ms = parseDuration(argv.heartbeat);
-      if (ms === null || ms < 100)
-        throw new UsageError(
-          `--heartbeat must be a duration of at least 100ms, got "${argv.heartbeat}"`,
+/** The manager command, with what starts the agent beside a manager (see shared/worker.ts). */
+export function managerCommand(worker: WorkerLauncher) {
+  return commandGroup('manager', 'Run a manager, or list the managers', [
+    listed(startCommand(worker)),
+    listed(ls),
+  ]);
+}
+
+const startCommand = (worker: WorkerLauncher) =>
+  defineCommand({
+    command: 'start',
+    describe: 'Run a manager: a new cluster, a restart, or (with --join) one more manager',
+    builder: startOptions,
+    handler: async (argv) => {
+      const listen = parseHostPort(argv.listen, 'listen');
+      const { heartbeatMs, certLifetimeMs } = startTimings(argv);
+      const join = joinOption(argv.join, argv.token);
+      const raftTiming = electionTiming(argv['election-timeout']);
+      const workerProblem = argv.worker
+        ? await worker.probe(argv.runtime, workerDir(argv['data-dir']))
+        : null;
+      if (workerProblem)
+        process.stderr.write(
+          `WARNING: this manager runs no tasks: the ${argv.runtime} runtime is not usable (${workerProblem}); start it with --no-worker to say so\n`,
         );
-      heartbeatMs = ms;
-    }
-    let certLifetimeMs: number | undefined;
-    if (argv['cert-expiry'] !== undefined) {
-      const ms = parseCertExpiry(argv['cert-expiry']);
-      if (ms === null || ms < 10_000)
-        throw new UsageError(
-          `--cert-expiry must be a duration of at least 10s (e.g. 90d), got "${argv['cert-expiry']}"`,
+      const runsWorker = argv.worker && workerProblem === null;
+      const advertise = advertiseAddr(argv['advertise-addr'], listen.host, runsWorker);
+      const { Manager } = await import('../manager.js');
+      const manager = await Manager.start({
+        dataDir: argv['data-dir'],
+        host: listen.host,
+        port: listen.port,
+        heartbeatMs,
+        insecure: argv.insecure,
+        certLifetimeMs,
+        ...(join ? { join } : {}),
+        forceNewCluster: argv['force-new-cluster'],
+        ...(argv.name ? { name: argv.name } : {}),
+        ...(raftTiming ? { raftTiming } : {}),
+        faultInjection: argv['fault-injection'],
+        worker: runsWorker,
+        ...(argv['snapshot-interval'] !== undefined
+          ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
+          : {}),
+      });
+      const r = manager.report;
+      const out = process.stdout;
+      printStarted(manager.id, r);
+      const { MANAGER_IDENTITY_FILE } = await import('../bootstrap/manager-node.js');
+      const agent = runsWorker
+        ? await worker.start({
+            identityFile: path.join(argv['data-dir'], MANAGER_IDENTITY_FILE),
+            dataDir: workerDir(argv['data-dir']),
+            managers: [r.address],
+            advertiseAddr: advertise,
+            runtime: argv.runtime,
+            insecure: r.insecure,
+          })
+        : null;
+      if (agent) out.write(`This manager also runs tasks (--no-worker to stop that)\n`);
+      const removed = manager.removed().then(() => true);
+      if (await Promise.race([waitForShutdownSignal().then(() => false), removed])) {
+        process.stderr.write(
+          'this manager was removed from the cluster; stopping. To rejoin, clear its data dir and start it with --join.\n',
         );
-      certLifetimeMs = ms;
-    }
-    const join = joinOption(argv.join, argv.token);
-    const raftTiming = electionTiming(argv['election-timeout']);
-    const { Manager } = await import('../manager.js');
-    const manager = await Manager.start({
-      dataDir: argv['data-dir'],
-      host: listen.host,
-      port: listen.port,
-      heartbeatMs,
-      insecure: argv.insecure,
-      certLifetimeMs,
-      ...(join ? { join } : {}),
-      forceNewCluster: argv['force-new-cluster'],
-      ...(argv.name ? { name: argv.name } : {}),
-      ...(raftTiming ? { raftTiming } : {}),
-      faultInjection: argv['fault-injection'],
-      ...(argv['snapshot-interval'] !== undefined
-        ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
-        : {}),
-    });
-    const r = manager.report;
-    const out = process.stdout;
-    if (r.insecure)
-      out.write(
-        'WARNING: --insecure: the manager listens with plain TCP; join tokens, credentials and all traffic cross the network unencrypted and clients cannot check who they talk to. Use it for development only.\n',
-      );
-    out.write(
-      `${r.created ? 'Created a new fleet' : r.joined ? 'Joined the fleet' : 'Resumed the fleet'}; manager ${manager.id} listening on ${r.address}\n`,
-    );
-    out.write(`Worker join token:  ${r.workerToken}\n`);
-    out.write(`Manager join token: ${r.managerToken}\n`);
-    out.write(`Admin identity:     ${r.adminIdentity}\n`);
-    out.write(
-      `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
-    );
-    const removed = manager.removed().then(() => true);
-    if (await Promise.race([waitForShutdownSignal().then(() => false), removed])) {
-      process.stderr.write(
-        'this manager was removed from the cluster; stopping. To rejoin, clear its data dir and start it with --join.\n',
-      );
-      process.exitCode = 3;
-    }
-    out.write('stopping manager\n');
-    await manager.stop();
-  },
-});
+        process.exitCode = 3;
+      }
+      out.write('stopping manager\n');
+      await agent?.stop();
+      await manager.stop();
+    },
+  });
 
 function joinOption(
   join: string | undefined,
@@ -187,13 +134,143 @@ const ls = listCommand(
   managerListing,
 );
 
-export const managerCommand = commandGroup('manager', 'Run a manager, or list the managers', [
-  listed(start),
-  listed(ls),
-]);
-
 function snapshotInterval(n: number): number {
   if (!Number.isInteger(n) || n < 10 || n > 1_000_000)
     throw new UsageError(`--snapshot-interval must be a whole number from 10 to 1000000, got ${n}`);
   return n;
 }
+
+/** The start command's flags. */
+function startOptions(y: Argv) {
+  return y
+    .option('data-dir', {
+      type: 'string',
+      default: './fleet-data/manager',
+      describe: 'where the manager keeps its state',
+    })
+    .option('listen', {
+      type: 'string',
+      default: '127.0.0.1:4883',
+      describe: 'HOST:PORT for the MQTT listener',
+    })
+    .option('heartbeat', {
+      type: 'string',
+      describe: 'heartbeat period agents use (e.g. 2s); defaults to the cluster setting',
+    })
+    .option('insecure', {
+      type: 'boolean',
+      default: false,
+      describe: 'listen with plain TCP instead of TLS (development only: traffic is readable)',
+    })
+    .option('name', {
+      type: 'string',
+      describe: "this manager's node name (default manager-HOST)",
+    })
+    .option('join', {
+      type: 'string',
+      describe: 'join the cluster of the manager(s) at HOST:PORT[,HOST:PORT...] (needs --token)',
+    })
+    .option('token', {
+      type: 'string',
+      describe: 'the manager join token (fleet join-token manager), with --join',
+    })
+    .option('force-new-cluster', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'rebuild a one-manager cluster from this data dir when the others are lost (keeps every service and task)',
+    })
+    .option('election-timeout', {
+      type: 'string',
+      hidden: true,
+      describe: 'time without a leader before a manager campaigns (default 1s)',
+    })
+    .option('snapshot-interval', {
+      type: 'number',
+      hidden: true,
+      describe: 'entries applied between snapshots (default 1000); 10% more are kept behind each',
+    })
+    .option('fault-injection', {
+      type: 'boolean',
+      hidden: true,
+      default: false,
+      describe: 'accept the test-only request that cuts this manager off from others',
+    })
+    .option('cert-expiry', {
+      type: 'string',
+      hidden: true,
+      describe: 'lifetime of the node certificates this manager issues (default 90d)',
+    })
+    .option('worker', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'also run tasks on this board: an agent beside the manager, as the same node (--no-worker for a pure manager)',
+    })
+    .option('advertise-addr', {
+      type: 'string',
+      describe: "the board's address for the tasks it runs (default: the --listen host)",
+    })
+    .option('runtime', {
+      choices: ['docker', 'process'] as const,
+      default: 'docker' as const,
+      describe: "the worker's runtime",
+    });
+}
+
+/** --heartbeat and --cert-expiry, checked. */
+function startTimings(argv: { heartbeat?: string; 'cert-expiry'?: string }): {
+  heartbeatMs: number | undefined;
+  certLifetimeMs: number | undefined;
+} {
+  let heartbeatMs: number | undefined;
+  if (argv.heartbeat !== undefined) {
+    const ms = parseDuration(argv.heartbeat);
+    if (ms === null || ms < 100)
+      throw new UsageError(
+        `--heartbeat must be a duration of at least 100ms, got "${argv.heartbeat}"`,
+      );
+    heartbeatMs = ms;
+  }
+  let certLifetimeMs: number | undefined;
+  if (argv['cert-expiry'] !== undefined) {
+    const ms = parseCertExpiry(argv['cert-expiry']);
+    if (ms === null || ms < 10_000)
+      throw new UsageError(
+        `--cert-expiry must be a duration of at least 10s (e.g. 90d), got "${argv['cert-expiry']}"`,
+      );
+    certLifetimeMs = ms;
+  }
+  return { heartbeatMs, certLifetimeMs };
+}
+
+/** What the operator needs: tokens, the admin identity, and how to point the CLI at it. */
+function printStarted(id: string, r: StartReport): void {
+  const out = process.stdout;
+  if (r.insecure)
+    out.write(
+      'WARNING: --insecure: the manager listens with plain TCP; join tokens, credentials and all traffic cross the network unencrypted and clients cannot check who they talk to. Use it for development only.\n',
+    );
+  out.write(
+    `${r.created ? 'Created a new fleet' : r.joined ? 'Joined the fleet' : 'Resumed the fleet'}; manager ${id} listening on ${r.address}\n`,
+  );
+  out.write(`Worker join token:  ${r.workerToken}\n`);
+  out.write(`Manager join token: ${r.managerToken}\n`);
+  out.write(`Admin identity:     ${r.adminIdentity}\n`);
+  out.write(
+    `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
+  );
+}
+
+/** Where this board's tasks are reached; a wildcard listener does not say, so the user must. */
+function advertiseAddr(given: string | undefined, listenHost: string, worker: boolean): string {
+  if (given) return given;
+  if (worker && (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '[::]'))
+    throw new UsageError(
+      `--listen ${listenHost} names no address for the tasks this manager runs: add --advertise-addr BOARD_IP, or --no-worker`,
+    );
+  return listenHost;
+}
+
+/** The agent beside the manager keeps its assignment and task files here. */
+const workerDir = (dataDir: string): string => path.join(dataDir, 'worker');

@@ -81,7 +81,17 @@ interface Child {
 async function startCluster(plan: ClusterPlan): Promise<{ stop: () => Promise<void> }> {
   const { dir, address, insecure } = plan;
   const manager = runFleet(
-    ['manager', 'start', '--data-dir', path.join(dir, 'manager'), '--listen', address, ...insecure],
+    [
+      'manager',
+      'start',
+      '--data-dir',
+      path.join(dir, 'manager'),
+      '--listen',
+      address,
+      // The N agents are the workers asked for; the manager on 127.0.0.1 stays a pure manager.
+      '--no-worker',
+      ...insecure,
+    ],
     path.join(dir, 'logs', 'manager.log'),
   );
   let token: string;

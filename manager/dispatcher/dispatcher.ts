@@ -12,7 +12,7 @@ import {
   type StatusMessage,
   type TaskReport,
 } from '../../shared/protocol.js';
-import { isTerminal, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import { isTerminal, takesTasks, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { LeaderPart } from '../leader/controller.js';
@@ -22,7 +22,7 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
-import { withFiles } from './task-files.js';
+import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
 
 export interface DispatcherDeps {
   store: StoreView;
@@ -74,8 +74,10 @@ export class Dispatcher implements LeaderPart {
     broker.events.onConnect = (_clientId, p) => {
       if (p.kind === 'node') this.health.connected(p.id, clock.now());
     };
-    broker.events.onDisconnect = (_clientId, p) => {
-      if (p.kind === 'node') this.health.disconnected(p.id, clock.now());
+    broker.events.onDisconnect = (clientId, p) => {
+      // A manager's Raft links use its id as client id; only its agent's connection counts.
+      if (p.kind === 'node' && !(p.role === 'manager' && clientId === p.id))
+        this.health.disconnected(p.id, clock.now());
     };
   }
 
@@ -124,7 +126,7 @@ export class Dispatcher implements LeaderPart {
   private async markUnknown(): Promise<void> {
     const { store, clock } = this.deps;
     const unknown = [...store.nodes()]
-      .filter((n) => n.status === 'ready' && !n.manager)
+      .filter((n) => n.status === 'ready' && takesTasks(n))
       .map((n): Command => ({
         type: 'node.put',
         node: {
@@ -272,7 +274,7 @@ export class Dispatcher implements LeaderPart {
     const commands: Command[] = [];
     const downs: Record<string, unknown>[] = [];
     for (const n of store.nodes()) {
-      if (n.status === 'down' || n.manager) continue;
+      if (n.status === 'down' || !takesTasks(n)) continue;
       const v = this.health.check(n.id, now);
       if (v) {
         downs.push({ nodeId: n.id, name: n.name, reason: v.message });
@@ -329,6 +331,8 @@ export class Dispatcher implements LeaderPart {
           slot: t.slot,
           template: t.template,
           notBefore: t.notBefore,
+          specVersion: t.specVersion,
+          ...pinOf(store, t),
         }));
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const body = JSON.stringify(tasks);
@@ -340,7 +344,14 @@ export class Dispatcher implements LeaderPart {
         version: store.appliedIndex,
         nodeId,
         heartbeatMs: this.deps.heartbeatMs,
-        tasks: tasks.map((t) => withFiles(store, this.deps.dataKey, boxPub, t)),
+        tasks: tasks.map((t) =>
+          withRegistryAuth(
+            store,
+            this.deps.dataKey,
+            boxPub,
+            withFiles(store, this.deps.dataKey, boxPub, t),
+          ),
+        ),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

@@ -13,6 +13,7 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
     s.message === r.message &&
     (s.health ?? 'none') === r.health &&
     s.reasonCode === r.reasonCode &&
+    (r.digest === undefined || r.digest === s.digest) &&
     JSON.stringify(s.hostPorts) === JSON.stringify(r.hostPorts);
   if (r.state === s.state && sameDetails) return null;
   if (r.state !== s.state && !canAdvance(s.state, r.state)) return null;
@@ -29,6 +30,8 @@ export function applyReport(t: TaskRecord, r: TaskReport, now: number): TaskReco
       at: r.state === s.state ? s.at : now,
       ...(r.health !== 'none' ? { health: r.health } : {}),
       ...(r.reasonCode ? { reasonCode: r.reasonCode } : {}),
+      // An agent that restarted reports adopted tasks without the digest it resolved before.
+      ...((r.digest ?? s.digest) ? { digest: r.digest ?? s.digest } : {}),
       ...readySince(s, r, now),
     },
     updatedAt: now,
@@ -48,8 +51,14 @@ export function withInfo(
   info: NonNullable<StatusMessage['node']>,
   now: number,
 ): NodeRecord | null {
+  // A manager whose agent reports runs tasks from now on (`fleet manager start` without
+  // --no-worker): its record, written at join with no worker, becomes schedulable.
+  const becomesWorker = n.manager !== undefined && n.manager.worker !== true;
   const next: NodeRecord = {
     ...n,
+    ...(becomesWorker && n.manager
+      ? { manager: { ...n.manager, worker: true }, availability: 'active' as const }
+      : {}),
     resources: info.resources,
     arch: info.platform.arch,
     os: info.platform.os,
@@ -87,5 +96,5 @@ export function withInfo(
       next.engineVersion,
       next.statusMessage,
     ]);
-  return same ? null : { ...next, updatedAt: now };
+  return same && !becomesWorker ? null : { ...next, updatedAt: now };
 }

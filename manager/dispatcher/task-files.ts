@@ -1,5 +1,7 @@
-// Attaches to an assigned task the values of the secrets and configs it uses, secrets sealed to its node.
+// Attaches to an assigned task what its node needs besides the template: secrets, configs, registry credentials, pinned digest.
+import { isDigestReference } from '../../shared/image-ref.js';
 import type { AssignedTask } from '../../shared/protocol.js';
+import type { TaskRecord } from '../../shared/spec.js';
 import { decryptAtRest, sealTo } from '../../shared/sealing.js';
 import type { StoreView } from '../store/store.js';
 
@@ -31,4 +33,41 @@ export function withFiles(
     if (rec) configs.push({ name, data: rec.data });
   }
   return { ...task, secrets, configs };
+}
+
+/**
+ * The digest the first task of this spec version resolved the tag to: later tasks of the version
+ * (other slots, restarts, other boards) run that content, so a push during a rollout cannot mix
+ * two images in one version. A new version (update, --force) resolves the tag again.
+ */
+export function pinOf(store: StoreView, t: TaskRecord): { pinnedDigest?: string } {
+  if (isDigestReference(t.template.image)) return {};
+  let first: TaskRecord | undefined;
+  for (const o of store.tasksOfService(t.serviceId)) {
+    if (o.specVersion !== t.specVersion || !o.status.digest) continue;
+    if (o.template.image !== t.template.image) continue;
+    if (
+      !first ||
+      o.createdAt < first.createdAt ||
+      (o.createdAt === first.createdAt && o.id < first.id)
+    )
+      first = o;
+  }
+  return first?.status.digest ? { pinnedDigest: first.status.digest } : {};
+}
+
+/** The service's registry credentials, opened from rest and sealed to this node's box key. */
+export function withRegistryAuth(
+  store: StoreView,
+  dataKey: Uint8Array,
+  nodeBoxPub: string | undefined,
+  task: AssignedTask,
+): AssignedTask {
+  const kept = store.service(task.serviceId)?.registryAuth;
+  if (!kept || !nodeBoxPub) return task;
+  const value = decryptAtRest(dataKey, kept);
+  if (!value) return task;
+  const sealed = sealTo(nodeBoxPub, value);
+  value.fill(0);
+  return { ...task, registryAuth: sealed };
 }

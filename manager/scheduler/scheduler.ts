@@ -1,5 +1,5 @@
 // The scheduler: gives each new task a node that passes every filter, or says why none does.
-import { isTerminal, type TaskRecord } from '../../shared/spec.js';
+import { isTerminal, takesTasks, type TaskRecord } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
@@ -61,10 +61,9 @@ class Pass {
     private readonly store: StoreView,
     private readonly now: number,
   ) {
-    // Manager processes are nodes of the cluster but run no agent: never candidates.
-    this.placer = new Placer(
-      [...store.nodes()].filter((n) => !n.manager),
-      (nodeId) => this.loadOf(nodeId),
+    // Pure manager processes are nodes of the cluster but run no agent: never candidates.
+    this.placer = new Placer([...store.nodes()].filter(takesTasks), (nodeId) =>
+      this.loadOf(nodeId),
     );
   }
 

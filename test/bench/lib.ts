@@ -178,7 +178,7 @@ export async function startBenchManager(
   const dataDir = opts.dataDir ?? tempDir('bench-mgr');
   const address = opts.address ?? `${opts.host ?? '127.0.0.1'}:${await freePort()}`;
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
-  const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address];
+  const args = ['manager', 'start', '--data-dir', dataDir, '--listen', address, '--no-worker'];
   if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
   if (opts.join) args.push('--join', opts.join.address, '--token', opts.join.managerToken);
   args.push(...(opts.extraArgs ?? []));

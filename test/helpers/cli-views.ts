@@ -22,6 +22,8 @@ export function serviceDetail(
     ingress: [],
     spec: { ...spec, replicas },
     specVersion: 1,
+    digest: null,
+    withRegistryAuth: false,
     createdAt: iso(T0),
     updatedAt: iso(T0),
   };
@@ -35,6 +37,7 @@ export function taskView(slot: number, state: string, over: Partial<TaskView> = 
     service: 'web',
     slot,
     image: 'nginx',
+    digest: null,
     specVersion: 1,
     node: 'n1',
     nodeName: 'pi-1',

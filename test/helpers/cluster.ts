@@ -68,6 +68,8 @@ export async function startManager(
     insecure?: boolean;
     /** Join the cluster of this manager (with its manager token). */
     join?: Pick<ManagerProc, 'address' | 'managerToken'>;
+    /** Run tasks beside the manager (Docker); tests count on pure managers unless they ask. */
+    worker?: boolean;
     extraArgs?: string[];
   } = {},
 ): Promise<ManagerProc> {
@@ -79,6 +81,7 @@ export async function startManager(
   if (opts.heartbeat) args.push('--heartbeat', opts.heartbeat);
   if (opts.insecure) args.push('--insecure');
   if (opts.join) args.push('--join', opts.join.address, '--token', opts.join.managerToken);
+  if (!opts.worker) args.push('--no-worker');
   args.push(...(opts.extraArgs ?? []));
   const proc = spawnFleet(args, log);
   let out = '';
@@ -260,7 +263,7 @@ export interface ManagerJson {
  */
 export async function startManagers(
   count: number,
-  opts: { firstHost?: number; extraArgs?: string[]; dataDirs?: string[] } = {},
+  opts: { firstHost?: number; extraArgs?: string[]; dataDirs?: string[]; worker?: boolean } = {},
 ): Promise<ManagerProc[]> {
   const first = opts.firstHost ?? 11;
   const managers: ManagerProc[] = [];
@@ -271,6 +274,7 @@ export async function startManagers(
         host: `127.0.0.${first + i}`,
         ...(dataDir ? { dataDir } : {}),
         ...(managers[0] ? { join: managers[0] } : {}),
+        ...(opts.worker ? { worker: true } : {}),
         extraArgs: opts.extraArgs ?? [],
       }),
     );
@@ -298,9 +302,10 @@ export function clusterTarget(
 export async function restartManager(
   m: ManagerProc,
   extraArgs: string[] = [],
+  worker = false,
 ): Promise<ManagerProc> {
   const [host, port] = [m.address.replace(/:\d+$/, ''), Number(m.address.split(':').pop())];
-  return startManager({ dataDir: m.dataDir, host, port, extraArgs });
+  return startManager({ dataDir: m.dataDir, host, port, extraArgs, worker });
 }
 
 export interface TaskJson {

@@ -18,6 +18,8 @@ function detail(eligibleNodes: string[], specVersion = 1): ServiceDetail {
     ingress: [],
     specVersion,
     eligibleNodes,
+    digest: null,
+    withRegistryAuth: false,
     createdAt: '',
     updatedAt: '',
   };
@@ -47,6 +49,7 @@ function task(
     restarts: 0,
     health: 'none',
     hostPorts: [],
+    digest: null,
     updatedAt: new Date(1_000_000 + seq * 1000).toISOString(),
     ...(reasonCode ? { reasonCode } : {}),
     ...extra,

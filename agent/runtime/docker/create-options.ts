@@ -55,7 +55,7 @@ export function createOptions(
   return {
     name,
     ...settings,
-    Image: t.image,
+    Image: opts.image ?? t.image,
     ...(t.command.length > 0 ? { Cmd: t.command } : {}),
     ...(t.entrypoint ? { Entrypoint: t.entrypoint } : {}),
     Env: Object.entries(t.env).map(([k, v]) => `${k}=${v}`),

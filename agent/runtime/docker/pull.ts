@@ -1,15 +1,20 @@
 // Pulls an image through the engine, failing on the first error line or when the time allowed runs out.
 import type Docker from 'dockerode';
 import type { Clock } from '../../../shared/clock.js';
+import type { RegistryAuth } from '../types.js';
 import { isRecord, str } from './fields.js';
 import { JsonLines, destroyStream } from './streams.js';
 
-/** Pulls an image, failing on the first error line or when timeoutMs of the clock runs out. */
+/**
+ * Pulls an image, failing on the first error line or when timeoutMs of the clock runs out.
+ * Credentials go to the engine as the pull's authconfig and are never logged.
+ */
 export function pullImage(
   docker: Docker,
   image: string,
   timeoutMs: number,
   clock: Clock,
+  auth?: RegistryAuth,
 ): Promise<void> {
   const abort = new AbortController();
   return new Promise<void>((resolve, reject) => {
@@ -27,11 +32,13 @@ export function pullImage(
       abort.abort();
       settle(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s`));
     }, timeoutMs);
-    docker.pull(image, { abortSignal: abort.signal }).then((s: NodeJS.ReadableStream) => {
-      stream = s;
-      if (settled) destroyStream(s);
-      else followPull(s, (err) => settle(err));
-    }, settle);
+    docker
+      .pull(image, { abortSignal: abort.signal, ...(auth ? { authconfig: auth } : {}) })
+      .then((s: NodeJS.ReadableStream) => {
+        stream = s;
+        if (settled) destroyStream(s);
+        else followPull(s, (err) => settle(err));
+      }, settle);
   });
 }
 

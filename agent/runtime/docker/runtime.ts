@@ -7,11 +7,12 @@ import type { AssignedTask } from '../../../shared/protocol.js';
 import { deviceOptionsUsed, devicesRefused, type HostPort } from '../../../shared/spec.js';
 import { servedConnections } from '../connections.js';
 import {
-  ImageUnavailableError,
   LABELS,
   TaskRejectedError,
   type ExitListener,
   type ObservedWorkload,
+  type PreparedImage,
+  type RegistryAuth,
   type Runtime,
   type RuntimeInfo,
   type RuntimeStorage,
@@ -30,7 +31,7 @@ import { ExitAndHealthWatcher } from './exit-health-watcher.js';
 import { isRecord, num, str } from './fields.js';
 import { missingProgram } from './missing-program.js';
 import { summaryKey, toWorkload } from './observe.js';
-import { pullImage } from './pull.js';
+import { DockerImages } from './images.js';
 import { foreignProgram } from './program-arch.js';
 import { ensureVolumes } from './volumes.js';
 import { deafToStopSignal } from './stop-signal.js';
@@ -64,6 +65,7 @@ export class DockerRuntime implements Runtime {
   /** Per image and program: the refusal for a foreign program, or null when it fits. */
   private readonly programVerdicts = new Map<string, string | null>();
   private readonly allowDevices: boolean;
+  private readonly images: DockerImages;
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.allowDevices = opts.allowDevices === true;
@@ -72,6 +74,13 @@ export class DockerRuntime implements Runtime {
     this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
     this.clock = opts.clock ?? systemClock;
+    this.images = new DockerImages({
+      docker: this.docker,
+      socketPath: this.socketPath,
+      clock: this.clock,
+      log: this.log,
+      pullTimeoutMs: this.pullTimeoutMs,
+    });
   }
 
   async info(): Promise<RuntimeInfo> {
@@ -121,7 +130,7 @@ export class DockerRuntime implements Runtime {
     return workloads.filter((w): w is ObservedWorkload => w !== null && w.nodeId === nodeId);
   }
 
-  async prepare(task: AssignedTask): Promise<void> {
+  async prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
     const used = deviceOptionsUsed(task.template);
     if (used.length > 0 && !this.allowDevices) throw new TaskRejectedError(devicesRefused(used));
     try {
@@ -130,18 +139,7 @@ export class DockerRuntime implements Runtime {
       if (isConnectionError(e)) throw unreachable(this.socketPath, 'create volume', e);
       throw new TaskRejectedError(`a volume could not be created: ${dockerMessage(e)}`);
     }
-    const image = task.template.image;
-    if (await this.hasImage(image)) return;
-    let reason: string;
-    try {
-      await pullImage(this.docker, image, this.pullTimeoutMs, this.clock);
-      if (await this.hasImage(image)) return;
-      reason = 'the pull finished but the image is still missing';
-    } catch (e) {
-      if (isConnectionError(e)) throw unreachable(this.socketPath, 'pull', e);
-      reason = `pull failed: ${dockerMessage(e)}`;
-    }
-    throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+    return this.images.prepare(task, auth);
   }
 
   async start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload> {

@@ -13,6 +13,7 @@ import { withRestartOptions } from '../flags/restart.js';
 import { withServiceOptions } from '../flags/service-options.js';
 import { withStopOptions } from '../flags/stop.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
+import { registryAuthFor, withRegistryAuthOption } from '../flags/registry-auth.js';
 import { countOption } from '../flags/values.js';
 import { waitForConvergence } from './follow.js';
 import { SERVICE_MODES } from '../../../shared/spec.js';
@@ -70,6 +71,7 @@ export const create = defineCommand({
       .option('label', labelOption('service label KEY=VALUE, repeatable'))
       .option('secret', fileRefOption('secret'))
       .option('config', fileRefOption('config'))
+      .option('with-registry-auth', withRegistryAuthOption)
       .example('$0 service create --name web --replicas 3 -p 8080:80 nginx:alpine', '')
       .example("$0 service create --name probe --mode global busybox sh -c 'sleep 1d'", '');
   },
@@ -86,8 +88,12 @@ export const create = defineCommand({
       ...(health ? { health } : {}),
       ...updateConfigsOf(argv),
     });
+    const registryAuth = argv.withRegistryAuth ? await registryAuthFor(spec.task.image) : undefined;
     await withClient(argv, async (c) => {
-      const created = await c.call('service.create', { spec });
+      const created = await c.call('service.create', {
+        spec,
+        ...(registryAuth ? { registryAuth } : {}),
+      });
       process.stdout.write(`${created.id}\n`);
       if (!argv.detach) await waitForConvergence(c, spec.name, { timeoutMs: argv.timeout });
     });

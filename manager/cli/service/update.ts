@@ -10,6 +10,7 @@ import { publishAddOption, publishRmOption } from '../flags/publish.js';
 import { updateConfigsOf, withUpdateOptions } from '../flags/rollout.js';
 import { optionsChangeOf, withServiceOptionUpdates } from '../flags/service-options.js';
 import { withStopOptions } from '../flags/stop.js';
+import { registryAuthFor, withRegistryAuthOption } from '../flags/registry-auth.js';
 import { countOption } from '../flags/values.js';
 import { followUpdate, replacesTasks, waitForConvergence } from './follow.js';
 import { shellWords } from './task-argv.js';
@@ -50,14 +51,21 @@ export const update = defineCommand({
       .option('force', {
         type: 'boolean',
         default: false,
-        describe: 'replace tasks even if nothing changed',
-      }),
+        describe: 'replace tasks even if nothing changed (a tag is pulled again)',
+      })
+      .option('with-registry-auth', withRegistryAuthOption),
   handler: async (argv) => {
     const { service } = argv;
     const settings = updateConfigsOf(argv);
     await withClient(argv, async (c) => {
       // What the service was, to tell whether this update replaces tasks and is worth following.
-      const before = argv.detach ? undefined : await c.call('service.inspect', { service });
+      const before =
+        argv.detach && !argv.withRegistryAuth
+          ? undefined
+          : await c.call('service.inspect', { service });
+      const image = argv.image ?? before?.spec.task.image;
+      const registryAuth =
+        argv.withRegistryAuth && image ? await registryAuthFor(image) : undefined;
       const after = await c.call('service.update', {
         service,
         replicas: argv.replicas,
@@ -80,10 +88,11 @@ export const update = defineCommand({
         init: argv.init,
         options: optionsChangeOf(argv),
         force: argv.force,
+        ...(registryAuth ? { registryAuth } : {}),
         ...settings,
       });
       process.stdout.write(`${service}\n`);
-      if (!before) return;
+      if (!before || argv.detach) return;
       if (replacesTasks(before, after))
         await followUpdate(c, service, { timeoutMs: argv.timeout, kind: 'update' });
       else await waitForConvergence(c, service, { timeoutMs: argv.timeout });

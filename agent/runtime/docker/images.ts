@@ -1,0 +1,82 @@
+// Gets a task's image onto the board by its pull plan, and says which content (digest) it will run.
+import type Docker from 'dockerode';
+import type { Clock } from '../../../shared/clock.js';
+import { digestFromRepoDigests, pinnedReference } from '../../../shared/image-ref.js';
+import type { Logger } from '../../../shared/log.js';
+import type { AssignedTask } from '../../../shared/protocol.js';
+import { ImageUnavailableError, type PreparedImage, type RegistryAuth } from '../types.js';
+import { dockerMessage, isConnectionError, statusOf, translate, unreachable } from './errors.js';
+import { pullImage } from './pull.js';
+import { planPull } from './pull-decision.js';
+
+export interface ImageDeps {
+  docker: Docker;
+  socketPath: string;
+  clock: Clock;
+  log: Logger;
+  pullTimeoutMs: number;
+}
+
+export class DockerImages {
+  /** The spec version each service's image was last pulled for, on this board, since start. */
+  private readonly pulledFor = new Map<string, number>();
+
+  constructor(private readonly deps: ImageDeps) {}
+
+  async prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
+    const image = task.template.image;
+    const pinned = task.pinnedDigest ?? null;
+    const local = await this.repoDigests(image);
+    const plan = planPull({
+      image,
+      pinned,
+      local: local === null ? null : { digest: digestFromRepoDigests(image, local) },
+      pinnedLocal:
+        pinned !== null && (await this.repoDigests(pinnedReference(image, pinned))) !== null,
+      // Without a version (an older manager) a local image is used, as before.
+      pulledForVersion:
+        task.specVersion === undefined || this.pulledFor.get(task.serviceId) === task.specVersion,
+    });
+    if (plan.pull === null) return this.prepared(image, plan.run, pinned, null);
+    let reason: string;
+    try {
+      await pullImage(this.deps.docker, plan.pull, this.deps.pullTimeoutMs, this.deps.clock, auth);
+      if (task.specVersion !== undefined) this.pulledFor.set(task.serviceId, task.specVersion);
+      if ((await this.repoDigests(plan.run)) !== null)
+        return this.prepared(image, plan.run, pinned, null);
+      reason = 'the pull finished but the image is still missing';
+    } catch (e) {
+      if (isConnectionError(e)) throw unreachable(this.deps.socketPath, 'pull', e);
+      reason = `pull failed: ${dockerMessage(e)}`;
+    }
+    if (plan.localFallback) {
+      // An offline board keeps running what it has, and says so.
+      this.deps.log.warn('could not pull; running the local image', { image, reason });
+      return this.prepared(image, image, null, `${reason}; running the local image`);
+    }
+    throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+  }
+
+  /** The digest the run reference resolves to on this engine. */
+  private async prepared(
+    image: string,
+    run: string,
+    pinned: string | null,
+    note: string | null,
+  ): Promise<PreparedImage> {
+    const digests = await this.repoDigests(run);
+    const digest = pinned ?? digestFromRepoDigests(image, digests ?? []);
+    return { ref: run, digest, note };
+  }
+
+  /** The local image's RepoDigests, or null when the engine has no such image. */
+  private async repoDigests(ref: string): Promise<string[] | null> {
+    try {
+      const info = await this.deps.docker.getImage(ref).inspect();
+      return info.RepoDigests ?? [];
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw translate(this.deps.socketPath, 'inspect image', e);
+    }
+  }
+}
