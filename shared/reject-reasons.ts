@@ -45,8 +45,9 @@ export function rejectAdvice(code: RejectReason, image: string): string {
   }
 }
 
-/** "no node can pull app:1", "no node can run app:1": the head of the message for the code. */
+/** "none of the 2 suitable nodes can pull app:1", "the only suitable node cannot run app:1". */
 export function rejectHeadline(code: RejectReason, image: string, nodes: number): string {
-  const who = nodes === 1 ? 'the only suitable node' : `none of the ${nodes} suitable nodes`;
-  return code === 'image-unavailable' ? `${who} can pull ${image}` : `${who} can run ${image}`;
+  const who =
+    nodes === 1 ? 'the only suitable node cannot' : `none of the ${nodes} suitable nodes can`;
+  return code === 'image-unavailable' ? `${who} pull ${image}` : `${who} run ${image}`;
 }

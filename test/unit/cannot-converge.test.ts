@@ -73,7 +73,7 @@ test('a wrong architecture on the only node gives up and says to build for the b
   const verdict = cannotConverge(detail(['a']), [task('a', 'rejected', 'platform')]);
   assert.match(
     verdict?.message ?? '',
-    /^the only suitable node can run app:1: refused on a — build/,
+    /^the only suitable node cannot run app:1: refused on a — build/,
   );
   assert.match(verdict?.message ?? '', /--platform/);
 });
