@@ -1,10 +1,7 @@
 // End-to-end images that move: a tag pushed anew to a loopback registry is run after `service update --force`.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import {
@@ -13,7 +10,6 @@ import {
   startAgent,
   startManager,
   stopProc,
-  tempDir,
   waitForNodes,
   type AgentProc,
   type ManagerProc,
@@ -25,72 +21,15 @@ import {
   ensureTestImage,
   requireDocker,
 } from '../helpers/docker.js';
+import { REGISTRY_BIN, pushImage, requireTool, startRegistry } from '../helpers/registry.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ServiceDetail, TaskView } from '../../shared/api.js';
 
 const execFileP = promisify(execFile);
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
-const REGISTRY_BIN = '/usr/bin/docker-registry';
 const REGISTRY_ADDR = '127.0.0.1:5137';
 const IMAGE = `${REGISTRY_ADDR}/fleet-e2e/app:latest`;
 const SERVICE = 'e2e-registry';
-
-/** The registry binary, or a clear failure in CI and a skip elsewhere when it is missing. */
-function requireRegistry(t: TestContext): boolean {
-  if (existsSync(REGISTRY_BIN)) return true;
-  const why = `${REGISTRY_BIN} not found: install Debian's docker-registry package (apt-get install -y docker-registry)`;
-  if (process.env.CI) throw new Error(why);
-  t.skip(why);
-  return false;
-}
-
-/** Runs a registry on loopback with its storage in a temporary directory, until the test ends. */
-async function startRegistry(
-  t: TestContext,
-): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
-  const dir = tempDir('registry');
-  const config = path.join(dir, 'config.yml');
-  await fs.writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dir, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: ${REGISTRY_ADDR}`,
-      '',
-    ].join('\n'),
-  );
-  const out = await fs.open(path.join(dir, 'registry.log'), 'a');
-  const proc = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', out.fd, out.fd] });
-  const stop = async (): Promise<void> => {
-    await stopProc(proc);
-    await out.close().catch(() => undefined);
-  };
-  t.after(stop);
-  await waitFor(() => getStatus(`http://${REGISTRY_ADDR}/v2/`).then((s) => s === 200), {
-    what: 'the registry to answer /v2/',
-    timeoutMs: 15_000,
-    intervalMs: 100,
-  });
-  return { proc, stop };
-}
-
-function getStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      })
-      .on('error', reject);
-  });
-}
 
 /** Makes an image from the test image whose /version holds `content`, tagged IMAGE; its id. */
 async function commitVersion(content: string): Promise<string> {
@@ -110,21 +49,8 @@ async function commitVersion(content: string): Promise<string> {
 }
 
 /** Pushes IMAGE and resolves with the digest the registry gave it. */
-async function push(): Promise<string> {
-  const stream = await docker.getImage(IMAGE).push({
-    authconfig: { username: '', password: '', serveraddress: REGISTRY_ADDR },
-  });
-  const events = await new Promise<unknown[]>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, res: unknown[]) =>
-      err ? reject(err) : resolve(res),
-    ),
-  );
-  for (const e of events) {
-    const ev = e as { error?: string; aux?: { Digest?: string } };
-    if (ev.error) throw new Error(`push failed: ${ev.error}`);
-    if (ev.aux?.Digest) return ev.aux.Digest;
-  }
-  throw new Error('the push reported no digest');
+function push(): Promise<string> {
+  return pushImage(docker, IMAGE, REGISTRY_ADDR);
 }
 
 async function runningTask(m: ManagerProc, specVersion: number): Promise<TaskView | null> {
@@ -149,9 +75,9 @@ async function versionFile(containerId: string): Promise<string> {
 }
 
 test('a tag pushed anew is run after service update --force, and inspect shows its digest', async (t) => {
-  if (!requireRegistry(t) || !(await requireDocker(t))) return;
+  if (!requireTool(t, REGISTRY_BIN, 'docker-registry') || !(await requireDocker(t))) return;
   await ensureTestImage();
-  const registry = await startRegistry(t);
+  const registry = await startRegistry(t, REGISTRY_ADDR);
   const procs: { manager?: ManagerProc; agent?: AgentProc; nodeId?: string } = {};
   t.after(async () => {
     if (procs.manager) await cliOk(procs.manager, ['service', 'rm', SERVICE]).catch(() => '');

@@ -181,11 +181,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the fleet CLI against a manager and resolves with its exit code and output. */
+/** Runs the fleet CLI against a manager (env added to this process's) and resolves with its exit code and output. */
 export function cli(
   m: Pick<ManagerProc, 'address' | 'identity' | 'insecure'>,
   args: string[],
   timeoutMs = 60_000,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
@@ -197,6 +198,7 @@ export function cli(
           FLEET_HOST: m.address,
           FLEET_IDENTITY: m.identity,
           ...(m.insecure ? { FLEET_INSECURE: '1' } : {}),
+          ...env,
         },
         timeout: timeoutMs,
         maxBuffer: 64 * 1024 * 1024,
