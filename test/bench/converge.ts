@@ -97,7 +97,8 @@ async function fleetPhase(): Promise<FleetOutcome> {
   });
   try {
     const ready = await poll(
-      async () => (await client.call('node.ls', {})).find((n) => n.status === 'ready'),
+      async () =>
+        (await client.call('node.ls', {})).find((n) => !n.manager && n.status === 'ready'),
       POLL_MS,
       30_000,
     );
