@@ -16,6 +16,9 @@ import { optionsChangeSchema } from './task-options-change.js';
 import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
 import { registryAuthSchema } from './registry-auth.js';
+import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
+
+export type * from './api-stacks.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -101,6 +104,7 @@ export const params = {
   'config.ls': z.object({}).default({}),
   'config.inspect': z.object({ config: ref }),
   'config.rm': z.object({ config: ref }),
+  ...stackParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -125,6 +129,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'secret.rm',
   'config.create',
   'config.rm',
+  ...STACK_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -315,7 +320,7 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results {
+export interface Results extends StackResults<ServiceView, TaskView> {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -17,6 +17,8 @@ export const topics = {
   join: (clientId: string) => `${PREFIX}/join/${clientId}`,
   joinReply: (clientId: string) => `${PREFIX}/join-reply/${clientId}`,
   ingressTable: () => `${PREFIX}/ingress/table`,
+  /** Retained: every cluster network's services and their backends (shared/network.ts). */
+  discoveryTable: () => `${PREFIX}/discovery/table`,
   /** An agent's routing-mesh counters: ephemeral, never retained or written to the store. */
   ingressStats: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/ingress`,
   renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,

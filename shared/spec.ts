@@ -1,6 +1,7 @@
 // Service specs, tasks and nodes: the cluster's objects, with schemas for every edge that reads them.
 import { z } from 'zod';
 import type { RejectReason } from './reject-reasons.js';
+import { exposedPortSchema, networkAttachmentSchema } from './network.js';
 import { placementShape, taskOptionsShape } from './task-options.js';
 import { updateConfigSchema, type UpdateStatus } from './update-config.js';
 
@@ -178,6 +179,10 @@ export const taskTemplateSchema = z.object({
   configs: z.array(fileRefSchema).max(64).default([]),
   // Mounts, devices, limits and the other host settings (shared/task-options.ts).
   ...taskOptionsShape,
+  /** Cluster networks the task joins; its service is found by name there (shared/network.ts). */
+  networks: z.array(networkAttachmentSchema).max(16).optional(),
+  /** Ports reachable by name on those networks without being published (Compose's expose). */
+  expose: z.array(exposedPortSchema).max(64).optional(),
 });
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
 
@@ -187,6 +192,20 @@ export type ServiceMode = (typeof SERVICE_MODES)[number];
 export const isJobMode = (m: ServiceMode): boolean => m === 'replicated-job' || m === 'global-job';
 /** One task per eligible node rather than numbered slots. */
 export const isPerNodeMode = (m: ServiceMode): boolean => m === 'global' || m === 'global-job';
+
+export const DEPENDENCY_CONDITIONS = [
+  'service_started',
+  'service_healthy',
+  'service_completed_successfully',
+] as const;
+export type DependencyCondition = (typeof DEPENDENCY_CONDITIONS)[number];
+
+export const dependencySchema = z.object({
+  /** The full service name (myapp_rabbit). */
+  service: z.string().min(1).max(64),
+  condition: z.enum(DEPENDENCY_CONDITIONS).default('service_started'),
+});
+export type Dependency = z.infer<typeof dependencySchema>;
 
 export const serviceSpecSchema = z.object({
   name: z
@@ -206,6 +225,12 @@ export const serviceSpecSchema = z.object({
   labels: z.record(z.string(), z.string()).default({}),
   // --placement-pref (shared/task-options.ts).
   ...placementShape,
+  /**
+   * Services whose state this one's tasks wait for before they start (Compose's depends_on):
+   * started (every task running), healthy (and passing its health check) or completed (a job
+   * whose tasks all exited 0).
+   */
+  dependsOn: z.array(dependencySchema).max(64).optional(),
   update: updateConfigSchema.optional(),
   rollback: updateConfigSchema
     .refine((r) => r.failureAction !== 'rollback', 'a rollback fails with pause or continue')

@@ -17,6 +17,7 @@ import { encryptAtRest } from '../../shared/sealing.js';
 import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
+import { stackHandlers } from './stack-handlers.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { applyOptionsChange } from './options-update.js';
@@ -189,6 +190,7 @@ export const handlers: Handlers = {
     };
   },
   ...fileHandlers,
+  ...stackHandlers,
 };
 
 /** What decides whether tasks must be replaced: everything but the count and update settings. */
