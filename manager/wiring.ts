@@ -13,6 +13,7 @@ import { DEFAULT_HEARTBEAT_MS, NODE_CERT_LIFETIME_MS } from './bootstrap/cluster
 import type { LeaderPart, Propose } from './leader/controller.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { IngressPublisher } from './ingress/publisher.js';
+import { DiscoveryPublisher } from './network/publisher.js';
 import { IngressStats } from './ingress/stats.js';
 import { Leadership } from './leader/leadership.js';
 import type { ManagerOptions } from './manager.js';
@@ -81,6 +82,7 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     new Updater({ ...deps, logger: logger.child('updater') }),
     new Scheduler({ ...deps, logger: logger.child('scheduler') }),
     new IngressPublisher({ store, broker, logger: logger.child('ingress'), clock }),
+    new DiscoveryPublisher({ store, broker, logger: logger.child('discovery'), clock }),
     ingressStats,
     // Last: it changes the Raft group only once everything else runs.
     new MembershipController({

@@ -91,6 +91,8 @@ export const discoveryTableSchema = z.object({
       z.object({
         name: networkNameSchema,
         internal: z.boolean(),
+        /** The stack that made it: the agent labels its bridge with it. */
+        stack: z.string().max(64).optional(),
         services: z.array(discoveryServiceSchema).max(1000),
       }),
     )

@@ -2,6 +2,8 @@
 import type { IngressTable } from '../../shared/protocol.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
+  type HostPort,
+  type NodeRecord,
   type ServiceRecord,
   type TaskRecord,
   type TaskTemplate,
@@ -54,20 +56,19 @@ function backendsOf(
     if (!bound) continue;
     const node = store.node(t.nodeId);
     if (!node || node.status === 'down') continue;
-    // Docker binds on the node's advertise address; a wildcard binding is reached through it.
-    const wildcard = bound.hostIp === '' || bound.hostIp === '0.0.0.0' || bound.hostIp === '::';
-    out.push({
-      taskId: t.id,
-      nodeId: t.nodeId,
-      host: wildcard ? node.address : bound.hostIp,
-      port: bound.hostPort,
-    });
+    out.push({ taskId: t.id, nodeId: t.nodeId, host: boundHost(bound, node), port: bound.hostPort });
   }
   return out.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
 }
 
+/** Where a bound port is reached: Docker binds on the node's address; a wildcard through it. */
+export function boundHost(bound: HostPort, node: NodeRecord): string {
+  const wildcard = bound.hostIp === '' || bound.hostIp === '0.0.0.0' || bound.hostIp === '::';
+  return wildcard ? node.address : bound.hostIp;
+}
+
 /** Running, meant to keep running, and healthy when it has a health check. */
-const servesTraffic = (t: TaskRecord): boolean =>
+export const servesTraffic = (t: TaskRecord): boolean =>
   t.desiredState === 'running' &&
   t.status.state === 'running' &&
   (t.status.health === undefined || t.status.health === 'healthy');

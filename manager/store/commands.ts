@@ -1,5 +1,7 @@
 // The store's commands: every change to cluster state is one of these, applied in one transaction.
+import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { StackRecord } from '../../shared/stack.js';
 
 export interface ClusterRecord {
   id: string;
@@ -51,7 +53,11 @@ export type Command =
   | { type: 'secret.put'; secret: SecretRecord }
   | { type: 'secret.remove'; id: string }
   | { type: 'config.put'; config: ConfigRecord }
-  | { type: 'config.remove'; id: string };
+  | { type: 'config.remove'; id: string }
+  | { type: 'network.put'; network: NetworkRecord }
+  | { type: 'network.remove'; id: string }
+  | { type: 'stack.put'; stack: StackRecord }
+  | { type: 'stack.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -67,6 +73,8 @@ export interface ChangeSet {
   tasks: Set<string>;
   /** Nodes whose assigned tasks changed (old and new node of a moved task). */
   assignmentNodes: Set<string>;
+  networks: Set<string>;
+  stacks: Set<string>;
   cluster: boolean;
 }
 
@@ -77,6 +85,8 @@ export function emptyChangeSet(index: number): ChangeSet {
     services: new Set(),
     tasks: new Set(),
     assignmentNodes: new Set(),
+    networks: new Set(),
+    stacks: new Set(),
     cluster: false,
   };
 }

@@ -40,6 +40,14 @@ export function effectOf(c: Command): Effect {
       return { kind: 'configs', put: [c.config] };
     case 'config.remove':
       return { kind: 'configs', remove: [c.id] };
+    case 'network.put':
+      return { kind: 'networks', put: [c.network] };
+    case 'network.remove':
+      return { kind: 'networks', remove: [c.id] };
+    case 'stack.put':
+      return { kind: 'stacks', put: [c.stack] };
+    case 'stack.remove':
+      return { kind: 'stacks', remove: [c.id] };
     default:
       return assertNever(c);
   }

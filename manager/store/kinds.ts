@@ -1,6 +1,8 @@
 // The record kinds the store keeps, one declaration each: table, columns, lookups, changes.
 import { z } from 'zod';
+import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { StackRecord } from '../../shared/stack.js';
 import type { ConfigRecord, SecretRecord } from './commands.js';
 import type { KindSpec, StoredRecord } from './table.js';
 
@@ -68,11 +70,28 @@ const configs: KindSpec<ConfigRecord> = {
   touch: () => undefined,
 };
 
+const networks: KindSpec<NetworkRecord> = {
+  table: 'networks',
+  columns: [nameColumn],
+  put: 'update',
+  frame: named,
+  touch: (ch, id) => void ch.networks.add(id),
+};
+
+const stacks: KindSpec<StackRecord> = {
+  table: 'stacks',
+  columns: [nameColumn],
+  put: 'update',
+  versioned: (s) => `stack ${s.name}`,
+  frame: named,
+  touch: (ch, id) => void ch.stacks.add(id),
+};
+
 /**
  * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
  * its commands (commands.ts, effects.ts) and its reads (view.ts).
  */
-export const KINDS = { nodes, services, tasks, secrets, configs };
+export const KINDS = { nodes, services, tasks, secrets, configs, networks, stacks };
 
 export type KindName = keyof typeof KINDS;
 export type RecordOf<K extends KindName> = (typeof KINDS)[K] extends KindSpec<infer T> ? T : never;

@@ -2,6 +2,8 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { NetworkRecord } from '../../shared/network.js';
+import type { StackRecord } from '../../shared/stack.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -175,6 +177,8 @@ export class Store extends EventEmitter implements StoreView {
       services: this.tables.services.ids(),
       tasks: this.tables.tasks.ids(),
       assignmentNodes: nodes.ids(),
+      networks: this.tables.networks.ids(),
+      stacks: this.tables.stacks.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -239,6 +243,20 @@ export class Store extends EventEmitter implements StoreView {
   }
   configs(): Iterable<ConfigRecord> {
     return this.tables.configs.values();
+  }
+  networkByName(name: string): NetworkRecord | undefined {
+    for (const n of this.tables.networks.values()) if (n.name === name) return n;
+    return undefined;
+  }
+  networks(): Iterable<NetworkRecord> {
+    return this.tables.networks.values();
+  }
+  stackByName(name: string): StackRecord | undefined {
+    for (const s of this.tables.stacks.values()) if (s.name === name) return s;
+    return undefined;
+  }
+  stacks(): Iterable<StackRecord> {
+    return this.tables.stacks.values();
   }
 
   integrityCheck(): string {

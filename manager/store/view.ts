@@ -1,5 +1,7 @@
 // What controllers and API handlers see of the store: reads, and a subscription to its changes.
+import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
+import type { StackRecord } from '../../shared/stack.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -31,6 +33,10 @@ export interface StoreView {
   config(id: string): ConfigRecord | undefined;
   configByName(name: string): ConfigRecord | undefined;
   configs(): Iterable<ConfigRecord>;
+  networkByName(name: string): NetworkRecord | undefined;
+  networks(): Iterable<NetworkRecord>;
+  stackByName(name: string): StackRecord | undefined;
+  stacks(): Iterable<StackRecord>;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }
