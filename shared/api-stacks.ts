@@ -40,7 +40,7 @@ export const STACK_WRITE_METHODS = [
 
 export interface StackView {
   name: string;
-  /** Services of the stack, and how many of them run all their tasks. */
+  /** How many services the stack has. */
   services: number;
   createdAt: string;
   updatedAt: string;

@@ -48,7 +48,10 @@ export const stackPlanSchema = z.object({
   secrets: z.array(stackFileSchema).max(200).default([]),
   configs: z.array(stackFileSchema).max(200).default([]),
   /** The resolved, interpolated Compose file (YAML) the plan came from, kept for inspection. */
-  compose: z.string().max(1024 * 1024).default(''),
+  compose: z
+    .string()
+    .max(1024 * 1024)
+    .default(''),
 });
 export type StackPlan = z.infer<typeof stackPlanSchema>;
 

@@ -1,23 +1,20 @@
 // The API's methods: each reads the store and returns its answer plus the commands that make it true.
 import type { Method, ParsedParams } from '../../shared/api.js';
-import { FleetError, alreadyExists, invalidArgument } from '../../shared/errors.js';
+import { FleetError, alreadyExists } from '../../shared/errors.js';
 import { fingerprint, makeJoinToken, randomId } from '../../shared/identity.js';
 import {
-  isJobMode,
-  isPerNodeMode,
   mergeHealthcheck,
-  parseConstraint,
   type FileRef,
   type ServiceRecord,
   type ServiceSpec,
 } from '../../shared/spec.js';
 import { mergeUpdateConfig } from '../../shared/update-config.js';
-import type { RegistryAuthValue } from '../../shared/registry-auth.js';
-import { encryptAtRest } from '../../shared/sealing.js';
 import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
+import { checkNetworks, networkHandlers } from './network-handlers.js';
+import { checkSpec, newVersion, resumed, sealedAuth, tasksKey } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { applyOptionsChange } from './options-update.js';
@@ -92,6 +89,7 @@ export const handlers: Handlers = {
     if (store.serviceByName(p.spec.name)) throw alreadyExists(`service ${p.spec.name}`);
     checkSpec(p.spec);
     checkFileRefs(store, p.spec);
+    checkNetworks(store, p.spec);
     const id = randomId();
     const service: ServiceRecord = {
       id,
@@ -130,6 +128,7 @@ export const handlers: Handlers = {
     const edited = updatedSpec(s.spec, p);
     checkSpec(edited);
     checkFileRefs(store, edited);
+    checkNetworks(store, edited);
     const spec = publishPorts(store, edited, s.id);
     const replaces = p.force || tasksKey(spec) !== tasksKey(s.spec);
     const scaleOnly =
@@ -191,79 +190,8 @@ export const handlers: Handlers = {
   },
   ...fileHandlers,
   ...stackHandlers,
+  ...networkHandlers,
 };
-
-/** What decides whether tasks must be replaced: everything but the count and update settings. */
-function tasksKey(spec: ServiceSpec): string {
-  return JSON.stringify({ ...spec, replicas: 0, update: undefined, rollback: undefined });
-}
-
-/** A new spec version, rolled out by the updater; the old spec is kept for a rollback. */
-/** Registry credentials as the store keeps them: encrypted at rest, like secrets. */
-function sealedAuth(
-  dataKey: Uint8Array,
-  auth: RegistryAuthValue | undefined,
-): { registryAuth?: string } {
-  if (!auth) return {};
-  return { registryAuth: encryptAtRest(dataKey, Buffer.from(JSON.stringify(auth))) };
-}
-
-function newVersion(s: ServiceRecord, spec: ServiceSpec, now: number): ServiceRecord {
-  const version = Math.max(s.lastSpecVersion ?? 0, s.specVersion) + 1;
-  if (isJobMode(spec.mode)) return newJobIteration(s, spec, version, now);
-  return {
-    ...s,
-    spec,
-    specVersion: version,
-    lastSpecVersion: version,
-    previousSpec: s.spec,
-    previousSpecVersion: s.specVersion,
-    updateStatus: {
-      kind: 'update',
-      state: 'updating',
-      message: '',
-      startedAt: now,
-      fromVersion: s.specVersion,
-      failedTaskIds: [],
-      promoted: false,
-    },
-    updatedAt: now,
-  };
-}
-
-/** A job's new spec version is a new run of the whole job: no rolling update to track. */
-function newJobIteration(
-  s: ServiceRecord,
-  spec: ServiceSpec,
-  version: number,
-  now: number,
-): ServiceRecord {
-  const { updateStatus: _done, ...rest } = s;
-  void _done;
-  return {
-    ...rest,
-    spec,
-    specVersion: version,
-    lastSpecVersion: version,
-    previousSpec: s.spec,
-    previousSpecVersion: s.specVersion,
-    updatedAt: now,
-  };
-}
-
-/** A paused update goes on after any change but a scale, its failures forgiven. */
-function resumed(s: ServiceRecord, scaleOnly: boolean): Partial<ServiceRecord> {
-  const u = s.updateStatus;
-  if (!u || scaleOnly || (u.state !== 'paused' && u.state !== 'rollback paused')) return {};
-  return {
-    updateStatus: {
-      ...u,
-      state: u.kind === 'update' ? 'updating' : 'rolling back',
-      message: 'resumed',
-      failedTaskIds: [],
-    },
-  };
-}
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {
   const c = store.cluster();
@@ -324,40 +252,4 @@ function updatedRefs(refs: FileRef[], rm: string[], add: FileRef[]): FileRef[] {
     else out.push(a);
   }
   return out;
-}
-
-/** Jobs run to completion: a task that completes is never restarted. */
-function checkJob(spec: ServiceSpec): void {
-  if (spec.maxConcurrent !== undefined && spec.mode !== 'replicated-job')
-    throw invalidArgument('--max-concurrent applies to replicated jobs only');
-  if (isJobMode(spec.mode) && spec.task.restart.condition === 'any')
-    throw invalidArgument(
-      'jobs restart on-failure or none: restart condition any would run a completed task again',
-    );
-}
-
-function checkSpec(spec: ServiceSpec): void {
-  for (const c of spec.constraints) {
-    if (!parseConstraint(c))
-      throw invalidArgument(`bad constraint "${c}": use node.labels.KEY==VALUE and the like`);
-  }
-  checkJob(spec);
-  if (isPerNodeMode(spec.mode) && spec.replicas !== 1 && spec.replicas !== 0) {
-    // replicas is meaningless for global services; accept the default silently, refuse a value
-    throw invalidArgument('--replicas applies to replicated services only');
-  }
-  const r = spec.rollback;
-  if (r?.failureAction === 'rollback')
-    throw invalidArgument('--rollback-failure-action is pause or continue');
-  if (r?.canary || r?.canaryPercent || r?.autoPromote)
-    throw invalidArgument('rollbacks have no canaries');
-  const seen = new Set<string>();
-  for (const port of spec.task.ports) {
-    if (port.published === undefined) continue;
-    const key = `${port.published}/${port.protocol}`;
-    if (seen.has(key)) throw invalidArgument(`port ${key} is published twice`);
-    if (port.proxy === 'v1' && port.protocol === 'udp')
-      throw invalidArgument(`port ${key}: PROXY protocol v1 cannot describe UDP; use proxy=v2`);
-    seen.add(key);
-  }
 }

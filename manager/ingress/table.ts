@@ -56,7 +56,12 @@ function backendsOf(
     if (!bound) continue;
     const node = store.node(t.nodeId);
     if (!node || node.status === 'down') continue;
-    out.push({ taskId: t.id, nodeId: t.nodeId, host: boundHost(bound, node), port: bound.hostPort });
+    out.push({
+      taskId: t.id,
+      nodeId: t.nodeId,
+      host: boundHost(bound, node),
+      port: bound.hostPort,
+    });
   }
   return out.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
 }

@@ -4,6 +4,7 @@ import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
 import type { NodeLoad } from './filters/types.js';
+import { dependencyWait } from './dependencies.js';
 import { Placer, rejectReason } from './pipeline.js';
 
 /**
@@ -55,6 +56,7 @@ function waitingTasks(tasks: Iterable<TaskRecord>): TaskRecord[] {
 class Pass {
   private readonly loads = new Map<string, NodeLoad>();
   private readonly refused = new Map<string, Set<string>>();
+  private readonly waits = new Map<string, string | null>();
   private readonly placer: Placer;
 
   constructor(
@@ -69,6 +71,8 @@ class Pass {
 
   /** The task assigned to a node, or pending with the reason none fits; null if unchanged. */
   schedule(task: TaskRecord): TaskRecord | null {
+    const wait = this.dependencyWait(task.serviceId);
+    if (wait) return this.pending(task, wait, null);
     const { nodeId, reason } = this.choose(task);
     const now = this.now;
     if (nodeId) {
@@ -87,18 +91,29 @@ class Pass {
       this.loadOf(nodeId).tasks.push(assigned);
       return assigned;
     }
-    if (task.status.state === 'pending' && task.status.error === reason) return null;
+    return this.pending(task, 'waiting for a node', reason);
+  }
+
+  /** The task pending with what it waits for; null when it already says so. */
+  private pending(task: TaskRecord, message: string, error: string | null): TaskRecord | null {
+    const s = task.status;
+    if (s.state === 'pending' && s.error === error && s.message === message) return null;
     return {
       ...task,
-      status: {
-        ...task.status,
-        state: 'pending',
-        message: 'waiting for a node',
-        error: reason,
-        at: now,
-      },
-      updatedAt: now,
+      status: { ...s, state: 'pending', message, error, at: this.now },
+      updatedAt: this.now,
     };
+  }
+
+  /** What a service's new tasks wait for (depends_on), worked out once per pass. */
+  private dependencyWait(serviceId: string): string | null {
+    let wait = this.waits.get(serviceId);
+    if (wait === undefined) {
+      const service = this.store.service(serviceId);
+      wait = service ? dependencyWait(this.store, service) : null;
+      this.waits.set(serviceId, wait);
+    }
+    return wait;
   }
 
   /** A task pinned to a node keeps it if it still fits; any other goes through the placer. */
