@@ -59,6 +59,12 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('service', 'Manage services', async () =>
     listed((await import('../manager/cli/service/index.js')).serviceCommand),
   ),
+  entry('stack', 'Manage stacks (applications from Compose files)', async () =>
+    listed((await import('../manager/cli/stack/index.js')).stackCommand),
+  ),
+  entry('network', 'Manage networks', async () =>
+    listed((await import('../manager/cli/network.js')).networkCommand),
+  ),
   entry('secret', 'Manage secrets (encrypted, delivered only where used)', async () =>
     listed((await import('../manager/cli/secret.js')).secretCommand),
   ),

@@ -7,6 +7,7 @@ import {
   taskOptionsShape,
   ulimitSchema,
 } from './task-options.js';
+import { networkAttachmentSchema } from './network.js';
 
 const names = z.array(z.string().max(4096)).max(64).default([]);
 const record = z.record(z.string().min(1).max(128), z.string().max(4096)).default({});
@@ -55,6 +56,9 @@ export const optionsChangeSchema = z.object({
   ulimitRm: names,
   dnsAdd: names,
   dnsRm: names,
+  /** Networks to join (one joined already gets the new aliases) and names to leave. */
+  networkAdd: z.array(networkAttachmentSchema).max(16).default([]),
+  networkRm: names,
   containerLabelAdd: record,
   containerLabelRm: names,
   labelAdd: record,

@@ -20,6 +20,7 @@ import { publishPorts, removePorts } from './ports.js';
 import { applyOptionsChange } from './options-update.js';
 import { checkManagerRemoval, managerList, nodeTasks, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
+import { removalOf } from '../orchestrator/tasks.js';
 import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
 
 export type { HandlerContext, Outcome } from './context.js';
@@ -177,14 +178,13 @@ export const handlers: Handlers = {
       commands: [{ type: 'service.put', service: next }],
     };
   },
-  'service.rm': (p, { store }) => {
+  'service.rm': (p, { store, now }) => {
     const s = findService(store, p.service);
-    const taskIds = store.tasksOfService(s.id).map((t) => t.id);
     return {
       result: { id: s.id },
       commands: [
         { type: 'service.remove', id: s.id },
-        { type: 'tasks.delete', ids: taskIds },
+        ...removalOf(store.tasksOfService(s.id), now),
       ],
     };
   },

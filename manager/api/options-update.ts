@@ -38,6 +38,9 @@ export function applyOptionsChange(spec: ServiceSpec, c: OptionsChange | undefin
   setOrDrop(task, 'capDrop', capDrop, isEmpty);
   setOrDrop(task, 'groupAdd', union(minus(t.groupAdd, c.groupRm), c.groupAdd), isEmpty);
   setOrDrop(task, 'dns', union(minus(t.dns, c.dnsRm), c.dnsAdd), isEmpty);
+  const networks = (t.networks ?? []).filter((n) => !c.networkRm.includes(n.name));
+  for (const n of c.networkAdd) replaceOrPush(networks, n, (o) => o.name === n.name);
+  setOrDrop(task, 'networks', networks, isEmpty);
   const ulimits = (t.ulimits ?? []).filter((u) => !c.ulimitRm.includes(u.name));
   for (const u of c.ulimitAdd) replaceOrPush(ulimits, u, (o) => o.name === u.name);
   setOrDrop(task, 'ulimits', ulimits, isEmpty);

@@ -3,6 +3,7 @@ import type { StackDetail, StackView } from '../../shared/api.js';
 import { FleetError, notFound } from '../../shared/errors.js';
 import { STACK_LABEL } from '../../shared/network.js';
 import type { StackRecord } from '../../shared/stack.js';
+import { removalOf } from '../orchestrator/tasks.js';
 import { deployStack } from '../stack/deploy.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
@@ -40,14 +41,15 @@ export const stackHandlers: { [M in StackMethod]: Handler<M> } = {
     );
     return { result: tasks.map((t) => taskView(store, t)) };
   },
-  'stack.rm': (p, { store }) => {
+  'stack.rm': (p, { store, now }) => {
     const stack = findStack(store, p.stack);
     const services = servicesOf(store, stack.name);
     const commands: Command[] = [];
-    for (const s of services) {
-      const ids = store.tasksOfService(s.id).map((t) => t.id);
-      commands.push({ type: 'service.remove', id: s.id }, { type: 'tasks.delete', ids });
-    }
+    for (const s of services)
+      commands.push(
+        { type: 'service.remove', id: s.id },
+        ...removalOf(store.tasksOfService(s.id), now),
+      );
     const own = new Set(services.map((s) => s.spec.name));
     for (const name of stack.networks) {
       const n = store.networkByName(name);

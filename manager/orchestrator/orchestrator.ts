@@ -172,10 +172,13 @@ export class Orchestrator extends Controller {
     for (const t of group) if (isLive(t)) this.put(pass, shutdownTask(t, pass.now, why));
   }
 
-  /** Tasks whose service is gone are deleted; their agents stop them on the next assignment. */
+  /**
+   * Tasks whose service is gone are deleted once they stopped (or cannot say so any more);
+   * their agents stop any that still run on the next assignment.
+   */
   private reapOrphans(pass: Pass): void {
     for (const t of this.deps.store.tasks()) {
-      if (!this.deps.store.service(t.serviceId)) pass.del.add(t.id);
+      if (!this.deps.store.service(t.serviceId) && !stillStopping(t, pass.now)) pass.del.add(t.id);
     }
   }
 

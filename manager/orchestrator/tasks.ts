@@ -1,5 +1,6 @@
 // Building and changing task records: the only places the orchestrator makes or ends tasks.
 import { randomId } from '../../shared/identity.js';
+import type { Command } from '../store/commands.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   isTerminal,
@@ -82,6 +83,25 @@ export function stillStopping(t: TaskRecord, now: number): boolean {
     t.template.stopGracePeriodMs +
     STOP_REPORT_SLACK_MS;
   return now - t.updatedAt < patience;
+}
+
+/**
+ * The commands that end a removed service's tasks: those that may be running are told to stop
+ * (the orchestrator deletes them once stopped, so `stack rm` can wait for the containers to
+ * go), the others are deleted at once.
+ */
+export function removalOf(tasks: readonly TaskRecord[], now: number): Command[] {
+  const stop: TaskRecord[] = [];
+  const ids: string[] = [];
+  for (const t of tasks) {
+    const told = shutdownTask(t, now, 'service removed');
+    if (t.nodeId && !isTerminal(t.status.state) && stillStopping(told, now)) stop.push(told);
+    else ids.push(t.id);
+  }
+  const out: Command[] = [];
+  if (stop.length > 0) out.push({ type: 'tasks.put', tasks: stop });
+  if (ids.length > 0) out.push({ type: 'tasks.delete', ids });
+  return out;
 }
 
 /** Tasks beyond the history limit in a slot, oldest first, that may be deleted. */

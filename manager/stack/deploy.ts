@@ -11,6 +11,7 @@ import { checkNetworks } from '../api/network-handlers.js';
 import { OverlayView } from '../api/overlay-view.js';
 import { publishPorts } from '../api/ports.js';
 import { checkSpec, newVersion, resumed, sealedAuth, tasksKey } from '../api/service-versions.js';
+import { removalOf } from '../orchestrator/tasks.js';
 import type { Command } from '../store/commands.js';
 import { ensureFile, ensureNetwork, stackRecord } from './objects.js';
 
@@ -52,7 +53,7 @@ export function deployStack(p: Params, ctx: HandlerContext): Outcome<'stack.depl
     result.configsCreated.push(config.name);
   }
   deployServices(p, ctx, view, commands, result);
-  pruneServices(p, old, view, commands, result);
+  pruneServices(p, ctx.now, old, view, commands, result);
   commands.push({ type: 'stack.put', stack: stackRecord(plan, old, result.kept, ctx.now) });
   return { result, commands };
 }
@@ -140,6 +141,7 @@ function withKeptPorts(wanted: ServiceSpec, old: ServiceSpec): ServiceSpec {
 
 function pruneServices(
   p: Params,
+  now: number,
   old: StackRecord | undefined,
   view: OverlayView,
   commands: Command[],
@@ -155,8 +157,10 @@ function pruneServices(
       continue;
     }
     view.removeService(s.id);
-    const ids = view.tasksOfService(s.id).map((t) => t.id);
-    commands.push({ type: 'service.remove', id: s.id }, { type: 'tasks.delete', ids });
+    commands.push(
+      { type: 'service.remove', id: s.id },
+      ...removalOf(view.tasksOfService(s.id), now),
+    );
     result.removed.push(name);
   }
 }

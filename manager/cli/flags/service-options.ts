@@ -7,6 +7,7 @@ import type {
   TaskOptions,
   UlimitSpec,
 } from '../../../shared/spec.js';
+import type { NetworkAttachment } from '../../../shared/network.js';
 import type { OptionsChangeInput } from '../../../shared/task-options-change.js';
 import {
   containerLabelOption,
@@ -32,6 +33,7 @@ import {
   ulimitOption,
 } from './devices.js';
 import { parseKeyValues } from './env-labels.js';
+import { networkOption, networkRmOption } from './network.js';
 import { limitCpuOption, limitMemoryOption } from './limits.js';
 import { mountAddOption, mountOption, mountRmOption, readOnlyOption } from './mounts.js';
 import { placementPrefOption } from './placement-pref.js';
@@ -66,6 +68,7 @@ export const withServiceOptions = <T>(y: Argv<T>) =>
     .option('env-file', envFileOption)
     .option('container-label', containerLabelOption('container-label'))
     .option('dns', dnsOption('dns'))
+    .option('network', networkOption('network'))
     .option('placement-pref', placementPrefOption('placement-pref'));
 
 /** `service update`'s forms of the same flags, and the other settings `create` takes. */
@@ -91,6 +94,8 @@ export const withServiceOptionUpdates = <T>(y: Argv<T>) =>
     .option('label-rm', namesRmOption('a service label'))
     .option('dns-add', dnsOption('dns-add'))
     .option('dns-rm', dnsRmOption)
+    .option('network-add', networkOption('network-add'))
+    .option('network-rm', networkRmOption)
     .option('placement-pref-add', placementPrefOption('placement-pref-add'))
     .option('placement-pref-rm', {
       ...placementPrefOption('placement-pref-rm'),
@@ -124,6 +129,7 @@ export interface ServiceOptionFlags extends CommonFlags {
   envFile?: Record<string, string>;
   containerLabel?: Record<string, string>;
   dns?: string[];
+  network?: NetworkAttachment[];
   placementPref?: PlacementPref[];
 }
 
@@ -152,6 +158,7 @@ export function taskOptionsOf(f: ServiceOptionFlags): TaskOptions {
     dns: nonEmpty(f.dns),
     tty: f.tty || undefined,
   };
+  if (f.network?.length) Object.assign(o, { networks: f.network });
   for (const k of Object.keys(o) as (keyof TaskOptions)[]) if (o[k] === undefined) delete o[k];
   return o;
 }
@@ -172,6 +179,8 @@ export interface ServiceOptionUpdateFlags extends CommonFlags {
   labelRm?: string[];
   dnsAdd?: string[];
   dnsRm?: string[];
+  networkAdd?: NetworkAttachment[];
+  networkRm?: string[];
   placementPrefAdd?: PlacementPref[];
   placementPrefRm?: PlacementPref[];
   reserveCpu?: number;
@@ -219,6 +228,8 @@ export function optionsChangeOf(f: ServiceOptionUpdateFlags): OptionsChangeInput
     ulimitRm: f.ulimitRm,
     dnsAdd: f.dnsAdd,
     dnsRm: f.dnsRm,
+    networkAdd: f.networkAdd,
+    networkRm: f.networkRm,
     containerLabelAdd: f.containerLabelAdd,
     containerLabelRm: f.containerLabelRm,
     labelAdd: f.labelAdd,
