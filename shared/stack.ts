@@ -54,6 +54,7 @@ export const stackPlanSchema = z.object({
     .default(''),
 });
 export type StackPlan = z.infer<typeof stackPlanSchema>;
+export type StackPlanInput = z.input<typeof stackPlanSchema>;
 
 /** A stack as stored: what it created, so a redeploy knows what changed and `stack rm` what to remove. */
 export interface StackRecord {
