@@ -12,7 +12,7 @@ const execFileP = promisify(execFile);
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 /** Bump the tag whenever the image's content changes (engines keep the old one cached). */
-export const TEST_IMAGE = 'fleet-test/busybox:2';
+export const TEST_IMAGE = 'fleet-test/busybox:3';
 
 /** The C sources of the image's test programs (under test/fixtures; resolved from dist/). */
 const FIXTURES = path.resolve(
@@ -36,6 +36,9 @@ const APPLETS = [
   'false',
   'kill',
   'mkdir',
+  'chmod',
+  'touch',
+  'nslookup',
 ];
 const IMAGE_CMD = 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]';
 

@@ -134,7 +134,7 @@ export class DockerRuntime implements Runtime {
     const used = deviceOptionsUsed(task.template);
     if (used.length > 0 && !this.allowDevices) throw new TaskRejectedError(devicesRefused(used));
     try {
-      await ensureVolumes(this.docker, task.template.mounts);
+      await ensureVolumes(this.docker, task.template.mounts, task.template.containerLabels);
     } catch (e) {
       if (isConnectionError(e)) throw unreachable(this.socketPath, 'create volume', e);
       throw new TaskRejectedError(`a volume could not be created: ${dockerMessage(e)}`);

@@ -1,5 +1,6 @@
 // Named volumes a task mounts: created on this node when missing, and never removed with a container.
 import type Docker from 'dockerode';
+import { STACK_LABEL } from '../../../shared/network.js';
 import type { MountSpec } from '../../../shared/spec.js';
 import { statusOf } from './errors.js';
 
@@ -13,7 +14,10 @@ export const VOLUME_LABEL = 'fleet.volume';
 export async function ensureVolumes(
   docker: Docker,
   mounts: readonly MountSpec[] | undefined,
+  containerLabels: Readonly<Record<string, string>> = {},
 ): Promise<void> {
+  // A stack's volumes carry its name, so the agent can remove them once the stack is gone.
+  const stack = containerLabels[STACK_LABEL];
   for (const m of mounts ?? []) {
     if (m.type !== 'volume' || !m.source) continue;
     try {
@@ -26,7 +30,7 @@ export async function ensureVolumes(
       Name: m.source,
       Driver: m.volumeDriver ?? 'local',
       DriverOpts: { ...m.volumeOptions },
-      Labels: { [VOLUME_LABEL]: 'true' },
+      Labels: { [VOLUME_LABEL]: 'true', ...(stack ? { [STACK_LABEL]: stack } : {}) },
     });
   }
 }
