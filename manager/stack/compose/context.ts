@@ -1,7 +1,7 @@
 // What every mapping step shares: the stack, the options, the places of values, and the problems found so far.
 import { resolve } from 'node:path';
 import type { Loc, Problems } from './errors.js';
-import { isMapping, type Locator, type Mapping, type Value } from './locator.js';
+import { isMapping, type Locator, type Mapping, type Value, text } from './locator.js';
 
 export interface ComposeSource {
   /** '-' stands for standard input. */
@@ -69,7 +69,7 @@ export class MapContext {
 
 /** A string_or_list value as a list of strings. */
 export const stringList = (v: Value | undefined): string[] =>
-  v === undefined || v === null ? [] : Array.isArray(v) ? v.map((x) => String(x)) : [String(v)];
+  v === undefined || v === null ? [] : Array.isArray(v) ? v.map((x) => text(x)) : [text(v)];
 
 /** A list_or_dict value as a record; a bare list item KEY maps to `bare` (or is left out when undefined). */
 export function keyValues(
@@ -79,15 +79,15 @@ export function keyValues(
   const out: Record<string, string> = {};
   if (Array.isArray(v)) {
     for (const item of v) {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      const key = eq < 0 ? text : text.slice(0, eq);
-      const value = eq < 0 ? bare(key) : text.slice(eq + 1);
+      const s = text(item);
+      const eq = s.indexOf('=');
+      const key = eq < 0 ? s : s.slice(0, eq);
+      const value = eq < 0 ? bare(key) : s.slice(eq + 1);
       if (value !== undefined) out[key] = value;
     }
   } else if (isMapping(v)) {
     for (const [key, raw] of Object.entries(v)) {
-      const value = raw === null ? bare(key) : String(raw);
+      const value = raw === null ? bare(key) : text(raw);
       if (value !== undefined) out[key] = value;
     }
   }

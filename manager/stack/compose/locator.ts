@@ -5,6 +5,10 @@ import type { Loc } from './errors.js';
 export type Value = string | number | boolean | null | Value[] | { [key: string]: Value };
 export type Mapping = { [key: string]: Value };
 
+/** A value as text: scalars as they read, lists and mappings as JSON. */
+export const text = (v: Value | undefined): string =>
+  v === undefined ? '' : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+
 export const isMapping = (v: unknown): v is Mapping =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -1,7 +1,7 @@
 // depends_on: each dependency with its condition, unknown services and cycles refused.
 import type { Dependency, DependencyCondition } from '../../../shared/spec.js';
 import type { MapContext } from './context.js';
-import { isMapping, type Mapping } from './locator.js';
+import { isMapping, type Mapping, text } from './locator.js';
 
 export function mapDepends(
   ctx: MapContext,
@@ -11,7 +11,7 @@ export function mapDepends(
 ): Dependency[] {
   const d = svc.depends_on;
   const entries: [string, DependencyCondition, object, string | number][] = [];
-  if (Array.isArray(d)) d.forEach((dep, i) => entries.push([String(dep), 'service_started', d, i]));
+  if (Array.isArray(d)) d.forEach((dep, i) => entries.push([text(dep), 'service_started', d, i]));
   else if (isMapping(d))
     for (const [dep, v] of Object.entries(d)) {
       const c = isMapping(v) && typeof v.condition === 'string' ? v.condition : 'service_started';

@@ -8,7 +8,7 @@ import {
 } from '../../../shared/spec.js';
 import { keyValues, type MapContext } from './context.js';
 import { parseComposeBytes } from './durations.js';
-import { isMapping, type Mapping, type Value } from './locator.js';
+import { isMapping, type Mapping, type Value, text } from './locator.js';
 import { duration, type TaskInput } from './map-process.js';
 
 export type SpecInput = z.input<typeof serviceSpecSchema>;
@@ -40,7 +40,7 @@ export function mapDeploy(
       ctx.problem(
         d,
         'mode',
-        `${where}: deploy.mode "${String(d.mode)}" is not one of ${MODES.join(', ')}`,
+        `${where}: deploy.mode "${text(d.mode)}" is not one of ${MODES.join(', ')}`,
       );
   }
   const replicas =
@@ -60,7 +60,7 @@ export function mapDeploy(
     ctx.problem(
       d,
       'endpoint_mode',
-      `${where}: deploy.endpoint_mode "${String(d.endpoint_mode)}" is not supported (fleet gives every service a virtual address: vip)`,
+      `${where}: deploy.endpoint_mode "${text(d.endpoint_mode)}" is not supported (fleet gives every service a virtual address: vip)`,
     );
   placement(ctx, d, spec, where);
   for (const kind of ['update_config', 'rollback_config'] as const) {
@@ -81,10 +81,10 @@ function placement(ctx: MapContext, d: Mapping, spec: Placement, where: string):
     const list = p.constraints;
     spec.constraints = [];
     list.forEach((c, i) => {
-      const text = String(c);
-      if (parseConstraint(text)) spec.constraints?.push(text);
+      const s = text(c);
+      if (parseConstraint(s)) spec.constraints?.push(s);
       else {
-        const key = /^\s*([A-Za-z0-9_.-]+)/.exec(text)?.[1] ?? text;
+        const key = /^\s*([A-Za-z0-9_.-]+)/.exec(s)?.[1] ?? s;
         const known =
           /^node\.(id|hostname|role|platform\.arch|platform\.os|labels\.[A-Za-z0-9_.-]+)$/.test(
             key,
@@ -92,7 +92,7 @@ function placement(ctx: MapContext, d: Mapping, spec: Placement, where: string):
         const why = known
           ? 'write it as KEY==VALUE or KEY!=VALUE'
           : `fleet places by node.id, node.hostname, node.role, node.platform.arch, node.platform.os and node.labels.*, not ${key}`;
-        ctx.problem(list, i, `${where}: placement constraint "${text}" is not supported: ${why}`);
+        ctx.problem(list, i, `${where}: placement constraint "${s}" is not supported: ${why}`);
       }
     });
   }
@@ -100,7 +100,7 @@ function placement(ctx: MapContext, d: Mapping, spec: Placement, where: string):
     const list = p.preferences;
     spec.placementPrefs = [];
     list.forEach((pref, i) => {
-      const spread = isMapping(pref) ? String(pref.spread ?? '') : '';
+      const spread = isMapping(pref) ? text(pref.spread ?? '') : '';
       if (/^node\.labels\.[A-Za-z0-9_.-]{1,128}$/.test(spread))
         spec.placementPrefs?.push({ spread });
       else
@@ -128,13 +128,13 @@ function updateConfig(ctx: MapContext, u: Mapping, kind: string, name: string): 
   const allowed =
     kind === 'update_config' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
   if (action !== undefined) {
-    if (allowed.includes(String(action)))
+    if (allowed.includes(text(action)))
       out.failureAction = action as 'pause' | 'continue' | 'rollback';
     else
       ctx.problem(
         u,
         'failure_action',
-        `service "${name}": ${kind}.failure_action "${String(action)}" is not one of ${allowed.join(', ')}`,
+        `service "${name}": ${kind}.failure_action "${text(action)}" is not one of ${allowed.join(', ')}`,
       );
   }
   return out;
@@ -153,7 +153,7 @@ function resources(ctx: MapContext, svc: Mapping, d: Mapping, name: string): Par
       ctx.problem(
         parent,
         key,
-        `service "${name}": cpus "${String(v)}" is not a number of cores such as 0.5`,
+        `service "${name}": cpus "${text(v)}" is not a number of cores such as 0.5`,
       );
     return Number.isFinite(n) && n >= 0 ? n : undefined;
   };
@@ -162,11 +162,7 @@ function resources(ctx: MapContext, svc: Mapping, d: Mapping, name: string): Par
     if (v === undefined || v === null) return undefined;
     const n = typeof v === 'string' || typeof v === 'number' ? parseComposeBytes(v) : null;
     if (n === null)
-      ctx.problem(
-        parent,
-        key,
-        `service "${name}": memory "${String(v)}" is not a size such as 64M`,
-      );
+      ctx.problem(parent, key, `service "${name}": memory "${text(v)}" is not a size such as 64M`);
     return n ?? undefined;
   };
   const out: Partial<TaskInput> = {};
@@ -197,13 +193,13 @@ function restartPolicy(
   if (isMapping(rp)) {
     const out: RestartInput = {};
     if (rp.condition !== undefined) {
-      if (['none', 'on-failure', 'any'].includes(String(rp.condition)))
+      if (['none', 'on-failure', 'any'].includes(text(rp.condition)))
         out.condition = rp.condition as RestartInput['condition'];
       else
         ctx.problem(
           rp,
           'condition',
-          `service "${name}": restart_policy.condition "${String(rp.condition)}" is not one of none, on-failure, any`,
+          `service "${name}": restart_policy.condition "${text(rp.condition)}" is not one of none, on-failure, any`,
         );
     }
     const delay = duration(ctx, rp, 'delay', name);

@@ -2,7 +2,7 @@
 import type { FileRef } from '../../../shared/spec.js';
 import type { StackFile } from '../../../shared/stack.js';
 import { keyValues, type MapContext } from './context.js';
-import { isMapping, type Mapping } from './locator.js';
+import { isMapping, type Mapping, text } from './locator.js';
 
 export type FileKind = 'secrets' | 'configs';
 
@@ -68,7 +68,7 @@ export function mapFileRefs(
   const what = kind === 'secrets' ? 'secret' : 'config';
   const out: FileRef[] = [];
   list.forEach((item, i) => {
-    const source = isMapping(item) ? String(item.source ?? '') : String(item);
+    const source = isMapping(item) ? text(item.source ?? '') : text(item);
     if (!(source in section)) {
       ctx.problem(
         list,

@@ -3,7 +3,7 @@ import type { UlimitSpec } from '../../../shared/spec.js';
 import { capabilitiesFlag, parseDevice } from '../../cli/flags/devices.js';
 import { UsageError } from '../../cli/usage.js';
 import { keyValues, stringList, type MapContext } from './context.js';
-import { isMapping, type Mapping } from './locator.js';
+import { isMapping, type Mapping, text } from './locator.js';
 import type { TaskInput } from './map-process.js';
 
 export function mapHost(ctx: MapContext, svc: Mapping, name: string): Partial<TaskInput> {
@@ -22,7 +22,7 @@ export function mapHost(ctx: MapContext, svc: Mapping, name: string): Partial<Ta
     t.devices = [];
     list.forEach((d, i) => {
       try {
-        t.devices?.push(parseDevice('devices', String(d)));
+        t.devices?.push(parseDevice('devices', text(d)));
       } catch (e) {
         fail('devices', e, i);
       }

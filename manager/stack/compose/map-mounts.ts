@@ -3,7 +3,7 @@ import { isAbsolute } from 'node:path';
 import type { MountSpec } from '../../../shared/spec.js';
 import { stringList, type MapContext } from './context.js';
 import { parseComposeBytes } from './durations.js';
-import { isMapping, type Mapping } from './locator.js';
+import { isMapping, type Mapping, text } from './locator.js';
 
 type Mount = Omit<MountSpec, 'readOnly'> & { readOnly?: boolean };
 
@@ -13,7 +13,7 @@ export function mapMounts(ctx: MapContext, svc: Mapping, name: string): Mount[] 
   if (Array.isArray(svc.volumes)) {
     const list = svc.volumes;
     list.forEach((item, i) => {
-      const r = isMapping(item) ? longMount(ctx, item) : shortMount(ctx, String(item));
+      const r = isMapping(item) ? longMount(ctx, item) : shortMount(ctx, text(item));
       if (typeof r === 'string')
         ctx.problem(list, i, `${where}: volume ${JSON.stringify(item)}: ${r}`);
       else out.push(r);
@@ -62,13 +62,13 @@ function sourced(
 }
 
 function longMount(ctx: MapContext, m: Mapping): Mount | string {
-  const target = String(m.target ?? '');
+  const target = text(m.target ?? '');
   const readOnly = m.read_only === true;
   if (m.type === 'tmpfs') {
     const tmpfs = isMapping(m.tmpfs) ? m.tmpfs : {};
     const size =
       tmpfs.size === undefined ? undefined : parseComposeBytes(tmpfs.size as string | number);
-    if (size === null) return `tmpfs.size "${String(tmpfs.size)}" is not a size such as 64M`;
+    if (size === null) return `tmpfs.size "${text(tmpfs.size)}" is not a size such as 64M`;
     return { type: 'tmpfs', target, ...(size !== undefined ? { tmpfsSizeBytes: size } : {}) };
   }
   if (m.type === 'bind' || m.type === 'volume') {
@@ -77,7 +77,7 @@ function longMount(ctx: MapContext, m: Mapping): Mount | string {
       return 'a volume source is a volume name, not a path (use type: bind)';
     return sourced(ctx, m.source, target, readOnly);
   }
-  return `type "${String(m.type)}" is not supported (volume, bind or tmpfs)`;
+  return `type "${text(m.type)}" is not supported (volume, bind or tmpfs)`;
 }
 
 function tmpfsMount(entry: string): Mount | string {
@@ -113,7 +113,7 @@ function volumeName(
   if (typeof decl.driver === 'string' && decl.driver !== 'local') out.volumeDriver = decl.driver;
   if (isMapping(decl.driver_opts))
     out.volumeOptions = Object.fromEntries(
-      Object.entries(decl.driver_opts).map(([k, o]) => [k, String(o)]),
+      Object.entries(decl.driver_opts).map(([k, o]) => [k, text(o)]),
     );
   return out;
 }

@@ -2,7 +2,7 @@
 import type { NetworkAttachment } from '../../../shared/network.js';
 import type { StackNetwork } from '../../../shared/stack.js';
 import { keyValues, stringList, type MapContext } from './context.js';
-import { isMapping, type Mapping } from './locator.js';
+import { isMapping, type Mapping, text } from './locator.js';
 
 export function mapAttachments(
   ctx: MapContext,
@@ -13,7 +13,7 @@ export function mapAttachments(
   const nets = svc.networks;
   const entries: [string, string[], object, string | number][] = [];
   if (nets === undefined || nets === null) entries.push(['default', [], svc, name]);
-  else if (Array.isArray(nets)) nets.forEach((n, i) => entries.push([String(n), [], nets, i]));
+  else if (Array.isArray(nets)) nets.forEach((n, i) => entries.push([text(n), [], nets, i]));
   else if (isMapping(nets))
     for (const [n, v] of Object.entries(nets))
       entries.push([n, isMapping(v) ? stringList(v.aliases) : [], nets, n]);
@@ -55,7 +55,7 @@ export function mapNetworks(ctx: MapContext, used: ReadonlySet<string>): StackNe
       ctx.problem(
         decl,
         'driver',
-        `network "${key}": driver "${String(driver)}" is not supported (bridge or overlay, both a fleet cluster network)`,
+        `network "${key}": driver "${text(driver)}" is not supported (bridge or overlay, both a fleet cluster network)`,
       );
     return {
       name: networkName(ctx, key),

@@ -2,7 +2,7 @@
 import type { ExposedPort } from '../../../shared/network.js';
 import type { PortSpec } from '../../../shared/spec.js';
 import type { MapContext } from './context.js';
-import { isMapping, type Mapping, type Value } from './locator.js';
+import { isMapping, type Mapping, type Value, text } from './locator.js';
 
 type Port = Pick<PortSpec, 'target' | 'protocol' | 'mode'> & { published?: number };
 
@@ -12,7 +12,7 @@ export function mapPorts(ctx: MapContext, svc: Mapping, name: string): Port[] {
   const out: Port[] = [];
   list.forEach((item, i) => {
     const where = `service "${name}": port ${JSON.stringify(item)}`;
-    const r = isMapping(item) ? longPort(item) : shortPort(String(item));
+    const r = isMapping(item) ? longPort(item) : shortPort(text(item));
     if (typeof r === 'string') ctx.problem(list, i, `${where}: ${r}`);
     else out.push(...r);
   });
@@ -62,9 +62,9 @@ function longPort(p: Mapping): Port[] | string {
   if (!valid(target)) return 'target must be a port from 1 to 65535';
   const protocol = p.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp')
-    return `protocol "${String(protocol)}" is not tcp or udp`;
+    return `protocol "${text(protocol)}" is not tcp or udp`;
   const mode = p.mode ?? 'ingress';
-  if (mode !== 'ingress' && mode !== 'host') return `mode "${String(mode)}" is not ingress or host`;
+  if (mode !== 'ingress' && mode !== 'host') return `mode "${text(mode)}" is not ingress or host`;
   const out: Port = { target, protocol, mode };
   if (p.published !== undefined && p.published !== null && p.published !== '') {
     const published = Number(p.published);
@@ -81,7 +81,7 @@ export function mapExpose(ctx: MapContext, svc: Mapping, name: string): ExposedP
   const list = svc.expose;
   const out: ExposedPort[] = [];
   list.forEach((item: Value, i) => {
-    const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(String(item).trim());
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(text(item).trim());
     const ports = m ? range(m[1], m[2]) : 'expected PORT[-PORT][/tcp|udp]';
     if (typeof ports === 'string')
       ctx.problem(list, i, `service "${name}": expose ${JSON.stringify(item)}: ${ports}`);

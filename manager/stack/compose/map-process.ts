@@ -6,7 +6,7 @@ import { hostnameTemplateProblem } from '../../../shared/spec.js';
 import { keyValues, stringList, type MapContext } from './context.js';
 import { parseDotenv } from './dotenv.js';
 import { parseComposeDuration } from './durations.js';
-import { isMapping, type Mapping, type Value } from './locator.js';
+import { isMapping, type Mapping, type Value, text } from './locator.js';
 import { shellWords } from './shell-words.js';
 
 export type TaskInput = z.input<typeof taskTemplateSchema>;
@@ -24,7 +24,7 @@ export function mapProcess(ctx: MapContext, svc: Mapping, name: string): Partial
   if (grace !== undefined) t.stopGracePeriodMs = grace;
   if (typeof svc.stop_signal === 'string') t.stopSignal = svc.stop_signal.toUpperCase();
   if (typeof svc.init === 'boolean') t.init = svc.init;
-  if (svc.user !== undefined && svc.user !== null) t.user = String(svc.user);
+  if (svc.user !== undefined && svc.user !== null) t.user = text(svc.user);
   if (typeof svc.working_dir === 'string') t.workdir = svc.working_dir;
   if (typeof svc.hostname === 'string') {
     const problem = hostnameTemplateProblem(svc.hostname);
@@ -42,8 +42,8 @@ export function mapProcess(ctx: MapContext, svc: Mapping, name: string): Partial
 function words(ctx: MapContext, svc: Mapping, key: string, name: string): string[] | undefined {
   const v = svc[key];
   if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v)) return v.map((x) => String(x));
-  const out = shellWords(String(v));
+  if (Array.isArray(v)) return v.map((x) => text(x));
+  const out = shellWords(text(v));
   if (out === null) ctx.problem(svc, key, `service "${name}": ${key} has an unclosed quote`);
   return out ?? [];
 }
@@ -57,12 +57,12 @@ export function duration(
 ): number | undefined {
   const v = parent[key];
   if (v === undefined || v === null) return undefined;
-  const ms = parseComposeDuration(String(v));
+  const ms = parseComposeDuration(text(v));
   if (ms === null)
     ctx.problem(
       parent,
       key,
-      `service "${name}": ${key} "${String(v)}" is not a duration such as 10s`,
+      `service "${name}": ${key} "${text(v)}" is not a duration such as 10s`,
     );
   return ms ?? undefined;
 }
@@ -84,7 +84,7 @@ function environment(ctx: MapContext, svc: Mapping): Record<string, string> {
 }
 
 function envFile(ctx: MapContext, entry: Value, parent: object, key: string | number) {
-  const path = isMapping(entry) ? String(entry.path) : String(entry);
+  const path = isMapping(entry) ? text(entry.path) : text(entry);
   const required = !(isMapping(entry) && entry.required === false);
   let bytes: Buffer | null = null;
   try {
@@ -112,7 +112,7 @@ function healthcheck(ctx: MapContext, svc: Mapping, name: string): Healthcheck |
   const out: Healthcheck = {};
   if (typeof h.test === 'string') out.test = ['CMD-SHELL', h.test];
   else if (Array.isArray(h.test)) {
-    out.test = h.test.map((x) => String(x));
+    out.test = h.test.map((x) => text(x));
     if (!['CMD', 'CMD-SHELL', 'NONE'].includes(out.test[0] ?? ''))
       ctx.problem(
         h,

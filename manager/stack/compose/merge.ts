@@ -1,5 +1,5 @@
 // Merges several Compose files as docker compose does: later files override, mappings merge by key, lists of mounts and ports by target.
-import { isMapping, type Locator, type Mapping, type Value } from './locator.js';
+import { isMapping, type Locator, type Mapping, type Value, text } from './locator.js';
 
 /** Service keys whose list or mapping forms are merged as KEY → value. */
 const DICT_KEYS = new Set(['environment', 'labels', 'annotations', 'sysctls', 'extra_hosts']);
@@ -121,10 +121,10 @@ export class Merger {
     const out: Mapping = {};
     if (!Array.isArray(v)) return out;
     v.forEach((item, i) => {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      const key = eq < 0 ? text : text.slice(0, eq);
-      out[key] = eq < 0 ? null : text.slice(eq + 1);
+      const s = text(item);
+      const eq = s.indexOf('=');
+      const key = eq < 0 ? s : s.slice(0, eq);
+      out[key] = eq < 0 ? null : s.slice(eq + 1);
       this.locator.copy(v, i, out, key);
     });
     return out;
@@ -136,8 +136,8 @@ export class Merger {
     const out: Mapping = {};
     if (Array.isArray(v))
       v.forEach((item, i) => {
-        out[String(item)] = null;
-        this.locator.copy(v, i, out, String(item));
+        out[text(item)] = null;
+        this.locator.copy(v, i, out, text(item));
       });
     return out;
   }
@@ -187,15 +187,15 @@ export class Merger {
 function mergeKey(kind: string, item: Value): string {
   if (kind === 'ports') {
     if (isMapping(item))
-      return `${String(item.published ?? '')}:${String(item.target)}/${String(item.protocol ?? 'tcp')}`;
-    const text = String(item);
-    return text.includes('/') ? text : `${text}/tcp`;
+      return `${text(item.published ?? '')}:${text(item.target)}/${text(item.protocol ?? 'tcp')}`;
+    const s = text(item);
+    return s.includes('/') ? s : `${s}/tcp`;
   }
   if (kind === 'volumes') {
-    if (isMapping(item)) return String(item.target);
-    const parts = String(item).split(':');
+    if (isMapping(item)) return text(item.target);
+    const parts = text(item).split(':');
     return parts.length === 1 ? (parts[0] ?? '') : (parts[1] ?? '');
   }
-  if (isMapping(item)) return String(item.target ?? item.source);
-  return String(item);
+  if (isMapping(item)) return text(item.target ?? item.source);
+  return text(item);
 }

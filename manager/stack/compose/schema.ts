@@ -53,8 +53,10 @@ export function validateSchema(root: Value, locator: Locator, problems: Problems
   }
 }
 
-const additional = (e: ErrorObject): string =>
-  String((e.params as { additionalProperty?: unknown }).additionalProperty ?? '');
+const additional = (e: ErrorObject): string => {
+  const key = (e.params as { additionalProperty?: unknown }).additionalProperty;
+  return typeof key === 'string' ? key : '';
+};
 
 function pointer(path: string): string[] {
   if (path === '') return [];

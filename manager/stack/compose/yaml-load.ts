@@ -33,17 +33,14 @@ export function loadYaml(
   }
   if (problems.count > before) return null;
   const reader = new Reader(file, doc, lines, locator, problems);
-  const root = doc.contents ? reader.read(doc.contents as Node, 0) : null;
+  const root = doc.contents ? reader.read(doc.contents, 0) : null;
   if (reader.failed) return null;
   if (root === null) {
     problems.add({ file, line: 1, column: 1 }, 'the file is empty: a Compose file is a mapping');
     return null;
   }
   if (!isMapping(root)) {
-    problems.add(
-      reader.locOf(doc.contents as Node),
-      'the top level of a Compose file is a mapping',
-    );
+    problems.add(reader.locOf(doc.contents), 'the top level of a Compose file is a mapping');
     return null;
   }
   locator.setSelf(root, { file, line: 1, column: 1 });
