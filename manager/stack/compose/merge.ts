@@ -142,16 +142,14 @@ export class Merger {
     return out;
   }
 
+  /** A string or a list, then another: each value once, in the order first met. */
   private append(base: Value, over: Value): Value {
     const a = Array.isArray(base) ? base : [base];
     const b = Array.isArray(over) ? over : [over];
     const out: Value[] = [];
     const seen = new Set<string>();
-    for (const [list, items] of [
-      [a, a],
-      [b, b],
-    ] as const)
-      items.forEach((item, i) => {
+    for (const list of [a, b])
+      list.forEach((item, i) => {
         const k = JSON.stringify(item);
         if (seen.has(k)) return;
         seen.add(k);
