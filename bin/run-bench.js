@@ -12,8 +12,9 @@ const benchDir = join(root, 'dist', 'test', 'bench');
 const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'failover'];
 // Run only when named: ingress-forwarder and ingress need wrk and haproxy installed and saturate
 // the CPU; ingress also needs Docker. cli times the command line (beside docker node ls when
-// Docker answers; it joins a swarm that is active, or creates one and leaves it).
-const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli'];
+// Docker answers; it joins a swarm that is active, or creates one and leaves it). stack deploys a
+// 10-service stack with fleet, docker stack deploy and raw docker run, then times names across nodes.
+const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack'];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 

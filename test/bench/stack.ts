@@ -37,7 +37,12 @@ const secs = (t0: number): number => (performance.now() - t0) / 1000;
 function composeText(): string {
   const lines = ['services:'];
   for (let i = 1; i <= SERVICES; i++)
-    lines.push(`  s${i}:`, `    image: ${TEST_IMAGE}`, '    deploy:', `      replicas: ${REPLICAS}`);
+    lines.push(
+      `  s${i}:`,
+      `    image: ${TEST_IMAGE}`,
+      '    deploy:',
+      `      replicas: ${REPLICAS}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -88,7 +93,15 @@ async function swarmPhase(file: string, name: string): Promise<Outcome> {
   const forget = onInterrupt(cleanUp);
   try {
     const t0 = performance.now();
-    const r = await run('docker', ['stack', 'deploy', '--resolve-image', 'never', '-c', file, name]);
+    const r = await run('docker', [
+      'stack',
+      'deploy',
+      '--resolve-image',
+      'never',
+      '-c',
+      file,
+      name,
+    ]);
     if (r.code !== 0) return { seconds: null, note: `stack deploy failed: ${r.stderr.trim()}` };
     const done = await poll(
       async () => (await containersWithLabel(label, { running: true })).length >= TASKS,
@@ -104,7 +117,11 @@ async function swarmPhase(file: string, name: string): Promise<Outcome> {
 
 async function fleetPhase(file: string, name: string): Promise<Outcome> {
   const m = await startBenchManager();
-  const agent = startBenchAgent(m, { name: 'bench-stack', address: '127.0.0.2', runtime: 'docker' });
+  const agent = startBenchAgent(m, {
+    name: 'bench-stack',
+    address: '127.0.0.2',
+    runtime: 'docker',
+  });
   const client = await adminClient(m);
   const label = `${STACK_LABEL}=${name}`;
   const forget = onInterrupt(async () => {
@@ -113,7 +130,8 @@ async function fleetPhase(file: string, name: string): Promise<Outcome> {
   });
   try {
     const ready = await poll(
-      async () => (await client.call('node.ls', {})).find((n) => !n.manager && n.status === 'ready'),
+      async () =>
+        (await client.call('node.ls', {})).find((n) => !n.manager && n.status === 'ready'),
       POLL_MS,
       30_000,
     );
@@ -175,7 +193,9 @@ async function main(): Promise<void> {
   );
   goalLine(
     `fleet <= ${GOAL_RATIO}x raw docker run`,
-    fleet.seconds !== null && raw.seconds !== null ? fleet.seconds <= GOAL_RATIO * raw.seconds : false,
+    fleet.seconds !== null && raw.seconds !== null
+      ? fleet.seconds <= GOAL_RATIO * raw.seconds
+      : false,
   );
   goalLine(
     'fleet below swarm in the same run',
