@@ -20,6 +20,12 @@ import { KINDS, KIND_NAMES, kindSpec, type KindName, type RecordOf } from './kin
 import { Table, kindSchema, type StoredRecord } from './table.js';
 import type { StoreView } from './view.js';
 
+/**
+ * Kinds newer than the first snapshot format: left out of a dump while empty, so a cluster that
+ * does not use them writes the snapshots it always wrote (and older managers read them).
+ */
+const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set(['networks', 'stacks']);
+
 export type { StoreView } from './view.js';
 
 const SCHEMA = [
@@ -141,6 +147,7 @@ export class Store extends EventEmitter implements StoreView {
   }
 
   /** Everything the store holds, as one JSON text: the data of a Raft snapshot. */
+  /** The state as one JSON document; kinds added later appear only when they hold records. */
   dump(): string {
     const requests = this.db
       .prepare('SELECT key, response, applied_index AS appliedIndex FROM requests')
@@ -150,7 +157,11 @@ export class Store extends EventEmitter implements StoreView {
       index: this.index,
       cluster: this.clusterRec ?? null,
       members: this.memberList,
-      ...Object.fromEntries(KIND_NAMES.map((k) => [k, [...this.tables[k].values()]])),
+      ...Object.fromEntries(
+        KIND_NAMES.filter((k) => !(OPTIONAL_IN_DUMP.has(k) && this.tables[k].size === 0)).map(
+          (k) => [k, [...this.tables[k].values()]],
+        ),
+      ),
       requests,
     } as StoreDump;
     return JSON.stringify(d);

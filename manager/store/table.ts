@@ -81,6 +81,10 @@ export class Table<T extends StoredRecord> {
     return this.byId.get(id);
   }
 
+  get size(): number {
+    return this.byId.size;
+  }
+
   values(): IterableIterator<T> {
     return this.byId.values();
   }

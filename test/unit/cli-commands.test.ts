@@ -63,6 +63,8 @@ test('every command of the table is registered: fleet --help lists them in order
     'agent',
     'node',
     'service',
+    'stack',
+    'network',
     'secret',
     'config',
     'join-token',
