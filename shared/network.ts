@@ -90,6 +90,8 @@ export const discoveryTableSchema = z.object({
     .array(
       z.object({
         name: networkNameSchema,
+        /** The stack that made it: a node's bridge for it carries the stack's label. */
+        stack: z.string().max(64).optional(),
         internal: z.boolean(),
         services: z.array(discoveryServiceSchema).max(1000),
       }),

@@ -31,6 +31,7 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
       return (
         filter === topics.assignments(p.id) ||
         filter === topics.ingressTable() ||
+        filter === topics.discoveryTable() ||
         filter === topics.renewReply(p.id) ||
         filter === topics.leader() // agents follow the leader
       );
