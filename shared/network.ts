@@ -4,7 +4,10 @@ import { z } from 'zod';
 /** Cluster network names, as Docker's: a stack's networks are STACK_NAME. */
 export const networkNameSchema = z
   .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'network names use letters, digits, "_", "-" and "."');
+  .regex(
+    /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/,
+    'network names use letters, digits, "_", "-" and "."',
+  );
 
 /** A name a service answers to by DNS on a network (a label of a host name, as RFC 1123). */
 export const dnsNameSchema = z
