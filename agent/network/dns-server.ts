@@ -56,7 +56,8 @@ export class DnsServer {
         if (reply && this.udp === udp) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
-    const tcp = net.createServer((s) => this.onTcp(s));
+    // Half-open: a client may send its query and its FIN at once and still wait for the answer.
+    const tcp = net.createServer({ allowHalfOpen: true }, (s) => this.onTcp(s));
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
@@ -128,6 +129,7 @@ export class DnsServer {
     const idle = (): void => void socket.destroy();
     let timer = this.opts.clock.setTimeout(idle, TCP_IDLE_MS);
     socket.on('error', () => socket.destroy());
+    socket.on('end', () => void chain.then(() => socket.end()));
     socket.on('close', () => {
       this.opts.clock.clearTimeout(timer);
       this.sockets.delete(socket);

@@ -2,15 +2,20 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { connect } from 'node:net';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
+import { encodeName } from '../../agent/network/dns-codec.js';
+import { DnsServer } from '../../agent/network/dns-server.js';
 import { NetworkDiscovery } from '../../agent/network/discovery.js';
 import { localNetworkName } from '../../agent/network/plan.js';
 import { DockerRuntime } from '../../agent/runtime/docker/index.js';
 import { createLogger, silentLogger } from '../../shared/log.js';
+import { systemClock } from '../../shared/clock.js';
 import type { DiscoveryTable } from '../../shared/network.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import { taskTemplateSchema } from '../../shared/spec.js';
@@ -66,8 +71,12 @@ function task(service: string, command: string[], networks: string[]): AssignedT
 
 const SLEEP = ['/bin/sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"];
 
-async function discovery(nodeId: string, resolvConf: string): Promise<NetworkDiscovery> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-netdisc-'));
+async function discovery(
+  nodeId: string,
+  resolvConf: string,
+  dataDir?: string,
+): Promise<NetworkDiscovery> {
+  const dir = dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-netdisc-')));
   const d = new NetworkDiscovery({
     nodeId,
     dataDir: dir,
@@ -92,6 +101,42 @@ async function inside(containerId: string, cmd: string[]): Promise<string> {
     const stderr = (e as { stderr?: string }).stderr ?? '';
     throw new Error(`${cmd.join(' ')}: ${stderr.trim() || String(e)}`);
   }
+}
+
+const DNS_PORT = 47053;
+
+function sendDatagram(host: string, msg: Buffer): Promise<void> {
+  const s = dgram.createSocket('udp4');
+  return new Promise<void>((resolve) => s.send(msg, DNS_PORT, host, () => resolve())).finally(() =>
+    s.close(),
+  );
+}
+
+/** Asks the agent's name server over TCP for a name's A records. */
+async function tcpLookup(
+  host: string,
+  name: string,
+  type = 1,
+): Promise<{ rcode: number; addresses: string[] }> {
+  const q = Buffer.concat([
+    Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+    encodeName(name.split('.').filter(Boolean)),
+    Buffer.from([0, type, 0, 1]),
+  ]);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(q.length);
+  const socket = connect({ port: DNS_PORT, host });
+  socket.end(Buffer.concat([len, q]));
+  const chunks: Buffer[] = [];
+  for await (const c of socket) chunks.push(c as Buffer);
+  const reply = Buffer.concat(chunks).subarray(2);
+  assert.equal(reply.readUInt16BE(0), 7);
+  const answers = reply.readUInt16BE(6);
+  const addresses = Array.from({ length: answers }, (_, i) => {
+    const at = reply.length - (answers - i) * 16 + 12;
+    return [...reply.subarray(at, at + 4)].join('.');
+  });
+  return { rcode: reply.readUInt16BE(2) & 0xf, addresses };
 }
 
 function table(version: number, services: string[], hostPort: number): DiscoveryTable {
@@ -136,7 +181,9 @@ test(
     );
     await fs.writeFile(resolvConf, 'nameserver 127.0.0.230\n');
     cleanups.push(() => fs.rm(path.dirname(resolvConf), { recursive: true, force: true }));
-    const d1 = await discovery(node1.id, resolvConf);
+    const dir1 = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-netdisc-'));
+    cleanups.push(() => fs.rm(dir1, { recursive: true, force: true }));
+    let d1 = await discovery(node1.id, resolvConf, dir1);
     const d2 = await discovery(node2.id, resolvConf);
     const rt1 = new DockerRuntime({ networks: d1 });
     const rt2 = new DockerRuntime({ networks: d2 });
@@ -199,6 +246,14 @@ test(
     );
     assert.equal(api, 'fleet-test ok\n');
 
+    // A restarted agent carries on with its bridge and keeps the addresses it gave out.
+    const before = [...d1.names(net)];
+    await d1.close();
+    d1 = await discovery(node1.id, resolvConf, dir1);
+    rt1.useNetworks(d1);
+    assert.deepEqual([...d1.names(net)], before);
+    assert.equal(await inside(client.runtimeId, ['wget', '-qO-', 'http://web:8080/']), body);
+
     // A container of another network resolves none of these names and cannot use the address.
     const stranger = await rt1.start(task(`x${tag}_stranger`, SLEEP, [otherNet]), {
       nodeId: node1.id,
@@ -229,3 +284,60 @@ test(
     assert.equal(d1.names(net).size, 0);
   },
 );
+
+test('the name server answers over UDP and TCP, survives garbage, and ignores other subnets', async () => {
+  const host = '127.0.0.203';
+  const clock = systemClock;
+  const names = new Map([['web', '10.213.9.128']]);
+  const server = new DnsServer({
+    host,
+    port: DNS_PORT,
+    allowClient: (a) => a.startsWith('127.0.0.'),
+    names: () => names,
+    upstream: () => ({ nameservers: ['127.0.0.230'], search: ['corp.example'] }),
+    logger: silentLogger,
+    clock,
+  });
+  await server.start();
+  try {
+    await sendDatagram(host, Buffer.from('not dns at all'));
+    await sendDatagram(host, Buffer.alloc(3));
+    const udp = dgram.createSocket('udp4');
+    const reply = new Promise<Buffer>((resolve) => udp.once('message', resolve));
+    udp.send(
+      Buffer.concat([
+        Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+        encodeName(['web']),
+        Buffer.from([0, 1, 0, 1]),
+      ]),
+      DNS_PORT,
+      host,
+    );
+    const answer = await reply;
+    udp.close();
+    assert.equal(answer.readUInt16BE(0), 9);
+    assert.deepEqual([...answer.subarray(answer.length - 4)], [10, 213, 9, 128]);
+    assert.deepEqual(await tcpLookup(host, 'WEB.'), { rcode: 0, addresses: ['10.213.9.128'] });
+    assert.deepEqual(await tcpLookup(host, 'web', 28), { rcode: 0, addresses: [] });
+    assert.deepEqual(await tcpLookup(host, 'web.corp.example'), { rcode: 3, addresses: [] });
+    // Nothing answers upstream (loopback, closed port): SERVFAIL within the bound.
+    assert.deepEqual(await tcpLookup(host, 'rabbit'), { rcode: 2, addresses: [] });
+  } finally {
+    await server.close();
+  }
+  const shut = new DnsServer({
+    host,
+    port: DNS_PORT,
+    allowClient: () => false,
+    names: () => names,
+    upstream: () => ({ nameservers: [], search: [] }),
+    logger: silentLogger,
+    clock,
+  });
+  await shut.start();
+  try {
+    await assert.rejects(tcpLookup(host, 'web'));
+  } finally {
+    await shut.close();
+  }
+});
