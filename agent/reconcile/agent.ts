@@ -55,6 +55,8 @@ export interface DiscoveryConsumer {
   start(): Promise<void>;
   onTable(payload: Buffer): void;
   close(): Promise<void>;
+  /** Also removes the bridges no container uses any more (a dev cluster shutting down). */
+  removeAll(): Promise<void>;
 }
 
 export class Agent {
@@ -249,6 +251,7 @@ export class Agent {
       await this.opts.runtime.remove(w.runtimeId).catch(() => undefined);
     });
     await this.files.sweep(new Set()).catch(() => undefined);
+    await this.opts.network?.removeAll().catch(() => undefined);
   }
 
   /** Snapshot of local task states, for tests and `inspect`-style tooling. */
