@@ -50,12 +50,11 @@ export interface AgentOptions {
   network?: DiscoveryConsumer;
 }
 
-/** What the agent needs of its network side: started before tasks run, fed each table payload. */
+/** The network side: started before tasks run, fed each table; removeAll() when workloads go. */
 export interface DiscoveryConsumer {
   start(): Promise<void>;
   onTable(payload: Buffer): void;
   close(): Promise<void>;
-  /** Also removes the bridges no container uses any more (a dev cluster shutting down). */
   removeAll(): Promise<void>;
 }
 
