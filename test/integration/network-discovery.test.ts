@@ -147,7 +147,8 @@ function table(version: number, services: string[], hostPort: number): Discovery
       {
         name: net,
         stack,
-        internal: false,
+        // Internal (no route out): names still work, their forwarders are on the node itself.
+        internal: true,
         services: services.map((s) => ({
           service: `${stack}_${s}`,
           names: [s, `${stack}_${s}`],
