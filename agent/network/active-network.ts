@@ -4,6 +4,7 @@ import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { PortForwarder } from '../ingress/forwarder.js';
 import { addAddress, deleteAddress, listAddresses, type LocalBridge } from './bridge.js';
+import { clientFilter } from './clients.js';
 import { DnsServer } from './dns-server.js';
 import { VIP_FIRST, inSubnet, type ForwardPlan } from './plan.js';
 
@@ -27,8 +28,7 @@ export class ActiveNetwork {
   private readonly allow: (address: string) => boolean;
 
   constructor(private readonly opts: ActiveNetworkOptions) {
-    const layout = opts.bridge.layout;
-    this.allow = (address) => inSubnet(layout, address);
+    this.allow = clientFilter(opts.bridge.layout, opts.clock);
   }
 
   get bridge(): LocalBridge {

@@ -117,6 +117,7 @@ async function tcpLookup(
   host: string,
   name: string,
   type = 1,
+  port = DNS_PORT,
 ): Promise<{ rcode: number; addresses: string[] }> {
   const q = Buffer.concat([
     Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
@@ -125,7 +126,7 @@ async function tcpLookup(
   ]);
   const len = Buffer.alloc(2);
   len.writeUInt16BE(q.length);
-  const socket = connect({ port: DNS_PORT, host });
+  const socket = connect({ port, host });
   socket.end(Buffer.concat([len, q]));
   const chunks: Buffer[] = [];
   for await (const c of socket) chunks.push(c as Buffer);
@@ -254,6 +255,12 @@ test(
     rt1.useNetworks(d1);
     assert.deepEqual([...d1.names(net)], before);
     assert.equal(await inside(client.runtimeId, ['wget', '-qO-', 'http://web:8080/']), body);
+    // The node itself may ask too (over TCP here), whatever source address its traffic gets.
+    const gateway = `${vip.split('.').slice(0, 3).join('.')}.1`;
+    assert.deepEqual(await tcpLookup(gateway, 'API.', 1, 53), {
+      rcode: 0,
+      addresses: [d1.names(net).get('api')],
+    });
 
     // A container of another network resolves none of these names and cannot use the address.
     const stranger = await rt1.start(task(`x${tag}_stranger`, SLEEP, [otherNet]), {
