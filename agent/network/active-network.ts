@@ -12,6 +12,8 @@ export interface ActiveNetworkOptions {
   bridge: LocalBridge;
   dnsPort: number;
   upstream: () => { nameservers: string[]; search: string[] };
+  /** The names of the client's other networks on this node (see membership.ts). */
+  moreNames: (client: string) => Promise<ReadonlyMap<string, string>>;
   logger: Logger;
   clock: Clock;
 }
@@ -72,6 +74,7 @@ export class ActiveNetwork {
       port: this.opts.dnsPort,
       allowClient: this.allow,
       names: () => this.names,
+      moreNames: this.opts.moreNames,
       upstream: this.opts.upstream,
       logger: this.opts.logger.child('dns'),
       clock: this.opts.clock,

@@ -19,6 +19,7 @@ import {
   poolPrefixes,
 } from './plan.js';
 import { pruneGoneStacks } from './prune.js';
+import { NetworkMembership } from './membership.js';
 import { NetworkStateStore } from './state-store.js';
 
 export interface NetworkDiscoveryOptions {
@@ -54,6 +55,7 @@ export class NetworkDiscovery implements NetworkProvider {
   private readonly store: NetworkStateStore;
   private readonly pool: string;
   private readonly active = new Map<string, ActiveNetwork>();
+  private readonly membership: NetworkMembership;
   private table: DiscoveryTable | null = null;
   private upstream: ResolvConf = { nameservers: [], search: [] };
   private queue: Promise<unknown> = Promise.resolve();
@@ -65,6 +67,7 @@ export class NetworkDiscovery implements NetworkProvider {
     this.clock = opts.clock ?? systemClock;
     this.store = new NetworkStateStore(opts.dataDir, opts.logger);
     this.pool = opts.pool ?? DEFAULT_NETWORK_POOL;
+    this.membership = new NetworkMembership(this.docker, this.clock);
     poolPrefixes(this.pool); // a bad pool fails the start, not the first task
   }
 
@@ -176,11 +179,24 @@ export class NetworkDiscovery implements NetworkProvider {
       bridge,
       dnsPort: this.opts.dnsPort ?? 53,
       upstream: () => this.upstream,
+      moreNames: (client) => this.otherNames(bridge.name, client),
       logger: this.opts.logger.child(`network:${network}`),
       clock: this.clock,
     });
     this.active.set(network, a);
     return a;
+  }
+
+  /** The names of the client container's other networks on this node, when it is on several. */
+  private async otherNames(bridge: string, client: string): Promise<ReadonlyMap<string, string>> {
+    const out = new Map<string, string>();
+    if (this.active.size < 2) return out;
+    const joined = new Set(await this.membership.networksOf(bridge, client));
+    for (const a of this.active.values()) {
+      if (a.bridge.name === bridge || !joined.has(a.bridge.name)) continue;
+      for (const [name, vip] of a.nameTable) if (!out.has(name)) out.set(name, vip);
+    }
+    return out;
   }
 
   private async applyAll(): Promise<void> {
@@ -211,6 +227,7 @@ export class NetworkDiscovery implements NetworkProvider {
       if (await networkInUse(this.docker, a.bridge.name).catch(() => true)) continue;
       await a.close();
       this.active.delete(network);
+      this.membership.forget(a.bridge.name);
       if (await removeBridge(this.docker, a.bridge.name).catch(() => false)) {
         await this.store.setVips(network, {});
         this.opts.logger.info('removed an unused network bridge', { network });

@@ -16,6 +16,8 @@ export interface DnsServerOptions {
   allowClient: (address: string) => boolean;
   /** The network's names (lower case) and their addresses, read at each query. */
   names: () => ReadonlyMap<string, string>;
+  /** Names of the client's other networks, asked for a name the network does not have. */
+  moreNames?: (client: string) => Promise<ReadonlyMap<string, string>>;
   /** The host's name servers and search domains, read at each query. */
   upstream: () => { nameservers: string[]; search: string[] };
   logger: Logger;
@@ -52,7 +54,7 @@ export class DnsServer {
     udp.on('error', (err) => this.opts.logger.warn('dns socket error', { error: err.message }));
     udp.on('message', (msg, rinfo) => {
       if (!this.opts.allowClient(rinfo.address)) return this.refusedClient(rinfo.address);
-      void this.handle(msg).then((reply) => {
+      void this.handle(msg, rinfo.address).then((reply) => {
         if (reply && this.udp === udp) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
@@ -85,7 +87,7 @@ export class DnsServer {
   }
 
   /** The reply to one message, or null when it is dropped (malformed, or no upstream answered). */
-  async handle(msg: Buffer): Promise<Buffer | null> {
+  async handle(msg: Buffer, client: string): Promise<Buffer | null> {
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
       this.badLog.warn(`bad:${parsed.reason}`, 'dropped a malformed DNS message', {
@@ -98,7 +100,11 @@ export class DnsServer {
     }
     const { query } = parsed;
     const upstream = this.opts.upstream();
-    const d = decide(query, this.opts.names(), upstream.search);
+    let d = decide(query, this.opts.names(), upstream.search);
+    if (d.kind === 'forward' && this.opts.moreNames) {
+      const more = await this.opts.moreNames(client).catch(() => null);
+      if (more && more.size > 0) d = decide(query, more, upstream.search);
+    }
     if (d.kind === 'answer') return buildResponse(query, d.rcode, d.answers);
     return this.forward(msg, query, upstream.nameservers);
   }
@@ -144,7 +150,7 @@ export class DnsServer {
         this.opts.clock.clearTimeout(timer);
         timer = this.opts.clock.setTimeout(idle, TCP_IDLE_MS);
         chain = chain.then(async () => {
-          const reply = await this.handle(Buffer.from(msg));
+          const reply = await this.handle(Buffer.from(msg), socket.remoteAddress ?? '');
           if (!reply || socket.destroyed) return;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(reply.length);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { encodeName } from '../../agent/network/dns-codec.js';
+import { RCODE, buildResponse, encodeName, parseQuery } from '../../agent/network/dns-codec.js';
 import { DnsServer } from '../../agent/network/dns-server.js';
 import { NetworkDiscovery } from '../../agent/network/discovery.js';
 import { localNetworkName } from '../../agent/network/plan.js';
@@ -32,6 +32,7 @@ const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 const stack = `nd${tag}`;
 const net = `${stack}_webnet`;
 const otherNet = `x${tag}_other`;
+const backNet = `${stack}_back`;
 const node1 = { id: `n1${tag}`, address: '127.0.0.201' };
 const node2 = { id: `n2${tag}`, address: '127.0.0.202' };
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
@@ -104,6 +105,18 @@ async function inside(containerId: string, cmd: string[]): Promise<string> {
 }
 
 const DNS_PORT = 47053;
+const UPSTREAM = '127.0.0.230';
+
+/** A name server on UPSTREAM:53 that answers NXDOMAIN to every query. */
+async function nxdomainServer(host: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (msg, rinfo) => {
+    const q = parseQuery(msg);
+    if (q.ok) s.send(buildResponse(q.query, RCODE.NXDOMAIN), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => s.bind(53, host, resolve));
+  return s;
+}
 
 function sendDatagram(host: string, msg: Buffer): Promise<void> {
   const s = dgram.createSocket('udp4');
@@ -164,6 +177,26 @@ function table(version: number, services: string[], hostPort: number): Discovery
           ],
         })),
       },
+      {
+        name: backNet,
+        stack,
+        internal: false,
+        services: [
+          {
+            service: `${stack}_db`,
+            names: ['db'],
+            ports: [
+              {
+                target: 8080,
+                protocol: 'tcp' as const,
+                backends: [
+                  { taskId: 'web-1', nodeId: node2.id, host: node2.address, port: hostPort },
+                ],
+              },
+            ],
+          },
+        ],
+      },
       { name: otherNet, internal: false, services: [] },
     ],
     stacks: [stack],
@@ -176,12 +209,15 @@ test(
   async (t) => {
     if (!(await requireDocker(t))) return;
     const image = await ensureTestImage();
-    // Upstream DNS goes nowhere but loopback: names the agent does not know get SERVFAIL.
+    // The host's name server is a stand-in on loopback that knows no name at all (NXDOMAIN):
+    // Docker's embedded DNS then asks no other server, as with a real upstream.
+    const upstream = await nxdomainServer(UPSTREAM);
+    cleanups.push(async () => upstream.close());
     const resolvConf = path.join(
       await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-resolv-')),
       'resolv.conf',
     );
-    await fs.writeFile(resolvConf, 'nameserver 127.0.0.230\n');
+    await fs.writeFile(resolvConf, `nameserver ${UPSTREAM}\n`);
     cleanups.push(() => fs.rm(path.dirname(resolvConf), { recursive: true, force: true }));
     const dir1 = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-netdisc-'));
     cleanups.push(() => fs.rm(dir1, { recursive: true, force: true }));
@@ -262,6 +298,23 @@ test(
       addresses: [d1.names(net).get('api')],
     });
 
+    // A task on two networks resolves the names of both; a task on one only that one's.
+    const both = await rt1.start(task(`${stack}_both`, SLEEP, [net, backNet]), {
+      nodeId: node1.id,
+      hostIp: node1.address,
+      image,
+    });
+    const viaSecond = await waitFor(
+      () => inside(both.runtimeId, ['wget', '-qO-', 'http://db:8080/']),
+      { what: 'db (second network) by name', timeoutMs: 30_000 },
+    );
+    assert.equal(viaSecond, body);
+    assert.equal(await inside(both.runtimeId, ['wget', '-qO-', 'http://web:8080/']), body);
+    await assert.rejects(
+      inside(client.runtimeId, ['wget', '-qO-', 'http://db:8080/']),
+      /bad address/,
+    );
+
     // A container of another network resolves none of these names and cannot use the address.
     const stranger = await rt1.start(task(`x${tag}_stranger`, SLEEP, [otherNet]), {
       nodeId: node1.id,
@@ -302,7 +355,7 @@ test('the name server answers over UDP and TCP, survives garbage, and ignores ot
     port: DNS_PORT,
     allowClient: (a) => a.startsWith('127.0.0.'),
     names: () => names,
-    upstream: () => ({ nameservers: ['127.0.0.230'], search: ['corp.example'] }),
+    upstream: () => ({ nameservers: ['127.0.0.229'], search: ['corp.example'] }),
     logger: silentLogger,
     clock,
   });
