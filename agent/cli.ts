@@ -22,6 +22,7 @@ interface AgentArgs {
   'remove-tasks-on-stop': boolean;
   insecure: boolean;
   'min-free-disk': DiskReserve;
+  'network-pool': string;
 }
 
 export const agentCommand: CommandModule<object, AgentArgs> = {
@@ -79,6 +80,11 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         describe:
           'run tasks that use --device, --privileged, --cap-add/--cap-drop, --group-add, --sysctl or --ulimit',
       })
+      .option('network-pool', {
+        type: 'string',
+        default: '10.213.0.0/16',
+        describe: 'IPv4 pool the bridges of cluster networks take a /24 from each',
+      })
       .option('min-free-disk', {
         type: 'string',
         default: DEFAULT_MIN_FREE_DISK,
@@ -113,6 +119,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       insecure: insecureRequested(argv.insecure),
       minFreeDisk: argv['min-free-disk'],
       allowDevices: argv['allow-devices'] === true,
+      networkPool: argv['network-pool'],
     });
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,

@@ -13,7 +13,8 @@ import {
   parseDiskReserve,
   type DiskReserve,
 } from './reconcile/preflight.js';
-import type { Runtime } from './runtime/types.js';
+import type { NetworkProvider, Runtime } from './runtime/types.js';
+import type { NetworkDiscovery } from './network/discovery.js';
 
 export interface AgentStartFlags {
   managers: string[];
@@ -29,6 +30,8 @@ export interface AgentStartFlags {
   minFreeDisk?: DiskReserve;
   /** Run tasks that use devices, privileges, capabilities or kernel settings. */
   allowDevices?: boolean;
+  /** Where network bridges take their /24s (default 10.213.0.0/16). */
+  networkPool?: string;
 }
 
 export class AgentConfigError extends Error {
@@ -46,6 +49,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   });
   const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
+  const network = await makeNetworkDiscovery(flags, runtime, identity.id);
   const agent = new Agent({
     identity,
     managers,
@@ -55,6 +59,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     runtime,
     logger,
     insecure: flags.insecure === true,
+    ...(network ? { network } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
@@ -87,6 +92,30 @@ export async function makeRuntime(
     logger: createLogger('docker-runtime'),
     allowDevices: flags.allowDevices === true,
   });
+}
+
+/** Discovery by name on the Docker runtime: the bridges of cluster networks, their names and forwarders. */
+async function makeNetworkDiscovery(
+  flags: AgentStartFlags,
+  runtime: Runtime,
+  nodeId: string,
+): Promise<NetworkDiscovery | undefined> {
+  const docker = runtime as Runtime & { useNetworks?: (p: NetworkProvider) => void };
+  if (runtime.name !== 'docker' || !docker.useNetworks) return undefined;
+  const { NetworkDiscovery } = await import('./network/discovery.js');
+  let discovery: NetworkDiscovery;
+  try {
+    discovery = new NetworkDiscovery({
+      nodeId,
+      dataDir: path.join(flags.dataDir, 'network'),
+      logger: createLogger('network'),
+      ...(flags.networkPool ? { pool: flags.networkPool } : {}),
+    });
+  } catch (e) {
+    throw new AgentConfigError(e instanceof Error ? e.message : String(e));
+  }
+  docker.useNetworks(discovery);
+  return discovery;
 }
 
 async function loadOrJoin(

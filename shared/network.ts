@@ -93,6 +93,8 @@ export const discoveryTableSchema = z.object({
     .array(
       z.object({
         name: networkNameSchema,
+        /** The stack that made it: a node's bridge for it carries the stack's label. */
+        stack: z.string().max(64).optional(),
         internal: z.boolean(),
         /** The stack that made it: the agent labels its bridge with it. */
         stack: z.string().max(64).optional(),

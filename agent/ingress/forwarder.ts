@@ -27,6 +27,8 @@ export interface ForwarderOptions {
   connectTimeoutMs?: number;
   /** A UDP flow keeps its backend socket this long after its last datagram (default 30 s). */
   udpIdleMs?: number;
+  /** Clients it is false for are refused (TCP reset, UDP dropped): a network's name forwarders. */
+  allowClient?: (address: string) => boolean;
   logger: Logger;
   /** Time for connect deadlines, drains, cooldowns, UDP idling and log rate limits. */
   clock?: Clock;
@@ -183,7 +185,11 @@ export class PortForwarder {
       connects: this.connects,
     };
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-    server.on('connection', (client) => new Session(ctx, client));
+    const allow = this.opts.allowClient;
+    server.on('connection', (client) => {
+      if (!allow || allow(client.remoteAddress ?? '')) new Session(ctx, client);
+      else client.resetAndDestroy();
+    });
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -205,6 +211,7 @@ export class PortForwarder {
         logger: this.logger,
         errorLog: this.errorLog,
         clock: this.clock,
+        ...(this.opts.allowClient ? { allowClient: this.opts.allowClient } : {}),
       },
       this.opts.bindHost,
     );

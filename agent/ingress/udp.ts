@@ -20,6 +20,8 @@ export interface UdpContext {
   errorLog: RateLimitedLog;
   /** Time for the flows' idle timeout. */
   clock: Clock;
+  /** Datagrams from clients it is false for are dropped. */
+  allowClient?: (address: string) => boolean;
 }
 
 /** One client's flow. The backend socket is connected so an ICMP refusal surfaces as an error. */
@@ -141,6 +143,7 @@ export class UdpForwarder {
     const key = `${rinfo.address}|${rinfo.port}`;
     let flow = this.flows.get(key);
     if (!flow) {
+      if (this.ctx.allowClient && !this.ctx.allowClient(rinfo.address)) return;
       const b = this.ctx.pool.pick();
       this.ctx.counters.total++;
       if (!b) {

@@ -20,6 +20,8 @@ export interface ConnectionEvents {
   onRenewReply?(payload: Buffer): void;
   /** The routing mesh's table (retained by the leader). */
   onIngressTable?(payload: Buffer): void;
+  /** The discovery table of the networks (retained by the leader). */
+  onDiscoveryTable?(payload: Buffer): void;
   /** The connected manager's word on the leadership, once acted upon (a move started or paced). */
   onLeaderInfo?(info: LeaderInfo): void;
 }
@@ -175,6 +177,9 @@ export class ManagerConnection {
     client.subscribe(topics.ingressTable(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no ingress table from this manager', { error: err.message });
     });
+    client.subscribe(topics.discoveryTable(), { qos: 1 }, (err) => {
+      if (err) this.logger.debug('no discovery table from this manager', { error: err.message });
+    });
     this.logger.info('connected to manager', { address });
     this.events.onConnected(address);
   }
@@ -185,6 +190,7 @@ export class ManagerConnection {
     else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
     else if (topic === topics.leader()) this.onLeaderInfo(payload);
     else if (topic === topics.ingressTable()) this.events.onIngressTable?.(payload);
+    else if (topic === topics.discoveryTable()) this.events.onDiscoveryTable?.(payload);
   }
 
   private onClose(client: MqttClient, address: string, failure: string): void {

@@ -46,6 +46,16 @@ export interface AgentOptions {
   preflight?: { check(task: AssignedTask): Promise<void> };
   /** MQTT client id when it is not the node id (the agent beside a manager). */
   clientId?: string;
+  /** Bridges, names and forwarders of cluster networks, fed the discovery table (agent/network). */
+  network?: DiscoveryConsumer;
+}
+
+/** The network side: started before tasks run, fed each table; removeAll() when workloads go. */
+export interface DiscoveryConsumer {
+  start(): Promise<void>;
+  onTable(payload: Buffer): void;
+  close(): Promise<void>;
+  removeAll(): Promise<void>;
 }
 
 export class Agent {
@@ -160,6 +170,7 @@ export class Agent {
         onAssignment: (payload) => void this.onAssignment(payload),
         onRenewReply: (payload) => this.renewal.onReply(payload),
         onIngressTable: (payload) => this.mesh.onTable(payload),
+        onDiscoveryTable: (payload) => this.opts.network?.onTable(payload),
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
@@ -204,6 +215,7 @@ export class Agent {
     const { runtime } = this.opts;
     this.info = await runtime.info();
     await this.store.load();
+    await this.opts.network?.start();
     this.stopWatch = runtime.watchExits(this.nodeId, () => this.kick());
     this.kick();
     this.sweepTimer = this.clock.setInterval(() => this.kick(), SWEEP_MS);
@@ -224,6 +236,7 @@ export class Agent {
     this.drainer.close();
     await this.conn.close();
     await this.mesh.close();
+    await this.opts.network?.close();
     await this.opts.runtime.close();
   }
 
@@ -237,6 +250,7 @@ export class Agent {
       await this.opts.runtime.remove(w.runtimeId).catch(() => undefined);
     });
     await this.files.sweep(new Set()).catch(() => undefined);
+    await this.opts.network?.removeAll().catch(() => undefined);
   }
 
   /** Snapshot of local task states, for tests and `inspect`-style tooling. */

@@ -58,6 +58,19 @@ export interface StartOptions {
   image?: string;
 }
 
+/** A cluster network's bridge on this node, as a container joins it. */
+export interface LocalNetwork {
+  /** The engine's network name. */
+  name: string;
+  /** The bridge's gateway, where the agent answers DNS for the network's names. */
+  gateway: string;
+}
+
+/** Makes (or finds) the local bridge of a cluster network before a task on it is created. */
+export interface NetworkProvider {
+  ensure(network: string): Promise<LocalNetwork>;
+}
+
 /** What prepare() made ready: the reference to run and the content it names. */
 export interface PreparedImage {
   ref: string;

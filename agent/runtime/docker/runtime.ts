@@ -10,6 +10,7 @@ import {
   LABELS,
   TaskRejectedError,
   type ExitListener,
+  type NetworkProvider,
   type ObservedWorkload,
   type PreparedImage,
   type RegistryAuth,
@@ -34,6 +35,7 @@ import { summaryKey, toWorkload } from './observe.js';
 import { DockerImages } from './images.js';
 import { foreignProgram } from './program-arch.js';
 import { ensureVolumes } from './volumes.js';
+import { applyJoin, connectOthers, networkJoin, type NetworkJoin } from './networks.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -45,6 +47,8 @@ export interface DockerRuntimeOptions {
   clock?: Clock;
   /** Run tasks that use devices, privileges or kernel settings (the agent's --allow-devices). */
   allowDevices?: boolean;
+  /** Makes the bridges of tasks' cluster networks (agent/network); without it they are refused. */
+  networks?: NetworkProvider;
 }
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
@@ -67,7 +71,10 @@ export class DockerRuntime implements Runtime {
   private readonly allowDevices: boolean;
   private readonly images: DockerImages;
 
+  private networks: NetworkProvider | undefined;
+
   constructor(opts: DockerRuntimeOptions = {}) {
+    this.networks = opts.networks;
     this.allowDevices = opts.allowDevices === true;
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
     this.docker = new Docker({ socketPath: this.socketPath });
@@ -81,6 +88,11 @@ export class DockerRuntime implements Runtime {
       log: this.log,
       pullTimeoutMs: this.pullTimeoutMs,
     });
+  }
+
+  /** Network support given once the node id is known (the agent learns it after info()). */
+  useNetworks(provider: NetworkProvider): void {
+    this.networks = provider;
   }
 
   async info(): Promise<RuntimeInfo> {
@@ -146,7 +158,15 @@ export class DockerRuntime implements Runtime {
     const name = containerName(task, opts.nodeId);
     // A container left by an earlier attempt (agent crash between create and report) holds the
     // name: the create then fails with a conflict, removes it and tries again.
-    const container = await this.create(task, opts, name);
+    const image = opts.image ?? task.template.image;
+    const join = await networkJoin(this.docker, this.networks, task.template, image);
+    const container = await this.create(task, opts, name, join);
+    if (join) {
+      await connectOthers(this.docker, container.id, join).catch(async (e: unknown) => {
+        await this.removeQuietly(container.id);
+        throw classify(this.socketPath, e, task, 'create');
+      });
+    }
     const foreign = await this.foreignProgram(container).catch(() => null);
     if (foreign) {
       await this.removeQuietly(container.id);
@@ -241,8 +261,14 @@ export class DockerRuntime implements Runtime {
     this.watchers.clear();
   }
 
-  private async create(task: AssignedTask, opts: StartOptions, name: string) {
+  private async create(
+    task: AssignedTask,
+    opts: StartOptions,
+    name: string,
+    join: NetworkJoin | null,
+  ) {
     const options = createOptions(task, opts, name);
+    if (join) applyJoin(options, join, opts.hostIp);
     try {
       return await this.docker.createContainer(options);
     } catch (e) {

@@ -31,6 +31,10 @@ export interface SpawnSettings {
 
 /** Throws TaskRejectedError naming every option this runtime cannot honour, or a missing workdir. */
 export async function checkProcessOptions(t: TaskTemplate): Promise<void> {
+  if (isSet(t.networks))
+    throw new TaskRejectedError(
+      'the process runtime cannot join networks (--network): networks need the docker runtime',
+    );
   const used = CONTAINER_ONLY.filter(([key]) => isSet(t[key])).map(([, flag]) => flag);
   if (used.length > 0)
     throw new TaskRejectedError(
