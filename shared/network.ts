@@ -96,8 +96,6 @@ export const discoveryTableSchema = z.object({
         /** The stack that made it: a node's bridge for it carries the stack's label. */
         stack: z.string().max(64).optional(),
         internal: z.boolean(),
-        /** The stack that made it: the agent labels its bridge with it. */
-        stack: z.string().max(64).optional(),
         services: z.array(discoveryServiceSchema).max(1000),
       }),
     )

@@ -43,6 +43,8 @@ export interface NetworkDiscoveryOptions {
 }
 
 const DEFAULT_SWEEP_MS = 15_000;
+/** How long a bridge waits for the table to list its network before it is made without it. */
+const TABLE_WAIT_MS = 5_000;
 
 /**
  * What the agent wiring calls: start() once, onTable() with each payload of the discovery table
@@ -61,6 +63,7 @@ export class NetworkDiscovery implements NetworkProvider {
   private queue: Promise<unknown> = Promise.resolve();
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
+  private readonly tableWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: NetworkDiscoveryOptions) {
     this.docker = new Docker({ socketPath: opts.socketPath ?? '/var/run/docker.sock' });
@@ -99,6 +102,7 @@ export class NetworkDiscovery implements NetworkProvider {
   accept(table: DiscoveryTable): void {
     if (this.table && table.version < this.table.version) return;
     this.table = table;
+    for (const wake of this.tableWaiters.splice(0)) wake();
     void this.store.saveTable(table);
     void this.serial(async () => {
       await this.applyAll();
@@ -112,8 +116,13 @@ export class NetworkDiscovery implements NetworkProvider {
     });
   }
 
-  /** The bridge of a cluster network on this node, made (with its names) when it is missing. */
-  ensure(network: string): Promise<LocalNetwork> {
+  /**
+   * The bridge of a cluster network on this node, made (with its names) when it is missing. A
+   * task's assignment can arrive before the table that lists its network: the bridge waits a
+   * little for it, so it is made internal and labelled with its stack as the table says.
+   */
+  async ensure(network: string): Promise<LocalNetwork> {
+    if (!this.entry(network)) await this.tableListing(network);
     return this.serial(async () => {
       const name = localNetworkName(network, this.opts.nodeId);
       let a = this.active.get(network) ?? (await this.activate(network, name));
@@ -133,6 +142,19 @@ export class NetworkDiscovery implements NetworkProvider {
       await this.applyOne(network, a);
       return { name: a.bridge.name, gateway: a.bridge.layout.gateway };
     });
+  }
+
+  /** Resolves once a table lists the network, or after TABLE_WAIT_MS without one. */
+  private async tableListing(network: string): Promise<void> {
+    const deadline = this.clock.now() + TABLE_WAIT_MS;
+    while (!this.entry(network) && !this.closed && this.clock.now() < deadline) {
+      let wake: () => void = () => undefined;
+      const next = new Promise<void>((r) => (wake = r));
+      this.tableWaiters.push(wake);
+      const timer = this.clock.setTimeout(wake, deadline - this.clock.now());
+      await next;
+      this.clock.clearTimeout(timer);
+    }
   }
 
   /** The names a network answers on this node (lower case, with their addresses). */

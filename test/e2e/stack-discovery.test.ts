@@ -24,8 +24,7 @@ services:
     command: ["sh", "-c", "exec sleep 100000"]
 ${extra}`;
 
-const fetchFrom = (service: string, url: string) =>
-  execIn(service, ['wget', '-qO-', '-T', '3', url]);
+const fetchFrom = (service: string, url: string) => execIn(service, ['wget', '-qO-', url]);
 
 test(
   'stacks: isolated by name, a later service resolves from a running task, depends_on healthy, devices',

@@ -20,7 +20,10 @@ const IMAGE_V2 = 'fleet-test/busybox:stack-v2';
 /** The web task answers each request with what it fetched just now from rabbit, by name. */
 const WEB_CMD = [
   'mkdir -p /www/cgi-bin',
-  "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho web-$$HOSTNAME got $$(wget -qO- http://rabbit:5672/)\\n' > /www/cgi-bin/q",
+  "echo '#!/bin/sh' > /www/cgi-bin/q",
+  // CRLF after the header, as HTTP wants (busybox httpd passes a CGI's header on as written).
+  `echo 'printf "Content-Type: text/plain\\r\\n\\r\\n"' >> /www/cgi-bin/q`,
+  "echo 'echo web-$$HOSTNAME got $$(wget -qO- http://rabbit:5672/)' >> /www/cgi-bin/q",
   'chmod +x /www/cgi-bin/q',
   'exec httpd -f -p 80 -h /www',
 ].join(' && ');
@@ -76,8 +79,8 @@ const tasksOf = async (m: Parameters<typeof cliJson>[0], stack: string) =>
 async function everyNodeAnswers(): Promise<string[]> {
   const answers: string[] = [];
   for (const n of NODES) {
-    const a = await get(n.address, 8000, 5_000).then((r) =>
-      r.ok ? r : get(n.address, 8000, 5_000),
+    const a = await get(n.address, 8000, 5_000, '/cgi-bin/q').then((r) =>
+      r.ok ? r : get(n.address, 8000, 5_000, '/cgi-bin/q'),
     );
     if (!a.ok) return [];
     answers.push(a.body.trim());
@@ -105,13 +108,19 @@ test(
     assert.match(out, /Creating network myapp_webnet/);
     assert.match(out, /Creating service myapp_web/);
 
+    let last: string[] = [];
     const answers = await waitFor(
       async () => {
-        const a = await everyNodeAnswers();
+        const a = (last = await everyNodeAnswers());
         return a.length === NODES.length && a.every((x) => /got rabbit-/.test(x)) ? a : null;
       },
       { what: 'port 8000 on every node answered through rabbit', timeoutMs: 90_000 },
-    );
+    ).catch(async (e: unknown) => {
+      const ps = await cli(m, ['stack', 'ps', 'myapp']);
+      const probes = await Promise.all(NODES.map((n) => get(n.address, 8000, 5_000, '/cgi-bin/q')));
+      last.push(JSON.stringify(probes));
+      throw new Error(`${String(e)}; last answers ${JSON.stringify(last)}; ${ps.stdout}`);
+    });
     const tasks = await tasksOf(m, 'myapp');
     const rabbitNode = tasks.find((x) => x.service === 'myapp_rabbit')?.nodeName;
     const webNodes = new Set(tasks.filter((x) => x.service === 'myapp_web').map((x) => x.nodeName));
@@ -140,7 +149,7 @@ test(
       const load = (async () => {
         while (!stop) {
           for (const n of NODES) {
-            const r = await get(n.address, 8000, 5_000);
+            const r = await get(n.address, 8000, 5_000, '/cgi-bin/q');
             sent++;
             if (!r.ok || !/got rabbit-/.test(r.body)) failed++;
           }

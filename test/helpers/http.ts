@@ -3,10 +3,15 @@ import http from 'node:http';
 
 export type Answer = { ok: true; body: string } | { ok: false; error: string };
 
-/** GET / on host:port without keep-alive; never rejects: a failure is an answer too. */
-export function httpGet(host: string, port: number, timeoutMs = 3_000): Promise<Answer> {
+/** GET `path` on host:port without keep-alive; never rejects: a failure is an answer too. */
+export function httpGet(
+  host: string,
+  port: number,
+  timeoutMs = 3_000,
+  path = '/',
+): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -77,7 +77,9 @@ export async function removeLeftovers(stack: string): Promise<void> {
       .getContainer(c.Id)
       .remove({ force: true })
       .catch(() => undefined);
-  for (const n of await docker.listNetworks({ filters: { label } }))
+  const fleetNets = await docker.listNetworks({ filters: { label: ['fleet.network'] } });
+  const ofStack = fleetNets.filter((n) => n.Labels?.['fleet.network']?.startsWith(`${stack}_`));
+  for (const n of [...(await docker.listNetworks({ filters: { label } })), ...ofStack])
     await docker
       .getNetwork(n.Id)
       .remove()
