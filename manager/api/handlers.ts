@@ -21,7 +21,7 @@ import { applyOptionsChange } from './options-update.js';
 import { checkManagerRemoval, managerList, nodeTasks, setManagerRole } from './manager-handlers.js';
 import { rolledBack } from '../updater/plan.js';
 import { removalOf } from '../orchestrator/tasks.js';
-import { nodeView, serviceDetail, serviceView, taskView } from './views.js';
+import { nodeView, serviceDetail, serviceTasks, serviceView } from './views.js';
 
 export type { HandlerContext, Outcome } from './context.js';
 
@@ -110,19 +110,9 @@ export const handlers: Handlers = {
   'service.inspect': (p, { store, ingressStats }) => ({
     result: serviceDetail(store, findService(store, p.service), ingressStats),
   }),
-  'service.ps': (p, { store }) => {
-    const s = findService(store, p.service);
-    const tasks = store
-      .tasksOfService(s.id)
-      .filter((t) => p.all || t.desiredState === 'running')
-      .sort(
-        (a, b) =>
-          a.slot - b.slot ||
-          (a.nodeId ?? '').localeCompare(b.nodeId ?? '') ||
-          b.createdAt - a.createdAt,
-      );
-    return { result: tasks.map((t) => taskView(store, t)) };
-  },
+  'service.ps': (p, { store }) => ({
+    result: serviceTasks(store, findService(store, p.service), p.all),
+  }),
   'service.update': (p, { store, now, dataKey }) => {
     const found = findService(store, p.service);
     const s = { ...found, ...sealedAuth(dataKey, p.registryAuth) };

@@ -9,7 +9,7 @@ import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
 import type { Handler } from './context.js';
 import { servicesOn } from './network-handlers.js';
-import { serviceView, taskView } from './views.js';
+import { serviceTasks, serviceView } from './views.js';
 
 type StackMethod =
   'stack.deploy' | 'stack.ls' | 'stack.inspect' | 'stack.services' | 'stack.ps' | 'stack.rm';
@@ -28,18 +28,7 @@ export const stackHandlers: { [M in StackMethod]: Handler<M> } = {
   },
   'stack.ps': (p, { store }) => {
     findStack(store, p.stack);
-    const tasks = servicesOf(store, p.stack).flatMap((s) =>
-      store
-        .tasksOfService(s.id)
-        .filter((t) => p.all || t.desiredState === 'running')
-        .sort(
-          (a, b) =>
-            a.slot - b.slot ||
-            (a.nodeId ?? '').localeCompare(b.nodeId ?? '') ||
-            b.createdAt - a.createdAt,
-        ),
-    );
-    return { result: tasks.map((t) => taskView(store, t)) };
+    return { result: servicesOf(store, p.stack).flatMap((s) => serviceTasks(store, s, p.all)) };
   },
   'stack.rm': (p, { store, now }) => {
     const stack = findStack(store, p.stack);

@@ -183,3 +183,17 @@ export function taskView(store: StoreView, t: TaskRecord): TaskView {
     updatedAt: iso(t.updatedAt),
   };
 }
+
+/** A service's tasks as `service ps` lists them: by slot, then node, newest first. */
+export function serviceTasks(store: StoreView, s: ServiceRecord, all: boolean): TaskView[] {
+  return store
+    .tasksOfService(s.id)
+    .filter((t) => all || t.desiredState === 'running')
+    .sort(
+      (a, b) =>
+        a.slot - b.slot ||
+        (a.nodeId ?? '').localeCompare(b.nodeId ?? '') ||
+        b.createdAt - a.createdAt,
+    )
+    .map((t) => taskView(store, t));
+}

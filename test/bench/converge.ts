@@ -1,5 +1,4 @@
 // Benchmark: seconds until 50 busybox replicas run with fleet, with Docker Swarm and with plain `docker run`.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
 import {
@@ -11,6 +10,7 @@ import {
   onInterrupt,
   poll,
   printTable,
+  rawDockerRuns,
   removeContainersWithLabel,
   run,
   sleep,
@@ -47,34 +47,7 @@ const secs = (t0: number): number => (performance.now() - t0) / 1000;
 
 /** (c) The engine's own limit: REPLICAS `docker run -d` spawned at once, until all run. */
 async function rawPhase(runLabel: string): Promise<Outcome> {
-  const forget = onInterrupt(() => removeContainersWithLabel(runLabel));
-  const t0 = performance.now();
-  const started = await Promise.all(
-    Array.from(
-      { length: REPLICAS },
-      () =>
-        new Promise<boolean>((resolve) => {
-          const p = spawn('docker', ['run', '-d', '--label', runLabel, TEST_IMAGE], {
-            stdio: 'ignore',
-          });
-          const timer = setTimeout(() => p.kill('SIGKILL'), PHASE_TIMEOUT_MS);
-          p.on('close', (code) => {
-            clearTimeout(timer);
-            resolve(code === 0);
-          });
-          p.on('error', () => resolve(false));
-        }),
-    ),
-  );
-  const failed = started.filter((ok) => !ok).length;
-  const all = await poll(
-    async () => (await containersWithLabel(runLabel, { running: true })).length >= REPLICAS,
-    POLL_MS,
-    30_000,
-  );
-  const seconds = all ? secs(t0) : null;
-  await removeContainersWithLabel(runLabel);
-  forget();
+  const { seconds, failed } = await rawDockerRuns(REPLICAS, TEST_IMAGE, runLabel, PHASE_TIMEOUT_MS);
   return {
     seconds,
     note: failed > 0 ? `${failed} docker run failed` : `${REPLICAS} x docker run -d in parallel`,

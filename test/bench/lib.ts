@@ -401,3 +401,41 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void Promise.race([all, sleep(25_000)]).finally(() => process.exit(130));
   });
 }
+
+/**
+ * The engine's own floor: `count` `docker run -d` of the image spawned at once, labelled, until
+ * all run; then removed. Seconds (null when they never all ran) and how many runs failed.
+ */
+export async function rawDockerRuns(
+  count: number,
+  image: string,
+  label: string,
+  timeoutMs = 180_000,
+): Promise<{ seconds: number | null; failed: number }> {
+  const forget = onInterrupt(() => removeContainersWithLabel(label));
+  const t0 = performance.now();
+  const started = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<boolean>((resolve) => {
+          const p = spawn('docker', ['run', '-d', '--label', label, image], { stdio: 'ignore' });
+          const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+          p.on('close', (code) => {
+            clearTimeout(timer);
+            resolve(code === 0);
+          });
+          p.on('error', () => resolve(false));
+        }),
+    ),
+  );
+  const all = await poll(
+    async () => (await containersWithLabel(label, { running: true })).length >= count,
+    100,
+    30_000,
+  );
+  const seconds = all ? (performance.now() - t0) / 1000 : null;
+  await removeContainersWithLabel(label);
+  forget();
+  return { seconds, failed: started.filter((ok) => !ok).length };
+}

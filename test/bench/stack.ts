@@ -1,5 +1,4 @@
 // Benchmark `stack`: a 10-service, 30-task stack deployed by fleet, by `docker stack deploy` and by raw `docker run`; then a request by name across nodes vs to the task's address.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import {
   onInterrupt,
   poll,
   printTable,
+  rawDockerRuns,
   removeContainersWithLabel,
   run,
   sleep,
@@ -53,30 +53,7 @@ interface Outcome {
 
 /** The engine's floor: TASKS `docker run -d` at once, until all run. */
 async function rawPhase(label: string): Promise<Outcome> {
-  const forget = onInterrupt(() => removeContainersWithLabel(label));
-  const t0 = performance.now();
-  const ok = await Promise.all(
-    Array.from(
-      { length: TASKS },
-      () =>
-        new Promise<boolean>((resolve) => {
-          const p = spawn('docker', ['run', '-d', '--label', label, TEST_IMAGE], {
-            stdio: 'ignore',
-          });
-          p.on('close', (code) => resolve(code === 0));
-          p.on('error', () => resolve(false));
-        }),
-    ),
-  );
-  const all = await poll(
-    async () => (await containersWithLabel(label, { running: true })).length >= TASKS,
-    POLL_MS,
-    60_000,
-  );
-  const seconds = all ? secs(t0) : null;
-  await removeContainersWithLabel(label);
-  forget();
-  const failed = ok.filter((x) => !x).length;
+  const { seconds, failed } = await rawDockerRuns(TASKS, TEST_IMAGE, label);
   return { seconds, note: failed ? `${failed} docker run failed` : `${TASKS} x docker run -d` };
 }
 
