@@ -138,10 +138,24 @@ export async function buildParser(argv: readonly string[]): Promise<Argv> {
 
 /** `service create`: the image and every word after it are the task's, flags included, as in Docker. */
 async function taskWordsApart(argv: readonly string[]): Promise<string[]> {
+  if (argv[0] === 'stack') return composeFromStdin(argv);
   if (argv[0] !== 'service' || argv[1] !== 'create') return [...argv];
   const { createFlagTable } = await import('../manager/cli/service/create.js');
   const { splitAtImage } = await import('../manager/cli/service/task-argv.js');
   return [...argv.slice(0, 2), ...splitAtImage(argv.slice(2), createFlagTable())];
+}
+
+/** `-c -` (read the Compose file from stdin) as yargs reads it: it takes a lone "-" for no value. */
+function composeFromStdin(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    if ((word === '-c' || word === '--compose-file') && argv[i + 1] === '-') {
+      out.push('--compose-file=-');
+      i++;
+    } else out.push(word);
+  }
+  return out;
 }
 
 /**

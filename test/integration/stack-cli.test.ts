@@ -1,10 +1,11 @@
 // `fleet stack` against a real manager process: broken files refused before anything changes, real-world files deployed, listings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cli, cliJson, startManager, stopProc } from '../helpers/cluster.js';
+import { FLEET, cli, cliJson, startManager, stopProc } from '../helpers/cluster.js';
 
 const FIXTURES = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -51,6 +52,16 @@ test(
       assert.equal(rm.code, 0, rm.stderr);
       assert.deepEqual(await cliJson(m, ['stack', 'ls']), []);
       assert.deepEqual(await cliJson(m, ['network', 'ls']), []);
+    });
+
+    await t.test('-c - reads the file from standard input', () => {
+      const text = readFileSync(path.join(FIXTURES, 'good', 'reference.yml'), 'utf8');
+      const r = spawnSync(process.execPath, [FLEET, 'stack', 'config', '-c', '-'], {
+        input: text,
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /rabbit:/);
     });
 
     await t.test('an unknown stack is named in the error', async () => {
