@@ -36,6 +36,7 @@ import { DockerImages } from './images.js';
 import { foreignProgram } from './program-arch.js';
 import { ensureVolumes } from './volumes.js';
 import { applyJoin, connectOthers, networkJoin, type NetworkJoin } from './networks.js';
+import { JoinLeaveGate, onUserNetwork } from './join-leave-gate.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
@@ -72,6 +73,8 @@ export class DockerRuntime implements Runtime {
   private readonly images: DockerImages;
 
   private networks: NetworkProvider | undefined;
+  /** Joins and leaves of cluster networks, one at a time (see join-leave-gate.ts). */
+  private readonly joins: JoinLeaveGate;
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.networks = opts.networks;
@@ -81,6 +84,7 @@ export class DockerRuntime implements Runtime {
     this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
     this.clock = opts.clock ?? systemClock;
+    this.joins = new JoinLeaveGate(this.clock);
     this.images = new DockerImages({
       docker: this.docker,
       socketPath: this.socketPath,
@@ -162,10 +166,12 @@ export class DockerRuntime implements Runtime {
     const join = await networkJoin(this.docker, this.networks, task.template, image);
     const container = await this.create(task, opts, name, join);
     if (join) {
-      await connectOthers(this.docker, container.id, join).catch(async (e: unknown) => {
-        await this.removeQuietly(container.id);
-        throw classify(this.socketPath, e, task, 'create');
-      });
+      await this.joins.run(() =>
+        connectOthers(this.docker, container.id, join).catch(async (e: unknown) => {
+          await this.removeQuietly(container.id);
+          throw classify(this.socketPath, e, task, 'create');
+        }),
+      );
     }
     const foreign = await this.foreignProgram(container).catch(() => null);
     if (foreign) {
@@ -180,7 +186,8 @@ export class DockerRuntime implements Runtime {
       }
     }
     try {
-      await container.start();
+      if (join) await this.joins.run(() => container.start());
+      else await container.start();
     } catch (e) {
       await this.removeQuietly(container.id);
       throw classify(this.socketPath, e, task, 'start');
@@ -201,8 +208,10 @@ export class DockerRuntime implements Runtime {
       });
       t = 0;
     }
+    const stop = () => this.docker.getContainer(runtimeId).stop({ t });
     try {
-      await this.docker.getContainer(runtimeId).stop({ t });
+      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.run(stop);
+      else await stop();
     } catch (e) {
       const status = statusOf(e);
       if (status === 304 || status === 404) return;
@@ -211,8 +220,10 @@ export class DockerRuntime implements Runtime {
   }
 
   async remove(runtimeId: string): Promise<void> {
+    const remove = () => this.docker.getContainer(runtimeId).remove({ force: true });
     try {
-      await this.docker.getContainer(runtimeId).remove({ force: true });
+      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.run(remove);
+      else await remove();
     } catch (e) {
       if (statusOf(e) === 404) return;
       // Someone else is already removing it: the outcome is the one asked for.
