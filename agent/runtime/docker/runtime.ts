@@ -166,7 +166,7 @@ export class DockerRuntime implements Runtime {
     const join = await networkJoin(this.docker, this.networks, task.template, image);
     const container = await this.create(task, opts, name, join);
     if (join) {
-      await this.joins.run(() =>
+      await this.joins.join(() =>
         connectOthers(this.docker, container.id, join).catch(async (e: unknown) => {
           await this.removeQuietly(container.id);
           throw classify(this.socketPath, e, task, 'create');
@@ -186,7 +186,7 @@ export class DockerRuntime implements Runtime {
       }
     }
     try {
-      if (join) await this.joins.run(() => container.start());
+      if (join) await this.joins.join(() => container.start());
       else await container.start();
     } catch (e) {
       await this.removeQuietly(container.id);
@@ -210,7 +210,7 @@ export class DockerRuntime implements Runtime {
     }
     const stop = () => this.docker.getContainer(runtimeId).stop({ t });
     try {
-      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.run(stop);
+      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.leave(stop);
       else await stop();
     } catch (e) {
       const status = statusOf(e);
@@ -222,7 +222,7 @@ export class DockerRuntime implements Runtime {
   async remove(runtimeId: string): Promise<void> {
     const remove = () => this.docker.getContainer(runtimeId).remove({ force: true });
     try {
-      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.run(remove);
+      if (await onUserNetwork(this.docker, runtimeId)) await this.joins.leave(remove);
       else await remove();
     } catch (e) {
       if (statusOf(e) === 404) return;
