@@ -411,6 +411,7 @@ export async function rawDockerRuns(
   image: string,
   label: string,
   timeoutMs = 180_000,
+  runArgs: readonly string[] = [],
 ): Promise<{ seconds: number | null; failed: number }> {
   const forget = onInterrupt(() => removeContainersWithLabel(label));
   const t0 = performance.now();
@@ -419,7 +420,8 @@ export async function rawDockerRuns(
       { length: count },
       () =>
         new Promise<boolean>((resolve) => {
-          const p = spawn('docker', ['run', '-d', '--label', label, image], { stdio: 'ignore' });
+          const args = ['run', '-d', '--label', label, ...runArgs, image];
+          const p = spawn('docker', args, { stdio: 'ignore' });
           const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
           p.on('close', (code) => {
             clearTimeout(timer);

@@ -57,6 +57,25 @@ async function rawPhase(label: string): Promise<Outcome> {
   return { seconds, note: failed ? `${failed} docker run failed` : `${TASKS} x docker run -d` };
 }
 
+/**
+ * The floor for tasks that find each other by name: the same runs on one user-defined bridge
+ * network, where the engine also sets up its embedded DNS for every container.
+ */
+async function rawNetworkPhase(label: string): Promise<Outcome> {
+  const net = `fleet-bench-net-${process.pid}`;
+  await run('docker', ['network', 'create', net]);
+  try {
+    const { seconds, failed } = await rawDockerRuns(TASKS, TEST_IMAGE, label, 180_000, [
+      '--network',
+      net,
+    ]);
+    const note = failed ? `${failed} docker run failed` : `${TASKS} x docker run -d --network`;
+    return { seconds, note };
+  } finally {
+    await run('docker', ['network', 'rm', net]);
+  }
+}
+
 async function swarmPhase(file: string, name: string): Promise<Outcome> {
   const swarm = await setUpSwarm({ reuse: true });
   if (!swarm.ok) return { seconds: null, note: swarm.why };
@@ -153,6 +172,8 @@ async function main(): Promise<void> {
   await fs.writeFile(file, composeText());
   const raw = await rawPhase(`fleet.bench=stack-${process.pid}`);
   await sleep(2_000);
+  const rawNet = await rawNetworkPhase(`fleet.bench=stack-net-${process.pid}`);
+  await sleep(2_000);
   const fleet = await fleetPhase(file, `fb${process.pid}`);
   await sleep(2_000);
   const swarm = await swarmPhase(file, `sb${process.pid}`);
@@ -160,10 +181,14 @@ async function main(): Promise<void> {
     [
       ['system', 'seconds', 'vs raw', 'how'],
       ['raw docker run', fmt(raw.seconds), '1.00x', raw.note],
+      ['raw, on a network', fmt(rawNet.seconds), ratio(rawNet.seconds, raw.seconds), rawNet.note],
       ['fleet', fmt(fleet.seconds), ratio(fleet.seconds, raw.seconds), fleet.note],
       ['docker swarm', fmt(swarm.seconds), ratio(swarm.seconds, raw.seconds), swarm.note],
     ],
     'lrrl',
+  );
+  console.log(
+    `ratios: fleet/raw on a network ${ratio(fleet.seconds, rawNet.seconds)}, swarm/raw on a network ${ratio(swarm.seconds, rawNet.seconds)}`,
   );
   console.log(
     `ratios: fleet/raw ${ratio(fleet.seconds, raw.seconds)}, swarm/raw ${ratio(swarm.seconds, raw.seconds)}, fleet/swarm ${ratio(fleet.seconds, swarm.seconds)}`,
