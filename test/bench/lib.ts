@@ -441,3 +441,17 @@ export async function rawDockerRuns(
   forget();
   return { seconds, failed: started.filter((ok) => !ok).length };
 }
+
+/** Removes the bridges agents made for a stack's networks (an agent stopped at once keeps them). */
+export async function removeStackBridges(stack: string): Promise<void> {
+  const r = await run('docker', [
+    'network',
+    'ls',
+    '--filter',
+    'label=fleet.network',
+    '--format',
+    '{{.Name}}',
+  ]);
+  const names = r.stdout.split('\n').filter((n) => n.startsWith(`${stack}_`));
+  if (names.length > 0) await run('docker', ['network', 'rm', ...names]);
+}

@@ -13,6 +13,7 @@ import {
   poll,
   printTable,
   removeContainersWithLabel,
+  removeStackBridges,
   startBenchAgent,
   startBenchManager,
   stopProc,
@@ -143,6 +144,7 @@ export async function nameLatency(): Promise<void> {
     await Promise.all([stopProc(a.proc), stopProc(b.proc)]);
     await stopProc(m.proc);
     await removeContainersWithLabel(`${STACK_LABEL}=${STACK}`);
+    await removeStackBridges(STACK);
     await fs.rm(dir, { recursive: true, force: true });
   }
 }

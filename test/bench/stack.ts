@@ -14,6 +14,7 @@ import {
   printTable,
   rawDockerRuns,
   removeContainersWithLabel,
+  removeStackBridges,
   run,
   sleep,
   startBenchAgent,
@@ -150,6 +151,7 @@ async function fleetPhase(file: string, name: string): Promise<Outcome> {
     await stopProc(agent.proc);
     await stopProc(m.proc);
     await removeContainersWithLabel(label);
+    await removeStackBridges(name);
     forget();
   }
 }
