@@ -12,6 +12,12 @@ import { topLevelHelp } from '../../manager/cli/top-help.js';
 import { fleetInvocation } from '../../manager/cli/up.js';
 import { captureCalls } from '../helpers/cli-stub.js';
 
+// The tests weigh flags, environment and contexts: a FLEET_HOST or FLEET_IDENTITY of the shell
+// that runs them must not take part.
+delete process.env.FLEET_HOST;
+delete process.env.FLEET_IDENTITY;
+delete process.env.FLEET_INSECURE;
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const FLEET = path.join(ROOT, 'bin', 'fleet.js');
 const ok = async (argv: string[], answers = {}) => {
