@@ -123,6 +123,11 @@ export class NetworkDiscovery implements NetworkProvider {
    */
   async ensure(network: string): Promise<LocalNetwork> {
     if (!this.entry(network)) await this.tableListing(network);
+    // A bridge in use and in the table is kept current by every table: a task starting on it
+    // need not queue behind that work (tables come often while a stack deploys).
+    const ready = this.active.get(network);
+    if (ready && this.entry(network))
+      return { name: ready.bridge.name, gateway: ready.bridge.layout.gateway };
     return this.serial(async () => {
       const name = localNetworkName(network, this.opts.nodeId);
       let a = this.active.get(network) ?? (await this.activate(network, name));
