@@ -48,7 +48,12 @@ export async function readPartitionTable(file: string): Promise<MbrPartition[]> 
     const size = (await h.stat()).size;
     const buf = Buffer.alloc(SECTOR);
     await h.read(buf, 0, SECTOR, 0);
-    const table = parseMbr(size < SECTOR ? buf.subarray(0, size) : buf);
+    let table: MbrPartition[];
+    try {
+      table = parseMbr(size < SECTOR ? buf.subarray(0, size) : buf);
+    } catch (e) {
+      throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
     for (const p of table) {
       if ((p.start + p.sectors) * SECTOR > size) {
         throw new Error(`partition ${p.index} ends past the end of ${file} (truncated image?)`);
