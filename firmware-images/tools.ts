@@ -30,7 +30,13 @@ export function runTool(
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' },
+      // mkfs.vfat, sfdisk and mkfs.ext4 live in /usr/sbin, off an ordinary user's PATH on Debian.
+      env: {
+        ...process.env,
+        PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`,
+        MTOOLS_SKIP_CHECK: '1',
+        LC_ALL: 'C',
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -55,11 +61,21 @@ export function runTool(
   });
 }
 
-/** The Debian package that provides `cmd`, for the "not installed" message. */
+/** The Debian package of each tool, for the "not installed" message. */
+const PACKAGES: Record<string, string> = {
+  'mkfs.vfat': 'dosfstools',
+  mcopy: 'mtools',
+  mdir: 'mtools',
+  mtype: 'mtools',
+  sfdisk: 'fdisk',
+  'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  blockdev: 'util-linux',
+  xz: 'xz-utils',
+  zstd: 'zstd',
+};
+
 function toolPackage(cmd: string): string {
-  if (cmd.startsWith('mkfs.vfat')) return 'Debian package dosfstools';
-  if (cmd.startsWith('m')) return cmd.startsWith('mkfs.ext') ? 'e2fsprogs' : 'mtools';
-  if (cmd === 'sfdisk') return 'fdisk';
-  if (cmd === 'debugfs') return 'e2fsprogs';
-  return `the package that provides ${cmd}`;
+  const pkg = PACKAGES[cmd];
+  return pkg === undefined ? 'not found on PATH' : `Debian package ${pkg}`;
 }
