@@ -45,6 +45,9 @@ export async function flashImage(opts: FlashOptions): Promise<FlashResult> {
   const compression = compressionOf(opts.image);
   const info = await stat(opts.image).catch(() => null);
   if (!info?.isFile()) throw new Error(`${opts.image} is not an image file`);
+  if (target.kind === 'file' && (await sameFile(opts.image, target.path))) {
+    throw new Error(`${opts.target} is the image itself`);
+  }
   if (compression !== null) await testCompressed(opts.image, compression);
   const total = compression === null ? info.size : null;
   const capacity = target.kind === 'block' ? target.capacity : null;
@@ -76,6 +79,11 @@ export async function flashImage(opts: FlashOptions): Promise<FlashResult> {
     );
   }
   return { target, ...written };
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+  return sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 /** A block device opened exclusively (Linux refuses O_EXCL while it is mounted); a file truncated. */

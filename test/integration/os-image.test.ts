@@ -208,10 +208,13 @@ test('a corrupt xz and a truncated zstd image are refused before the target is t
   }
 });
 
-test('os flash refuses the root disk, a missing target and something that is neither disk nor file', async () => {
+test('os flash refuses the root disk, a missing target, the image itself, and what is neither disk nor file', async () => {
   const missing = await fleet(['os', 'flash', image.path, path.join(dir, 'no-such-card')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no-such-card does not exist/);
+  const itself = await fleet(['os', 'flash', image.path, image.path]);
+  assert.match(itself.stderr, /board\.img is the image itself/);
+  assert.equal(statSync(image.path).size, image.bytes);
   const odd = await fleet(['os', 'flash', image.path, '/dev/null']);
   assert.match(odd.stderr, /\/dev\/null is neither a block device nor a regular file/);
   const rootDevice = rootBlockDevice();
