@@ -46,6 +46,7 @@ test('each command group of fleet, run bare, exits 2 naming its subcommands', as
     secret: 'fleet secret needs a subcommand: create, ls, inspect or rm',
     config: 'fleet config needs a subcommand: create, ls, inspect or rm',
     manager: 'fleet manager needs a subcommand: start or ls',
+    os: 'fleet os needs a subcommand: configure, inspect or flash',
   };
   for (const [group, message] of Object.entries(expected)) {
     const r = await runMain([group]);
@@ -65,6 +66,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'service',
     'stack',
     'network',
+    'os',
     'secret',
     'config',
     'join-token',

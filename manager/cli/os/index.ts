@@ -1,0 +1,11 @@
+// `fleet os configure|inspect|flash`: board images (see docs/board-images.md), named after balena-cli's `os` commands.
+import { commandGroup, listed } from '../command.js';
+import { configureCommand } from './configure.js';
+import { flashCommand } from './flash.js';
+import { inspectCommand } from './inspect.js';
+
+export const osCommand = commandGroup('os', 'Configure, inspect and flash board images', [
+  listed(configureCommand),
+  listed(inspectCommand),
+  listed(flashCommand),
+]);
