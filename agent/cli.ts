@@ -23,6 +23,7 @@ interface AgentArgs {
   insecure: boolean;
   'min-free-disk': DiskReserve;
   'network-pool': string;
+  config?: string;
 }
 
 export const agentCommand: CommandModule<object, AgentArgs> = {
@@ -41,6 +42,11 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         describe: 'manager address HOST:PORT; a comma-separated list for failover',
       })
       .option('token', { type: 'string', describe: 'join token (needed on the first start only)' })
+      .option('config', {
+        type: 'string',
+        describe:
+          "a flashed board's settings (fleet.json on its boot partition): managers, token, name pattern, labels; flags win; the token is removed once used",
+      })
       .option('data-dir', {
         type: 'string',
         default: './fleet-data/agent',
@@ -103,24 +109,33 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       if (i <= 0) throw new Error(`--label must be k=v, got "${l}"`);
       labels[l.slice(0, i)] = l.slice(i + 1);
     }
+    const board = argv.config ? await boardOptions(argv.config) : undefined;
+    const managers = (argv.manager ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const token = argv.token ?? board?.start.token;
+    const name = argv.name ?? board?.start.name;
     const { startAgent } = await import('./start.js');
     const { insecureRequested } = await import('../shared/transport.js');
     const agent = await startAgent({
-      managers: (argv.manager ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-      ...(argv.token ? { token: argv.token } : {}),
+      managers: managers.length > 0 ? managers : (board?.start.managers ?? []),
+      ...(token ? { token } : {}),
       dataDir: argv['data-dir'],
       advertiseAddr: argv['advertise-addr'],
-      ...(argv.name ? { name: argv.name } : {}),
-      labels,
+      ...(name ? { name } : {}),
+      labels: { ...board?.start.labels, ...labels },
       runtime: argv.runtime,
       insecure: insecureRequested(argv.insecure),
       minFreeDisk: argv['min-free-disk'],
       allowDevices: argv['allow-devices'] === true,
       networkPool: argv['network-pool'],
     });
+    if (board)
+      await board.forgetToken().catch((e: unknown) => {
+        const why = e instanceof Error ? e.message : String(e);
+        process.stderr.write(`warning: the join token stays in ${argv.config}: ${why}\n`);
+      });
     process.stdout.write(
       `agent ${agent.nodeId} running; Ctrl-C to stop ${argv['remove-tasks-on-stop'] ? '' : ' (tasks keep running)'}\n`,
     );
@@ -133,3 +148,14 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     await agent.stop();
   },
 };
+
+/** The settings file read, its start options, and the removal of its token once joined. */
+async function boardOptions(file: string) {
+  const { boardFacts, boardStart, forgetBoardToken, readBoardSettings } =
+    await import('./board-config.js');
+  const settings = await readBoardSettings(file);
+  return {
+    start: boardStart(settings, await boardFacts()),
+    forgetToken: () => forgetBoardToken(file, settings),
+  };
+}
