@@ -13,7 +13,7 @@ import {
 } from '../helpers/cluster.js';
 import { TEST_IMAGE, cleanupContainers } from '../helpers/docker.js';
 import { startDockerCluster } from '../helpers/docker-cluster.js';
-import { ensureForeignImage, foreignRuns, FOREIGN_ARCH } from '../helpers/foreign-image.js';
+import { ensureForeignImage, foreignCannotRun, FOREIGN_ARCH } from '../helpers/foreign-image.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NODES = [
@@ -147,11 +147,12 @@ test('jobs and early failure on Docker', { timeout: 240_000 }, async (t) => {
   await t.test(
     `an image for ${FOREIGN_ARCH}: exec format error once, non-zero, within 15 s`,
     async (tt) => {
-      const emulated = foreignRuns();
-      if (emulated) {
-        tt.skip(emulated);
+      const emulator = await foreignCannotRun();
+      if ('why' in emulator) {
+        tt.skip(emulator.why);
         return;
       }
+      tt.after(emulator.restore);
       const image = await ensureForeignImage();
       const started = Date.now();
       const r = await cli(m, [

@@ -14,10 +14,26 @@ export const FOREIGN_IMAGE = `fleet-test/foreign-${FOREIGN_ARCH}:1`;
 
 const QEMU = { arm64: 'qemu-aarch64', amd64: 'qemu-x86_64' } as const;
 
-/** Why this machine would run the foreign program anyway (an emulator is registered), or null. */
-export function foreignRuns(): string | null {
+/**
+ * Makes sure the foreign program cannot run here for the length of a test: an emulator
+ * registered for its architecture (binfmt_misc, as the board-image build needs one) is turned
+ * off, and `restore` turns it on again. `why` says why it could not be turned off.
+ */
+export async function foreignCannotRun(): Promise<
+  { restore: () => Promise<void> } | { why: string }
+> {
   const handler = `/proc/sys/fs/binfmt_misc/${QEMU[FOREIGN_ARCH]}`;
-  return existsSync(handler) ? `${handler} is registered: ${FOREIGN_ARCH} programs run here` : null;
+  if (!existsSync(handler)) return { restore: () => Promise.resolve() };
+  const status = await fs.readFile(handler, 'utf8').catch(() => '');
+  if (!status.startsWith('enabled')) return { restore: () => Promise.resolve() };
+  try {
+    await fs.writeFile(handler, '0');
+  } catch (e) {
+    return {
+      why: `${handler} is registered, so ${FOREIGN_ARCH} programs run here, and it cannot be turned off: ${String(e)}`,
+    };
+  }
+  return { restore: () => fs.writeFile(handler, '1').catch(() => undefined) };
 }
 
 /**

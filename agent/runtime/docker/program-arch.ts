@@ -1,6 +1,6 @@
 // Finds a task's program built for another CPU than the engine's, which would die with "exec format error".
 import type Docker from 'dockerode';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { programCandidates } from './missing-program.js';
 import { destroyStream } from './streams.js';
@@ -95,7 +95,15 @@ function readHead(stream: NodeJS.ReadableStream, bytes: number): Promise<Buffer>
   });
 }
 
+/** A handler that is registered and enabled (a disabled one runs nothing). */
 function emulated(arch: string): boolean {
   const name = QEMU_NAMES[arch];
-  return name !== undefined && existsSync(`/proc/sys/fs/binfmt_misc/${name}`);
+  if (name === undefined) return false;
+  const handler = `/proc/sys/fs/binfmt_misc/${name}`;
+  if (!existsSync(handler)) return false;
+  try {
+    return readFileSync(handler, 'utf8').startsWith('enabled');
+  } catch {
+    return false;
+  }
 }
