@@ -121,7 +121,7 @@ export interface RootTarball {
 export async function rootTarball(spec: RootfsSpec, cacheDir: string): Promise<RootTarball> {
   const file = path.join(
     cacheDir,
-    `rootfs-${SUITE}-${spec.board.name}-${spec.runtime}-${rootfsCacheKey(spec)}.tar`,
+    `rootfs-${SUITE}-${spec.board.arch}-${spec.runtime}-${rootfsCacheKey(spec)}.tar`,
   );
   if ((await stat(file).catch(() => null))?.isFile()) return { path: file, cached: true };
   await mkdir(cacheDir, { recursive: true });
