@@ -136,8 +136,12 @@ export async function rootTarball(spec: RootfsSpec, cacheDir: string): Promise<R
     await rename(partial, file);
   } catch (e) {
     await rm(partial, { force: true });
-    if (e instanceof ImageStepError) throw e;
-    throw new ImageStepError('making the root file system (mmdebstrap)', String(e));
+    // mmdebstrap's last lines say what went wrong (apt's error for an unreachable mirror).
+    const said = e instanceof ImageStepError ? e.message.slice(e.step.length + 2) : String(e);
+    throw new ImageStepError(
+      'making the root file system (mmdebstrap)',
+      said.split('\n').slice(-12).join('\n'),
+    );
   }
   return { path: file, cached: false };
 }
