@@ -140,8 +140,12 @@ export async function rootTarball(spec: RootfsSpec, cacheDir: string): Promise<R
     const said = e instanceof ImageStepError ? e.message.slice(e.step.length + 2) : String(e);
     throw new ImageStepError(
       'making the root file system (mmdebstrap)',
-      said.split('\n').slice(-12).join('\n'),
+      shorten(said.split('\n')).join('\n'),
     );
   }
   return { path: file, cached: false };
 }
+
+/** The first line (which tool, which exit code) and the last ten. */
+const shorten = (lines: string[]): string[] =>
+  lines.length <= 12 ? lines : [lines[0] ?? '', '…', ...lines.slice(-10)];
