@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MIB, bytesOf, planLayout, sfdiskScript, withHeadroom, type Layout } from './layout.js';
+import { BOOT_LABEL, ROOT_LABEL } from './root-files.js';
 import { ImageStepError, runTool } from './tools.js';
 
 export interface AssembleOptions {
@@ -79,7 +80,7 @@ async function makeBoot(
   file: string,
   dir: string,
   bytes: number,
-  label = 'FLEETBOOT',
+  label = BOOT_LABEL,
 ): Promise<void> {
   // -C makes the file; its size is given in KiB.
   await runTool('making the boot file system', 'mkfs.vfat', [
@@ -109,7 +110,7 @@ async function makeRoot(
   file: string,
   dir: string,
   bytes: number,
-  label = 'fleetroot',
+  label = ROOT_LABEL,
 ): Promise<void> {
   await step('creating the root file', () => emptyFile(file, bytes));
   await runTool('making the root file system', 'mkfs.ext4', [

@@ -12,8 +12,15 @@ export const boardSchema = z
     supported: z.boolean(),
     note: z.string().optional(),
     packages: z
-      .object({ kernel: z.array(z.string()).min(1), firmware: z.array(z.string()) })
+      .object({
+        kernel: z.array(z.string()).min(1),
+        firmware: z.array(z.string()),
+        /** Further Debian packages the board needs (Wi-Fi tools, say). */
+        extra: z.array(z.string()).default([]),
+      })
       .strict(),
+    /** Directories under /lib/modules/VERSION/kernel/ the board cannot use, removed from the image. */
+    trimModules: z.array(z.string().regex(/^[a-z0-9_][a-z0-9_/-]*$/)).default([]),
     bootPartitionMiB: z.number().int().min(32).max(4096),
     bootFiles: z.array(z.string().regex(/^[^/]+$/)).min(1),
     console: z.string().min(1),

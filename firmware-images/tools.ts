@@ -73,6 +73,9 @@ const PACKAGES: Record<string, string> = {
   blockdev: 'util-linux',
   xz: 'xz-utils',
   zstd: 'zstd',
+  mmdebstrap: 'mmdebstrap',
+  tar: 'tar',
+  npm: 'npm',
 };
 
 function toolPackage(cmd: string): string {

@@ -1,0 +1,151 @@
+// The Debian arm64 root file system of a board image: mmdebstrap's arguments, the cache key, and the cached tarball.
+import { createHash } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Board } from './board.js';
+import { ImageStepError, runTool } from './tools.js';
+
+export type Runtime = 'docker' | 'process';
+
+export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
+export const SUITE = 'bookworm';
+
+/**
+ * What every board gets on top of minbase: systemd as init, udev and kmod for the kernel,
+ * networkd/resolved/timesyncd (a Pi has no real-time clock, and TLS needs the time), iproute2
+ * for the agent's bridges, e2fsprogs and fdisk to grow the root on first boot, tzdata for
+ * fleet.json's time zone, and dbus for hostnamectl and timedatectl.
+ */
+export const BASE_PACKAGES: readonly string[] = [
+  'systemd-sysv',
+  'udev',
+  'kmod',
+  'dbus',
+  'systemd-resolved',
+  'systemd-timesyncd',
+  'iproute2',
+  'ca-certificates',
+  'e2fsprogs',
+  'fdisk',
+  'tzdata',
+  'procps',
+];
+
+/** Docker's engine from Debian, for --runtime docker. */
+export const DOCKER_PACKAGES: readonly string[] = ['docker.io'];
+
+/** Documentation, manual pages and translations: nothing on a headless board reads them. */
+export const DPKG_EXCLUDES: readonly string[] = [
+  'path-exclude=/usr/share/man/*',
+  'path-exclude=/usr/share/info/*',
+  'path-exclude=/usr/share/doc/*',
+  'path-include=/usr/share/doc/*/copyright',
+  'path-exclude=/usr/share/locale/*',
+  'path-include=/usr/share/locale/locale.alias',
+  'path-exclude=/usr/share/lintian/*',
+];
+
+export interface RootfsSpec {
+  readonly board: Board;
+  readonly runtime: Runtime;
+  readonly mirror: string;
+}
+
+/** Every package of the root file system, in a stable order. */
+export function rootfsPackages(spec: RootfsSpec): string[] {
+  const { packages } = spec.board;
+  const all = [
+    ...BASE_PACKAGES,
+    ...packages.kernel,
+    ...packages.firmware,
+    ...packages.extra,
+    ...(spec.runtime === 'docker' ? DOCKER_PACKAGES : []),
+  ];
+  return [...new Set(all)];
+}
+
+/** Debian components: non-free-firmware holds raspi-firmware and the Wi-Fi firmware. */
+export const componentsOf = (board: Board): string[] =>
+  board.packages.firmware.length > 0 ? ['main', 'non-free-firmware'] : ['main'];
+
+/**
+ * The shell run by mmdebstrap on the finished tree ($1): the modules the board cannot use
+ * removed and depmod rerun (under qemu-user), and the network services enabled (DHCP on
+ * every wired interface; the agent's own bridges are not matched).
+ */
+export function customizeHook(board: Board): string {
+  const trims = board.trimModules.map((d) => `"$1"/lib/modules/*/kernel/${d}`).join(' ');
+  return [
+    'set -e',
+    ...(trims ? [`rm -rf ${trims}`] : []),
+    'for v in "$1"/lib/modules/*; do chroot "$1" depmod "${v##*/}"; done',
+    'mkdir -p "$1"/etc/systemd/network',
+    `printf '[Match]\\nName=eth* en*\\n\\n[Network]\\nDHCP=yes\\n' > "$1"/etc/systemd/network/20-wired.network`,
+    'chroot "$1" systemctl enable systemd-networkd systemd-resolved systemd-timesyncd',
+  ].join('\n');
+}
+
+/** mmdebstrap's arguments for a tarball of the board's root file system at `out`. */
+export function mmdebstrapArgs(spec: RootfsSpec, out: string): string[] {
+  return [
+    '--variant=minbase',
+    `--architectures=${spec.board.arch}`,
+    '--format=tar',
+    `--components=${componentsOf(spec.board).join(',')}`,
+    `--include=${rootfsPackages(spec).join(',')}`,
+    '--aptopt=APT::Install-Recommends "false"',
+    ...DPKG_EXCLUDES.map((o) => `--dpkgopt=${o}`),
+    `--customize-hook=${customizeHook(spec.board)}`,
+    SUITE,
+    out,
+    spec.mirror,
+  ];
+}
+
+/**
+ * The cache key: a hash of everything mmdebstrap is given (packages, components, hook, mirror,
+ * runtime, suite). The agent is not in it, so a changed agent reuses the root file system.
+ */
+export function rootfsCacheKey(spec: RootfsSpec): string {
+  const what = JSON.stringify({ v: 1, args: mmdebstrapArgs(spec, 'OUT') });
+  return createHash('sha256').update(what).digest('hex').slice(0, 16);
+}
+
+export interface RootTarball {
+  readonly path: string;
+  /** True when it came from the cache and mmdebstrap did not run. */
+  readonly cached: boolean;
+}
+
+/** The cached tarball for `spec`, made with mmdebstrap when missing (via a .partial file). */
+export async function rootTarball(spec: RootfsSpec, cacheDir: string): Promise<RootTarball> {
+  const file = path.join(
+    cacheDir,
+    `rootfs-${SUITE}-${spec.board.arch}-${spec.runtime}-${rootfsCacheKey(spec)}.tar`,
+  );
+  if ((await stat(file).catch(() => null))?.isFile()) return { path: file, cached: true };
+  await mkdir(cacheDir, { recursive: true });
+  const partial = `${file}.partial`;
+  try {
+    await runTool(
+      'making the root file system (mmdebstrap)',
+      'mmdebstrap',
+      ['--quiet', ...mmdebstrapArgs(spec, partial)],
+      undefined,
+    );
+    await rename(partial, file);
+  } catch (e) {
+    await rm(partial, { force: true });
+    // mmdebstrap's last lines say what went wrong (apt's error for an unreachable mirror).
+    const said = e instanceof ImageStepError ? e.message.slice(e.step.length + 2) : String(e);
+    throw new ImageStepError(
+      'making the root file system (mmdebstrap)',
+      shorten(said.split('\n')).join('\n'),
+    );
+  }
+  return { path: file, cached: false };
+}
+
+/** The first line (which tool, which exit code) and the last ten. */
+const shorten = (lines: string[]): string[] =>
+  lines.length <= 12 ? lines : [lines[0] ?? '', '…', ...lines.slice(-10)];

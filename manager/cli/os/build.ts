@@ -1,0 +1,114 @@
+// `fleet os build --board BOARD --out FILE.img`: builds a flashable board image from Debian packages and the bundled agent.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatBoardSettings } from '../../../shared/board-settings.js';
+import { systemClock } from '../../../shared/clock.js';
+import { loadBoard } from '../../../firmware-images/board.js';
+import { buildImage } from '../../../firmware-images/build.js';
+import { DEFAULT_MIRROR } from '../../../firmware-images/rootfs.js';
+import { formatBytes } from '../../../firmware-images/progress.js';
+import { defineCommand } from '../command.js';
+import { labelOption } from '../flags/env-labels.js';
+import { UsageError } from '../usage.js';
+import { settingsFrom } from './configure.js';
+
+/** The repository root, from dist/manager/cli/os/ or from the source tree. */
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+export const buildCommand = defineCommand({
+  command: 'build',
+  describe: 'Build a flashable board image (Debian arm64, Node.js, the agent)',
+  builder: (y) =>
+    y
+      .option('board', { type: 'string', demandOption: true, describe: 'board profile, e.g. rpi4' })
+      .option('out', { type: 'string', demandOption: true, describe: 'the image file to write' })
+      .option('runtime', {
+        choices: ['docker', 'process'] as const,
+        default: 'docker' as const,
+        describe: 'how tasks run on the board; process leaves Docker out of the image',
+      })
+      .option('cache-dir', {
+        type: 'string',
+        describe: 'where root file systems and Node.js are cached (default ~/.cache/fleet/os)',
+      })
+      .option('mirror', { type: 'string', default: DEFAULT_MIRROR, describe: 'Debian mirror' })
+      .option('agent', {
+        type: 'string',
+        describe: 'the bundled agent (default dist/fleet-agent.mjs, bundled when missing)',
+      })
+      .option('manager', {
+        type: 'string',
+        array: true,
+        nargs: 1,
+        describe: 'manager address HOST:PORT, written to fleet.json (with --token)',
+      })
+      .option('token', { type: 'string', describe: 'worker join token (with --manager)' })
+      .option('label', labelOption('node label k=v the board joins with (repeatable)'))
+      .option('hostname', { type: 'string', describe: 'hostname pattern ({serial}, {mac})' })
+      .option('wifi-ssid', { type: 'string', describe: 'Wi-Fi network to join' })
+      .option('wifi-passphrase', { type: 'string', describe: 'Wi-Fi WPA2 pass phrase' })
+      .option('ssh-key', { type: 'string', describe: 'file with an SSH public key for root' })
+      .option('timezone', { type: 'string', describe: 'time zone, e.g. Europe/Berlin' })
+      .example(
+        '$0 os build --board rpi4 --out pi.img --manager 10.0.0.2:8883 --token SWMTKN-…',
+        'a Raspberry Pi 4 image that joins that manager',
+      ),
+  handler: async (argv) => {
+    const board = await loadBoard(argv.board).catch((e: Error) => {
+      throw new UsageError(e.message);
+    });
+    if (!board.supported) {
+      throw new UsageError(`board ${board.name} cannot be built: ${board.note ?? 'unsupported'}`);
+    }
+    const managers = argv.manager ?? [];
+    if (managers.length > 0 !== (argv.token !== undefined)) {
+      throw new UsageError('--manager and --token go together');
+    }
+    const settings =
+      argv.token === undefined
+        ? undefined
+        : await settingsFrom({
+            managers,
+            token: argv.token,
+            labels: argv.label,
+            hostname: argv.hostname,
+            wifiSsid: argv['wifi-ssid'],
+            wifiPassphrase: argv['wifi-passphrase'],
+            sshKey: argv['ssh-key'],
+            timezone: argv.timezone,
+          });
+    const result = await buildImage({
+      board,
+      runtime: argv.runtime,
+      mirror: argv.mirror,
+      cacheDir: argv['cache-dir'] ?? path.join(os.homedir(), '.cache', 'fleet', 'os'),
+      out: argv.out,
+      agentBundle: argv.agent ?? agentBundle(),
+      ...(settings ? { settingsJson: formatBoardSettings(settings) } : {}),
+      clock: systemClock,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    const s = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+    process.stdout.write(
+      `Built ${result.image.path} (${formatBytes(result.image.bytes)}, board ${board.name}, ` +
+        `runtime ${argv.runtime}${settings ? ', with fleet.json' : ''}) in ${s(result.totalMs)}: ` +
+        `root file system ${result.rootfsCached ? 'cached' : s(result.rootfsMs)}, ` +
+        `assembly ${s(result.assembleMs)}\n`,
+    );
+  },
+});
+
+/** dist/fleet-agent.mjs, bundled first when it is not there. */
+function agentBundle(): string {
+  const file = path.join(REPO, 'dist', 'fleet-agent.mjs');
+  if (existsSync(file)) return file;
+  process.stderr.write('bundling the agent (node bin/bundle-agent.js)\n');
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'bundle-agent.js')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0 || !existsSync(file)) throw new Error('bundling the agent failed');
+  return file;
+}
