@@ -65,7 +65,7 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('network', 'Manage networks', async () =>
     listed((await import('../manager/cli/network.js')).networkCommand),
   ),
-  entry('os', 'Configure, inspect and flash board images', async () =>
+  entry('os', 'Build, configure, inspect and flash board images', async () =>
     listed((await import('../manager/cli/os/index.js')).osCommand),
   ),
   entry('secret', 'Manage secrets (encrypted, delivered only where used)', async () =>

@@ -46,7 +46,7 @@ test('each command group of fleet, run bare, exits 2 naming its subcommands', as
     secret: 'fleet secret needs a subcommand: create, ls, inspect or rm',
     config: 'fleet config needs a subcommand: create, ls, inspect or rm',
     manager: 'fleet manager needs a subcommand: start or ls',
-    os: 'fleet os needs a subcommand: configure, inspect or flash',
+    os: 'fleet os needs a subcommand: build, configure, inspect or flash',
   };
   for (const [group, message] of Object.entries(expected)) {
     const r = await runMain([group]);
