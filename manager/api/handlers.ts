@@ -14,7 +14,7 @@ import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
-import { checkSpec, newVersion, resumed, sealedAuth, tasksKey } from './service-versions.js';
+import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
 import { publishPorts, removePorts } from './ports.js';
 import { applyOptionsChange } from './options-update.js';
@@ -121,13 +121,10 @@ export const handlers: Handlers = {
     checkFileRefs(store, edited);
     checkNetworks(store, edited);
     const spec = publishPorts(store, edited, s.id);
-    const replaces = p.force || tasksKey(spec) !== tasksKey(s.spec);
-    const scaleOnly =
-      p.replicas !== undefined &&
-      JSON.stringify({ ...spec, replicas: 0 }) === JSON.stringify({ ...s.spec, replicas: 0 });
-    const next: ServiceRecord = replaces
-      ? newVersion(s, spec, now)
-      : { ...s, spec, updatedAt: now, ...resumed(s, scaleOnly) };
+    const next = withSpec(s, spec, now, {
+      force: p.force,
+      replicasGiven: p.replicas !== undefined,
+    });
     return {
       result: serviceDetail(store, next),
       commands: [{ type: 'service.put', service: next }],

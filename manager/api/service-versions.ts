@@ -117,3 +117,21 @@ export function checkSpec(spec: ServiceSpec): void {
     seen.add(key);
   }
 }
+
+/**
+ * The service with a changed spec: a new version, rolled out, when its tasks must be replaced
+ * (or `force`); otherwise the spec in place, a paused update resumed unless the change is only
+ * a new count of replicas (`replicasGiven` says the change set one).
+ */
+export function withSpec(
+  s: ServiceRecord,
+  spec: ServiceSpec,
+  now: number,
+  opts: { force?: boolean; replicasGiven: boolean },
+): ServiceRecord {
+  if (opts.force || tasksKey(spec) !== tasksKey(s.spec)) return newVersion(s, spec, now);
+  const scaleOnly =
+    opts.replicasGiven &&
+    JSON.stringify({ ...spec, replicas: 0 }) === JSON.stringify({ ...s.spec, replicas: 0 });
+  return { ...s, spec, updatedAt: now, ...resumed(s, scaleOnly) };
+}

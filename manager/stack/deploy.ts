@@ -10,7 +10,7 @@ import { checkFileRefs } from '../api/file-handlers.js';
 import { checkNetworks } from '../api/network-handlers.js';
 import { OverlayView } from '../api/overlay-view.js';
 import { publishPorts } from '../api/ports.js';
-import { checkSpec, newVersion, resumed, sealedAuth, tasksKey } from '../api/service-versions.js';
+import { checkSpec, sealedAuth, withSpec } from '../api/service-versions.js';
 import { removalOf } from '../orchestrator/tasks.js';
 import type { Command } from '../store/commands.js';
 import { ensureFile, ensureNetwork, stackRecord } from './objects.js';
@@ -121,10 +121,7 @@ function updatedService(
 ): ServiceRecord | null {
   const spec = publishPorts(view, withKeptPorts(wanted, s.spec), s.id);
   if (JSON.stringify(spec) === JSON.stringify(s.spec)) return null;
-  if (tasksKey(spec) !== tasksKey(s.spec)) return newVersion(s, spec, now);
-  const scaleOnly =
-    JSON.stringify({ ...spec, replicas: 0 }) === JSON.stringify({ ...s.spec, replicas: 0 });
-  return { ...s, spec, updatedAt: now, ...resumed(s, scaleOnly) };
+  return withSpec(s, spec, now, { replicasGiven: true });
 }
 
 /** Ingress ports published without a number keep the number they were given last time. */
