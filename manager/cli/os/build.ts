@@ -11,9 +11,8 @@ import { buildImage } from '../../../firmware-images/build.js';
 import { DEFAULT_MIRROR } from '../../../firmware-images/rootfs.js';
 import { formatBytes } from '../../../firmware-images/progress.js';
 import { defineCommand } from '../command.js';
-import { labelOption } from '../flags/env-labels.js';
 import { UsageError } from '../usage.js';
-import { settingsFrom } from './configure.js';
+import { BOARD_SETTING_OPTIONS, boardSettingFlags, settingsFrom } from './configure.js';
 
 /** The repository root, from dist/manager/cli/os/ or from the source tree. */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -46,14 +45,9 @@ export const buildCommand = defineCommand({
         describe: 'manager address HOST:PORT, written to fleet.json (with --token)',
       })
       .option('token', { type: 'string', describe: 'worker join token (with --manager)' })
-      .option('label', labelOption('node label k=v the board joins with (repeatable)'))
-      .option('hostname', { type: 'string', describe: 'hostname pattern ({serial}, {mac})' })
-      .option('wifi-ssid', { type: 'string', describe: 'Wi-Fi network to join' })
-      .option('wifi-passphrase', { type: 'string', describe: 'Wi-Fi WPA2 pass phrase' })
-      .option('ssh-key', { type: 'string', describe: 'file with an SSH public key for root' })
-      .option('timezone', { type: 'string', describe: 'time zone, e.g. Europe/Berlin' })
+      .options(BOARD_SETTING_OPTIONS)
       .example(
-        '$0 os build --board rpi4 --out pi.img --manager 10.0.0.2:8883 --token SWMTKN-…',
+        '$0 os build --board rpi4 --out pi.img --manager 10.0.0.2:8883 --token FLEET-1-…',
         'a Raspberry Pi 4 image that joins that manager',
       ),
   handler: async (argv) => {
@@ -70,16 +64,7 @@ export const buildCommand = defineCommand({
     const settings =
       argv.token === undefined
         ? undefined
-        : await settingsFrom({
-            managers,
-            token: argv.token,
-            labels: argv.label,
-            hostname: argv.hostname,
-            wifiSsid: argv['wifi-ssid'],
-            wifiPassphrase: argv['wifi-passphrase'],
-            sshKey: argv['ssh-key'],
-            timezone: argv.timezone,
-          });
+        : await settingsFrom({ managers, token: argv.token, ...boardSettingFlags(argv) });
     const result = await buildImage({
       board,
       runtime: argv.runtime,

@@ -25,30 +25,16 @@ export const configureCommand = defineCommand({
         describe: 'manager address HOST:PORT; repeat or separate with commas for several',
       })
       .option('token', { type: 'string', demandOption: true, describe: 'worker join token' })
-      .option('label', labelOption('node label k=v the board joins with (repeatable)'))
-      .option('hostname', {
-        type: 'string',
-        describe:
-          "hostname pattern, {serial} and {mac} standing for the board's (default fleet-{serial})",
-      })
-      .option('wifi-ssid', { type: 'string', describe: 'Wi-Fi network to join' })
-      .option('wifi-passphrase', { type: 'string', describe: 'Wi-Fi WPA2 pass phrase' })
-      .option('ssh-key', { type: 'string', describe: 'file with an SSH public key for root' })
-      .option('timezone', { type: 'string', describe: 'time zone, e.g. Europe/Berlin' })
+      .options(BOARD_SETTING_OPTIONS)
       .example(
-        '$0 os configure pi.img --manager 10.0.0.2:8883 --token SWMTKN-… --label room=lab',
+        '$0 os configure pi.img --manager 10.0.0.2:8883 --token FLEET-1-… --label room=lab',
         'make every board flashed from pi.img join that manager',
       ),
   handler: async (argv) => {
     const settings = await settingsFrom({
       managers: argv.manager,
       token: argv.token,
-      labels: argv.label,
-      hostname: argv.hostname,
-      wifiSsid: argv['wifi-ssid'],
-      wifiPassphrase: argv['wifi-passphrase'],
-      sshKey: argv['ssh-key'],
-      timezone: argv.timezone,
+      ...boardSettingFlags(argv),
     });
     await writeBootFile(argv.image, BOARD_SETTINGS_FILE, formatBoardSettings(settings));
     const labels = Object.keys(settings.labels).length;
@@ -59,6 +45,39 @@ export const configureCommand = defineCommand({
     );
   },
 });
+
+/** The settings flags `os configure` and `os build` share, besides --manager and --token. */
+export const BOARD_SETTING_OPTIONS = {
+  label: labelOption('node label k=v the board joins with (repeatable)'),
+  hostname: {
+    type: 'string',
+    describe:
+      "hostname pattern, {serial} and {mac} standing for the board's (default fleet-{serial})",
+  },
+  'wifi-ssid': { type: 'string', describe: 'Wi-Fi network to join' },
+  'wifi-passphrase': { type: 'string', describe: 'Wi-Fi WPA2 pass phrase' },
+  'ssh-key': { type: 'string', describe: 'file with an SSH public key for root' },
+  timezone: { type: 'string', describe: 'time zone, e.g. Europe/Berlin' },
+} as const;
+
+/** Those flags as settingsFrom takes them. */
+export function boardSettingFlags(argv: {
+  label: Record<string, string>;
+  hostname?: string | undefined;
+  'wifi-ssid'?: string | undefined;
+  'wifi-passphrase'?: string | undefined;
+  'ssh-key'?: string | undefined;
+  timezone?: string | undefined;
+}): Omit<ConfigureFlags, 'managers' | 'token'> {
+  return {
+    labels: argv.label,
+    hostname: argv.hostname,
+    wifiSsid: argv['wifi-ssid'],
+    wifiPassphrase: argv['wifi-passphrase'],
+    sshKey: argv['ssh-key'],
+    timezone: argv.timezone,
+  };
+}
 
 interface ConfigureFlags {
   managers: readonly string[];
