@@ -1,7 +1,9 @@
 // Runs the compiled test files (dist/test/**/*.test.js) with Node's built-in test runner; used by `npm test`.
 // Unit and simulation files use no network addresses, so they run in parallel, one per core; the
 // integration and end-to-end files share loopback addresses and one Docker engine, so they run one
-// at a time after them. The last line adds up both phases.
+// at a time after them. The board-image files (os: builds under qemu-user, boots under QEMU) use
+// neither, and mostly one core, so they run one at a time beside the integration and end-to-end
+// files. The last line adds up every phase.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = join(root, 'dist', 'test');
-const SUITES = ['unit', 'integration', 'e2e', 'sim'];
+const SUITES = ['unit', 'integration', 'e2e', 'sim', 'os'];
 /** Suites whose files may run side by side: no ports, no addresses, no engine. */
 const PARALLEL_SUITES = new Set(['unit', 'sim']);
 // One test file may take this long before the runner cancels it (it must not hang CI).
@@ -71,18 +73,26 @@ if (files.length === 0) {
   );
 }
 const suiteOf = (f) => relative(testRoot, f).split(sep)[0] ?? '';
-const phases = [
-  {
-    name: 'unit and sim',
-    concurrency: PARALLEL,
-    files: files.filter((f) => PARALLEL_SUITES.has(suiteOf(f))),
-  },
-  {
-    name: 'integration and e2e',
-    concurrency: 1,
-    files: files.filter((f) => !PARALLEL_SUITES.has(suiteOf(f))),
-  },
-].filter((p) => p.files.length > 0);
+/** Steps run one after the other; the phases of a step run side by side. */
+const steps = [
+  [
+    {
+      name: 'unit and sim',
+      concurrency: PARALLEL,
+      files: files.filter((f) => PARALLEL_SUITES.has(suiteOf(f))),
+    },
+  ],
+  [
+    {
+      name: 'integration and e2e',
+      concurrency: 1,
+      files: files.filter((f) => ['integration', 'e2e'].includes(suiteOf(f))),
+    },
+    { name: 'board image', concurrency: 1, files: files.filter((f) => suiteOf(f) === 'os') },
+  ],
+]
+  .map((step) => step.filter((p) => p.files.length > 0))
+  .filter((step) => step.length > 0);
 
 // Stack traces then point at the TypeScript lines rather than the compiled ones.
 const nodeOptions = [process.env.NODE_OPTIONS, '--enable-source-maps'].filter(Boolean).join(' ');
@@ -90,7 +100,8 @@ const totals = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 // The spec reporter's summary lines, e.g. "ℹ pass 12".
 const SUMMARY = /^\u2139 (pass|fail|cancelled|skipped|todo) (\d+)$/;
 
-let current;
+/** The node --test processes running now. */
+const running = new Set();
 let timedOut = false;
 let interrupted = false;
 
@@ -102,8 +113,15 @@ function killGroup(child, signal) {
   }
 }
 
-/** Runs one node --test process over a phase's files; resolves with its exit code. */
-function runPhase(phase) {
+function killAll(signal) {
+  for (const child of running) killGroup(child, signal);
+}
+
+/**
+ * Runs one node --test process over a phase's files; resolves with its exit code. Output goes
+ * out in whole lines; a phase beside another has its lines marked with its name.
+ */
+function runPhase(phase, marked) {
   console.log(
     `run-tests: ${phase.files.length} ${phase.name} file(s), ${phase.concurrency} at a time ` +
       `(per-file timeout ${FILE_TIMEOUT_MS / 1000} s)`,
@@ -124,13 +142,14 @@ function runPhase(phase) {
       detached: true,
       env: { ...process.env, NODE_OPTIONS: nodeOptions },
     });
-    current = child;
+    running.add(child);
     let partial = '';
+    const mark = marked ? `[${phase.name}] ` : '';
     child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
+        process.stdout.write(`${mark}${line}\n`);
         const m = SUMMARY.exec(line.trim());
         if (m) totals[m[1]] += Number(m[2]);
       }
@@ -138,8 +157,9 @@ function runPhase(phase) {
     child.on('error', (err) => fail(`could not start node --test: ${err.message}`));
     child.on('exit', (code, signal) => {
       // Clean up anything a test file left running in the group.
+      if (partial) process.stdout.write(`${mark}${partial}\n`);
       killGroup(child, 'SIGKILL');
-      current = undefined;
+      running.delete(child);
       if (signal !== null) console.error(`run-tests: node --test was killed by ${signal}`);
       done(signal !== null ? 1 : (code ?? 1));
     });
@@ -149,23 +169,24 @@ function runPhase(phase) {
 const watchdog = setTimeout(() => {
   timedOut = true;
   console.error(`run-tests: the whole run passed ${TOTAL_TIMEOUT_MS / 1000} s; stopping it`);
-  killGroup(current, 'SIGTERM');
-  setTimeout(() => killGroup(current, 'SIGKILL'), 10_000).unref();
+  killAll('SIGTERM');
+  setTimeout(() => killAll('SIGKILL'), 10_000).unref();
 }, TOTAL_TIMEOUT_MS);
 watchdog.unref();
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     interrupted = true;
-    killGroup(current, signal);
-    setTimeout(() => killGroup(current, 'SIGKILL'), 5_000).unref();
+    killAll(signal);
+    setTimeout(() => killAll('SIGKILL'), 5_000).unref();
   });
 }
 
 let failed = false;
-for (const phase of phases) {
+for (const step of steps) {
   if (timedOut || interrupted) break;
-  if ((await runPhase(phase)) !== 0) failed = true;
+  const codes = await Promise.all(step.map((phase, i) => runPhase(phase, i > 0)));
+  if (codes.some((code) => code !== 0)) failed = true;
 }
 clearTimeout(watchdog);
 const notRun = totals.cancelled > 0 ? `, ${totals.cancelled} cancelled` : '';

@@ -21,6 +21,11 @@ export const boardSchema = z
       .strict(),
     /** Directories under /lib/modules/VERSION/kernel/ the board cannot use, removed from the image. */
     trimModules: z.array(z.string().regex(/^[a-z0-9_][a-z0-9_/-]*$/)).default([]),
+    /**
+     * Kernel modules the initramfs holds: what the board needs to reach its root file system
+     * (storage controller, block device, ext4). Built-in drivers may be named; they are skipped.
+     */
+    initramfsModules: z.array(z.string().regex(/^[a-z0-9_-]+$/)).min(1),
     bootPartitionMiB: z.number().int().min(32).max(4096),
     bootFiles: z.array(z.string().regex(/^[^/]+$/)).min(1),
     console: z.string().min(1),

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Board } from './board.js';
+import { initramfsSetupHook } from './initramfs.js';
 import { ImageStepError, runTool } from './tools.js';
 
 export type Runtime = 'docker' | 'process';
@@ -85,8 +86,22 @@ export function customizeHook(board: Board): string {
   ].join('\n');
 }
 
-/** mmdebstrap's arguments for a tarball of the board's root file system at `out`. */
-export function mmdebstrapArgs(spec: RootfsSpec, out: string): string[] {
+/**
+ * mmdebstrap's arguments for a tarball of the board's root file system at `out`. With
+ * `aptCache`, the downloaded packages are kept there between builds (mmdebstrap's sync-in and
+ * sync-out hooks), so a rebuild with changed packages downloads only what it lacks.
+ */
+export function mmdebstrapArgs(spec: RootfsSpec, out: string, aptCache?: string): string[] {
+  const archives = '/var/cache/apt/archives';
+  const cache =
+    aptCache === undefined
+      ? []
+      : [
+          '--skip=essential/unlink',
+          `--setup-hook=mkdir -p "$1"${archives}`,
+          `--setup-hook=sync-in ${aptCache} ${archives}`,
+          `--customize-hook=sync-out ${archives} ${aptCache}`,
+        ];
   return [
     '--variant=minbase',
     `--architectures=${spec.board.arch}`,
@@ -95,7 +110,9 @@ export function mmdebstrapArgs(spec: RootfsSpec, out: string): string[] {
     `--include=${rootfsPackages(spec).join(',')}`,
     '--aptopt=APT::Install-Recommends "false"',
     ...DPKG_EXCLUDES.map((o) => `--dpkgopt=${o}`),
+    `--setup-hook=${initramfsSetupHook(spec.board)}`,
     `--customize-hook=${customizeHook(spec.board)}`,
+    ...cache,
     SUITE,
     out,
     spec.mirror,
@@ -124,13 +141,14 @@ export async function rootTarball(spec: RootfsSpec, cacheDir: string): Promise<R
     `rootfs-${SUITE}-${spec.board.arch}-${spec.runtime}-${rootfsCacheKey(spec)}.tar`,
   );
   if ((await stat(file).catch(() => null))?.isFile()) return { path: file, cached: true };
-  await mkdir(cacheDir, { recursive: true });
+  const aptCache = path.join(cacheDir, 'apt-archives');
+  await mkdir(aptCache, { recursive: true });
   const partial = `${file}.partial`;
   try {
     await runTool(
       'making the root file system (mmdebstrap)',
       'mmdebstrap',
-      ['--quiet', ...mmdebstrapArgs(spec, partial)],
+      ['--quiet', ...mmdebstrapArgs(spec, partial, aptCache)],
       undefined,
     );
     await rename(partial, file);

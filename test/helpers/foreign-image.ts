@@ -8,15 +8,18 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The Debian architecture used: arm64, unless this machine is one (then amd64). */
-export const FOREIGN_ARCH = process.arch === 'arm64' ? 'amd64' : 'arm64';
+/**
+ * The Debian architecture used: s390x, which no fleet board or build machine is. Not arm64,
+ * whose emulator the board-image build needs while this test runs beside it.
+ */
+export const FOREIGN_ARCH = 's390x';
 export const FOREIGN_IMAGE = `fleet-test/foreign-${FOREIGN_ARCH}:1`;
 
-const QEMU = { arm64: 'qemu-aarch64', amd64: 'qemu-x86_64' } as const;
+const QEMU = { s390x: 'qemu-s390x' } as const;
 
 /**
  * Makes sure the foreign program cannot run here for the length of a test: an emulator
- * registered for its architecture (binfmt_misc, as the board-image build needs one) is turned
+ * registered for its architecture (binfmt_misc, as qemu-user-static registers them) is turned
  * off, and `restore` turns it on again. `why` says why it could not be turned off.
  */
 export async function foreignCannotRun(): Promise<
