@@ -123,6 +123,18 @@ test(
     );
     assert.match(link, /Type: symlink/);
     assert.match(link, /\/etc\/systemd\/system\/fleet-agent\.service/);
+    const setupLink = await debugfs(
+      'stat /etc/systemd/system/sysinit.target.wants/fleet-board-setup.service',
+    );
+    assert.match(setupLink, /Type: symlink/);
+    assert.match(
+      await debugfs('cat /etc/systemd/system/fleet-board-setup.service'),
+      /^ExecStart=\/usr\/local\/bin\/node .*fleet-agent\.mjs board setup --config /m,
+    );
+    // openssh-server is there, without host keys: each board makes its own at boot.
+    const sshDir = await debugfs('ls /etc/ssh');
+    assert.match(sshDir, /\bsshd_config\b/);
+    assert.doesNotMatch(sshDir, /ssh_host_/);
     assert.match(await debugfs('cat /etc/fstab'), /^LABEL=fleetroot +\/ +ext4/m);
     assert.match(await debugfs('ls /usr/sbin'), /\binit\b/);
     for (const d of ['/usr/bin', '/usr/sbin'])
