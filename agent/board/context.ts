@@ -1,6 +1,7 @@
 // What every board setup step is given: the root it works under, the settings, and how to run tools.
 import path from 'node:path';
 import type { BoardSettings } from '../../shared/board-settings.js';
+import type { Clock } from '../../shared/clock.js';
 import type { RunTool } from './run-tool.js';
 
 export interface SetupContext {
@@ -13,6 +14,8 @@ export interface SetupContext {
   readonly live: boolean;
   readonly settings: BoardSettings;
   readonly run: RunTool;
+  /** For waits (a network interface that appears late); never Date.now or raw timers. */
+  readonly clock: Clock;
 }
 
 /** A system path (`/etc/hostname`) under the context's root. */

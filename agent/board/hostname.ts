@@ -1,11 +1,14 @@
 // Sets the board's host name from fleet.json's pattern (the agent's node name): /etc/hostname, /etc/hosts, the kernel's.
 import os from 'node:os';
-import { boardFacts, renderBoardName } from '../board-config.js';
-import { under, type SetupStep } from './context.js';
+import { boardFacts, renderBoardName, type BoardFacts } from '../board-config.js';
+import { under, type SetupContext, type SetupStep } from './context.js';
 import { readText, writeIfChanged } from './files.js';
 import { ToolError } from './run-tool.js';
 
 export const DEFAULT_HOSTNAME_PATTERN = 'fleet-{serial}';
+/** How long a {mac} pattern waits at boot for the first network interface's driver. */
+export const MAC_WAIT_MS = 20_000;
+const MAC_POLL_MS = 500;
 
 /** Debian's /etc/hosts for a new system, with the host's own line. */
 const freshHosts = (name: string): string =>
@@ -38,10 +41,25 @@ export function hostsWithName(hosts: string | null, name: string): string {
   return text.endsWith('\n') ? text : `${text}\n`;
 }
 
+/**
+ * The facts the name is made from. Board setup runs early in boot, possibly before the
+ * network driver is loaded: a pattern with {mac} waits a while for an interface to appear, so
+ * the host is not named without the MAC the agent will later use for the node.
+ */
+async function factsFor(ctx: SetupContext, pattern: string): Promise<BoardFacts> {
+  let facts = await boardFacts(ctx.root);
+  if (!ctx.live || !pattern.includes('{mac}')) return facts;
+  for (let waited = 0; facts.mac === '' && waited < MAC_WAIT_MS; waited += MAC_POLL_MS) {
+    await ctx.clock.sleep(MAC_POLL_MS);
+    facts = await boardFacts(ctx.root);
+  }
+  return facts;
+}
+
 /** The step: the name from the pattern and the board's facts, written and (on a live system) set. */
 export const applyHostname: SetupStep = async (ctx) => {
   const pattern = ctx.settings.hostname ?? DEFAULT_HOSTNAME_PATTERN;
-  const name = renderBoardName(pattern, await boardFacts(ctx.root));
+  const name = renderBoardName(pattern, await factsFor(ctx, pattern));
   const changed: string[] = [];
   if (await writeIfChanged(under(ctx, 'etc/hostname'), `${name}\n`)) changed.push('/etc/hostname');
   const hostsFile = under(ctx, 'etc/hosts');

@@ -54,7 +54,13 @@ export async function runBoardSetup(opts: BoardSetupOptions): Promise<BoardSetup
   }
   const settings = await readBoardSettings(opts.config);
   const root = path.resolve(opts.root);
-  const ctx: SetupContext = { root, live: root === '/', settings, run: opts.run };
+  const ctx: SetupContext = {
+    root,
+    live: root === '/',
+    settings,
+    run: opts.run,
+    clock: opts.clock,
+  };
   const failed: string[] = [];
   for (const [name, step] of opts.steps ?? SETUP_STEPS) {
     try {

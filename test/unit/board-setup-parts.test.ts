@@ -1,4 +1,4 @@
-// The pure parts of `fleet-agent board setup`: the grow decision, mountinfo and sysfs, /etc/hosts, authorized_keys, wpa_supplicant's file.
+// The pure parts of `fleet-agent board setup`: the grow decision, mountinfo and sysfs, /etc/hosts, authorized_keys, wpa_supplicant's file, the MAC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
@@ -13,6 +13,7 @@ import {
   tableKind,
   type PartitionFacts,
 } from '../../agent/board/grow-plan.js';
+import { boardFacts, physicalMac } from '../../agent/board-config.js';
 import { findRootPartition } from '../../agent/board/grow-root.js';
 import { hostsWithName } from '../../agent/board/hostname.js';
 import { FLEET_KEY_MARK, mergeAuthorizedKeys } from '../../agent/board/ssh.js';
@@ -204,4 +205,23 @@ test("wpa_supplicant's file holds the SSID in hex and the PSK, never the pass ph
   assert.match(quoted, /^\tssid=636166c3a920226c6162220a78$/m);
   assert.equal(quoted.split('\n').length, conf.split('\n').length);
   assert.equal(wlanNetwork(), '[Match]\nName=wlan0\n\n[Network]\nDHCP=yes\n');
+});
+
+test('the MAC for {mac} is of the lowest-named physical interface; bridges and veths are skipped', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'fleet-net-'));
+  const nic = async (name: string, mac: string, physical: boolean): Promise<void> => {
+    const dir = path.join(root, 'sys/class/net', name);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, 'address'), `${mac}\n`);
+    if (physical) await fs.mkdir(path.join(dir, 'device'));
+  };
+  assert.equal(await physicalMac(root), '');
+  await nic('lo', '00:00:00:00:00:00', false);
+  await nic('docker0', '02:42:ac:11:00:01', false);
+  await nic('wlan0', 'DC:A6:32:00:00:02', true);
+  assert.equal(await physicalMac(root), 'dc:a6:32:00:00:02');
+  await nic('end0', 'dc:a6:32:00:00:01', true);
+  assert.equal(await physicalMac(root), 'dc:a6:32:00:00:01');
+  assert.equal((await boardFacts(root)).mac, 'dca632000001');
+  await fs.rm(root, { recursive: true, force: true });
 });
