@@ -1,6 +1,6 @@
 // `fleet-agent board setup`: the command a oneshot unit runs at every boot to apply fleet.json's system settings.
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../../shared/clock.js';
+import { holdProcessOpen, systemClock } from '../../shared/clock.js';
 import { runTool } from './run-tool.js';
 
 interface BoardArgs {
@@ -33,13 +33,15 @@ export const boardCommand: CommandModule<object, BoardArgs> = {
       }),
   handler: async (argv) => {
     const { runBoardSetup } = await import('./setup.js');
+    // The clock's timers do not hold the process open, and a step may wait on one.
+    const release = holdProcessOpen();
     const result = await runBoardSetup({
       config: argv.config,
       root: argv.root,
       run: runTool,
       clock: systemClock,
       log: (line) => process.stdout.write(`board setup: ${line}\n`),
-    });
+    }).finally(release);
     if (result.failed.length > 0) process.exitCode = 1;
   },
 };

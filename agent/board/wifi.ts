@@ -23,7 +23,8 @@ export function wpaSupplicantConf(ssid: string, passphrase: string): string {
   const psk = pbkdf2Sync(passphrase, ssid, 4096, 32, 'sha1').toString('hex');
   return [
     '# Written by fleet from fleet.json at every boot; edit fleet.json instead.',
-    'ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev',
+    // Root only: a GROUP= naming a group the image lacks would stop wpa_supplicant.
+    'ctrl_interface=/run/wpa_supplicant',
     'update_config=0',
     '',
     'network={',
