@@ -68,7 +68,7 @@ export function agentUnit(runtime: Runtime, nodeFlags: readonly string[] = []): 
  * SSH host keys, writes the Wi-Fi and time zone files, on every boot, from fleet.json.
  *
  * It must finish before systemd-networkd reads its .network files and wpa_supplicant its
- * configuration, and before sshd looks for host keys, so it opts out of the default
+ * configuration (named, since Debian's wpa_supplicant@.service is not after network-pre), and before sshd looks for host keys, so it opts out of the default
  * dependencies (which would order it after basic.target, too late) and is ordered only after
  * the local file systems and the boot partition's mount (`nofail` there keeps local-fs.target
  * from waiting for it, hence RequiresMountsFor). It is wanted by sysinit.target rather than
@@ -94,6 +94,8 @@ export function boardSetupUnit(nodeFlags: readonly string[] = []): string {
     'After=local-fs.target',
     `RequiresMountsFor=${BOOT_MOUNT}`,
     `Before=network-pre.target systemd-networkd.service ssh.service ${AGENT_UNIT}`,
+    // wpa_supplicant@.service is ordered before network.target only, not after network-pre.
+    'Before=wpa_supplicant@wlan0.service',
     'Wants=network-pre.target',
     'Conflicts=shutdown.target',
     'Before=shutdown.target',

@@ -67,6 +67,6 @@ export const applyWifi: SetupStep = async (ctx) => {
     // The boot's units were loaded before the link existed: start it now, without waiting.
     await ctx.run('systemctl', ['start', '--no-block', WPA_UNIT]);
   }
-  if (!changed && !enabled) return `${wifi.ssid}, unchanged`;
+  if (!changed && !enabled) return `${JSON.stringify(wifi.ssid)}, unchanged`;
   return `network ${JSON.stringify(wifi.ssid)} on ${WIFI_INTERFACE}: wrote ${WPA_CONF} and ${WLAN_NETWORK}${enabled ? `, enabled ${WPA_UNIT}` : ''}`;
 };

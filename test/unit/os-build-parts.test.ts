@@ -116,6 +116,7 @@ test('board setup runs once per boot from fleet.json, before the network, sshd a
   ]) {
     assert.ok(before.includes(u), u);
   }
+  assert.match(unit, /^Before=wpa_supplicant@wlan0\.service$/m);
   assert.match(unit, /^Wants=network-pre\.target$/m);
   assert.match(unit, /^StandardOutput=journal\+console$/m);
   assert.match(unit, /^WantedBy=sysinit\.target$/m);
