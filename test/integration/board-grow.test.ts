@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ALIGN_SECTORS, ext4Bytes, growDecision, tableKind } from '../../agent/board/grow-plan.js';
+import {
+  ALIGN_SECTORS,
+  GPT_BACKUP_SECTORS,
+  ext4Bytes,
+  growDecision,
+  tableKind,
+} from '../../agent/board/grow-plan.js';
 import { growPartitionTable, resizeFileSystem } from '../../agent/board/grow-root.js';
 import { runTool } from '../../agent/board/run-tool.js';
 import { tempDir } from '../helpers/cluster.js';
@@ -61,6 +67,26 @@ test('sfdisk grows partition 2 of a disk image to the end of the larger disk, on
   const p1 = await factsOf(image, 1);
   assert.deepEqual([p1.start, p1.size], [MiB / 512, (8 * MiB) / 512]);
   assert.match((growDecision(p1) as { reason: string }).reason, /not the last one/);
+});
+
+test('on a GPT disk the backup table moves to the new end and partition 2 grows up to it', async () => {
+  const image = path.join(tempDir('board-grow'), 'gpt.img');
+  await fs.writeFile(image, '');
+  await fs.truncate(image, 25 * MiB);
+  await runTool(
+    'sfdisk',
+    ['--no-reread', '--no-tell-kernel', image],
+    'label: gpt\n1MiB,8MiB\n9MiB,15MiB\n',
+  );
+  await fs.truncate(image, 64 * MiB);
+  const before = await factsOf(image, 2);
+  assert.equal(before.table, 'gpt');
+  assert.equal(growDecision(before).grow, true);
+  await growPartitionTable(runTool, image, 2);
+  const after = await factsOf(image, 2);
+  assert.equal(after.start, before.start);
+  assert.ok(after.start + after.size <= after.diskSectors - GPT_BACKUP_SECTORS);
+  assert.equal(growDecision(after).grow, false);
 });
 
 test('resize2fs grows an ext4 file system to fill its larger file', async () => {
