@@ -59,8 +59,27 @@ export function renderBoardName(pattern: string, facts: BoardFacts): string {
 }
 
 /**
+ * The MAC address of the lowest-named physical network interface (one with a `device` in
+ * sysfs): it is there before any address is, so board setup at early boot and the agent later
+ * see the same one, and bridges (docker0, the agent's own) and veths are never taken.
+ */
+export async function physicalMac(root = '/'): Promise<string> {
+  const dir = path.join(root, 'sys/class/net');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names.sort((a, b) => a.localeCompare(b))) {
+    const device = await fs.stat(path.join(dir, name, 'device')).catch(() => null);
+    if (!device) continue;
+    const mac = await fs.readFile(path.join(dir, name, 'address'), 'utf8').catch(() => '');
+    const m = mac.trim().toLowerCase();
+    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m) && m !== '00:00:00:00:00:00') return m;
+  }
+  return '';
+}
+
+/**
  * The board's serial number (a Pi's device tree has one) or, failing that, the start of its
- * machine id; and its first MAC address (of the lowest-named interface that is not loopback).
+ * machine id; and its first MAC address: of a physical interface (see physicalMac), else of
+ * the lowest-named interface that has an address and is not loopback.
  */
 export async function boardFacts(root = '/'): Promise<BoardFacts> {
   const read = (p: string) =>
@@ -75,7 +94,7 @@ export async function boardFacts(root = '/'): Promise<BoardFacts> {
   const nics = Object.entries(os.networkInterfaces())
     .filter(([, addrs]) => addrs?.some((a) => !a.internal && a.mac !== '00:00:00:00:00:00'))
     .sort(([a], [b]) => a.localeCompare(b));
-  const mac = nics[0]?.[1]?.find((a) => !a.internal)?.mac ?? '';
+  const mac = (await physicalMac(root)) || (nics[0]?.[1]?.find((a) => !a.internal)?.mac ?? '');
   return { serial: serial.slice(-16), mac: mac.replace(/:/g, '') };
 }
 

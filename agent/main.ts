@@ -1,12 +1,14 @@
-// The standalone agent program (bundled into one file for boards): `fleet-agent start ...`.
+// The standalone agent program (bundled into one file for boards): `fleet-agent start ...`, `fleet-agent board setup ...`.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { boardCommand } from './board/command.js';
 import { agentCommand } from './cli.js';
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('fleet-agent')
     .command(agentCommand)
+    .command(boardCommand)
     // `fleet-agent start ...` as well as `fleet-agent agent start ...`.
     .command({ ...agentCommand, command: '$0 <action>', describe: false })
     .strict()

@@ -19,11 +19,14 @@ import {
   AGENT_DATA_DIR,
   AGENT_PATH,
   AGENT_UNIT,
+  BOARD_SETUP_TARGET,
+  BOARD_SETUP_UNIT,
   BOOT_LABEL,
   BOOT_MOUNT,
   NODE_PATH,
   ROOT_LABEL,
   agentUnit,
+  boardSetupUnit,
   fstab,
   nodeFlagsFromShebang,
 } from './root-files.js';
@@ -115,7 +118,13 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** Node.js, the agent, its unit (enabled), fstab, the hostname and resolv.conf in `rootDir`. */
+/** Links `unit` from `target`'s .wants directory, as `systemctl enable` would. */
+async function enableUnit(units: string, unit: string, target: string): Promise<void> {
+  await mkdir(path.join(units, `${target}.wants`), { recursive: true });
+  await symlink(`/etc/systemd/system/${unit}`, path.join(units, `${target}.wants`, unit));
+}
+
+/** Node.js, the agent, its units (enabled), fstab, the hostname and resolv.conf in `rootDir`. */
 async function addFleet(rootDir: string, node: string, opts: BuildOptions): Promise<void> {
   const at = (p: string): string => path.join(rootDir, p);
   const step = 'adding fleet to the root file system';
@@ -130,13 +139,11 @@ async function addFleet(rootDir: string, node: string, opts: BuildOptions): Prom
     const flags = nodeFlagsFromShebang(agent.split('\n', 1)[0] ?? '');
     const units = at('/etc/systemd/system');
     await writeFile(path.join(units, AGENT_UNIT), agentUnit(opts.runtime, flags));
-    await mkdir(path.join(units, 'multi-user.target.wants'), { recursive: true });
-    await symlink(
-      `/etc/systemd/system/${AGENT_UNIT}`,
-      path.join(units, 'multi-user.target.wants', AGENT_UNIT),
-    );
+    await enableUnit(units, AGENT_UNIT, 'multi-user.target');
+    await writeFile(path.join(units, BOARD_SETUP_UNIT), boardSetupUnit(flags));
+    await enableUnit(units, BOARD_SETUP_UNIT, BOARD_SETUP_TARGET);
     await writeFile(at('/etc/fstab'), fstab());
-    // First boot replaces it from the serial number or MAC address (fleet.json's hostname).
+    // Board setup replaces it at boot from the serial number or MAC address (fleet.json's hostname).
     await writeFile(at('/etc/hostname'), 'fleet-board\n');
     await rm(at('/etc/resolv.conf'), { force: true });
     await symlink('../run/systemd/resolve/stub-resolv.conf', at('/etc/resolv.conf'));

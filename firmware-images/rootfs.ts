@@ -15,7 +15,8 @@ export const SUITE = 'bookworm';
  * What every board gets on top of minbase: systemd as init, udev and kmod for the kernel,
  * networkd/resolved/timesyncd (a Pi has no real-time clock, and TLS needs the time), iproute2
  * for the agent's bridges, e2fsprogs and fdisk to grow the root on first boot, tzdata for
- * fleet.json's time zone, and dbus for hostnamectl and timedatectl.
+ * fleet.json's time zone, dbus for hostnamectl and timedatectl, and openssh-server for
+ * fleet.json's sshAuthorizedKey (its host keys are made on each board at boot, see the hook).
  */
 export const BASE_PACKAGES: readonly string[] = [
   'systemd-sysv',
@@ -30,6 +31,7 @@ export const BASE_PACKAGES: readonly string[] = [
   'fdisk',
   'tzdata',
   'procps',
+  'openssh-server',
 ];
 
 /** Docker's engine from Debian, for --runtime docker. */
@@ -72,7 +74,9 @@ export const componentsOf = (board: Board): string[] =>
 /**
  * The shell run by mmdebstrap on the finished tree ($1): the modules the board cannot use
  * removed and depmod rerun (under qemu-user), and the network services enabled (DHCP on
- * every wired interface; the agent's own bridges are not matched).
+ * every wired interface; the agent's own bridges are not matched). The SSH host keys that
+ * openssh-server's install made are deleted: every board flashed from the image would share
+ * them (and so could impersonate one another); board setup makes each board its own at boot.
  */
 export function customizeHook(board: Board): string {
   const trims = board.trimModules.map((d) => `"$1"/lib/modules/*/kernel/${d}`).join(' ');
@@ -83,6 +87,7 @@ export function customizeHook(board: Board): string {
     'mkdir -p "$1"/etc/systemd/network',
     `printf '[Match]\\nName=eth* en*\\n\\n[Network]\\nDHCP=yes\\n' > "$1"/etc/systemd/network/20-wired.network`,
     'chroot "$1" systemctl enable systemd-networkd systemd-resolved systemd-timesyncd',
+    'rm -f "$1"/etc/ssh/ssh_host_*',
   ].join('\n');
 }
 

@@ -99,6 +99,18 @@ export async function inspectQemuImage(image: string, scratch: string): Promise<
   assert.match(unit, /^ExecStart=\/usr\/local\/bin\/node .*--config \/boot\/firmware\/fleet\.json/m);
   const link = await debugfs('stat /etc/systemd/system/multi-user.target.wants/fleet-agent.service');
   assert.match(link, /Type: symlink/);
+  const setupLink = await debugfs(
+    'stat /etc/systemd/system/sysinit.target.wants/fleet-board-setup.service',
+  );
+  assert.match(setupLink, /Type: symlink/);
+  assert.match(
+    await debugfs('cat /etc/systemd/system/fleet-board-setup.service'),
+    /^ExecStart=\/usr\/local\/bin\/node .*fleet-agent\.mjs board setup --config /m,
+  );
+  // openssh-server is there, without host keys: each board makes its own at boot.
+  const sshDir = await debugfs('ls /etc/ssh');
+  assert.match(sshDir, /\bsshd_config\b/);
+  assert.doesNotMatch(sshDir, /ssh_host_/);
   assert.match(await debugfs('cat /etc/fstab'), /^LABEL=fleetroot +\/ +ext4/m);
   assert.match(await debugfs('ls /usr/sbin'), /\binit\b/);
   for (const d of ['/usr/bin', '/usr/sbin']) {

@@ -1,4 +1,4 @@
-// The pure parts of `fleet os build`: mmdebstrap's arguments from a profile, the cache key, the agent's unit, fstab, ELF checks.
+// The pure parts of `fleet os build`: mmdebstrap's arguments from a profile, the cache key, the agent's and board setup's units, fstab, ELF checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBoard } from '../../firmware-images/board.js';
@@ -6,6 +6,7 @@ import { bootSourceOf } from '../../firmware-images/boot-files.js';
 import { aarch64ElfProblem } from '../../firmware-images/node-binary.js';
 import {
   agentUnit,
+  boardSetupUnit,
   fstab,
   nodeFlagsFromShebang,
   BOOT_LABEL,
@@ -34,7 +35,13 @@ test('mmdebstrap gets minbase arm64 bookworm, the profile packages, and non-free
       .find((a) => a.startsWith('--include='))
       ?.split('=')[1]
       ?.split(',') ?? [];
-  for (const p of ['systemd-sysv', 'linux-image-arm64', 'raspi-firmware', 'docker.io']) {
+  for (const p of [
+    'systemd-sysv',
+    'linux-image-arm64',
+    'raspi-firmware',
+    'docker.io',
+    'openssh-server',
+  ]) {
     assert.ok(include.includes(p), p);
   }
   assert.ok(args.includes('--dpkgopt=path-exclude=/usr/share/man/*'));
@@ -52,6 +59,8 @@ test("the customize hook removes the profile's module directories and reruns dep
   assert.match(hook, /"\$1"\/lib\/modules\/\*\/kernel\/drivers\/net\/wireless/);
   assert.match(hook, /chroot "\$1" depmod/);
   assert.match(hook, /systemctl enable systemd-networkd/);
+  // openssh-server's host keys would be shared by every board: board setup makes them at boot.
+  assert.match(hook, /^rm -f "\$1"\/etc\/ssh\/ssh_host_\*$/m);
 });
 
 test('the cache key changes with packages, runtime and mirror, and boards alike in those share it', async () => {
@@ -82,7 +91,36 @@ test('the agent unit restarts always, waits for local file systems only, and rea
   assert.doesNotMatch(unit, /Requires=/);
   assert.doesNotMatch(unit, /docker/);
   assert.match(unit, /^WantedBy=multi-user\.target$/m);
+  assert.match(unit, /^After=fleet-board-setup\.service$/m);
+  assert.match(unit, /^Wants=fleet-board-setup\.service$/m);
   assert.match(agentUnit('docker'), /^After=docker\.service$/m);
+});
+
+test('board setup runs once per boot from fleet.json, before the network, sshd and the agent', () => {
+  const unit = boardSetupUnit(['--no-opt']);
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/local\/bin\/node --no-opt \/usr\/local\/lib\/fleet\/fleet-agent\.mjs board setup --config \/boot\/firmware\/fleet\.json$/m,
+  );
+  assert.match(unit, /^Type=oneshot$/m);
+  assert.match(unit, /^RemainAfterExit=yes$/m);
+  assert.match(unit, /^DefaultDependencies=no$/m);
+  assert.match(unit, /^After=local-fs\.target$/m);
+  assert.match(unit, /^RequiresMountsFor=\/boot\/firmware$/m);
+  const before = /^Before=(network-pre.*)$/m.exec(unit)?.[1]?.split(' ') ?? [];
+  for (const u of [
+    'network-pre.target',
+    'systemd-networkd.service',
+    'ssh.service',
+    'fleet-agent.service',
+  ]) {
+    assert.ok(before.includes(u), u);
+  }
+  assert.match(unit, /^Before=wpa_supplicant@wlan0\.service$/m);
+  assert.match(unit, /^Wants=network-pre\.target$/m);
+  assert.match(unit, /^StandardOutput=journal\+console$/m);
+  assert.match(unit, /^WantedBy=sysinit\.target$/m);
+  assert.doesNotMatch(unit, /^Restart=/m);
 });
 
 test('fstab mounts the partitions by the labels the assembler gives them', () => {
