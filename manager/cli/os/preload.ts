@@ -96,7 +96,7 @@ async function saveImage(docker: Docker, img: LocalImage, file: string): Promise
   const hash = createHash('sha256');
   let size = 0;
   try {
-    const tar = (await docker.getImage(img.ref).get()) as NodeJS.ReadableStream;
+    const tar = await docker.getImage(img.ref).get();
     await pipeline(
       tar,
       async function* (source: AsyncIterable<Buffer | string>) {
