@@ -112,6 +112,11 @@ test('os configure --preload writes the saved image and an index whose sha256 ma
   const tar = await fs.readFile(local);
   assert.equal(tar.length, e.size);
   assert.equal(createHash('sha256').update(tar).digest('hex'), e.sha256);
+  const shown = await fleet(['os', 'inspect', img.path]);
+  assert.match(
+    shown.stdout,
+    /^Preloaded images:\n {2}fleet-test\/busybox:3 {2}[\d.]+ MiB {2}\w+ {2}sha256:[0-9a-f]{12}$/m,
+  );
   // No fleet.json: only --preload was given. A second run replaces the folder, it does not add.
   assert.doesNotMatch(await tool('mdir', ['-b', '-i', drive(img), '::/']), /fleet\.json/);
   const again = await fleet([
