@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { loadPreloadedImages } from '../../agent/runtime/docker/preload.js';
 import { memoryLogger } from '../../shared/log.js';
 import { formatPreloadIndex, type PreloadEntry } from '../../shared/preload-index.js';
-import { tempDir } from '../helpers/cluster.js';
+import { FLEET, tempDir } from '../helpers/cluster.js';
 import { ensureTestImage, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 
 const run = promisify(execFile);
@@ -113,6 +113,37 @@ test('no index is no work; a damaged index is one line and no load', async () =>
   } finally {
     await fs.rm(empty, { recursive: true, force: true });
   }
+});
+
+test('agent start --config loads the images beside the file before it joins; the process runtime ignores them', async (t) => {
+  if (!(await requireDocker(t))) return;
+  assert.ok(entry, 'the first test saved the probe');
+  await untag();
+  await bootFolder(tar);
+  // No manager answers and the token is no token: the start fails at the join, after preloading.
+  await fs.writeFile(
+    path.join(dir, 'fleet.json'),
+    JSON.stringify({ version: 1, managers: ['127.0.0.1:9'], token: 'not-a-token' }),
+  );
+  const start = (runtime: string) =>
+    run(process.execPath, [
+      ...[FLEET, 'agent', 'start', '--config', path.join(dir, 'fleet.json')],
+      ...['--data-dir', path.join(dir, `data-${runtime}`), '--runtime', runtime, '--insecure'],
+    ]).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: e.code ?? -1,
+        out: (e.stdout ?? '') + (e.stderr ?? ''),
+      }),
+    );
+  const proc = await start('process');
+  assert.notEqual(proc.code, 0);
+  assert.match(proc.out, /the process runtime ignores preloaded container images/);
+  assert.equal(await exists(PROBE), false);
+  const docker = await start('docker');
+  assert.notEqual(docker.code, 0);
+  assert.match(docker.out, /loaded preloaded image fleet-test\/preload-probe:1[\s\S]*join token/);
+  assert.equal(await exists(PROBE), true);
 });
 
 /** The tar with bytes in its middle inverted, its size unchanged. */

@@ -51,6 +51,7 @@ export async function loadPreloadedImages(opts: PreloadOptions): Promise<Preload
         out.present.push(entry.ref);
         continue;
       }
+      opts.log.info(`loading preloaded image ${entry.ref}`, { file, bytes: entry.size });
       const problem = await verify(file, entry);
       if (problem !== null) {
         opts.log.error(`preloaded image ${file} ${problem}; skipped`, { image: entry.ref });
@@ -61,7 +62,7 @@ export async function loadPreloadedImages(opts: PreloadOptions): Promise<Preload
       if (!(await hasImage(docker, { ...entry, id: '' }))) {
         throw new Error(`the tar does not hold ${entry.ref}`);
       }
-      opts.log.info(`loaded preloaded image ${entry.ref}`, { file, bytes: entry.size });
+      opts.log.info(`loaded preloaded image ${entry.ref}`);
       out.loaded.push(entry.ref);
     } catch (e) {
       const reason = `could not be loaded: ${dockerMessage(e)}`;
