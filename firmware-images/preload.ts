@@ -63,6 +63,20 @@ export function preloadFit(
   };
 }
 
+/** FAT keeps a file's size in 32 bits. */
+export const FAT_MAX_FILE = 2 ** 32 - 1;
+
+/** Refuses an image whose tar FAT cannot hold (4 GiB or more). */
+export function checkFatFileSizes(entries: readonly PreloadEntry[]): void {
+  const big = entries.find((e) => e.size > FAT_MAX_FILE);
+  if (big) {
+    throw new ImageStepError(
+      'preloading images',
+      `${big.ref} is ${mib(big.size)} MiB saved; a file on the FAT boot partition is at most 4 GiB`,
+    );
+  }
+}
+
 const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
 
 /** The error for images that do not fit, saying how to make room. */
@@ -80,6 +94,7 @@ export function noRoomMessage(fit: PreloadFit): string {
  * when complete, so a board never sees half a set. A failure removes preload.new/.
  */
 export async function writePreload(image: string, saved: SavedImages): Promise<PreloadFit> {
+  checkFatFileSizes(saved.entries);
   const index = formatPreloadIndex(saved.entries);
   await removeBootPath(image, STAGING); // left over from an interrupted run
   const space = await bootSpace(image);
@@ -117,6 +132,7 @@ export async function writePreload(image: string, saved: SavedImages): Promise<P
  * boot partition is sized to hold them. Files are linked where they can be, else copied.
  */
 export async function stagePreload(saved: SavedImages, bootDir: string): Promise<void> {
+  checkFatFileSizes(saved.entries);
   const to = path.join(bootDir, PRELOAD_DIR);
   try {
     await rm(to, { recursive: true, force: true });

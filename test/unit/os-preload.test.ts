@@ -13,7 +13,12 @@ import {
 } from '../../shared/preload-index.js';
 import { parseBootSpace } from '../../firmware-images/boot-partition.js';
 import { MIB } from '../../firmware-images/layout.js';
-import { noRoomMessage, preloadBytesNeeded, preloadFit } from '../../firmware-images/preload.js';
+import {
+  checkFatFileSizes,
+  noRoomMessage,
+  preloadBytesNeeded,
+  preloadFit,
+} from '../../firmware-images/preload.js';
 import { verify } from '../../agent/runtime/docker/preload.js';
 
 const SHA = 'a'.repeat(64);
@@ -92,6 +97,14 @@ test('the space preload/ needs: every file rounded up to a cluster, the index an
     noRoomMessage(tooBig),
     'the boot partition has 5.5 MiB free; the preloaded images need 30.0 MiB; build the image ' +
       'with --preload (which sizes the boot partition to fit) or use a larger --boot-size',
+  );
+});
+
+test('a tar of 4 GiB or more is refused: FAT keeps sizes in 32 bits', () => {
+  assert.doesNotThrow(() => checkFatFileSizes([entry({ size: 2 ** 32 - 1 })]));
+  assert.throws(
+    () => checkFatFileSizes([entry(), entry({ ref: 'big:1', size: 2 ** 32 })]),
+    /big:1 is 4096\.0 MiB saved; a file on the FAT boot partition is at most 4 GiB/,
   );
 });
 
