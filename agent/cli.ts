@@ -1,4 +1,5 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
+import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
 import {
@@ -45,7 +46,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       .option('config', {
         type: 'string',
         describe:
-          "a flashed board's settings (fleet.json on its boot partition): managers, token, name pattern, labels; flags win; the token is removed once used",
+          "a flashed board's settings (fleet.json on its boot partition): managers, token, name pattern, labels; flags win; the token is removed once used; images in preload/ beside it are loaded first",
       })
       .option('data-dir', {
         type: 'string',
@@ -130,6 +131,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       minFreeDisk: argv['min-free-disk'],
       allowDevices: argv['allow-devices'] === true,
       networkPool: argv['network-pool'],
+      ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
     });
     if (board)
       await board.forgetToken().catch((e: unknown) => {

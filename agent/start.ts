@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { Agent } from './reconcile/agent.js';
 import { joinCluster } from '../shared/join-client.js';
 import {
@@ -32,6 +32,8 @@ export interface AgentStartFlags {
   allowDevices?: boolean;
   /** Where network bridges take their /24s (default 10.213.0.0/16). */
   networkPool?: string;
+  /** The folder of the board settings file, whose preload/ images are loaded before any task. */
+  bootDir?: string;
 }
 
 export class AgentConfigError extends Error {
@@ -47,6 +49,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
       `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
     );
   });
+  await loadPreloaded(flags, logger);
   const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
   const network = await makeNetworkDiscovery(flags, runtime, identity.id);
@@ -92,6 +95,23 @@ export async function makeRuntime(
     logger: createLogger('docker-runtime'),
     allowDevices: flags.allowDevices === true,
   });
+}
+
+/** The boot partition's preloaded images into the engine, before the first task needs them. */
+async function loadPreloaded(flags: AgentStartFlags, logger: Logger): Promise<void> {
+  if (flags.bootDir === undefined) return;
+  const { PRELOAD_DIR, PRELOAD_INDEX } = await import('../shared/preload-index.js');
+  const index = path.join(flags.bootDir, PRELOAD_DIR, PRELOAD_INDEX);
+  if (flags.runtime === 'process') {
+    const there = await fs.stat(index).then(
+      () => true,
+      () => false,
+    );
+    if (there) logger.info('the process runtime ignores preloaded container images', { index });
+    return;
+  }
+  const { loadPreloadedImages } = await import('./runtime/docker/preload.js');
+  await loadPreloadedImages({ dir: flags.bootDir, log: logger.child('preload') });
 }
 
 /** Discovery by name on the Docker runtime: the bridges of cluster networks, their names and forwarders. */

@@ -30,6 +30,7 @@ import {
   fstab,
   nodeFlagsFromShebang,
 } from './root-files.js';
+import { stagePreload, type SavedImages } from './preload.js';
 import { rootTarball, type Runtime } from './rootfs.js';
 import { ImageStepError, runTool } from './tools.js';
 
@@ -43,6 +44,8 @@ export interface BuildOptions {
   readonly agentBundle: string;
   /** fleet.json's text, when join settings were given. */
   readonly settingsJson?: string;
+  /** Container images for preload/ on the boot partition, which is sized to hold them. */
+  readonly preload?: SavedImages;
   readonly clock: Clock;
   /** One line per step, for the person waiting. */
   readonly log: (line: string) => void;
@@ -93,6 +96,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await addFleet(rootDir, node, opts);
     log('collecting the boot files');
     await collectBootFiles(board, rootDir, bootDir, opts.settingsJson);
+    if (opts.preload) await stagePreload(opts.preload, bootDir);
     // The boot partition is mounted here; its copies in the root would only take space.
     await rm(path.join(rootDir, BOOT_MOUNT), { recursive: true, force: true });
     await mkdir(path.join(rootDir, BOOT_MOUNT), { recursive: true });

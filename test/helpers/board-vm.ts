@@ -14,7 +14,9 @@ const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 /** Why QEMU cannot boot a board here, or null when it can. */
 export function qemuSystemMissing(): string | null {
   const r = spawnSync('qemu-system-aarch64', ['--version']);
-  return r.status === 0 ? null : 'qemu-system-aarch64 is not installed (apt-get install qemu-system-arm)';
+  return r.status === 0
+    ? null
+    : 'qemu-system-aarch64 is not installed (apt-get install qemu-system-arm)';
 }
 
 export interface BoardVm {
@@ -83,7 +85,8 @@ export async function bootBoard(
     waitForConsole: (pattern, what, timeoutMs) =>
       waitFor(
         () => {
-          if (proc.exitCode !== null) throw new Error(`the board turned off while waiting for ${what}`);
+          if (proc.exitCode !== null)
+            throw new Error(`the board turned off while waiting for ${what}`);
           return pattern.exec(text)?.[0] ?? null;
         },
         { what, timeoutMs, intervalMs: 500 },

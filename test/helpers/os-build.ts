@@ -74,7 +74,10 @@ export async function partitionsOf(image: string): Promise<{ boot: string; root:
   const [boot, root] = await readPartitionTable(image);
   assert.ok(boot && root, 'two partitions');
   assert.deepEqual([boot.type, root.type], [0x0c, 0x83]);
-  return { boot: `${image}@@${boot.start * SECTOR}`, root: `${image}?offset=${root.start * SECTOR}` };
+  return {
+    boot: `${image}@@${boot.start * SECTOR}`,
+    root: `${image}?offset=${root.start * SECTOR}`,
+  };
 }
 
 /**
@@ -96,8 +99,13 @@ export async function inspectQemuImage(image: string, scratch: string): Promise<
   await debugfs(`dump /usr/local/lib/fleet/fleet-agent.mjs ${agentCopy}`);
   assert.equal(sha256(readFileSync(agentCopy)), sha256(readFileSync(AGENT)));
   const unit = await debugfs('cat /etc/systemd/system/fleet-agent.service');
-  assert.match(unit, /^ExecStart=\/usr\/local\/bin\/node .*--config \/boot\/firmware\/fleet\.json/m);
-  const link = await debugfs('stat /etc/systemd/system/multi-user.target.wants/fleet-agent.service');
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/local\/bin\/node .*--config \/boot\/firmware\/fleet\.json/m,
+  );
+  const link = await debugfs(
+    'stat /etc/systemd/system/multi-user.target.wants/fleet-agent.service',
+  );
   assert.match(link, /Type: symlink/);
   const setupLink = await debugfs(
     'stat /etc/systemd/system/sysinit.target.wants/fleet-board-setup.service',

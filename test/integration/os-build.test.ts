@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/cluster.js';
+import { requireDocker } from '../helpers/docker.js';
 import { fleetCli as fleet, osBuildMissing } from '../helpers/os-build.js';
 
 const missing = osBuildMissing();
@@ -60,5 +61,33 @@ test('os build refuses an unsupported board with its note, an unknown board, and
     ...['os', 'build', '--board', 'rpi4', '--out', out, '--manager', 'm:1'],
   ]);
   assert.match(managerOnly.stderr, /--manager and --token go together/);
+  const processPreload = await fleet([
+    ...['os', 'build', '--board', 'rpi4', '--out', out, '--runtime', 'process'],
+    ...['--preload', 'fleet-test/busybox:3'],
+  ]);
+  assert.equal(processPreload.code, 2);
+  assert.match(processPreload.stderr, /--preload needs --runtime docker/);
+  const bootSize = await fleet([
+    ...['os', 'build', '--board', 'rpi4', '--out', out, '--boot-size', '0'],
+  ]);
+  assert.equal(bootSize.code, 2);
+  assert.match(bootSize.stderr, /--boot-size is a whole number of MiB/);
+  await assert.rejects(fs.stat(out), { code: 'ENOENT' });
+});
+
+test('os build refuses a preloaded image the engine does not have before building anything', async (t) => {
+  if (!(await requireDocker(t))) return;
+  const out = path.join(dir, 'no-image.img');
+  const r = await fleet([
+    ...['os', 'build', '--board', 'qemu-arm64', '--out', out],
+    ...['--cache-dir', path.join(dir, 'unused-cache'), '--preload', 'fleet-test/preload-missing:0'],
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /the image fleet-test\/preload-missing:0 is not in the local Docker engine/,
+  );
+  assert.doesNotMatch(r.stderr, /root file system/);
+  await assert.rejects(fs.stat(path.join(dir, 'unused-cache')), { code: 'ENOENT' });
   await assert.rejects(fs.stat(out), { code: 'ENOENT' });
 });

@@ -18,7 +18,8 @@ import { buildBoardImage, inspectQemuImage, osBuildMissing } from '../helpers/os
 import { waitFor } from '../helpers/wait.js';
 
 const missing = osBuildMissing() ?? qemuSystemMissing();
-if (missing && process.env.CI === 'true') throw new Error(`in CI the board tests must run: ${missing}`);
+if (missing && process.env.CI === 'true')
+  throw new Error(`in CI the board tests must run: ${missing}`);
 
 let dir = '';
 let image = '';
@@ -37,93 +38,103 @@ after(async () => {
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
 
-test('os build makes a qemu-arm64 image with Node.js, the agent and its units', {
-  skip: missing ?? false,
-  timeout: 9 * 60_000,
-}, async () => {
-  image = path.join(dir, 'board.img');
-  const built = await buildBoardImage('qemu-arm64', 'process', image);
-  console.log(built.summary);
-  await inspectQemuImage(image, dir);
-});
+test(
+  'os build makes a qemu-arm64 image with Node.js, the agent and its units',
+  {
+    skip: missing ?? false,
+    timeout: 9 * 60_000,
+  },
+  async () => {
+    image = path.join(dir, 'board.img');
+    const built = await buildBoardImage('qemu-arm64', 'process', image);
+    console.log(built.summary);
+    await inspectQemuImage(image, dir);
+  },
+);
 
-test('a configured image boots, grows its root, joins with its labels and runs a task', {
-  skip: missing ?? false,
-  timeout: 8 * 60_000,
-}, async (t) => {
-  if (!image) return t.skip('no image was built');
-  manager = await startManager({ host: '127.0.0.1' });
-  const port = manager.address.split(':')[1] ?? '';
-  // QEMU's user-mode network shows the host's 127.0.0.1 to the board as 10.0.2.2.
-  await cliOk(manager, [
-    ...['os', 'configure', image, '--manager', `10.0.2.2:${port}`],
-    ...['--token', manager.workerToken, '--label', 'room=lab', '--hostname', 'board-{serial}'],
-  ]);
-  // A bigger card than the image: the root partition grows on first boot.
-  await fs.truncate(image, (await fs.stat(image)).size + 256 * 2 ** 20);
-  const started = Date.now();
-  vm = await bootBoard(image, dir);
-  boardNode = await waitFor(
-    async () =>
-      (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find((n) => n.status === 'ready'),
-    { what: 'the board to join and be ready', timeoutMs: 6 * 60_000, intervalMs: 2_000 },
-  );
-  console.log(`first boot to ready: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  assert.equal(boardNode.arch, 'arm64');
-  assert.equal(boardNode.labels.room, 'lab');
-  assert.match(boardNode.name, /^board-[0-9a-f]+$/);
-  assert.match(vm.console(), /grew the root/i);
-  await cliOk(manager, [
-    ...['service', 'create', '--detach', '--name', 'labjob'],
-    ...['--constraint', 'node.labels.room==lab', 'busybox', 'sleep', '600'],
-  ]);
-  const task = await runningTask(manager, 'labjob', 3 * 60_000);
-  assert.equal(task.node, boardNode.id);
-  assert.equal(await vm.powerOff(90_000), 'clean');
-  vm = undefined;
-  const settings = path.join(dir, 'fleet.json');
-  await bootFileOf(image, 'fleet.json', settings);
-  const after = JSON.parse(await fs.readFile(settings, 'utf8')) as Record<string, unknown>;
-  assert.equal(after.token, undefined, 'the token is gone from the boot partition');
-  assert.deepEqual(after.labels, { room: 'lab' });
-});
+test(
+  'a configured image boots, grows its root, joins with its labels and runs a task',
+  {
+    skip: missing ?? false,
+    timeout: 8 * 60_000,
+  },
+  async (t) => {
+    if (!image) return t.skip('no image was built');
+    manager = await startManager({ host: '127.0.0.1' });
+    const port = manager.address.split(':')[1] ?? '';
+    // QEMU's user-mode network shows the host's 127.0.0.1 to the board as 10.0.2.2.
+    await cliOk(manager, [
+      ...['os', 'configure', image, '--manager', `10.0.2.2:${port}`],
+      ...['--token', manager.workerToken, '--label', 'room=lab', '--hostname', 'board-{serial}'],
+    ]);
+    // A bigger card than the image: the root partition grows on first boot.
+    await fs.truncate(image, (await fs.stat(image)).size + 256 * 2 ** 20);
+    const started = Date.now();
+    vm = await bootBoard(image, dir);
+    boardNode = await waitFor(
+      async () =>
+        (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find((n) => n.status === 'ready'),
+      { what: 'the board to join and be ready', timeoutMs: 6 * 60_000, intervalMs: 2_000 },
+    );
+    console.log(`first boot to ready: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    assert.equal(boardNode.arch, 'arm64');
+    assert.equal(boardNode.labels.room, 'lab');
+    assert.match(boardNode.name, /^board-[0-9a-f]+$/);
+    assert.match(vm.console(), /grew the root/i);
+    await cliOk(manager, [
+      ...['service', 'create', '--detach', '--name', 'labjob'],
+      ...['--constraint', 'node.labels.room==lab', 'busybox', 'sleep', '600'],
+    ]);
+    const task = await runningTask(manager, 'labjob', 3 * 60_000);
+    assert.equal(task.node, boardNode.id);
+    assert.equal(await vm.powerOff(90_000), 'clean');
+    vm = undefined;
+    const settings = path.join(dir, 'fleet.json');
+    await bootFileOf(image, 'fleet.json', settings);
+    const after = JSON.parse(await fs.readFile(settings, 'utf8')) as Record<string, unknown>;
+    assert.equal(after.token, undefined, 'the token is gone from the boot partition');
+    assert.deepEqual(after.labels, { room: 'lab' });
+  },
+);
 
-test('the second boot rejoins with the stored identity and brings the task back', {
-  skip: missing ?? false,
-  timeout: 6 * 60_000,
-}, async (t) => {
-  if (!manager || !boardNode) return t.skip('the first boot did not join');
-  const first = boardNode;
-  // The board was turned off: the manager marks it down before it comes back.
-  await waitFor(
-    async () =>
-      (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
-        (n) => n.id === first.id && n.status === 'down',
-      ),
-    { what: 'the manager to see the board down', timeoutMs: 2 * 60_000, intervalMs: 2_000 },
-  );
-  vm = await bootBoard(image, dir);
-  const again = await waitFor(
-    async () =>
-      (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
-        (n) => n.id === first.id && n.status === 'ready',
-      ),
-    { what: 'the board to be ready again', timeoutMs: 5 * 60_000, intervalMs: 2_000 },
-  );
-  assert.equal(again.name, first.name);
-  assert.equal((await cliJson<NodeJson[]>(manager, ['node', 'ls'])).length, 1, 'no second node');
-  const task = await runningTask(manager, 'labjob', 2 * 60_000);
-  assert.equal(task.node, first.id);
-  await vm.powerOff(90_000);
-  vm = undefined;
-});
+test(
+  'the second boot rejoins with the stored identity and brings the task back',
+  {
+    skip: missing ?? false,
+    timeout: 6 * 60_000,
+  },
+  async (t) => {
+    if (!manager || !boardNode) return t.skip('the first boot did not join');
+    const first = boardNode;
+    // The board was turned off: the manager marks it down before it comes back.
+    await waitFor(
+      async () =>
+        (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
+          (n) => n.id === first.id && n.status === 'down',
+        ),
+      { what: 'the manager to see the board down', timeoutMs: 2 * 60_000, intervalMs: 2_000 },
+    );
+    vm = await bootBoard(image, dir);
+    const again = await waitFor(
+      async () =>
+        (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
+          (n) => n.id === first.id && n.status === 'ready',
+        ),
+      { what: 'the board to be ready again', timeoutMs: 5 * 60_000, intervalMs: 2_000 },
+    );
+    assert.equal(again.name, first.name);
+    assert.equal((await cliJson<NodeJson[]>(manager, ['node', 'ls'])).length, 1, 'no second node');
+    const task = await runningTask(manager, 'labjob', 2 * 60_000);
+    assert.equal(task.node, first.id);
+    await vm.powerOff(90_000);
+    vm = undefined;
+  },
+);
 
 function runningTask(m: ManagerProc, service: string, timeoutMs: number): Promise<TaskJson> {
   return waitFor(
     async () =>
-      (await cliJson<TaskJson[]>(m, ['service', 'ps', service])).find(
-        (x) => x.state === 'running',
-      ),
+      (await cliJson<TaskJson[]>(m, ['service', 'ps', service])).find((x) => x.state === 'running'),
     { what: `a running task of ${service}`, timeoutMs, intervalMs: 2_000 },
   );
 }

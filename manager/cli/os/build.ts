@@ -8,11 +8,13 @@ import { formatBoardSettings } from '../../../shared/board-settings.js';
 import { systemClock } from '../../../shared/clock.js';
 import { loadBoard } from '../../../firmware-images/board.js';
 import { buildImage } from '../../../firmware-images/build.js';
+import type { SavedImages } from '../../../firmware-images/preload.js';
 import { DEFAULT_MIRROR } from '../../../firmware-images/rootfs.js';
 import { formatBytes } from '../../../firmware-images/progress.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../usage.js';
-import { BOARD_SETTING_OPTIONS, boardSettingFlags, settingsFrom } from './configure.js';
+import { BOARD_SETTING_OPTIONS, joinSettings } from './configure.js';
+import { PRELOAD_OPTION, withSavedImages } from './preload.js';
 
 /** The repository root, from dist/manager/cli/os/ or from the source tree. */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -46,40 +48,60 @@ export const buildCommand = defineCommand({
       })
       .option('token', { type: 'string', describe: 'worker join token (with --manager)' })
       .options(BOARD_SETTING_OPTIONS)
+      .options(PRELOAD_OPTION)
+      .option('boot-size', {
+        type: 'number',
+        describe:
+          "the smallest boot partition in MiB (default: the board's, or what the files need)",
+      })
       .example(
         '$0 os build --board rpi4 --out pi.img --manager 10.0.0.2:8883 --token FLEET-1-…',
         'a Raspberry Pi 4 image that joins that manager',
       ),
   handler: async (argv) => {
-    const board = await loadBoard(argv.board).catch((e: Error) => {
+    const profile = await loadBoard(argv.board).catch((e: Error) => {
       throw new UsageError(e.message);
     });
+    const bootSize = argv['boot-size'];
+    if (bootSize !== undefined && !(Number.isInteger(bootSize) && bootSize > 0)) {
+      throw new UsageError('--boot-size is a whole number of MiB');
+    }
+    const board = {
+      ...profile,
+      bootPartitionMiB: Math.max(profile.bootPartitionMiB, bootSize ?? 0),
+    };
     if (!board.supported) {
       throw new UsageError(`board ${board.name} cannot be built: ${board.note ?? 'unsupported'}`);
     }
-    const managers = argv.manager ?? [];
-    if (managers.length > 0 !== (argv.token !== undefined)) {
-      throw new UsageError('--manager and --token go together');
+    const settings = await joinSettings(argv);
+    const log = (line: string): boolean => process.stderr.write(`${line}\n`);
+    const build = (preload?: SavedImages) =>
+      buildImage({
+        board,
+        runtime: argv.runtime,
+        mirror: argv.mirror,
+        cacheDir: argv['cache-dir'] ?? path.join(os.homedir(), '.cache', 'fleet', 'os'),
+        out: argv.out,
+        agentBundle: argv.agent ?? agentBundle(),
+        ...(settings ? { settingsJson: formatBoardSettings(settings) } : {}),
+        ...(preload ? { preload } : {}),
+        clock: systemClock,
+        log,
+      });
+    // The images are saved (and a missing one refused) before the long root file system step.
+    const preload = argv.preload ?? [];
+    if (preload.length > 0 && argv.runtime === 'process') {
+      throw new UsageError('--preload needs --runtime docker: the process runtime runs no images');
     }
-    const settings =
-      argv.token === undefined
-        ? undefined
-        : await settingsFrom({ managers, token: argv.token, ...boardSettingFlags(argv) });
-    const result = await buildImage({
-      board,
-      runtime: argv.runtime,
-      mirror: argv.mirror,
-      cacheDir: argv['cache-dir'] ?? path.join(os.homedir(), '.cache', 'fleet', 'os'),
-      out: argv.out,
-      agentBundle: argv.agent ?? agentBundle(),
-      ...(settings ? { settingsJson: formatBoardSettings(settings) } : {}),
-      clock: systemClock,
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
+    const result =
+      preload.length === 0
+        ? await build()
+        : await withSavedImages(preload, argv.out, { boardArch: board.arch, log }, build);
     const s = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
     process.stdout.write(
       `Built ${result.image.path} (${formatBytes(result.image.bytes)}, board ${board.name}, ` +
-        `runtime ${argv.runtime}${settings ? ', with fleet.json' : ''}) in ${s(result.totalMs)}: ` +
+        `runtime ${argv.runtime}${settings ? ', with fleet.json' : ''}` +
+        `${preload.length > 0 ? `, ${preload.length} preloaded image(s)` : ''}) in ${s(result.totalMs)}: ` +
         `root file system ${result.rootfsCached ? 'cached' : s(result.rootfsMs)}, ` +
         `assembly ${s(result.assembleMs)}\n`,
     );

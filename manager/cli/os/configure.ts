@@ -1,4 +1,4 @@
-// `fleet os configure FILE.img`: writes the join settings (fleet.json) into an image's boot partition, in place.
+// `fleet os configure FILE.img`: writes the join settings (fleet.json) and preloaded container images into an image's boot partition, in place.
 import { readFile } from 'node:fs/promises';
 import {
   BOARD_SETTINGS_FILE,
@@ -7,13 +7,20 @@ import {
   type BoardSettings,
 } from '../../../shared/board-settings.js';
 import { writeBootFile } from '../../../firmware-images/boot-partition.js';
+import { fatBootPartition } from '../../../firmware-images/mbr.js';
+import { writePreload } from '../../../firmware-images/preload.js';
 import { defineCommand } from '../command.js';
 import { labelOption } from '../flags/env-labels.js';
 import { UsageError } from '../usage.js';
+import { PRELOAD_OPTION, withSavedImages } from './preload.js';
+
+/** The architecture of every board image fleet makes today. */
+const IMAGE_ARCH = 'arm64';
 
 export const configureCommand = defineCommand({
   command: 'configure <image>',
-  describe: 'Write the join settings (fleet.json) into an image without rebuilding it',
+  describe:
+    'Write the join settings (fleet.json) and preloaded images into an image without rebuilding it',
   builder: (y) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'the disk image' })
@@ -21,21 +28,37 @@ export const configureCommand = defineCommand({
         type: 'string',
         array: true,
         nargs: 1,
-        demandOption: true,
         describe: 'manager address HOST:PORT; repeat or separate with commas for several',
       })
-      .option('token', { type: 'string', demandOption: true, describe: 'worker join token' })
+      .option('token', { type: 'string', describe: 'worker join token (with --manager)' })
       .options(BOARD_SETTING_OPTIONS)
+      .options(PRELOAD_OPTION)
       .example(
         '$0 os configure pi.img --manager 10.0.0.2:8883 --token FLEET-1-… --label room=lab',
         'make every board flashed from pi.img join that manager',
+      )
+      .example(
+        '$0 os configure pi.img --preload ghcr.io/acme/web:1.2',
+        'boards flashed from pi.img start that image without a registry',
       ),
   handler: async (argv) => {
-    const settings = await settingsFrom({
-      managers: argv.manager,
-      token: argv.token,
-      ...boardSettingFlags(argv),
-    });
+    const preload = argv.preload ?? [];
+    const settings = await joinSettings(argv);
+    if (settings === undefined && preload.length === 0) {
+      throw new UsageError('give --manager and --token, or --preload IMAGE, or both');
+    }
+    if (preload.length > 0) {
+      await fatBootPartition(argv.image); // a file that is no board image fails before any saving
+      const log = (line: string): boolean => process.stderr.write(`${line}\n`);
+      const fit = await withSavedImages(preload, argv.image, { boardArch: IMAGE_ARCH, log }, (s) =>
+        writePreload(argv.image, s),
+      );
+      process.stdout.write(
+        `Wrote ${preload.length} preloaded image${preload.length > 1 ? 's' : ''} to ${argv.image} ` +
+          `(${(fit.neededBytes / 1024 / 1024).toFixed(1)} MiB of the boot partition)\n`,
+      );
+    }
+    if (settings === undefined) return;
     await writeBootFile(argv.image, BOARD_SETTINGS_FILE, formatBoardSettings(settings));
     const labels = Object.keys(settings.labels).length;
     process.stdout.write(
@@ -45,6 +68,26 @@ export const configureCommand = defineCommand({
     );
   },
 });
+
+/** The settings from --manager, --token and the other settings flags; undefined when none is given. */
+export async function joinSettings(
+  argv: Parameters<typeof boardSettingFlags>[0] & { manager?: string[]; token?: string },
+): Promise<BoardSettings | undefined> {
+  const managers = argv.manager ?? [];
+  if (managers.length > 0 !== (argv.token !== undefined)) {
+    throw new UsageError('--manager and --token go together');
+  }
+  if (argv.token !== undefined) {
+    return settingsFrom({ managers, token: argv.token, ...boardSettingFlags(argv) });
+  }
+  const given = (['hostname', 'wifi-ssid', 'wifi-passphrase', 'ssh-key', 'timezone'] as const).find(
+    (flag) => argv[flag] !== undefined,
+  );
+  if (Object.keys(argv.label).length > 0)
+    throw new UsageError('--label needs --manager and --token');
+  if (given !== undefined) throw new UsageError(`--${given} needs --manager and --token`);
+  return undefined;
+}
 
 /** The settings flags `os configure` and `os build` share, besides --manager and --token. */
 export const BOARD_SETTING_OPTIONS = {
