@@ -14,7 +14,9 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // the CPU; ingress also needs Docker. cli times the command line (beside docker node ls when
 // Docker answers; it joins a swarm that is active, or creates one and leaves it). stack deploys a
 // 10-service stack with fleet, docker stack deploy and raw docker run, then times names across nodes.
-const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack'];
+// os-image builds a qemu-arm64 and an rpi4 board image (root, mmdebstrap, qemu-user; about 20 min)
+// and boots the first under qemu-system-aarch64.
+const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack', 'os-image'];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 

@@ -39,9 +39,11 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembledIma
     extraBytes: 4 * MIB,
     minBytes: Math.max(MIN_FAT32_BYTES, opts.minBootMiB * MIB),
   });
+  // ext4's own tables, its journal and the first boot's writes; the board grows the root
+  // partition to fill its card before anything else runs.
   const rootBytes = withHeadroom(await treeBytes(opts.rootDir), {
-    ratio: 0.25,
-    extraBytes: 16 * MIB,
+    ratio: 0.08,
+    extraBytes: 40 * MIB,
     minBytes: 32 * MIB,
   });
   const layout = planLayout(bootBytes, rootBytes);

@@ -22,6 +22,11 @@ export const boardSchema = z
     /** Directories under /lib/modules/VERSION/kernel/ the board cannot use, removed from the image. */
     trimModules: z.array(z.string().regex(/^[a-z0-9_][a-z0-9_/-]*$/)).default([]),
     /**
+     * Device-tree folders (by vendor) kept in /usr/lib/linux-image-VERSION/; the kernel package
+     * ships every arm64 board's, and the rest are removed. The boot files are copied first.
+     */
+    deviceTrees: z.array(z.string().regex(/^[a-z0-9-]+$/)).default([]),
+    /**
      * Kernel modules the initramfs holds: what the board needs to reach its root file system
      * (storage controller, block device, ext4). Built-in drivers may be named; they are skipped.
      */

@@ -5,6 +5,7 @@ import {
   mkdir,
   mkdtemp,
   readFile,
+  readdir,
   rm,
   symlink,
   writeFile,
@@ -97,8 +98,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     log('collecting the boot files');
     await collectBootFiles(board, rootDir, bootDir, opts.settingsJson);
     if (opts.preload) await stagePreload(opts.preload, bootDir);
-    // The boot partition is mounted here; its copies in the root would only take space.
+    // The boot partition is mounted here; its copies in the root would only take space, as
+    // would the kernel and initramfs in /boot, which boot from the boot partition.
     await rm(path.join(rootDir, BOOT_MOUNT), { recursive: true, force: true });
+    await removeBootCopies(rootDir);
     await mkdir(path.join(rootDir, BOOT_MOUNT), { recursive: true });
     log('assembling the image');
     const image = await assembleImage({
@@ -157,5 +160,13 @@ async function addFleet(rootDir: string, node: string, opts: BuildOptions): Prom
       step,
       err.code === 'ENOSPC' ? 'no space left on the device' : err.message,
     );
+  }
+}
+
+/** /boot's kernel and initramfs: the board boots the copies on its boot partition. */
+async function removeBootCopies(rootDir: string): Promise<void> {
+  const dir = path.join(rootDir, 'boot');
+  for (const name of await readdir(dir)) {
+    if (/^(vmlinuz|initrd\.img)-/.test(name)) await rm(path.join(dir, name), { force: true });
   }
 }

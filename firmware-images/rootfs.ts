@@ -83,12 +83,22 @@ export function customizeHook(board: Board): string {
   return [
     'set -e',
     ...(trims ? [`rm -rf ${trims}`] : []),
+    deviceTreeTrim(board),
+    // udev keeps the compiled hardware database (hwdb.bin); its sources are only for rebuilding it.
+    'rm -rf "$1"/usr/lib/udev/hwdb.d',
     'for v in "$1"/lib/modules/*; do chroot "$1" depmod "${v##*/}"; done',
     'mkdir -p "$1"/etc/systemd/network',
     `printf '[Match]\\nName=eth* en*\\n\\n[Network]\\nDHCP=yes\\n' > "$1"/etc/systemd/network/20-wired.network`,
     'chroot "$1" systemctl enable systemd-networkd systemd-resolved systemd-timesyncd',
     'rm -f "$1"/etc/ssh/ssh_host_*',
   ].join('\n');
+}
+
+/** The shell line that removes the device-tree folders the board does not keep from "$1". */
+export function deviceTreeTrim(board: Board): string {
+  // A case pattern no folder name matches when the board keeps none.
+  const keep = board.deviceTrees.length > 0 ? board.deviceTrees.join('|') : '/';
+  return `for d in "$1"/usr/lib/linux-image-*/*; do case "\${d##*/}" in ${keep}) ;; *) rm -rf "$d" ;; esac; done`;
 }
 
 /**
@@ -112,6 +122,9 @@ export function mmdebstrapArgs(spec: RootfsSpec, out: string, aptCache?: string)
     `--architectures=${spec.board.arch}`,
     '--format=tar',
     `--components=${componentsOf(spec.board).join(',')}`,
+    // /bin, /lib and /sbin made links into /usr before anything is installed, as Debian's
+    // installer does; otherwise apt picks usrmerge, which brings Perl (30 MB) into the image.
+    '--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr',
     `--include=${rootfsPackages(spec).join(',')}`,
     '--aptopt=APT::Install-Recommends "false"',
     ...DPKG_EXCLUDES.map((o) => `--dpkgopt=${o}`),

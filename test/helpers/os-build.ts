@@ -127,3 +127,23 @@ export async function inspectQemuImage(image: string, scratch: string): Promise<
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** The names in a "newc" cpio archive (an initramfs), read without cpio. */
+export function cpioNames(archive: Buffer): string[] {
+  const names: string[] = [];
+  const pad4 = (n: number): number => (n + 3) & ~3;
+  let at = 0;
+  while (at + 110 <= archive.length) {
+    const magic = archive.toString('latin1', at, at + 6);
+    if (magic !== '070701' && magic !== '070702') break;
+    const field = (i: number): number =>
+      parseInt(archive.toString('latin1', at + 6 + i * 8, at + 14 + i * 8), 16);
+    const size = field(6);
+    const nameSize = field(11);
+    const name = archive.toString('utf8', at + 110, at + 110 + nameSize - 1);
+    if (name === 'TRAILER!!!') break;
+    names.push(name);
+    at = pad4(pad4(at + 110 + nameSize) + size);
+  }
+  return names;
+}

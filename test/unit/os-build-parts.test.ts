@@ -1,8 +1,27 @@
 // The pure parts of `fleet os build`: mmdebstrap's arguments from a profile, the cache key, the agent's and board setup's units, fstab, ELF checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadBoard } from '../../firmware-images/board.js';
+import { spawnSync } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadBoard, type Board } from '../../firmware-images/board.js';
 import { bootSourceOf } from '../../firmware-images/boot-files.js';
+import {
+  INITRAMFS_CONF,
+  INITRAMFS_HOOK,
+  initramfsConf,
+  initramfsHook,
+  initramfsSetupHook,
+} from '../../firmware-images/initramfs.js';
 import { aarch64ElfProblem } from '../../firmware-images/node-binary.js';
 import {
   agentUnit,
@@ -15,6 +34,7 @@ import {
 import {
   DEFAULT_MIRROR,
   customizeHook,
+  deviceTreeTrim,
   mmdebstrapArgs,
   rootfsCacheKey,
   rootfsPackages,
@@ -165,4 +185,60 @@ test('boot files come from templates, the kernel, the initramfs, device trees or
   assert.equal(bootSourceOf('initrd.img').kind, 'initrd');
   assert.equal(bootSourceOf('bcm2711-rpi-4-b.dtb').kind, 'dtb');
   assert.equal(bootSourceOf('start4.elf').kind, 'firmware');
+});
+
+test('the root is merged-/usr from the start, so usrmerge and Perl stay out', async () => {
+  const qemu = await loadBoard('qemu-arm64');
+  const args = mmdebstrapArgs({ board: qemu, runtime: 'process', mirror: DEFAULT_MIRROR }, '/o');
+  assert.ok(args.includes('--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr'));
+});
+
+test("the initramfs holds the board's listed modules, made before the kernel is installed", async () => {
+  const qemu = await loadBoard('qemu-arm64');
+  assert.equal(initramfsConf(), 'MODULES=list\nCOMPRESS=gzip\n');
+  assert.match(initramfsHook(qemu), /^manual_add_modules virtio_pci virtio_mmio virtio_blk ext4 /m);
+  const args = mmdebstrapArgs({ board: qemu, runtime: 'process', mirror: DEFAULT_MIRROR }, '/o');
+  const setup = args.find((a) => a.startsWith('--setup-hook=set -e')) ?? '';
+  assert.ok(setup.includes(INITRAMFS_HOOK) && setup.includes(INITRAMFS_CONF), setup);
+  // The Pi 3 and 4 list the same modules, so they share one root file system.
+  const [rpi3, rpi4] = [await loadBoard('rpi3'), await loadBoard('rpi4')];
+  assert.deepEqual(rpi3.initramfsModules, rpi4.initramfsModules);
+  assert.ok(rpi4.initramfsModules.includes('sdhci_iproc'));
+});
+
+test('the setup hook writes the initramfs files as given, when run by a shell', async () => {
+  const qemu = await loadBoard('qemu-arm64');
+  const root = mkdtempSync(path.join(os.tmpdir(), 'fleet-initramfs-'));
+  try {
+    const r = spawnSync('sh', ['-c', initramfsSetupHook(qemu), 'hook', root]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(readFileSync(path.join(root, INITRAMFS_CONF), 'utf8'), initramfsConf());
+    assert.equal(readFileSync(path.join(root, INITRAMFS_HOOK), 'utf8'), initramfsHook(qemu));
+    assert.equal(statSync(path.join(root, INITRAMFS_HOOK)).mode & 0o777, 0o755);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('device trees: a Pi keeps only broadcom/, the QEMU board none, when run by a shell', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'fleet-dtb-'));
+  try {
+    const trees = path.join(root, 'usr/lib/linux-image-6.1.0-9-arm64');
+    const remaining = (board: Board): string[] => {
+      for (const v of ['broadcom', 'amlogic', 'rockchip']) {
+        mkdirSync(path.join(trees, v), { recursive: true });
+        writeFileSync(path.join(trees, v, 'a.dtb'), '');
+      }
+      const r = spawnSync('sh', ['-c', deviceTreeTrim(board), 'hook', root]);
+      assert.equal(r.status, 0, r.stderr.toString());
+      return readdirSync(trees).sort();
+    };
+    assert.deepEqual(remaining(await loadBoard('rpi4')), ['broadcom']);
+    assert.deepEqual(remaining(await loadBoard('qemu-arm64')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const qemu = customizeHook(await loadBoard('qemu-arm64'));
+  assert.ok(qemu.includes(deviceTreeTrim(await loadBoard('qemu-arm64'))));
+  assert.match(qemu, /rm -rf "\$1"\/usr\/lib\/udev\/hwdb\.d/);
 });
