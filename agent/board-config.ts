@@ -8,6 +8,7 @@ import {
   type BoardSettings,
 } from '../shared/board-settings.js';
 import { errorMessage } from '../shared/errors.js';
+import { replaceFile } from './board/files.js';
 
 /** What the settings file contributes to `agent start`; flags given on the command line win. */
 export interface BoardStart {
@@ -106,14 +107,7 @@ export async function forgetBoardToken(file: string, settings: BoardSettings): P
   if (!settings.token) return false;
   const { token: _used, ...rest } = settings;
   void _used;
-  const tmp = `${file}.tmp`;
-  await fs.writeFile(tmp, formatBoardSettings(rest));
-  const handle = await fs.open(tmp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
+  // On the FAT boot partition the mode is the mount's (root only, see fstab).
+  await replaceFile(file, formatBoardSettings(rest), 0o600);
   return true;
 }

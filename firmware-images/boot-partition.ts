@@ -38,21 +38,11 @@ export async function readBootFile(image: string, name: string): Promise<string 
 
 /** Writes `text` as `name` at the root of the boot partition, replacing any file of that name. */
 export async function writeBootFile(image: string, name: string, text: string): Promise<void> {
-  const d = await bootDrive(image);
   const work = await mkdtemp(path.join(tmpdir(), 'fleet-boot-'));
   try {
     const local = path.join(work, name);
     await writeFile(local, text, { mode: 0o600 });
-    // -o overwrites without asking; -D o does the same for a clash of short names.
-    await runTool(`writing ${name} to the boot partition`, 'mcopy', [
-      '-o',
-      '-D',
-      'o',
-      '-i',
-      d,
-      local,
-      `::/${name}`,
-    ]);
+    await copyToBoot(image, local, name);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -116,6 +106,7 @@ export async function bootPathExists(image: string, name: string): Promise<boole
 /** Copies the local file `local` to `name` ("preload/x.tar") on the boot partition, replacing it. */
 export async function copyToBoot(image: string, local: string, name: string): Promise<void> {
   const d = await bootDrive(image);
+  // -o overwrites without asking; -D o does the same for a clash of short names.
   await runTool(`copying ${name} to the boot partition`, 'mcopy', [
     '-o',
     '-D',

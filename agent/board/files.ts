@@ -24,6 +24,15 @@ export async function writeIfChanged(file: string, text: string, mode = 0o644): 
     return true;
   }
   await fs.mkdir(path.dirname(file), { recursive: true });
+  await replaceFile(file, text, mode);
+  return true;
+}
+
+/**
+ * Replaces `file` whole: a temporary file beside it is written, synced to the disk and renamed
+ * over it, so a power cut leaves the old file or the new one, never half of either.
+ */
+export async function replaceFile(file: string, text: string, mode = 0o644): Promise<void> {
   const tmp = `${file}.fleet-tmp`;
   await fs.writeFile(tmp, text, { mode });
   await fs.chmod(tmp, mode);
@@ -34,7 +43,6 @@ export async function writeIfChanged(file: string, text: string, mode = 0o644): 
     await handle.close();
   }
   await fs.rename(tmp, file);
-  return true;
 }
 
 /** Makes `link` a symbolic link to `target`, replacing whatever is there. True when it changed. */

@@ -104,7 +104,10 @@ async function bootMeasure(image: string, work: string): Promise<string[][]> {
     const t0 = Date.now();
     vm = await bootBoard(image, work);
     const ready = await poll(
-      async () => (await cliJson<NodeJson[]>(m, ['node', 'ls'])).find((n) => n.status === 'ready'),
+      async () =>
+        (await cliJson<NodeJson[]>(m, ['node', 'ls'])).find(
+          (n) => n.role === 'worker' && n.status === 'ready',
+        ),
       2_000,
       10 * MIN,
     );

@@ -64,7 +64,7 @@ export async function bootBoard(
     ...['-append', readFileSync(cmdline, 'utf8').trim()],
     ...['-drive', `file=${image},format=raw,if=none,id=disk`],
     ...['-device', 'virtio-blk-pci,drive=disk'],
-    ...['-netdev', 'user,id=net', '-device', 'virtio-net-pci,netdev=net'],
+    ...['-netdev', 'user,id=net', '-device', 'virtio-net-pci,netdev=net,romfile='],
     ...['-serial', 'stdio', '-monitor', 'none'],
     ...['-qmp', `unix:${qmp},server=on,wait=off`],
   ];

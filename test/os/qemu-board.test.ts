@@ -73,7 +73,9 @@ test(
     vm = await bootBoard(image, dir);
     boardNode = await waitFor(
       async () =>
-        (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find((n) => n.status === 'ready'),
+        (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
+          (n) => n.role === 'worker' && n.status === 'ready',
+        ),
       { what: 'the board to join and be ready', timeoutMs: 6 * 60_000, intervalMs: 2_000 },
     );
     console.log(`first boot to ready: ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -126,7 +128,10 @@ test(
       { what: 'the board to be ready again', timeoutMs: 5 * 60_000, intervalMs: 2_000 },
     );
     assert.equal(again.name, first.name);
-    assert.equal((await cliJson<NodeJson[]>(manager, ['node', 'ls'])).length, 1, 'no second node');
+    const workers = (await cliJson<NodeJson[]>(manager, ['node', 'ls'])).filter(
+      (n) => n.role === 'worker',
+    );
+    assert.equal(workers.length, 1, 'no second node');
     const task = await runningTask(manager, 'labjob', 2 * 60_000);
     assert.equal(task.node, first.id);
     await vm.powerOff(90_000);
