@@ -1,4 +1,4 @@
-// `fleet os build|configure|inspect|flash`: board images (see docs/images.md), named after balena-cli's `os` commands.
+// `fleet os build|configure|inspect|flash`: board images (see docs/board-images.md), named after balena-cli's `os` commands.
 import { commandGroup, listed } from '../command.js';
 import { buildCommand } from './build.js';
 import { configureCommand } from './configure.js';
