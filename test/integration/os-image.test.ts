@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +12,7 @@ import { parseMountinfo, rootMount } from '../../firmware-images/device.js';
 import { SECTOR } from '../../firmware-images/layout.js';
 import { readPartitionTable } from '../../firmware-images/mbr.js';
 import { FLEET, tempDir } from '../helpers/cluster.js';
+import { mountTmpfs, unmount } from '../helpers/tmpfs.js';
 
 const run = promisify(execFile);
 const TOOLS_ENV = {
@@ -267,3 +269,20 @@ function rootBlockDevice(): string | null {
     return null;
   }
 }
+
+test('a build that fills the disk fails with a clear error and leaves nothing behind', async (t) => {
+  const small = path.join(dir, 'small-disk');
+  await fs.mkdir(small);
+  if (!(await mountTmpfs(t, small, '8m'))) return;
+  t.after(() => unmount(small));
+  const content = path.join(dir, 'big-root');
+  await fs.mkdir(content);
+  // Random bytes: the image copy skips zero blocks, so zeros would not fill anything.
+  await fs.writeFile(path.join(content, 'payload'), randomBytes(12 * 2 ** 20));
+  const out = path.join(small, 'full.img');
+  await assert.rejects(
+    assembleImage({ bootDir: path.join(dir, 'boot'), rootDir: content, out, minBootMiB: 36 }),
+    (e: Error) => /no space left/i.test(e.message),
+  );
+  assert.deepEqual(await fs.readdir(small), [], 'no image, .partial or work folder left');
+});
