@@ -47,7 +47,7 @@ export async function bootFileOf(image: string, name: string, dest: string): Pro
 export async function bootBoard(
   image: string,
   workDir: string,
-  opts: { memoryMiB?: number; cpus?: number } = {},
+  opts: { memoryMiB?: number; cpus?: number; network?: boolean } = {},
 ): Promise<BoardVm> {
   const kernel = path.join(workDir, 'vmlinuz');
   const initrd = path.join(workDir, 'initrd.img');
@@ -64,7 +64,10 @@ export async function bootBoard(
     ...['-append', readFileSync(cmdline, 'utf8').trim()],
     ...['-drive', `file=${image},format=raw,if=none,id=disk`],
     ...['-device', 'virtio-blk-pci,drive=disk'],
-    ...['-netdev', 'user,id=net', '-device', 'virtio-net-pci,netdev=net,romfile='],
+    // Without a network the board has no interface at all, as a board with its cable pulled.
+    ...(opts.network === false
+      ? ['-nic', 'none']
+      : ['-netdev', 'user,id=net', '-device', 'virtio-net-pci,netdev=net,romfile=']),
     ...['-serial', 'stdio', '-monitor', 'none'],
     ...['-qmp', `unix:${qmp},server=on,wait=off`],
   ];

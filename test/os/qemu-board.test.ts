@@ -1,4 +1,4 @@
-// A qemu-arm64 board image from `fleet os build`, configured with `fleet os configure`, booted twice under QEMU: it joins on its own, runs a task, and rejoins with its stored identity.
+// A qemu-arm64 board image from `fleet os build`, configured with `fleet os configure`, booted under QEMU: it joins on its own, runs a task, rejoins with its stored identity, and runs the task offline.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -20,6 +20,9 @@ import { waitFor } from '../helpers/wait.js';
 const missing = osBuildMissing() ?? qemuSystemMissing();
 if (missing && process.env.CI === 'true')
   throw new Error(`in CI the board tests must run: ${missing}`);
+
+/** The task says on the board's console that it runs, so a board without a network shows it too. */
+const TASK_SCRIPT = 'echo "labjob runs as $$" > /dev/console; exec sleep 600';
 
 let dir = '';
 let image = '';
@@ -88,7 +91,7 @@ test(
     );
     await cliOk(manager, [
       ...['service', 'create', '--detach', '--name', 'labjob'],
-      ...['--constraint', 'node.labels.room==lab', 'busybox', 'sleep', '600'],
+      ...['--constraint', 'node.labels.room==lab', 'busybox', 'sh', '-c', TASK_SCRIPT],
     ]);
     const task = await runningTask(manager, 'labjob', 3 * 60_000);
     assert.equal(task.node, boardNode.id);
@@ -134,7 +137,19 @@ test(
     assert.equal(workers.length, 1, 'no second node');
     const task = await runningTask(manager, 'labjob', 2 * 60_000);
     assert.equal(task.node, first.id);
-    await vm.powerOff(90_000);
+    assert.equal(await vm.powerOff(90_000), 'clean');
+    vm = undefined;
+  },
+);
+
+test(
+  'a board that cannot reach its manager still brings its task back',
+  { skip: missing ?? false, timeout: 4 * 60_000 },
+  async (t) => {
+    if (!boardNode) return t.skip('the first boot did not join');
+    vm = await bootBoard(image, dir, { network: false });
+    await vm.waitForConsole(/labjob runs as \d+/, 'the task to start offline', 3 * 60_000);
+    assert.equal(await vm.powerOff(90_000), 'clean');
     vm = undefined;
   },
 );
