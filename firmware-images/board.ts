@@ -22,6 +22,17 @@ export const boardSchema = z
     /** Directories under /lib/modules/VERSION/kernel/ the board cannot use, removed from the image. */
     trimModules: z.array(z.string().regex(/^[a-z0-9_][a-z0-9_/-]*$/)).default([]),
     /**
+     * Folders under /lib/modules/VERSION/kernel/ of which only the named entries stay (shell
+     * patterns: "*.ko" keeps the modules directly in the folder): the network cards of the
+     * board's own vendor, say, rather than every server's.
+     */
+    keepOnlyModules: z
+      .record(
+        z.string().regex(/^[a-z0-9_][a-z0-9_/-]*$/),
+        z.array(z.string().regex(/^[a-z0-9_.*-]+$/)).min(1),
+      )
+      .default({}),
+    /**
      * Device-tree folders (by vendor) kept in /usr/lib/linux-image-VERSION/; the kernel package
      * ships every arm64 board's, and the rest are removed. The boot files are copied first.
      */

@@ -15,7 +15,7 @@ import type { Clock } from '../shared/clock.js';
 import { assembleImage, type AssembledImage } from './assemble.js';
 import type { Board } from './board.js';
 import { collectBootFiles } from './boot-files.js';
-import { armNodeBinary } from './node-binary.js';
+import { ARM64_STRIP, armNodeBinary, stripArm64 } from './node-binary.js';
 import {
   AGENT_DATA_DIR,
   AGENT_PATH,
@@ -139,6 +139,9 @@ async function addFleet(rootDir: string, node: string, opts: BuildOptions): Prom
     await mkdir(path.dirname(at(NODE_PATH)), { recursive: true });
     await copyFile(node, at(NODE_PATH));
     await chmod(at(NODE_PATH), 0o755);
+    if (!(await stripArm64(at(NODE_PATH)))) {
+      opts.log(`Node.js keeps its symbols: ${ARM64_STRIP} is not installed`);
+    }
     await mkdir(path.dirname(at(AGENT_PATH)), { recursive: true });
     const agent = await readFile(opts.agentBundle, 'utf8');
     await writeFile(at(AGENT_PATH), agent, { mode: 0o755 });

@@ -37,7 +37,10 @@ export const BASE_PACKAGES: readonly string[] = [
 /** Docker's engine from Debian, for --runtime docker. */
 export const DOCKER_PACKAGES: readonly string[] = ['docker.io'];
 
-/** Documentation, manual pages and translations: nothing on a headless board reads them. */
+/**
+ * Files dpkg leaves out: documentation, manual pages and translations, which nothing on a
+ * headless board reads, and the programs and firmware below.
+ */
 export const DPKG_EXCLUDES: readonly string[] = [
   'path-exclude=/usr/share/man/*',
   'path-exclude=/usr/share/info/*',
@@ -46,6 +49,16 @@ export const DPKG_EXCLUDES: readonly string[] = [
   'path-exclude=/usr/share/locale/*',
   'path-include=/usr/share/locale/locale.alias',
   'path-exclude=/usr/share/lintian/*',
+  // docker.io's libnetwork test tools, containerd's own command line and its v1 shims: dockerd
+  // runs containers through containerd-shim-runc-v2 alone.
+  'path-exclude=/usr/bin/dnet',
+  'path-exclude=/usr/sbin/ovrouter',
+  'path-exclude=/usr/bin/ctr',
+  'path-exclude=/usr/bin/containerd-shim',
+  'path-exclude=/usr/bin/containerd-shim-runc-v1',
+  // Firmware of Broadcom's and Cypress's PCIe Wi-Fi cards; a Pi's radio is on SDIO.
+  'path-exclude=/usr/lib/firmware/brcm/*-pcie*',
+  'path-exclude=/usr/lib/firmware/cypress/*-pcie*',
 ];
 
 export interface RootfsSpec {
@@ -83,6 +96,9 @@ export function customizeHook(board: Board): string {
   return [
     'set -e',
     ...(trims ? [`rm -rf ${trims}`] : []),
+    ...Object.entries(board.keepOnlyModules).map(([dir, keep]) =>
+      keepOnly(`lib/modules/*/kernel/${dir}`, keep),
+    ),
     deviceTreeTrim(board),
     // udev keeps the compiled hardware database (hwdb.bin); its sources are only for rebuilding it.
     'rm -rf "$1"/usr/lib/udev/hwdb.d',
@@ -94,12 +110,16 @@ export function customizeHook(board: Board): string {
   ].join('\n');
 }
 
-/** The shell line that removes the device-tree folders the board does not keep from "$1". */
-export function deviceTreeTrim(board: Board): string {
-  // A case pattern no folder name matches when the board keeps none.
-  const keep = board.deviceTrees.length > 0 ? board.deviceTrees.join('|') : '/';
-  return `for d in "$1"/usr/lib/linux-image-*/*; do case "\${d##*/}" in ${keep}) ;; *) rm -rf "$d" ;; esac; done`;
+/** A shell line removing every entry of the folders `dirs` (a glob under "$1") but those matching `keep`. */
+export function keepOnly(dirs: string, keep: readonly string[]): string {
+  // A case pattern no entry's name matches when nothing is kept.
+  const names = keep.length > 0 ? keep.join('|') : '/';
+  return `for d in "$1"/${dirs}/*; do case "\${d##*/}" in ${names}) ;; *) rm -rf "$d" ;; esac; done`;
 }
+
+/** The shell line that removes the device-tree folders the board does not keep from "$1". */
+export const deviceTreeTrim = (board: Board): string =>
+  keepOnly('usr/lib/linux-image-*', board.deviceTrees);
 
 /**
  * mmdebstrap's arguments for a tarball of the board's root file system at `out`. With

@@ -81,6 +81,7 @@ const PACKAGES: Record<string, string> = {
   mmdebstrap: 'mmdebstrap',
   tar: 'tar',
   npm: 'npm',
+  'aarch64-linux-gnu-strip': 'binutils-aarch64-linux-gnu',
 };
 
 function toolPackage(cmd: string): string {

@@ -234,6 +234,15 @@ test('device trees: a Pi keeps only broadcom/, the QEMU board none, when run by 
       return readdirSync(trees).sort();
     };
     assert.deepEqual(remaining(await loadBoard('rpi4')), ['broadcom']);
+    // The same loop keeps a Pi's own network drivers and the SCSI core's modules.
+    const scsi = path.join(root, 'lib/modules/6.1.0-9-arm64/kernel/drivers/scsi');
+    mkdirSync(path.join(scsi, 'qla2xxx'), { recursive: true });
+    for (const f of ['sd_mod.ko', 'scsi_mod.ko']) writeFileSync(path.join(scsi, f), '');
+    const pi = customizeHook(await loadBoard('rpi4'));
+    const line = pi.split('\n').find((l) => l.includes('kernel/drivers/scsi/*')) ?? '';
+    const r = spawnSync('sh', ['-c', line, 'hook', root]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.deepEqual(readdirSync(scsi).sort(), ['scsi_mod.ko', 'sd_mod.ko']);
     assert.deepEqual(remaining(await loadBoard('qemu-arm64')), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
