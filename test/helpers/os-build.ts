@@ -37,10 +37,10 @@ export interface CliRun {
 }
 
 /** `fleet ARGS` with the tools' directories on PATH; never throws. */
-export async function fleetCli(args: string[]): Promise<CliRun> {
+export async function fleetCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   try {
     const r = await run(process.execPath, [FLEET, ...args], {
-      env: TOOLS_ENV,
+      env: { ...TOOLS_ENV, ...env },
       maxBuffer: 1 << 24,
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };

@@ -1,44 +1,24 @@
 // Board images end to end with the real tools and no mounts: assemble, inspect, configure, flash to files, and the refusals.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { assembleImage, type AssembledImage } from '../../firmware-images/assemble.js';
 import { bootTexts, loadBoard } from '../../firmware-images/board.js';
 import { parseMountinfo, rootMount } from '../../firmware-images/device.js';
 import { SECTOR } from '../../firmware-images/layout.js';
 import { readPartitionTable } from '../../firmware-images/mbr.js';
-import { FLEET, tempDir } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/cluster.js';
+import { fleetCli, tool, type CliRun } from '../helpers/os-build.js';
 import { mountTmpfs, unmount } from '../helpers/tmpfs.js';
-
-const run = promisify(execFile);
-const TOOLS_ENV = {
-  ...process.env,
-  MTOOLS_SKIP_CHECK: '1',
-  PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
-};
 
 let dir = '';
 let image: AssembledImage;
 
 /** `fleet <args>` through bin/fleet.js; nothing it runs may write to a block device. */
-async function fleet(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [FLEET, ...args], {
-      env: { ...TOOLS_ENV, FLEET_OS_FLASH_FILES_ONLY: '1' },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
-
-const tool = async (cmd: string, args: string[]): Promise<string> =>
-  (await run(cmd, args, { env: TOOLS_ENV, maxBuffer: 1 << 24 })).stdout;
+const fleet = (args: string[]): Promise<CliRun> =>
+  fleetCli(args, { FLEET_OS_FLASH_FILES_ONLY: '1' });
 
 before(async () => {
   dir = tempDir('os-image');

@@ -12,30 +12,15 @@ import { SECTOR } from '../../firmware-images/layout.js';
 import { stagePreload } from '../../firmware-images/preload.js';
 import { withSavedImages } from '../../manager/cli/os/preload.js';
 import { parsePreloadIndex } from '../../shared/preload-index.js';
-import { FLEET, tempDir } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/cluster.js';
+import { fleetCli, tool, type CliRun } from '../helpers/os-build.js';
 import { ensureTestImage, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 
 const run = promisify(execFile);
-const TOOLS_ENV = {
-  ...process.env,
-  MTOOLS_SKIP_CHECK: '1',
-  PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
-};
 
 let dir = '';
 
-async function fleet(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [FLEET, ...args], { env: TOOLS_ENV });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
-
-const tool = async (cmd: string, args: string[]): Promise<string> =>
-  (await run(cmd, args, { env: TOOLS_ENV, maxBuffer: 1 << 24 })).stdout;
+const fleet = (args: string[]): Promise<CliRun> => fleetCli(args);
 
 /** mtools' drive for the boot partition of an assembled image. */
 const drive = (img: AssembledImage): string => `${img.path}@@${img.layout.boot.start * SECTOR}`;
