@@ -17,6 +17,8 @@ const SUITES = ['unit', 'integration', 'e2e', 'sim', 'os'];
 const PARALLEL_SUITES = new Set(['unit', 'sim']);
 // One test file may take this long before the runner cancels it (it must not hang CI).
 const FILE_TIMEOUT_MS = Number(process.env.FLEET_TEST_FILE_TIMEOUT_MS ?? 600_000);
+// A board-image file builds a root file system under qemu-user and boots it under QEMU.
+const OS_FILE_TIMEOUT_MS = Number(process.env.FLEET_TEST_OS_FILE_TIMEOUT_MS ?? 25 * 60_000);
 // The whole run may take this long; past it every test process is killed.
 const TOTAL_TIMEOUT_MS = Number(process.env.FLEET_TEST_TOTAL_TIMEOUT_MS ?? 60 * 60_000);
 const PARALLEL = Math.max(2, Number(process.env.FLEET_TEST_PARALLEL ?? availableParallelism()));
@@ -88,7 +90,12 @@ const steps = [
       concurrency: 1,
       files: files.filter((f) => ['integration', 'e2e'].includes(suiteOf(f))),
     },
-    { name: 'board image', concurrency: 1, files: files.filter((f) => suiteOf(f) === 'os') },
+    {
+      name: 'board image',
+      concurrency: 1,
+      timeoutMs: OS_FILE_TIMEOUT_MS,
+      files: files.filter((f) => suiteOf(f) === 'os'),
+    },
   ],
 ]
   .map((step) => step.filter((p) => p.files.length > 0))
@@ -122,15 +129,16 @@ function killAll(signal) {
  * out in whole lines; a phase beside another has its lines marked with its name.
  */
 function runPhase(phase, marked) {
+  const timeoutMs = phase.timeoutMs ?? FILE_TIMEOUT_MS;
   console.log(
     `run-tests: ${phase.files.length} ${phase.name} file(s), ${phase.concurrency} at a time ` +
-      `(per-file timeout ${FILE_TIMEOUT_MS / 1000} s)`,
+      `(per-file timeout ${timeoutMs / 1000} s)`,
   );
   const nodeArgs = [
     '--test',
     `--test-concurrency=${phase.concurrency}`,
     '--test-reporter=spec',
-    `--test-timeout=${FILE_TIMEOUT_MS}`,
+    `--test-timeout=${timeoutMs}`,
     ...nodeFlags,
     ...phase.files.map((f) => relative(root, f)),
   ];

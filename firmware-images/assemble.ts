@@ -42,8 +42,8 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembledIma
   // ext4's own tables, its journal and the first boot's writes; the board grows the root
   // partition to fill its card before anything else runs.
   const rootBytes = withHeadroom(await treeBytes(opts.rootDir), {
-    ratio: 0.05,
-    extraBytes: 32 * MIB,
+    ratio: 0.03,
+    extraBytes: 24 * MIB,
     minBytes: 32 * MIB,
   });
   const layout = planLayout(bootBytes, rootBytes);
