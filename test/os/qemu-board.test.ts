@@ -25,6 +25,12 @@ if (missing && process.env.CI === 'true')
 const TASK_SCRIPT = 'echo "labjob runs as $$" > /dev/console; exec sleep 600';
 
 let dir = '';
+
+/** A test that fails with the board still on turns it off, so the next boot has the disk alone. */
+const turnOff = async (): Promise<void> => {
+  await vm?.powerOff(60_000);
+  vm = undefined;
+};
 let image = '';
 let manager: ManagerProc | undefined;
 let vm: BoardVm | undefined;
@@ -71,9 +77,10 @@ test(
       ...['--token', manager.workerToken, '--label', 'room=lab', '--hostname', 'board-{serial}'],
     ]);
     // A bigger card than the image: the root partition grows on first boot.
-    await fs.truncate(image, (await fs.stat(image)).size + 256 * 2 ** 20);
+    await fs.truncate(image, (await fs.stat(image)).size + 2 ** 30);
     const started = Date.now();
     vm = await bootBoard(image, dir);
+    t.after(turnOff);
     boardNode = await waitFor(
       async () =>
         (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
@@ -123,6 +130,7 @@ test(
       { what: 'the manager to see the board down', timeoutMs: 2 * 60_000, intervalMs: 2_000 },
     );
     vm = await bootBoard(image, dir);
+    t.after(turnOff);
     const again = await waitFor(
       async () =>
         (await cliJson<NodeJson[]>(manager!, ['node', 'ls'])).find(
@@ -148,6 +156,7 @@ test(
   async (t) => {
     if (!boardNode) return t.skip('the first boot did not join');
     vm = await bootBoard(image, dir, { network: false });
+    t.after(turnOff);
     await vm.waitForConsole(/labjob runs as \d+/, 'the task to start offline', 3 * 60_000);
     assert.equal(await vm.powerOff(90_000), 'clean');
     vm = undefined;
