@@ -56,9 +56,10 @@ export const DPKG_EXCLUDES: readonly string[] = [
   'path-exclude=/usr/bin/ctr',
   'path-exclude=/usr/bin/containerd-shim',
   'path-exclude=/usr/bin/containerd-shim-runc-v1',
-  // Firmware of Broadcom's and Cypress's PCIe Wi-Fi cards; a Pi's radio is on SDIO.
-  'path-exclude=/usr/lib/firmware/brcm/*-pcie*',
-  'path-exclude=/usr/lib/firmware/cypress/*-pcie*',
+  // Firmware of Broadcom's and Cypress's PCIe Wi-Fi cards; a Pi's radio is on SDIO. bookworm's
+  // packages still name /lib/firmware, which the merged /usr makes /usr/lib/firmware.
+  'path-exclude=/lib/firmware/brcm/*-pcie*',
+  'path-exclude=/lib/firmware/cypress/*-pcie*',
 ];
 
 export interface RootfsSpec {
