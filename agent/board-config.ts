@@ -7,8 +7,8 @@ import {
   parseBoardSettings,
   type BoardSettings,
 } from '../shared/board-settings.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { errorMessage } from '../shared/errors.js';
-import { replaceFile } from './board/files.js';
 
 /** What the settings file contributes to `agent start`; flags given on the command line win. */
 export interface BoardStart {
@@ -108,6 +108,6 @@ export async function forgetBoardToken(file: string, settings: BoardSettings): P
   const { token: _used, ...rest } = settings;
   void _used;
   // On the FAT boot partition the mode is the mount's (root only, see fstab).
-  await replaceFile(file, formatBoardSettings(rest), 0o600);
+  await writeFileAtomic(file, formatBoardSettings(rest), 0o600);
   return true;
 }

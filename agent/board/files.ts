@@ -1,6 +1,7 @@
 // Idempotent file edits for board setup: each writes, links or removes only when something differs, and says so.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 const readOrNull = (file: string): Promise<string | null> =>
   fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
@@ -24,25 +25,10 @@ export async function writeIfChanged(file: string, text: string, mode = 0o644): 
     return true;
   }
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await replaceFile(file, text, mode);
+  await writeFileAtomic(file, text, mode);
+  // The mode exactly, whatever the process's umask took away when the file was made.
+  await fs.chmod(file, mode);
   return true;
-}
-
-/**
- * Replaces `file` whole: a temporary file beside it is written, synced to the disk and renamed
- * over it, so a power cut leaves the old file or the new one, never half of either.
- */
-export async function replaceFile(file: string, text: string, mode = 0o644): Promise<void> {
-  const tmp = `${file}.fleet-tmp`;
-  await fs.writeFile(tmp, text, { mode });
-  await fs.chmod(tmp, mode);
-  const handle = await fs.open(tmp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
 }
 
 /** Makes `link` a symbolic link to `target`, replacing whatever is there. True when it changed. */
