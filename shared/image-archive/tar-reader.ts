@@ -87,7 +87,9 @@ class TarScanner {
         this.headerBytes.push(chunk.subarray(pos, pos + n));
         this.headerLength += n;
         pos += n;
-        if (this.headerLength === BLOCK) this.onHeaderBlock(Buffer.concat(this.headerBytes));
+        if (this.headerLength === BLOCK) {
+          this.onHeaderBlock(Buffer.concat(this.headerBytes), this.offset + pos - BLOCK);
+        }
       }
     }
     this.offset += chunk.length;
@@ -109,8 +111,8 @@ class TarScanner {
     );
   }
 
-  private onHeaderBlock(block: Buffer): void {
-    const at = this.offset; // approximate: the chunk's start, good enough to locate the problem
+  /** `at` is the header's position in the archive, for error messages. */
+  private onHeaderBlock(block: Buffer, at: number): void {
     this.headerBytes = [];
     this.headerLength = 0;
     if (isZeroBlock(block)) {
