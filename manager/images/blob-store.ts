@@ -98,13 +98,8 @@ export class BlobStore {
           current,
         );
       }
-      const handle = await fs.open(file, 'a', 0o600);
       try {
-        // A nearly full disk takes part of a write and fails the next: loop until all is out.
-        for (let done = 0; done < bytes.length;) {
-          const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
-          done += bytesWritten;
-        }
+        await appendAll(file, bytes);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
         const kept = (await statSize(file)) ?? 0;
@@ -113,8 +108,6 @@ export class BlobStore {
           `disk full while storing ${digest}: ${kept} bytes kept, free space and resume at ${kept}`,
           kept,
         );
-      } finally {
-        await handle.close();
       }
       return current + bytes.length;
     });
@@ -184,6 +177,19 @@ function hexOf(digest: string): string {
     );
   }
   return hex;
+}
+
+async function appendAll(file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.open(file, 'a', 0o600);
+  try {
+    // A nearly full disk takes part of a write and fails the next: loop until all is out.
+    for (let done = 0; done < bytes.length;) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
+      done += bytesWritten;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 async function sha256Of(handle: fs.FileHandle): Promise<StoredBlob> {

@@ -6,6 +6,8 @@ export interface TarEntry {
   data: Buffer;
   /** How a name over 100 bytes is written; pax by default. */
   longName?: 'pax' | 'gnu';
+  /** Puts the size in a pax `size` record and 0 in the header, as writers do past 8 GiB. */
+  paxSize?: boolean;
 }
 
 export function tarBuffer(entries: readonly TarEntry[]): Buffer {
@@ -20,6 +22,13 @@ export function tarBuffer(entries: readonly TarEntry[]): Buffer {
       }
       name = name.slice(0, 100);
     }
+    if (e.paxSize === true) {
+      parts.push(
+        ...file('PaxHeaders/size', paxRecord('size', String(e.data.length)), 'x', 'ustar'),
+      );
+      parts.push(header(name, 0, '0', 'ustar'), e.data, Buffer.alloc(padding(e.data.length)));
+      continue;
+    }
     parts.push(...file(name, e.data, '0', e.longName === 'gnu' ? 'gnu' : 'ustar'));
   }
   parts.push(Buffer.alloc(1024));
@@ -30,9 +39,10 @@ export const sha256 = (data: Buffer): string =>
   `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 function file(name: string, data: Buffer, type: string, magic: 'ustar' | 'gnu'): Buffer[] {
-  const pad = (512 - (data.length % 512)) % 512;
-  return [header(name, data.length, type, magic), data, Buffer.alloc(pad)];
+  return [header(name, data.length, type, magic), data, Buffer.alloc(padding(data.length))];
 }
+
+const padding = (size: number): number => (512 - (size % 512)) % 512;
 
 function header(name: string, size: number, type: string, magic: 'ustar' | 'gnu'): Buffer {
   const block = Buffer.alloc(512);

@@ -121,6 +121,22 @@ test('pax and GNU long names over 100 bytes name the file they precede', async (
   }
 });
 
+test('a pax size record overrides the size in the header', async () => {
+  const data = Buffer.from('x'.repeat(1500));
+  const tar = tarBuffer([
+    { name: 'big', data, paxSize: true },
+    { name: 'after', data },
+  ]);
+  const files = await scanTar(chunks(tar, 333), () => false);
+  assert.deepEqual(
+    files.map((f) => [f.name, f.size, f.digest]),
+    [
+      ['big', 1500, sha256(data)],
+      ['after', 1500, sha256(data)],
+    ],
+  );
+});
+
 test('random bytes are not a tar archive', async () => {
   await rejectsWith(randomBytes(4096), 'not-tar', /^not a tar archive: .*bad checksum/);
   await rejectsWith(Buffer.alloc(0), 'not-tar', /^not a tar archive: it is empty/);
