@@ -84,6 +84,31 @@ test('an OCI layout with a two-platform index gives both platforms and skips the
   );
 });
 
+test('a Docker 25 docker save (manifest.json naming blobs/sha256 files beside index.json) is read by its manifest.json', async () => {
+  const oci = ociArchive();
+  const arm64 = oci.platforms[0];
+  const blob = (digest: string | undefined) => `blobs/sha256/${digest?.slice(7)}`;
+  const files = new Map(oci.files);
+  const manifest = [
+    {
+      Config: blob(arm64?.configDigest),
+      RepoTags: ['example/new:2'],
+      Layers: arm64?.layers.map((l) => blob(l.digest)),
+    },
+  ];
+  files.set('manifest.json', Buffer.from(JSON.stringify(manifest)));
+  const d = await readImageArchive(chunks(tarFromFiles(files)));
+  assert.equal(d.format, 'docker-save');
+  assert.deepEqual(d.images[0]?.tags, ['example/new:2']);
+  const p = d.images[0]?.platforms[0];
+  assert.deepEqual(p?.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  assert.equal(p?.config.digest, arm64?.configDigest);
+  assert.deepEqual(
+    p?.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+    arm64?.layers,
+  );
+});
+
 test('archives made by tar(1) in GNU and POSIX formats read the same as ours', async (t) => {
   const built = ociArchive();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-oci-'));
