@@ -68,7 +68,8 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a rename or create in `dir` durable (the directory entry itself is synced). */
+export async function fsyncDir(dir: string): Promise<void> {
   const dh = await fs.open(dir, 'r');
   try {
     await dh.sync();
