@@ -116,7 +116,10 @@ async function watchSlots(
   let done = false;
   void during.finally(() => (done = true));
   while (!done) {
-    const [d, ts] = await Promise.all([inspect(h), tasks(h)]).catch(() => [null, []] as const);
+    // Tasks first, the service after: a state that still holds after the listing held during it
+    // (read side by side, a slow machine could show a listing newer than the state).
+    const ts = await tasks(h).catch(() => []);
+    const d = await inspect(h).catch(() => null);
     if (d && onlyWhile(d))
       for (const t of ts) if (t.image === image && t.desiredState === 'running') slots.add(t.slot);
     await sleep(200);
