@@ -1,13 +1,7 @@
 // What a flash target is, from /proc/self/mountinfo and /sys: a regular file, or a block device that is safe to overwrite.
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-
-export interface Mount {
-  /** "major:minor" of the device holding the file system (0:N for those without one). */
-  readonly majMin: string;
-  readonly mountPoint: string;
-  readonly source: string;
-}
+import { parseMountinfo, rootMount } from '../shared/mountinfo.js';
 
 export type FlashTarget =
   | { readonly kind: 'file'; readonly path: string }
@@ -18,26 +12,6 @@ export type FlashTarget =
       readonly removable: boolean;
       readonly capacity: number;
     };
-
-/** The mounts of /proc/self/mountinfo (proc(5)): fields 3 and 5, and the source after " - ". */
-export function parseMountinfo(text: string): Mount[] {
-  const out: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!left || right === undefined) continue;
-    const f = left.split(' ');
-    const majMin = f[2];
-    const mountPoint = f[4];
-    if (majMin === undefined || mountPoint === undefined) continue;
-    out.push({ majMin, mountPoint: unescapeOctal(mountPoint), source: right.split(' ')[1] ?? '' });
-  }
-  return out;
-}
-
-/** The device of the root file system: the last mount on "/" (a later one hides an earlier one). */
-export function rootMount(mounts: readonly Mount[]): Mount | undefined {
-  return mounts.filter((m) => m.mountPoint === '/').at(-1);
-}
 
 /** "major:minor" of a device number as Linux encodes it (glibc's gnu_dev_major/minor). */
 export function majMinOf(rdev: number): string {
@@ -137,7 +111,3 @@ const exists = (p: string): Promise<boolean> =>
   );
 
 const readSys = async (p: string): Promise<string> => (await readFile(p, 'utf8')).trim();
-
-/** Mount points escape space, tab, newline and backslash as \ooo. */
-const unescapeOctal = (s: string): string =>
-  s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));

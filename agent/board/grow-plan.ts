@@ -47,26 +47,6 @@ export function tableKind(sector0: Uint8Array): TableKind {
   return 'dos';
 }
 
-/** The mount of `/` in /proc/self/mountinfo: its device number and file-system type. */
-export interface RootMount {
-  readonly majorMinor: string;
-  readonly fsType: string;
-  readonly source: string;
-}
-
-/** The last (top-most) mount on `/`, or null when there is none. */
-export function rootMount(mountinfo: string): RootMount | null {
-  let found: RootMount | null = null;
-  for (const line of mountinfo.split('\n')) {
-    const [left, right] = line.split(' - ');
-    const f = left?.split(' ') ?? [];
-    if (f[4] !== '/' || right === undefined) continue;
-    const [fsType, source] = right.split(' ');
-    if (f[2] && fsType) found = { majorMinor: f[2], fsType, source: source ?? '' };
-  }
-  return found;
-}
-
 /** Block count × block size from `dumpe2fs -h`, in bytes; null when it does not say. */
 export function ext4Bytes(dumpe2fs: string): number | null {
   const count = /^Block count:\s+(\d+)$/m.exec(dumpe2fs)?.[1];

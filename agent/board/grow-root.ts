@@ -1,12 +1,12 @@
 // Grows the root partition to the end of its disk and its ext4 file system to fill it (first boot on a larger card).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { parseMountinfo, rootMount } from '../../shared/mountinfo.js';
 import type { SetupStep } from './context.js';
 import {
   ext4Bytes,
   fsShouldGrow,
   growDecision,
-  rootMount,
   sfdiskPartition,
   tableKind,
   type PartitionFacts,
@@ -36,11 +36,9 @@ const readNumber = async (file: string): Promise<number> => {
  */
 export async function findRootPartition(root: string): Promise<RootPartition | string> {
   const mountinfo = await fs.readFile(path.join(root, 'proc/self/mountinfo'), 'utf8');
-  const mount = rootMount(mountinfo);
+  const mount = rootMount(parseMountinfo(mountinfo));
   if (!mount) return 'no mount of / in /proc/self/mountinfo';
-  const real = await fs
-    .realpath(path.join(root, 'sys/dev/block', mount.majorMinor))
-    .catch(() => '');
+  const real = await fs.realpath(path.join(root, 'sys/dev/block', mount.majMin)).catch(() => '');
   if (!real) return `the root file system (${mount.source}) is not on a block device`;
   const name = path.basename(real);
   const number = await readNumber(path.join(real, 'partition')).catch(() => 0);

@@ -1,6 +1,7 @@
 // The pure parts of `fleet-agent board setup`: the grow decision, mountinfo and sysfs, /etc/hosts, authorized_keys, wpa_supplicant's file, the MAC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseMountinfo, rootMount, type Mount } from '../../shared/mountinfo.js';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,6 @@ import {
   ext4Bytes,
   fsShouldGrow,
   growDecision,
-  rootMount,
   sfdiskPartition,
   tableKind,
   type PartitionFacts,
@@ -80,14 +80,16 @@ test('the root mount is the last mount on / in mountinfo', () => {
     '23 22 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw,size=1k',
     '30 22 179:1 / /boot/firmware rw shared:9 - vfat /dev/mmcblk0p1 rw',
   ].join('\n');
-  assert.deepEqual(rootMount(info), {
-    majorMinor: '179:2',
+  const rootOf = (text: string): Mount | undefined => rootMount(parseMountinfo(text));
+  assert.deepEqual(rootOf(info), {
+    majMin: '179:2',
+    mountPoint: '/',
     fsType: 'ext4',
     source: '/dev/mmcblk0p2',
   });
   const over = `${info}\n40 22 0:40 / / rw shared:20 - overlay overlay rw,lowerdir=/x\n`;
-  assert.equal(rootMount(over)?.fsType, 'overlay');
-  assert.equal(rootMount('23 1 0:5 / /dev rw - devtmpfs udev rw'), null);
+  assert.equal(rootOf(over)?.fsType, 'overlay');
+  assert.equal(rootOf('23 1 0:5 / /dev rw - devtmpfs udev rw'), undefined);
 });
 
 test('file-system and partition sizes from dumpe2fs and sfdisk', () => {

@@ -6,13 +6,8 @@ import {
   parseBoardSettings,
   redactBoardSettings,
 } from '../../shared/board-settings.js';
-import {
-  majMinOf,
-  parseMountinfo,
-  refusals,
-  rootMount,
-  type FlashTarget,
-} from '../../firmware-images/device.js';
+import { majMinOf, refusals, type FlashTarget } from '../../firmware-images/device.js';
+import { parseMountinfo, rootMount } from '../../shared/mountinfo.js';
 import { compressionOf } from '../../firmware-images/flash.js';
 import { formatBytes, formatProgress } from '../../firmware-images/progress.js';
 import { settingsFrom } from '../../manager/cli/os/configure.js';
@@ -80,7 +75,12 @@ const MOUNTINFO = [
 test('mountinfo: the root is the last mount on /, and escaped mount points are read back', () => {
   const mounts = parseMountinfo(MOUNTINFO);
   assert.equal(mounts.length, 4);
-  assert.deepEqual(rootMount(mounts), { majMin: '8:2', mountPoint: '/', source: '/dev/sda2' });
+  assert.deepEqual(rootMount(mounts), {
+    majMin: '8:2',
+    mountPoint: '/',
+    fsType: 'ext4',
+    source: '/dev/sda2',
+  });
   assert.equal(mounts[2]?.mountPoint, '/media/my card');
   const over = parseMountinfo(`${MOUNTINFO}\n50 1 0:30 / / rw - overlay overlay rw`);
   assert.equal(rootMount(over)?.majMin, '0:30');
