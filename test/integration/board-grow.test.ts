@@ -40,16 +40,18 @@ async function factsOf(image: string, n: number) {
   };
 }
 
-test('sfdisk grows partition 2 of a disk image to the end of the larger disk, once', async () => {
-  const image = path.join(tempDir('board-grow'), 'card.img');
+/** A 25 MiB disk image file partitioned by the sfdisk `script`. */
+async function partitionedCard(name: string, script: string): Promise<string> {
+  const image = path.join(tempDir('board-grow'), name);
   await fs.writeFile(image, '');
   await fs.truncate(image, 25 * MiB);
+  await runTool('sfdisk', ['--no-reread', '--no-tell-kernel', image], script);
+  return image;
+}
+
+test('sfdisk grows partition 2 of a disk image to the end of the larger disk, once', async () => {
   // The assembler's layout: FAT at 1 MiB, the root right after it.
-  await runTool(
-    'sfdisk',
-    ['--no-reread', '--no-tell-kernel', image],
-    'label: dos\n1MiB,8MiB,c,*\n9MiB,16MiB,83\n',
-  );
+  const image = await partitionedCard('card.img', 'label: dos\n1MiB,8MiB,c,*\n9MiB,16MiB,83\n');
   assert.equal(growDecision(await factsOf(image, 2)).grow, false);
   // Flashed onto a larger card.
   await fs.truncate(image, 128 * MiB);
@@ -70,14 +72,7 @@ test('sfdisk grows partition 2 of a disk image to the end of the larger disk, on
 });
 
 test('on a GPT disk the backup table moves to the new end and partition 2 grows up to it', async () => {
-  const image = path.join(tempDir('board-grow'), 'gpt.img');
-  await fs.writeFile(image, '');
-  await fs.truncate(image, 25 * MiB);
-  await runTool(
-    'sfdisk',
-    ['--no-reread', '--no-tell-kernel', image],
-    'label: gpt\n1MiB,8MiB\n9MiB,15MiB\n',
-  );
+  const image = await partitionedCard('gpt.img', 'label: gpt\n1MiB,8MiB\n9MiB,15MiB\n');
   await fs.truncate(image, 64 * MiB);
   const before = await factsOf(image, 2);
   assert.equal(before.table, 'gpt');
