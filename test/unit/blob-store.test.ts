@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BlobStore, isBlobStoreError } from '../../manager/images/blob-store.js';
+import { BlobStore, isBlobStoreError } from '../../shared/blobs/blob-store.js';
 import { sha256 } from '../helpers/tar-writer.js';
 
 async function tempStore(t: { after: (fn: () => Promise<void>) => void }) {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs, type ReadStream } from 'node:fs';
 import path from 'node:path';
-import { fsyncDir } from '../../shared/atomic-file.js';
+import { fsyncDir } from '../atomic-file.js';
 import { BlobStoreError } from './blob-errors.js';
 
 export { BlobStoreError, isBlobStoreError } from './blob-errors.js';
@@ -57,6 +57,30 @@ export class BlobStore {
       throw isMissing(e) ? notFound(digest) : e;
     });
     return handle.createReadStream({ highWaterMark: 256 * 1024 }); // closes the handle at its end
+  }
+
+  /** Up to `length` bytes of a stored blob from `offset` (fewer at its end, none past it). */
+  async readRange(digest: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await fs.open(this.blobFile(digest), 'r').catch((e: unknown) => {
+      throw isMissing(e) ? notFound(digest) : e;
+    });
+    try {
+      const buf = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** The file a stored blob lives in, for a reader that streams it whole (say, into a tar). */
+  pathOf(digest: string): string {
+    return this.blobFile(digest);
   }
 
   /** Removes a stored blob and any upload of it; false when there was neither. */
