@@ -25,6 +25,8 @@ import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
+import { BlobService } from './images/blob-service.js';
+import { BlobStore } from '../shared/blobs/blob-store.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -50,6 +52,8 @@ export interface ManagerOptions {
   snapshotEvery?: number;
   /** An agent runs beside this manager with its identity: its node record takes tasks. */
   worker?: boolean;
+  /** Bytes per second this manager sends as image blobs to all nodes together (0: no limit). */
+  maxBandwidth?: number;
 }
 
 export interface StartReport {
@@ -106,8 +110,16 @@ export class Manager {
       raft.refreshPeers();
       const listenAddress = net.listenAddress;
       const adminIdentity = await ensureAdminIdentity(opts.dataDir, cluster, listenAddress, clock);
+      const blobs = await BlobService.start({
+        broker: net.broker,
+        blobs: await BlobStore.open(opts.dataDir),
+        clock,
+        logger: logger.child('blobs'),
+        maxBandwidth: opts.maxBandwidth ?? 0,
+      });
       const parts = wire({
         ...base,
+        blobs,
         identity,
         raft,
         ...net,

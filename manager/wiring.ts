@@ -15,6 +15,8 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { IngressPublisher } from './ingress/publisher.js';
 import { DiscoveryPublisher } from './network/publisher.js';
 import { IngressStats } from './ingress/stats.js';
+import type { BlobService } from './images/blob-service.js';
+import { ImagePresence } from './images/presence.js';
 import { Leadership } from './leader/leadership.js';
 import type { ManagerOptions } from './manager.js';
 import { certSerial, defaultManagerName, managerNodeRecord } from './bootstrap/manager-node.js';
@@ -41,6 +43,7 @@ export interface WireDeps {
   dataKey: Uint8Array;
   address: string;
   singleManagerRestart: boolean;
+  blobs: BlobService;
 }
 
 interface LeaderParts {
@@ -48,6 +51,7 @@ interface LeaderParts {
   parts: LeaderPart[];
   dispatcher: Dispatcher;
   ingressStats: IngressStats;
+  imagePresence: ImagePresence;
 }
 
 /**
@@ -58,7 +62,9 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
   const { store, broker, raft, clock, logger, dataKey } = w;
   const deps = { store, propose, clock };
   const heartbeatMs = w.opts.heartbeatMs ?? store.cluster()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const imagePresence = new ImagePresence();
   const dispatcher = new Dispatcher({
+    imagePresence,
     ...deps,
     broker,
     logger: logger.child('dispatcher'),
@@ -93,7 +99,7 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
       clock,
     }),
   ];
-  return { parts, dispatcher, ingressStats };
+  return { parts, dispatcher, ingressStats, imagePresence };
 }
 
 /** Builds the API and the leader-only parts around the running Raft host. */
@@ -101,7 +107,7 @@ export function wire(w: WireDeps): { stop(): void }[] {
   const { store, broker, raft, clock, logger, dataKey } = w;
   const propose: Propose = (p) => raft.propose(p);
   const deps = { store, propose, broker, clock };
-  const { parts: leaderOnly, dispatcher, ingressStats } = leaderParts(w, propose);
+  const { parts: leaderOnly, dispatcher, ingressStats, imagePresence } = leaderParts(w, propose);
   const leadership = new Leadership({
     id: w.id,
     host: raft,
@@ -129,6 +135,8 @@ export function wire(w: WireDeps): { stop(): void }[] {
     gate: leadership,
     raft: raftView(w),
     ingressStats,
+    blobs: w.blobs,
+    imagePresence,
     afterWrite: (method, result) => {
       if (method === 'node.rm') {
         const nodeId = (result as { id: string }).id;
@@ -138,7 +146,7 @@ export function wire(w: WireDeps): { stop(): void }[] {
     },
   });
   leadership.start();
-  const parts: { stop(): void }[] = [leadership];
+  const parts: { stop(): void }[] = [leadership, w.blobs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
   return parts;
 }

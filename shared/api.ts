@@ -17,8 +17,10 @@ import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
 import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
+import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 
 export type * from './api-stacks.js';
+export type * from './api-images.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -105,6 +107,7 @@ export const params = {
   'config.inspect': z.object({ config: ref }),
   'config.rm': z.object({ config: ref }),
   ...stackParams,
+  ...imageParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -130,6 +133,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'config.create',
   'config.rm',
   ...STACK_WRITE_METHODS,
+  ...IMAGE_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -320,7 +324,7 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results extends StackResults<ServiceView, TaskView> {
+export interface Results extends StackResults<ServiceView, TaskView>, ImageResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { certificateSchema } from './identity.js';
 import { REJECT_REASONS } from './reject-reasons.js';
 import { DIGEST_RE } from './image-ref.js';
+import { assignedImageSchema, imageReportSchema } from './images/cluster-image.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
 
 export const PREFIX = 'fleet/v1';
@@ -106,6 +107,10 @@ export const statusSchema = z.object({
       allowDevices: z.boolean().optional(),
     })
     .optional(),
+  /** Cluster images this node holds or is fetching (absent: unchanged since the last status). */
+  images: z.array(imageReportSchema).max(256).optional(),
+  /** HOST:PORT where this node serves the blobs it holds to its neighbours. */
+  blobServer: z.string().max(300).optional(),
 });
 export type StatusMessage = z.infer<typeof statusSchema>;
 
@@ -130,6 +135,8 @@ export const assignedTaskSchema = z.object({
   configs: z
     .array(z.object({ name: z.string().max(64), data: z.string().max(100_000) }))
     .optional(),
+  /** The image as the cluster stores it, for this node's platform: fetched from managers and peers. */
+  clusterImage: assignedImageSchema.optional(),
 });
 export type AssignedTask = z.infer<typeof assignedTaskSchema>;
 

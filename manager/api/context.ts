@@ -1,6 +1,7 @@
 // What every API handler is given and returns: the handler context, its outcome and the handler's type.
 import type { Method, ParsedParams, Results } from '../../shared/api.js';
 import type { IngressStatsView } from '../ingress/stats.js';
+import type { ImagePresenceView } from '../images/presence.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import type { RaftView } from './views.js';
@@ -15,6 +16,10 @@ export interface HandlerContext {
   raft?: RaftView;
   /** The routing mesh's traffic counters (the leader's; a follower has none). */
   ingressStats?: IngressStatsView;
+  /** The blobs stored on this manager (absent in unit tests without a blob store). */
+  blobs?: { has(digest: string): boolean };
+  /** Which nodes hold which cluster images (the leader's view). */
+  imagePresence?: ImagePresenceView;
 }
 
 export interface Outcome<M extends Method> {

@@ -138,12 +138,12 @@ function configView(store: StoreView, c: ConfigRecord, withData: boolean): Confi
   };
 }
 
-function sortByName<T extends { name: string }>(items: T[]): T[] {
+export function sortByName<T extends { name: string }>(items: T[]): T[] {
   return items.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** By exact id, exact name, then unique id prefix. */
-function findByRef<T extends { id: string; name: string }>(
+export function findByRef<T extends { id: string; name: string }>(
   items: T[],
   ref: string,
   kind: string,

@@ -13,6 +13,7 @@ import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
+import { imageHandlers } from './image-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -178,6 +179,7 @@ export const handlers: Handlers = {
   ...fileHandlers,
   ...stackHandlers,
   ...networkHandlers,
+  ...imageHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

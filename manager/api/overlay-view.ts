@@ -1,4 +1,5 @@
 // A store view with a batch's pending records laid over it, so checks within one proposal see each other's writes.
+import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -114,6 +115,12 @@ export class OverlayView implements StoreView {
   }
   stacks(): Iterable<StackRecord> {
     return this.base.stacks();
+  }
+  image(id: string): ImageRecord | undefined {
+    return this.base.image(id);
+  }
+  images(): Iterable<ImageRecord> {
+    return this.base.images();
   }
   onChange(listener: (c: ChangeSet) => void): () => void {
     return this.base.onChange(listener);

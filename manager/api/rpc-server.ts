@@ -23,6 +23,7 @@ import type { HandlerContext } from './context.js';
 import { handlers } from './handlers.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import type { RaftView } from './views.js';
+import type { ImagePresenceView } from '../images/presence.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 
 export interface RpcDeps {
@@ -42,6 +43,9 @@ export interface RpcDeps {
   raft?: RaftView;
   /** The routing mesh's traffic counters, for `service inspect`. */
   ingressStats?: IngressStatsView;
+  /** The blobs this manager stores, for image.create's check. */
+  blobs?: { has(digest: string): boolean };
+  imagePresence?: ImagePresenceView;
 }
 
 /** What the RPC server asks of the Raft group. */
@@ -186,6 +190,8 @@ function runHandler(
     dataKey: deps.dataKey,
     ...(deps.raft ? { raft: deps.raft } : {}),
     ...(deps.ingressStats ? { ingressStats: deps.ingressStats } : {}),
+    ...(deps.blobs ? { blobs: deps.blobs } : {}),
+    ...(deps.imagePresence ? { imagePresence: deps.imagePresence } : {}),
   };
   // The schema for `method` produced the input, so it is exactly this handler's input.
   const run = handlers[method] as (

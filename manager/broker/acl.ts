@@ -1,5 +1,6 @@
 // Who may publish and subscribe where: each identity is confined to its own topics.
 import { clientIdBelongsTo } from '../../shared/identity.js';
+import { blobTopicClient } from '../../shared/images/blob-protocol.js';
 import { PREFIX, topics } from '../../shared/protocol.js';
 
 export type Principal =
@@ -16,10 +17,14 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
         topic === topics.will(p.id) ||
         topic === topics.renew(p.id) ||
         topic === topics.ingressStats(p.id) ||
+        ownBlobTopic(p, clientId, topic, 'req') ||
         (p.role === 'manager' && isRaftTopic(topic))
       );
     case 'admin':
-      return topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/');
+      return (
+        (topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/')) ||
+        ownBlobTopic(p, clientId, topic, 'req')
+      );
     case 'join':
       return topic === topics.join(clientId);
   }
@@ -33,16 +38,29 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
         filter === topics.ingressTable() ||
         filter === topics.discoveryTable() ||
         filter === topics.renewReply(p.id) ||
-        filter === topics.leader() // agents follow the leader
+        filter === topics.leader() || // agents follow the leader
+        ownBlobTopic(p, clientId, filter, 'res')
       );
     case 'admin':
       return (
         (filter === topics.rpcReply(clientId) && clientIdBelongsTo(clientId, p.id)) ||
-        filter === topics.leader() // the CLI learns every manager's address for failover
+        filter === topics.leader() || // the CLI learns every manager's address for failover
+        ownBlobTopic(p, clientId, filter, 'res')
       );
     case 'join':
       return filter === topics.joinReply(clientId);
   }
+}
+
+/** A client's own blob channel: requests it sends, responses it reads. */
+function ownBlobTopic(
+  p: Principal & { id: string },
+  clientId: string,
+  topic: string,
+  kind: 'req' | 'res',
+): boolean {
+  const owner = blobTopicClient(topic, kind);
+  return owner === clientId && clientIdBelongsTo(clientId, p.id);
 }
 
 const RAFT_PREFIX = `${PREFIX}/raft/`;

@@ -1,16 +1,18 @@
 // Flood protection for the broker: per-topic payload caps, per-client token buckets, and cutting off floods.
 import type { Logger } from '../../shared/log.js';
 import {
+  PREFIX,
   INGRESS_STATS_MAX_BYTES,
   MAX_PAYLOAD_BYTES,
   RAFT_MAX_PAYLOAD_BYTES,
 } from '../../shared/protocol.js';
+import { BLOB_FRAME_MAX_BYTES } from '../../shared/images/blob-protocol.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { isRaftTopic, type Principal } from './acl.js';
 
 /** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
 export type TopicFamily =
-  'hb' | 'status' | 'will' | 'ingress' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'other';
+  'hb' | 'status' | 'will' | 'ingress' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'blob' | 'other';
 
 /** Largest payload accepted per family; bigger ones are dropped before any handler sees them. */
 export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
@@ -22,6 +24,7 @@ export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
   join: 8 * 1024, // keys, token, signature and a few dozen labels
   raft: RAFT_MAX_PAYLOAD_BYTES, // a batch of appends between managers
   raftSnap: MAX_PAYLOAD_BYTES, // one snapshot chunk: 128 KiB as base64 plus its envelope
+  blob: BLOB_FRAME_MAX_BYTES, // one chunk of an image upload and its header
   other: 4 * 1024,
 };
 
@@ -81,6 +84,19 @@ export const RAFT_RATE_LIMIT: Readonly<RateLimit> = {
   disconnectAfterDrops: Number.POSITIVE_INFINITY,
 };
 
+/**
+ * Image uploads (the blob channel) have their own bucket too: a push of a 100 MB image is 400
+ * chunks back to back, far above what RPC needs. Drops are enough, as the uploader resumes from
+ * what the manager holds.
+ */
+export const BLOB_RATE_LIMIT: Readonly<RateLimit> = {
+  msgsPerSec: 2_000,
+  msgBurst: 4_000,
+  bytesPerSec: 512 * 1024 * 1024,
+  byteBurst: 1024 * 1024 * 1024,
+  disconnectAfterDrops: Number.POSITIVE_INFINITY,
+};
+
 export type Verdict = 'accept' | 'drop' | 'disconnect';
 
 interface ClientState {
@@ -100,6 +116,7 @@ export function topicFamily(topic: string): TopicFamily {
   const last = topic.slice(topic.lastIndexOf('/') + 1);
   if (last === 'hb' || last === 'status' || last === 'will' || last === 'ingress') return last;
   if (topic.includes('/rpc/')) return 'rpc';
+  if (topic.startsWith(`${PREFIX}/blobs/`)) return 'blob';
   if (topic.includes('/join/')) return 'join';
   return 'other';
 }
@@ -113,6 +130,8 @@ export class FloodGuard {
   private readonly state = new WeakMap<object, ClientState>();
   /** A manager's Raft traffic, apart from its other publishes. */
   private readonly raftState = new WeakMap<object, ClientState>();
+  /** A client's blob channel, apart from its other publishes. */
+  private readonly blobState = new WeakMap<object, ClientState>();
   private readonly complaints: RateLimitedLog;
 
   constructor(
@@ -121,6 +140,7 @@ export class FloodGuard {
     private readonly limits: Readonly<Record<Principal['kind'], RateLimit>> = RATE_LIMITS,
     private readonly caps: Readonly<Record<TopicFamily, number>> = PAYLOAD_CAPS,
     private readonly raftLimit: Readonly<RateLimit> = RAFT_RATE_LIMIT,
+    private readonly blobLimit: Readonly<RateLimit> = BLOB_RATE_LIMIT,
   ) {
     this.complaints = new RateLimitedLog(logger, 5_000, { now });
   }
@@ -135,8 +155,9 @@ export class FloodGuard {
     const t = this.now();
     const family = topicFamily(topic);
     const raft = family === 'raft' || family === 'raftSnap';
-    const limit = raft ? this.raftLimit : this.limits[kind];
-    const states = raft ? this.raftState : this.state;
+    const blob = family === 'blob';
+    const limit = raft ? this.raftLimit : blob ? this.blobLimit : this.limits[kind];
+    const states = raft ? this.raftState : blob ? this.blobState : this.state;
     let s = states.get(conn);
     if (!s || s.kind !== kind) {
       s = {

@@ -16,13 +16,15 @@ import { isTerminal, takesTasks, type NodeRecord, type TaskRecord } from '../../
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { LeaderPart } from '../leader/controller.js';
-import type { ChangeSet, Command } from '../store/commands.js';
+import { emptyChangeSet, type ChangeSet, type Command } from '../store/commands.js';
 import { isWriteConflict } from '../store/conflict.js';
 import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
+import { clusterImageFor } from './task-image.js';
+import type { ImagePresence } from '../images/presence.js';
 
 export interface DispatcherDeps {
   store: StoreView;
@@ -39,6 +41,8 @@ export interface DispatcherDeps {
    * heard them a moment ago). No by default.
    */
   markUnknownOnStart?: () => boolean;
+  /** Which nodes hold which cluster images: fed from statuses, read for peer lists. */
+  imagePresence?: ImagePresence;
 }
 
 const FLUSH_MS = 25;
@@ -148,6 +152,7 @@ export class Dispatcher implements LeaderPart {
   /** Called when a node is removed: it gets an empty assignment so its agent stops everything. */
   forgetNode(nodeId: string): void {
     this.health.forget(nodeId);
+    this.deps.imagePresence?.forget(nodeId);
   }
 
   private onNodeMessage(topic: string, payload: Buffer, principal: Principal | undefined): void {
@@ -189,6 +194,13 @@ export class Dispatcher implements LeaderPart {
     if (!this.deps.store.node(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
+    if (
+      d.value.images &&
+      this.deps.imagePresence?.report(nodeId, d.value.images, d.value.blobServer)
+    ) {
+      // A board that now holds an image is a peer for its site: refresh everyone's peer lists.
+      this.noteAllNodes();
+    }
     for (const report of d.value.tasks) this.pendingReports.set(report.taskId, { nodeId, report });
     if (this.deps.store.node(nodeId)?.status !== 'ready') this.pendingStatus.set(nodeId, 'ready');
     this.scheduleFlush();
@@ -298,9 +310,16 @@ export class Dispatcher implements LeaderPart {
     for (const d of downs) this.deps.logger.warn('node down', d);
   }
 
+  private noteAllNodes(): void {
+    for (const n of this.deps.store.nodes()) this.dirtyAssignments.add(n.id);
+    this.noteChange(emptyChangeSet(this.deps.store.appliedIndex));
+  }
+
   private noteChange(c: ChangeSet): void {
     for (const id of c.assignmentNodes) this.dirtyAssignments.add(id);
     for (const id of c.nodes) this.dirtyAssignments.add(id);
+    // A pushed or removed image changes the tasks of every node that runs it.
+    if (c.images.size > 0) for (const n of this.deps.store.nodes()) this.dirtyAssignments.add(n.id);
     if (this.dirtyAssignments.size === 0 || this.assignScheduled) return;
     this.assignScheduled = true;
     setImmediate(() => {
@@ -333,6 +352,7 @@ export class Dispatcher implements LeaderPart {
           notBefore: t.notBefore,
           specVersion: t.specVersion,
           ...pinOf(store, t),
+          ...clusterImageFor(store, this.deps.imagePresence, nodeId, t.template.image),
         }));
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const body = JSON.stringify(tasks);

@@ -1,4 +1,5 @@
 // The store's commands: every change to cluster state is one of these, applied in one transaction.
+import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -57,7 +58,9 @@ export type Command =
   | { type: 'network.put'; network: NetworkRecord }
   | { type: 'network.remove'; id: string }
   | { type: 'stack.put'; stack: StackRecord }
-  | { type: 'stack.remove'; id: string };
+  | { type: 'stack.remove'; id: string }
+  | { type: 'image.put'; image: ImageRecord }
+  | { type: 'image.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -75,6 +78,8 @@ export interface ChangeSet {
   assignmentNodes: Set<string>;
   networks: Set<string>;
   stacks: Set<string>;
+  /** Image names whose content was pushed or removed (ids of image records). */
+  images: Set<string>;
   cluster: boolean;
 }
 
@@ -87,6 +92,7 @@ export function emptyChangeSet(index: number): ChangeSet {
     assignmentNodes: new Set(),
     networks: new Set(),
     stacks: new Set(),
+    images: new Set(),
     cluster: false,
   };
 }

@@ -32,6 +32,10 @@ export function effectOf(c: Command): Effect {
       return { kind: 'tasks', put: c.tasks };
     case 'tasks.delete':
       return { kind: 'tasks', remove: c.ids };
+    case 'image.put':
+      return { kind: 'images', put: [c.image] };
+    case 'image.remove':
+      return { kind: 'images', remove: [c.id] };
     case 'secret.put':
       return { kind: 'secrets', put: [c.secret] };
     case 'secret.remove':

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
+import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ConfigRecord, SecretRecord } from './commands.js';
 import type { KindSpec, StoredRecord } from './table.js';
 
@@ -87,11 +88,19 @@ const stacks: KindSpec<StackRecord> = {
   touch: (ch, id) => void ch.stacks.add(id),
 };
 
+const images: KindSpec<ImageRecord> = {
+  table: 'images',
+  columns: [nameColumn],
+  put: 'replace',
+  frame: named,
+  touch: (ch, id) => void ch.images.add(id),
+};
+
 /**
  * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
  * its commands (commands.ts, effects.ts) and its reads (view.ts).
  */
-export const KINDS = { nodes, services, tasks, secrets, configs, networks, stacks };
+export const KINDS = { nodes, services, tasks, secrets, configs, networks, stacks, images };
 
 export type KindName = keyof typeof KINDS;
 export type RecordOf<K extends KindName> = (typeof KINDS)[K] extends KindSpec<infer T> ? T : never;

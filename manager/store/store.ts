@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { StackRecord } from '../../shared/stack.js';
+import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -24,7 +25,7 @@ import type { StoreView } from './view.js';
  * Kinds newer than the first snapshot format: left out of a dump while empty, so a cluster that
  * does not use them writes the snapshots it always wrote (and older managers read them).
  */
-const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set(['networks', 'stacks']);
+const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set(['networks', 'stacks', 'images']);
 
 export type { StoreView } from './view.js';
 
@@ -190,6 +191,7 @@ export class Store extends EventEmitter implements StoreView {
       assignmentNodes: nodes.ids(),
       networks: this.tables.networks.ids(),
       stacks: this.tables.stacks.ids(),
+      images: this.tables.images.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -234,6 +236,12 @@ export class Store extends EventEmitter implements StoreView {
   requestResponse(key: string): unknown {
     const row = this.stmts.getRequest.get(key) as { response: string } | undefined;
     return row ? (JSON.parse(row.response) as unknown) : undefined;
+  }
+  image(id: string): ImageRecord | undefined {
+    return this.tables.images.get(id);
+  }
+  images(): Iterable<ImageRecord> {
+    return this.tables.images.values();
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

@@ -2,6 +2,7 @@
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
+import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -37,6 +38,9 @@ export interface StoreView {
   networks(): Iterable<NetworkRecord>;
   stackByName(name: string): StackRecord | undefined;
   stacks(): Iterable<StackRecord>;
+  /** Images the cluster stores itself, one record per name (id: a hash of the name). */
+  image(id: string): ImageRecord | undefined;
+  images(): Iterable<ImageRecord>;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }

@@ -9,6 +9,8 @@ export interface BlobRef {
   mediaType: string;
   /** Where the blob is inside the archive, to read it again later. */
   path: string;
+  /** Where its bytes start in the archive file. */
+  offset: number;
 }
 
 export interface Platform {

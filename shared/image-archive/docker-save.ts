@@ -56,7 +56,7 @@ function configRef(files: ArchiveFiles, name: string, what: string): BlobRef {
     );
   }
   const mediaType = name.startsWith('blobs/') ? MEDIA.ociConfig : MEDIA.dockerConfig;
-  return { digest: file.digest, size: file.size, mediaType, path: name };
+  return { digest: file.digest, size: file.size, mediaType, path: name, offset: file.offset };
 }
 
 /** Layers not named by digest (`<id>/layer.tar`) get the digest computed while scanning. */
@@ -74,5 +74,5 @@ function layerRef(files: ArchiveFiles, name: string, what: string): BlobRef {
         : oci
           ? MEDIA.ociLayer
           : MEDIA.dockerLayer;
-  return { digest: file.digest, size: file.size, mediaType, path: name };
+  return { digest: file.digest, size: file.size, mediaType, path: name, offset: file.offset };
 }

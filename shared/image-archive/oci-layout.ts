@@ -104,5 +104,11 @@ function blobRef(files: ArchiveFiles, desc: Descriptor, what: string): BlobRef {
       `size mismatch for ${path}: ${what} says ${desc.size} bytes, the archive holds ${file.size}`,
     );
   }
-  return { digest: file.digest, size: file.size, mediaType: desc.mediaType, path };
+  return {
+    digest: file.digest,
+    size: file.size,
+    mediaType: desc.mediaType,
+    path,
+    offset: file.offset,
+  };
 }

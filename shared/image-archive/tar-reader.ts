@@ -16,6 +16,8 @@ export interface TarFile {
   size: number;
   /** `sha256:<hex>` of the bytes as stored. */
   digest: string;
+  /** Where its bytes start in the archive, to read them again without scanning. */
+  offset: number;
   /** The first bytes (up to 4), enough to tell a gzip or zstd layer from a plain tar. */
   head: Buffer;
   /** The whole content, only for files the caller asked to keep. */
@@ -54,6 +56,7 @@ export function normaliseName(name: string): string {
 
 interface OpenEntry {
   header: TarHeader;
+  offset: number;
   remaining: number;
   hash: Hash | null;
   head: Buffer[];
@@ -132,14 +135,15 @@ class TarScanner {
         throw new ImageArchiveError('not-tar', 'not a tar archive: a metadata entry is too large');
       }
     }
-    this.open(header);
+    this.open(header, at + BLOCK);
   }
 
-  private open(header: TarHeader): void {
+  private open(header: TarHeader, offset: number): void {
     const isFile = header.kind === 'file';
     const isMeta = header.kind === 'pax' || header.kind === 'gnu-long-name';
     this.entry = {
       header,
+      offset,
       remaining: header.size,
       hash: isFile ? createHash('sha256') : null,
       head: [],
@@ -185,6 +189,7 @@ class TarScanner {
         name: header.name,
         size: header.size,
         digest: `sha256:${entry.hash.digest('hex')}`,
+        offset: entry.offset,
         head: entry.head[0] ?? Buffer.alloc(0),
         ...(body === undefined ? {} : { data: body }),
       });
