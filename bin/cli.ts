@@ -62,6 +62,9 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('stack', 'Manage stacks (applications from Compose files)', async () =>
     listed((await import('../manager/cli/stack/index.js')).stackCommand),
   ),
+  entry('image', 'Manage images the fleet serves to its boards', async () =>
+    listed((await import('../manager/cli/image/index.js')).imageCommand),
+  ),
   entry('network', 'Manage networks', async () =>
     listed((await import('../manager/cli/network.js')).networkCommand),
   ),

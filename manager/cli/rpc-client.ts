@@ -4,6 +4,7 @@ import { FleetError } from '../../shared/errors.js';
 import { randomId, type Identity } from '../../shared/identity.js';
 import type { RpcRequest } from '../../shared/protocol.js';
 import { CallPlan, HostBook, ManagerError } from './failover.js';
+import type { BlobSession } from './blob-session.js';
 import {
   closeSession,
   openSession,
@@ -20,6 +21,8 @@ export interface RpcClient {
   readonly knownHosts: readonly string[];
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
   close(): Promise<void>;
+  /** A connection to the blob channel of the manager in use (the leader, once a write went through). */
+  openBlobs?(): Promise<BlobSession>;
 }
 
 export interface ConnectOptions {
@@ -99,6 +102,11 @@ class LeaderFollowingClient implements RpcClient {
         if (next.action === 'failover') this.target = next.host;
       }
     }
+  }
+
+  async openBlobs(): Promise<BlobSession> {
+    const { openBlobSession } = await import('./blob-session.js');
+    return openBlobSession(this.host, this.opts.identity, this.opts.insecure, this.timeoutMs);
   }
 
   async close(): Promise<void> {

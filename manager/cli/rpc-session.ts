@@ -30,7 +30,7 @@ export interface SessionOptions {
 const AUTH_REFUSED = new Set([4, 5, 134, 135]);
 
 /** Resolves with a connected client, or null when this host is unreachable; throws when refused. */
-function tryConnect(
+export function tryConnect(
   host: string,
   clientId: string,
   identity: Identity,
