@@ -1,4 +1,5 @@
 // The agent's link to the managers: authenticated MQTT, failover across the address list, backoff, following the leader.
+import { blobTopics } from '../../shared/images/blob-protocol.js';
 import type { MqttClient } from 'mqtt';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import {
@@ -24,6 +25,8 @@ export interface ConnectionEvents {
   onDiscoveryTable?(payload: Buffer): void;
   /** The connected manager's word on the leadership, once acted upon (a move started or paced). */
   onLeaderInfo?(info: LeaderInfo): void;
+  /** A response on this client's blob channel (image transfers). */
+  onBlobResponse?(payload: Buffer): void;
 }
 
 export interface ConnectionOptions {
@@ -96,6 +99,11 @@ export class ManagerConnection {
   /** Every manager address this agent knows of, in the order failover tries them. */
   get managers(): readonly string[] {
     return this.known;
+  }
+
+  /** The MQTT client id this agent connects with. */
+  get clientId(): string {
+    return this.opts.clientId ?? this.identity.id;
   }
 
   /** Publishes when connected; returns false when the message could not be handed to the broker. */
@@ -180,6 +188,11 @@ export class ManagerConnection {
     client.subscribe(topics.discoveryTable(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no discovery table from this manager', { error: err.message });
     });
+    if (this.events.onBlobResponse) {
+      client.subscribe(blobTopics.response(this.clientId), { qos: 1 }, (err) => {
+        if (err) this.logger.debug('no image store on this manager', { error: err.message });
+      });
+    }
     this.logger.info('connected to manager', { address });
     this.events.onConnected(address);
   }
@@ -191,6 +204,7 @@ export class ManagerConnection {
     else if (topic === topics.leader()) this.onLeaderInfo(payload);
     else if (topic === topics.ingressTable()) this.events.onIngressTable?.(payload);
     else if (topic === topics.discoveryTable()) this.events.onDiscoveryTable?.(payload);
+    else if (topic === blobTopics.response(this.clientId)) this.events.onBlobResponse?.(payload);
   }
 
   private onClose(client: MqttClient, address: string, failure: string): void {

@@ -17,6 +17,7 @@ import { Drainer } from './drain.js';
 import { AssignmentStore } from './assignment-store.js';
 import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
+import { AgentImages } from '../images/agent-images.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -48,6 +49,8 @@ export interface AgentOptions {
   clientId?: string;
   /** Bridges, names and forwarders of cluster networks, fed the discovery table (agent/network). */
   network?: DiscoveryConsumer;
+  /** Bytes per second this board downloads cluster images at, at most (0 or absent: no limit). */
+  maxBandwidth?: number;
 }
 
 /** The network side: started before tasks run, fed each table; removeAll() when workloads go. */
@@ -85,6 +88,7 @@ export class Agent {
   private readonly startSlots = new Slots(STEP_CONCURRENCY);
   /** Sends the mesh's per-port counters to the manager while they change. */
   private readonly ingressReport: IngressReporter;
+  private readonly images: AgentImages;
 
   constructor(private readonly opts: AgentOptions) {
     const clock = (this.clock = opts.clock ?? systemClock);
@@ -117,6 +121,16 @@ export class Agent {
       onDiskSpaceBack: () => this.kick(),
     });
     this.conn = this.connect(clock, random);
+    this.images = new AgentImages({
+      dataDir: opts.dataDir,
+      clientId: () => this.conn.clientId,
+      publish: (topic, payload) => this.conn.publish(topic, payload, 1),
+      clock,
+      logger: opts.logger.child('images'),
+      maxBandwidth: opts.maxBandwidth ?? 0,
+      changed: () => this.reporter.scheduleStatus(),
+    });
+    opts.runtime.useClusterImages?.(this.images);
     const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
       this.conn.publish(topic, payload, qos);
     this.renewal = new IdentityRenewal({
@@ -138,6 +152,7 @@ export class Agent {
       tasks: () => this.local,
       assignment: () => this.store.current,
       diskFull: () => this.store.diskFull,
+      images: () => this.images.reports(),
       closing: () => this.closed,
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
@@ -160,10 +175,12 @@ export class Agent {
       opts.managers,
       {
         onConnected: () => {
+          this.images.onConnected();
           this.reporter.sendStatus();
           this.reporter.startHeartbeats();
         },
         onDisconnected: () => {
+          this.images.onDisconnected();
           this.reporter.stopHeartbeats();
           this.kick();
         },
@@ -171,6 +188,7 @@ export class Agent {
         onRenewReply: (payload) => this.renewal.onReply(payload),
         onIngressTable: (payload) => this.mesh.onTable(payload),
         onDiscoveryTable: (payload) => this.opts.network?.onTable(payload),
+        onBlobResponse: (payload) => this.images.client.deliver(payload),
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
@@ -216,6 +234,7 @@ export class Agent {
     this.info = await runtime.info();
     await this.store.load();
     await this.opts.network?.start();
+    await this.images.start();
     this.stopWatch = runtime.watchExits(this.nodeId, () => this.kick());
     this.kick();
     this.sweepTimer = this.clock.setInterval(() => this.kick(), SWEEP_MS);

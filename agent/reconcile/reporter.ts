@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
 import { toReport, type LocalTask } from './local-state.js';
+import type { ImageReport } from '../../shared/images/cluster-image.js';
 
 export const AGENT_VERSION = '0.1.0';
 const DEFAULT_HEARTBEAT_MS = 2_000;
@@ -28,6 +29,8 @@ export interface ReporterDeps {
   /** The version of the assignment running, and the heartbeat period it asks for. */
   assignment(): { version: number; heartbeatMs: number } | null;
   diskFull(): boolean;
+  /** Cluster images held or on their way (sent only when there are any). */
+  images?(): ImageReport[];
   /** True once the agent is shutting down: no heartbeat goes out any more. */
   closing(): boolean;
   runtimeName: Runtime['name'];
@@ -84,6 +87,8 @@ export class StatusReporter {
         allowDevices: info.allowDevices === true,
       },
     };
+    const images = deps.images?.() ?? [];
+    if (images.length > 0) msg.images = images.slice(0, 256);
     deps.publish(topics.status(deps.nodeId), encode(msg), 1);
   }
 

@@ -1,4 +1,5 @@
 // The runtime driver interface: everything the agent needs from Docker or from plain processes.
+import type { ClusterImageProvider } from '../images/agent-images.js';
 import type { RejectReason } from '../../shared/reject-reasons.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, TaskHealth } from '../../shared/spec.js';
@@ -106,6 +107,8 @@ export interface Runtime {
    * throws ImageUnavailableError. Runtimes without images return nothing.
    */
   prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage | void>;
+  /** Where images the cluster stores come from (task.clusterImage); runtimes without images ignore it. */
+  useClusterImages?(provider: ClusterImageProvider): void;
   /**
    * Where the runtime keeps its images and workloads, and how many bytes preparing this image
    * would add there: 0 when it is already local, null when its size is unknown. Without it the

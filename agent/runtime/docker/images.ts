@@ -1,4 +1,8 @@
 // Gets a task's image onto the board by its pull plan, and says which content (digest) it will run.
+import type { ClusterImageProvider } from '../../images/agent-images.js';
+import type { AssignedImage } from '../../../shared/images/cluster-image.js';
+import { errorMessage } from '../../../shared/errors.js';
+import { dockerEngineImages } from './cluster-engine.js';
 import type Docker from 'dockerode';
 import type { Clock } from '../../../shared/clock.js';
 import { digestFromRepoDigests, pinnedReference } from '../../../shared/image-ref.js';
@@ -20,11 +24,17 @@ export interface ImageDeps {
 export class DockerImages {
   /** The spec version each service's image was last pulled for, on this board, since start. */
   private readonly pulledFor = new Map<string, number>();
+  private cluster: ClusterImageProvider | null = null;
 
   constructor(private readonly deps: ImageDeps) {}
 
+  useCluster(provider: ClusterImageProvider): void {
+    this.cluster = provider;
+  }
+
   async prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
     const image = task.template.image;
+    if (task.clusterImage && this.cluster) return this.fromCluster(task.clusterImage);
     const pinned = task.pinnedDigest ?? null;
     const local = await this.repoDigests(image);
     const plan = planPull({
@@ -55,6 +65,17 @@ export class DockerImages {
       return this.prepared(image, image, null, `${reason}; running the local image`);
     }
     throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+  }
+
+  /** An image the cluster stores: fetched and loaded by the agent, run by its name. */
+  private async fromCluster(image: AssignedImage): Promise<PreparedImage> {
+    try {
+      await this.cluster?.ensure(image, dockerEngineImages(this.deps.docker, this.deps.clock));
+    } catch (e) {
+      if (isConnectionError(e)) throw unreachable(this.deps.socketPath, 'load', e);
+      throw new ImageUnavailableError(image.name, errorMessage(e));
+    }
+    return { ref: image.name, digest: image.digest, note: null };
   }
 
   /** The digest the run reference resolves to on this engine. */

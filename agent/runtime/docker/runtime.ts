@@ -1,4 +1,5 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
+import type { ClusterImageProvider } from '../../images/agent-images.js';
 import Docker from 'dockerode';
 import { platformArch } from '../../../shared/arch.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
@@ -92,6 +93,11 @@ export class DockerRuntime implements Runtime {
       log: this.log,
       pullTimeoutMs: this.pullTimeoutMs,
     });
+  }
+
+  /** Images the cluster stores, fetched by the agent and loaded into this engine. */
+  useClusterImages(provider: ClusterImageProvider): void {
+    this.images.useCluster(provider);
   }
 
   /** Network support given once the node id is known (the agent learns it after info()). */
