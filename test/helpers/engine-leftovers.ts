@@ -17,7 +17,11 @@ export async function removeLeftovers(dir: string, bridge: string): Promise<void
     if (!(await exited(pid, DOCKERD_STOP_MS))) signal(pid, 'SIGKILL');
     await exited(pid, 5_000);
   }
-  for (const other of await processesUsing(dir)) signal(other, 'SIGKILL');
+  // A shim outlives a killed dockerd, and so does its container: the container's first
+  // process (the shim's child) goes first, which ends everything in its pid namespace.
+  const users = await processesUsing(dir);
+  for (const child of await childrenOf(users)) signal(child, 'SIGKILL');
+  for (const other of users) signal(other, 'SIGKILL');
   for (const mount of await mountsUnder(dir))
     await execFileP('umount', ['-l', mount]).catch(() => undefined);
   await fs.rm(dir, { recursive: true, force: true });
@@ -59,6 +63,22 @@ async function processesUsing(dir: string): Promise<number[]> {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     if ((await commandLine(pid)).includes(`${dir}/`)) out.push(pid);
+  }
+  return out;
+}
+
+/** The processes whose parent is one of the given ones. */
+async function childrenOf(parents: number[]): Promise<number[]> {
+  if (parents.length === 0) return [];
+  const wanted = new Set(parents);
+  const out: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (wanted.has(ppid)) out.push(pid);
   }
   return out;
 }

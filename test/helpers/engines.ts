@@ -141,9 +141,13 @@ function spawnDockerd(
 /** A bridge named like the engine on the first free 10.222.<n>.0/24; its address with prefix. */
 async function createBridge(name: string): Promise<string> {
   const used = await usedSubnets();
-  let n = 1;
-  while (n < 255 && used.has(`${SUBNET_BASE}.${n}`)) n++;
-  if (n >= 255) throw new Error(`no free /24 left in ${SUBNET_BASE}.0.0/16 for bridge ${name}`);
+  // Starting from a number of the name's makes two test files starting engines at once unlikely
+  // to pick the same /24 between looking and taking.
+  const start = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 254, 0);
+  const n = Array.from({ length: 254 }, (_, i) => ((start + i) % 254) + 1).find(
+    (k) => !used.has(`${SUBNET_BASE}.${k}`),
+  );
+  if (n === undefined) throw new Error(`no free /24 in ${SUBNET_BASE}.0.0/16 for bridge ${name}`);
   const address = `${SUBNET_BASE}.${n}.1/24`;
   await execFileP('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
   await execFileP('ip', ['addr', 'add', address, 'dev', name]);
