@@ -24,6 +24,7 @@ interface AgentArgs {
   insecure: boolean;
   'min-free-disk': DiskReserve;
   'network-pool': string;
+  'docker-host'?: string;
   config?: string;
 }
 
@@ -75,6 +76,11 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         choices: ['docker', 'process'] as const,
         default: 'docker' as const,
         describe: 'how tasks run',
+      })
+      .option('docker-host', {
+        type: 'string',
+        describe:
+          'the Docker engine to run tasks on: unix:///path/to/docker.sock, a socket path or tcp://host:port (default: DOCKER_HOST, else /var/run/docker.sock)',
       })
       .option('insecure', {
         type: 'boolean',
@@ -131,6 +137,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       minFreeDisk: argv['min-free-disk'],
       allowDevices: argv['allow-devices'] === true,
       networkPool: argv['network-pool'],
+      ...(argv['docker-host'] !== undefined ? { dockerHost: argv['docker-host'] } : {}),
       ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
     });
     if (board)

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { DockerHostError, resolveDockerHost, type DockerHost } from '../shared/docker-host.js';
 import { Agent } from './reconcile/agent.js';
 import { joinCluster } from '../shared/join-client.js';
 import {
@@ -34,6 +35,8 @@ export interface AgentStartFlags {
   networkPool?: string;
   /** The folder of the board settings file, whose preload/ images are loaded before any task. */
   bootDir?: string;
+  /** The Docker engine (--docker-host); without it DOCKER_HOST, else the local socket. */
+  dockerHost?: string;
 }
 
 export class AgentConfigError extends Error {
@@ -42,6 +45,7 @@ export class AgentConfigError extends Error {
 
 export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   const logger = createLogger('agent');
+  const engine = flags.runtime === 'docker' ? dockerHostOf(flags) : undefined;
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
   const runtime = await makeRuntime(flags);
   const info = await runtime.info().catch((e: unknown) => {
@@ -49,10 +53,10 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
       `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
     );
   });
-  await loadPreloaded(flags, logger);
+  await loadPreloaded(flags, logger, engine);
   const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
-  const network = await makeNetworkDiscovery(flags, runtime, identity.id);
+  const network = await makeNetworkDiscovery(flags, runtime, identity.id, engine);
   const agent = new Agent({
     identity,
     managers,
@@ -74,14 +78,25 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   logger.info('agent started', {
     nodeId: identity.id,
     runtime: runtime.name,
+    ...(engine ? { engine: engine.display } : {}),
     arch: info.arch,
     managers,
   });
   return agent;
 }
 
+/** The engine the flag or DOCKER_HOST names; a bad value stops the start with the reason. */
+export function dockerHostOf(flags: Pick<AgentStartFlags, 'dockerHost'>): DockerHost {
+  try {
+    return resolveDockerHost(flags.dockerHost);
+  } catch (e) {
+    if (e instanceof DockerHostError) throw new AgentConfigError(e.message);
+    throw e;
+  }
+}
+
 export async function makeRuntime(
-  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir' | 'allowDevices'>,
+  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost'>,
 ): Promise<Runtime> {
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
@@ -92,13 +107,18 @@ export async function makeRuntime(
   }
   const { DockerRuntime } = await import('./runtime/docker/index.js');
   return new DockerRuntime({
+    dockerHost: dockerHostOf(flags),
     logger: createLogger('docker-runtime'),
     allowDevices: flags.allowDevices === true,
   });
 }
 
 /** The boot partition's preloaded images into the engine, before the first task needs them. */
-async function loadPreloaded(flags: AgentStartFlags, logger: Logger): Promise<void> {
+async function loadPreloaded(
+  flags: AgentStartFlags,
+  logger: Logger,
+  engine: DockerHost | undefined,
+): Promise<void> {
   if (flags.bootDir === undefined) return;
   const { PRELOAD_DIR, PRELOAD_INDEX } = await import('../shared/preload-index.js');
   const index = path.join(flags.bootDir, PRELOAD_DIR, PRELOAD_INDEX);
@@ -111,7 +131,12 @@ async function loadPreloaded(flags: AgentStartFlags, logger: Logger): Promise<vo
     return;
   }
   const { loadPreloadedImages } = await import('./runtime/docker/preload.js');
-  await loadPreloadedImages({ dir: flags.bootDir, log: logger.child('preload') });
+  const { default: Docker } = await import('dockerode');
+  await loadPreloadedImages({
+    dir: flags.bootDir,
+    log: logger.child('preload'),
+    docker: new Docker({ ...(engine ?? dockerHostOf(flags)).options }),
+  });
 }
 
 /** Discovery by name on the Docker runtime: the bridges of cluster networks, their names and forwarders. */
@@ -119,6 +144,7 @@ async function makeNetworkDiscovery(
   flags: AgentStartFlags,
   runtime: Runtime,
   nodeId: string,
+  engine: DockerHost | undefined,
 ): Promise<NetworkDiscovery | undefined> {
   const docker = runtime as Runtime & { useNetworks?: (p: NetworkProvider) => void };
   if (runtime.name !== 'docker' || !docker.useNetworks) return undefined;
@@ -129,6 +155,7 @@ async function makeNetworkDiscovery(
       nodeId,
       dataDir: path.join(flags.dataDir, 'network'),
       logger: createLogger('network'),
+      ...(engine ? { dockerHost: engine } : {}),
       ...(flags.networkPool ? { pool: flags.networkPool } : {}),
     });
   } catch (e) {

@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import Docker from 'dockerode';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
+import { defaultDockerHost, type DockerHost } from '../../shared/docker-host.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { discoveryTableSchema, type DiscoveryTable } from '../../shared/network.js';
@@ -27,7 +28,8 @@ export interface NetworkDiscoveryOptions {
   /** Where virtual addresses and the last table are kept. */
   dataDir: string;
   logger: Logger;
-  socketPath?: string;
+  /** The engine the runtime uses; by default the local socket. */
+  dockerHost?: DockerHost;
   /** Bridges take their /24 from here (the agent's --network-pool). */
   pool?: string;
   /** The name servers' port on each gateway (53; tests may pick another). */
@@ -66,7 +68,7 @@ export class NetworkDiscovery implements NetworkProvider {
   private readonly tableWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: NetworkDiscoveryOptions) {
-    this.docker = new Docker({ socketPath: opts.socketPath ?? '/var/run/docker.sock' });
+    this.docker = new Docker({ ...(opts.dockerHost ?? defaultDockerHost()).options });
     this.clock = opts.clock ?? systemClock;
     this.store = new NetworkStateStore(opts.dataDir, opts.logger);
     this.pool = opts.pool ?? DEFAULT_NETWORK_POOL;

@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { defineCommand } from './command.js';
 import { UsageError } from './usage.js';
 import { waitForShutdownSignal } from '../../shared/signals.js';
+import { DockerHostError, resolveDockerHost, type DockerHost } from '../../shared/docker-host.js';
 
 export const upCommand = defineCommand({
   command: 'up',
@@ -29,6 +30,11 @@ export const upCommand = defineCommand({
         default: false,
         describe: 'plain TCP between the processes instead of TLS (development only)',
       })
+      .option('docker-host', {
+        type: 'string',
+        describe:
+          "the Docker engine the agents use, as the agent's --docker-host takes it (default: DOCKER_HOST, else the local socket)",
+      })
       .option('context', {
         type: 'string',
         default: 'local',
@@ -39,7 +45,8 @@ export const upCommand = defineCommand({
       throw new UsageError('--agents must be a whole number from 0 to 200');
     const dir = path.resolve(argv['data-dir']);
     await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
-    const runtime = argv.runtime === 'auto' ? await pickRuntime() : argv.runtime;
+    const engine = upDockerHost(argv['docker-host']);
+    const runtime = argv.runtime === 'auto' ? await pickRuntime(engine) : argv.runtime;
     const plan: ClusterPlan = {
       dir,
       address: `127.0.0.1:${argv.port}`,
@@ -47,6 +54,7 @@ export const upCommand = defineCommand({
       runtime,
       // TLS unless asked otherwise: every process of the local cluster gets the same flag.
       insecure: argv.insecure ? ['--insecure'] : [],
+      dockerHost: argv['docker-host'] !== undefined ? ['--docker-host', argv['docker-host']] : [],
     };
     const cluster = await startCluster(plan);
     const identity = path.join(dir, 'manager', 'admin-identity.json');
@@ -70,6 +78,8 @@ interface ClusterPlan {
   runtime: 'docker' | 'process';
   /** ['--insecure'] or nothing, passed to every process. */
   insecure: string[];
+  /** ['--docker-host', value] or nothing (the agents then read DOCKER_HOST), passed to every agent. */
+  dockerHost: string[];
 }
 
 interface Child {
@@ -146,6 +156,7 @@ function startAgents(plan: ClusterPlan, token: string): Child[] {
         plan.runtime,
         '--remove-tasks-on-stop',
         ...plan.insecure,
+        ...plan.dockerHost,
       ],
       path.join(plan.dir, 'logs', `${name}.log`),
     );
@@ -238,10 +249,20 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function pickRuntime(): Promise<'docker' | 'process'> {
+/** The engine --docker-host or DOCKER_HOST names; a bad value is a usage error before anything starts. */
+function upDockerHost(flag: string | undefined): DockerHost {
+  try {
+    return resolveDockerHost(flag);
+  } catch (e) {
+    if (e instanceof DockerHostError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+async function pickRuntime(engine: DockerHost): Promise<'docker' | 'process'> {
   try {
     const { default: Docker } = await import('dockerode');
-    const docker = new Docker();
+    const docker = new Docker({ ...engine.options });
     await Promise.race([
       docker.ping(),
       new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000)),

@@ -115,7 +115,11 @@ export function startAgent(opts: {
   runtime: 'docker' | 'process';
   dataDir?: string;
   labels?: string[];
+  /** The agent's own Docker engine (--docker-host), e.g. unix:///…/docker.sock of test/helpers/engines. */
+  dockerHost?: string;
   extraArgs?: string[];
+  /** Added to the agent's environment (DOCKER_HOST, for one). */
+  env?: NodeJS.ProcessEnv;
 }): AgentProc {
   const dataDir = opts.dataDir ?? tempDir(`agent-${opts.name}`);
   const log = path.join(dataDir, '..', `${path.basename(dataDir)}.log`);
@@ -136,8 +140,10 @@ export function startAgent(opts: {
     opts.runtime,
   ];
   for (const l of opts.labels ?? []) args.push('--label', l);
+  if (opts.dockerHost !== undefined) args.push('--docker-host', opts.dockerHost);
   args.push(...(opts.extraArgs ?? []));
-  return { proc: spawnFleet(args, log), name: opts.name, dataDir, address: opts.address, log };
+  const proc = spawnFleet(args, log, opts.env);
+  return { proc, name: opts.name, dataDir, address: opts.address, log };
 }
 
 /** Restarts an agent on its existing data dir (it has already joined). */

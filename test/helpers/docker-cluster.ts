@@ -16,7 +16,11 @@ export interface ClusterNode {
   name: string;
   address: string;
   labels?: readonly string[];
+  /** The node's own Docker engine (the agent's --docker-host); the main one when absent. */
+  dockerHost?: string;
   extraArgs?: readonly string[];
+  /** Added to the agent's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface DockerCluster {
@@ -39,7 +43,7 @@ export async function startDockerCluster(
   await ensureTestImage();
   const procs: { manager?: ManagerProc } = {};
   const agents: AgentProc[] = [];
-  const nodeIds: string[] = [];
+  const joinedNodes: { id: string; dockerHost?: string }[] = [];
   t.after(async () => {
     const { manager } = procs;
     if (manager) {
@@ -48,7 +52,7 @@ export async function startDockerCluster(
     }
     for (const a of agents) await stopProc(a.proc);
     if (manager) await stopProc(manager.proc);
-    for (const id of nodeIds) await cleanupContainers(id);
+    for (const n of joinedNodes) await cleanupContainers(n.id, n.dockerHost);
   });
   const manager = await startManager();
   procs.manager = manager;
@@ -61,11 +65,17 @@ export async function startDockerCluster(
         address: n.address,
         runtime: 'docker',
         labels: [...(n.labels ?? [])],
+        ...(n.dockerHost !== undefined ? { dockerHost: n.dockerHost } : {}),
         extraArgs: [...(n.extraArgs ?? [])],
+        ...(n.env ? { env: n.env } : {}),
       }),
     );
   }
   const joined = await waitForNodes(manager, nodes.length, 30_000);
-  nodeIds.push(...joined.map((n) => n.id));
+  for (const j of joined) {
+    const node = nodes.find((n) => n.name === j.name);
+    const dockerHost = node?.dockerHost ?? node?.env?.DOCKER_HOST;
+    joinedNodes.push({ id: j.id, ...(dockerHost !== undefined ? { dockerHost } : {}) });
+  }
   return { manager, agents, nodes: joined };
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parseDockerHost } from '../../shared/docker-host.js';
 
 const execFileP = promisify(execFile);
 
@@ -188,9 +189,17 @@ function importRootfs(root: string, tag: string): Promise<void> {
   });
 }
 
-/** Force-removes every container labelled with this node id; safe to call when there are none. */
-export async function cleanupContainers(nodeId: string): Promise<void> {
-  const docker = new Docker({ socketPath: DOCKER_SOCKET });
+/**
+ * Force-removes every container labelled with this node id, on the main engine or the one
+ * dockerHost names; safe to call when there are none, or when that engine's socket is gone
+ * (an extra engine removes its containers when it stops).
+ */
+export async function cleanupContainers(nodeId: string, dockerHost?: string): Promise<void> {
+  const engine = dockerHost === undefined ? null : parseDockerHost(dockerHost);
+  if (engine && 'socketPath' in engine.options && !existsSync(engine.options.socketPath)) return;
+  const docker = engine
+    ? new Docker({ ...engine.options })
+    : new Docker({ socketPath: DOCKER_SOCKET });
   const list = await docker.listContainers({
     all: true,
     filters: { label: [`fleet.node.id=${nodeId}`] },
@@ -223,9 +232,13 @@ export interface TaskContainer {
  */
 export async function taskContainers(
   service: string,
-  opts: { nodeId?: string; all?: boolean } = {},
+  opts: {
+    nodeId?: string;
+    all?: boolean;
+    /** An extra engine's socket instead of the main one. */ socket?: string;
+  } = {},
 ): Promise<TaskContainer[]> {
-  const docker = new Docker({ socketPath: DOCKER_SOCKET });
+  const docker = new Docker({ socketPath: opts.socket ?? DOCKER_SOCKET });
   const label = [`fleet.service.name=${service}`];
   if (opts.nodeId) label.push(`fleet.node.id=${opts.nodeId}`);
   const list = await docker.listContainers({ all: opts.all === true, filters: { label } });

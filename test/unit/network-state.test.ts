@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NetworkDiscovery } from '../../agent/network/discovery.js';
 import { NetworkStateStore } from '../../agent/network/state-store.js';
+import { parseDockerHost } from '../../shared/docker-host.js';
 import { memoryLogger, silentLogger } from '../../shared/log.js';
 import type { DiscoveryTable } from '../../shared/network.js';
 
@@ -21,7 +22,7 @@ test('an empty payload is no table, and a bad table is refused with a reason', a
     nodeId: 'n1',
     dataDir: dir,
     logger,
-    socketPath: path.join(dir, 'no.sock'),
+    dockerHost: parseDockerHost(path.join(dir, 'no.sock')),
   });
   try {
     d.onTable(Buffer.alloc(0));

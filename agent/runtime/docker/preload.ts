@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { defaultDockerHost } from '../../../shared/docker-host.js';
 import { errorMessage } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/log.js';
 import {
@@ -18,7 +19,7 @@ export interface PreloadOptions {
   /** The folder holding preload/ (the boot partition, where fleet.json is). */
   readonly dir: string;
   readonly log: Logger;
-  /** The engine; by default the one on the local socket, as the runtime uses. */
+  /** The engine the runtime uses; by default the one on the local socket. */
   readonly docker?: Docker;
 }
 
@@ -31,8 +32,6 @@ export interface PreloadOutcome {
   readonly skipped: { file: string; reason: string }[];
 }
 
-const DEFAULT_SOCKET = '/var/run/docker.sock';
-
 /**
  * Loads every image preload/index.json lists that the engine does not have yet. A tar whose
  * size or sha256 differs from the index is skipped with one log line; nothing here throws,
@@ -42,7 +41,7 @@ export async function loadPreloadedImages(opts: PreloadOptions): Promise<Preload
   const out: PreloadOutcome = { loaded: [], present: [], skipped: [] };
   const index = await readIndex(opts);
   if (index === null) return out;
-  const docker = opts.docker ?? new Docker({ socketPath: DEFAULT_SOCKET });
+  const docker = opts.docker ?? new Docker({ ...defaultDockerHost().options });
   const folder = path.join(opts.dir, PRELOAD_DIR);
   for (const entry of index.images) {
     const file = path.join(folder, entry.file);

@@ -3,6 +3,7 @@ import type { ClusterImageProvider } from '../../images/agent-images.js';
 import Docker from 'dockerode';
 import { platformArch } from '../../../shared/arch.js';
 import { systemClock, type Clock } from '../../../shared/clock.js';
+import { defaultDockerHost, type DockerHost } from '../../../shared/docker-host.js';
 import { silentLogger, type Logger } from '../../../shared/log.js';
 import type { AssignedTask } from '../../../shared/protocol.js';
 import { deviceOptionsUsed, devicesRefused, type HostPort } from '../../../shared/spec.js';
@@ -41,6 +42,9 @@ import { JoinLeaveGate, onUserNetwork } from './join-leave-gate.js';
 import { deafToStopSignal } from './stop-signal.js';
 
 export interface DockerRuntimeOptions {
+  /** The engine (the agent's --docker-host or DOCKER_HOST); by default the local socket. */
+  dockerHost?: DockerHost;
+  /** A local socket instead of dockerHost. */
   socketPath?: string;
   logger?: Logger;
   /** Upper bound for one image pull, so a dead registry cannot stall the agent. */
@@ -53,12 +57,12 @@ export interface DockerRuntimeOptions {
   networks?: NetworkProvider;
 }
 
-const DEFAULT_SOCKET = '/var/run/docker.sock';
 const DEFAULT_PULL_TIMEOUT_MS = 120_000;
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
   private readonly docker: Docker;
+  /** How messages name the engine: its socket's path or tcp:// address. */
   private readonly socketPath: string;
   private readonly log: Logger;
   private readonly pullTimeoutMs: number;
@@ -80,8 +84,13 @@ export class DockerRuntime implements Runtime {
   constructor(opts: DockerRuntimeOptions = {}) {
     this.networks = opts.networks;
     this.allowDevices = opts.allowDevices === true;
-    this.socketPath = opts.socketPath ?? DEFAULT_SOCKET;
-    this.docker = new Docker({ socketPath: this.socketPath });
+    const host =
+      opts.dockerHost ??
+      (opts.socketPath !== undefined
+        ? { options: { socketPath: opts.socketPath }, display: opts.socketPath }
+        : defaultDockerHost());
+    this.socketPath = host.display;
+    this.docker = new Docker({ ...host.options });
     this.log = opts.logger ?? silentLogger;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
     this.clock = opts.clock ?? systemClock;
