@@ -1,4 +1,6 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
+import { parseBandwidth } from '../shared/images/bandwidth.js';
+import { DEFAULT_BLOB_PORT } from './reconcile/agent.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
@@ -25,6 +27,9 @@ interface AgentArgs {
   'min-free-disk': DiskReserve;
   'network-pool': string;
   'docker-host'?: string;
+  'max-bandwidth': number;
+  'blob-port': number;
+  'serve-blobs': boolean;
   config?: string;
 }
 
@@ -87,6 +92,28 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         default: false,
         describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
       })
+      .option('max-bandwidth', {
+        type: 'string',
+        default: '0',
+        describe: 'download limit for images from the fleet, e.g. 2M (bytes per second; 0: none)',
+        coerce: (v: string) => {
+          const n = parseBandwidth(String(v));
+          if (n === null)
+            throw new Error(`--max-bandwidth must be a rate such as 2M or 512k, got "${v}"`);
+          return n;
+        },
+      })
+      .option('blob-port', {
+        type: 'number',
+        default: DEFAULT_BLOB_PORT,
+        describe:
+          'port on the advertise address where neighbours on the same site fetch image layers (0: any free port)',
+      })
+      .option('serve-blobs', {
+        type: 'boolean',
+        default: true,
+        describe: 'serve image layers this board holds to neighbours (--no-serve-blobs: never)',
+      })
       .option('allow-devices', {
         type: 'boolean',
         default: false,
@@ -138,6 +165,8 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       allowDevices: argv['allow-devices'] === true,
       networkPool: argv['network-pool'],
       ...(argv['docker-host'] !== undefined ? { dockerHost: argv['docker-host'] } : {}),
+      maxBandwidth: argv['max-bandwidth'],
+      blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
       ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
     });
     if (board)

@@ -37,6 +37,10 @@ export interface AgentStartFlags {
   bootDir?: string;
   /** The Docker engine (--docker-host); without it DOCKER_HOST, else the local socket. */
   dockerHost?: string;
+  /** Download limit for cluster images, bytes per second (0: none). */
+  maxBandwidth?: number;
+  /** Port of the blob server for neighbours; null: none. */
+  blobPort?: number | null;
 }
 
 export class AgentConfigError extends Error {
@@ -67,6 +71,8 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     logger,
     insecure: flags.insecure === true,
     ...(network ? { network } : {}),
+    ...(flags.maxBandwidth ? { maxBandwidth: flags.maxBandwidth } : {}),
+    ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },

@@ -6,7 +6,10 @@ import { Bandwidth } from '../../shared/images/bandwidth.js';
 import { BlobClient } from '../../shared/images/blob-client.js';
 import type { AssignedImage, ImageReport } from '../../shared/images/cluster-image.js';
 import type { Logger } from '../../shared/log.js';
-import { ClusterImages, type EngineImages, type PeerSourceFactory } from './cluster-images.js';
+import type { Identity } from '../../shared/identity.js';
+import { ClusterImages, type EngineImages } from './cluster-images.js';
+import { PeerServer } from './peer-server.js';
+import { PeerSources } from './peer-source.js';
 
 export interface AgentImagesDeps {
   dataDir: string;
@@ -17,7 +20,10 @@ export interface AgentImagesDeps {
   logger: Logger;
   /** Bytes per second this board downloads images at, at most (0: no limit). */
   maxBandwidth: number;
-  peerSource?: PeerSourceFactory;
+  /** This node's identity: its certificate opens neighbours' blob servers. */
+  identity: () => Identity;
+  /** Where this node serves its blobs to neighbours (its address, and a port; null: not at all). */
+  peerListen: { host: string; port: number } | null;
   /** A report changed: send a status soon. */
   changed: () => void;
 }
@@ -31,12 +37,22 @@ export class AgentImages implements ClusterImageProvider {
   readonly client: BlobClient;
   private images: ClusterImages | null = null;
   private connected = false;
+  private peerServer: PeerServer | null = null;
+  private readonly peers: PeerSources;
+  /** HOST:PORT of this node's blob server once it listens. */
+  blobServer: string | undefined;
 
   constructor(private readonly deps: AgentImagesDeps) {
     this.client = new BlobClient(
-      { get clientId() { return deps.clientId(); }, send: (topic, frame) => deps.publish(topic, frame) },
+      {
+        get clientId() {
+          return deps.clientId();
+        },
+        send: (topic, frame) => deps.publish(topic, frame),
+      },
       deps.clock,
     );
+    this.peers = new PeerSources(deps.identity, deps.clock);
   }
 
   /** Opens the blob store in DATA_DIR/images: uploads cut short by a restart resume from there. */
@@ -45,13 +61,33 @@ export class AgentImages implements ClusterImageProvider {
     this.images = new ClusterImages({
       store,
       manager: () => (this.connected ? this.client : null),
-      ...(this.deps.peerSource ? { peerSource: this.deps.peerSource } : {}),
+      peerSource: (peer) => this.peers.source(peer),
       bandwidth: new Bandwidth(this.deps.clock, this.deps.maxBandwidth),
       clock: this.deps.clock,
       logger: this.deps.logger,
       changed: this.deps.changed,
     });
+    const listen = this.deps.peerListen;
+    if (listen) {
+      this.peerServer = new PeerServer({
+        store,
+        rootPub: this.deps.identity().rootPub,
+        clock: this.deps.clock,
+        logger: this.deps.logger.child('peers'),
+      });
+      this.blobServer = (await this.peerServer.listen(listen.host, listen.port)) ?? undefined;
+    }
     return store;
+  }
+
+  async close(): Promise<void> {
+    this.peers.close();
+    await this.peerServer?.close();
+  }
+
+  /** Bytes served to neighbours since start. */
+  get servedToPeers(): number {
+    return this.peerServer?.servedBytes ?? 0;
   }
 
   onConnected(): void {

@@ -46,6 +46,11 @@ export class IdentityRenewal {
   }
 
   /** When the certificate will next be renewed (clock time). */
+  /** The identity in use now. */
+  get current(): Identity {
+    return this.identity;
+  }
+
   get dueAt(): number {
     return this.renewer.dueAt;
   }

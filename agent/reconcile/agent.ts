@@ -51,7 +51,11 @@ export interface AgentOptions {
   network?: DiscoveryConsumer;
   /** Bytes per second this board downloads cluster images at, at most (0 or absent: no limit). */
   maxBandwidth?: number;
+  /** Port of the blob server neighbours fetch image layers from (null: none; default 4885). */
+  blobPort?: number | null;
 }
+
+export const DEFAULT_BLOB_PORT = 4885;
 
 /** The network side: started before tasks run, fed each table; removeAll() when workloads go. */
 export interface DiscoveryConsumer {
@@ -128,6 +132,11 @@ export class Agent {
       clock,
       logger: opts.logger.child('images'),
       maxBandwidth: opts.maxBandwidth ?? 0,
+      identity: () => this.renewal.current,
+      peerListen:
+        opts.blobPort === null
+          ? null
+          : { host: opts.advertiseAddr, port: opts.blobPort ?? DEFAULT_BLOB_PORT },
       changed: () => this.reporter.scheduleStatus(),
     });
     opts.runtime.useClusterImages?.(this.images);
@@ -153,6 +162,7 @@ export class Agent {
       assignment: () => this.store.current,
       diskFull: () => this.store.diskFull,
       images: () => this.images.reports(),
+      blobServer: () => this.images.blobServer,
       closing: () => this.closed,
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
@@ -255,6 +265,7 @@ export class Agent {
     this.drainer.close();
     await this.conn.close();
     await this.mesh.close();
+    await this.images.close();
     await this.opts.network?.close();
     await this.opts.runtime.close();
   }

@@ -31,6 +31,8 @@ export interface ReporterDeps {
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
   images?(): ImageReport[];
+  /** Where this node serves blobs to neighbours. */
+  blobServer?(): string | undefined;
   /** True once the agent is shutting down: no heartbeat goes out any more. */
   closing(): boolean;
   runtimeName: Runtime['name'];
@@ -89,6 +91,8 @@ export class StatusReporter {
     };
     const images = deps.images?.() ?? [];
     if (images.length > 0) msg.images = images.slice(0, 256);
+    const blobServer = deps.blobServer?.();
+    if (blobServer && images.length > 0) msg.blobServer = blobServer;
     deps.publish(topics.status(deps.nodeId), encode(msg), 1);
   }
 

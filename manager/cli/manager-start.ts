@@ -1,4 +1,5 @@
 // `fleet manager start|ls`: run a manager (broker, Raft, controllers) until interrupted; list the managers.
+import { parseBandwidth } from '../../shared/images/bandwidth.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import type { WorkerLauncher } from '../../shared/worker.js';
@@ -67,6 +68,9 @@ const startCommand = (worker: WorkerLauncher) =>
         ...(raftTiming ? { raftTiming } : {}),
         faultInjection: argv['fault-injection'],
         worker: runsWorker,
+        ...(argv['max-bandwidth'] !== undefined
+          ? { maxBandwidth: bandwidthOption(argv['max-bandwidth']) }
+          : {}),
         ...(argv['snapshot-interval'] !== undefined
           ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
           : {}),
@@ -152,6 +156,10 @@ function startOptions(y: Argv) {
       type: 'string',
       default: '127.0.0.1:4883',
       describe: 'HOST:PORT for the MQTT listener',
+    })
+    .option('max-bandwidth', {
+      type: 'string',
+      describe: 'upload limit for images sent to boards, all together, e.g. 10M (bytes per second)',
     })
     .option('heartbeat', {
       type: 'string',
@@ -274,3 +282,10 @@ function advertiseAddr(given: string | undefined, listenHost: string, worker: bo
 
 /** The agent beside the manager keeps its assignment and task files here. */
 const workerDir = (dataDir: string): string => path.join(dataDir, 'worker');
+
+function bandwidthOption(text: string): number {
+  const n = parseBandwidth(text);
+  if (n === null)
+    throw invalid(`--max-bandwidth must be a rate such as 10M or 512k, got "${text}"`);
+  return n;
+}
