@@ -286,6 +286,6 @@ const workerDir = (dataDir: string): string => path.join(dataDir, 'worker');
 function bandwidthOption(text: string): number {
   const n = parseBandwidth(text);
   if (n === null)
-    throw invalid(`--max-bandwidth must be a rate such as 10M or 512k, got "${text}"`);
+    throw new UsageError(`--max-bandwidth must be a rate such as 10M or 512k, got "${text}"`);
   return n;
 }
