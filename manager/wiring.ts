@@ -17,6 +17,7 @@ import { DiscoveryPublisher } from './network/publisher.js';
 import { IngressStats } from './ingress/stats.js';
 import type { BlobService } from './images/blob-service.js';
 import { ImagePresence } from './images/presence.js';
+import { BlobReplicator } from './images/replicator.js';
 import { Leadership } from './leader/leadership.js';
 import type { ManagerOptions } from './manager.js';
 import { certSerial, defaultManagerName, managerNodeRecord } from './bootstrap/manager-node.js';
@@ -146,7 +147,18 @@ export function wire(w: WireDeps): { stop(): void }[] {
     },
   });
   leadership.start();
-  const parts: { stop(): void }[] = [leadership, w.blobs];
+  const replicator = new BlobReplicator({
+    selfId: w.id,
+    identity: w.identity,
+    rootPub: w.identity.rootPub,
+    insecure: w.opts.insecure === true,
+    store,
+    blobs: w.blobs,
+    clock,
+    logger: logger.child('blob-copy'),
+  });
+  replicator.start();
+  const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
   return parts;
 }
