@@ -28,6 +28,9 @@ export interface ImageOnNode {
   total: number;
   state: 'downloading' | 'loaded' | 'failed';
   message?: string;
+  /** Bytes of it the node received from managers, and from neighbours. */
+  fromManager: number;
+  fromPeers: number;
 }
 
 export interface ImageView {

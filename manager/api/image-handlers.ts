@@ -81,6 +81,8 @@ function imageView(ctx: HandlerContext, i: ImageRecord): ImageView {
     bytes: r.bytes,
     total: r.total,
     state: r.state,
+    fromManager: r.fromManager,
+    fromPeers: r.fromPeers,
     ...(r.message ? { message: r.message } : {}),
   }));
   return {
