@@ -12,8 +12,8 @@ import type { Logger } from '../../shared/log.js';
 export interface EngineImages {
   /** Whether the engine holds the image whose config has this digest (its image ID). */
   hasImage(configDigest: string): Promise<boolean>;
-  /** Points `name` at that image. */
-  tag(configDigest: string, name: string): Promise<void>;
+  /** Points the image's name at the image the engine holds. */
+  tag(image: AssignedImage): Promise<void>;
   /** How many leading layers (by diffID) the engine already holds. */
   sharedLayers(diffIds: readonly string[]): Promise<number>;
   /** Loads the image from verified blobs, leaving out the first `skipLayers` layers' files. */
@@ -84,7 +84,7 @@ export class ClusterImages {
   private async fetchAndLoad(image: AssignedImage, engine: EngineImages): Promise<void> {
     const { platform } = image;
     if (await engine.hasImage(platform.configDigest)) {
-      await engine.tag(platform.configDigest, image.name);
+      await engine.tag(image);
       const total = platform.configSize + platform.layers.reduce((a, l) => a + l.size, 0);
       this.note(image, { bytes: total, total, state: 'loaded' });
       return;
