@@ -1,4 +1,5 @@
 // Image archive reader: docker save and OCI layouts described correctly, and every broken archive named.
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -122,9 +123,25 @@ test('archives made by tar(1) in GNU and POSIX formats read the same as ours', a
   for (const format of ['gnu', 'posix']) {
     const file = path.join(dir, `${format}.tar`);
     await run('tar', [`--format=${format}`, '-cf', file, '-C', tree, '.']);
-    assert.deepEqual(await readImageArchiveFile(file), expected, format);
+    const got = await readImageArchiveFile(file);
+    // Where each blob sits differs between tar formats; what the blobs are does not.
+    assert.deepEqual(withoutOffsets(got), withoutOffsets(expected), format);
+    const bytes = await fs.readFile(file);
+    for (const p of got.images.flatMap((i) => i.platforms)) {
+      for (const b of [p.config, ...p.layers]) {
+        const at = bytes.subarray(b.offset, b.offset + b.size);
+        assert.equal(
+          `sha256:${createHash('sha256').update(at).digest('hex')}`,
+          b.digest,
+          `${format} offset of ${b.path}`,
+        );
+      }
+    }
   }
 });
+
+const withoutOffsets = (d: unknown): unknown =>
+  JSON.parse(JSON.stringify(d, (k, v: unknown) => (k === 'offset' ? undefined : v)));
 
 test('pax and GNU long names over 100 bytes name the file they precede', async () => {
   const long = `${'x'.repeat(120)}/file`;
