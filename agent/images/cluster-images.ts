@@ -96,13 +96,15 @@ export class ClusterImages {
     ];
     const total = needed.reduce((a, b) => a + b.size, 0);
     const p = this.note(image, { bytes: 0, total, state: 'downloading' });
+    // A neighbour that failed once is not asked again for this image's other blobs.
+    const badPeers = new Set<string>();
     try {
       for (const blob of needed) {
         if (await this.deps.store.has(blob.digest)) {
           p.bytes += blob.size;
           continue;
         }
-        await this.fetchOne(image, blob, p);
+        await this.fetchOne(image, blob, p, badPeers);
       }
       await engine.load(image, skip, (d) => this.deps.store.pathOf(d));
       this.note(image, { bytes: total, total, state: 'loaded' });
@@ -123,6 +125,7 @@ export class ClusterImages {
     image: AssignedImage,
     blob: { digest: string; size: number },
     p: Progress,
+    badPeers: Set<string>,
   ): Promise<void> {
     const manager = this.deps.manager();
     if (!manager) throw new Error('not connected to a manager');
@@ -136,7 +139,9 @@ export class ClusterImages {
     p.bytes += start;
     const sources: BlobSource[] = [];
     for (const peer of image.peers ?? []) {
-      if (this.deps.peerSource) sources.push(this.deps.peerSource(peer));
+      if (this.deps.peerSource && !badPeers.has(peer.nodeId)) {
+        sources.push(this.deps.peerSource(peer));
+      }
     }
     sources.push(this.managerSource(manager));
     await fetchBlob({
@@ -151,8 +156,11 @@ export class ClusterImages {
         else p.fromManager += bytes;
         this.changedSoon();
       },
-      onBadSource: (source, why) =>
-        this.deps.logger.warn('blob source skipped', { source: source.name, why }),
+      onBadSource: (source, why) => {
+        if (source.id !== undefined) badPeers.add(source.id);
+        this.deps.logger.warn('blob source skipped', { source: source.name, why });
+      },
+      sleep: (ms) => this.deps.clock.sleep(ms),
     });
   }
 

@@ -94,7 +94,7 @@ export class PeerServer {
       return fail(400, 'offset and length must be whole numbers');
     }
     try {
-      const bytes = await this.deps.store.readRange(
+      const bytes = await this.deps.store.readAvailable(
         digest,
         offset,
         Math.min(length, CHUNK_BYTES * 4),
@@ -107,6 +107,7 @@ export class PeerServer {
       res.end(bytes);
     } catch (e) {
       if (isBlobStoreError(e, 'not-found')) return fail(404, `${digest} is not here`);
+      if (isBlobStoreError(e, 'not-yet')) return fail(409, `${digest}: not that far yet`);
       this.deps.logger.warn('could not serve a blob', { digest, error: errorMessage(e) });
       fail(500, 'could not read the blob');
     }

@@ -2,7 +2,8 @@
 import http from 'node:http';
 import type { Clock } from '../../shared/clock.js';
 import { makeConnectProof, type Identity } from '../../shared/identity.js';
-import type { BlobSource } from '../../shared/images/fetch-blob.js';
+import { NotYetError, type BlobSource } from '../../shared/images/fetch-blob.js';
+import type { BlobPeer } from '../../shared/images/cluster-image.js';
 
 export const PEER_PROOF_HEADER = 'x-fleet-proof';
 /** What the proof signs: the same proof of key possession the broker checks, for this purpose. */
@@ -10,6 +11,15 @@ export const PEER_PROOF_SUBJECT = 'fleet-blob-peer';
 /** A proof is made again after this long (the server accepts it for the clock skew allowed). */
 const PROOF_REUSE_MS = 60_000;
 const TIMEOUT_MS = 10_000;
+
+class PeerHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export const peerBlobPath = (digest: string): string => `/v1/blobs/${digest}`;
 
@@ -22,11 +32,26 @@ export class PeerSources {
     private readonly clock: Clock,
   ) {}
 
-  source(peer: { nodeId: string; address: string }): BlobSource {
+  /**
+   * A seed is a neighbour fetching the same image from the manager right now: what it lacks
+   * (404, 409) it will have soon. Any other peer answers 409 only for a layer under way.
+   */
+  source(peer: BlobPeer): BlobSource {
     return {
       name: `peer ${peer.nodeId}`,
+      id: peer.nodeId,
       kind: 'peer',
-      read: (digest, offset, length) => this.read(peer.address, digest, offset, length),
+      read: async (digest, offset, length) => {
+        try {
+          return await this.read(peer.address, digest, offset, length);
+        } catch (e) {
+          const status = e instanceof PeerHttpError ? e.status : 0;
+          if (status === 409 || (status === 404 && peer.seed === true)) {
+            throw new NotYetError(`${peer.nodeId} has no ${digest} at ${offset} yet`);
+          }
+          throw e;
+        }
+      },
     };
   }
 
@@ -75,7 +100,10 @@ export class PeerSources {
             if (res.statusCode === 200) resolve(body);
             else
               reject(
-                new Error(`HTTP ${res.statusCode}: ${body.toString('utf8').trim().slice(0, 200)}`),
+                new PeerHttpError(
+                  res.statusCode ?? 0,
+                  `HTTP ${res.statusCode}: ${body.toString('utf8').trim().slice(0, 200)}`,
+                ),
               );
           });
           res.on('error', reject);

@@ -92,7 +92,7 @@ export class StatusReporter {
     const images = deps.images?.() ?? [];
     if (images.length > 0) msg.images = images.slice(0, 256);
     const blobServer = deps.blobServer?.();
-    if (blobServer && images.length > 0) msg.blobServer = blobServer;
+    if (blobServer) msg.blobServer = blobServer;
     deps.publish(topics.status(deps.nodeId), encode(msg), 1);
   }
 

@@ -194,10 +194,8 @@ export class Dispatcher implements LeaderPart {
     if (!this.deps.store.node(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
-    if (
-      d.value.images &&
-      this.deps.imagePresence?.report(nodeId, d.value.images, d.value.blobServer)
-    ) {
+    const { images, blobServer } = d.value;
+    if ((images || blobServer) && this.deps.imagePresence?.report(nodeId, images, blobServer)) {
       // A board that now holds an image is a peer for its site: refresh everyone's peer lists.
       this.noteAllNodes();
     }

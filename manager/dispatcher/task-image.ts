@@ -3,7 +3,10 @@ import {
   findClusterImage,
   platformFor,
   type AssignedImage,
+  type BlobPeer,
+  type ImageRecord,
 } from '../../shared/images/cluster-image.js';
+import { isTerminal } from '../../shared/spec.js';
 import type { ImagePresenceView } from '../images/presence.js';
 import type { StoreView } from '../store/store.js';
 
@@ -27,7 +30,7 @@ export function clusterImageFor(
   if (!rec || !node) return {};
   const platform = platformFor(rec, node.os, node.arch);
   if (!platform) return {};
-  const peers = presence ? peersOf(store, presence, nodeId, rec.digest) : [];
+  const peers = presence ? peersOf(store, presence, nodeId, rec) : [];
   return {
     clusterImage: {
       name: rec.name,
@@ -38,26 +41,59 @@ export function clusterImageFor(
   };
 }
 
-/** Ready nodes of the same site that report the image loaded, nearest name first. */
+/**
+ * Neighbours to fetch from before the manager: nodes of the same site that report the image
+ * loaded, and otherwise one seed per site, the node with the smallest id among those of the
+ * site that need the image now. The seed fetches from the manager; the others wait on it, so
+ * the uplink carries each layer about once per site even when every board starts at once.
+ */
 function peersOf(
   store: StoreView,
   presence: ImagePresenceView,
   nodeId: string,
-  digest: string,
-): AssignedImage['peers'] & object {
+  rec: ImageRecord,
+): BlobPeer[] {
   const self = store.node(nodeId);
   const site = siteOf(self?.labels ?? {});
   if (site === undefined) return [];
-  const peers: NonNullable<AssignedImage['peers']> = [];
-  for (const r of presence.nodesWith(digest)) {
-    if (r.nodeId === nodeId || r.state !== 'loaded') continue;
-    const peer = store.node(r.nodeId);
-    const address = presence.blobServer(r.nodeId);
-    if (!peer || peer.status !== 'ready' || !address || siteOf(peer.labels) !== site) continue;
-    peers.push({ nodeId: r.nodeId, address });
-    if (peers.length >= MAX_PEERS) break;
+  const states = new Map(presence.nodesWith(rec.digest).map((r) => [r.nodeId, r.state]));
+  if (states.get(nodeId) === 'loaded') return [];
+  const peers: BlobPeer[] = [];
+  let seed: string | undefined;
+  for (const peer of store.nodes()) {
+    if (peer.id === nodeId || peer.status !== 'ready' || siteOf(peer.labels) !== site) continue;
+    const address = presence.blobServer(peer.id);
+    if (!address) continue;
+    const state = states.get(peer.id);
+    if (state === 'loaded') peers.push({ nodeId: peer.id, address });
+    else if (
+      state !== 'failed' &&
+      (seed === undefined || peer.id < seed) &&
+      needs(store, peer.id, rec)
+    ) {
+      seed = peer.id;
+    }
   }
-  return peers;
+  peers.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  const out = peers.slice(0, MAX_PEERS);
+  // This node is the seed when no neighbour with a smaller id needs the image.
+  if (out.length === 0 && seed !== undefined && seed < nodeId) {
+    const address = presence.blobServer(seed);
+    if (address) out.push({ nodeId: seed, address, seed: true });
+  }
+  return out;
+}
+
+/** Whether a node runs (or is about to run) a task of this image. */
+function needs(store: StoreView, nodeId: string, rec: ImageRecord): boolean {
+  return store
+    .tasksOfNode(nodeId)
+    .some(
+      (t) =>
+        t.desiredState === 'running' &&
+        !isTerminal(t.status.state) &&
+        findClusterImage([rec], t.template.image) !== undefined,
+    );
 }
 
 function siteOf(labels: Record<string, string>): string | undefined {

@@ -19,18 +19,21 @@ export class ImagePresence implements ImagePresenceView {
   private readonly byNode = new Map<string, NodeImageReport[]>();
   private readonly servers = new Map<string, string>();
 
-  /** True when the set of images loaded on the node changed (its neighbours' peer lists may). */
-  report(nodeId: string, images: NodeImageReport[], blobServer?: string): boolean {
+  /** True when an image completed or failed on the node (its neighbours' peer lists may change). */
+  report(nodeId: string, images: NodeImageReport[] | undefined, blobServer?: string): boolean {
+    // Downloads' progress changes nobody's peers; a copy that completed or failed does.
     const loaded = (list: NodeImageReport[] | undefined): string =>
       (list ?? [])
-        .filter((r) => r.state === 'loaded')
-        .map((r) => r.digest)
+        .filter((r) => r.state !== 'downloading')
+        .map((r) => `${r.digest}=${r.state}`)
         .sort()
         .join();
+    const newServer = blobServer !== undefined && this.servers.get(nodeId) !== blobServer;
+    if (blobServer) this.servers.set(nodeId, blobServer);
+    if (!images) return newServer;
     const before = loaded(this.byNode.get(nodeId));
     this.byNode.set(nodeId, images);
-    if (blobServer) this.servers.set(nodeId, blobServer);
-    return loaded(images) !== before;
+    return newServer || loaded(images) !== before;
   }
 
   forget(nodeId: string): void {

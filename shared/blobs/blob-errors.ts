@@ -1,7 +1,13 @@
 // Typed errors of the blob store, each saying what a client can do next (resume, retry, free space).
 
 export type BlobStoreProblem =
-  'invalid-digest' | 'wrong-offset' | 'digest-mismatch' | 'disk-full' | 'not-found';
+  | 'invalid-digest'
+  | 'wrong-offset'
+  | 'digest-mismatch'
+  | 'disk-full'
+  | 'not-found'
+  /** The range asked for is past what an upload under way holds so far: ask again later. */
+  | 'not-yet';
 
 export class BlobStoreError extends Error {
   constructor(

@@ -78,6 +78,39 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Like readRange, but an upload under way serves the bytes it already holds (a board still
+   * downloading a layer passes on what it has checked to its neighbours). A range past them
+   * fails with not-yet; a blob neither stored nor under way with not-found.
+   */
+  async readAvailable(digest: string, offset: number, length: number): Promise<Buffer> {
+    try {
+      return await this.readRange(digest, offset, length);
+    } catch (e) {
+      if (!(e instanceof BlobStoreError) || e.problem !== 'not-found') throw e;
+    }
+    const held = await statSize(this.partialFile(digest));
+    if (held === null) {
+      // It may have been completed (renamed into place) between the two reads.
+      return this.readRange(digest, offset, length);
+    }
+    if (offset + length > held) {
+      throw new BlobStoreError('not-yet', `${digest}: ${held} bytes here so far`, held);
+    }
+    const handle = await fs.open(this.partialFile(digest), 'r').catch(async (e: unknown) => {
+      if (isMissing(e)) return null;
+      throw e;
+    });
+    if (handle === null) return this.readRange(digest, offset, length);
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** The file a stored blob lives in, for a reader that streams it whole (say, into a tar). */
   pathOf(digest: string): string {
     return this.blobFile(digest);

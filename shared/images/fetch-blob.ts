@@ -10,6 +10,8 @@ export interface BlobSource {
   /** For messages and counters: "manager m1", "peer node-2". */
   readonly name: string;
   readonly kind: 'manager' | 'peer';
+  /** The node id of a peer. */
+  readonly id?: string;
   read(digest: string, offset: number, length: number): Promise<Uint8Array>;
 }
 
@@ -27,6 +29,17 @@ export interface FetchOptions {
   onChunk?: (source: BlobSource, bytes: number) => void;
   /** Told of a source dropped for this blob, and why. */
   onBadSource?: (source: BlobSource, why: string) => void;
+  /** Waits between asking a source that said "not yet" again; without it such a source is dropped. */
+  sleep?: (ms: number) => Promise<void>;
+  /** How long a "not yet" source may keep a chunk waiting before it is dropped (default 20 s). */
+  stallMs?: number;
+}
+
+const NOT_YET_PAUSE_MS = 250;
+
+/** A source that will have the range soon (a neighbour still downloading it): ask it again. */
+export class NotYetError extends Error {
+  override readonly name = 'NotYetError';
 }
 
 export class FetchError extends Error {
@@ -97,13 +110,22 @@ async function readChunk(
   for (const source of [...usable]) {
     if (!usable.includes(source)) continue; // dropped by another chunk meanwhile
     let why: string;
-    try {
-      const bytes = await source.read(o.digest, index * CHUNK_BYTES, length);
-      if (bytes.length === length && chunkMatches(o.hashes, index, bytes))
-        return { bytes, from: source };
-      why = `chunk ${index} of ${o.digest} from ${source.name} does not match its hash (${bytes.length} bytes)`;
-    } catch (e) {
-      why = `${source.name}: ${errorMessage(e)}`;
+    let waited = 0;
+    for (;;) {
+      try {
+        const bytes = await source.read(o.digest, index * CHUNK_BYTES, length);
+        if (bytes.length === length && chunkMatches(o.hashes, index, bytes))
+          return { bytes, from: source };
+        why = `chunk ${index} of ${o.digest} from ${source.name} does not match its hash (${bytes.length} bytes)`;
+      } catch (e) {
+        why = `${source.name}: ${errorMessage(e)}`;
+        if (e instanceof NotYetError && o.sleep && waited < (o.stallMs ?? 20_000)) {
+          await o.sleep(NOT_YET_PAUSE_MS);
+          waited += NOT_YET_PAUSE_MS;
+          if (usable.includes(source)) continue;
+        }
+      }
+      break;
     }
     tried.push(why);
     const at = usable.indexOf(source);

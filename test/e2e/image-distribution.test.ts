@@ -144,3 +144,61 @@ test('the second board on a site gets the big layer from the first, not from the
     timeoutMs: 30_000,
   });
 });
+
+test('three boards of one site starting together take one copy from the manager between them', async (t) => {
+  if (!(await requireDocker(t))) return;
+  const image = await buildLaptopImage(t, { bigMiB: 8 });
+  const engines = await startEngines(t, 3, { prefix: 'fltogether' });
+  const cluster = await startDockerCluster(
+    t,
+    engines.map((e, i) => ({
+      name: `lab-${i + 1}`,
+      address: `127.0.12.${i + 1}`,
+      dockerHost: e.host,
+      labels: ['lan=lab'],
+      // Slow enough that all three are downloading at once.
+      extraArgs: ['--max-bandwidth', '4M'],
+    })),
+    ['together'],
+  );
+  assert.ok(cluster);
+  const { manager } = cluster;
+  await cliOk(manager, ['image', 'push', image.name]);
+  const size = (await inspectImage(manager, image.name)).size;
+  await cliOk(manager, [
+    'service',
+    'create',
+    '--name',
+    'together',
+    '--replicas',
+    '3',
+    '--max-replicas-per-node',
+    '1',
+    image.name,
+  ]);
+  const nodes = await waitFor(
+    async () => {
+      const d = await inspectImage(manager, image.name);
+      const loaded = d.nodes.filter((n) => n.state === 'loaded');
+      return loaded.length === 3 ? loaded : null;
+    },
+    { what: 'all three boards to load the image', timeoutMs: 120_000, intervalMs: 500 },
+  );
+  const fromManager = nodes.reduce((a, n) => a + n.fromManager, 0);
+  const fromPeers = nodes.reduce((a, n) => a + n.fromPeers, 0);
+  t.diagnostic(
+    `image ${size} bytes: ${fromManager} from the manager, ${fromPeers} from neighbours`,
+  );
+  assert.ok(
+    fromManager <= 1.5 * size,
+    `the manager sent ${fromManager} bytes for a ${size}-byte image`,
+  );
+  assert.ok(fromPeers >= size, 'the rest came from neighbours');
+  await waitFor(
+    async () => ((await runningTasks(manager, 'together')).length === 3 ? true : null),
+    {
+      what: 'three running tasks',
+      timeoutMs: 30_000,
+    },
+  );
+});
