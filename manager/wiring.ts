@@ -86,7 +86,7 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     ownRecord,
     dispatcher,
     new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),
-    new Updater({ ...deps, logger: logger.child('updater') }),
+    new Updater({ ...deps, logger: logger.child('updater') }, imagePresence),
     new Scheduler({ ...deps, logger: logger.child('scheduler') }),
     new IngressPublisher({ store, broker, logger: logger.child('ingress'), clock }),
     new DiscoveryPublisher({ store, broker, logger: logger.child('discovery'), clock }),

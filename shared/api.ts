@@ -299,6 +299,13 @@ export interface TaskView {
   health: 'none' | 'starting' | 'healthy' | 'unhealthy';
   hostPorts: { target: number; protocol: string; hostIp: string; hostPort: number }[];
   updatedAt: string;
+  /** A task of an older image whose node is downloading the service's new one (prefetch). */
+  download?: {
+    image: string;
+    bytes: number;
+    total: number;
+    state: 'downloading' | 'loaded' | 'failed';
+  };
 }
 
 /** Metadata of a secret; the value is never part of any answer. */

@@ -147,6 +147,8 @@ export const assignmentSchema = z.object({
   nodeId: z.string(),
   heartbeatMs: z.number().int().min(100),
   tasks: z.array(assignedTaskSchema),
+  /** Images to download now for a rolling update that will replace this node's tasks. */
+  prefetch: z.array(assignedImageSchema).max(64).optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

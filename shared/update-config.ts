@@ -23,6 +23,11 @@ export const updateConfigSchema = z.object({
   canaryPercent: z.number().min(0).max(100).optional(),
   /** Promote the canaries by themselves once they stay healthy for the monitor period. */
   autoPromote: z.boolean().optional(),
+  /**
+   * An image the cluster stores is first downloaded by every node that runs an old task, and
+   * only then are tasks replaced (default on).
+   */
+  prefetch: z.boolean().optional(),
 });
 export type UpdateConfig = z.infer<typeof updateConfigSchema>;
 
@@ -36,6 +41,7 @@ export interface UpdateSettings {
   canary: number;
   canaryPercent: number;
   autoPromote: boolean;
+  prefetch: boolean;
 }
 
 /** Docker Swarm's defaults: one task at a time, watched for 5 s, pause on the first failure. */
@@ -49,6 +55,7 @@ export const DEFAULT_UPDATE: UpdateSettings = {
   canary: 0,
   canaryPercent: 0,
   autoPromote: false,
+  prefetch: true,
 };
 
 /** A service's update or rollback settings with every default filled in. */

@@ -31,6 +31,8 @@ export interface AgentImagesDeps {
 /** What a runtime asks for a task whose image the cluster stores. */
 export interface ClusterImageProvider {
   ensure(image: AssignedImage, engine: EngineImages): Promise<void>;
+  /** Whether this agent loaded the image already (since it started). */
+  isLoaded(image: AssignedImage): boolean;
 }
 
 export class AgentImages implements ClusterImageProvider {
@@ -102,6 +104,10 @@ export class AgentImages implements ClusterImageProvider {
   ensure(image: AssignedImage, engine: EngineImages): Promise<void> {
     if (!this.images) return Promise.reject(new Error('the image store is not open yet'));
     return this.images.ensure(image, engine);
+  }
+
+  isLoaded(image: AssignedImage): boolean {
+    return this.images?.isLoaded(image) ?? false;
   }
 
   reports(): ImageReport[] {

@@ -59,6 +59,10 @@ export class ClusterImages {
     return [...this.progress.values()].map(({ name: _name, ...r }) => r);
   }
 
+  isLoaded(image: AssignedImage): boolean {
+    return this.progress.get(image.digest)?.state === 'loaded';
+  }
+
   /** Bytes received, by the kind of source. */
   received(): { fromManager: number; fromPeers: number } {
     let fromManager = 0;

@@ -306,6 +306,9 @@ export class Agent {
     if (a.nodeId !== this.nodeId)
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     if (await this.store.accept(a)) this.kick();
+    // Images for an update on its way, and those of the tasks here (so their copies are reported).
+    const images = [...(a.prefetch ?? []), ...a.tasks.flatMap((t) => t.clusterImage ?? [])];
+    for (const image of images) this.opts.runtime.prefetch?.(image);
   }
 
   /** Requests a reconcile pass; passes never overlap. */

@@ -1,4 +1,5 @@
 // The runtime driver interface: everything the agent needs from Docker or from plain processes.
+import type { AssignedImage } from '../../shared/images/cluster-image.js';
 import type { ClusterImageProvider } from '../images/agent-images.js';
 import type { RejectReason } from '../../shared/reject-reasons.js';
 import type { AssignedTask } from '../../shared/protocol.js';
@@ -109,6 +110,8 @@ export interface Runtime {
   prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage | void>;
   /** Where images the cluster stores come from (task.clusterImage); runtimes without images ignore it. */
   useClusterImages?(provider: ClusterImageProvider): void;
+  /** Starts getting a cluster image now, in the background (a rolling update's next image). */
+  prefetch?(image: AssignedImage): void;
   /**
    * Where the runtime keeps its images and workloads, and how many bytes preparing this image
    * would add there: 0 when it is already local, null when its size is unknown. Without it the

@@ -13,7 +13,7 @@ import type { StoreView } from '../store/store.js';
 import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
-import { imageHandlers } from './image-handlers.js';
+import { imageHandlers, withDownloads } from './image-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -111,9 +111,11 @@ export const handlers: Handlers = {
   'service.inspect': (p, { store, ingressStats }) => ({
     result: serviceDetail(store, findService(store, p.service), ingressStats),
   }),
-  'service.ps': (p, { store }) => ({
-    result: serviceTasks(store, findService(store, p.service), p.all),
-  }),
+  'service.ps': (p, { store, imagePresence }) => {
+    const service = findService(store, p.service);
+    const tasks = serviceTasks(store, service, p.all);
+    return { result: imagePresence ? withDownloads(store, imagePresence, service, tasks) : tasks };
+  },
   'service.update': (p, { store, now, dataKey }) => {
     const found = findService(store, p.service);
     const s = { ...found, ...sealedAuth(dataKey, p.registryAuth) };

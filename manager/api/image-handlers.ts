@@ -1,5 +1,7 @@
 // The API's image methods: record a pushed image once its blobs are here, list, inspect, remove.
-import type { ImageDetail, ImageView } from '../../shared/api-images.js';
+import type { ImageDetail, ImageView, TaskView } from '../../shared/api.js';
+import type { ServiceRecord } from '../../shared/spec.js';
+import type { ImagePresenceView } from '../images/presence.js';
 import { FleetError, invalidArgument } from '../../shared/errors.js';
 import { randomId } from '../../shared/identity.js';
 import {
@@ -111,4 +113,22 @@ function imageDetail(ctx: HandlerContext, i: ImageRecord): ImageDetail {
       missingBlobs: ctx.blobs ? blobs.filter((d) => !ctx.blobs?.has(d)).length : blobs.length,
     },
   };
+}
+
+/** Marks each live task of an older image with its node's download of the service's image. */
+export function withDownloads(
+  store: StoreView,
+  presence: ImagePresenceView,
+  service: ServiceRecord,
+  tasks: TaskView[],
+): TaskView[] {
+  const image = service.spec.task.image;
+  const rec = findClusterImage(store.images(), image);
+  if (!rec) return tasks;
+  const byNode = new Map(presence.nodesWith(rec.digest).map((r) => [r.nodeId, r]));
+  return tasks.map((t) => {
+    const r = t.node ? byNode.get(t.node) : undefined;
+    if (!r || t.image === image || t.desiredState !== 'running') return t;
+    return { ...t, download: { image: rec.name, bytes: r.bytes, total: r.total, state: r.state } };
+  });
 }

@@ -23,7 +23,7 @@ import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
-import { clusterImageFor } from './task-image.js';
+import { clusterImageFor, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 
 export interface DispatcherDeps {
@@ -316,6 +316,11 @@ export class Dispatcher implements LeaderPart {
   private noteChange(c: ChangeSet): void {
     for (const id of c.assignmentNodes) this.dirtyAssignments.add(id);
     for (const id of c.nodes) this.dirtyAssignments.add(id);
+    // A service that now names another image: its nodes may have to download it (prefetch).
+    for (const id of c.services) {
+      for (const t of this.deps.store.tasksOfService(id))
+        if (t.nodeId) this.dirtyAssignments.add(t.nodeId);
+    }
     // A pushed or removed image changes the tasks of every node that runs it.
     if (c.images.size > 0) for (const n of this.deps.store.nodes()) this.dirtyAssignments.add(n.id);
     if (this.dirtyAssignments.size === 0 || this.assignScheduled) return;
@@ -352,8 +357,9 @@ export class Dispatcher implements LeaderPart {
           ...pinOf(store, t),
           ...clusterImageFor(store, this.deps.imagePresence, nodeId, t.template.image),
         }));
+      const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const body = JSON.stringify(tasks);
+      const body = JSON.stringify([tasks, prefetch]);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
@@ -370,6 +376,7 @@ export class Dispatcher implements LeaderPart {
             withFiles(store, this.deps.dataKey, boxPub, t),
           ),
         ),
+        ...(prefetch.length > 0 ? { prefetch } : {}),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

@@ -7,6 +7,7 @@ import {
   type ImageRecord,
 } from '../../shared/images/cluster-image.js';
 import { isTerminal } from '../../shared/spec.js';
+import { updateSettings } from '../../shared/update-config.js';
 import type { ImagePresenceView } from '../images/presence.js';
 import type { StoreView } from '../store/store.js';
 
@@ -102,4 +103,29 @@ function siteOf(labels: Record<string, string>): string | undefined {
     if (v !== undefined) return `${key}=${v}`;
   }
   return undefined;
+}
+
+/**
+ * The images this node should download before its tasks are replaced: for each of its live
+ * tasks whose service now names another image the cluster stores (an update under way), that
+ * image, unless the service turned prefetching off.
+ */
+export function prefetchFor(
+  store: StoreView,
+  presence: ImagePresenceView | undefined,
+  nodeId: string,
+): AssignedImage[] {
+  const out = new Map<string, AssignedImage>();
+  for (const t of store.tasksOfNode(nodeId)) {
+    if (t.desiredState !== 'running' || isTerminal(t.status.state)) continue;
+    const service = store.service(t.serviceId);
+    if (!service || service.spec.task.image === t.template.image) continue;
+    const kind = service.updateStatus?.kind ?? 'update';
+    if (!updateSettings(service.spec, kind).prefetch) continue;
+    const found = clusterImageFor(store, presence, nodeId, service.spec.task.image);
+    if ('clusterImage' in found && found.clusterImage) {
+      out.set(found.clusterImage.digest, found.clusterImage);
+    }
+  }
+  return [...out.values()];
 }

@@ -25,8 +25,8 @@ export async function buildLaptopImage(
   const name = `${opts.repo ?? 'fleet-test/pushed'}:${randomBytes(4).toString('hex')}`;
   const dockerfile = [
     `FROM ${TEST_IMAGE}`,
-    `RUN dd if=/dev/urandom of=/big bs=1048576 count=${opts.bigMiB} 2>/dev/null`,
-    `RUN echo ${name} > /pushed.txt`,
+    // The name in the same step: a build cache must not hand two images the same random layer.
+    `RUN echo ${name} > /pushed.txt && dd if=/dev/urandom of=/big bs=1048576 count=${opts.bigMiB} 2>/dev/null`,
   ].join('\n');
   await new Promise<void>((resolve, reject) => {
     const child = execFile('docker', ['build', '-q', '-t', name, '-'], (err) =>

@@ -67,6 +67,19 @@ export class DockerImages {
     throw new ImageUnavailableError(image, `not found locally and ${reason}`);
   }
 
+  /** Gets a cluster image in the background; a failure is in the image's report, and logged. */
+  prefetch(image: AssignedImage): void {
+    if (!this.cluster || this.cluster.isLoaded(image)) return;
+    this.cluster
+      .ensure(image, dockerEngineImages(this.deps.docker, this.deps.clock))
+      .catch((e: unknown) => {
+        this.deps.log.warn('could not prefetch an image', {
+          image: image.name,
+          error: errorMessage(e),
+        });
+      });
+  }
+
   /** An image the cluster stores: fetched and loaded by the agent, run by its name. */
   private async fromCluster(image: AssignedImage): Promise<PreparedImage> {
     try {

@@ -1,4 +1,5 @@
 // The Docker runtime driver: runs each task as a labelled container through the engine's API.
+import type { AssignedImage } from '../../../shared/images/cluster-image.js';
 import type { ClusterImageProvider } from '../../images/agent-images.js';
 import Docker from 'dockerode';
 import { platformArch } from '../../../shared/arch.js';
@@ -107,6 +108,10 @@ export class DockerRuntime implements Runtime {
   /** Images the cluster stores, fetched by the agent and loaded into this engine. */
   useClusterImages(provider: ClusterImageProvider): void {
     this.images.useCluster(provider);
+  }
+
+  prefetch(image: AssignedImage): void {
+    this.images.prefetch(image);
   }
 
   /** Network support given once the node id is known (the agent learns it after info()). */

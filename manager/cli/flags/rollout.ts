@@ -31,6 +31,7 @@ export interface UpdateFlags {
   updateOrder?: 'stop-first' | 'start-first';
   updateCanary?: CanaryFlag;
   updateAutoPromote?: boolean;
+  prefetch?: boolean;
   rollbackParallelism?: number;
   rollbackDelay?: number;
   rollbackMonitor?: number;
@@ -114,6 +115,14 @@ export const withUpdateOptions = <T>(y: Argv<T>): Argv<T & UpdateFlags> => {
         describe: 'promote the canaries once they stay healthy for the monitor period',
       },
     ],
+    [
+      'prefetch',
+      {
+        type: 'boolean',
+        describe:
+          'with an image stored in the fleet, download it to the nodes first and replace tasks only then (--prefetch=false: replace at once) [default: true]',
+      },
+    ],
     ...phaseOptions('rollback'),
   ];
   for (const [name, option] of options) y.option(name, option);
@@ -129,6 +138,7 @@ export function updateConfigsOf(f: UpdateFlags): {
     ...phaseConfig(f, 'update'),
     ...(f.updateCanary ?? {}),
     autoPromote: f.updateAutoPromote,
+    prefetch: f.prefetch,
   });
   const rollback = defined(phaseConfig(f, 'rollback'));
   return {

@@ -67,7 +67,7 @@ export const taskListing: Listing<TaskView> = {
       Image: t.image,
       Node: t.nodeName ?? t.node ?? '',
       DesiredState: capitalize(t.desiredState),
-      CurrentState: `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}`,
+      CurrentState: `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}${downloadNote(t)}`,
       Error: t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
       Ports: t.hostPorts
         .map((p) => `${p.hostIp || '*'}:${p.hostPort}->${p.target}/${p.protocol}`)
@@ -91,4 +91,13 @@ function healthNote(t: TaskView): string {
   if (t.state !== 'running') return '';
   if (t.message === 'draining') return ' (draining)';
   return t.health === 'none' ? '' : ` (${t.health})`;
+}
+
+/** " (next image 41%)" on a task whose node is downloading the image an update will run. */
+function downloadNote(t: TaskView): string {
+  const d = t.download;
+  if (!d) return '';
+  if (d.state === 'loaded') return ` (${d.image} ready)`;
+  if (d.state === 'failed') return ` (${d.image} download failed)`;
+  return ` (${d.image} ${d.total > 0 ? Math.floor((100 * d.bytes) / d.total) : 0}%)`;
 }

@@ -149,6 +149,7 @@ const FLAG_FOR_PATH: readonly (readonly [string, string])[] = [
   ['update.canary', '--update-canary'],
   ['update.canaryPercent', '--update-canary'],
   ['update.autoPromote', '--update-auto-promote'],
+  ['update.prefetch', '--prefetch'],
   ['update', '--update-*'],
   ['rollback.parallelism', '--rollback-parallelism'],
   ['rollback.delayMs', '--rollback-delay'],
