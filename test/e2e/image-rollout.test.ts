@@ -113,8 +113,9 @@ test(
     );
     const plainMs = Date.now() - started;
     assert.equal(r3.code, 0, `update to v3 failed: ${r3.stderr}`);
-    const running = await runningTasks(manager, SERVICE);
-    assert.equal(running.filter((x) => x.image === v3.name).length, 3);
+    const now = await cliJson<TaskView[]>(manager, ['service', 'ps', SERVICE]);
+    const onV3 = now.filter((x) => x.image === v3.name && x.state === 'running');
+    assert.equal(onV3.length, 3, 'three tasks of v3 run');
     t.diagnostic(
       `3 tasks, a 12 MiB layer at 4 MiB/s per node: update with prefetch ${(prefetchMs / 1000).toFixed(1)} s, without ${(plainMs / 1000).toFixed(1)} s`,
     );
