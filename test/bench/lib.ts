@@ -306,6 +306,8 @@ export function startBenchAgent(
     runtime: 'docker' | 'process';
     bundle?: boolean;
     nodeArgs?: string[];
+    /** More `agent start` flags (--label, --docker-host, ...). */
+    extraArgs?: string[];
   },
 ): BenchAgent {
   const dataDir = tempDir(`bench-agent-${opts.name}`);
@@ -323,6 +325,7 @@ export function startBenchAgent(
     opts.name,
     '--runtime',
     opts.runtime,
+    ...(opts.extraArgs ?? []),
   ];
   const proc = opts.bundle
     ? spawnNode(BUNDLE, ['start', ...flags], log, {}, [

@@ -21,8 +21,30 @@ export async function buildLaptopImage(
   t: TestContext,
   opts: { bigMiB: number; repo?: string },
 ): Promise<BuiltImage> {
+  let name: string | null = null;
+  t.after(() => (name === null ? undefined : removeLaptopImage(name)));
+  const image = await buildImageWithLayer({ ...opts, onNamed: (n) => (name = n) });
+  return image;
+}
+
+/** Removes a built image's tag from the main engine; never throws. */
+export function removeLaptopImage(name: string): Promise<void> {
+  return run('docker', ['rmi', '-f', name]).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
+/** The same image for callers without a test context (benchmarks): they remove it. */
+export async function buildImageWithLayer(opts: {
+  bigMiB: number;
+  repo?: string;
+  /** Told the name before the build starts, so a failed build can be cleaned up. */
+  onNamed?: (name: string) => void;
+}): Promise<BuiltImage> {
   await ensureTestImage();
   const name = `${opts.repo ?? 'fleet-test/pushed'}:${randomBytes(4).toString('hex')}`;
+  opts.onNamed?.(name);
   const dockerfile = [
     `FROM ${TEST_IMAGE}`,
     // The name in the same step: a build cache must not hand two images the same random layer.
@@ -30,16 +52,10 @@ export async function buildLaptopImage(
   ].join('\n');
   await new Promise<void>((resolve, reject) => {
     const child = execFile('docker', ['build', '-q', '-t', name, '-'], (err) =>
-      err ? reject(err) : resolve(),
+      err ? reject(new Error(`docker build of ${name} failed: ${err.message}`)) : resolve(),
     );
     child.stdin?.end(dockerfile);
   });
-  t.after(() =>
-    run('docker', ['rmi', '-f', name]).then(
-      () => undefined,
-      () => undefined,
-    ),
-  );
   const { stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', name]);
   return { name, id: stdout.trim() };
 }

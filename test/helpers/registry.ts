@@ -50,6 +50,18 @@ export async function startRegistry(
   addr: string,
   user?: RegistryUser,
 ): Promise<Registry> {
+  return startRegistryProcess(addr, user, (stop) => t.after(stop));
+}
+
+/**
+ * The same registry for callers without a test context (benchmarks): the caller stops it.
+ * onStarted receives stop as soon as the process exists, so a failed start is cleaned up too.
+ */
+export async function startRegistryProcess(
+  addr: string,
+  user?: RegistryUser,
+  onStarted: (stop: () => Promise<void>) => void = () => undefined,
+): Promise<Registry> {
   const dir = tempDir('registry');
   const config = path.join(dir, 'config.yml');
   const lines = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:'];
@@ -68,7 +80,7 @@ export async function startRegistry(
     await stopProc(proc);
     await out.close().catch(() => undefined);
   };
-  t.after(stop);
+  onStarted(stop);
   // Behind auth, /v2/ answers 401 until a client presents the credentials.
   const ready = user ? 401 : 200;
   await waitFor(() => getStatus(`http://${addr}/v2/`).then((s) => s === ready), {
