@@ -89,6 +89,7 @@ function runLoad(
 ): Promise<string | null> {
   return new Promise<string | null>((resolve, reject) => {
     let response: NodeJS.ReadableStream | null = null;
+    const abort = new AbortController();
     let settled = false;
     const finish = (fn: () => void): void => {
       if (settled) return;
@@ -105,12 +106,13 @@ function runLoad(
           ),
         ),
       );
+      abort.abort(); // ends the request, so the engine drops the half-sent archive
       archive.stream.destroy();
       (response as { destroy?: () => void } | null)?.destroy?.();
     }, timeoutMs);
     let archiveError: unknown = null;
     archive.stream.on('error', (e) => (archiveError ??= e));
-    docker.loadImage(archive.stream, { quiet: true }).then(
+    docker.loadImage(archive.stream, { quiet: true, abortSignal: abort.signal }).then(
       async (res) => {
         response = res;
         try {
