@@ -1,6 +1,5 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
-import { parseBandwidth } from '../shared/images/bandwidth.js';
-import { DEFAULT_BLOB_PORT } from './reconcile/agent.js';
+import { withImageOptions } from './cli-image-options.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { waitForShutdownSignal } from '../shared/signals.js';
@@ -37,7 +36,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
   command: 'agent <action>',
   describe: 'run an agent on this board',
   builder: (y: Argv) =>
-    y
+    withImageOptions(y)
       .positional('action', {
         choices: ['start'],
         describe: 'what to do',
@@ -82,37 +81,10 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         default: 'docker' as const,
         describe: 'how tasks run',
       })
-      .option('docker-host', {
-        type: 'string',
-        describe:
-          'the Docker engine to run tasks on: unix:///path/to/docker.sock, a socket path or tcp://host:port (default: DOCKER_HOST, else /var/run/docker.sock)',
-      })
       .option('insecure', {
         type: 'boolean',
         default: false,
         describe: 'plain TCP to a manager started with --insecure (or FLEET_INSECURE=1)',
-      })
-      .option('max-bandwidth', {
-        type: 'string',
-        default: '0',
-        describe: 'download limit for images from the fleet, e.g. 2M (bytes per second; 0: none)',
-        coerce: (v: string) => {
-          const n = parseBandwidth(String(v));
-          if (n === null)
-            throw new Error(`--max-bandwidth must be a rate such as 2M or 512k, got "${v}"`);
-          return n;
-        },
-      })
-      .option('blob-port', {
-        type: 'number',
-        default: DEFAULT_BLOB_PORT,
-        describe:
-          'port on the advertise address where neighbours on the same site fetch image layers (0: any free port)',
-      })
-      .option('serve-blobs', {
-        type: 'boolean',
-        default: true,
-        describe: 'serve image layers this board holds to neighbours (--no-serve-blobs: never)',
       })
       .option('allow-devices', {
         type: 'boolean',

@@ -1,15 +1,13 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
 import { runLimited, Slots } from '../../shared/limit.js';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
-import type { Identity } from '../../shared/identity.js';
-import type { Logger } from '../../shared/log.js';
 import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
 import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
 import { IdentityRenewal } from '../link/identity-renewal.js';
 import { freshLocal, type LocalTask } from './local-state.js';
 import { plan, type Step } from './planner.js';
-import type { Runtime, RuntimeInfo } from '../runtime/types.js';
+import type { RuntimeInfo } from '../runtime/types.js';
 import { IngressMesh } from '../ingress/mesh.js';
 import { IngressReporter } from '../ingress/report.js';
 import { TaskFileStore } from './task-files.js';
@@ -26,44 +24,8 @@ const SWEEP_MS = 10_000;
 /** The earliest a pass wakes up again for a delayed start. */
 const MIN_WAKE_MS = 10;
 
-export interface AgentOptions {
-  identity: Identity;
-  managers: string[];
-  dataDir: string;
-  advertiseAddr: string;
-  /** The node's name, which --hostname templates call {{.Node.Hostname}}. */
-  nodeName?: string;
-  runtime: Runtime;
-  logger: Logger;
-  /** Where unsealed secrets are written; by default memory-backed storage found at start. */
-  secretsDir?: string;
-  /** Plain TCP to a manager started with --insecure. */
-  insecure?: boolean;
-  /** All of the agent's time: passes, heartbeats, retries, renewal; tests give a fake one. */
-  clock?: Clock;
-  /** In [0, 1): jitter of heartbeats and reconnects, renewal points; tests give a fixed one. */
-  random?: () => number;
-  /** Refuses a task the node has no memory or disk for (TaskRejectedError), before pull and start. */
-  preflight?: { check(task: AssignedTask): Promise<void> };
-  /** MQTT client id when it is not the node id (the agent beside a manager). */
-  clientId?: string;
-  /** Bridges, names and forwarders of cluster networks, fed the discovery table (agent/network). */
-  network?: DiscoveryConsumer;
-  /** Bytes per second this board downloads cluster images at, at most (0 or absent: no limit). */
-  maxBandwidth?: number;
-  /** Port of the blob server neighbours fetch image layers from (null: none; default 4885). */
-  blobPort?: number | null;
-}
-
-export const DEFAULT_BLOB_PORT = 4885;
-
-/** The network side: started before tasks run, fed each table; removeAll() when workloads go. */
-export interface DiscoveryConsumer {
-  start(): Promise<void>;
-  onTable(payload: Buffer): void;
-  close(): Promise<void>;
-  removeAll(): Promise<void>;
-}
+import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
+export { DEFAULT_BLOB_PORT, type AgentOptions, type DiscoveryConsumer } from './agent-options.js';
 
 export class Agent {
   private readonly clock: Clock;
@@ -125,20 +87,7 @@ export class Agent {
       onDiskSpaceBack: () => this.kick(),
     });
     this.conn = this.connect(clock, random);
-    this.images = new AgentImages({
-      dataDir: opts.dataDir,
-      clientId: () => this.conn.clientId,
-      publish: (topic, payload) => this.conn.publish(topic, payload, 1),
-      clock,
-      logger: opts.logger.child('images'),
-      maxBandwidth: opts.maxBandwidth ?? 0,
-      identity: () => this.renewal.current,
-      peerListen:
-        opts.blobPort === null
-          ? null
-          : { host: opts.advertiseAddr, port: opts.blobPort ?? DEFAULT_BLOB_PORT },
-      changed: () => this.reporter.scheduleStatus(),
-    });
+    this.images = this.makeImages(clock);
     opts.runtime.useClusterImages?.(this.images);
     const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
       this.conn.publish(topic, payload, qos);
@@ -175,6 +124,24 @@ export class Agent {
       session: () => this.conn.connectedTo,
       logger: opts.logger.child('ingress'),
       clock,
+    });
+  }
+
+  private makeImages(clock: Clock): AgentImages {
+    const { opts } = this;
+    return new AgentImages({
+      dataDir: opts.dataDir,
+      clientId: () => this.conn.clientId,
+      publish: (topic, payload) => this.conn.publish(topic, payload, 1),
+      clock,
+      logger: opts.logger.child('images'),
+      maxBandwidth: opts.maxBandwidth ?? 0,
+      identity: () => this.renewal.current,
+      peerListen:
+        opts.blobPort === null
+          ? null
+          : { host: opts.advertiseAddr, port: opts.blobPort ?? DEFAULT_BLOB_PORT },
+      changed: () => this.reporter.scheduleStatus(),
     });
   }
 
@@ -283,7 +250,7 @@ export class Agent {
     await this.opts.network?.removeAll().catch(() => undefined);
   }
 
-  /** Snapshot of local task states, for tests and `inspect`-style tooling. */
+  /** Local task states, for tests and tooling. */
   tasks(): ReadonlyMap<string, LocalTask> {
     return this.local;
   }

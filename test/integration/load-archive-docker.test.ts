@@ -63,6 +63,7 @@ async function saveTestImage(): Promise<Base> {
   }
   const image: ClusterPlatformImage = {
     manifestDigest: sha256(Buffer.from('{}')),
+    manifestSize: 2,
     configDigest: platform.config.digest,
     configSize: platform.config.size,
     layers,
