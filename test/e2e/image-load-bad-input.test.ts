@@ -102,7 +102,16 @@ const failedTask = (m: ManagerProc, service: string, image: string): Promise<Tas
     { what: `a failed task of ${service} on ${image}`, timeoutMs: 90_000, intervalMs: 500 },
   );
 
-const DISK_FULL = /disk full|no space left/i;
+/** The service's update status and tasks, for a failure message. */
+async function explain(m: ManagerProc, service: string): Promise<string> {
+  const d = await inspect(m, service);
+  const lines = (await tasksOf(m, service)).map(
+    (x) => `${x.name} ${x.image} ${x.desiredState}/${x.state} ${x.message} ${x.error ?? ''}`,
+  );
+  return [`update: ${JSON.stringify(d.updateStatus)}`, ...lines].join('\n');
+}
+
+const DISK_FULL = /this node's disk is full: disk full while storing sha256:[0-9a-f]{64}/;
 
 test('an agent whose disk cannot hold an image fails the task clearly, loads nothing, and keeps its other tasks running', async (t) => {
   if (!(await requireDocker(t))) return;
@@ -177,17 +186,50 @@ test('an update to an image the board cannot hold pauses with the reason, and a 
         return d.updateStatus?.state === 'paused' ? d : null;
       },
       { what: `the update of ${s} to pause`, timeoutMs: 90_000, intervalMs: 500 },
-    );
+    ).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}\n${await explain(manager, s)}`);
+    });
     t.diagnostic(`${s}: ${paused.updateStatus?.message}`);
-    assert.match(paused.updateStatus?.message ?? '', /update paused: task .* failed: /);
+    assert.match(
+      paused.updateStatus?.message ?? '',
+      /update paused: task \w+\.1 (failed|was rejected): image fleet-test\/v2:\w+ is not available: /,
+    );
     assert.match(paused.updateStatus?.message ?? '', DISK_FULL);
   }
-  const tasks = {
-    stopfirst: await tasksOf(manager, 'stopfirst'),
-    startfirst: await tasksOf(manager, 'startfirst'),
-  };
-  for (const [s, list] of Object.entries(tasks))
+  for (const [s, list] of [
+    ['stopfirst', await tasksOf(manager, 'stopfirst')],
+    ['startfirst', await tasksOf(manager, 'startfirst')],
+  ] as const)
     for (const x of list)
       t.diagnostic(`${s}: ${x.name} ${x.image} ${x.desiredState}/${x.state} ${x.error ?? ''}`);
   assert.ok(!(await listImages(engine)).includes(v2.name), `${v2.name} is not tagged`);
+  await assert.rejects(
+    engineDocker(engine).getImage(v2.id).inspect(),
+    (e: { statusCode?: number }) => e.statusCode === 404,
+    'no image of the v2 config is in the engine',
+  );
+
+  // start-first: the old task is stopped only once its replacement runs, so it keeps serving.
+  const kept = await runningTask(manager, 'startfirst');
+  assert.equal(kept.id, before.startfirst.id, 'the v1 task of the start-first service still runs');
+  assert.equal(kept.image, v1.name);
+  const [keptContainer] = await taskContainers('startfirst', { socket: engine.socket });
+  assert.equal(keptContainer?.taskId, before.startfirst.id);
+  assert.equal(keptContainer?.running, true);
+
+  // stop-first (the default, as in Swarm): the v1 task was stopped before v2 could fail; the
+  // update is paused with the reason rather than completed, and a rollback brings v1 back.
+  const stopped = (await tasksOf(manager, 'stopfirst')).find((x) => x.id === before.stopfirst.id);
+  assert.equal(stopped?.desiredState, 'shutdown', 'stop-first stopped the v1 task');
+  await cliOk(manager, ['service', 'rollback', 'stopfirst', '--detach']);
+  const back = await runningTask(manager, 'stopfirst');
+  assert.equal(back.image, v1.name, 'the rollback runs v1 again');
+  const rolled = await waitFor(
+    async () => {
+      const d = await inspect(manager, 'stopfirst');
+      return d.updateStatus?.state === 'rolled back' ? d : null;
+    },
+    { what: 'the rollback of stopfirst to finish', timeoutMs: 60_000, intervalMs: 500 },
+  );
+  assert.equal(rolled.spec.task.image, v1.name);
 });

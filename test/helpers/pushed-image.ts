@@ -30,7 +30,7 @@ export async function buildLaptopImage(
   ].join('\n');
   await new Promise<void>((resolve, reject) => {
     const child = execFile('docker', ['build', '-q', '-t', name, '-'], (err) =>
-      err ? reject(err) : resolve(),
+      err ? reject(new Error(`docker build of ${name} failed: ${err.message}`)) : resolve(),
     );
     child.stdin?.end(dockerfile);
   });

@@ -146,6 +146,6 @@ async function saveFromEngine(image: string, file: string): Promise<void> {
         : `cannot reach the local Docker engine to read ${image}: ${errorMessage(e)}`,
     );
   }
-  const stream = (await docker.getImage(image).get()) as NodeJS.ReadableStream;
+  const stream = await docker.getImage(image).get();
   await pipeline(stream, createWriteStream(file));
 }
