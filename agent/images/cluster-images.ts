@@ -1,4 +1,5 @@
 // Gets a cluster-stored image into this board's engine: the blobs it lacks from neighbours or a manager, verified, then loaded.
+import { isBlobStoreError } from '../../shared/blobs/blob-errors.js';
 import type { BlobStore } from '../../shared/blobs/blob-store.js';
 import type { Clock } from '../../shared/clock.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -119,7 +120,9 @@ export class ClusterImages {
         fromPeers: p.fromPeers,
       });
     } catch (e) {
-      const message = errorMessage(e);
+      // Said plainly: the board's own disk, not the manager's; the bytes kept resume later.
+      const full = isBlobStoreError(e, 'disk-full') ? "this node's disk is full: " : '';
+      const message = `${full}${errorMessage(e)}`;
       this.note(image, { state: 'failed', message: message.slice(0, 500) });
       throw new ClusterImageError(`could not get ${image.name} from the cluster: ${message}`);
     }

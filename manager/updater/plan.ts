@@ -303,11 +303,23 @@ function slotsOf(
     const stopping = group.some(
       (t) => t.specVersion !== service.specVersion && stillStopping(t, now),
     );
-    // Started by this update: its new task exists, or its old task is stopping for it.
-    slot.touched = mine.length > 0 || (stopping && old.length === 0);
+    // A replica whose old task this update stopped (stop-first) waits for the orchestrator to
+    // refill it: until its new task exists the slot is not done, or the update would complete
+    // before the new task could fail.
+    const refill =
+      !global &&
+      !current &&
+      group.some(
+        (t) =>
+          t.specVersion !== service.specVersion &&
+          t.desiredState === 'shutdown' &&
+          t.updatedAt >= since,
+      );
+    // Started by this update: its new task exists, or its old task is stopping (or stopped) for it.
+    slot.touched = mine.length > 0 || ((stopping || refill) && old.length === 0);
     if (old.length > 0 && !current) slot.state = 'pending';
     else if (old.length > 0 || stopping) slot.state = 'inflight';
-    else if (!current) slot.state = mine.length > 0 ? 'inflight' : 'done';
+    else if (!current) slot.state = mine.length > 0 || refill ? 'inflight' : 'done';
     else if (mine.length === 0 || current.createdAt < since) slot.state = 'done';
     else if (readyAt !== undefined && now - readyAt >= cfg.monitorMs) {
       slot.state = 'done';

@@ -86,6 +86,18 @@ async function platformToPush(
       `the ${what} image config lists ${diffIds.length} layers but its manifest ${p.layers.length}`,
     );
   }
+  // An uncompressed layer's digest is its diff ID: a changed layer would only fail at docker load.
+  for (const [i, l] of p.layers.entries()) {
+    const diffId = diffIds[i];
+    if (
+      (l.mediaType === MEDIA.dockerLayer || l.mediaType === MEDIA.ociLayer) &&
+      l.digest !== diffId
+    ) {
+      throw new PushError(
+        `layer ${i + 1} of the ${what} image (${l.path}) does not match the diff ID its config names: got ${l.digest}, want ${diffId}`,
+      );
+    }
+  }
   blobs.set(p.config.digest, { size: p.config.size, origin: { file: p.config } });
   for (const l of p.layers) blobs.set(l.digest, { size: l.size, origin: { file: l } });
   const manifest = p.manifest
