@@ -47,6 +47,7 @@ test('each command group of fleet, run bare, exits 2 naming its subcommands', as
     config: 'fleet config needs a subcommand: create, ls, inspect or rm',
     manager: 'fleet manager needs a subcommand: start or ls',
     os: 'fleet os needs a subcommand: build, configure, inspect or flash',
+    image: 'fleet image needs a subcommand: push, ls, inspect or rm',
   };
   for (const [group, message] of Object.entries(expected)) {
     const r = await runMain([group]);
@@ -65,6 +66,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'node',
     'service',
     'stack',
+    'image',
     'network',
     'os',
     'secret',
