@@ -26,6 +26,8 @@ export interface FleetOutcome {
   seconds: number | null;
   /** Seconds until image inspect listed the image loaded on all N nodes. */
   loadedSeconds: number | null;
+  /** Seconds until every node had all the bytes (fetched, loading or loaded). */
+  fetchedSeconds: number | null;
   /** Seconds `fleet image push` took (not part of the timed run). */
   pushSeconds: number;
   /** The image's size as the manager stores it (every distinct blob). */
@@ -79,6 +81,7 @@ export async function fleetRun(
   const out: FleetOutcome = {
     seconds: null,
     loadedSeconds: null,
+    fetchedSeconds: null,
     pushSeconds: 0,
     imageBytes: 0,
     fromManager: 0,
@@ -122,6 +125,8 @@ export async function fleetRun(
       async () => {
         if (out.loadedSeconds === null) {
           const d = await client.call('image.inspect', { image: s.image });
+          const have = d.nodes.filter((x) => x.state === 'loaded' || x.bytes >= x.total);
+          if (out.fetchedSeconds === null && have.length >= n) out.fetchedSeconds = secs(t0);
           if (d.nodes.filter((x) => x.state === 'loaded').length >= n) out.loadedSeconds = secs(t0);
         }
         const svc = (await client.call('service.ls', {})).find((x) => x.name === SERVICE);

@@ -1,6 +1,7 @@
 // Benchmark: one big image to N boards on one site through a limited uplink, fleet (manager + neighbours) vs a registry.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import Docker from 'dockerode';
 import { parseBandwidth } from '../../shared/images/bandwidth.js';
 import { engineDocker, removeAllContainers, startEngine, type Engine } from '../helpers/engines.js';
 import { buildImageWithLayer, removeLaptopImage } from '../helpers/pushed-image.js';
@@ -57,7 +58,7 @@ function printResults(
         mb(f.fromManager),
         ratio(f.fromManager),
         rate(f.fromManager, f.seconds),
-        `${f.note}; all loaded after ${fmt(f.loadedSeconds)} s; ${mb(f.fromPeers)} MiB from neighbours`,
+        `${f.note}; all bytes on every node after ${fmt(f.fetchedSeconds)} s, all loaded after ${fmt(f.loadedSeconds)} s; ${mb(f.fromPeers)} MiB from neighbours`,
       ],
       ['registry', fmt(r.seconds), mb(r.bytes), ratio(r.bytes), rate(r.bytes, r.seconds), r.note],
     ],
@@ -139,6 +140,12 @@ async function main(): Promise<void> {
       `started ${NODES} engines in ${fmt(secs(e0))} s (load average ${load.toFixed(2)} on ${os.cpus().length} cores)`,
     );
 
+    const solo = await soloLoadSeconds(engines[0], image.name);
+    console.log(
+      `one docker load of the image into one idle engine: ${fmt(solo)} s (x ${NODES} nodes on these ${os.cpus().length} cores)`,
+    );
+    if (engines[0]) await wipe(engines[0]);
+
     const fleet = await fleetRun(engines, { image: image.name, limit: LIMIT, timeoutMs });
     console.log(`fleet: ${fmt(fleet.seconds)} s to ${NODES} running tasks`);
     printFleetNodes(fleet);
@@ -157,6 +164,20 @@ async function main(): Promise<void> {
     await cleanup();
     forget();
   }
+}
+
+/** docker save from the laptop's engine into one engine's docker load, timed: what each board pays after its download. */
+async function soloLoadSeconds(e: Engine | undefined, image: string): Promise<number | null> {
+  if (!e) return null;
+  const from = new Docker();
+  const to = engineDocker(e);
+  const t0 = performance.now();
+  const stream = await from.getImage(image).get();
+  const res = await to.loadImage(stream);
+  await new Promise<void>((resolve, reject) => {
+    to.modem.followProgress(res, (err) => (err ? reject(err) : resolve()));
+  });
+  return secs(t0);
 }
 
 /** The image's size on the main engine, when the fleet run could not tell. */
