@@ -25,6 +25,7 @@ import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
+import { serveMetrics } from './observe/metrics-server.js';
 import { BlobService } from './images/blob-service.js';
 import { BlobStore } from '../shared/blobs/blob-store.js';
 
@@ -54,6 +55,8 @@ export interface ManagerOptions {
   worker?: boolean;
   /** Bytes per second this manager sends as image blobs to all nodes together (0: no limit). */
   maxBandwidth?: number;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics. */
+  metricsAddr?: { host: string; port: number };
 }
 
 export interface StartReport {
@@ -64,6 +67,8 @@ export interface StartReport {
   managerToken: string;
   adminIdentity: string;
   insecure: boolean;
+  /** Where /metrics is served, when asked. */
+  metricsAddress?: string;
 }
 
 export class Manager {
@@ -117,7 +122,11 @@ export class Manager {
         logger: logger.child('blobs'),
         maxBandwidth: opts.maxBandwidth ?? 0,
       });
-      const parts = wire({
+      // Listening before anything starts, so a port in use stops the start cleanly.
+      const metricsServer = opts.metricsAddr
+        ? await serveMetrics(opts.metricsAddr, logger.child('metrics'))
+        : undefined;
+      const { parts, metrics } = wire({
         ...base,
         blobs,
         identity,
@@ -127,6 +136,10 @@ export class Manager {
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
+      if (metricsServer) {
+        metricsServer.serve(metrics.registry);
+        parts.push({ stop: () => void metricsServer.close() });
+      }
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',
@@ -136,6 +149,7 @@ export class Manager {
         managerToken: cluster.managerToken,
         adminIdentity,
         insecure: opts.insecure === true,
+        ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
       };
       const { broker, transport } = net;
       return new Manager(id, store, broker, raft, transport, listenAddress, report, parts);

@@ -30,6 +30,7 @@ import { Scheduler } from './scheduler/scheduler.js';
 import { retryOnConflict } from './store/conflict.js';
 import type { Store } from './store/store.js';
 import { Updater } from './updater/updater.js';
+import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -104,11 +105,21 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
 }
 
 /** Builds the API and the leader-only parts around the running Raft host. */
-export function wire(w: WireDeps): { stop(): void }[] {
+export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: ManagerMetrics } {
   const { store, broker, raft, clock, logger, dataKey } = w;
-  const propose: Propose = (p) => raft.propose(p);
+  // The dispatcher is made with the proposer the metrics time, so it is known only after.
+  const made: { dispatcher?: Dispatcher } = {};
+  const metrics = managerMetrics(w, (id) => made.dispatcher?.heartbeatAge(id));
+  const propose: Propose = (p) => {
+    const t0 = clock.now();
+    const done = (): void => metrics.observeProposal((clock.now() - t0) / 1000);
+    const applied = raft.propose(p);
+    applied.then(done, done);
+    return applied;
+  };
   const deps = { store, propose, broker, clock };
   const { parts: leaderOnly, dispatcher, ingressStats, imagePresence } = leaderParts(w, propose);
+  made.dispatcher = dispatcher;
   const leadership = new Leadership({
     id: w.id,
     host: raft,
@@ -160,7 +171,31 @@ export function wire(w: WireDeps): { stop(): void }[] {
   replicator.start();
   const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
-  return parts;
+  return { parts, metrics };
+}
+
+/** The metrics of this manager's parts; the leader's dispatcher adds heartbeat ages. */
+function managerMetrics(
+  w: WireDeps,
+  heartbeatAgeMs: (nodeId: string) => number | undefined,
+): ManagerMetrics {
+  const { raft, store, broker } = w;
+  const metrics = createManagerMetrics({
+    managerId: w.id,
+    raft: () => raft.status(),
+    appliedIndex: () => store.appliedIndex,
+    broker: () => ({ clients: broker.connectedClients, ...broker.counters }),
+    nodes: () => store.nodes(),
+    tasks: () => store.tasks(),
+    services: () => [...store.services()].length,
+    heartbeatAgeMs,
+  });
+  let leader = raft.leaderId;
+  raft.on('role', () => {
+    if (raft.leaderId !== leader && raft.leaderId !== null) metrics.leaderChanged();
+    leader = raft.leaderId;
+  });
+  return metrics;
 }
 
 /**

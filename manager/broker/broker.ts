@@ -47,6 +47,8 @@ export class Broker {
   private readonly dropped = new WeakSet<object>();
   private readonly flood: FloodGuard;
   events: BrokerEvents = {};
+  /** Counters since start, for metrics: publishes from clients and from this manager, and drops. */
+  readonly counters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, dropped: 0 };
 
   constructor(
     private readonly store: StoreView,
@@ -108,7 +110,10 @@ export class Broker {
         const verdict = this.flood.check(client, client.id, p.kind, packet.topic, bytes);
         if (verdict === 'disconnect') return done(new Error('flooding'));
         packet.retain = false; // clients never need the broker to keep their messages
-        if (verdict === 'drop') this.dropped.add(packet.payload as object);
+        if (verdict === 'drop') {
+          this.counters.dropped++;
+          this.dropped.add(packet.payload as object);
+        }
         done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
@@ -173,6 +178,8 @@ export class Broker {
     payload: Buffer,
     opts: { retain?: boolean; qos?: 0 | 1 } = {},
   ): Promise<void> {
+    this.counters.messagesOut++;
+    this.counters.bytesOut += payload.length;
     return new Promise((resolve, reject) => {
       this.aedes.publish(
         {
@@ -221,6 +228,10 @@ export class Broker {
   private dispatch(packet: AedesPublishPacket, client: Client | null): void {
     if (!packet.topic.startsWith(PREFIX + '/')) return;
     if (this.dropped.delete(packet.payload as object)) return;
+    if (client) {
+      this.counters.messagesIn++;
+      this.counters.bytesIn += packet.payload.length;
+    }
     const principal = client ? this.principals.get(client) : undefined;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     for (const h of this.handlers) {

@@ -68,6 +68,9 @@ const startCommand = (worker: WorkerLauncher) =>
         ...(raftTiming ? { raftTiming } : {}),
         faultInjection: argv['fault-injection'],
         worker: runsWorker,
+        ...(argv['metrics-addr'] !== undefined
+          ? { metricsAddr: parseHostPort(argv['metrics-addr'], 'metrics-addr') }
+          : {}),
         ...(argv['max-bandwidth'] !== undefined
           ? { maxBandwidth: bandwidthOption(argv['max-bandwidth']) }
           : {}),
@@ -146,7 +149,7 @@ function snapshotInterval(n: number): number {
 
 /** The start command's flags. */
 function startOptions(y: Argv) {
-  return y
+  return testOptions(y)
     .option('data-dir', {
       type: 'string',
       default: './fleet-data/manager',
@@ -156,6 +159,10 @@ function startOptions(y: Argv) {
       type: 'string',
       default: '127.0.0.1:4883',
       describe: 'HOST:PORT for the MQTT listener',
+    })
+    .option('metrics-addr', {
+      type: 'string',
+      describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)',
     })
     .option('max-bandwidth', {
       type: 'string',
@@ -188,6 +195,26 @@ function startOptions(y: Argv) {
       describe:
         'rebuild a one-manager cluster from this data dir when the others are lost (keeps every service and task)',
     })
+    .option('worker', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'also run tasks on this board: an agent beside the manager, as the same node (--no-worker for a pure manager)',
+    })
+    .option('advertise-addr', {
+      type: 'string',
+      describe: "the board's address for the tasks it runs (default: the --listen host)",
+    })
+    .option('runtime', {
+      choices: ['docker', 'process'] as const,
+      default: 'docker' as const,
+      describe: "the worker's runtime",
+    });
+}
+
+/** Hidden options that tests use to shorten timings or cut managers apart. */
+function testOptions<T>(y: Argv<T>) {
+  return y
     .option('election-timeout', {
       type: 'string',
       hidden: true,
@@ -208,21 +235,6 @@ function startOptions(y: Argv) {
       type: 'string',
       hidden: true,
       describe: 'lifetime of the node certificates this manager issues (default 90d)',
-    })
-    .option('worker', {
-      type: 'boolean',
-      default: true,
-      describe:
-        'also run tasks on this board: an agent beside the manager, as the same node (--no-worker for a pure manager)',
-    })
-    .option('advertise-addr', {
-      type: 'string',
-      describe: "the board's address for the tasks it runs (default: the --listen host)",
-    })
-    .option('runtime', {
-      choices: ['docker', 'process'] as const,
-      default: 'docker' as const,
-      describe: "the worker's runtime",
     });
 }
 
@@ -265,6 +277,7 @@ function printStarted(id: string, r: StartReport): void {
   out.write(`Worker join token:  ${r.workerToken}\n`);
   out.write(`Manager join token: ${r.managerToken}\n`);
   out.write(`Admin identity:     ${r.adminIdentity}\n`);
+  if (r.metricsAddress) out.write(`Metrics:            http://${r.metricsAddress}/metrics\n`);
   out.write(
     `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
   );

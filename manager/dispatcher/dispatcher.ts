@@ -150,6 +150,11 @@ export class Dispatcher implements LeaderPart {
   }
 
   /** Called when a node is removed: it gets an empty assignment so its agent stops everything. */
+  /** Milliseconds since the node was last heard, while this dispatcher serves (leads). */
+  heartbeatAge(nodeId: string): number | undefined {
+    return this.stopped ? undefined : this.health.age(nodeId, this.deps.clock.now());
+  }
+
   forgetNode(nodeId: string): void {
     this.health.forget(nodeId);
     this.deps.imagePresence?.forget(nodeId);

@@ -43,6 +43,12 @@ export class HealthTracker {
     this.droppedAt.set(nodeId, now);
   }
 
+  /** Milliseconds since the node was last heard (0 during a grace period), if it was. */
+  age(nodeId: string, now: number): number | undefined {
+    const seen = this.lastSeen.get(nodeId);
+    return seen === undefined ? undefined : Math.max(0, now - seen);
+  }
+
   forget(nodeId: string): void {
     this.lastSeen.delete(nodeId);
     this.droppedAt.delete(nodeId);
