@@ -99,7 +99,9 @@ export const statusSchema = z.object({
       platform: platformSchema,
       runtime: z.enum(['docker', 'process', 'fake']),
       address: z.string().max(64),
-      agentVersion: z.string().max(32),
+      agentVersion: z.string().max(80),
+      /** The agent's protocol (shared/protocol-version.ts); absent from agents that predate it: 1. */
+      protocolVersion: z.number().int().min(0).max(1_000_000).optional(),
       /** The runtime's own version (Docker Engine's, or Node's for the process runtime). */
       engineVersion: z.string().max(64).optional(),
       diskFull: z.boolean().default(false),

@@ -20,6 +20,7 @@ const node = (name: string, over: Partial<NodeView> = {}): NodeView => ({
   labels: {},
   runtime: 'docker',
   agentVersion: '0.1.0',
+  protocolVersion: 1,
   engineVersion: '24.0.7',
   allowDevices: false,
   resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
