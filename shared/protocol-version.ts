@@ -57,7 +57,9 @@ function installHint(
   const pick =
     newest(fits.filter((r) => r.protocolVersion === own)) ?? newest(fits) ?? newest(releases);
   if (!pick) {
-    return 'install an agent release of protocol ' + own + ' (none pushed yet: fleet agent release push)';
+    return (
+      'install an agent release of protocol ' + own + ' (none pushed yet: fleet agent release push)'
+    );
   }
   return `install agent release ${pick.version} (fleet agent release ls)`;
 }
