@@ -337,10 +337,7 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results
-  extends StackResults<ServiceView, TaskView>,
-    ImageResults,
-    ReleaseResults {
+export interface Results extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

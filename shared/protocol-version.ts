@@ -1,4 +1,5 @@
 // The agent–manager protocol version, and which agents a manager serves: one version older or newer than its own.
+import { z } from 'zod';
 import { compareVersions } from './ota/release-record.js';
 
 /**
@@ -8,6 +9,17 @@ import { compareVersions } from './ota/release-record.js';
 export const PROTOCOL_VERSION = 1;
 /** A manager serves agents this many protocol versions away from its own, either way. */
 export const PROTOCOL_WINDOW = 1;
+
+/**
+ * What a manager tells an agent it refuses, on topics.notice(nodeId): kept this small and loose
+ * so that agents of any protocol can read and print it.
+ */
+export const noticeSchema = z.object({
+  v: z.literal(1),
+  code: z.string().max(64),
+  message: z.string().max(2048),
+});
+export type Notice = z.infer<typeof noticeSchema>;
 
 export type ProtocolVerdict = { ok: true } | { ok: false; message: string };
 
@@ -22,7 +34,7 @@ export interface KnownRelease {
  * `agentProtocol`, and if not, a message that names what to install.
  */
 export function protocolVerdict(
-  agent: { agentVersion: string; protocolVersion: number | undefined },
+  agent: { agentVersion: string; protocolVersion?: number | undefined },
   releases: readonly KnownRelease[],
   managerProtocol = PROTOCOL_VERSION,
 ): ProtocolVerdict {

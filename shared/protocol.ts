@@ -24,6 +24,8 @@ export const topics = {
   ingressStats: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/ingress`,
   renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,
   renewReply: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renewed`,
+  /** The manager's word to one agent it will not serve (shared/protocol-version.ts, noticeSchema). */
+  notice: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/notice`,
   /** Raft messages for one manager, published on that manager's own broker by its peers. */
   raft: (managerId: string) => `${PREFIX}/raft/${managerId}`,
   /** Chunks of a Raft snapshot for one manager: too large for one message. */

@@ -22,6 +22,7 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
+import { ProtocolGate } from './protocol-gate.js';
 import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
 import { clusterImageFor, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
@@ -52,6 +53,7 @@ const RETRY_MS = 1_000;
 export class Dispatcher implements LeaderPart {
   private readonly health: HealthTracker;
   private readonly complaints: RateLimitedLog;
+  private readonly gate: ProtocolGate;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
   private readonly pendingStatus = new Map<string, NodeRecord['status']>();
   private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
@@ -67,6 +69,7 @@ export class Dispatcher implements LeaderPart {
   constructor(private readonly deps: DispatcherDeps) {
     this.health = new HealthTracker(deps.heartbeatMs);
     this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
+    this.gate = new ProtocolGate(deps, this.complaints);
   }
 
   /** Subscribes to the nodes' topics once; messages count only while started (leading). */
@@ -176,7 +179,7 @@ export class Dispatcher implements LeaderPart {
         reason: d.reason,
       });
     const node = this.deps.store.node(nodeId);
-    if (!node) return;
+    if (!node || this.gate.isRefused(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
       this.pendingStatus.set(nodeId, 'ready');
@@ -192,6 +195,9 @@ export class Dispatcher implements LeaderPart {
         reason: d.reason,
       });
     if (!this.deps.store.node(nodeId)) return;
+    if (d.value.node && this.gate.refuses(nodeId, d.value.node)) {
+      return void this.pendingStatus.delete(nodeId);
+    }
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
     const { images, blobServer } = d.value;

@@ -101,9 +101,7 @@ const releases: KindSpec<ReleaseRecord> = {
   table: 'releases',
   columns: [{ name: 'version', sql: 'TEXT NOT NULL UNIQUE', of: (r) => r.manifest.version }],
   put: 'update',
-  frame: z
-    .object({ id: z.string(), manifest: z.object({ version: z.string() }).loose() })
-    .loose(),
+  frame: z.object({ id: z.string(), manifest: z.object({ version: z.string() }).loose() }).loose(),
   touch: (ch, id) => void ch.releases.add(id),
 };
 
