@@ -23,6 +23,7 @@ import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { ProtocolGate } from './protocol-gate.js';
+import { workerClientId } from '../../shared/worker.js';
 import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
 import { clusterImageFor, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
@@ -78,13 +79,15 @@ export class Dispatcher implements LeaderPart {
     broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) => {
       if (!this.stopped) this.onNodeMessage(topic, payload, principal);
     });
-    broker.events.onConnect = (_clientId, p) => {
-      if (p.kind === 'node') this.health.connected(p.id, clock.now());
+    // Only an agent's connection counts: a manager's Raft links use its id as client id, its
+    // blob replicator <id>.blobs; its agent is <id>.agent (shared/worker.ts).
+    const agentOf = (clientId: string, p: Principal): p is Principal & { kind: 'node' } =>
+      p.kind === 'node' && clientId === (p.role === 'manager' ? workerClientId(p.id) : p.id);
+    broker.events.onConnect = (clientId, p) => {
+      if (agentOf(clientId, p)) this.health.connected(p.id, clock.now());
     };
     broker.events.onDisconnect = (clientId, p) => {
-      // A manager's Raft links use its id as client id; only its agent's connection counts.
-      if (p.kind === 'node' && !(p.role === 'manager' && clientId === p.id))
-        this.health.disconnected(p.id, clock.now());
+      if (agentOf(clientId, p)) this.health.disconnected(p.id, clock.now());
     };
   }
 

@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { errorMessage } from '../../shared/errors.js';
 import { makeConnectProof, type Identity } from '../../shared/identity.js';
 import { BlobClient } from '../../shared/images/blob-client.js';
+import { managerBlobClientId } from '../../shared/images/blob-protocol.js';
 import { imageBlobs } from '../../shared/images/cluster-image.js';
 import { fetchBlob } from '../../shared/images/fetch-blob.js';
 import { releaseDigest } from '../../shared/ota/release-record.js';
@@ -174,7 +175,7 @@ export class BlobReplicator {
 
   private async connect(id: string, address: string): Promise<Peer> {
     const { identity, selfId, clock } = this.deps;
-    const clientId = `${selfId}.blobs`;
+    const clientId = managerBlobClientId(selfId);
     const client = await connectMqttAsync(
       address,
       { insecure: this.deps.insecure, pin: { rootPub: this.deps.rootPub }, now: () => clock.now() },
