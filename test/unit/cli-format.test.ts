@@ -276,10 +276,7 @@ test('node inspect --pretty reads like docker node inspect --pretty, with the ve
     text,
     /\nManager Status:\n Address: +127\.0\.0\.2:4883\n Raft Status: +Reachable \(voter\)\n Leader: +Yes\n/,
   );
-  assert.match(
-    text,
-    /\nEngine Version: +24\.0\.7\nAgent Version: +0\.1\.0\nAgent Protocol: +1\n/,
-  );
+  assert.match(text, /\nEngine Version: +24\.0\.7\nAgent Version: +0\.1\.0\nAgent Protocol: +1\n/);
   const viaCli = await run(['node', 'inspect', 'pi-2', '--pretty'], { 'node.inspect': NODES[0] });
   assert.match(viaCli, /\nLabels:\n - zone=garage\n$/);
   const tpl = await run(
