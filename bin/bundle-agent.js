@@ -1,13 +1,14 @@
 // Bundles the agent (agent/main.ts) into one dependency-free ESM file a board runs with plain Node.js.
 import { build } from 'esbuild';
-import { chmodSync, statSync, mkdirSync } from 'node:fs';
+import { chmodSync, statSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const usage = `usage: node bin/bundle-agent.js [--entry agent/main.ts] [--out dist/fleet-agent.mjs] [--minify]`;
+const usage = `usage: node bin/bundle-agent.js [--entry agent/main.ts] [--out dist/fleet-agent.mjs] [--minify]
+       [--release-version V]   the agent's version (default: package.json's)`;
 
 let options;
 try {
@@ -16,6 +17,7 @@ try {
       entry: { type: 'string' },
       out: { type: 'string' },
       minify: { type: 'boolean' },
+      'release-version': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -30,6 +32,14 @@ if (options.help) {
 }
 
 const entry = resolve(repoRoot, options.entry ?? 'agent/main.ts');
+const releaseVersion = options['release-version'] ?? packageVersion();
+if (!/^\d{1,6}\.\d{1,6}\.\d{1,6}(?:[-+][0-9A-Za-z.-]{1,64})?$/.test(releaseVersion)) {
+  console.error(
+    `bundle-agent: --release-version must be a version such as 1.2.3, got "${releaseVersion}"`,
+  );
+  process.exit(2);
+}
+const protocolVersion = sourceProtocolVersion();
 const outfile = resolve(repoRoot, options.out ?? 'dist/fleet-agent.mjs');
 
 /** Node flags a board runs the agent with (the bundle's shebang line); the RSS benchmark reads them. */
@@ -130,6 +140,8 @@ try {
         // Run as ./fleet-agent.mjs, the bundle starts node with flags that trade a little CPU for
         // memory on small boards: a 1 MiB young generation and no optimizing compilers.
         `#!/usr/bin/env -S node ${BOARD_NODE_FLAGS.join(' ')}`,
+        // What `fleet agent release push` reads (shared/ota/release-record.ts, BUNDLE_LINE_RE).
+        `// fleet-agent ${releaseVersion} protocol ${protocolVersion}`,
         "import { createRequire as __fleetCreateRequire } from 'node:module';",
         'const require = __fleetCreateRequire(import.meta.url);',
         "import { fileURLToPath as __fleetFileURLToPath } from 'node:url';",
@@ -140,7 +152,12 @@ try {
     },
     // CommonJS code reads the free __filename and __dirname; ESM code in the bundle (yargs) may
     // declare its own at top level, which a banner `const __dirname` would collide with.
-    define: { __filename: '__fleetFilename', __dirname: '__fleetDirname' },
+    // The agent's version (shared/agent-version.ts) is the one its version line names.
+    define: {
+      __filename: '__fleetFilename',
+      __dirname: '__fleetDirname',
+      __FLEET_AGENT_VERSION__: JSON.stringify(releaseVersion),
+    },
     plugins: [nativeStubs],
   });
   if (result.errors.length > 0) process.exit(1);
@@ -159,6 +176,23 @@ chmodSync(outfile, 0o755);
 const bytes = statSync(outfile).size;
 const shown = relative(process.cwd(), outfile);
 console.log(
-  `bundle-agent: ${shown.startsWith('..') ? outfile : shown} ${(bytes / 1024).toFixed(0)} KiB ` +
+  `bundle-agent: ${shown.startsWith('..') ? outfile : shown} agent ${releaseVersion} ` +
+    `${(bytes / 1024).toFixed(0)} KiB ` +
     `(${bytes} bytes) in ${Date.now() - started} ms`,
 );
+
+function packageVersion() {
+  const pkg = JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8'));
+  return String(pkg.version);
+}
+
+/** PROTOCOL_VERSION as shared/protocol-version.ts declares it: the bundle's line must say the same. */
+function sourceProtocolVersion() {
+  const source = readFileSync(resolve(repoRoot, 'shared/protocol-version.ts'), 'utf8');
+  const m = /^export const PROTOCOL_VERSION = (\d+);$/m.exec(source);
+  if (!m) {
+    console.error('bundle-agent: no PROTOCOL_VERSION in shared/protocol-version.ts');
+    process.exit(1);
+  }
+  return Number(m[1]);
+}

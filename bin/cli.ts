@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { WorkerLauncher } from '../shared/worker.js';
 import { errorMessage, isFleetError } from '../shared/errors.js';
-import { listed, selectors, type ListedCommand } from '../manager/cli/command.js';
+import { commandGroup, listed, selectors, type ListedCommand } from '../manager/cli/command.js';
 import { topLevelHelp } from '../manager/cli/top-help.js';
 import { UsageError } from '../manager/cli/usage.js';
 
@@ -50,9 +50,7 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('manager', 'Run a manager, or list the managers', async () =>
     listed((await import('../manager/cli/manager-start.js')).managerCommand(workerLauncher)),
   ),
-  entry('agent <action>', 'run an agent on this board', async () =>
-    listed((await import('../agent/cli.js')).agentCommand),
-  ),
+  entry('agent', 'Run an agent on this board, or manage agent releases', loadAgentCommands),
   entry('node', 'Manage the nodes of the fleet', async () =>
     listed((await import('../manager/cli/node.js')).nodeCommand),
   ),
@@ -88,6 +86,23 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
     return listed(completionCommand(() => Promise.all(TOP_LEVEL.map((e) => e.load()))));
   }),
 ];
+
+/**
+ * `fleet agent start` (the agent's own flags, as the bundled agent takes them) beside
+ * `fleet agent release` (a manager client): the group is assembled here, where both may be seen.
+ */
+async function loadAgentCommands(): Promise<ListedCommand> {
+  const [{ agentStartCommand }, { agentReleaseCommand }] = await Promise.all([
+    import('../agent/cli.js'),
+    import('../manager/cli/agent-release/index.js'),
+  ]);
+  return listed(
+    commandGroup('agent', 'Run an agent on this board, or manage agent releases', [
+      listed(agentStartCommand),
+      listed(agentReleaseCommand),
+    ]),
+  );
+}
 
 /** Runs the CLI on `argv` (without node and script); sets process.exitCode instead of exiting. */
 export async function main(commandLine: string[]): Promise<void> {

@@ -18,9 +18,11 @@ import { MAX_SECRET_BYTES } from './sealing.js';
 import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
+import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
+export type * from './api-releases.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -108,6 +110,7 @@ export const params = {
   'config.rm': z.object({ config: ref }),
   ...stackParams,
   ...imageParams,
+  ...releaseParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -134,6 +137,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   'config.rm',
   ...STACK_WRITE_METHODS,
   ...IMAGE_WRITE_METHODS,
+  ...RELEASE_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -151,6 +155,8 @@ export interface NodeView {
   /** fleet's agent version, and its runtime's (Docker Engine's); '' until the agent reports. */
   agentVersion: string;
   engineVersion: string;
+  /** The protocol its agent speaks; null until an agent that says reports. */
+  protocolVersion: number | null;
   resources: { cpus: number; memoryBytes: number };
   /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices: boolean;
@@ -331,7 +337,7 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results extends StackResults<ServiceView, TaskView>, ImageResults {
+export interface Results extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -24,6 +24,8 @@ export const topics = {
   ingressStats: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/ingress`,
   renew: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renew`,
   renewReply: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/renewed`,
+  /** The manager's word to one agent it will not serve (shared/protocol-version.ts, noticeSchema). */
+  notice: (nodeId: string) => `${PREFIX}/nodes/${nodeId}/notice`,
   /** Raft messages for one manager, published on that manager's own broker by its peers. */
   raft: (managerId: string) => `${PREFIX}/raft/${managerId}`,
   /** Chunks of a Raft snapshot for one manager: too large for one message. */
@@ -99,7 +101,9 @@ export const statusSchema = z.object({
       platform: platformSchema,
       runtime: z.enum(['docker', 'process', 'fake']),
       address: z.string().max(64),
-      agentVersion: z.string().max(32),
+      agentVersion: z.string().max(80),
+      /** The agent's protocol (shared/protocol-version.ts); absent from agents that predate it: 1. */
+      protocolVersion: z.number().int().min(0).max(1_000_000).optional(),
       /** The runtime's own version (Docker Engine's, or Node's for the process runtime). */
       engineVersion: z.string().max(64).optional(),
       diskFull: z.boolean().default(false),

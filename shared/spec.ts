@@ -335,6 +335,8 @@ export interface NodeRecord {
    */
   prevCertSerial?: string;
   agentVersion: string;
+  /** The protocol its agent speaks (shared/protocol-version.ts); absent until an agent that says reports. */
+  protocolVersion?: number;
   /** The agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices?: boolean;
   /** The version its runtime reports (Docker Engine's); absent until the agent says. */

@@ -11,6 +11,7 @@ import {
 import { addressesOf, mergeAddresses, sameAddress } from '../../shared/leader.js';
 import type { Logger } from '../../shared/log.js';
 import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../../shared/protocol.js';
+import { noticeSchema } from '../../shared/protocol-version.js';
 import { connectMqtt } from '../../shared/transport.js';
 import { LeaderFollower } from './leader-follow.js';
 
@@ -182,6 +183,10 @@ export class ManagerConnection {
     client.subscribe(topics.leader(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no leader info from this manager', { error: err.message });
     });
+    // Apart too: a manager that predates notices refuses the subscription and nothing else.
+    client.subscribe(topics.notice(nodeId), { qos: 1 }, (err) => {
+      if (err) this.logger.debug('no notices from this manager', { error: err.message });
+    });
     client.subscribe(topics.ingressTable(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no ingress table from this manager', { error: err.message });
     });
@@ -201,6 +206,7 @@ export class ManagerConnection {
     const nodeId = this.identity.id;
     if (topic === topics.assignments(nodeId)) this.events.onAssignment(payload);
     else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
+    else if (topic === topics.notice(nodeId)) this.onNotice(payload);
     else if (topic === topics.leader()) this.onLeaderInfo(payload);
     else if (topic === topics.ingressTable()) this.events.onIngressTable?.(payload);
     else if (topic === topics.discoveryTable()) this.events.onDiscoveryTable?.(payload);
@@ -233,6 +239,16 @@ export class ManagerConnection {
     const delay =
       Math.min(500 * 2 ** Math.min(this.attempt, 4), 4_000) * (0.75 + this.random() * 0.25);
     this.retryTimer = this.clock.setTimeout(() => this.connectNext(), this.closed ? 0 : delay);
+  }
+
+  /** The manager refuses this agent (its protocol is too old or too new): say why, loudly. */
+  private onNotice(payload: Buffer): void {
+    const d = decode(noticeSchema, payload);
+    if (!d.ok) return this.logger.debug('dropped notice', { reason: d.reason });
+    this.logger.error(`the manager refuses this agent: ${d.value.message}`, {
+      code: d.value.code,
+      manager: this.connectedTo,
+    });
   }
 
   private onLeaderInfo(payload: Buffer): void {

@@ -4,8 +4,9 @@ import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
 import { toReport, type LocalTask } from './local-state.js';
 import type { ImageReport } from '../../shared/images/cluster-image.js';
+import { agentVersion } from '../../shared/agent-version.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 
-export const AGENT_VERSION = '0.1.0';
 const DEFAULT_HEARTBEAT_MS = 2_000;
 /** Task changes within this time go out in one status message. */
 const STATUS_BATCH_MS = 50;
@@ -83,7 +84,8 @@ export class StatusReporter {
         platform: { os: info.os, arch: info.arch },
         runtime: deps.runtimeName,
         address: deps.address,
-        agentVersion: AGENT_VERSION,
+        agentVersion: agentVersion(),
+        protocolVersion: PROTOCOL_VERSION,
         engineVersion: info.version,
         diskFull: deps.diskFull(),
         allowDevices: info.allowDevices === true,

@@ -14,6 +14,7 @@ import type { Handler } from './context.js';
 import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
 import { imageHandlers, withDownloads } from './image-handlers.js';
+import { releaseHandlers } from './release-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -182,6 +183,7 @@ export const handlers: Handlers = {
   ...stackHandlers,
   ...networkHandlers,
   ...imageHandlers,
+  ...releaseHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

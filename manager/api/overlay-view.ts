@@ -1,5 +1,6 @@
 // A store view with a batch's pending records laid over it, so checks within one proposal see each other's writes.
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
+import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -121,6 +122,9 @@ export class OverlayView implements StoreView {
   }
   images(): Iterable<ImageRecord> {
     return this.base.images();
+  }
+  releases(): Iterable<ReleaseRecord> {
+    return this.base.releases();
   }
   onChange(listener: (c: ChangeSet) => void): () => void {
     return this.base.onChange(listener);

@@ -65,6 +65,7 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     runtime: n.runtime,
     agentVersion: n.agentVersion,
     engineVersion: n.engineVersion ?? '',
+    protocolVersion: n.protocolVersion ?? null,
     resources: n.resources,
     allowDevices: n.allowDevices === true,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,

@@ -38,6 +38,7 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
         filter === topics.ingressTable() ||
         filter === topics.discoveryTable() ||
         filter === topics.renewReply(p.id) ||
+        filter === topics.notice(p.id) ||
         filter === topics.leader() || // agents follow the leader
         ownBlobTopic(p, clientId, filter, 'res')
       );

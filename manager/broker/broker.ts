@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { PREFIX } from '../../shared/protocol.js';
 import { workerClientId } from '../../shared/worker.js';
+import { managerBlobClientId } from '../../shared/images/blob-protocol.js';
 import type { ClusterRecord } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import { mayPublish, maySubscribe, type Principal } from './acl.js';
@@ -282,8 +283,11 @@ export class Broker {
     if (!node || (node.certSerial !== cert.serial && node.prevCertSerial !== cert.serial)) {
       return { ok: false, reason: 'node is not a member of this cluster', code: 5 };
     }
-    // The agent beside a manager is the same node under a second client id (shared/worker.ts).
-    const beside = cert.role === 'manager' && clientId === workerClientId(cert.id);
+    // The agent beside a manager is the same node under a second client id (shared/worker.ts),
+    // and so is its blob replicator copying images and releases from its peers.
+    const beside =
+      cert.role === 'manager' &&
+      (clientId === workerClientId(cert.id) || clientId === managerBlobClientId(cert.id));
     if (clientId !== cert.id && !beside)
       return { ok: false, reason: 'nodes connect with their own id', code: 4 };
     return { ok: true, principal: { kind: 'node', id: cert.id, role: cert.role } };

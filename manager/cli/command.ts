@@ -35,12 +35,14 @@ export function selectors(c: ListedCommand): string[] {
 
 /**
  * A command such as `fleet service` that only selects one of `subcommands`; run bare, it says
- * which subcommands there are, in the order they are listed.
+ * which subcommands there are, in the order they are listed. `path` is how a nested group is
+ * typed (`agent release`).
  */
 export function commandGroup(
   name: string,
   describe: string,
   subcommands: readonly ListedCommand[],
+  path = name,
 ): CommandModule<object, object> & { subcommands: readonly ListedCommand[] } {
   const words = subcommands.map((c) => selectors(c)[0] ?? '');
   const last = words.pop();
@@ -51,7 +53,7 @@ export function commandGroup(
     subcommands,
     builder: (y) => {
       for (const sub of subcommands) sub.register(y);
-      return y.demandCommand(1, `fleet ${name} needs a subcommand: ${list}`);
+      return y.demandCommand(1, `fleet ${path} needs a subcommand: ${list}`);
     },
     handler: () => undefined,
   };

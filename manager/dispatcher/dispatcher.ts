@@ -22,6 +22,8 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
+import { ProtocolGate } from './protocol-gate.js';
+import { workerClientId } from '../../shared/worker.js';
 import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
 import { clusterImageFor, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
@@ -52,6 +54,7 @@ const RETRY_MS = 1_000;
 export class Dispatcher implements LeaderPart {
   private readonly health: HealthTracker;
   private readonly complaints: RateLimitedLog;
+  private readonly gate: ProtocolGate;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
   private readonly pendingStatus = new Map<string, NodeRecord['status']>();
   private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
@@ -67,6 +70,7 @@ export class Dispatcher implements LeaderPart {
   constructor(private readonly deps: DispatcherDeps) {
     this.health = new HealthTracker(deps.heartbeatMs);
     this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
+    this.gate = new ProtocolGate(deps, this.complaints);
   }
 
   /** Subscribes to the nodes' topics once; messages count only while started (leading). */
@@ -75,13 +79,15 @@ export class Dispatcher implements LeaderPart {
     broker.onMessage(`${PREFIX}/nodes/`, (topic, payload, principal) => {
       if (!this.stopped) this.onNodeMessage(topic, payload, principal);
     });
-    broker.events.onConnect = (_clientId, p) => {
-      if (p.kind === 'node') this.health.connected(p.id, clock.now());
+    // Only an agent's connection counts: a manager's Raft links use its id as client id, its
+    // blob replicator <id>.blobs; its agent is <id>.agent (shared/worker.ts).
+    const agentOf = (clientId: string, p: Principal): p is Principal & { kind: 'node' } =>
+      p.kind === 'node' && clientId === (p.role === 'manager' ? workerClientId(p.id) : p.id);
+    broker.events.onConnect = (clientId, p) => {
+      if (agentOf(clientId, p)) this.health.connected(p.id, clock.now());
     };
     broker.events.onDisconnect = (clientId, p) => {
-      // A manager's Raft links use its id as client id; only its agent's connection counts.
-      if (p.kind === 'node' && !(p.role === 'manager' && clientId === p.id))
-        this.health.disconnected(p.id, clock.now());
+      if (agentOf(clientId, p)) this.health.disconnected(p.id, clock.now());
     };
   }
 
@@ -181,7 +187,7 @@ export class Dispatcher implements LeaderPart {
         reason: d.reason,
       });
     const node = this.deps.store.node(nodeId);
-    if (!node) return;
+    if (!node || this.gate.isRefused(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
       this.pendingStatus.set(nodeId, 'ready');
@@ -197,6 +203,9 @@ export class Dispatcher implements LeaderPart {
         reason: d.reason,
       });
     if (!this.deps.store.node(nodeId)) return;
+    if (d.value.node && this.gate.refuses(nodeId, d.value.node)) {
+      return void this.pendingStatus.delete(nodeId);
+    }
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
     const { images, blobServer } = d.value;

@@ -65,6 +65,7 @@ export function withInfo(
     runtime: info.runtime,
     address: info.address,
     agentVersion: info.agentVersion,
+    ...(info.protocolVersion !== undefined ? { protocolVersion: info.protocolVersion } : {}),
     allowDevices: info.allowDevices === true,
     ...(info.engineVersion !== undefined ? { engineVersion: info.engineVersion } : {}),
     statusMessage: info.diskFull
@@ -81,6 +82,7 @@ export function withInfo(
       n.runtime,
       n.address,
       n.agentVersion,
+      n.protocolVersion,
       n.allowDevices === true,
       n.engineVersion,
       n.statusMessage,
@@ -92,6 +94,7 @@ export function withInfo(
       next.runtime,
       next.address,
       next.agentVersion,
+      next.protocolVersion,
       next.allowDevices === true,
       next.engineVersion,
       next.statusMessage,

@@ -1,11 +1,13 @@
-// Keeps every blob of every stored image on this manager: copies what it lacks from the other managers, drops what no image names.
+// Keeps every blob of every stored image and agent release on this manager: copies what it lacks from the other managers, drops what no record names.
 import type { MqttClient } from 'mqtt';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { errorMessage } from '../../shared/errors.js';
 import { makeConnectProof, type Identity } from '../../shared/identity.js';
 import { BlobClient } from '../../shared/images/blob-client.js';
+import { managerBlobClientId } from '../../shared/images/blob-protocol.js';
 import { imageBlobs } from '../../shared/images/cluster-image.js';
 import { fetchBlob } from '../../shared/images/fetch-blob.js';
+import { releaseDigest } from '../../shared/ota/release-record.js';
 import type { Logger } from '../../shared/log.js';
 import { connectMqttAsync } from '../../shared/transport.js';
 import type { StoreView } from '../store/store.js';
@@ -45,7 +47,7 @@ export class BlobReplicator {
   start(): void {
     this.referenced = new Set(this.wanted().keys());
     this.unsubscribe = this.deps.store.onChange((c) => {
-      if (c.images.size > 0) this.kick();
+      if (c.images.size > 0 || c.releases.size > 0) this.kick();
     });
     this.kick();
   }
@@ -80,15 +82,19 @@ export class BlobReplicator {
       });
   }
 
-  /** Every blob named by an image record, with its size and the managers to copy it from. */
+  /** Every blob named by an image or release record, with its size and the managers to copy it from. */
   private wanted(): Map<string, { size: number; from: string[] }> {
     const out = new Map<string, { size: number; from: string[] }>();
+    const want = (digest: string, size: number, pushedTo: string): void => {
+      const e = out.get(digest) ?? { size, from: [] };
+      if (!e.from.includes(pushedTo)) e.from.push(pushedTo);
+      out.set(digest, e);
+    };
     for (const rec of this.deps.store.images()) {
-      for (const [digest, size] of imageBlobs(rec)) {
-        const e = out.get(digest) ?? { size, from: [] };
-        if (!e.from.includes(rec.pushedTo)) e.from.push(rec.pushedTo);
-        out.set(digest, e);
-      }
+      for (const [digest, size] of imageBlobs(rec)) want(digest, size, rec.pushedTo);
+    }
+    for (const rel of this.deps.store.releases()) {
+      want(releaseDigest(rel.manifest), rel.manifest.size, rel.pushedTo);
     }
     return out;
   }
@@ -108,7 +114,7 @@ export class BlobReplicator {
     }
   }
 
-  /** Blobs an image named until a moment ago and none names now: a removed image's layers. */
+  /** Blobs a record named until a moment ago and none names now: a removed image's layers, a removed release. */
   private async dropUnreferenced(wanted: Map<string, unknown>): Promise<void> {
     const gone = [...this.referenced].filter((d) => !wanted.has(d));
     this.referenced = new Set(wanted.keys());
@@ -169,7 +175,7 @@ export class BlobReplicator {
 
   private async connect(id: string, address: string): Promise<Peer> {
     const { identity, selfId, clock } = this.deps;
-    const clientId = `${selfId}.blobs`;
+    const clientId = managerBlobClientId(selfId);
     const client = await connectMqttAsync(
       address,
       { insecure: this.deps.insecure, pin: { rootPub: this.deps.rootPub }, now: () => clock.now() },

@@ -1,5 +1,6 @@
 // The store's commands: every change to cluster state is one of these, applied in one transaction.
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
+import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -60,7 +61,9 @@ export type Command =
   | { type: 'stack.put'; stack: StackRecord }
   | { type: 'stack.remove'; id: string }
   | { type: 'image.put'; image: ImageRecord }
-  | { type: 'image.remove'; id: string };
+  | { type: 'image.remove'; id: string }
+  | { type: 'release.put'; release: ReleaseRecord }
+  | { type: 'release.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -80,6 +83,8 @@ export interface ChangeSet {
   stacks: Set<string>;
   /** Image names whose content was pushed or removed (ids of image records). */
   images: Set<string>;
+  /** Agent releases recorded or removed (ids of release records). */
+  releases: Set<string>;
   cluster: boolean;
 }
 
@@ -93,6 +98,7 @@ export function emptyChangeSet(index: number): ChangeSet {
     networks: new Set(),
     stacks: new Set(),
     images: new Set(),
+    releases: new Set(),
     cluster: false,
   };
 }

@@ -36,6 +36,10 @@ export function effectOf(c: Command): Effect {
       return { kind: 'images', put: [c.image] };
     case 'image.remove':
       return { kind: 'images', remove: [c.id] };
+    case 'release.put':
+      return { kind: 'releases', put: [c.release] };
+    case 'release.remove':
+      return { kind: 'releases', remove: [c.id] };
     case 'secret.put':
       return { kind: 'secrets', put: [c.secret] };
     case 'secret.remove':

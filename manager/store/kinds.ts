@@ -4,6 +4,7 @@ import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
+import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { ConfigRecord, SecretRecord } from './commands.js';
 import type { KindSpec, StoredRecord } from './table.js';
 
@@ -96,11 +97,29 @@ const images: KindSpec<ImageRecord> = {
   touch: (ch, id) => void ch.images.add(id),
 };
 
+const releases: KindSpec<ReleaseRecord> = {
+  table: 'releases',
+  columns: [{ name: 'version', sql: 'TEXT NOT NULL UNIQUE', of: (r) => r.manifest.version }],
+  put: 'update',
+  frame: z.object({ id: z.string(), manifest: z.object({ version: z.string() }).loose() }).loose(),
+  touch: (ch, id) => void ch.releases.add(id),
+};
+
 /**
  * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
  * its commands (commands.ts, effects.ts) and its reads (view.ts).
  */
-export const KINDS = { nodes, services, tasks, secrets, configs, networks, stacks, images };
+export const KINDS = {
+  nodes,
+  services,
+  tasks,
+  secrets,
+  configs,
+  networks,
+  stacks,
+  images,
+  releases,
+};
 
 export type KindName = keyof typeof KINDS;
 export type RecordOf<K extends KindName> = (typeof KINDS)[K] extends KindSpec<infer T> ? T : never;

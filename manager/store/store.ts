@@ -5,6 +5,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js
 import type { NetworkRecord } from '../../shared/network.js';
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
+import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -25,7 +26,12 @@ import type { StoreView } from './view.js';
  * Kinds newer than the first snapshot format: left out of a dump while empty, so a cluster that
  * does not use them writes the snapshots it always wrote (and older managers read them).
  */
-const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set(['networks', 'stacks', 'images']);
+const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
+  'networks',
+  'stacks',
+  'images',
+  'releases',
+]);
 
 export type { StoreView } from './view.js';
 
@@ -192,6 +198,7 @@ export class Store extends EventEmitter implements StoreView {
       networks: this.tables.networks.ids(),
       stacks: this.tables.stacks.ids(),
       images: this.tables.images.ids(),
+      releases: this.tables.releases.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -242,6 +249,9 @@ export class Store extends EventEmitter implements StoreView {
   }
   images(): Iterable<ImageRecord> {
     return this.tables.images.values();
+  }
+  releases(): Iterable<ReleaseRecord> {
+    return this.tables.releases.values();
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

@@ -3,6 +3,7 @@ import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
+import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -41,6 +42,8 @@ export interface StoreView {
   /** Images the cluster stores itself, one record per name (id: a hash of the name). */
   image(id: string): ImageRecord | undefined;
   images(): Iterable<ImageRecord>;
+  /** Signed agent releases, one record per version. */
+  releases(): Iterable<ReleaseRecord>;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }

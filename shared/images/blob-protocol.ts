@@ -14,6 +14,9 @@ export const blobTopics = {
   response: (clientId: string) => `${PREFIX}/blobs/${clientId}/res`,
 };
 
+/** The client id a manager's blob replicator connects to its peers with, beside their Raft links. */
+export const managerBlobClientId = (managerId: string): string => `${managerId}.blobs`;
+
 /** The client id of a request or response topic, or null for any other topic. */
 export function blobTopicClient(topic: string, kind: 'req' | 'res'): string | null {
   const prefix = `${PREFIX}/blobs/`;

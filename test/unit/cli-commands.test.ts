@@ -48,12 +48,22 @@ test('each command group of fleet, run bare, exits 2 naming its subcommands', as
     manager: 'fleet manager needs a subcommand: start or ls',
     os: 'fleet os needs a subcommand: build, configure, inspect or flash',
     image: 'fleet image needs a subcommand: push, ls, inspect or rm',
+    agent: 'fleet agent needs a subcommand: start or release',
   };
   for (const [group, message] of Object.entries(expected)) {
     const r = await runMain([group]);
     assert.equal(r.code, 2, group);
     assert.deepEqual(r.output.trim().split('\n'), [message, `See 'fleet ${group} --help'.`]);
   }
+});
+
+test('fleet agent release, run bare, exits 2 naming its subcommands', async () => {
+  const r = await runMain(['agent', 'release']);
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.output.trim().split('\n'), [
+    'fleet agent release needs a subcommand: push, ls or rm',
+    "See 'fleet agent release --help'.",
+  ]);
 });
 
 test('every command of the table is registered: fleet --help lists them in order', async () => {

@@ -20,6 +20,7 @@ const node = (name: string, over: Partial<NodeView> = {}): NodeView => ({
   labels: {},
   runtime: 'docker',
   agentVersion: '0.1.0',
+  protocolVersion: 1,
   engineVersion: '24.0.7',
   allowDevices: false,
   resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
@@ -79,9 +80,9 @@ test("node ls prints Docker's columns first, then fleet's", async () => {
   assert.equal(
     out,
     [
-      'ID             HOSTNAME   STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION   ROLE      ADDRESS     ARCH    TASKS',
-      'pi-1-0123456   pi-1       Ready    Active         Leader           24.0.7           manager   127.0.0.2   arm64   2',
-      'pi-2-0123456   pi-2       Ready    Active                          24.0.7           worker    127.0.0.2   arm64   2',
+      'ID             HOSTNAME   STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION   ROLE      ADDRESS     ARCH    TASKS   VERSION',
+      'pi-1-0123456   pi-1       Ready    Active         Leader           24.0.7           manager   127.0.0.2   arm64   2       0.1.0',
+      'pi-2-0123456   pi-2       Ready    Active                          24.0.7           worker    127.0.0.2   arm64   2       0.1.0',
       '',
     ].join('\n'),
   );
@@ -275,7 +276,7 @@ test('node inspect --pretty reads like docker node inspect --pretty, with the ve
     text,
     /\nManager Status:\n Address: +127\.0\.0\.2:4883\n Raft Status: +Reachable \(voter\)\n Leader: +Yes\n/,
   );
-  assert.match(text, /\nEngine Version: +24\.0\.7\nAgent Version: +0\.1\.0\n/);
+  assert.match(text, /\nEngine Version: +24\.0\.7\nAgent Version: +0\.1\.0\nAgent Protocol: +1\n/);
   const viaCli = await run(['node', 'inspect', 'pi-2', '--pretty'], { 'node.inspect': NODES[0] });
   assert.match(viaCli, /\nLabels:\n - zone=garage\n$/);
   const tpl = await run(

@@ -6,7 +6,7 @@ import { idMatches, labelMatches, type Listing } from './listing.js';
 const managerState = (m: NodeManagerStatus): string =>
   m.leader ? 'Leader' : m.reachable ? 'Reachable' : 'Unreachable';
 
-/** Docker's columns first (ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS ENGINE VERSION), then fleet's. */
+/** Docker's columns first (ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS ENGINE VERSION), then fleet's (VERSION: the agent's). */
 export const nodeListing: Listing<NodeView> = {
   columns: [
     { header: 'ID', field: 'ID' },
@@ -19,8 +19,9 @@ export const nodeListing: Listing<NodeView> = {
     { header: 'ADDRESS', field: 'Address' },
     { header: 'ARCH', field: 'Arch' },
     { header: 'TASKS', field: 'Tasks' },
+    { header: 'VERSION', field: 'AgentVersion' },
   ],
-  extraFields: ['Name', 'AgentVersion', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
+  extraFields: ['Name', 'Protocol', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
   rows: (nodes, { noTrunc }) =>
     [...nodes]
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -33,6 +34,7 @@ export const nodeListing: Listing<NodeView> = {
         ManagerStatus: n.manager ? managerState(n.manager) : '',
         EngineVersion: n.engineVersion,
         AgentVersion: n.agentVersion,
+        Protocol: n.protocolVersion === null ? '' : String(n.protocolVersion),
         Role: n.role,
         Address: n.address,
         Arch: n.arch,

@@ -32,6 +32,7 @@ export function renderNodePretty(n: NodeView): string {
     `${pad('Runtime')}${n.runtime}`,
     `${pad('Engine Version')}${n.engineVersion || '-'}`,
     `${pad('Agent Version')}${n.agentVersion || '-'}`,
+    `${pad('Agent Protocol')}${n.protocolVersion ?? '-'}`,
     `${pad('Tasks')}${n.tasks}`,
   );
   const labels = Object.entries(n.labels).sort(([a], [b]) => a.localeCompare(b));
