@@ -12,7 +12,7 @@ import {
   type StatusMessage,
   type TaskReport,
 } from '../../shared/protocol.js';
-import { isTerminal, takesTasks, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import { takesTasks, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { LeaderPart } from '../leader/controller.js';
@@ -24,8 +24,8 @@ import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { ProtocolGate } from './protocol-gate.js';
 import { workerClientId } from '../../shared/worker.js';
-import { pinOf, withFiles, withRegistryAuth } from './task-files.js';
-import { clusterImageFor, prefetchFor } from './task-image.js';
+import { withFiles, withRegistryAuth } from './task-files.js';
+import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 
 export interface DispatcherDeps {
@@ -350,27 +350,7 @@ export class Dispatcher implements LeaderPart {
     const ids = [...this.dirtyAssignments];
     this.dirtyAssignments.clear();
     for (const nodeId of ids) {
-      const tasks = store
-        .tasksOfNode(nodeId)
-        .filter(
-          (t) =>
-            t.desiredState === 'running' &&
-            !isTerminal(t.status.state) &&
-            t.status.state !== 'new' &&
-            t.status.state !== 'pending',
-        )
-        .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map((t) => ({
-          id: t.id,
-          serviceId: t.serviceId,
-          serviceName: t.serviceName,
-          slot: t.slot,
-          template: t.template,
-          notBefore: t.notBefore,
-          specVersion: t.specVersion,
-          ...pinOf(store, t),
-          ...clusterImageFor(store, this.deps.imagePresence, nodeId, t.template.image),
-        }));
+      const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const body = JSON.stringify([tasks, prefetch]);

@@ -1,4 +1,4 @@
-// Attaches to an assigned task the cluster's copy of its image for the node's platform, with the neighbours that hold it.
+// A node's assigned tasks, each with the cluster's copy of its image for the node's platform and the neighbours that hold it.
 import {
   findClusterImage,
   platformFor,
@@ -6,10 +6,12 @@ import {
   type BlobPeer,
   type ImageRecord,
 } from '../../shared/images/cluster-image.js';
+import type { AssignedTask } from '../../shared/protocol.js';
 import { isTerminal } from '../../shared/spec.js';
 import { updateSettings } from '../../shared/update-config.js';
 import type { ImagePresenceView } from '../images/presence.js';
 import type { StoreView } from '../store/store.js';
+import { pinOf } from './task-files.js';
 
 /** Labels that put nodes on one site or LAN: its boards fetch from each other first. */
 export const SITE_LABELS = ['site', 'lan'] as const;
@@ -128,4 +130,33 @@ export function prefetchFor(
     }
   }
   return [...out.values()];
+}
+
+/** The tasks a node's assignment lists (before files and credentials are sealed in), by id. */
+export function assignedTasks(
+  store: StoreView,
+  presence: ImagePresenceView | undefined,
+  nodeId: string,
+): AssignedTask[] {
+  return store
+    .tasksOfNode(nodeId)
+    .filter(
+      (t) =>
+        t.desiredState === 'running' &&
+        !isTerminal(t.status.state) &&
+        t.status.state !== 'new' &&
+        t.status.state !== 'pending',
+    )
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .map((t) => ({
+      id: t.id,
+      serviceId: t.serviceId,
+      serviceName: t.serviceName,
+      slot: t.slot,
+      template: t.template,
+      notBefore: t.notBefore,
+      specVersion: t.specVersion,
+      ...pinOf(store, t),
+      ...clusterImageFor(store, presence, nodeId, t.template.image),
+    }));
 }
