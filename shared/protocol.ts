@@ -5,6 +5,7 @@ import { REJECT_REASONS } from './reject-reasons.js';
 import { DIGEST_RE } from './image-ref.js';
 import { assignedImageSchema, imageReportSchema } from './images/cluster-image.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
+import { agentReleaseSchema, nodeVersionSchema, upgradeReportSchema } from './ota/upgrade-protocol.js';
 
 export const PREFIX = 'fleet/v1';
 
@@ -109,6 +110,10 @@ export const statusSchema = z.object({
       diskFull: z.boolean().default(false),
       /** Started with --allow-devices: tasks may use devices, privileges and kernel settings. */
       allowDevices: z.boolean().optional(),
+      /** The Node.js version the agent runs on (checked against a release's nodeMin). */
+      nodeVersion: nodeVersionSchema.optional(),
+      /** Where the agent's own upgrade stands (the contract: shared/ota/upgrade-protocol.ts). */
+      upgrade: upgradeReportSchema.optional(),
     })
     .optional(),
   /** Cluster images this node holds or is fetching (absent: unchanged since the last status). */
@@ -153,6 +158,8 @@ export const assignmentSchema = z.object({
   tasks: z.array(assignedTaskSchema),
   /** Images to download now for a rolling update that will replace this node's tasks. */
   prefetch: z.array(assignedImageSchema).max(64).optional(),
+  /** The agent release this node should run, while it runs another (shared/ota/upgrade-protocol.ts). */
+  agentRelease: agentReleaseSchema.optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

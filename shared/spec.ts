@@ -1,6 +1,7 @@
 // Service specs, tasks and nodes: the cluster's objects, with schemas for every edge that reads them.
 import { z } from 'zod';
 import type { RejectReason } from './reject-reasons.js';
+import type { UpgradeReport } from './ota/upgrade-protocol.js';
 import { exposedPortSchema, networkAttachmentSchema } from './network.js';
 import { placementShape, taskOptionsShape } from './task-options.js';
 import { updateConfigSchema, type UpdateStatus } from './update-config.js';
@@ -341,6 +342,10 @@ export interface NodeRecord {
   allowDevices?: boolean;
   /** The version its runtime reports (Docker Engine's); absent until the agent says. */
   engineVersion?: string;
+  /** The Node.js version its agent runs on, when the agent says. */
+  nodeVersion?: string;
+  /** Where its agent's own upgrade stands, as the agent last reported (shared/ota/upgrade-protocol.ts). */
+  agentUpgrade?: UpgradeReport;
   /**
    * Set on the record of a manager process: where its broker listens, and whether an agent runs
    * beside it on the same board with the same identity (then the node takes tasks).

@@ -89,6 +89,7 @@ export class StatusReporter {
         engineVersion: info.version,
         diskFull: deps.diskFull(),
         allowDevices: info.allowDevices === true,
+        nodeVersion: process.versions.node,
       },
     };
     const images = deps.images?.() ?? [];

@@ -1,6 +1,7 @@
 // A store view with a batch's pending records laid over it, so checks within one proposal see each other's writes.
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
+import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -125,6 +126,9 @@ export class OverlayView implements StoreView {
   }
   releases(): Iterable<ReleaseRecord> {
     return this.base.releases();
+  }
+  upgrades(): Iterable<RolloutRecord> {
+    return this.base.upgrades();
   }
   onChange(listener: (c: ChangeSet) => void): () => void {
     return this.base.onChange(listener);

@@ -68,6 +68,8 @@ export function withInfo(
     ...(info.protocolVersion !== undefined ? { protocolVersion: info.protocolVersion } : {}),
     allowDevices: info.allowDevices === true,
     ...(info.engineVersion !== undefined ? { engineVersion: info.engineVersion } : {}),
+    ...(info.nodeVersion !== undefined ? { nodeVersion: info.nodeVersion } : {}),
+    ...(info.upgrade !== undefined ? { agentUpgrade: info.upgrade } : {}),
     statusMessage: info.diskFull
       ? 'disk full'
       : n.statusMessage === 'disk full'
@@ -85,6 +87,8 @@ export function withInfo(
       n.protocolVersion,
       n.allowDevices === true,
       n.engineVersion,
+      n.nodeVersion,
+      n.agentUpgrade,
       n.statusMessage,
     ]) ===
     JSON.stringify([
@@ -97,6 +101,8 @@ export function withInfo(
       next.protocolVersion,
       next.allowDevices === true,
       next.engineVersion,
+      next.nodeVersion,
+      next.agentUpgrade,
       next.statusMessage,
     ]);
   return same && !becomesWorker ? null : { ...next, updatedAt: now };

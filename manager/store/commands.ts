@@ -1,6 +1,7 @@
 // The store's commands: every change to cluster state is one of these, applied in one transaction.
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
+import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -63,7 +64,9 @@ export type Command =
   | { type: 'image.put'; image: ImageRecord }
   | { type: 'image.remove'; id: string }
   | { type: 'release.put'; release: ReleaseRecord }
-  | { type: 'release.remove'; id: string };
+  | { type: 'release.remove'; id: string }
+  | { type: 'upgrade.put'; upgrade: RolloutRecord }
+  | { type: 'upgrade.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -85,6 +88,8 @@ export interface ChangeSet {
   images: Set<string>;
   /** Agent releases recorded or removed (ids of release records). */
   releases: Set<string>;
+  /** Agent upgrade rollouts written or removed (ids of rollout records). */
+  upgrades: Set<string>;
   cluster: boolean;
 }
 
@@ -99,6 +104,7 @@ export function emptyChangeSet(index: number): ChangeSet {
     stacks: new Set(),
     images: new Set(),
     releases: new Set(),
+    upgrades: new Set(),
     cluster: false,
   };
 }

@@ -40,6 +40,10 @@ export function effectOf(c: Command): Effect {
       return { kind: 'releases', put: [c.release] };
     case 'release.remove':
       return { kind: 'releases', remove: [c.id] };
+    case 'upgrade.put':
+      return { kind: 'upgrades', put: [c.upgrade] };
+    case 'upgrade.remove':
+      return { kind: 'upgrades', remove: [c.id] };
     case 'secret.put':
       return { kind: 'secrets', put: [c.secret] };
     case 'secret.remove':

@@ -5,6 +5,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
+import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { ConfigRecord, SecretRecord } from './commands.js';
 import type { KindSpec, StoredRecord } from './table.js';
 
@@ -105,6 +106,15 @@ const releases: KindSpec<ReleaseRecord> = {
   touch: (ch, id) => void ch.releases.add(id),
 };
 
+const upgrades: KindSpec<RolloutRecord> = {
+  table: 'upgrades',
+  columns: [],
+  put: 'replace',
+  versioned: (r) => `upgrade ${r.id}`,
+  frame: withId,
+  touch: (ch, id) => void ch.upgrades.add(id),
+};
+
 /**
  * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
  * its commands (commands.ts, effects.ts) and its reads (view.ts).
@@ -119,6 +129,7 @@ export const KINDS = {
   stacks,
   images,
   releases,
+  upgrades,
 };
 
 export type KindName = keyof typeof KINDS;

@@ -6,6 +6,7 @@ import type { NetworkRecord } from '../../shared/network.js';
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
+import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -31,6 +32,7 @@ const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
   'stacks',
   'images',
   'releases',
+  'upgrades',
 ]);
 
 export type { StoreView } from './view.js';
@@ -199,6 +201,7 @@ export class Store extends EventEmitter implements StoreView {
       stacks: this.tables.stacks.ids(),
       images: this.tables.images.ids(),
       releases: this.tables.releases.ids(),
+      upgrades: this.tables.upgrades.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -252,6 +255,9 @@ export class Store extends EventEmitter implements StoreView {
   }
   releases(): Iterable<ReleaseRecord> {
     return this.tables.releases.values();
+  }
+  upgrades(): Iterable<RolloutRecord> {
+    return this.tables.upgrades.values();
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

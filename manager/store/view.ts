@@ -4,6 +4,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js
 import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
+import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -44,6 +45,8 @@ export interface StoreView {
   images(): Iterable<ImageRecord>;
   /** Signed agent releases, one record per version. */
   releases(): Iterable<ReleaseRecord>;
+  /** Agent upgrade rollouts (`fleet node upgrade`), one record each. */
+  upgrades(): Iterable<RolloutRecord>;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }
