@@ -43,12 +43,7 @@ export type RolloutState = (typeof ROLLOUT_STATES)[number];
  * skipped: needed nothing (already at the release, or left out of a rollback).
  */
 export type NodeUpgradeState =
-  | 'pending'
-  | 'upgrading'
-  | 'monitoring'
-  | 'done'
-  | 'failed'
-  | 'skipped';
+  'pending' | 'upgrading' | 'monitoring' | 'done' | 'failed' | 'skipped';
 
 export interface RolloutNode {
   nodeId: string;
