@@ -30,6 +30,7 @@ import { Scheduler } from './scheduler/scheduler.js';
 import { retryOnConflict } from './store/conflict.js';
 import type { Store } from './store/store.js';
 import { Updater } from './updater/updater.js';
+import { Upgrader } from './upgrader/upgrader.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 
 export interface WireDeps {
@@ -88,6 +89,7 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     dispatcher,
     new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),
     new Updater({ ...deps, logger: logger.child('updater') }, imagePresence),
+    new Upgrader({ ...deps, logger: logger.child('upgrader') }, w.id),
     new Scheduler({ ...deps, logger: logger.child('scheduler') }),
     new IngressPublisher({ store, broker, logger: logger.child('ingress'), clock }),
     new DiscoveryPublisher({ store, broker, logger: logger.child('discovery'), clock }),

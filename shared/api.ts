@@ -19,10 +19,12 @@ import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
+import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
 export type * from './api-releases.js';
+export type * from './api-upgrades.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -111,6 +113,7 @@ export const params = {
   ...stackParams,
   ...imageParams,
   ...releaseParams,
+  ...upgradeParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -138,6 +141,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   ...STACK_WRITE_METHODS,
   ...IMAGE_WRITE_METHODS,
   ...RELEASE_WRITE_METHODS,
+  ...UPGRADE_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -157,6 +161,10 @@ export interface NodeView {
   engineVersion: string;
   /** The protocol its agent speaks; null until an agent that says reports. */
   protocolVersion: number | null;
+  /** The Node.js version its agent runs on; null until an agent that says reports. */
+  nodeVersion: string | null;
+  /** Its part in the newest agent upgrade that names it, and what its agent last said. */
+  upgrade: NodeUpgradeView | null;
   resources: { cpus: number; memoryBytes: number };
   /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices: boolean;
@@ -165,6 +173,19 @@ export interface NodeView {
   manager?: NodeManagerStatus;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface NodeUpgradeView {
+  /** The rollout's id and the release it moves to. */
+  rollout: string;
+  release: string;
+  /** The version the node is asked to run; null while it waits for its turn. */
+  target: string | null;
+  /** Its state in the rollout: pending, upgrading, monitoring, done, failed or skipped. */
+  state: string;
+  reason: string | null;
+  /** What its agent last reported of its own upgrade (idle, downloading, switching, failed). */
+  agent: { state: string; version: string | null; reason: string | null } | null;
 }
 
 export interface NodeManagerStatus {
@@ -337,7 +358,7 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults {
+export interface Results extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

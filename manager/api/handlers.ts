@@ -15,6 +15,7 @@ import { checkFileRefs, fileHandlers } from './file-handlers.js';
 import { stackHandlers } from './stack-handlers.js';
 import { imageHandlers, withDownloads } from './image-handlers.js';
 import { releaseHandlers } from './release-handlers.js';
+import { upgradeHandlers } from './upgrade-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -184,6 +185,7 @@ export const handlers: Handlers = {
   ...networkHandlers,
   ...imageHandlers,
   ...releaseHandlers,
+  ...upgradeHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

@@ -22,6 +22,7 @@ import { ingressPortsOf } from '../ingress/table.js';
 import { eligibleNodes } from '../orchestrator/eligible.js';
 import { completedCount } from '../orchestrator/jobs.js';
 import { isLive } from '../orchestrator/tasks.js';
+import { nodeUpgradeView } from '../upgrader/target.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -66,6 +67,8 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     agentVersion: n.agentVersion,
     engineVersion: n.engineVersion ?? '',
     protocolVersion: n.protocolVersion ?? null,
+    nodeVersion: n.nodeVersion ?? null,
+    upgrade: nodeUpgradeView(store, n),
     resources: n.resources,
     allowDevices: n.allowDevices === true,
     tasks: store.tasksOfNode(n.id).filter(isLive).length,

@@ -27,6 +27,7 @@ import { workerClientId } from '../../shared/worker.js';
 import { withFiles, withRegistryAuth } from './task-files.js';
 import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
+import { agentReleaseFor } from '../upgrader/target.js';
 
 export interface DispatcherDeps {
   store: StoreView;
@@ -335,8 +336,10 @@ export class Dispatcher implements LeaderPart {
       for (const t of this.deps.store.tasksOfService(id))
         if (t.nodeId) this.dirtyAssignments.add(t.nodeId);
     }
-    // A pushed or removed image changes the tasks of every node that runs it.
-    if (c.images.size > 0) for (const n of this.deps.store.nodes()) this.dirtyAssignments.add(n.id);
+    // A pushed or removed image changes the tasks of every node that runs it; a rollout or a
+    // release changes which agent release a node is asked for.
+    if (c.images.size + c.upgrades.size + c.releases.size > 0)
+      for (const n of this.deps.store.nodes()) this.dirtyAssignments.add(n.id);
     if (this.dirtyAssignments.size === 0 || this.assignScheduled) return;
     this.assignScheduled = true;
     setImmediate(() => {
@@ -352,8 +355,9 @@ export class Dispatcher implements LeaderPart {
     for (const nodeId of ids) {
       const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
+      const agentRelease = agentReleaseFor(store, nodeId);
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const body = JSON.stringify([tasks, prefetch]);
+      const body = JSON.stringify([tasks, prefetch, agentRelease]);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
@@ -371,6 +375,7 @@ export class Dispatcher implements LeaderPart {
           ),
         ),
         ...(prefetch.length > 0 ? { prefetch } : {}),
+        ...(agentRelease ? { agentRelease } : {}),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

@@ -21,6 +21,8 @@ const node = (name: string, over: Partial<NodeView> = {}): NodeView => ({
   runtime: 'docker',
   agentVersion: '0.1.0',
   protocolVersion: 1,
+  nodeVersion: '22.1.0',
+  upgrade: null,
   engineVersion: '24.0.7',
   allowDevices: false,
   resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
