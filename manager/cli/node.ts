@@ -1,4 +1,4 @@
-// `fleet node ls|ps|inspect|update|rm|promote|demote`: list, inspect, drain, label, remove the boards; managers vote or not.
+// `fleet node ls|ps|inspect|update|rm|promote|demote|upgrade`: list, inspect, drain, label, remove and upgrade the boards; managers vote or not.
 import { printJson } from './format.js';
 import { commandGroup, defineCommand, listed } from './command.js';
 import { withClient, withConnection } from './connection.js';
@@ -11,6 +11,7 @@ import { compileTemplate, execute } from './format/template.js';
 import { taskListing } from './format/service-listing.js';
 import { listCommand } from './list-command.js';
 import { repeatable } from './flags/values.js';
+import { upgrade } from './node-upgrade.js';
 
 const ls = listCommand('List the nodes of the fleet', (c) => c.call('node.ls', {}), nodeListing);
 
@@ -123,4 +124,5 @@ export const nodeCommand = commandGroup('node', 'Manage the nodes of the fleet',
   listed(rm),
   listed(promote),
   listed(demote),
+  listed(upgrade),
 ]);

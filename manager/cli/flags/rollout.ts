@@ -42,15 +42,18 @@ export interface UpdateFlags {
 
 type Phase = 'update' | 'rollback';
 
-/** What tells the --update-* flags from the --rollback-* ones: their wording and failure actions. */
-interface PhaseFlags {
+/**
+ * What tells one family of rollout flags from another (--update-*, --rollback-*, those of
+ * `fleet node upgrade`): their wording and failure actions; `order` only where tasks are replaced.
+ */
+export interface PhaseFlags {
   failureActions: readonly string[];
   parallelism: string;
   delay: string;
   monitor: string;
   failureAction: string;
   maxFailureRatio: string;
-  order: string;
+  order?: string;
 }
 
 const PHASES: Record<Phase, PhaseFlags> = {
@@ -75,13 +78,19 @@ const PHASES: Record<Phase, PhaseFlags> = {
 };
 
 /** A flag's name and its definition, as yargs takes them. */
-type Flag = [name: string, option: Options];
+export type Flag = [name: string, option: Options];
 type Parse = (flag: string, value: unknown) => unknown;
 
 /** The six flags --update-* and --rollback-* both have, in the order help lists them. */
 function phaseOptions(phase: Phase): Flag[] {
-  const p = PHASES[phase];
-  const flag = (name: string): string => `${phase}-${name}`;
+  return waveOptions((name) => `${phase}-${name}`, PHASES[phase]);
+}
+
+/**
+ * The flags of a rolling wave, named by `flag`: parallelism, delay, monitor, failure action,
+ * failure ratio, and the order where `p` describes one.
+ */
+export function waveOptions(flag: (name: string) => string, p: PhaseFlags): Flag[] {
   const withArg = (name: string, describe: string, parse: Parse): Flag => [
     flag(name),
     { requiresArg: true, describe, coerce: (v: unknown) => parse(flag(name), v) },
@@ -92,7 +101,7 @@ function phaseOptions(phase: Phase): Flag[] {
     [flag('monitor'), durationOption(flag('monitor'), p.monitor)],
     withArg('failure-action', p.failureAction, (f, v) => choiceFlag(f, v, p.failureActions)),
     withArg('max-failure-ratio', p.maxFailureRatio, ratioFlag),
-    withArg('order', p.order, (f, v) => choiceFlag(f, v, ORDERS)),
+    ...(p.order ? [withArg('order', p.order, (f, v) => choiceFlag(f, v, ORDERS))] : []),
   ];
 }
 

@@ -33,8 +33,21 @@ export function renderNodePretty(n: NodeView): string {
     `${pad('Engine Version')}${n.engineVersion || '-'}`,
     `${pad('Agent Version')}${n.agentVersion || '-'}`,
     `${pad('Agent Protocol')}${n.protocolVersion ?? '-'}`,
+    `${pad('Node.js')}${n.nodeVersion ?? '-'}`,
     `${pad('Tasks')}${n.tasks}`,
   );
+  const u = n.upgrade;
+  if (u) {
+    const agent = u.agent
+      ? `${u.agent.state}${u.agent.version ? ` ${u.agent.version}` : ''}${u.agent.reason ? ` (${u.agent.reason})` : ''}`
+      : '-';
+    lines.push(
+      'Agent Upgrade:',
+      `${sub('Target')}${u.target ?? '-'}${u.release ? ` (rollout to ${u.release})` : ''}`,
+      `${sub('State')}${u.state || '-'}${u.reason ? ` (${u.reason})` : ''}`,
+      `${sub('Agent Reports')}${agent}`,
+    );
+  }
   const labels = Object.entries(n.labels).sort(([a], [b]) => a.localeCompare(b));
   if (labels.length > 0) lines.push('Labels:', ...labels.map(([k, v]) => ` - ${k}=${v}`));
   return lines.join('\n') + '\n';
