@@ -41,7 +41,7 @@ export const upgrade = defineCommand({
   command: 'upgrade [node..]',
   describe: 'Upgrade the agents of nodes to a stored agent release, a few at a time, managers last',
   builder: (y) =>
-    withUpgradeOptions(withConnection(y))
+    withUpgradeOptions(withConnection(y.version(false)))
       .positional('node', { type: 'string', array: true, describe: 'node names or ids' })
       .option('version', {
         type: 'string',

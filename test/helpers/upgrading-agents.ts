@@ -1,0 +1,171 @@
+// Simulated agents that follow agentRelease in their assignments: real joins, heartbeats and statuses over MQTT, a version switch or a reported fallback.
+import type { MqttClient } from 'mqtt';
+import { joinCluster } from '../../shared/join-client.js';
+import type { Identity } from '../../shared/identity.js';
+import { verifyManifest } from '../../shared/ota/release-record.js';
+import type { UpgradeReport } from '../../shared/ota/upgrade-protocol.js';
+import {
+  assignmentSchema,
+  decode,
+  encode,
+  topics,
+  type StatusMessage,
+} from '../../shared/protocol.js';
+import { connectNode } from './sim-agents.js';
+
+/** One agentRelease an agent acted on: when it heard it, and when it switched or fell back. */
+export interface UpgradeEvent {
+  node: string;
+  version: string;
+  rollout: string | undefined;
+  askedAt: number;
+  endedAt?: number;
+  outcome?: 'switched' | 'failed';
+}
+
+class SimAgent {
+  version: string;
+  upgrade: UpgradeReport = { state: 'idle' };
+  /** Fall back with this reason from the versions named instead of switching. */
+  readonly failing = new Map<string, string>();
+  private busy: string | undefined;
+  private readonly tried = new Set<string>();
+  private hb: NodeJS.Timeout | undefined;
+  private assignmentVersion = 0;
+
+  constructor(
+    readonly name: string,
+    readonly identity: Identity,
+    readonly address: string,
+    private readonly client: MqttClient,
+    private readonly fleet: UpgradingAgents,
+    version: string,
+  ) {
+    this.version = version;
+  }
+
+  async start(): Promise<void> {
+    this.client.on('error', () => undefined);
+    this.client.on('message', (_topic, payload) => this.onAssignment(payload));
+    await this.client.subscribeAsync(topics.assignments(this.identity.id), { qos: 1 });
+    const beat = (seq: number): void => {
+      this.client.publish(
+        topics.heartbeat(this.identity.id),
+        encode({ v: 1, seq, ts: Date.now() }),
+        { qos: 0 },
+      );
+      this.hb = setTimeout(() => beat(seq + 1), 300);
+    };
+    beat(0);
+    this.sendStatus();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.hb);
+    await this.client.endAsync(true).catch(() => undefined);
+  }
+
+  sendStatus(): void {
+    const msg: StatusMessage = {
+      v: 1,
+      ts: Date.now(),
+      assignmentVersion: this.assignmentVersion,
+      tasks: [],
+      node: {
+        resources: { cpus: 4, memoryBytes: 4 * 1024 ** 3 },
+        platform: { os: 'linux', arch: 'arm64' },
+        runtime: 'fake',
+        address: this.address,
+        agentVersion: this.version,
+        protocolVersion: 1,
+        diskFull: false,
+        nodeVersion: process.versions.node,
+        upgrade: this.upgrade,
+      },
+    };
+    this.client.publish(topics.status(this.identity.id), encode(msg), { qos: 1 });
+  }
+
+  /** Acts as the contract says: a signed release of another version, not tried for this rollout. */
+  private onAssignment(payload: Buffer): void {
+    if (payload.length === 0) return;
+    const d = decode(assignmentSchema, payload);
+    if (!d.ok) return;
+    this.assignmentVersion = d.value.version;
+    const rel = d.value.agentRelease;
+    if (!rel || rel.version === this.version || this.busy) return;
+    const key = `${rel.rollout ?? ''}/${rel.version}`;
+    if (this.tried.has(key)) return;
+    const { signature, rollout, ...manifest } = rel;
+    if (!verifyManifest(manifest, signature, this.identity.rootPub)) return;
+    this.tried.add(key);
+    this.busy = rel.version;
+    const event: UpgradeEvent = {
+      node: this.name,
+      version: rel.version,
+      rollout,
+      askedAt: Date.now(),
+    };
+    this.fleet.events.push(event);
+    this.upgrade = { state: 'downloading', version: rel.version, at: Date.now() };
+    this.sendStatus();
+    setTimeout(() => this.finish(event), this.fleet.switchMs);
+  }
+
+  private finish(event: UpgradeEvent): void {
+    this.busy = undefined;
+    event.endedAt = Date.now();
+    const reason = this.failing.get(event.version);
+    if (reason) {
+      event.outcome = 'failed';
+      this.upgrade = { state: 'failed', version: event.version, reason, at: Date.now() };
+    } else {
+      event.outcome = 'switched';
+      this.version = event.version;
+      this.upgrade = { state: 'idle' };
+    }
+    this.sendStatus();
+  }
+}
+
+/** A set of simulated agents and what they did. */
+export class UpgradingAgents {
+  readonly events: UpgradeEvent[] = [];
+  readonly agents: SimAgent[] = [];
+
+  constructor(readonly switchMs: number) {}
+
+  agent(name: string): SimAgent {
+    const a = this.agents.find((x) => x.name === name);
+    if (!a) throw new Error(`no simulated agent ${name}`);
+    return a;
+  }
+
+  /** Joins and starts one agent per name, each advertising its own loopback address. */
+  async start(
+    manager: string,
+    token: string,
+    nodes: { name: string; address: string }[],
+    version: string,
+  ): Promise<void> {
+    for (const n of nodes) {
+      const identity = await joinCluster({
+        managers: [manager],
+        token,
+        name: n.name,
+        address: n.address,
+        platform: { os: 'linux', arch: 'arm64' },
+        labels: {},
+        timeoutMs: 20_000,
+      });
+      const client = await connectNode(manager, identity);
+      const agent = new SimAgent(n.name, identity, n.address, client, this, version);
+      this.agents.push(agent);
+      await agent.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.stop()));
+  }
+}
