@@ -358,7 +358,8 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
+export interface Results
+  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -5,7 +5,11 @@ import { REJECT_REASONS } from './reject-reasons.js';
 import { DIGEST_RE } from './image-ref.js';
 import { assignedImageSchema, imageReportSchema } from './images/cluster-image.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
-import { agentReleaseSchema, nodeVersionSchema, upgradeReportSchema } from './ota/upgrade-protocol.js';
+import {
+  agentReleaseSchema,
+  nodeVersionSchema,
+  upgradeReportSchema,
+} from './ota/upgrade-protocol.js';
 
 export const PREFIX = 'fleet/v1';
 
