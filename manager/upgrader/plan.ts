@@ -61,7 +61,14 @@ class Wake {
 function watchNode(r: RolloutRecord, n: RolloutNode, input: WaveInput, wake: Wake): void {
   const { now } = input;
   const rec = input.nodes.get(n.nodeId);
-  if (!rec) return void fail(r, n, now, 'left the fleet during the upgrade');
+  if (!rec) {
+    // Removed from the fleet: nothing to upgrade any more, and no failure of the release.
+    n.state = 'skipped';
+    n.reason = 'left the fleet during the upgrade';
+    n.settledAt = now;
+    delete n.target;
+    return;
+  }
   const goal = goalOf(r, n);
   const u = rec.agentUpgrade;
   if (u?.state === 'failed' && u.version === goal && u.at !== n.staleFailureAt)

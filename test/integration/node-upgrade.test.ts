@@ -159,4 +159,32 @@ test('node upgrade with simulated agents', { timeout: 300_000 }, async (t) => {
     const [latest] = JSON.parse(text) as RolloutRecord[];
     assert.equal(latest?.state, 'rolled back');
   });
+
+  await t.test('--failure-action rollback sends the nodes back by itself', async () => {
+    const before = agents.events.length;
+    const r = await cli(
+      m,
+      [
+        'node',
+        'upgrade',
+        '--all',
+        '--version',
+        NEW,
+        '--monitor',
+        '1s',
+        '--failure-action',
+        'rollback',
+      ],
+      120_000,
+    );
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /rolled back: upgrade failed: node up-2 failed: its agent fell back/);
+    assert.deepEqual(await versions(m), all(OLD));
+    const seen = agents.events.slice(before).map((e) => [e.node, e.version, e.outcome]);
+    assert.deepEqual(seen, [
+      ['up-1', NEW, 'switched'],
+      ['up-2', NEW, 'failed'],
+      ['up-1', OLD, 'switched'],
+    ]);
+  });
 });

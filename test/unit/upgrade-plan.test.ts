@@ -344,3 +344,14 @@ test('a node that runs the release already is skipped', () => {
   assert.equal(f.run().state, 'completed');
   assert.deepEqual(f.started, ['w2']);
 });
+
+test('a node removed from the fleet mid-upgrade is skipped, not counted as failed', () => {
+  const f = new Fleet(['w1', 'w2'], { monitorMs: 5_000 }, { boards: { w1: { silent: true } } });
+  f.run(3);
+  assert.equal(f.state('w1')?.state, 'upgrading');
+  f.nodes.delete('w1');
+  const r = f.run();
+  assert.equal(r.state, 'completed', r.message);
+  assert.equal(f.state('w1')?.state, 'skipped');
+  assert.equal(r.failures, 0);
+});
