@@ -139,6 +139,9 @@ test('node upgrade with simulated agents', { timeout: 300_000 }, async (t) => {
         pretty,
         /Agent Upgrade:\n\s+Target:\s+0\.1\.0 \(rollout to 0\.2\.0\)\n\s+State:\s+failed \(its agent fell back: exited at start with code 1\)/,
       );
+      const listed = await cliOk(m, ['node', 'ls', '--format', '{{.Hostname}} {{.Upgrade}}']);
+      assert.match(listed, /^up-2 failed 0\.1\.0$/m);
+      assert.match(listed, /^up-3 pending$/m);
       const status = await cliOk(m, ['node', 'upgrade', '--status']);
       assert.match(status, /State:\s+paused/);
       assert.match(status, /up-3\s+worker\s+pending/);

@@ -21,7 +21,7 @@ export const nodeListing: Listing<NodeView> = {
     { header: 'TASKS', field: 'Tasks' },
     { header: 'VERSION', field: 'AgentVersion' },
   ],
-  extraFields: ['Name', 'Protocol', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
+  extraFields: ['Name', 'Protocol', 'Upgrade', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
   rows: (nodes, { noTrunc }) =>
     [...nodes]
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -35,6 +35,8 @@ export const nodeListing: Listing<NodeView> = {
         EngineVersion: n.engineVersion,
         AgentVersion: n.agentVersion,
         Protocol: n.protocolVersion === null ? '' : String(n.protocolVersion),
+        // Its state in the newest agent upgrade that names it, and the version asked for.
+        Upgrade: n.upgrade?.state ? `${n.upgrade.state} ${n.upgrade.target ?? ''}`.trim() : '',
         Role: n.role,
         Address: n.address,
         Arch: n.arch,
