@@ -10,6 +10,7 @@ import {
   type ReleaseRecord,
 } from '../../shared/ota/release-record.js';
 import type { StoreView } from '../store/store.js';
+import { isMoving, isPaused, type RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { Handler, HandlerContext } from './context.js';
 
 type ReleaseMethods = 'release.create' | 'release.ls' | 'release.rm';
@@ -62,6 +63,12 @@ export const releaseHandlers: { [M in ReleaseMethods]: Handler<M> } = {
   'release.rm': (p, ctx) => {
     const release = releaseByVersion(ctx.store, p.version);
     if (!release) throw notFound(`agent release ${p.version}`);
+    const rollout = rolloutNeeding(ctx.store, p.version);
+    if (rollout && !p.force)
+      throw new FleetError(
+        'conflict',
+        `agent release ${p.version} is needed by the agent upgrade to ${rollout.release} (${rollout.state}): let it finish, or use --force`,
+      );
     const running = nodesRunning(ctx.store, release);
     if (running.length > 0 && !p.force) {
       const plural = running.length > 1 ? 's' : '';
@@ -80,6 +87,15 @@ export const releaseHandlers: { [M in ReleaseMethods]: Handler<M> } = {
 export function releaseByVersion(store: StoreView, version: string): ReleaseRecord | undefined {
   for (const r of store.releases()) if (r.manifest.version === version) return r;
   return undefined;
+}
+
+/** A rollout under way or paused that moves nodes to the version, or could send them back to it. */
+function rolloutNeeding(store: StoreView, version: string): RolloutRecord | undefined {
+  return [...store.upgrades()].find(
+    (r) =>
+      (isMoving(r) || isPaused(r)) &&
+      (r.release === version || r.nodes.some((n) => n.from === version && n.state !== 'skipped')),
+  );
 }
 
 /** Names of the nodes whose agent reports the release's version, sorted. */

@@ -196,3 +196,20 @@ test('agents and managers that predate the upgrade fields still read each other'
   assert.ok(reported.ok);
   assert.equal(reported.value.node?.upgrade?.reason, 'exited at start with code 1');
 });
+
+test('a release an upgrade under way needs is not removed unless forced', async () => {
+  await withFleet((ctx, store) => {
+    store.apply({ commands: create(ctx, { nodes: ['pi-1'] }).commands ?? [] });
+    const rm = (version: string, force = false) =>
+      handlers['release.rm'](params['release.rm'].parse({ version, force }), ctx);
+    assert.match(
+      failure(() => rm('0.2.0')),
+      /^conflict: agent release 0\.2\.0 is needed by the agent upgrade to 0\.2\.0 \(updating\)/,
+    );
+    assert.match(
+      failure(() => rm('0.1.0')),
+      /needed by the agent upgrade/,
+    );
+    assert.equal(rm('0.2.0', true).result.version, '0.2.0');
+  });
+});
