@@ -267,3 +267,47 @@ test('a connection dropped half-way through a download: the agent reconnects and
   );
   await assertRunsPushedImage(b);
 });
+
+test('a chunk damaged on disk while the agent was down is refused on restart and fetched again', async (t) => {
+  const b = await startBoard(t, {
+    prefix: 'flresume',
+    managerHost: '127.0.14.8',
+    agentHost: '127.0.14.9',
+  });
+  if (!b) return;
+  await startAndWaitPartway(b);
+  await stopProc(b.procs.agent.proc, 'SIGKILL');
+  const kept = await bytesOnDisk(b.procs.agent);
+  const uploads = path.join(b.procs.agent.dataDir, 'images', 'blobs', 'uploads');
+  const [partial] = await fs.readdir(uploads);
+  assert.ok(partial, 'the big layer is under way');
+  const file = path.join(uploads, partial);
+  const held = (await fs.stat(file)).size;
+  // One byte of the third whole chunk from the end: that chunk and those after it come again.
+  const chunkStart = (Math.floor(held / CHUNK_BYTES) - 3) * CHUNK_BYTES;
+  assert.ok(chunkStart > 0);
+  const handle = await fs.open(file, 'r+');
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, chunkStart + 100);
+  byte[0] = (byte[0] ?? 0) ^ 0xff;
+  await handle.write(byte, 0, 1, chunkStart + 100);
+  await handle.close();
+
+  b.procs.agent = restartAgent(b.procs.agent, b.procs.manager.address, 'docker', b.agentArgs);
+  const node = await loaded(b);
+  const refetched = held - chunkStart;
+  t.diagnostic(
+    `image ${b.size} bytes: ${kept} on disk at the kill, damaged at ${chunkStart + 100} of ${held} in the layer, ${node.fromManager} fetched after the restart`,
+  );
+  assertWholeImage(b, node);
+  assert.match(await readLog(b.procs.agent.log), /a download kept on disk was damaged/);
+  assert.ok(
+    node.fromManager >= node.total - kept + refetched,
+    `the damaged chunk and those after it came again (${node.fromManager} bytes)`,
+  );
+  assert.ok(
+    node.fromManager <= node.total - kept + refetched + CHUNK_BYTES,
+    `and nothing before it (${node.fromManager} bytes; ${node.total - kept} were missing)`,
+  );
+  await assertRunsPushedImage(b);
+});
