@@ -63,12 +63,16 @@ test('a node reporting arm64 is given the arm64 platform of a multi-platform ima
   assert.equal(pc.clusterImage.platform.manifestDigest, d('a'));
 });
 
-test('a 32-bit arm node gets the arm platform; a node of an architecture the image lacks gets none', () => {
+test('a 32-bit arm node gets the arm platform; a node of an architecture the image lacks is told why', () => {
   const store = storeWith({ id: 'old-pi', arch: 'arm' }, { id: 'vf2', arch: 'riscv64' });
   const arm = clusterImageFor(store, undefined, 'old-pi', 'example/multi:1');
   assert.ok('clusterImage' in arm && arm.clusterImage);
   assert.equal(arm.clusterImage.platform.variant, 'v7');
-  assert.deepEqual(clusterImageFor(store, undefined, 'vf2', 'example/multi:1'), {});
+  // Not nothing: the agent must not pull whatever a registry has under the name instead.
+  assert.deepEqual(clusterImageFor(store, undefined, 'vf2', 'example/multi:1'), {
+    clusterImageMissing:
+      "the fleet stores example/multi:1 for linux/amd64, linux/arm64/v8, linux/arm/v7 only, not for this node's linux/riscv64",
+  });
   assert.deepEqual(clusterImageFor(store, undefined, 'old-pi', 'example/other:1'), {});
 });
 
