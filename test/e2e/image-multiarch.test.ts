@@ -3,11 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { TaskView } from '../../shared/api.js';
 import type { ImageDetail } from '../../shared/api-images.js';
-import { cliOk, runningTasks, tempDir } from '../helpers/cluster.js';
+import { cliJson, cliOk, runningTasks, tempDir } from '../helpers/cluster.js';
 import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { requireDocker } from '../helpers/docker.js';
-import { engineDocker, startEngines } from '../helpers/engines.js';
+import { engineDocker, listImages, startEngines } from '../helpers/engines.js';
 import { buildMultiArchImage, platformBytes } from '../helpers/multiarch-image.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -95,4 +96,43 @@ test('an OCI index of amd64 and arm64: both are stored, an amd64 board gets and 
   );
   assert.equal(received, amd64, 'the board received exactly the amd64 config and layers');
   assert.ok(received < amd64 + ARM64_BYTES, 'and nothing of the arm64 layer');
+});
+
+test('an image the fleet stores for arm64 only is refused on an amd64 board, with the reason', async (t) => {
+  if (!(await requireDocker(t))) return;
+  const image = await buildMultiArchImage({ arm64Bytes: 64 * 1024, indexed: ['arm64'] });
+  const file = path.join(tempDir('multiarch'), 'arm64-only.tar');
+  await fs.writeFile(file, image.tar);
+  t.after(() => fs.rm(path.dirname(file), { recursive: true, force: true }));
+  const [engine] = await startEngines(t, 1, { prefix: 'flmulti' });
+  assert.ok(engine);
+  const cluster = await startDockerCluster(
+    t,
+    [{ name: 'multi-2', address: '127.0.15.3', dockerHost: engine.host }],
+    ['armonly'],
+    { managerHost: '127.0.15.1' },
+  );
+  assert.ok(cluster);
+  const { manager, nodes } = cluster;
+  if (nodes[0]?.arch !== 'amd64') {
+    t.skip(`this test runs on an amd64 host; the node reports ${nodes[0]?.arch}`);
+    return;
+  }
+  const pushed = await cliOk(manager, ['image', 'push', '--file', file]);
+  assert.match(pushed, /platforms: linux\/arm64\n/);
+  await cliOk(manager, ['service', 'create', '-d', '--name', 'armonly', image.name]);
+  const refused = await waitFor(
+    async () =>
+      (await cliJson<TaskView[]>(manager, ['service', 'ps', 'armonly'])).find(
+        (x) => x.state === 'rejected',
+      ) ?? null,
+    { what: 'the armonly task to be rejected', timeoutMs: 60_000, intervalMs: 500 },
+  );
+  assert.match(
+    refused.error ?? '',
+    new RegExp(
+      `the fleet stores ${image.name} for linux/arm64 only, not for this node's linux/amd64`,
+    ),
+  );
+  assert.deepEqual(await listImages(engine), [], 'nothing was pulled or loaded');
 });

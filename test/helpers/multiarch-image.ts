@@ -69,9 +69,13 @@ async function savedTestImage(): Promise<{ config: Record<string, unknown>; laye
 /**
  * The amd64 image is the test image (its layers gzipped, a config of its own so its image ID
  * is new); the arm64 one is a single uncompressed layer of `arm64Bytes` random bytes in one
- * file, so a node that fetched both would have received visibly more.
+ * file, so a node that fetched both would have received visibly more. `indexed` leaves a
+ * platform out of the index (its blobs stay in the layout, unreferenced).
  */
-export async function buildMultiArchImage(opts: { arm64Bytes: number }): Promise<MultiArchImage> {
+export async function buildMultiArchImage(opts: {
+  arm64Bytes: number;
+  indexed?: readonly ('amd64' | 'arm64')[];
+}): Promise<MultiArchImage> {
   const saved = await savedTestImage();
   const name = `fleet-test/multi:${randomBytes(4).toString('hex')}`;
   const files = new Map<string, Buffer>();
@@ -108,10 +112,13 @@ export async function buildMultiArchImage(opts: { arm64Bytes: number }): Promise
     false,
     {},
   );
-  const manifests = [amd64, arm64].map((p) => ({
-    ...p.manifest,
-    platform: { architecture: p.architecture, os: 'linux' },
-  }));
+  const indexed = opts.indexed ?? ['amd64', 'arm64'];
+  const manifests = [amd64, arm64]
+    .filter((p) => indexed.includes(p.architecture))
+    .map((p) => ({
+      ...p.manifest,
+      platform: { architecture: p.architecture, os: 'linux' },
+    }));
   const index = blob(
     Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI.index, manifests })),
     OCI.index,
