@@ -6,7 +6,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import type { TaskView } from '../../shared/api.js';
 import type { ImageDetail } from '../../shared/api-images.js';
-import { cliJson, cliOk, freePort } from '../helpers/cluster.js';
+import { cliJson, cliOk, freePort, type ManagerProc } from '../helpers/cluster.js';
 import { startDockerCluster } from '../helpers/docker-cluster.js';
 import { DOCKER_SOCKET, requireDocker } from '../helpers/docker.js';
 import { engineDocker, listImages, startEngines } from '../helpers/engines.js';
@@ -15,6 +15,15 @@ import { REGISTRY_BIN, pushImage, requireTool, startRegistry } from '../helpers/
 import { waitFor } from '../helpers/wait.js';
 
 const REGISTRY_HOST = '127.0.15.20';
+
+/** Makes the fleet's copy unusable: the image's biggest layer is gone from the manager's store. */
+async function breakFleetCopy(manager: ManagerProc, name: string): Promise<void> {
+  const [detail] = JSON.parse(await cliOk(manager, ['image', 'inspect', name])) as ImageDetail[];
+  const layers = detail?.platformImages[0]?.layers ?? [];
+  const big = [...layers].sort((a, b) => b.size - a.size)[0];
+  assert.ok(big, 'the pushed image has layers');
+  await fs.rm(path.join(manager.dataDir, 'blobs', 'sha256', big.digest.slice(7)));
+}
 
 test("a node that cannot get the fleet's copy pulls from the registry only with --registry-fallback", async (t) => {
   if (!(await requireDocker(t))) return;
@@ -44,14 +53,7 @@ test("a node that cannot get the fleet's copy pulls from the registry only with 
   assert.ok(on && off);
 
   await cliOk(manager, ['image', 'push', image.name]);
-  // The fleet's copy becomes unusable: its biggest layer is gone from the manager's store.
-  const [detail] = JSON.parse(
-    await cliOk(manager, ['image', 'inspect', image.name]),
-  ) as ImageDetail[];
-  const layers = detail?.platformImages[0]?.layers ?? [];
-  const big = [...layers].sort((a, b) => b.size - a.size)[0];
-  assert.ok(big, 'the pushed image has layers');
-  await fs.rm(path.join(manager.dataDir, 'blobs', 'sha256', big.digest.slice(7)));
+  await breakFleetCopy(manager, image.name);
 
   for (const [name, node, extra] of [
     ['fallback-on', 'fb-1', ['--registry-fallback']],
