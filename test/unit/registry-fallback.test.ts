@@ -95,10 +95,12 @@ test('with --registry-fallback the fleet still comes first; the registry stands 
 /** A Docker engine that pulls `pullable` (giving it a repo digest) and holds nothing else. */
 function fakeDocker(pullable: boolean) {
   const pulls: string[] = [];
+  const auths: unknown[] = [];
   const held = new Set<string>();
   const docker = {
-    pull: (ref: string) => {
+    pull: (ref: string, opts: { authconfig?: unknown }) => {
       pulls.push(ref);
+      auths.push(opts.authconfig);
       const line = pullable ? { status: 'Downloaded' } : { error: `pull access denied for ${ref}` };
       if (pullable) held.add(ref);
       return Promise.resolve(Readable.from([JSON.stringify(line) + '\n']));
@@ -110,7 +112,7 @@ function fakeDocker(pullable: boolean) {
           : Promise.reject(Object.assign(new Error('no such image'), { statusCode: 404 })),
     }),
   };
-  return { docker: docker as unknown as Docker, pulls };
+  return { docker: docker as unknown as Docker, pulls, auths };
 }
 
 function images(docker: Docker, fleetWorks: boolean): DockerImages {
@@ -131,9 +133,11 @@ function images(docker: Docker, fleetWorks: boolean): DockerImages {
 }
 
 test("a failed fetch of the fleet's copy pulls the same reference when allowed, and says so", async () => {
-  const { docker, pulls } = fakeDocker(true);
-  const got = await images(docker, false).prepare(task({ clusterImage }, true));
+  const { docker, pulls, auths } = fakeDocker(true);
+  const auth = { username: 'u', password: 'p', serveraddress: 'registry.example:5000' };
+  const got = await images(docker, false).prepare(task({ clusterImage }, true), auth);
   assert.deepEqual(pulls, [IMAGE]);
+  assert.deepEqual(auths, [auth], "with the service's registry credentials");
   assert.equal(got.ref, IMAGE);
   assert.equal(got.digest, d('e'), 'the registry digest is reported');
   assert.match(got.note ?? '', /^image pulled from the registry: .*not connected to a manager/);
