@@ -141,6 +141,11 @@ export const assignedTaskSchema = z.object({
     .optional(),
   /** The image as the cluster stores it, for this node's platform: fetched from managers and peers. */
   clusterImage: assignedImageSchema.optional(),
+  /**
+   * Why the cluster, which stores the image, has no copy for this node (no platform of its
+   * own): the task fails, or with the template's registryFallback is pulled from the registry.
+   */
+  clusterImageMissing: z.string().max(512).optional(),
 });
 export type AssignedTask = z.infer<typeof assignedTaskSchema>;
 

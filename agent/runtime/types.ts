@@ -142,7 +142,7 @@ export class ImageUnavailableError extends Error {
   readonly code: RejectReason = 'image-unavailable';
   constructor(
     readonly image: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`image ${image} is not available: ${reason}`);
     this.name = 'ImageUnavailableError';

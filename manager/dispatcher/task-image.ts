@@ -20,19 +20,21 @@ const MAX_PEERS = 4;
 
 /**
  * Absent when the image is not in the cluster's store (the agent pulls from a registry, as
- * before) or has no platform for this node (the agent's pull fails with the usual message).
+ * before). When the store has it without a platform for this node, why: the agent fails the
+ * task rather than run whatever a registry has under that name, unless the service allows a
+ * registry fallback.
  */
 export function clusterImageFor(
   store: StoreView,
   presence: ImagePresenceView | undefined,
   nodeId: string,
   image: string,
-): { clusterImage: AssignedImage } | Record<string, never> {
+): { clusterImage: AssignedImage } | { clusterImageMissing: string } | Record<string, never> {
   const rec = findClusterImage(store.images(), image);
   const node = store.node(nodeId);
   if (!rec || !node) return {};
   const platform = platformFor(rec, node.os, node.arch);
-  if (!platform) return {};
+  if (!platform) return { clusterImageMissing: missingPlatform(rec, `${node.os}/${node.arch}`) };
   const peers = presence ? peersOf(store, presence, nodeId, rec) : [];
   return {
     clusterImage: {
@@ -97,6 +99,20 @@ function needs(store: StoreView, nodeId: string, rec: ImageRecord): boolean {
         !isTerminal(t.status.state) &&
         findClusterImage([rec], t.template.image) !== undefined,
     );
+}
+
+/** "the fleet stores example/app:1 for linux/amd64, linux/arm64 only, not for linux/riscv64". */
+export function missingPlatform(
+  rec: Pick<ImageRecord, 'name' | 'platforms'>,
+  node: string,
+): string {
+  const has = rec.platforms.map((p) =>
+    [p.os, p.architecture, p.variant].filter((v) => v !== undefined).join('/'),
+  );
+  return `the fleet stores ${rec.name} for ${has.join(', ')} only, not for this node's ${node}`.slice(
+    0,
+    512,
+  );
 }
 
 function siteOf(labels: Record<string, string>): string | undefined {

@@ -106,6 +106,12 @@ export function findClusterImage<T extends Pick<ImageRecord, 'name' | 'digest'>>
   return undefined;
 }
 
+/**
+ * How a running task's status message begins its note when the registry stood in for the
+ * fleet's copy (--registry-fallback): `running (image pulled from the registry: <why>)`.
+ */
+export const REGISTRY_FALLBACK_NOTE = 'image pulled from the registry';
+
 /** Where a neighbour serves the blobs it holds (its agent's blob server). */
 export const blobPeerSchema = z.object({
   nodeId: z.string().max(64),

@@ -2,6 +2,7 @@
 import type { ServiceView, TaskView } from '../../../shared/api.js';
 import { bySlotThenNewest, capitalize, formatPorts, relativeTime, shortId } from '../format.js';
 import { idMatches, labelMatches, type Listing } from './listing.js';
+import { REGISTRY_FALLBACK_NOTE } from '../../../shared/images/cluster-image.js';
 
 /** Docker's columns (ID NAME MODE REPLICAS IMAGE PORTS), then fleet's UPDATE. */
 export const serviceListing: Listing<ServiceView> = {
@@ -67,7 +68,7 @@ export const taskListing: Listing<TaskView> = {
       Image: t.image,
       Node: t.nodeName ?? t.node ?? '',
       DesiredState: capitalize(t.desiredState),
-      CurrentState: `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}${downloadNote(t)}`,
+      CurrentState: `${capitalize(t.state)}${healthNote(t)}${sourceNote(t)} ${relativeTime(t.updatedAt)}${downloadNote(t)}`,
       Error: t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
       Ports: t.hostPorts
         .map((p) => `${p.hostIp || '*'}:${p.hostPort}->${p.target}/${p.protocol}`)
@@ -91,6 +92,13 @@ function healthNote(t: TaskView): string {
   if (t.state !== 'running') return '';
   if (t.message === 'draining') return ' (draining)';
   return t.health === 'none' ? '' : ` (${t.health})`;
+}
+
+/** " (from registry)" on a task whose registry stood in for the fleet's copy of its image. */
+function sourceNote(t: TaskView): string {
+  return t.state === 'running' && t.message.includes(REGISTRY_FALLBACK_NOTE)
+    ? ' (from registry)'
+    : '';
 }
 
 /** " (next image 41%)" on a task whose node is downloading the image an update will run. */
