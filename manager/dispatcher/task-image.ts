@@ -48,9 +48,10 @@ export function clusterImageFor(
 
 /**
  * Neighbours to fetch from before the manager: nodes of the same site that report the image
- * loaded, and otherwise one seed per site, the node with the smallest id among those of the
- * site that need the image now. The seed fetches from the manager; the others wait on it, so
- * the uplink carries each layer about once per site even when every board starts at once.
+ * loaded, and otherwise the node's upstream in a chain of the site's nodes that need the image
+ * now, by id: the first fetches from the manager, each other one from the node before it,
+ * reading chunks as they arrive there. So the uplink carries each layer about once per site,
+ * and each board sends what it receives once, instead of one seed serving the whole site.
  */
 function peersOf(
   store: StoreView,
@@ -64,7 +65,7 @@ function peersOf(
   const states = new Map(presence.nodesWith(rec.digest).map((r) => [r.nodeId, r.state]));
   if (states.get(nodeId) === 'loaded') return [];
   const peers: BlobPeer[] = [];
-  let seed: string | undefined;
+  let upstream: string | undefined;
   for (const peer of store.nodes()) {
     if (peer.id === nodeId || peer.status !== 'ready' || siteOf(peer.labels) !== site) continue;
     const address = presence.blobServer(peer.id);
@@ -73,18 +74,19 @@ function peersOf(
     if (state === 'loaded') peers.push({ nodeId: peer.id, address });
     else if (
       state !== 'failed' &&
-      (seed === undefined || peer.id < seed) &&
+      peer.id < nodeId &&
+      (upstream === undefined || peer.id > upstream) &&
       needs(store, peer.id, rec)
     ) {
-      seed = peer.id;
+      upstream = peer.id;
     }
   }
   peers.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
   const out = peers.slice(0, MAX_PEERS);
-  // This node is the seed when no neighbour with a smaller id needs the image.
-  if (out.length === 0 && seed !== undefined && seed < nodeId) {
-    const address = presence.blobServer(seed);
-    if (address) out.push({ nodeId: seed, address, seed: true });
+  // The head of the chain (no neighbour with a smaller id needs the image) asks the manager.
+  if (out.length === 0 && upstream !== undefined) {
+    const address = presence.blobServer(upstream);
+    if (address) out.push({ nodeId: upstream, address, seed: true });
   }
   return out;
 }

@@ -117,7 +117,7 @@ export const blobPeerSchema = z.object({
   nodeId: z.string().max(64),
   /** HOST:PORT of the peer's blob server. */
   address: z.string().max(300),
-  /** It is fetching the image from a manager now: wait for it rather than fetch the same bytes. */
+  /** It is fetching the image now (from a manager or its own upstream): wait for it rather than fetch the same bytes. */
   seed: z.boolean().optional(),
 });
 export type BlobPeer = z.infer<typeof blobPeerSchema>;
