@@ -37,3 +37,9 @@ export const usageSchema = z.object({
   tasks: z.array(taskUsageSchema).max(1000),
 });
 export type UsageSummary = z.infer<typeof usageSchema>;
+
+/** A node's latest figures as the API shows them (`node inspect`), with when they arrived. */
+export type NodeUsageView = NodeUsage & { reportedAt: string };
+
+/** A task's latest figures as the API shows them (`service ps --stats`). */
+export type TaskUsageView = Omit<TaskUsage, 'id'> & { reportedAt: string };
