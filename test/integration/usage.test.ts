@@ -131,11 +131,9 @@ test('a busy task and both boards show in /metrics, service ps --stats and node 
   const check = await promtoolCheck(busy);
   assert.equal(check.code, 0, `promtool check metrics: ${check.output}`);
 
-  const tasks = await cliJson<{ name: string; usage?: { cpu: number; mem: number } }[]>(on.m, [
-    'service',
-    'ps',
-    'burner',
-  ]);
+  const tasks = await cliJson<
+    { name: string; node: string; usage?: { cpu: number; mem: number } }[]
+  >(on.m, ['service', 'ps', 'burner']);
   assert.ok((tasks[0]?.usage?.cpu ?? 0) > 0.3, `service ps JSON: ${JSON.stringify(tasks)}`);
   const table = await cli(on.m, ['service', 'ps', '--stats', 'burner']);
   assert.equal(table.code, 0, table.stderr);
@@ -144,9 +142,8 @@ test('a busy task and both boards show in /metrics, service ps --stats and node 
   const cpuText = /(\d+\.\d)%\s+\S+\s*$/.exec(row ?? '')?.[1];
   assert.ok(Number(cpuText) > 30, `CPU column: ${row}`);
 
-  const node =
-    tasks[0] && (await cliJson<{ node: string }[]>(on.m, ['service', 'ps', 'burner']))[0];
+  const node = tasks[0]?.node;
   assert.ok(node);
-  const pretty = await cliOk(on.m, ['node', 'inspect', '--pretty', node.node]);
+  const pretty = await cliOk(on.m, ['node', 'inspect', '--pretty', node]);
   assert.match(pretty, /Usage \(reported .* ago\):\n\s+CPU:\s+\d+\.\d%\n\s+Memory:\s+\S+ of \S+/);
 });
