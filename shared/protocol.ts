@@ -5,6 +5,7 @@ import { REJECT_REASONS } from './reject-reasons.js';
 import { DIGEST_RE } from './image-ref.js';
 import { assignedImageSchema, imageReportSchema } from './images/cluster-image.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
+import { usageSchema } from './usage.js';
 
 export const PREFIX = 'fleet/v1';
 
@@ -61,6 +62,8 @@ export const heartbeatSchema = z.object({
   v: z.literal(1),
   seq: z.number().int().min(0),
   ts: z.number(),
+  /** Only when the manager asked for summaries (statsMs) and the period has passed. */
+  usage: usageSchema.optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
@@ -155,6 +158,8 @@ export const assignmentSchema = z.object({
   version: z.number().int().min(0),
   nodeId: z.string(),
   heartbeatMs: z.number().int().min(100),
+  /** How often the manager wants a usage summary with the heartbeat; absent or 0: never. */
+  statsMs: z.number().int().min(0).max(86_400_000).optional(),
   tasks: z.array(assignedTaskSchema),
   /** Images to download now for a rolling update that will replace this node's tasks. */
   prefetch: z.array(assignedImageSchema).max(64).optional(),

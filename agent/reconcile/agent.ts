@@ -6,7 +6,7 @@ import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
 import { IdentityRenewal } from '../link/identity-renewal.js';
 import { freshLocal, type LocalTask } from './local-state.js';
-import { plan, type Step } from './planner.js';
+import { backgroundKey, plan, type Step } from './planner.js';
 import type { RuntimeInfo } from '../runtime/types.js';
 import { IngressMesh } from '../ingress/mesh.js';
 import { IngressReporter } from '../ingress/report.js';
@@ -16,6 +16,7 @@ import { AssignmentStore } from './assignment-store.js';
 import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
+import { usageSource } from '../observe/usage-source.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -113,6 +114,7 @@ export class Agent {
       images: () => this.images.reports(),
       blobServer: () => this.images.blobServer,
       closing: () => this.closed,
+      usage: usageSource({ ...opts, clock, tasks: () => this.local }),
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
     });
@@ -381,19 +383,5 @@ export class Agent {
     if (patch.state && patch.state !== cur.state) next.at = now;
     this.local.set(taskId, next);
     this.reporter.scheduleStatus();
-  }
-}
-
-/** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
-function backgroundKey(step: Step): string | null {
-  switch (step.kind) {
-    case 'start':
-    case 'restart':
-      return `task:${step.task.id}`;
-    case 'remove':
-    case 'unhealthy':
-      return `workload:${step.workload.runtimeId}`;
-    default:
-      return null;
   }
 }

@@ -1,6 +1,13 @@
 // The columns, template fields and filters of `fleet service ls`, `service ps` and `node ps`, in Docker's order and names.
 import type { ServiceView, TaskView } from '../../../shared/api.js';
-import { bySlotThenNewest, capitalize, formatPorts, relativeTime, shortId } from '../format.js';
+import {
+  bySlotThenNewest,
+  capitalize,
+  formatBytes,
+  formatPorts,
+  relativeTime,
+  shortId,
+} from '../format.js';
 import { idMatches, labelMatches, type Listing } from './listing.js';
 import { REGISTRY_FALLBACK_NOTE } from '../../../shared/images/cluster-image.js';
 
@@ -56,7 +63,7 @@ export const taskListing: Listing<TaskView> = {
     { header: 'ERROR', field: 'Error' },
     { header: 'PORTS', field: 'Ports' },
   ],
-  extraFields: ['Service', 'Slot', 'Health', 'Restarts'],
+  extraFields: ['Service', 'Slot', 'Health', 'Restarts', 'CPU', 'Mem'],
   rows: (tasks, { noTrunc }) => {
     // Newest task of each slot first, older ones under it marked "\_", as docker service ps does.
     const sorted = [...tasks].sort(
@@ -77,6 +84,8 @@ export const taskListing: Listing<TaskView> = {
       Slot: String(t.slot),
       Health: t.health,
       Restarts: String(t.restarts),
+      CPU: t.usage ? `${(t.usage.cpu * 100).toFixed(1)}%` : '',
+      Mem: t.usage ? formatBytes(t.usage.mem) : '',
     }));
   },
   filters: {
@@ -85,6 +94,16 @@ export const taskListing: Listing<TaskView> = {
     node: (t, v) => t.node === v || t.nodeName === v || (t.node ?? '').startsWith(v),
     'desired-state': (t, v) => (v === 'accepted' ? t.state === 'accepted' : t.desiredState === v),
   },
+};
+
+/** `service ps --stats`: the same, with the CPU (100% is one core) and memory its node last reported. */
+export const taskStatsListing: Listing<TaskView> = {
+  ...taskListing,
+  columns: [
+    ...taskListing.columns,
+    { header: 'CPU', field: 'CPU' },
+    { header: 'MEM', field: 'Mem' },
+  ],
 };
 
 /** " (healthy)", " (draining)" and the like, after the state of a running task. */
