@@ -1,7 +1,9 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent.
 import { withImageOptions } from './cli-image-options.js';
+import { withOtaOptions } from './cli-ota-options.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import type { AgentStartFlags } from './start.js';
 import { waitForShutdownSignal } from '../shared/signals.js';
 import {
   DEFAULT_MIN_FREE_DISK,
@@ -30,13 +32,15 @@ interface AgentArgs {
   'blob-port': number;
   'serve-blobs': boolean;
   config?: string;
+  supervise: boolean;
+  'upgrade-monitor': number;
 }
 
 export const agentCommand: CommandModule<object, AgentArgs> = {
   command: 'agent <action>',
   describe: 'run an agent on this board',
   builder: (y: Argv) =>
-    withImageOptions(y)
+    withOtaOptions(withImageOptions(y))
       .positional('action', {
         choices: ['start'],
         describe: 'what to do',
@@ -109,6 +113,12 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
         },
       }),
   handler: async (argv) => {
+    if (argv.supervise) {
+      const { superviseAgent } = await import('./ota/supervise-cli.js');
+      const dataDir = argv['data-dir'];
+      process.exitCode = await superviseAgent({ dataDir, monitorMs: argv['upgrade-monitor'] });
+      return;
+    }
     const labels: Record<string, string> = {};
     for (const l of argv.label) {
       const i = l.indexOf('=');
@@ -124,7 +134,8 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     const name = argv.name ?? board?.start.name;
     const { startAgent } = await import('./start.js');
     const { insecureRequested } = await import('../shared/transport.js');
-    const agent = await startAgent({
+    const ota = await underSupervisor();
+    const flags: AgentStartFlags = {
       managers: managers.length > 0 ? managers : (board?.start.managers ?? []),
       ...(token ? { token } : {}),
       dataDir: argv['data-dir'],
@@ -140,7 +151,9 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       maxBandwidth: argv['max-bandwidth'],
       blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
       ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
-    });
+      ...(ota ? { onReconciled: () => ota.child.reportHealthy() } : {}),
+    };
+    const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
     if (board)
       await board.forgetToken().catch((e: unknown) => {
         const why = e instanceof Error ? e.message : String(e);
@@ -158,6 +171,35 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     await agent.stop();
   },
 };
+
+/** The upgrade supervisor's link and checked start when this agent runs under one (else undefined). */
+async function underSupervisor() {
+  if (process.env.FLEET_OTA_CHILD !== '1') return undefined;
+  const { otaChild, startChecked } = await import('./ota/ota-child.js');
+  const { selfCheck } = await import('./ota/self-check.js');
+  const { makeRuntime } = await import('./start.js');
+  const { systemClock } = await import('../shared/clock.js');
+  const child = otaChild();
+  if (!child) return undefined;
+  const runtimeInfo = async (flags: AgentStartFlags) => {
+    const runtime = await makeRuntime(flags);
+    return runtime.info().finally(() => void runtime.close());
+  };
+  return {
+    child,
+    start: <A>(flags: AgentStartFlags, start: () => Promise<A>) =>
+      startChecked(
+        child,
+        () =>
+          selfCheck({
+            dataDir: flags.dataDir,
+            runtimeInfo: () => runtimeInfo(flags),
+            clock: systemClock,
+          }),
+        start,
+      ),
+  };
+}
 
 /** The settings file read, its start options, and the removal of its token once joined. */
 async function boardOptions(file: string) {

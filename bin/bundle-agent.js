@@ -1,13 +1,18 @@
 // Bundles the agent (agent/main.ts) into one dependency-free ESM file a board runs with plain Node.js.
 import { build } from 'esbuild';
-import { chmodSync, statSync, mkdirSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, mkdirSync } from 'node:fs';
 import { dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+/** Semantic versions, as shared/ota/release.ts accepts them. */
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-.]+)?$/;
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const usage = `usage: node bin/bundle-agent.js [--entry agent/main.ts] [--out dist/fleet-agent.mjs] [--minify]`;
+const usage = `usage: node bin/bundle-agent.js [--entry agent/main.ts] [--out dist/fleet-agent.mjs] [--minify] [--release-version V]
+  --release-version V  the version the bundle reports (default: package.json's)`;
 
 let options;
 try {
@@ -16,6 +21,7 @@ try {
       entry: { type: 'string' },
       out: { type: 'string' },
       minify: { type: 'boolean' },
+      'release-version': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -30,6 +36,16 @@ if (options.help) {
 }
 
 const entry = resolve(repoRoot, options.entry ?? 'agent/main.ts');
+/** What `fleet-agent.mjs --version` prints and the agent reports (shared/version.ts). */
+const version =
+  options['release-version'] ??
+  JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')).version;
+if (!SEMVER.test(version)) {
+  console.error(
+    `bundle-agent: --release-version must be a semantic version (1.2.3), got "${version}"`,
+  );
+  process.exit(2);
+}
 const outfile = resolve(repoRoot, options.out ?? 'dist/fleet-agent.mjs');
 
 /** Node flags a board runs the agent with (the bundle's shebang line); the RSS benchmark reads them. */
@@ -140,7 +156,11 @@ try {
     },
     // CommonJS code reads the free __filename and __dirname; ESM code in the bundle (yargs) may
     // declare its own at top level, which a banner `const __dirname` would collide with.
-    define: { __filename: '__fleetFilename', __dirname: '__fleetDirname' },
+    define: {
+      __filename: '__fleetFilename',
+      __dirname: '__fleetDirname',
+      __FLEET_VERSION__: JSON.stringify(version),
+    },
     plugins: [nativeStubs],
   });
   if (result.errors.length > 0) process.exit(1);
@@ -159,6 +179,6 @@ chmodSync(outfile, 0o755);
 const bytes = statSync(outfile).size;
 const shown = relative(process.cwd(), outfile);
 console.log(
-  `bundle-agent: ${shown.startsWith('..') ? outfile : shown} ${(bytes / 1024).toFixed(0)} KiB ` +
+  `bundle-agent: ${shown.startsWith('..') ? outfile : shown} ${version} ${(bytes / 1024).toFixed(0)} KiB ` +
     `(${bytes} bytes) in ${Date.now() - started} ms`,
 );
