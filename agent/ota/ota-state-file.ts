@@ -32,7 +32,6 @@ export type LoadedState = { state: OtaState; damaged?: string };
  */
 export function loadState(dataDir: string): LoadedState {
   const file = stateFile(dataDir);
-  removeTemps(file);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -76,9 +75,12 @@ export function syncDir(dir: string): void {
   }
 }
 
-/** Temp files of saves a crash interrupted. */
-function removeTemps(file: string): void {
-  const dir = path.dirname(file);
+/**
+ * Removes the temp files of saves a crash interrupted. Only the one writer (the supervisor, at
+ * its start) may call it: a reader doing so could delete the temp file of a save under way.
+ */
+export function removeStaleStateTemps(dataDir: string): void {
+  const dir = otaDir(dataDir);
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -1,6 +1,6 @@
 // One agent release running as the supervisor's child: spawn with an IPC channel, stop, wait, leftovers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../../shared/clock.js';
 import { childMessageSchema, type ChildMessage, type SupervisorMessage } from './ipc.js';
@@ -87,6 +87,7 @@ const pidFile = (dataDir: string): string => path.join(otaDir(dataDir), 'child.p
 /** Remembers the running child, so a supervisor that was killed can stop it when it comes back. */
 export function recordChild(dataDir: string, pid: number | undefined, bundle: string): void {
   if (pid === undefined) return;
+  mkdirSync(otaDir(dataDir), { recursive: true, mode: 0o700 });
   writeFileSync(pidFile(dataDir), JSON.stringify({ pid, bundle }) + '\n', { mode: 0o600 });
 }
 

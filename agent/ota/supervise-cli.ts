@@ -19,7 +19,7 @@ export async function superviseAgent(o: { dataDir: string; monitorMs: number }):
     monitorMs: o.monitorMs,
     clock: systemClock,
     logger: createLogger('supervisor'),
-    rootPub: () => rootPubOf(o.dataDir),
+    rootPub: () => readRootPub(o.dataDir),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => supervisor.stop(signal));
@@ -31,7 +31,8 @@ export function withoutSupervise(args: string[]): string[] {
   return args.filter((a) => !/^--(no-)?supervise(=.*)?$/.test(a));
 }
 
-async function rootPubOf(dataDir: string): Promise<string | undefined> {
+/** The cluster root key from the identity file in the data dir, once the board has joined. */
+export async function readRootPub(dataDir: string): Promise<string | undefined> {
   try {
     const raw: unknown = JSON.parse(await fs.readFile(path.join(dataDir, 'identity.json'), 'utf8'));
     return identitySchema.parse(raw).rootPub;

@@ -16,7 +16,7 @@ import {
   startTrial,
   type OtaState,
 } from './ota-state.js';
-import { loadState, saveState } from './ota-state-file.js';
+import { loadState, removeStaleStateTemps, saveState } from './ota-state-file.js';
 import {
   describeExit,
   leftoverChild,
@@ -91,6 +91,7 @@ export class Supervisor {
   }
 
   private load(): void {
+    removeStaleStateTemps(this.o.dataDir);
     const { state, damaged } = loadState(this.o.dataDir);
     if (damaged)
       this.log.error('upgrade state unreadable; running the factory release', { damaged });
@@ -232,18 +233,15 @@ export class Supervisor {
     if (e.kind !== 'message' || e.msg.type !== 'switch') return false;
     const version = e.msg.version;
     const refused = await this.checkSwitch(version);
-    child.send({
-      type: 'switch-result',
-      version,
-      ok: refused === undefined,
-      ...(refused ? { reason: refused } : {}),
-    });
     if (refused) {
       this.log.warn('switch refused', { release: version, reason: refused });
+      child.send({ type: 'switch-result', version, ok: false, reason: refused });
       return false;
     }
+    // Decided and persisted before anyone is told or anything stops.
     this.save(beginSwitch(this.state, version));
     this.o.at?.('switch-decided');
+    child.send({ type: 'switch-result', version, ok: true });
     this.log.info('switching releases: stopping the running agent', {
       from: this.state.current,
       to: version,

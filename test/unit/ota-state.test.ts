@@ -18,7 +18,13 @@ import {
   releasesInUse,
   startTrial,
 } from '../../agent/ota/ota-state.js';
-import { loadState, saveState, stateFile, type SavePoint } from '../../agent/ota/ota-state-file.js';
+import {
+  loadState,
+  removeStaleStateTemps,
+  saveState,
+  stateFile,
+  type SavePoint,
+} from '../../agent/ota/ota-state-file.js';
 
 const MONITOR = 60_000;
 
@@ -115,7 +121,7 @@ test('the state file round-trips, and a save leaves no temp file', (t) => {
   assert.deepEqual(readdirSync(path.dirname(stateFile(dir))), ['state.json']);
 });
 
-test('a save interrupted before its rename leaves the old state, and its temp file is cleaned up', (t) => {
+test('a save interrupted before its rename leaves the old state; the writer cleans up its temp file', (t) => {
   const dir = tempData();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const before = beginSwitch(initialState(), '1.0.0');
@@ -128,6 +134,8 @@ test('a save interrupted before its rename leaves the old state, and its temp fi
   );
   assert.equal(readdirSync(path.dirname(stateFile(dir))).length, 2, 'the temp file is there');
   assert.deepEqual(loadState(dir).state, before);
+  assert.equal(readdirSync(path.dirname(stateFile(dir))).length, 2, 'a reader removes nothing');
+  removeStaleStateTemps(dir);
   assert.deepEqual(readdirSync(path.dirname(stateFile(dir))), ['state.json']);
 });
 
