@@ -69,6 +69,7 @@ export class Supervisor {
 
   /** Stops the running release with this signal (its normal stop: tasks keep running), then run() ends. */
   stop(signal: NodeJS.Signals): void {
+    if (this.stopSignal === undefined) this.log.info('stopping', { signal });
     this.stopSignal ??= signal;
     this.queue.push({ kind: 'stop' });
   }
@@ -87,6 +88,7 @@ export class Supervisor {
     } finally {
       release();
     }
+    this.log.info('stopped', { exitCode: this.exitCode });
     return this.exitCode;
   }
 
@@ -289,6 +291,7 @@ export class Supervisor {
     if (this.backoffMs === 0) return;
     this.log.info('waiting before the restart', { ms: this.backoffMs, last: describeExit(exit) });
     const q = (this.queue = new EventQueue<Event>());
+    if (this.stopSignal !== undefined) return; // a stop that came before this queue existed
     const t = this.o.clock.setTimeout(() => q.push({ kind: 'wake' }), this.backoffMs);
     await q.next();
     this.o.clock.clearTimeout(t);
