@@ -35,6 +35,9 @@ export function otaChild(clock: Clock = systemClock): OtaChild | undefined {
   // The supervisor is gone (killed): stop the normal way, which leaves every task running; the
   // supervisor that comes back starts an agent of its own.
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  // The channel must not keep the agent alive once it has stopped (the agent holds itself open
+  // while it runs); without this a stopped agent would never exit and its supervisor would wait.
+  process.channel?.unref();
   const post = (m: ChildMessage): Promise<void> =>
     new Promise((resolve) => {
       if (!process.connected) return resolve();

@@ -165,7 +165,7 @@ export class Supervisor {
         const e = await q.next();
         if (e.kind === 'stop') {
           this.exitCode = exitCodeOf(
-            await child.stop(this.stopSignal ?? 'SIGTERM', Infinity, this.o.clock),
+            await child.stop(this.stopSignal ?? 'SIGTERM', this.grace, this.o.clock),
           );
           return undefined;
         }
