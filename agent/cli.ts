@@ -174,7 +174,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
 
 /** The upgrade supervisor's link and checked start when this agent runs under one (else undefined). */
 async function underSupervisor() {
-  if (process.env.FLEET_OTA_CHILD !== '1') return undefined;
+  if (!process.send) return undefined; // no IPC channel: not started by a supervisor
   const { otaChild, startChecked } = await import('./ota/ota-child.js');
   const { selfCheck } = await import('./ota/self-check.js');
   const { makeRuntime } = await import('./start.js');

@@ -161,6 +161,35 @@ test('a staged release changed on disk is refused, and the running agent is left
   await stopSupervisor(b, sup, after.pid);
 });
 
+test('a committed release whose bundle no longer verifies is left for the one before it', async (t) => {
+  const b = makeBoard();
+  let sup = startSupervisor(b, { monitorMs: MONITOR_MS });
+  t.after(() => destroyBoard(b, sup));
+  await settled(b, 'the factory release running');
+  await stageFake(b, '2.0.0', 'healthy');
+  requestSwitch(b, '2.0.0');
+  const committed = await waitFor(
+    async () => {
+      const s = await settled(b, 'the new release');
+      return s.state.current === '2.0.0' ? s : undefined;
+    },
+    { timeoutMs: SETTLE_MS, what: 'release 2.0.0 committed' },
+  );
+  await stopSupervisor(b, sup, committed.pid);
+  appendFileSync(path.join(b.dataDir, 'ota', 'releases', '2.0.0', 'fleet-agent.mjs'), '//\n');
+  sup = startSupervisor(b, { monitorMs: MONITOR_MS });
+  const back = await settled(b, 'the factory release again');
+  assert.equal(back.state.current, FACTORY);
+  assert.equal(back.state.lastFailure?.version, '2.0.0');
+  assert.match(back.state.lastFailure?.reason ?? '', /the manifest says/);
+  assert.deepEqual(
+    runs(b).map((r) => r.version),
+    ['1.0.0', '2.0.0', '1.0.0'],
+    'the damaged bundle never ran',
+  );
+  await stopSupervisor(b, sup, back.pid);
+});
+
 // ---- kill -9 at any step of a switch
 
 const CRASH_POINTS: [SupervisorPoint, number][] = [
