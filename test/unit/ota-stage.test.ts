@@ -14,6 +14,9 @@ import {
   stageRelease,
   verifyStaged,
 } from '../../agent/ota/stage.js';
+import { upgradeAgent } from '../../agent/ota/upgrade.js';
+import type { OtaChild } from '../../agent/ota/ota-child.js';
+import { FLEET_VERSION } from '../../shared/version.js';
 
 const root = generateSigningKey();
 
@@ -177,4 +180,37 @@ test('releases the state no longer names are removed, with interrupted stagings'
   const gone = await removeUnusedReleases(dir, new Set(['1.2.0', '1.3.0']));
   assert.deepEqual(gone.sort(), ['.staging-1.4.0-abc', '1.1.0']);
   assert.deepEqual((await fs.readdir(releasesDir(dir))).sort(), ['1.2.0', '1.3.0']);
+});
+
+test('an upgrade order stages the release and asks the supervisor to switch; a refusal says why', async (t) => {
+  const dir = await dataDir(t);
+  const asked: string[] = [];
+  const ota: OtaChild = {
+    release: FLEET_VERSION,
+    trial: false,
+    reportHealthy: () => undefined,
+    reportSelfCheckFailed: async () => undefined,
+    requestSwitch: async (version) => {
+      asked.push(version);
+      return { ok: true };
+    },
+    state: () => ({ v: 1, current: 'factory' }),
+  };
+  const order = { dataDir: dir, rootPub: root.publicKey, bundle: { bytes: bundle } };
+  assert.deepEqual(
+    await upgradeAgent(ota, { ...order, release: release(bundle, { version: '99.0.0' }) }),
+    {
+      ok: true,
+      version: '99.0.0',
+    },
+  );
+  assert.deepEqual(asked, ['99.0.0']);
+  const forged = await upgradeAgent(ota, {
+    ...order,
+    release: release(bundle, { version: '99.1.0' }, generateSigningKey()),
+  });
+  assert.equal(forged.ok, false);
+  assert.deepEqual(asked, ['99.0.0'], 'no switch asked for a refused release');
+  const alone = await upgradeAgent(undefined, { ...order, release: release(bundle) });
+  assert.match(alone.ok ? '' : alone.reason, /--supervise/);
 });
