@@ -288,16 +288,20 @@ export class Agent {
       return;
     }
     this.passRunning = true;
-    void this.pass().finally(() => {
-      this.passRunning = false;
-      if (this.passAgain && !this.closed) {
-        this.passAgain = false;
-        this.kick();
-      }
-    });
+    const connected = this.conn.connected;
+    void this.pass()
+      .then((listed) => listed && connected && this.conn.connected && this.opts.onReconciled?.())
+      .finally(() => {
+        this.passRunning = false;
+        if (this.passAgain && !this.closed) {
+          this.passAgain = false;
+          this.kick();
+        }
+      });
   }
 
-  private async pass(): Promise<void> {
+  /** One reconcile pass; false when the runtime could not be listed. */
+  private async pass(): Promise<boolean> {
     const { runtime, logger } = this.opts;
     const desired = this.store.current?.tasks ?? [];
     for (const t of desired) {
@@ -312,7 +316,7 @@ export class Agent {
       observed = await runtime.list(this.nodeId);
     } catch (e) {
       logger.error('cannot list workloads; will retry', { error: String(e) });
-      return;
+      return false;
     }
     const p = plan({
       desired,
@@ -343,6 +347,7 @@ export class Agent {
       } else if (!this.inFlight.has(key)) this.inBackground(key, step);
     }
     this.reporter.sendStatus();
+    return true;
   }
 
   /** Arms the one wake-up timer for the plan's next delayed start (or disarms it). */
