@@ -11,7 +11,7 @@ import { signText, verifyText } from '../identity.js';
  * key's certificate signatures can never be replayed as a release and the other way round.
  */
 
-const SEMVER =
+export const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-.]+)?$/;
 
 export const semverSchema = z.string().max(64).regex(SEMVER, 'must be a semantic version (1.2.3)');
