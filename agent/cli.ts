@@ -1,7 +1,9 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent (`fleet-agent start`).
 import { withImageOptions } from './cli-image-options.js';
+import { withOtaOptions } from './cli-ota-options.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import type { AgentStartFlags } from './start.js';
 import { waitForShutdownSignal } from '../shared/signals.js';
 import {
   DEFAULT_MIN_FREE_DISK,
@@ -31,6 +33,8 @@ interface AgentArgs {
   'blob-port': number;
   'serve-blobs': boolean;
   config?: string;
+  supervise: boolean;
+  'upgrade-monitor': number;
 }
 
 /** `agent <action>` of the bundled agent, whose one action is start. */
@@ -58,7 +62,7 @@ export const agentStartCommand: CommandModule<object, Omit<AgentArgs, 'action'>>
 };
 
 function startOptions<T>(y: Argv<T>) {
-  return withImageOptions(y)
+  return withOtaOptions(withImageOptions(y))
     .option('manager', {
       type: 'string',
       describe: 'manager address HOST:PORT; a comma-separated list for failover',
@@ -128,6 +132,12 @@ function startOptions<T>(y: Argv<T>) {
 
 /** Starts the agent and keeps it running until a signal. */
 async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
+  if (argv.supervise) {
+    const { superviseAgent } = await import('./ota/supervise-cli.js');
+    const dataDir = argv['data-dir'];
+    process.exitCode = await superviseAgent({ dataDir, monitorMs: argv['upgrade-monitor'] });
+    return;
+  }
   const labels: Record<string, string> = {};
   for (const l of argv.label) {
     const i = l.indexOf('=');
@@ -143,7 +153,8 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
   const name = argv.name ?? board?.start.name;
   const { startAgent } = await import('./start.js');
   const { insecureRequested } = await import('../shared/transport.js');
-  const agent = await startAgent({
+  const ota = await underSupervisor();
+  const flags: AgentStartFlags = {
     managers: managers.length > 0 ? managers : (board?.start.managers ?? []),
     ...(token ? { token } : {}),
     dataDir: argv['data-dir'],
@@ -159,7 +170,9 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     maxBandwidth: argv['max-bandwidth'],
     blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
     ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
-  });
+    ...(ota ? { onReconciled: () => ota.child.reportHealthy() } : {}),
+  };
+  const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
   if (board)
     await board.forgetToken().catch((e: unknown) => {
       const why = e instanceof Error ? e.message : String(e);
@@ -185,5 +198,34 @@ async function boardOptions(file: string) {
   return {
     start: boardStart(settings, await boardFacts()),
     forgetToken: () => forgetBoardToken(file, settings),
+  };
+}
+
+/** The upgrade supervisor's link and checked start when this agent runs under one (else undefined). */
+async function underSupervisor() {
+  if (!process.send) return undefined; // no IPC channel: not started by a supervisor
+  const { otaChild, startChecked } = await import('./ota/ota-child.js');
+  const { selfCheck } = await import('./ota/self-check.js');
+  const { makeRuntime } = await import('./start.js');
+  const { systemClock } = await import('../shared/clock.js');
+  const child = otaChild();
+  if (!child) return undefined;
+  const runtimeInfo = async (flags: AgentStartFlags) => {
+    const runtime = await makeRuntime(flags);
+    return runtime.info().finally(() => void runtime.close());
+  };
+  return {
+    child,
+    start: <A>(flags: AgentStartFlags, start: () => Promise<A>) =>
+      startChecked(
+        child,
+        () =>
+          selfCheck({
+            dataDir: flags.dataDir,
+            runtimeInfo: () => runtimeInfo(flags),
+            clock: systemClock,
+          }),
+        start,
+      ),
   };
 }

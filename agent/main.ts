@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { boardCommand } from './board/command.js';
 import { agentCommand } from './cli.js';
+import { FLEET_VERSION } from '../shared/version.js';
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
     .command({ ...agentCommand, command: '$0 <action>', describe: false })
     .strict()
     .demandCommand(1)
+    .version(FLEET_VERSION)
     .help()
     .fail((msg, err) => {
       process.stderr.write(`Error: ${err ? err.message : msg}\n`);

@@ -41,6 +41,8 @@ export interface AgentStartFlags {
   maxBandwidth?: number;
   /** Port of the blob server for neighbours; null: none. */
   blobPort?: number | null;
+  /** Called after each reconcile pass made while connected (the upgrade supervisor's health signal). */
+  onReconciled?: () => void;
 }
 
 export class AgentConfigError extends Error {
@@ -73,6 +75,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     ...(network ? { network } : {}),
     ...(flags.maxBandwidth ? { maxBandwidth: flags.maxBandwidth } : {}),
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
+    ...(flags.onReconciled ? { onReconciled: flags.onReconciled } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },

@@ -25,7 +25,8 @@ export function nodeFlagsFromShebang(firstLine: string): string[] {
  * waiting for, network-online: a board without a network still starts its last tasks.
  * `--config` names the boot partition's fleet.json. It starts after board setup (which names
  * the host as the agent names the node), and wants it without requiring it. Docker boards
- * start it after dockerd.
+ * start it after dockerd. `--supervise` runs the agent under the upgrade supervisor (agent/ota),
+ * which switches to new agent releases and goes back when they fail.
  */
 export function agentUnit(runtime: Runtime, nodeFlags: readonly string[] = []): string {
   const exec = [
@@ -34,6 +35,7 @@ export function agentUnit(runtime: Runtime, nodeFlags: readonly string[] = []): 
     AGENT_PATH,
     'agent',
     'start',
+    '--supervise',
     '--config',
     `${BOOT_MOUNT}/${BOARD_SETTINGS_FILE}`,
     '--data-dir',

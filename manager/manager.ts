@@ -57,6 +57,8 @@ export interface ManagerOptions {
   maxBandwidth?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics. */
   metricsAddr?: { host: string; port: number };
+  /** How often agents send usage summaries with their heartbeats (default 30s; 0: never). */
+  statsMs?: number;
 }
 
 export interface StartReport {

@@ -32,6 +32,7 @@ import type { Store } from './store/store.js';
 import { Updater } from './updater/updater.js';
 import { Upgrader } from './upgrader/upgrader.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
+import { DEFAULT_STATS_MS, UsageBook } from './observe/usage-book.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -55,6 +56,7 @@ interface LeaderParts {
   dispatcher: Dispatcher;
   ingressStats: IngressStats;
   imagePresence: ImagePresence;
+  usage: UsageBook;
 }
 
 /**
@@ -66,8 +68,13 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
   const deps = { store, propose, clock };
   const heartbeatMs = w.opts.heartbeatMs ?? store.cluster()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const imagePresence = new ImagePresence();
+  const statsMs = w.opts.statsMs ?? DEFAULT_STATS_MS;
+  // A summary a few periods old says nothing of now: it is no longer shown.
+  const usage = new UsageBook(clock, 3 * Math.max(statsMs, heartbeatMs));
   const dispatcher = new Dispatcher({
     imagePresence,
+    statsMs,
+    usage,
     ...deps,
     broker,
     logger: logger.child('dispatcher'),
@@ -103,15 +110,19 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
       clock,
     }),
   ];
-  return { parts, dispatcher, ingressStats, imagePresence };
+  return { parts, dispatcher, ingressStats, imagePresence, usage };
 }
 
 /** Builds the API and the leader-only parts around the running Raft host. */
 export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: ManagerMetrics } {
   const { store, broker, raft, clock, logger, dataKey } = w;
   // The dispatcher is made with the proposer the metrics time, so it is known only after.
-  const made: { dispatcher?: Dispatcher } = {};
-  const metrics = managerMetrics(w, (id) => made.dispatcher?.heartbeatAge(id));
+  const made: { dispatcher?: Dispatcher; usage?: UsageBook } = {};
+  const metrics = managerMetrics(
+    w,
+    (id) => made.dispatcher?.heartbeatAge(id),
+    () => made.usage,
+  );
   const propose: Propose = (p) => {
     const t0 = clock.now();
     const done = (): void => metrics.observeProposal((clock.now() - t0) / 1000);
@@ -120,8 +131,10 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
     return applied;
   };
   const deps = { store, propose, broker, clock };
-  const { parts: leaderOnly, dispatcher, ingressStats, imagePresence } = leaderParts(w, propose);
+  const leaderMade = leaderParts(w, propose);
+  const { parts: leaderOnly, dispatcher, ingressStats, imagePresence, usage } = leaderMade;
   made.dispatcher = dispatcher;
+  made.usage = usage;
   const leadership = new Leadership({
     id: w.id,
     host: raft,
@@ -151,6 +164,7 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
     ingressStats,
     blobs: w.blobs,
     imagePresence,
+    usage,
     afterWrite: (method, result) => {
       if (method === 'node.rm') {
         const nodeId = (result as { id: string }).id;
@@ -180,6 +194,7 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
 function managerMetrics(
   w: WireDeps,
   heartbeatAgeMs: (nodeId: string) => number | undefined,
+  usage: () => UsageBook | undefined,
 ): ManagerMetrics {
   const { raft, store, broker } = w;
   const metrics = createManagerMetrics({
@@ -191,6 +206,8 @@ function managerMetrics(
     tasks: () => store.tasks(),
     services: () => [...store.services()].length,
     heartbeatAgeMs,
+    usage,
+    task: (id) => store.task(id),
   });
   let leader = raft.leaderId;
   raft.on('role', () => {

@@ -1,4 +1,5 @@
 // The manager's RPC API: method names, parameter schemas and result shapes shared by CLI and manager.
+import type { NodeUsageView, TaskUsageView } from './usage.js';
 import { z } from 'zod';
 import type { RejectReason } from './reject-reasons.js';
 import {
@@ -169,6 +170,8 @@ export interface NodeView {
   /** Its agent runs tasks that use devices, privileges or kernel settings (--allow-devices). */
   allowDevices: boolean;
   tasks: number;
+  /** The board's latest usage summary, when the leader holds a recent one. */
+  usage?: NodeUsageView;
   /** Present on the nodes that run a manager process. */
   manager?: NodeManagerStatus;
   createdAt: string;
@@ -326,6 +329,8 @@ export interface TaskView {
   health: 'none' | 'starting' | 'healthy' | 'unhealthy';
   hostPorts: { target: number; protocol: string; hostIp: string; hostPort: number }[];
   updatedAt: string;
+  /** CPU (cores), memory and network (bytes) as its node last summarised them, when recent. */
+  usage?: TaskUsageView;
   /** A task of an older image whose node is downloading the service's new one (prefetch). */
   download?: {
     image: string;

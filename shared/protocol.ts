@@ -10,6 +10,7 @@ import {
   nodeVersionSchema,
   upgradeReportSchema,
 } from './ota/upgrade-protocol.js';
+import { usageSchema } from './usage.js';
 
 export const PREFIX = 'fleet/v1';
 
@@ -66,6 +67,8 @@ export const heartbeatSchema = z.object({
   v: z.literal(1),
   seq: z.number().int().min(0),
   ts: z.number(),
+  /** Only when the manager asked for summaries (statsMs) and the period has passed. */
+  usage: usageSchema.optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
@@ -150,6 +153,11 @@ export const assignedTaskSchema = z.object({
     .optional(),
   /** The image as the cluster stores it, for this node's platform: fetched from managers and peers. */
   clusterImage: assignedImageSchema.optional(),
+  /**
+   * Why the cluster, which stores the image, has no copy for this node (no platform of its
+   * own): the task fails, or with the template's registryFallback is pulled from the registry.
+   */
+  clusterImageMissing: z.string().max(512).optional(),
 });
 export type AssignedTask = z.infer<typeof assignedTaskSchema>;
 
@@ -159,6 +167,8 @@ export const assignmentSchema = z.object({
   version: z.number().int().min(0),
   nodeId: z.string(),
   heartbeatMs: z.number().int().min(100),
+  /** How often the manager wants a usage summary with the heartbeat; absent or 0: never. */
+  statsMs: z.number().int().min(0).max(86_400_000).optional(),
   tasks: z.array(assignedTaskSchema),
   /** Images to download now for a rolling update that will replace this node's tasks. */
   prefetch: z.array(assignedImageSchema).max(64).optional(),

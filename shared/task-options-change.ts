@@ -20,6 +20,7 @@ export const optionsChangeSchema = z.object({
   readOnly: taskOptionsShape.readOnly,
   privileged: taskOptionsShape.privileged,
   tty: taskOptionsShape.tty,
+  registryFallback: taskOptionsShape.registryFallback,
   hostname: z.union([z.literal(''), taskOptionsShape.hostname.unwrap()]).optional(),
   user: z.union([z.literal(''), taskOptionsShape.user.unwrap()]).optional(),
   workdir: z.union([z.literal(''), taskOptionsShape.workdir.unwrap()]).optional(),

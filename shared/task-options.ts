@@ -172,6 +172,11 @@ export const taskOptionsShape = {
     .max(8)
     .optional(),
   tty: z.boolean().optional(),
+  /**
+   * When the cluster stores the image but its copy cannot be fetched or loaded on the node, pull
+   * the same reference from its registry instead of failing the task (--registry-fallback).
+   */
+  registryFallback: z.boolean().optional(),
 };
 export const taskOptionsSchema = z.object(taskOptionsShape);
 export type TaskOptions = z.infer<typeof taskOptionsSchema>;

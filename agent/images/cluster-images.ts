@@ -163,6 +163,15 @@ export class ClusterImages {
         else p.fromManager += bytes;
         this.changedSoon();
       },
+      onDamaged: (chunk, kept, had) => {
+        p.bytes -= had - kept;
+        this.deps.logger.warn('a download kept on disk was damaged; fetching it again from there', {
+          digest: blob.digest,
+          chunk,
+          kept,
+          had,
+        });
+      },
       onBadSource: (source, why) => {
         if (source.id !== undefined) badPeers.add(source.id);
         this.deps.logger.warn('blob source skipped', { source: source.name, why });

@@ -4,10 +4,10 @@ import type { BlobStore } from '../../shared/blobs/blob-store.js';
 import { isBlobStoreError } from '../../shared/blobs/blob-errors.js';
 import type { Clock } from '../../shared/clock.js';
 import { errorMessage } from '../../shared/errors.js';
-import { verifyConnectProof } from '../../shared/identity.js';
 import { CHUNK_BYTES } from '../../shared/images/blob-protocol.js';
 import type { Logger } from '../../shared/log.js';
-import { PEER_PROOF_HEADER, PEER_PROOF_SUBJECT, peerBlobPath } from './peer-source.js';
+import { ProofCache } from './proof-cache.js';
+import { PEER_PROOF_HEADER, peerBlobPath } from './peer-source.js';
 
 export interface PeerServerDeps {
   store: BlobStore;
@@ -23,7 +23,12 @@ export class PeerServer {
   private server: http.Server | null = null;
   private served = 0;
 
-  constructor(private readonly deps: PeerServerDeps) {}
+  /** A neighbour sends the same proof with every chunk for a minute: it is verified once. */
+  private readonly proofs: ProofCache;
+
+  constructor(private readonly deps: PeerServerDeps) {
+    this.proofs = new ProofCache(deps.rootPub, deps.clock);
+  }
 
   /** Bytes served to neighbours since start. */
   get servedBytes(): number {
@@ -73,16 +78,8 @@ export class PeerServer {
       return fail(404, 'not found');
     }
     const proof = req.headers[PEER_PROOF_HEADER];
-    const check =
-      typeof proof === 'string'
-        ? verifyConnectProof(
-            Buffer.from(proof, 'base64').toString('utf8'),
-            PEER_PROOF_SUBJECT,
-            this.deps.rootPub,
-            this.deps.clock.now(),
-          )
-        : { ok: false as const, reason: 'no proof' };
-    if (!check.ok) return fail(401, `not a member of this cluster: ${check.reason}`);
+    const check = typeof proof === 'string' ? this.proofs.check(proof) : 'no proof';
+    if (check !== null) return fail(401, `not a member of this cluster: ${check}`);
     const offset = Number(url.searchParams.get('offset') ?? '0');
     const length = Number(url.searchParams.get('length') ?? String(CHUNK_BYTES));
     if (

@@ -32,6 +32,8 @@ export interface AgentOptions {
   maxBandwidth?: number;
   /** Port of the blob server neighbours fetch image layers from (null: none; default 4885). */
   blobPort?: number | null;
+  /** Called after each pass that began while connected to a manager and could list the runtime. */
+  onReconciled?: () => void;
 }
 
 export const DEFAULT_BLOB_PORT = 4885;

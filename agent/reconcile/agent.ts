@@ -6,7 +6,7 @@ import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
 import { IdentityRenewal } from '../link/identity-renewal.js';
 import { freshLocal, type LocalTask } from './local-state.js';
-import { plan, type Step } from './planner.js';
+import { backgroundKey, plan, type Step } from './planner.js';
 import type { RuntimeInfo } from '../runtime/types.js';
 import { IngressMesh } from '../ingress/mesh.js';
 import { IngressReporter } from '../ingress/report.js';
@@ -16,6 +16,7 @@ import { AssignmentStore } from './assignment-store.js';
 import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
+import { usageSource } from '../observe/usage-source.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -113,6 +114,7 @@ export class Agent {
       images: () => this.images.reports(),
       blobServer: () => this.images.blobServer,
       closing: () => this.closed,
+      usage: usageSource({ ...opts, clock, tasks: () => this.local }),
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
     });
@@ -286,16 +288,20 @@ export class Agent {
       return;
     }
     this.passRunning = true;
-    void this.pass().finally(() => {
-      this.passRunning = false;
-      if (this.passAgain && !this.closed) {
-        this.passAgain = false;
-        this.kick();
-      }
-    });
+    const connected = this.conn.connected;
+    void this.pass()
+      .then((listed) => listed && connected && this.conn.connected && this.opts.onReconciled?.())
+      .finally(() => {
+        this.passRunning = false;
+        if (this.passAgain && !this.closed) {
+          this.passAgain = false;
+          this.kick();
+        }
+      });
   }
 
-  private async pass(): Promise<void> {
+  /** One reconcile pass; false when the runtime could not be listed. */
+  private async pass(): Promise<boolean> {
     const { runtime, logger } = this.opts;
     const desired = this.store.current?.tasks ?? [];
     for (const t of desired) {
@@ -310,7 +316,7 @@ export class Agent {
       observed = await runtime.list(this.nodeId);
     } catch (e) {
       logger.error('cannot list workloads; will retry', { error: String(e) });
-      return;
+      return false;
     }
     const p = plan({
       desired,
@@ -341,6 +347,7 @@ export class Agent {
       } else if (!this.inFlight.has(key)) this.inBackground(key, step);
     }
     this.reporter.sendStatus();
+    return true;
   }
 
   /** Arms the one wake-up timer for the plan's next delayed start (or disarms it). */
@@ -381,19 +388,5 @@ export class Agent {
     if (patch.state && patch.state !== cur.state) next.at = now;
     this.local.set(taskId, next);
     this.reporter.scheduleStatus();
-  }
-}
-
-/** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
-function backgroundKey(step: Step): string | null {
-  switch (step.kind) {
-    case 'start':
-    case 'restart':
-      return `task:${step.task.id}`;
-    case 'remove':
-    case 'unhealthy':
-      return `workload:${step.workload.runtimeId}`;
-    default:
-      return null;
   }
 }

@@ -95,3 +95,17 @@ export function plan(input: PlanInput): Plan {
   }
   return { steps, wakeAt };
 }
+
+/** What a slow step acts on, so a pass does not start it twice; null for a step done inline. */
+export function backgroundKey(step: Step): string | null {
+  switch (step.kind) {
+    case 'start':
+    case 'restart':
+      return `task:${step.task.id}`;
+    case 'remove':
+    case 'unhealthy':
+      return `workload:${step.workload.runtimeId}`;
+    default:
+      return null;
+  }
+}

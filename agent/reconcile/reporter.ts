@@ -6,6 +6,7 @@ import { toReport, type LocalTask } from './local-state.js';
 import type { ImageReport } from '../../shared/images/cluster-image.js';
 import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
+import type { UsageSummary } from '../../shared/usage.js';
 
 const DEFAULT_HEARTBEAT_MS = 2_000;
 /** Task changes within this time go out in one status message. */
@@ -14,6 +15,8 @@ const STATUS_BATCH_MS = 50;
 const REMOVED_KEPT_MS = 60_000;
 /** At most this many tasks in one status message. */
 const MAX_REPORTED_TASKS = 1000;
+/** A usage sample that takes longer is given up: the heartbeat goes out without it. */
+const SAMPLE_TIMEOUT_MS = 2_000;
 
 export interface ReporterDeps {
   nodeId: string;
@@ -27,13 +30,15 @@ export interface ReporterDeps {
   info(): RuntimeInfo | undefined;
   /** The agent's current record of each task. */
   tasks(): ReadonlyMap<string, LocalTask>;
-  /** The version of the assignment running, and the heartbeat period it asks for. */
-  assignment(): { version: number; heartbeatMs: number } | null;
+  /** The version of the assignment running, and the heartbeat and usage periods it asks for. */
+  assignment(): { version: number; heartbeatMs: number; statsMs?: number | undefined } | null;
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
   images?(): ImageReport[];
   /** Where this node serves blobs to neighbours. */
   blobServer?(): string | undefined;
+  /** A usage summary, or undefined while it has only a baseline (see agent/observe/sampler.ts). */
+  usage?(): Promise<UsageSummary | undefined>;
   /** True once the agent is shutting down: no heartbeat goes out any more. */
   closing(): boolean;
   runtimeName: Runtime['name'];
@@ -47,6 +52,9 @@ export class StatusReporter {
   private hbTimer: TimerHandle | undefined;
   private hbSeq = 0;
   private closed = false;
+  /** When the last usage summary went out (clock time). */
+  private usageSentAt: number | undefined;
+  private sampling = false;
 
   constructor(private readonly deps: ReporterDeps) {}
 
@@ -120,15 +128,50 @@ export class StatusReporter {
     const { deps } = this;
     this.stopHeartbeats();
     this.hbTimer = deps.clock.setTimeout(() => {
-      if (!deps.connected() || this.closed || deps.closing()) return;
-      deps.publish(
-        topics.heartbeat(deps.nodeId),
-        encode({ v: 1, seq: this.hbSeq++, ts: deps.clock.now() }),
-        0,
-      );
+      if (!this.mayBeat()) return;
+      if (this.usageDue()) void this.beatWithUsage();
+      else this.beat(undefined);
       const period = deps.assignment()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
       // Jitter spreads a rack's heartbeats so they do not arrive in bursts.
       this.scheduleHeartbeat(period * (0.75 + deps.random() * 0.25));
     }, delay);
+  }
+
+  private mayBeat(): boolean {
+    return this.deps.connected() && !this.closed && !this.deps.closing();
+  }
+
+  private beat(usage: UsageSummary | undefined): void {
+    const { deps } = this;
+    const hb = { v: 1, seq: this.hbSeq++, ts: deps.clock.now(), ...(usage ? { usage } : {}) };
+    deps.publish(topics.heartbeat(deps.nodeId), encode(hb), 0);
+  }
+
+  /**
+   * Usage goes out only when the manager asks (statsMs > 0), at most once per statsMs: boards
+   * on metered links pay for every byte, and an idle heartbeat stays as small as it was.
+   */
+  private usageDue(): boolean {
+    const statsMs = this.deps.assignment()?.statsMs ?? 0;
+    if (statsMs <= 0 || !this.deps.usage || this.sampling) return false;
+    const last = this.usageSentAt;
+    return last === undefined || this.deps.clock.now() - last >= statsMs;
+  }
+
+  /** This beat waits for a sample, bounded in time; without one it goes out plain. */
+  private async beatWithUsage(): Promise<void> {
+    const { deps } = this;
+    this.sampling = true;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = deps.clock.setTimeout(() => resolve(undefined), SAMPLE_TIMEOUT_MS);
+    });
+    const sample = (deps.usage?.() ?? Promise.resolve(undefined)).catch(() => undefined);
+    const usage = await Promise.race([sample, timeout]);
+    if (timer) deps.clock.clearTimeout(timer);
+    this.sampling = false;
+    if (!this.mayBeat()) return;
+    if (usage) this.usageSentAt = deps.clock.now();
+    this.beat(usage);
   }
 }

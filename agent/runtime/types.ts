@@ -96,6 +96,17 @@ export interface TaskFiles {
   configsDir: string | null;
 }
 
+/** A workload's resource counters as the runtime reads them: cumulative CPU and network. */
+export interface WorkloadUsage {
+  runtimeId: string;
+  /** CPU time used since it started, all cores together. */
+  cpuSeconds: number;
+  memBytes: number;
+  /** Bytes received and sent on its own network interfaces (0 when it shares the host's). */
+  rxBytes: number;
+  txBytes: number;
+}
+
 export type ExitListener = (runtimeId: string, taskId: string, exitCode: number | null) => void;
 
 export interface Runtime {
@@ -134,6 +145,11 @@ export interface Runtime {
    * Returns an unsubscribe function.
    */
   watchExits(nodeId: string, onExit: ExitListener): () => void;
+  /**
+   * The counters of these workloads, for usage summaries; those it cannot read are left out.
+   * Bounded in time and in the load it puts on the engine. Runtimes without it report none.
+   */
+  usage?(runtimeIds: readonly string[]): Promise<WorkloadUsage[]>;
   close(): Promise<void>;
 }
 
@@ -142,7 +158,7 @@ export class ImageUnavailableError extends Error {
   readonly code: RejectReason = 'image-unavailable';
   constructor(
     readonly image: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`image ${image} is not available: ${reason}`);
     this.name = 'ImageUnavailableError';

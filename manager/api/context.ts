@@ -2,6 +2,7 @@
 import type { Method, ParsedParams, Results } from '../../shared/api.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import type { ImagePresenceView } from '../images/presence.js';
+import type { UsageBookView } from '../observe/usage-book.js';
 import type { Command } from '../store/commands.js';
 import type { StoreView } from '../store/store.js';
 import type { RaftView } from './views.js';
@@ -20,6 +21,8 @@ export interface HandlerContext {
   blobs?: { has(digest: string): boolean };
   /** Which nodes hold which cluster images (the leader's view). */
   imagePresence?: ImagePresenceView;
+  /** The nodes' latest usage summaries (the leader's; a follower has none). */
+  usage?: UsageBookView;
 }
 
 export interface Outcome<M extends Method> {

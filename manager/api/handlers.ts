@@ -25,6 +25,7 @@ import { checkManagerRemoval, managerList, nodeTasks, setManagerRole } from './m
 import { rolledBack } from '../updater/plan.js';
 import { removalOf } from '../orchestrator/tasks.js';
 import { nodeView, serviceDetail, serviceTasks, serviceView } from './views.js';
+import { withNodeUsage, withTaskUsage } from './usage-views.js';
 
 export type { HandlerContext, Outcome } from './context.js';
 
@@ -61,8 +62,8 @@ export const handlers: Handlers = {
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((n) => nodeView(store, n, raft)),
   }),
-  'node.inspect': (p, { store, raft }) => ({
-    result: nodeView(store, findNode(store, p.node), raft),
+  'node.inspect': (p, { store, raft, usage }) => ({
+    result: withNodeUsage(nodeView(store, findNode(store, p.node), raft), usage),
   }),
   'node.ps': (p, { store }) => ({ result: nodeTasks(store, p.nodes) }),
   'node.promote': (p, ctx) => setManagerRole(p.node, 'manager', ctx),
@@ -113,9 +114,9 @@ export const handlers: Handlers = {
   'service.inspect': (p, { store, ingressStats }) => ({
     result: serviceDetail(store, findService(store, p.service), ingressStats),
   }),
-  'service.ps': (p, { store, imagePresence }) => {
+  'service.ps': (p, { store, imagePresence, usage }) => {
     const service = findService(store, p.service);
-    const tasks = serviceTasks(store, service, p.all);
+    const tasks = withTaskUsage(serviceTasks(store, service, p.all), usage);
     return { result: imagePresence ? withDownloads(store, imagePresence, service, tasks) : tasks };
   },
   'service.update': (p, { store, now, dataKey }) => {

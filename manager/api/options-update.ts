@@ -14,6 +14,7 @@ export function applyOptionsChange(spec: ServiceSpec, c: OptionsChange | undefin
   setOrDrop(task, 'readOnly', c.readOnly ?? t.readOnly, (v) => v === false);
   setOrDrop(task, 'privileged', c.privileged ?? t.privileged, (v) => v === false);
   setOrDrop(task, 'tty', c.tty ?? t.tty, (v) => v === false);
+  setOrDrop(task, 'registryFallback', c.registryFallback ?? t.registryFallback, (v) => !v);
   setOrDrop(task, 'hostname', c.hostname ?? t.hostname, (v) => v === '');
   setOrDrop(task, 'user', c.user ?? t.user, (v) => v === '');
   setOrDrop(task, 'workdir', c.workdir ?? t.workdir, (v) => v === '');

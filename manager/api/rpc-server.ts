@@ -24,6 +24,7 @@ import { handlers } from './handlers.js';
 import type { IngressStatsView } from '../ingress/stats.js';
 import type { RaftView } from './views.js';
 import type { ImagePresenceView } from '../images/presence.js';
+import type { UsageBookView } from '../observe/usage-book.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 
 export interface RpcDeps {
@@ -46,6 +47,8 @@ export interface RpcDeps {
   /** The blobs this manager stores, for image.create's check. */
   blobs?: { has(digest: string): boolean };
   imagePresence?: ImagePresenceView;
+  /** The nodes' latest usage summaries (the leader's). */
+  usage?: UsageBookView;
 }
 
 /** What the RPC server asks of the Raft group. */
@@ -192,6 +195,7 @@ function runHandler(
     ...(deps.ingressStats ? { ingressStats: deps.ingressStats } : {}),
     ...(deps.blobs ? { blobs: deps.blobs } : {}),
     ...(deps.imagePresence ? { imagePresence: deps.imagePresence } : {}),
+    ...(deps.usage ? { usage: deps.usage } : {}),
   };
   // The schema for `method` produced the input, so it is exactly this handler's input.
   const run = handlers[method] as (

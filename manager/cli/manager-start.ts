@@ -68,6 +68,7 @@ const startCommand = (worker: WorkerLauncher) =>
         ...(raftTiming ? { raftTiming } : {}),
         faultInjection: argv['fault-injection'],
         worker: runsWorker,
+        statsMs: statsInterval(argv['stats-interval']),
         ...(argv['metrics-addr'] !== undefined
           ? { metricsAddr: parseHostPort(argv['metrics-addr'], 'metrics-addr') }
           : {}),
@@ -163,6 +164,12 @@ function startOptions(y: Argv) {
     .option('metrics-addr', {
       type: 'string',
       describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)',
+    })
+    .option('stats-interval', {
+      type: 'string',
+      default: '30s',
+      describe:
+        'how often agents send their usage and board health with a heartbeat (e.g. 30s; 0 turns it off)',
     })
     .option('max-bandwidth', {
       type: 'string',
@@ -262,6 +269,16 @@ function startTimings(argv: { heartbeat?: string; 'cert-expiry'?: string }): {
     certLifetimeMs = ms;
   }
   return { heartbeatMs, certLifetimeMs };
+}
+
+/** --stats-interval, checked: 0 or a duration of at least 1s. */
+function statsInterval(text: string): number {
+  const ms = text.trim() === '0' ? 0 : parseDuration(text);
+  if (ms === null || (ms > 0 && ms < 1_000) || ms > 86_400_000)
+    throw new UsageError(
+      `--stats-interval must be 0 or a duration from 1s to 24h (e.g. 30s), got "${text}"`,
+    );
+  return ms;
 }
 
 /** What the operator needs: tokens, the admin identity, and how to point the CLI at it. */

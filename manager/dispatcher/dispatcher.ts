@@ -28,6 +28,7 @@ import { withFiles, withRegistryAuth } from './task-files.js';
 import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 import { agentReleaseFor } from '../upgrader/target.js';
+import type { UsageBook } from '../observe/usage-book.js';
 
 export interface DispatcherDeps {
   store: StoreView;
@@ -46,6 +47,9 @@ export interface DispatcherDeps {
   markUnknownOnStart?: () => boolean;
   /** Which nodes hold which cluster images: fed from statuses, read for peer lists. */
   imagePresence?: ImagePresence;
+  /** Usage summaries asked of agents every statsMs (absent or 0: none), kept in usage. */
+  statsMs?: number;
+  usage?: UsageBook;
 }
 
 const FLUSH_MS = 25;
@@ -124,6 +128,7 @@ export class Dispatcher implements LeaderPart {
     this.pendingStatus.clear();
     this.pendingInfo.clear();
     this.pendingReports.clear();
+    this.deps.usage?.clear();
     for (const nodeId of this.published.keys()) {
       // An empty retained message clears it: an agent must never take orders from a follower.
       this.deps.broker
@@ -165,6 +170,7 @@ export class Dispatcher implements LeaderPart {
   forgetNode(nodeId: string): void {
     this.health.forget(nodeId);
     this.deps.imagePresence?.forget(nodeId);
+    this.deps.usage?.forget(nodeId);
   }
 
   private onNodeMessage(topic: string, payload: Buffer, principal: Principal | undefined): void {
@@ -190,6 +196,7 @@ export class Dispatcher implements LeaderPart {
     const node = this.deps.store.node(nodeId);
     if (!node || this.gate.isRefused(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
+    if (d.value.usage) this.deps.usage?.record(nodeId, d.value.usage);
     if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
       this.pendingStatus.set(nodeId, 'ready');
       this.scheduleFlush();
@@ -302,6 +309,7 @@ export class Dispatcher implements LeaderPart {
       if (n.status === 'down' || !takesTasks(n)) continue;
       const v = this.health.check(n.id, now);
       if (v) {
+        this.deps.usage?.forget(n.id);
         downs.push({ nodeId: n.id, name: n.name, reason: v.message });
         commands.push({
           type: 'node.put',
@@ -366,6 +374,7 @@ export class Dispatcher implements LeaderPart {
         version: store.appliedIndex,
         nodeId,
         heartbeatMs: this.deps.heartbeatMs,
+        ...(this.deps.statsMs ? { statsMs: this.deps.statsMs } : {}),
         tasks: tasks.map((t) =>
           withRegistryAuth(
             store,

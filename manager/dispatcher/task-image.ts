@@ -20,19 +20,21 @@ const MAX_PEERS = 4;
 
 /**
  * Absent when the image is not in the cluster's store (the agent pulls from a registry, as
- * before) or has no platform for this node (the agent's pull fails with the usual message).
+ * before). When the store has it without a platform for this node, why: the agent fails the
+ * task rather than run whatever a registry has under that name, unless the service allows a
+ * registry fallback.
  */
 export function clusterImageFor(
   store: StoreView,
   presence: ImagePresenceView | undefined,
   nodeId: string,
   image: string,
-): { clusterImage: AssignedImage } | Record<string, never> {
+): { clusterImage: AssignedImage } | { clusterImageMissing: string } | Record<string, never> {
   const rec = findClusterImage(store.images(), image);
   const node = store.node(nodeId);
   if (!rec || !node) return {};
   const platform = platformFor(rec, node.os, node.arch);
-  if (!platform) return {};
+  if (!platform) return { clusterImageMissing: missingPlatform(rec, `${node.os}/${node.arch}`) };
   const peers = presence ? peersOf(store, presence, nodeId, rec) : [];
   return {
     clusterImage: {
@@ -46,9 +48,10 @@ export function clusterImageFor(
 
 /**
  * Neighbours to fetch from before the manager: nodes of the same site that report the image
- * loaded, and otherwise one seed per site, the node with the smallest id among those of the
- * site that need the image now. The seed fetches from the manager; the others wait on it, so
- * the uplink carries each layer about once per site even when every board starts at once.
+ * loaded, and otherwise the node's upstream in a chain of the site's nodes that need the image
+ * now, by id: the first fetches from the manager, each other one from the node before it,
+ * reading chunks as they arrive there. So the uplink carries each layer about once per site,
+ * and each board sends what it receives once, instead of one seed serving the whole site.
  */
 function peersOf(
   store: StoreView,
@@ -62,7 +65,7 @@ function peersOf(
   const states = new Map(presence.nodesWith(rec.digest).map((r) => [r.nodeId, r.state]));
   if (states.get(nodeId) === 'loaded') return [];
   const peers: BlobPeer[] = [];
-  let seed: string | undefined;
+  let upstream: string | undefined;
   for (const peer of store.nodes()) {
     if (peer.id === nodeId || peer.status !== 'ready' || siteOf(peer.labels) !== site) continue;
     const address = presence.blobServer(peer.id);
@@ -71,18 +74,19 @@ function peersOf(
     if (state === 'loaded') peers.push({ nodeId: peer.id, address });
     else if (
       state !== 'failed' &&
-      (seed === undefined || peer.id < seed) &&
+      peer.id < nodeId &&
+      (upstream === undefined || peer.id > upstream) &&
       needs(store, peer.id, rec)
     ) {
-      seed = peer.id;
+      upstream = peer.id;
     }
   }
   peers.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
   const out = peers.slice(0, MAX_PEERS);
-  // This node is the seed when no neighbour with a smaller id needs the image.
-  if (out.length === 0 && seed !== undefined && seed < nodeId) {
-    const address = presence.blobServer(seed);
-    if (address) out.push({ nodeId: seed, address, seed: true });
+  // The head of the chain (no neighbour with a smaller id needs the image) asks the manager.
+  if (out.length === 0 && upstream !== undefined) {
+    const address = presence.blobServer(upstream);
+    if (address) out.push({ nodeId: upstream, address, seed: true });
   }
   return out;
 }
@@ -97,6 +101,20 @@ function needs(store: StoreView, nodeId: string, rec: ImageRecord): boolean {
         !isTerminal(t.status.state) &&
         findClusterImage([rec], t.template.image) !== undefined,
     );
+}
+
+/** "the fleet stores example/app:1 for linux/amd64, linux/arm64 only, not for linux/riscv64". */
+export function missingPlatform(
+  rec: Pick<ImageRecord, 'name' | 'platforms'>,
+  node: string,
+): string {
+  const has = rec.platforms.map((p) =>
+    [p.os, p.architecture, p.variant].filter((v) => v !== undefined).join('/'),
+  );
+  return `the fleet stores ${rec.name} for ${has.join(', ')} only, not for this node's ${node}`.slice(
+    0,
+    512,
+  );
 }
 
 function siteOf(labels: Record<string, string>): string | undefined {

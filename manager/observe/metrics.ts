@@ -2,9 +2,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
 import type { Status } from '../raft/core/types.js';
+import { usageMetrics, type UsageMetricsSources } from './usage-metrics.js';
 
 /** What the metrics read; every function is called at scrape time and must be cheap. */
-export interface MetricsSources {
+export interface MetricsSources extends UsageMetricsSources {
   managerId: string;
   raft: () => Status;
   /** This manager's applied index (its store's). */
@@ -171,6 +172,7 @@ export function createManagerMetrics(s: MetricsSources): ManagerMetrics {
   brokerMetrics(registry, s);
   taskMetrics(registry, s);
   nodeMetrics(registry, s);
+  usageMetrics(registry, s);
   const proposals = new Histogram({
     name: 'fleet_raft_proposal_seconds',
     help: 'time from proposing a change to its being applied on this manager',

@@ -140,6 +140,16 @@ export class BlobStore {
     return (await statSize(this.partialFile(digest))) ?? 0;
   }
 
+  /** Cuts an upload back to its first `bytes` (found damaged on resume); its new size. */
+  async truncateUpload(digest: string, bytes: number): Promise<number> {
+    const file = this.partialFile(digest);
+    return this.serial(digest, async () => {
+      const current = (await statSize(file)) ?? 0;
+      if (current > bytes) await fs.truncate(file, bytes);
+      return Math.min(current, bytes);
+    });
+  }
+
   /**
    * Appends `bytes` to the upload of `digest`; `offset` must equal uploadedBytes(). Returns the
    * upload's new size. A full disk keeps the bytes already written, so the client resumes there.

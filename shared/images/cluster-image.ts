@@ -106,12 +106,18 @@ export function findClusterImage<T extends Pick<ImageRecord, 'name' | 'digest'>>
   return undefined;
 }
 
+/**
+ * How a running task's status message begins its note when the registry stood in for the
+ * fleet's copy (--registry-fallback): `running (image pulled from the registry: <why>)`.
+ */
+export const REGISTRY_FALLBACK_NOTE = 'image pulled from the registry';
+
 /** Where a neighbour serves the blobs it holds (its agent's blob server). */
 export const blobPeerSchema = z.object({
   nodeId: z.string().max(64),
   /** HOST:PORT of the peer's blob server. */
   address: z.string().max(300),
-  /** It is fetching the image from a manager now: wait for it rather than fetch the same bytes. */
+  /** It is fetching the image now (from a manager or its own upstream): wait for it rather than fetch the same bytes. */
   seed: z.boolean().optional(),
 });
 export type BlobPeer = z.infer<typeof blobPeerSchema>;

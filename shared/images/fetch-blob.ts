@@ -27,6 +27,8 @@ export interface FetchOptions {
   window?: number;
   /** Told of every verified chunk, by the source that sent it. */
   onChunk?: (source: BlobSource, bytes: number) => void;
+  /** Told that bytes kept on disk from an earlier try did not match their hashes and were cut. */
+  onDamaged?: (chunk: number, kept: number, had: number) => void;
   /** Told of a source dropped for this blob, and why. */
   onBadSource?: (source: BlobSource, why: string) => void;
   /** Waits between asking a source that said "not yet" again; without it such a source is dropped. */
@@ -67,6 +69,7 @@ export async function fetchBlob(o: FetchOptions): Promise<'stored' | 'present'> 
     await o.store.remove(o.digest);
     offset = 0;
   }
+  offset = await checkKept(o, offset);
   const window = Math.max(1, o.window ?? 4);
   const inFlight = new Map<number, Promise<{ bytes: Uint8Array; from: BlobSource }>>();
   const request = (i: number): void => {
@@ -97,6 +100,25 @@ export async function fetchBlob(o: FetchOptions): Promise<'stored' | 'present'> 
     throw e;
   }
   return 'stored';
+}
+
+/**
+ * The bytes kept on disk by an earlier try, once every whole chunk of them is checked against
+ * its hash again: a disk or a crash may have damaged them since. The upload is cut back to the
+ * last good chunk, so the damaged one is fetched again rather than the whole blob failing its
+ * final check. A trailing piece of a chunk stays (the final check covers it).
+ */
+async function checkKept(o: FetchOptions, held: number): Promise<number> {
+  for (let good = 0; good < held; good += CHUNK_BYTES) {
+    const length = Math.min(CHUNK_BYTES, o.size - good);
+    if (good + length > held) return held;
+    const bytes = await o.store.readAvailable(o.digest, good, length);
+    if (bytes.length === length && chunkMatches(o.hashes, good / CHUNK_BYTES, bytes)) continue;
+    const kept = await o.store.truncateUpload(o.digest, good);
+    o.onDamaged?.(good / CHUNK_BYTES, kept, held);
+    return kept;
+  }
+  return held;
 }
 
 /** One chunk from the first source that delivers bytes matching its hash. */

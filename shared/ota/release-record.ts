@@ -1,23 +1,17 @@
 // A signed agent release as the managers keep it: the manifest, its canonical text and root-key signature, and the bundle's version line.
-import { z } from 'zod';
-import { signText, verifyText } from '../identity.js';
+import {
+  SEMVER,
+  releaseManifestSchema,
+  releaseSigningText,
+  signRelease,
+  verifyRelease,
+  type ReleaseManifest,
+} from './release.js';
 
-/** A release version or a minimum Node.js version: MAJOR.MINOR.PATCH with an optional suffix. */
-export const VERSION_RE = /^\d{1,6}\.\d{1,6}\.\d{1,6}(?:[-+][0-9A-Za-z.-]{1,64})?$/;
-const version = z.string().max(80).regex(VERSION_RE, 'expected a version such as 1.2.3');
+/** A release version or a minimum Node.js version: a semantic version (shared/ota/release.ts). */
+export const VERSION_RE = SEMVER;
 
-/**
- * What a board checks before it installs a release (issue 19): the same field names as the
- * board side's manifest, so the two can become one type. `sha256` is the bundle's hex digest.
- */
-export const releaseManifestSchema = z.object({
-  version,
-  nodeMin: version,
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits'),
-  size: z.number().int().positive(),
-  createdAt: z.number().int().nonnegative(),
-});
-export type ReleaseManifest = z.infer<typeof releaseManifestSchema>;
+export { releaseManifestSchema, type ReleaseManifest };
 
 /**
  * One release in the store: the signed manifest and what the managers know beside it. The
@@ -35,25 +29,16 @@ export interface ReleaseRecord {
   pushedTo: string;
 }
 
-/** The manifest as the signed text: its five fields in sorted key order, no spaces. */
-export function canonicalManifest(m: ReleaseManifest): string {
-  const fields: ReleaseManifest = {
-    createdAt: m.createdAt,
-    nodeMin: m.nodeMin,
-    sha256: m.sha256,
-    size: m.size,
-    version: m.version,
-  };
-  return JSON.stringify(fields);
-}
+/** The text the root key signs for a manifest: the board checks the same (shared/ota/release.ts). */
+export const canonicalManifest = (m: ReleaseManifest): string => releaseSigningText(m);
 
 export function signManifest(m: ReleaseManifest, rootSecret: string): string {
-  return signText(canonicalManifest(m), rootSecret);
+  return signRelease(m, rootSecret).sig;
 }
 
 /** True when the record's manifest fields are exactly what the root key signed. */
 export function verifyManifest(m: ReleaseManifest, signature: string, rootPub: string): boolean {
-  return verifyText(canonicalManifest(m), signature, rootPub);
+  return verifyRelease({ manifest: m, sig: signature }, rootPub).ok;
 }
 
 /** The blob store's name for a release bundle. */

@@ -151,6 +151,8 @@ export function restartAgent(
   a: AgentProc,
   manager: string,
   runtime: 'docker' | 'process',
+  /** Flags the agent was started with besides the usual ones (--docker-host, --max-bandwidth, …). */
+  extraArgs: readonly string[] = [],
 ): AgentProc {
   const args = [
     'agent',
@@ -165,6 +167,7 @@ export function restartAgent(
     a.name,
     '--runtime',
     runtime,
+    ...extraArgs,
   ];
   return { ...a, proc: spawnFleet(args, a.log) };
 }

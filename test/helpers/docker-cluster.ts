@@ -30,7 +30,7 @@ export interface DockerCluster {
 }
 
 /**
- * Starts the manager and one Docker agent per node, and waits until all have joined. After the
+ * Starts the manager (on opts.managerHost, else 127.0.0.1) and one Docker agent per node, and waits until all have joined. After the
  * test the services are removed, the processes stopped and the nodes' containers deleted. Null
  * when the test was skipped for want of a Docker engine (never in CI).
  */
@@ -38,6 +38,7 @@ export async function startDockerCluster(
   t: TestContext,
   nodes: readonly ClusterNode[],
   services: readonly string[],
+  opts: { managerHost?: string } = {},
 ): Promise<DockerCluster | null> {
   if (!(await requireDocker(t))) return null;
   await ensureTestImage();
@@ -54,7 +55,9 @@ export async function startDockerCluster(
     if (manager) await stopProc(manager.proc);
     for (const n of joinedNodes) await cleanupContainers(n.id, n.dockerHost);
   });
-  const manager = await startManager();
+  const manager = await startManager(
+    opts.managerHost !== undefined ? { host: opts.managerHost } : {},
+  );
   procs.manager = manager;
   for (const n of nodes) {
     agents.push(

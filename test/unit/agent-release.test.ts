@@ -30,12 +30,12 @@ const manifest: ReleaseManifest = {
   createdAt: 1_700_000_000_000,
 };
 
-test('the signed text is the five manifest fields in sorted key order, whatever else the object holds', () => {
+test('the signed text is a fixed prefix and the five manifest fields in sorted key order, whatever else the object holds', () => {
   const shuffled = { size: 1234, extra: 'x', createdAt: 1_700_000_000_000 };
   const text = canonicalManifest({ ...shuffled, ...manifest });
   assert.equal(
     text,
-    `{"createdAt":1700000000000,"nodeMin":"20.0.0","sha256":"${SHA}","size":1234,"version":"0.2.0"}`,
+    `fleet-release|v1|{"createdAt":1700000000000,"nodeMin":"20.0.0","sha256":"${SHA}","size":1234,"version":"0.2.0"}`,
   );
 });
 

@@ -131,3 +131,38 @@ test('when every source sends bad bytes the fetch fails with each reason, and no
   );
   assert.equal(await store.has(digest), false);
 });
+
+test('a chunk kept on disk that was damaged since is cut back and fetched again, not the whole blob', async (t) => {
+  const store = await tempStore(t);
+  const blob = randomBytes(CHUNK_BYTES * 5);
+  const digest = sha(blob);
+  await store.writeChunk(digest, 0, blob.subarray(0, 4 * CHUNK_BYTES));
+  const file = path.join(path.dirname(path.dirname(store.pathOf(digest))), 'uploads');
+  const [partial] = await fs.readdir(file);
+  assert.ok(partial);
+  const handle = await fs.open(path.join(file, partial), 'r+');
+  await handle.write(
+    Buffer.from([(blob[2 * CHUNK_BYTES + 7] ?? 0) ^ 0xff]),
+    0,
+    1,
+    2 * CHUNK_BYTES + 7,
+  );
+  await handle.close();
+  const manager = source('manager', 'manager', blob);
+  const damaged: number[][] = [];
+  await fetchBlob({
+    store,
+    digest,
+    size: blob.length,
+    hashes: hashesOf(blob),
+    sources: [manager],
+    onDamaged: (chunk, kept, had) => damaged.push([chunk, kept, had]),
+  });
+  assert.deepEqual(damaged, [[2, 2 * CHUNK_BYTES, 4 * CHUNK_BYTES]]);
+  assert.deepEqual(
+    manager.reads,
+    [2, 3, 4].map((i) => i * CHUNK_BYTES),
+    'from the damaged chunk on',
+  );
+  assert.deepEqual(await fs.readFile(store.pathOf(digest)), blob);
+});

@@ -102,7 +102,7 @@ test('the agent unit restarts always, waits for local file systems only, and rea
   const unit = agentUnit('process', ['--no-opt']);
   assert.match(
     unit,
-    /^ExecStart=\/usr\/local\/bin\/node --no-opt \/usr\/local\/lib\/fleet\/fleet-agent\.mjs agent start --config \/boot\/firmware\/fleet\.json --data-dir \/var\/lib\/fleet-agent --runtime process$/m,
+    /^ExecStart=\/usr\/local\/bin\/node --no-opt \/usr\/local\/lib\/fleet\/fleet-agent\.mjs agent start --supervise --config \/boot\/firmware\/fleet\.json --data-dir \/var\/lib\/fleet-agent --runtime process$/m,
   );
   assert.match(unit, /^Restart=always$/m);
   assert.match(unit, /^After=local-fs\.target$/m);

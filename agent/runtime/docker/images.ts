@@ -8,9 +8,15 @@ import type { Clock } from '../../../shared/clock.js';
 import { digestFromRepoDigests, pinnedReference } from '../../../shared/image-ref.js';
 import type { Logger } from '../../../shared/log.js';
 import type { AssignedTask } from '../../../shared/protocol.js';
-import { ImageUnavailableError, type PreparedImage, type RegistryAuth } from '../types.js';
+import {
+  ImageUnavailableError,
+  isImageUnavailable,
+  type PreparedImage,
+  type RegistryAuth,
+} from '../types.js';
 import { dockerMessage, isConnectionError, statusOf, translate, unreachable } from './errors.js';
 import { pullImage } from './pull.js';
+import { CLUSTER_NOTE, fallbackFailed, fallbackNote, imageSourceOf } from './image-source.js';
 import { planPull } from './pull-decision.js';
 
 export interface ImageDeps {
@@ -33,8 +39,29 @@ export class DockerImages {
   }
 
   async prepare(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
+    const source = imageSourceOf(task, this.cluster !== null);
+    switch (source.from) {
+      case 'cluster':
+        try {
+          const got = await this.fromCluster(source.image);
+          return source.fallback ? { ...got, note: CLUSTER_NOTE } : got;
+        } catch (e) {
+          // An engine that does not answer would not pull either.
+          if (!source.fallback || !isImageUnavailable(e)) throw e;
+          return this.fromRegistryInstead(task, e.reason, auth);
+        }
+      case 'fallback':
+        return this.fromRegistryInstead(task, source.why, auth);
+      case 'none':
+        throw new ImageUnavailableError(task.template.image, source.why);
+      case 'registry':
+        return this.fromRegistry(task, auth);
+    }
+  }
+
+  /** Pulled or local by the pull plan: an image the fleet does not store. */
+  private async fromRegistry(task: AssignedTask, auth?: RegistryAuth): Promise<PreparedImage> {
     const image = task.template.image;
-    if (task.clusterImage && this.cluster) return this.fromCluster(task.clusterImage);
     const pinned = task.pinnedDigest ?? null;
     const local = await this.repoDigests(image);
     const plan = planPull({
@@ -65,6 +92,34 @@ export class DockerImages {
       return this.prepared(image, image, null, `${reason}; running the local image`);
     }
     throw new ImageUnavailableError(image, `not found locally and ${reason}`);
+  }
+
+  /**
+   * The registry standing in for the fleet's copy: the reference the spec names is always
+   * pulled (a local image under that name may be an older copy the fleet loaded), and the
+   * status says so.
+   */
+  private async fromRegistryInstead(
+    task: AssignedTask,
+    why: string,
+    auth?: RegistryAuth,
+  ): Promise<PreparedImage> {
+    const image = task.template.image;
+    this.deps.log.warn("the fleet's copy of an image cannot be used; pulling from its registry", {
+      image,
+      why,
+    });
+    let reason: string;
+    try {
+      await pullImage(this.deps.docker, image, this.deps.pullTimeoutMs, this.deps.clock, auth);
+      if ((await this.repoDigests(image)) !== null)
+        return this.prepared(image, image, null, fallbackNote(why));
+      reason = 'the pull finished but the image is still missing';
+    } catch (e) {
+      if (isConnectionError(e)) throw unreachable(this.deps.socketPath, 'pull', e);
+      reason = `pull failed: ${dockerMessage(e)}`;
+    }
+    throw new ImageUnavailableError(image, fallbackFailed(why, reason));
   }
 
   /** Gets a cluster image in the background; a failure is in the image's report, and logged. */

@@ -21,7 +21,9 @@ import {
   type RuntimeInfo,
   type RuntimeStorage,
   type StartOptions,
+  type WorkloadUsage,
 } from '../types.js';
+import { dockerUsage } from './usage.js';
 import { containerName, createOptions } from './create-options.js';
 import {
   classify,
@@ -250,6 +252,11 @@ export class DockerRuntime implements Runtime {
       if (statusOf(e) === 409 && /already in progress/i.test(dockerMessage(e))) return;
       throw translate(this.socketPath, 'remove', e);
     }
+  }
+
+  /** The engine's one-shot stats of each container (see usage.ts). */
+  usage(runtimeIds: readonly string[]): Promise<WorkloadUsage[]> {
+    return dockerUsage(this.docker, runtimeIds, this.clock);
   }
 
   async openConnections(runtimeId: string, ports: readonly HostPort[]): Promise<number | null> {

@@ -18,10 +18,12 @@ import {
   type RuntimeInfo,
   type RuntimeStorage,
   type StartOptions,
+  type WorkloadUsage,
 } from '../types.js';
 import { AdoptedProcesses } from './adopted.js';
 import { killRemnants, killUnrecorded, pidAlive, procStat, signalGroup } from './liveness.js';
 import { pickPorts } from './ports.js';
+import { processUsage } from './usage.js';
 import { checkProcessOptions, spawnSettings, type SpawnSettings } from './task-options.js';
 import { RecordStore, safeName, toWorkload, type ProcessRecord } from './records.js';
 import {
@@ -160,6 +162,13 @@ export class ProcessRuntime implements Runtime {
     } finally {
       release();
     }
+  }
+
+  /** CPU and memory of each task's process group, read from /proc. */
+  async usage(runtimeIds: readonly string[]): Promise<WorkloadUsage[]> {
+    const recs = await Promise.all(runtimeIds.map((id) => this.records.read(taskIdOf(id))));
+    const live = recs.filter((r): r is ProcessRecord => r !== null && this.isAlive(r));
+    return processUsage(live.map((r) => ({ runtimeId: r.runtimeId, pid: r.pid })));
   }
 
   /** Processes share the host's network: their connections are those on their host ports. */

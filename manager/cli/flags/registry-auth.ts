@@ -1,4 +1,4 @@
-// `--with-registry-auth` on `service create` and `update`: the CLI's Docker credentials for the image's registry.
+// `--with-registry-auth` on `service create` and `update`: the CLI's Docker credentials for the image's registry; and `--registry-fallback`.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,13 @@ export const withRegistryAuthOption = {
   default: false,
   describe:
     "send this client's Docker credentials for the image's registry (from ~/.docker/config.json) to the nodes that pull it, sealed to each",
+} as const;
+
+/** On create and update; on update `--registry-fallback=false` turns it off again. */
+export const registryFallbackOption = {
+  type: 'boolean',
+  describe:
+    "when the fleet stores the image but a node cannot get or load its copy, pull the same reference from the image's registry instead of failing the task [default: false]",
 } as const;
 
 /** Docker's config file: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */

@@ -40,6 +40,7 @@ import { placementPrefOption } from './placement-pref.js';
 import { maxReplicasPerNodeOption } from './placement.js';
 import { reserveCpuOption, reserveMemoryOption } from './resources.js';
 import { withRestartOptions } from './restart.js';
+import { registryFallbackOption } from './registry-auth.js';
 import { repeatable } from './values.js';
 
 /** Flags shared by create and update under one name. */
@@ -56,7 +57,8 @@ const withCommonOptions = <T>(y: Argv<T>) =>
     .option('user', userOption)
     .option('workdir', workdirOption)
     .option('stop-signal', stopSignalOption)
-    .option('tty', ttyOption);
+    .option('tty', ttyOption)
+    .option('registry-fallback', registryFallbackOption);
 
 /** `service create`'s task option flags. */
 export const withServiceOptions = <T>(y: Argv<T>) =>
@@ -119,6 +121,7 @@ interface CommonFlags {
   workdir?: string;
   stopSignal?: string;
   tty?: boolean;
+  registryFallback?: boolean;
 }
 
 export interface ServiceOptionFlags extends CommonFlags {
@@ -157,6 +160,7 @@ export function taskOptionsOf(f: ServiceOptionFlags): TaskOptions {
     stopSignal: f.stopSignal || undefined,
     dns: nonEmpty(f.dns),
     tty: f.tty || undefined,
+    registryFallback: f.registryFallback || undefined,
   };
   if (f.network?.length) Object.assign(o, { networks: f.network });
   for (const k of Object.keys(o) as (keyof TaskOptions)[]) if (o[k] === undefined) delete o[k];
@@ -206,6 +210,7 @@ export function optionsChangeOf(f: ServiceOptionUpdateFlags): OptionsChangeInput
     readOnly: f.readOnly,
     privileged: f.privileged,
     tty: f.tty,
+    registryFallback: f.registryFallback,
     hostname: f.hostname,
     user: f.user,
     workdir: f.workdir,

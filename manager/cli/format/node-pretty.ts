@@ -1,6 +1,6 @@
 // `fleet node inspect --pretty`: a node in the few labelled lines `docker node inspect --pretty` prints.
 import type { NodeView } from '../../../shared/api.js';
-import { capitalize, formatBytes } from '../format.js';
+import { capitalize, formatBytes, relativeTime } from '../format.js';
 
 export function renderNodePretty(n: NodeView): string {
   const pad = (label: string): string => `${label}:`.padEnd(24);
@@ -48,7 +48,25 @@ export function renderNodePretty(n: NodeView): string {
       `${sub('Agent Reports')}${agent}`,
     );
   }
+  if (n.usage) lines.push(...usageLines(n.usage, sub));
   const labels = Object.entries(n.labels).sort(([a], [b]) => a.localeCompare(b));
   if (labels.length > 0) lines.push('Labels:', ...labels.map(([k, v]) => ` - ${k}=${v}`));
   return lines.join('\n') + '\n';
+}
+
+/** The board's latest figures, as its agent last summarised them, and how old they are. */
+function usageLines(u: NonNullable<NodeView['usage']>, sub: (label: string) => string): string[] {
+  const of = (used: number, total: number): string =>
+    `${formatBytes(used)} of ${formatBytes(total)}${total > 0 ? ` (${Math.round((100 * used) / total)}%)` : ''}`;
+  const lines = [
+    `Usage (reported ${relativeTime(u.reportedAt)}):`,
+    `${sub('CPU')}${(u.cpu * 100).toFixed(1)}%`,
+    `${sub('Memory')}${of(u.memUsed, u.memTotal)}`,
+    `${sub('Disk')}${of(u.diskUsed, u.diskTotal)}`,
+  ];
+  if (u.tempC !== undefined) lines.push(`${sub('Temperature')}${u.tempC.toFixed(1)} °C`);
+  if (u.underVoltage !== undefined)
+    lines.push(`${sub('Under-voltage')}${u.underVoltage ? 'Yes' : 'No'}`);
+  if (u.throttled !== undefined) lines.push(`${sub('Throttled')}${u.throttled ? 'Yes' : 'No'}`);
+  return lines;
 }

@@ -1,7 +1,15 @@
 // The columns, template fields and filters of `fleet service ls`, `service ps` and `node ps`, in Docker's order and names.
 import type { ServiceView, TaskView } from '../../../shared/api.js';
-import { bySlotThenNewest, capitalize, formatPorts, relativeTime, shortId } from '../format.js';
+import {
+  bySlotThenNewest,
+  capitalize,
+  formatBytes,
+  formatPorts,
+  relativeTime,
+  shortId,
+} from '../format.js';
 import { idMatches, labelMatches, type Listing } from './listing.js';
+import { REGISTRY_FALLBACK_NOTE } from '../../../shared/images/cluster-image.js';
 
 /** Docker's columns (ID NAME MODE REPLICAS IMAGE PORTS), then fleet's UPDATE. */
 export const serviceListing: Listing<ServiceView> = {
@@ -55,7 +63,7 @@ export const taskListing: Listing<TaskView> = {
     { header: 'ERROR', field: 'Error' },
     { header: 'PORTS', field: 'Ports' },
   ],
-  extraFields: ['Service', 'Slot', 'Health', 'Restarts'],
+  extraFields: ['Service', 'Slot', 'Health', 'Restarts', 'CPU', 'Mem'],
   rows: (tasks, { noTrunc }) => {
     // Newest task of each slot first, older ones under it marked "\_", as docker service ps does.
     const sorted = [...tasks].sort(
@@ -67,7 +75,7 @@ export const taskListing: Listing<TaskView> = {
       Image: t.image,
       Node: t.nodeName ?? t.node ?? '',
       DesiredState: capitalize(t.desiredState),
-      CurrentState: `${capitalize(t.state)}${healthNote(t)} ${relativeTime(t.updatedAt)}${downloadNote(t)}`,
+      CurrentState: `${capitalize(t.state)}${healthNote(t)}${sourceNote(t)} ${relativeTime(t.updatedAt)}${downloadNote(t)}`,
       Error: t.error ?? (t.state === 'pending' || t.state === 'rejected' ? t.message : ''),
       Ports: t.hostPorts
         .map((p) => `${p.hostIp || '*'}:${p.hostPort}->${p.target}/${p.protocol}`)
@@ -76,6 +84,8 @@ export const taskListing: Listing<TaskView> = {
       Slot: String(t.slot),
       Health: t.health,
       Restarts: String(t.restarts),
+      CPU: t.usage ? `${(t.usage.cpu * 100).toFixed(1)}%` : '',
+      Mem: t.usage ? formatBytes(t.usage.mem) : '',
     }));
   },
   filters: {
@@ -86,11 +96,28 @@ export const taskListing: Listing<TaskView> = {
   },
 };
 
+/** `service ps --stats`: the same, with the CPU (100% is one core) and memory its node last reported. */
+export const taskStatsListing: Listing<TaskView> = {
+  ...taskListing,
+  columns: [
+    ...taskListing.columns,
+    { header: 'CPU', field: 'CPU' },
+    { header: 'MEM', field: 'Mem' },
+  ],
+};
+
 /** " (healthy)", " (draining)" and the like, after the state of a running task. */
 function healthNote(t: TaskView): string {
   if (t.state !== 'running') return '';
   if (t.message === 'draining') return ' (draining)';
   return t.health === 'none' ? '' : ` (${t.health})`;
+}
+
+/** " (from registry)" on a task whose registry stood in for the fleet's copy of its image. */
+function sourceNote(t: TaskView): string {
+  return t.state === 'running' && t.message.includes(REGISTRY_FALLBACK_NOTE)
+    ? ' (from registry)'
+    : '';
 }
 
 /** " (next image 41%)" on a task whose node is downloading the image an update will run. */
