@@ -170,7 +170,7 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     maxBandwidth: argv['max-bandwidth'],
     blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
     ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
-    ...(ota ? { onReconciled: () => ota.child.reportHealthy() } : {}),
+    ...(ota ? { onReconciled: () => ota.child.reportHealthy(), ota: ota.child } : {}),
   };
   const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
   if (board)

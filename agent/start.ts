@@ -1,4 +1,5 @@
 // Starting an agent from flags: load or create the identity, pick the runtime, run until stopped.
+import type { OtaChild } from './ota/ota-child.js';
 import os from 'node:os';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
@@ -43,6 +44,8 @@ export interface AgentStartFlags {
   blobPort?: number | null;
   /** Called after each reconcile pass made while connected (the upgrade supervisor's health signal). */
   onReconciled?: () => void;
+  /** The link to the upgrade supervisor (--supervise), for the manager's upgrade orders. */
+  ota?: OtaChild;
 }
 
 export class AgentConfigError extends Error {
@@ -76,6 +79,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     ...(flags.maxBandwidth ? { maxBandwidth: flags.maxBandwidth } : {}),
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
     ...(flags.onReconciled ? { onReconciled: flags.onReconciled } : {}),
+    ...(flags.ota ? { ota: flags.ota } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },

@@ -106,6 +106,12 @@ export class AgentImages implements ClusterImageProvider {
     return this.images.ensure(image, engine);
   }
 
+  /** A blob from the managers, verified, as a file of this board's store (a release bundle). */
+  fetchFile(digest: string, size: number): Promise<string> {
+    if (!this.images) return Promise.reject(new Error('the image store is not open yet'));
+    return this.images.fetchFile(digest, size);
+  }
+
   isLoaded(image: AssignedImage): boolean {
     return this.images?.isLoaded(image) ?? false;
   }

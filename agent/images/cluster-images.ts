@@ -180,6 +180,20 @@ export class ClusterImages {
     });
   }
 
+  /** One blob from a manager into the store (an agent release's bundle); returns its file. */
+  async fetchFile(digest: string, size: number): Promise<string> {
+    const manager = this.deps.manager();
+    if (!manager) throw new Error('not connected to a manager');
+    const chunks = await manager.chunks(digest);
+    if (chunks.size !== size)
+      throw new Error(`the manager holds ${digest} with ${chunks.size} bytes, expected ${size}`);
+    const store = this.deps.store;
+    const sleep = (ms: number): Promise<void> => this.deps.clock.sleep(ms);
+    const sources = [this.managerSource(manager)];
+    await fetchBlob({ store, digest, size, hashes: chunks.hashes, sources, sleep });
+    return store.pathOf(digest);
+  }
+
   private managerSource(client: BlobClient): BlobSource {
     const { bandwidth } = this.deps;
     return {

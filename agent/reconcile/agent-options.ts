@@ -1,4 +1,5 @@
 // What an agent is started with: its identity, managers, runtime and the optional parts.
+import type { OtaChild } from '../ota/ota-child.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Identity } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
@@ -34,6 +35,8 @@ export interface AgentOptions {
   blobPort?: number | null;
   /** Called after each pass that began while connected to a manager and could list the runtime. */
   onReconciled?: () => void;
+  /** The link to the upgrade supervisor: the manager's upgrade orders go through it. */
+  ota?: OtaChild;
 }
 
 export const DEFAULT_BLOB_PORT = 4885;

@@ -1,4 +1,5 @@
 // The agent: keeps this board's workloads equal to its last assignment, with or without a manager.
+import { upgraderFor, type AgentUpgrader } from '../ota/agent-upgrader.js';
 import { runLimited, Slots } from '../../shared/limit.js';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
@@ -56,6 +57,7 @@ export class Agent {
   /** Sends the mesh's per-port counters to the manager while they change. */
   private readonly ingressReport: IngressReporter;
   private readonly images: AgentImages;
+  private readonly upgrader: AgentUpgrader;
 
   constructor(private readonly opts: AgentOptions) {
     const clock = (this.clock = opts.clock ?? systemClock);
@@ -89,6 +91,7 @@ export class Agent {
     });
     this.conn = this.connect(clock, random);
     this.images = this.makeImages(clock);
+    this.upgrader = upgraderFor(opts, this.images, () => this.reporter.sendStatus());
     opts.runtime.useClusterImages?.(this.images);
     const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
       this.conn.publish(topic, payload, qos);
@@ -112,6 +115,7 @@ export class Agent {
       assignment: () => this.store.current,
       diskFull: () => this.store.diskFull,
       images: () => this.images.reports(),
+      upgrade: () => this.upgrader.report(),
       blobServer: () => this.images.blobServer,
       closing: () => this.closed,
       usage: usageSource({ ...opts, clock, tasks: () => this.local }),
@@ -276,6 +280,7 @@ export class Agent {
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     if (await this.store.accept(a)) this.kick();
     // Images for an update on its way, and those of the tasks here (so their copies are reported).
+    this.upgrader.onAssignment(a.agentRelease);
     const images = [...(a.prefetch ?? []), ...a.tasks.flatMap((t) => t.clusterImage ?? [])];
     for (const image of images) this.opts.runtime.prefetch?.(image);
   }

@@ -1,4 +1,5 @@
 // Tells the manager how this node is doing: batched task status reports and paced heartbeats.
+import type { UpgradeReport } from '../../shared/ota/upgrade-protocol.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
@@ -35,6 +36,8 @@ export interface ReporterDeps {
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
   images?(): ImageReport[];
+  /** Where the agent's own upgrade stands (sent only when there is something to say). */
+  upgrade?(): UpgradeReport | undefined;
   /** Where this node serves blobs to neighbours. */
   blobServer?(): string | undefined;
   /** A usage summary, or undefined while it has only a baseline (see agent/observe/sampler.ts). */
@@ -100,6 +103,8 @@ export class StatusReporter {
         nodeVersion: process.versions.node,
       },
     };
+    const upgrade = deps.upgrade?.();
+    if (upgrade && msg.node) msg.node.upgrade = upgrade;
     const images = deps.images?.() ?? [];
     if (images.length > 0) msg.images = images.slice(0, 256);
     const blobServer = deps.blobServer?.();

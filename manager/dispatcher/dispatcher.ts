@@ -19,7 +19,7 @@ import type { LeaderPart } from '../leader/controller.js';
 import { emptyChangeSet, type ChangeSet, type Command } from '../store/commands.js';
 import { isWriteConflict } from '../store/conflict.js';
 import type { Propose, StoreView } from '../store/view.js';
-import { HealthTracker } from './health.js';
+import { HealthTracker, switchHoldMs } from './health.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { ProtocolGate } from './protocol-gate.js';
@@ -214,7 +214,7 @@ export class Dispatcher implements LeaderPart {
     if (d.value.node && this.gate.refuses(nodeId, d.value.node)) {
       return void this.pendingStatus.delete(nodeId);
     }
-    this.health.beat(nodeId, this.deps.clock.now());
+    this.health.beat(nodeId, this.deps.clock.now(), switchHoldMs(d.value.node));
     if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
     const { images, blobServer } = d.value;
     if ((images || blobServer) && this.deps.imagePresence?.report(nodeId, images, blobServer)) {

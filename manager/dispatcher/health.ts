@@ -14,6 +14,8 @@ export interface HealthVerdict {
 export class HealthTracker {
   private readonly lastSeen = new Map<string, number>();
   private readonly droppedAt = new Map<string, number>();
+  /** Nodes whose agent said it is restarting into another release: not down before this time. */
+  private readonly heldUntil = new Map<string, number>();
 
   constructor(
     private readonly periodMs: number,
@@ -30,9 +32,16 @@ export class HealthTracker {
     }
   }
 
-  beat(nodeId: string, now: number): void {
+  /**
+   * Heard from the node. A status says whether its agent is restarting into another release
+   * (`holdMs` > 0: a hold) or not (0: the hold ends); a heartbeat (undefined) leaves it.
+   */
+  beat(nodeId: string, now: number, holdMs?: number): void {
     this.lastSeen.set(nodeId, Math.max(now, this.lastSeen.get(nodeId) ?? 0));
     this.droppedAt.delete(nodeId);
+    if (holdMs === undefined) return;
+    if (holdMs > 0) this.heldUntil.set(nodeId, now + holdMs);
+    else this.heldUntil.delete(nodeId);
   }
 
   connected(nodeId: string, now: number): void {
@@ -50,12 +59,14 @@ export class HealthTracker {
   }
 
   forget(nodeId: string): void {
+    this.heldUntil.delete(nodeId);
     this.lastSeen.delete(nodeId);
     this.droppedAt.delete(nodeId);
   }
 
   /** The verdict for a node that is currently believed alive, or null while it still is. */
   check(nodeId: string, now: number): HealthVerdict | null {
+    if ((this.heldUntil.get(nodeId) ?? 0) > now) return null;
     const dropped = this.droppedAt.get(nodeId);
     if (dropped !== undefined && now - dropped >= this.periodMs) {
       return { nodeId, status: 'down', message: 'connection lost' };
@@ -75,3 +86,15 @@ export class HealthTracker {
     return null;
   }
 }
+
+/**
+ * How long a node whose agent reports it is switching to another release stays up without
+ * being heard: the new agent reconnects within seconds, or the board falls back to the old one
+ * within its monitor period (60 s by default). Its tasks keep running all along.
+ */
+export const SWITCH_HOLD_MS = 120_000;
+
+export const switchHoldMs = (
+  node: { upgrade?: { state: string } | undefined } | undefined,
+): number | undefined =>
+  node === undefined ? undefined : node.upgrade?.state === 'switching' ? SWITCH_HOLD_MS : 0;
