@@ -1,5 +1,5 @@
 // The `fleet` command line: registers every command and turns any failure into one line and an exit code.
-import { readFileSync } from 'node:fs';
+import { FLEET_VERSION } from '../shared/version.js';
 import type { Argv } from 'yargs';
 import type { WorkerLauncher } from '../shared/worker.js';
 import { errorMessage, isFleetError } from '../shared/errors.js';
@@ -142,7 +142,7 @@ export async function buildParser(argv: readonly string[]): Promise<Argv> {
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .version(readVersion())
+    .version(FLEET_VERSION)
     .exitProcess(false)
     .fail((msg, err) => {
       // An unknown flag takes the next word as its value, so yargs may first complain about a
@@ -251,18 +251,3 @@ function unknownWord(argv: readonly string[]): string {
 }
 
 const isTopLevel = (word: string): boolean => TOP_LEVEL.some((c) => selectors(c).includes(word));
-
-function readVersion(): string {
-  try {
-    // Compiled to dist/bin/cli.js, two levels below the package root.
-    const pkg: unknown = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    );
-    if (typeof pkg === 'object' && pkg && 'version' in pkg && typeof pkg.version === 'string') {
-      return pkg.version;
-    }
-  } catch {
-    // fall through: a missing version must not stop the CLI
-  }
-  return 'unknown';
-}
