@@ -1,4 +1,5 @@
 // Power cuts: kill -9 a manager mid-write and an agent mid-persist, many times; nothing acknowledged is lost, nothing is unreadable.
+import { processesWithEnv } from '../helpers/processes.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -290,17 +291,6 @@ async function killRecorded(agentDir: string): Promise<void> {
       // unreadable record or already gone
     }
   }
-}
-
-/** Live processes whose environment holds `entry` (Linux /proc), e.g. one test agent's address. */
-async function processesWithEnv(entry: string): Promise<number[]> {
-  if (process.platform !== 'linux') return [];
-  const out: number[] = [];
-  for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-    const environ = await fs.readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '');
-    if (environ.split('\0').includes(entry)) out.push(Number(pid));
-  }
-  return out;
 }
 
 async function readAssignment(agentDir: string): Promise<{ version: number; tasks: number }> {

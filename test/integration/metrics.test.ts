@@ -1,4 +1,5 @@
 // A manager's /metrics: accepted by promtool, and the values follow the cluster (tasks, a node killed, Raft writes).
+import { killTasksOf } from '../helpers/processes.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -33,11 +34,14 @@ test('/metrics passes promtool and follows tasks, Raft writes and a node going d
       name: `metrics-${i + 1}`,
       address,
       runtime: 'process',
+      // Process tasks survive an agent's stop unless asked: none may outlive the test.
+      extraArgs: ['--remove-tasks-on-stop'],
     }),
   );
   t.after(async () => {
     await cliOk(m, ['service', 'rm', 'sleepers']).catch(() => undefined);
     for (const a of agents) await stopProc(a.proc);
+    for (const address of AGENTS) await killTasksOf(address);
     await stopProc(m.proc);
     for (const d of [m.dataDir, ...agents.map((a) => a.dataDir)])
       await fs.rm(d, { recursive: true, force: true });

@@ -45,6 +45,8 @@ async function startCluster(
       name: `usage-${host.split('.').at(-1) ?? ''}-${i + 1}`,
       address,
       runtime: 'process',
+      // The busy task must not outlive the test (process tasks survive an agent's stop).
+      extraArgs: ['--remove-tasks-on-stop'],
     }),
   );
   return { m, metrics, agents };
