@@ -242,13 +242,20 @@ async function switchWithFault(b: Board, fault: Fault, sups: SupervisorProc[]): 
     });
     await new Promise((r) => setTimeout(r, fault.delayMs));
     killQuietly(run.pid);
+    // A SIGKILLed process can still look alive for a moment; settle only on what comes after it.
+    await waitFor(() => (alive(run.pid) ? undefined : true), { what: 'the killed release gone' });
   } else {
     const exit = await waitFor(() => sup.proc.signalCode ?? undefined, {
       timeoutMs: SETTLE_MS,
       what: `the supervisor to die at ${fault.point} #${fault.nth}`,
     });
     assert.equal(exit, 'SIGKILL');
-    if (fault.powerLoss) for (const r of runs(b)) killQuietly(r.pid);
+    if (fault.powerLoss) {
+      for (const r of runs(b)) killQuietly(r.pid);
+      await waitFor(() => (runs(b).some((r) => alive(r.pid)) ? undefined : true), {
+        what: 'every release gone with the power',
+      });
+    }
     sups.push(startSupervisor(b, { monitorMs: MONITOR_MS }));
   }
   return settled(b, 'one healthy release after the fault');
