@@ -11,6 +11,7 @@ import { connectClient, type RpcClient } from '../../manager/cli/rpc-client.js';
 import { loadIdentity } from '../../manager/cli/connection.js';
 import { errorMessage, isFleetError } from '../../shared/errors.js';
 import { ProcessRuntime } from '../../agent/runtime/process/index.js';
+import { RUNTIME_ENV, runtimeMark } from '../../agent/runtime/process/liveness.js';
 import { removeStaleTemps } from '../../shared/atomic-file.js';
 import { assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
 import { taskTemplateSchema } from '../../shared/spec.js';
@@ -410,6 +411,56 @@ test(
     t.diagnostic(
       `agent killed ${killAfterMs} ms into the churn after ${scalesAtKill} scale changes; ` +
         `file at the kill: version ${atKill.version}, ${atKill.tasks} tasks`,
+    );
+  },
+);
+
+test(
+  'a task process spawned but never recorded whose task was then removed is ended when the agent starts again',
+  { timeout: 30_000, skip: process.platform !== 'linux' && 'needs /proc' },
+  async (t) => {
+    const dir = tempDir('strays');
+    const first = new ProcessRuntime({ dataDir: dir });
+    const kept: AssignedTask = {
+      id: 'kept1',
+      serviceId: 'svc',
+      serviceName: 'svc',
+      slot: 1,
+      notBefore: 0,
+      template: taskTemplateSchema.parse({ image: 'none', command: ['sleep', '600'] }),
+    };
+    await first.start(kept, { nodeId: 'n1', hostIp: '127.0.0.1' });
+    const sleeper = (env: Record<string, string>) =>
+      spawn('sleep', ['600'], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
+    // Left by an agent killed between spawn and record; its task no longer exists anywhere.
+    const stray = sleeper({ FLEET_TASK_ID: 'gone1', [RUNTIME_ENV]: runtimeMark(dir) });
+    // Another agent's task on the same board, and a process fleet never started.
+    const other = sleeper({ FLEET_TASK_ID: 'gone1', [RUNTIME_ENV]: runtimeMark(`${dir}-other`) });
+    const plain = sleeper({});
+    const strayGone = once(stray, 'exit');
+    const second = new ProcessRuntime({ dataDir: dir });
+    t.after(async () => {
+      for (const p of [stray, other, plain]) p.kill('SIGKILL');
+      for (const w of await second.list('n1').catch(() => []))
+        await second.remove(w.runtimeId).catch(() => undefined);
+      await first.close();
+      await second.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+    const live = await second.list('n1');
+    const outcome = await Promise.race([strayGone, sleep(5_000).then(() => null)]);
+    assert.ok(outcome, 'the stray process still runs after the agent started again');
+    assert.equal((outcome as [number | null, NodeJS.Signals | null])[1], 'SIGKILL');
+    assert.equal(other.exitCode ?? other.signalCode, null, "another agent's task was left alone");
+    assert.equal(
+      plain.exitCode ?? plain.signalCode,
+      null,
+      'a process fleet never started was left alone',
+    );
+    assert.deepEqual(
+      live.map((w) => [w.taskId, w.running]),
+      [['kept1', true]],
+      'the recorded task still runs',
     );
   },
 );

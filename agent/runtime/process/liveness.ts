@@ -1,5 +1,7 @@
 // Processes by pid: liveness guarded against pid reuse, signals to whole process groups, and leftovers killed.
+import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** Names a task's process in its environment, so one spawned but never recorded can be found. */
 export const TASK_ENV = 'FLEET_TASK_ID';
@@ -83,4 +85,47 @@ export async function killUnrecorded(taskId: string): Promise<void> {
     }
     if (environ.includes(marker)) signalGroup(Number(pid), 'SIGKILL');
   }
+}
+
+/** Names the runtime (by its data dir) that spawned a task's process, in the process's environment. */
+export const RUNTIME_ENV = 'FLEET_RUNTIME';
+
+/** The value of RUNTIME_ENV for the runtime keeping its records in this data dir. */
+export function runtimeMark(dataDir: string): string {
+  return createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Kills the process groups (Linux) this runtime spawned whose task nothing tracks any more: an
+ * agent killed between spawning a task and recording it, whose task was then removed while it
+ * was down, would otherwise leave that process running for good. Returns the task ids ended.
+ */
+export async function killStrays(
+  runtimeMark: string,
+  tracked: (taskId: string) => boolean,
+): Promise<string[]> {
+  if (process.platform !== 'linux') return [];
+  const mark = `${RUNTIME_ENV}=${runtimeMark}`;
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  const ended: string[] = [];
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    let vars: string[];
+    try {
+      vars = (await fs.readFile(`/proc/${pid}/environ`, 'latin1')).split('\0');
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (!vars.includes(mark)) continue;
+    const taskId = vars.find((v) => v.startsWith(`${TASK_ENV}=`))?.slice(TASK_ENV.length + 1);
+    if (taskId === undefined || tracked(taskId)) continue;
+    signalGroup(Number(pid), 'SIGKILL');
+    ended.push(taskId);
+  }
+  return ended;
 }

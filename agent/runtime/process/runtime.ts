@@ -21,7 +21,16 @@ import {
   type WorkloadUsage,
 } from '../types.js';
 import { AdoptedProcesses } from './adopted.js';
-import { killRemnants, killUnrecorded, pidAlive, procStat, signalGroup } from './liveness.js';
+import {
+  killRemnants,
+  killStrays,
+  killUnrecorded,
+  pidAlive,
+  procStat,
+  RUNTIME_ENV,
+  runtimeMark,
+  signalGroup,
+} from './liveness.js';
 import { pickPorts } from './ports.js';
 import { processUsage } from './usage.js';
 import { checkProcessOptions, spawnSettings, type SpawnSettings } from './task-options.js';
@@ -63,6 +72,9 @@ export class ProcessRuntime implements Runtime {
   /** Live processes from an earlier agent run, polled for liveness (their exit code is lost). */
   private readonly adopted: AdoptedProcesses;
   private readonly watches = new Set<Watch>();
+  /** Marks this runtime's task processes, so strays of an earlier run are found once at start. */
+  private readonly mark: string;
+  private straysChecked = false;
 
   constructor(opts: ProcessRuntimeOptions) {
     this.dataDir = opts.dataDir;
@@ -70,6 +82,7 @@ export class ProcessRuntime implements Runtime {
     this.log = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? systemClock;
     this.records = new RecordStore(path.join(opts.dataDir, 'processes'), this.log);
+    this.mark = runtimeMark(opts.dataDir);
     this.adopted = new AdoptedProcesses({
       clock: this.clock,
       logger: this.log,
@@ -95,7 +108,9 @@ export class ProcessRuntime implements Runtime {
   async list(nodeId: string): Promise<ObservedWorkload[]> {
     // Exits already seen but not yet on disk must show up in this answer.
     await this.records.settled();
-    const records = (await this.records.readAll()).filter((r) => r.nodeId === nodeId);
+    const all = await this.records.readAll();
+    if (!this.straysChecked) await this.endStrays(new Set(all.map((r) => r.taskId)));
+    const records = all.filter((r) => r.nodeId === nodeId);
     const watched = [...this.watches].some((w) => w.nodeId === nodeId);
     const out: ObservedWorkload[] = [];
     for (const rec of records) {
@@ -123,6 +138,7 @@ export class ProcessRuntime implements Runtime {
     await fs.mkdir(this.records.dir, { recursive: true });
     await fs.mkdir(this.logsDir, { recursive: true });
     const env = buildEnv(task, opts.hostIp, hostPorts);
+    env[RUNTIME_ENV] = this.mark;
     // No mount namespace here: the task reads its files by name from these directories.
     if (opts.files?.secretsDir) env.FLEET_SECRETS_DIR = opts.files.secretsDir;
     if (opts.files?.configsDir) env.FLEET_CONFIGS_DIR = opts.files.configsDir;
@@ -333,6 +349,19 @@ export class ProcessRuntime implements Runtime {
   private async afterStop(rec: ProcessRecord): Promise<void> {
     if (this.adopted.has(rec.taskId)) await this.adopted.reportExit(rec);
     else await this.records.pending(rec.taskId);
+  }
+
+  /** Once per agent run: processes of ours that no record names were spawned and never recorded. */
+  private async endStrays(recorded: Set<string>): Promise<void> {
+    this.straysChecked = true;
+    const ended = await killStrays(
+      this.mark,
+      (taskId) => recorded.has(taskId) || this.children.has(taskId),
+    );
+    for (const taskId of ended)
+      this.log.warn('ended a task process no record names (its agent died while starting it)', {
+        taskId,
+      });
   }
 
   /** A record left by an earlier attempt of the same task: kill what is left and forget it. */
