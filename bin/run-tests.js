@@ -1,11 +1,12 @@
 // Runs the compiled test files (dist/test/**/*.test.js) with Node's built-in test runner; used by `npm test`.
 // Unit and simulation files use no network addresses, so they run in parallel, one per core; the
 // integration and end-to-end files share loopback addresses and one Docker engine, so they run one
-// at a time after them. The board-image files (os: builds under qemu-user, boots under QEMU) use
+// at a time after them, except files marked with OWN_LANE_MARK (below), which use loopback addresses
+// of their own, no fixed port and no Docker engine, and run one at a time beside them. The board-image files (os: builds under qemu-user, boots under QEMU) use
 // neither, and mostly one core, so they run one at a time beside the integration and end-to-end
 // files. The last line adds up every phase.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,11 @@ if (files.length === 0) {
   );
 }
 const suiteOf = (f) => relative(testRoot, f).split(sep)[0] ?? '';
+// A file saying this line uses only its own 127.0.N.0/24 range, ports it asks the kernel for, and no
+// Docker engine: it cannot meet another file's addresses, so it may run beside them.
+const OWN_LANE_MARK = '// test-lane: own-addresses';
+const ownLane = (f) => readFileSync(f, 'utf8').includes(OWN_LANE_MARK);
+const shared = files.filter((f) => ['integration', 'e2e'].includes(suiteOf(f)));
 /** Steps run one after the other; the phases of a step run side by side. */
 const steps = [
   [
@@ -88,7 +94,12 @@ const steps = [
     {
       name: 'integration and e2e',
       concurrency: 1,
-      files: files.filter((f) => ['integration', 'e2e'].includes(suiteOf(f))),
+      files: shared.filter((f) => !ownLane(f)),
+    },
+    {
+      name: 'own addresses',
+      concurrency: 1,
+      files: shared.filter(ownLane),
     },
     {
       name: 'board image',

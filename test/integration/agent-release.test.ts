@@ -1,4 +1,5 @@
 // `fleet agent release` against real managers: a bundle pushed, listed with its sha256 and signature, kept across a restart and on every manager.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';

@@ -1,4 +1,5 @@
 // A manager's /metrics: accepted by promtool, and the values follow the cluster (tasks, a node killed, Raft writes).
+// test-lane: own-addresses
 import { killTasksOf } from '../helpers/processes.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

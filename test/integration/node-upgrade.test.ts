@@ -1,4 +1,5 @@
 // `fleet node upgrade` against a real manager and simulated agents: one node at a time, a failure that pauses, a rollback.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

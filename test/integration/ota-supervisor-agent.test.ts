@@ -1,4 +1,5 @@
 // The bundled agent under --supervise against a real manager: a new release commits once it has reconnected, a release that cannot reach a manager is left, and tasks never restart.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -89,7 +90,14 @@ test(
     const dir = tempDir('ota-agent');
     const dataDir = path.join(dir, 'agent');
     const starts = path.join(dir, 'task-starts');
-    const common = ['--data-dir', dataDir, '--advertise-addr', '127.0.0.61', '--name', 'ota-board'];
+    const common = [
+      '--data-dir',
+      dataDir,
+      '--advertise-addr',
+      '127.0.20.200',
+      '--name',
+      'ota-board',
+    ];
     const agent = [...common, '--runtime', 'process', '--manager', m.address];
     let sup = supervised(dir, [...agent, '--token', m.workerToken, '--upgrade-monitor', '30s']);
     t.after(async () => {

@@ -1,4 +1,5 @@
 // The upgrade supervisor with real processes: commit a healthy release, fall back from bad ones, survive kill -9 anywhere.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync } from 'node:fs';

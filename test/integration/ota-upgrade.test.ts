@@ -1,4 +1,5 @@
 // fleet node upgrade end to end: three supervised agents from the bundle upgrade one at a time to a pushed release without restarting tasks; a release that exits at start falls back on the board and pauses the wave.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';

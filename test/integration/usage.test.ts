@@ -1,5 +1,6 @@
 // Usage summaries end to end: process agents report a busy task and their boards to the manager, which
 // shows them in /metrics, `service ps --stats` and `node inspect`; with --stats-interval 0 nothing is sent.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
