@@ -25,9 +25,9 @@ import { waitFor } from '../helpers/wait.js';
 
 const MANAGER_HOST = '127.0.25.1';
 const NEXT = '0.9.1';
-const TRIALS = Number(process.env.FLEET_OTA_KILL_TRIALS ?? 24);
+const TRIALS = Number(process.env.FLEET_OTA_KILL_TRIALS ?? 20);
 /** Boards switched at once, each with its own fault: the real bundle starts slowly, so in batches. */
-const BATCH = 8;
+const BATCH = 10;
 const SEED = Number(process.env.FLEET_OTA_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 /**
@@ -171,6 +171,7 @@ test(
         return trial;
       });
       const names = batch.map((x) => x.board.name);
+      const began = Date.now();
       await waitFor(
         async () => {
           const nodes = await cliJson<NodeView[]>(m, ['node', 'ls']);
@@ -194,6 +195,7 @@ test(
         '60s',
         '--detach',
       ]);
+      const readyS = (Date.now() - began) / 1000;
       const staged = path.join('ota', 'releases', NEXT);
       await Promise.all(batch.map((tr) => inflict(tr, staged)));
       const ends = await waitFor(
@@ -203,6 +205,10 @@ test(
           return v.every((x) => x !== undefined) ? v : undefined;
         },
         { what: `boards ${names.join(', ')} settled`, timeoutMs: 90_000, intervalMs: 250 },
+      );
+      t.diagnostic(
+        `batch of ${batch.length}: ready in ${readyS.toFixed(1)} s, settled after the faults ` +
+          `${((Date.now() - began) / 1000 - readyS).toFixed(1)} s later`,
       );
       batch.forEach((tr, j) => {
         const version = ends[j] ?? '';
