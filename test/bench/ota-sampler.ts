@@ -1,5 +1,5 @@
 // Samples the agents' TCP connections to a manager port with ss: when each agent process was connected, and the bytes it received.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { agentPids } from '../helpers/supervised-boards.js';
 
@@ -18,6 +18,10 @@ interface Seen {
 export class ConnectionSampler {
   private readonly seen = new Map<number, Seen>();
   private running = false;
+  private baselineTaken = false;
+  /** `ss -E`: each connection as it closes, with its final counters, by local address. */
+  private events: ChildProcess | undefined;
+  private readonly closed = new Map<string, { at: number; bytesReceived: number }>();
   private loop: Promise<void> = Promise.resolve();
 
   constructor(
@@ -25,7 +29,11 @@ export class ConnectionSampler {
     private readonly dataDirs: string[],
   ) {}
 
-  start(): void {
+  /** Takes the first sample (the baseline: what connections received before it is not counted), then goes on. */
+  async start(): Promise<void> {
+    this.watchCloses();
+    await this.sample();
+    this.baselineTaken = true;
     this.running = true;
     this.loop = (async () => {
       while (this.running) {
@@ -38,14 +46,40 @@ export class ConnectionSampler {
   async stopAndWait(): Promise<void> {
     this.running = false;
     await this.loop;
+    this.events?.kill();
   }
 
-  /** Time between the old process's last open connection and the new one's first (ms). */
+  /** Samples miss what a connection receives just before it closes: ss -E reports its last figures (line-buffered, so on time). */
+  private watchCloses(): void {
+    const ss = spawn('stdbuf', ['-oL', 'ss', '-tinHE'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.events = ss;
+    let buffered = '';
+    let local: string | undefined;
+    ss.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!/^\s/.test(line)) {
+          const f = line.trim().split(/\s+/);
+          local = f[4]?.endsWith(`:${this.port}`) ? f[3] : undefined;
+          continue;
+        }
+        const bytes = /bytes_received:(\d+)/.exec(line)?.[1];
+        if (local)
+          this.closed.set(local, { at: performance.now(), bytesReceived: Number(bytes ?? 0) });
+        local = undefined;
+      }
+    });
+  }
+
+  /** Time between the close of the old process's connection (or its last sample) and the new one's first sample (ms). */
   gapMs(oldPid: number, newPid: number): number {
     const a = this.seen.get(oldPid);
     const b = this.seen.get(newPid);
     if (!a || !b) return NaN;
-    return Math.max(0, b.first - a.last);
+    const closedAt = Math.max(...[...a.bytes.keys()].map((l) => this.closed.get(l)?.at ?? a.last));
+    return Math.max(0, b.first - closedAt);
   }
 
   /** Bytes the process received on its connections to the port from the first sample to its last. */
@@ -53,7 +87,8 @@ export class ConnectionSampler {
     const s = this.seen.get(pid);
     if (!s) return NaN;
     let sum = 0;
-    for (const v of s.bytes.values()) sum += v.to - v.from;
+    for (const [local, v] of s.bytes)
+      sum += Math.max(v.to, this.closed.get(local)?.bytesReceived ?? 0) - v.from;
     return sum;
   }
 
@@ -72,7 +107,9 @@ export class ConnectionSampler {
       s.last = now;
       const b = s.bytes.get(conn.local);
       const n = conn.bytesReceived;
-      s.bytes.set(conn.local, { from: b?.from ?? n, to: Math.max(b?.to ?? 0, n) });
+      // A connection opened after the baseline counts from its start.
+      const from = b?.from ?? (this.baselineTaken ? 0 : n);
+      s.bytes.set(conn.local, { from, to: Math.max(b?.to ?? 0, n) });
       this.seen.set(conn.pid, s);
     }
   }

@@ -70,6 +70,7 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
   }));
   const sups = boards.map((b) => startSupervised(b));
   const starts = path.join(dir, 'task-starts');
+  let sampler: ConnectionSampler | undefined;
   try {
     const names = boards.map((b) => b.name);
     if (!(await poll(() => readyNodes(m, names, FLEET_VERSION), 250, 60_000)))
@@ -88,8 +89,9 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
       throw new Error('the 3 tasks did not start');
     const before = (await runningTasks(m, SERVICE)).map((x) => x.id).sort();
     const oldPids = boards.map((b) => agentPids(dataDirOf(b))[0] ?? 0);
-    const sampler = new ConnectionSampler(Number(m.address.split(':')[1]), boards.map(dataDirOf));
-    sampler.start();
+    const sampled = new ConnectionSampler(Number(m.address.split(':')[1]), boards.map(dataDirOf));
+    sampler = sampled;
+    await sampled.start();
     const t0 = performance.now();
     await cliOk(
       m,
@@ -98,7 +100,7 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
     );
     const totalS = (performance.now() - t0) / 1000;
     await poll(async () => boards.every((b) => agentPids(dataDirOf(b)).length === 1), 100, 10_000);
-    await sampler.stopAndWait();
+    await sampled.stopAndWait();
     const after = (await runningTasks(m, SERVICE)).map((x) => x.id).sort();
     const restarts =
       lines(starts).length - 3 + (JSON.stringify(after) === JSON.stringify(before) ? 0 : 1);
@@ -110,8 +112,8 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
     boards.forEach((b, i) => {
       const oldPid = oldPids[i] ?? 0;
       const newPid = agentPids(dataDirOf(b))[0] ?? 0;
-      const gap = sampler.gapMs(oldPid, newPid) / 1000;
-      const bytes = sampler.bytesReceived(oldPid);
+      const gap = sampled.gapMs(oldPid, newPid) / 1000;
+      const bytes = sampled.bytesReceived(oldPid);
       gaps.push(gap);
       ratios.push(bytes / bundleBytes);
       rows.push([
@@ -129,10 +131,10 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
       `total ${totalS.toFixed(1)} s; bundle ${bundleBytes} bytes; task starts ${lines(starts).length} (3 before)`,
     );
     console.log(
-      "(disconnection: from the old agent's last open connection to the new one's first, sampled every 50 ms)",
+      "(disconnection: from the close of the old agent's connection (ss -E) to the new one's first sample; samples every 50 ms)",
     );
     console.log(
-      '(bytes: TCP bytes the old agent received from the upgrade order until it stopped, all traffic included)',
+      '(bytes: TCP bytes the old agent received from the upgrade order until its connection closed, all traffic included)',
     );
     const okGap = gaps.every((g) => g < 5);
     const okBytes = ratios.every((r) => r <= 1.1);
@@ -147,6 +149,7 @@ async function realAgents(m: ManagerProc, dir: string, bundle: string): Promise<
     );
     return okGap && okBytes && restarts === 0;
   } finally {
+    await sampler?.stopAndWait();
     await fleetCli(m, ['service', 'rm', SERVICE]).catch(() => undefined);
     for (const pid of lines(starts).map(Number)) killQuietlyPid(pid);
     for (const [i, b] of boards.entries()) await stopBoard(b, sups[i]);
