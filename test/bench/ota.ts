@@ -32,6 +32,11 @@ const HOST = '127.0.26.1';
 const BOARDS = ['127.0.26.2', '127.0.26.3', '127.0.26.4'];
 const SIMULATED = Number(process.env.FLEET_BENCH_OTA_SIMULATED ?? 500);
 const SIM_SWITCH_MS = 1_000;
+/**
+ * Simulated agents upgraded at once. They share this one process: 500 bundles fetched at once
+ * starve their heartbeats and keepalives here, which no board would suffer.
+ */
+const SIM_PARALLELISM = Number(process.env.FLEET_BENCH_OTA_PARALLELISM ?? 50);
 const SERVICE = 'ota-bench-steady';
 const TASK = (file: string): string =>
   `require('fs').appendFileSync(${JSON.stringify(file)}, process.pid + '\\n'); setInterval(() => {}, 1000);`;
@@ -197,9 +202,13 @@ async function simulatedAgents(m: ManagerProc, bundleBytes: number): Promise<voi
         '--version',
         NEXT,
         '--parallelism',
-        '0',
+        String(SIM_PARALLELISM),
         '--monitor',
         '1s',
+        '--download-timeout',
+        '2m',
+        '--failure-action',
+        'continue',
         '--detach',
       ]);
       const done = await poll(
@@ -214,7 +223,7 @@ async function simulatedAgents(m: ManagerProc, bundleBytes: number): Promise<voi
       const bytes = agents.agents.map((a) => a.blobBytes);
       const switched = agents.agents.filter((a) => a.version === NEXT).length;
       console.log(
-        `node upgrade --all --parallelism 0 --monitor 1s (fake restart ${SIM_SWITCH_MS} ms):`,
+        `node upgrade --all --parallelism ${SIM_PARALLELISM} --monitor 1s (fake restart ${SIM_SWITCH_MS} ms):`,
       );
       printTable(
         [
