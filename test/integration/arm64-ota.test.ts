@@ -50,6 +50,7 @@ test(
       // Node.js under emulation starts in seconds, not milliseconds: room for the trial.
       monitor: '120s',
     };
+    const started = Date.now();
     const sup = startSupervised(board);
     t.after(async () => {
       await stopBoard(board, sup);
@@ -64,6 +65,7 @@ test(
       },
       { what: 'the emulated agent ready', timeoutMs: 120_000, intervalMs: 500 },
     );
+    t.diagnostic(`emulated agent ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(first.arch, 'arm64');
     assert.equal(first.agentVersion, FLEET_VERSION);
 
@@ -89,6 +91,7 @@ test(
       `// fleet-agent ${BROKEN} protocol ${PROTOCOL_VERSION}\nprocess.exit(3);\n`,
     );
     await cliOk(m, ['agent', 'release', 'push', broken]);
+    const t1 = Date.now();
     await cliOk(m, [
       'node',
       'upgrade',
@@ -115,6 +118,7 @@ test(
       },
       { what: `the board back on ${NEXT}`, timeoutMs: 120_000, intervalMs: 500 },
     );
+    t.diagnostic(`back on ${NEXT} ${((Date.now() - t1) / 1000).toFixed(1)} s after the order`);
     assert.equal(back.arch, 'arm64');
     const state = boardState(board);
     assert.equal(state.current, NEXT);
