@@ -33,7 +33,7 @@ if (options.help) {
 
 const entry = resolve(repoRoot, options.entry ?? 'agent/main.ts');
 const releaseVersion = options['release-version'] ?? packageVersion();
-if (!/^\d{1,6}\.\d{1,6}\.\d{1,6}(?:[-+][0-9A-Za-z.-]{1,64})?$/.test(releaseVersion)) {
+if (releaseVersion.length > 64 || !sourceSemver().test(releaseVersion)) {
   console.error(
     `bundle-agent: --release-version must be a version such as 1.2.3, got "${releaseVersion}"`,
   );
@@ -184,6 +184,20 @@ console.log(
 function packageVersion() {
   const pkg = JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8'));
   return String(pkg.version);
+}
+
+/**
+ * The semantic version rule of shared/ota/release.ts (SEMVER), read from its source: a bundle
+ * whose version the managers and boards would refuse is never made.
+ */
+function sourceSemver() {
+  const source = readFileSync(resolve(repoRoot, 'shared/ota/release.ts'), 'utf8');
+  const m = /^export const SEMVER =\s*\/(.+)\/;$/m.exec(source);
+  if (!m?.[1]) {
+    console.error('bundle-agent: no SEMVER in shared/ota/release.ts');
+    process.exit(1);
+  }
+  return new RegExp(m[1]);
 }
 
 /** PROTOCOL_VERSION as shared/protocol-version.ts declares it: the bundle's line must say the same. */

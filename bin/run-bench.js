@@ -17,8 +17,9 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // os-image builds a qemu-arm64 and an rpi4 board image (root, mmdebstrap, qemu-user; about 20 min)
 // and boots the first under qemu-system-aarch64. image-dist sends one big image to 10 boards with
 // their own Docker engines (root, docker-registry; a few minutes): fleet vs a registry behind the
-// same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT).
-const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack', 'os-image', 'image-dist'];
+// same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT). ota upgrades 3
+// real supervised agents and 500 simulated ones (FLEET_BENCH_OTA_SIMULATED) to a new agent release.
+const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack', 'os-image', 'image-dist', 'ota'];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 

@@ -31,6 +31,7 @@ import { retryOnConflict } from './store/conflict.js';
 import type { Store } from './store/store.js';
 import { Updater } from './updater/updater.js';
 import { Upgrader } from './upgrader/upgrader.js';
+import { raftHealth } from './upgrader/raft-health.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 import { DEFAULT_STATS_MS, UsageBook } from './observe/usage-book.js';
 
@@ -96,7 +97,9 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     dispatcher,
     new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),
     new Updater({ ...deps, logger: logger.child('updater') }, imagePresence),
-    new Upgrader({ ...deps, logger: logger.child('upgrader') }, w.id),
+    new Upgrader({ ...deps, logger: logger.child('upgrader') }, w.id, () =>
+      raftHealth(raftView(w), raft.status().conf.voters, store.appliedIndex),
+    ),
     new Scheduler({ ...deps, logger: logger.child('scheduler') }),
     new IngressPublisher({ store, broker, logger: logger.child('ingress'), clock }),
     new DiscoveryPublisher({ store, broker, logger: logger.child('discovery'), clock }),

@@ -12,6 +12,15 @@ export interface WaveInput {
   now: number;
   /** The leader's node id: among managers its own board goes last. */
   leaderId?: string;
+  /** The Raft group as the leader sees it; absent: managers are judged by their node status only. */
+  raft?: RaftHealth;
+}
+
+/** What the wave needs of the Raft group: its voters, and which are in touch and caught up. */
+export interface RaftHealth {
+  voters: readonly string[];
+  /** A voter the leader is in touch with, whose log has caught up with the leader's. */
+  healthy(nodeId: string): boolean;
 }
 
 export interface WaveStep {
@@ -75,7 +84,7 @@ function watchNode(r: RolloutRecord, n: RolloutNode, input: WaveInput, wake: Wak
     return void fail(r, n, now, `its agent fell back: ${u.reason ?? 'no reason given'}`);
   const { settings } = r;
   const deadline = (n.startedAt ?? now) + settings.downloadMs + settings.monitorMs;
-  if (rec.agentVersion === goal && rec.status === 'ready') {
+  if (rec.agentVersion === goal && rec.status === 'ready' && raftBack(n, input.raft)) {
     n.readySince ??= now;
     n.state = 'monitoring';
     if (now - n.readySince >= settings.monitorMs) {
@@ -180,7 +189,31 @@ function startNodes(r: RolloutRecord, input: WaveInput, wake: Wake): void {
   const next = pending
     .filter((n) => n.manager)
     .sort((a, b) => Number(a.nodeId === input.leaderId) - Number(b.nodeId === input.leaderId))[0];
-  if (next && othersReady(next)) startNode(r, next, input);
+  if (!next || !othersReady(next)) return;
+  const risk = quorumRisk(next, input.raft);
+  if (risk) {
+    r.message = `manager ${next.name} waits: ${risk}`;
+    return;
+  }
+  startNode(r, next, input);
+}
+
+/** A manager counts as back only once it votes again and has caught up (when Raft is known). */
+function raftBack(n: RolloutNode, raft: RaftHealth | undefined): boolean {
+  return !n.manager || !raft || !raft.voters.includes(n.nodeId) || raft.healthy(n.nodeId);
+}
+
+/** Why stopping this manager now would lose the Raft quorum, or undefined when it would not. */
+function quorumRisk(n: RolloutNode, raft: RaftHealth | undefined): string | undefined {
+  if (!raft || !raft.voters.includes(n.nodeId)) return undefined;
+  const others = raft.voters.filter((v) => v !== n.nodeId);
+  const healthy = others.filter((v) => raft.healthy(v)).length;
+  const quorum = Math.floor(raft.voters.length / 2) + 1;
+  if (healthy >= quorum) return undefined;
+  return (
+    `only ${healthy} of the other ${others.length} managers are in touch and caught up; ` +
+    `${quorum} of ${raft.voters.length} must stay up for the Raft quorum`
+  );
 }
 
 /** Asks one node for its goal; 'failed' when it cannot run that release, 'skipped' when gone. */

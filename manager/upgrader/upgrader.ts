@@ -4,7 +4,7 @@ import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { NodeRecord } from '../../shared/spec.js';
 import { Controller, type ControllerDeps } from '../leader/controller.js';
 import type { ChangeSet, Command } from '../store/commands.js';
-import { planWave } from './plan.js';
+import { planWave, type RaftHealth } from './plan.js';
 
 /** Every rollout's state is in the store, so a sweep this often only catches what no change wakes. */
 const SWEEP_MS = 5_000;
@@ -17,6 +17,8 @@ export class Upgrader extends Controller {
     deps: ControllerDeps,
     /** This manager's node id: its own board goes last among the managers. */
     private readonly selfId: string,
+    /** The Raft group now (absent in tests of the wave without managers). */
+    private readonly raft?: () => RaftHealth,
   ) {
     super(deps, SWEEP_MS);
   }
@@ -40,7 +42,14 @@ export class Upgrader extends Controller {
     const commands: Command[] = [];
     let wakeAt = Infinity;
     for (const rollout of store.upgrades()) {
-      const step = planWave(rollout, { nodes, releases, now, leaderId: this.selfId });
+      const raft = this.raft?.();
+      const step = planWave(rollout, {
+        nodes,
+        releases,
+        now,
+        leaderId: this.selfId,
+        ...(raft ? { raft } : {}),
+      });
       if (step.rollout) commands.push({ type: 'upgrade.put', upgrade: step.rollout });
       if (step.wakeAt !== null) wakeAt = Math.min(wakeAt, step.wakeAt);
     }

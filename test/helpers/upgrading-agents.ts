@@ -1,5 +1,8 @@
 // Simulated agents that follow agentRelease in their assignments: real joins, heartbeats and statuses over MQTT, a version switch or a reported fallback.
 import type { MqttClient } from 'mqtt';
+import { systemClock } from '../../shared/clock.js';
+import { BlobClient } from '../../shared/images/blob-client.js';
+import { CHUNK_BYTES } from '../../shared/images/blob-protocol.js';
 import { joinCluster } from '../../shared/join-client.js';
 import type { Identity } from '../../shared/identity.js';
 import { verifyManifest } from '../../shared/ota/release-record.js';
@@ -32,6 +35,9 @@ class SimAgent {
   private readonly tried = new Set<string>();
   private hb: NodeJS.Timeout | undefined;
   private assignmentVersion = 0;
+  private readonly blobs: BlobClient;
+  /** Payload bytes of the blob channel's answers this agent received (the bundle and the frames' headers). */
+  blobBytes = 0;
 
   constructor(
     readonly name: string,
@@ -42,12 +48,25 @@ class SimAgent {
     version: string,
   ) {
     this.version = version;
+    this.blobs = new BlobClient(
+      {
+        clientId: identity.id,
+        send: (topic, frame) => client.publishAsync(topic, frame, { qos: 1 }).then(() => undefined),
+      },
+      systemClock,
+      60_000,
+    );
   }
 
   async start(): Promise<void> {
     this.client.on('error', () => undefined);
-    this.client.on('message', (_topic, payload) => this.onAssignment(payload));
+    this.client.on('message', (topic, payload) => {
+      if (topic !== this.blobs.responseTopic) return this.onAssignment(payload);
+      this.blobBytes += payload.length;
+      this.blobs.deliver(payload);
+    });
     await this.client.subscribeAsync(topics.assignments(this.identity.id), { qos: 1 });
+    if (this.fleet.download) await this.client.subscribeAsync(this.blobs.responseTopic, { qos: 1 });
     const beat = (seq: number): void => {
       this.client.publish(
         topics.heartbeat(this.identity.id),
@@ -109,7 +128,35 @@ class SimAgent {
     this.fleet.events.push(event);
     this.upgrade = { state: 'downloading', version: rel.version, at: Date.now() };
     this.sendStatus();
-    setTimeout(() => this.finish(event), this.fleet.switchMs);
+    const fetched = this.fleet.download
+      ? this.fetch(`sha256:${manifest.sha256}`, manifest.size)
+      : Promise.resolve(undefined);
+    void fetched.then(
+      (failure) => {
+        if (failure) this.failing.set(rel.version, failure);
+        setTimeout(() => this.finish(event), this.fleet.switchMs);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Fetches the bundle over the blob channel as an agent does (chunk by chunk); a failure's reason. */
+  private async fetch(digest: string, size: number): Promise<string | undefined> {
+    try {
+      await this.blobs.chunks(digest);
+      for (let offset = 0; offset < size;) {
+        const { bytes } = await this.blobs.get(
+          digest,
+          offset,
+          Math.min(CHUNK_BYTES, size - offset),
+        );
+        if (bytes.length === 0) return `the manager sent no bytes at ${offset}`;
+        offset += bytes.length;
+      }
+      return undefined;
+    } catch (e) {
+      return `download failed: ${e instanceof Error ? e.message : String(e)}`;
+    }
   }
 
   private finish(event: UpgradeEvent): void {
@@ -133,7 +180,14 @@ export class UpgradingAgents {
   readonly events: UpgradeEvent[] = [];
   readonly agents: SimAgent[] = [];
 
-  constructor(readonly switchMs: number) {}
+  /**
+   * switchMs: how long the fake restart takes. download: fetch the release's bundle over the blob
+   * channel before switching, as a real agent does (counted in each agent's blobBytes).
+   */
+  constructor(
+    readonly switchMs: number,
+    readonly download = false,
+  ) {}
 
   agent(name: string): SimAgent {
     const a = this.agents.find((x) => x.name === name);

@@ -21,7 +21,17 @@ export const nodeListing: Listing<NodeView> = {
     { header: 'TASKS', field: 'Tasks' },
     { header: 'VERSION', field: 'AgentVersion' },
   ],
-  extraFields: ['Name', 'Protocol', 'Upgrade', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
+  extraFields: [
+    'Name',
+    'Message',
+    'Protocol',
+    'Upgrade',
+    'Runtime',
+    'OS',
+    'Labels',
+    'CPUs',
+    'Memory',
+  ],
   rows: (nodes, { noTrunc }) =>
     [...nodes]
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -30,6 +40,8 @@ export const nodeListing: Listing<NodeView> = {
         Hostname: n.name,
         Name: n.name,
         Status: capitalize(n.status),
+        // Why it is in that state: a heartbeat timeout, or an agent refused for its protocol.
+        Message: n.statusMessage,
         Availability: capitalize(n.availability),
         ManagerStatus: n.manager ? managerState(n.manager) : '',
         EngineVersion: n.engineVersion,
