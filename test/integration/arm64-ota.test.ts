@@ -1,4 +1,5 @@
 // An arm64 supervised agent under qemu-user: node upgrade moves it to a new release, and a release that exits at start falls back by itself.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';

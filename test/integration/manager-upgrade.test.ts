@@ -1,4 +1,5 @@
 // node upgrade --all over three managers that run tasks: one manager at a time, the leader's board last, the cluster answering throughout; their agents, inside the manager process, refuse the switch.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';

@@ -1,4 +1,5 @@
 // kill -9 of the real supervised agent bundle at each step of a switch, seeded: every board ends on one complete release that connects.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';

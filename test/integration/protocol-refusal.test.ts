@@ -1,4 +1,5 @@
 // An agent the manager refuses for its protocol: the reason reaches the user in node ls and node inspect, not only the manager's log.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeView } from '../../shared/api.js';
