@@ -28,6 +28,9 @@ import { wire } from './wiring.js';
 import { serveMetrics } from './observe/metrics-server.js';
 import { BlobService } from './images/blob-service.js';
 import { BlobStore } from '../shared/blobs/blob-store.js';
+import { checkDashboardToken } from '../shared/dashboard-token.js';
+import { openDashboard } from './dashboard/open.js';
+import { startDashboard } from './dashboard/start.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -57,6 +60,10 @@ export interface ManagerOptions {
   maxBandwidth?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics. */
   metricsAddr?: { host: string; port: number };
+  /** Require a bearer token (a dashboard token) for /metrics. */
+  metricsAuth?: boolean;
+  /** Serve the web dashboard at https://HOST:PORT/. */
+  dashboardAddr?: { host: string; port: number };
   /** How often agents send usage summaries with their heartbeats (default 30s; 0: never). */
   statsMs?: number;
 }
@@ -71,6 +78,8 @@ export interface StartReport {
   insecure: boolean;
   /** Where /metrics is served, when asked. */
   metricsAddress?: string;
+  /** Where the dashboard is served, when asked. */
+  dashboardAddress?: string;
 }
 
 export class Manager {
@@ -128,7 +137,10 @@ export class Manager {
       const metricsServer = opts.metricsAddr
         ? await serveMetrics(opts.metricsAddr, logger.child('metrics'))
         : undefined;
-      const { parts, metrics } = wire({
+      const dashboardServer = opts.dashboardAddr
+        ? await openDashboard(opts.dashboardAddr, { ...base, dataDir: opts.dataDir, cluster })
+        : undefined;
+      const { parts, metrics, live } = wire({
         ...base,
         blobs,
         identity,
@@ -139,9 +151,12 @@ export class Manager {
         singleManagerRestart: start === 'existing',
       });
       if (metricsServer) {
-        metricsServer.serve(metrics.registry);
+        const allow = (t: string): boolean =>
+          checkDashboardToken(t, (id) => store.dashboardToken(id), clock.now()) !== null;
+        metricsServer.serve(metrics.registry, opts.metricsAuth ? allow : undefined);
         parts.push({ stop: () => void metricsServer.close() });
       }
+      if (dashboardServer) parts.push(startDashboard(dashboardServer, { ...base, live }));
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',
@@ -152,6 +167,7 @@ export class Manager {
         adminIdentity,
         insecure: opts.insecure === true,
         ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+        ...(dashboardServer ? { dashboardAddress: dashboardServer.address } : {}),
       };
       const { broker, transport } = net;
       return new Manager(id, store, broker, raft, transport, listenAddress, report, parts);

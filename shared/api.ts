@@ -21,11 +21,17 @@ import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stack
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
+import {
+  DASHBOARD_WRITE_METHODS,
+  dashboardParams,
+  type DashboardResults,
+} from './api-dashboard.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
 export type * from './api-releases.js';
 export type * from './api-upgrades.js';
+export type * from './api-dashboard.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -115,6 +121,7 @@ export const params = {
   ...imageParams,
   ...releaseParams,
   ...upgradeParams,
+  ...dashboardParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -143,6 +150,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   ...IMAGE_WRITE_METHODS,
   ...RELEASE_WRITE_METHODS,
   ...UPGRADE_WRITE_METHODS,
+  ...DASHBOARD_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -364,7 +372,12 @@ export interface ClusterInfo {
 }
 
 export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
+  extends
+    StackResults<ServiceView, TaskView>,
+    ImageResults,
+    ReleaseResults,
+    UpgradeResults,
+    DashboardResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -22,6 +22,7 @@ import { effectOf, idsOf, type Effect } from './effects.js';
 import { KINDS, KIND_NAMES, kindSpec, type KindName, type RecordOf } from './kinds.js';
 import { Table, kindSchema, type StoredRecord } from './table.js';
 import type { StoreView } from './view.js';
+import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
 
 /**
  * Kinds newer than the first snapshot format: left out of a dump while empty, so a cluster that
@@ -33,6 +34,7 @@ const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
   'images',
   'releases',
   'upgrades',
+  'dashboardTokens',
 ]);
 
 export type { StoreView } from './view.js';
@@ -258,6 +260,12 @@ export class Store extends EventEmitter implements StoreView {
   }
   upgrades(): Iterable<RolloutRecord> {
     return this.tables.upgrades.values();
+  }
+  dashboardToken(id: string): DashboardTokenRecord | undefined {
+    return this.tables.dashboardTokens.get(id);
+  }
+  dashboardTokens(): Iterable<DashboardTokenRecord> {
+    return this.tables.dashboardTokens.values();
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);
