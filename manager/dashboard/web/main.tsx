@@ -1,0 +1,120 @@
+// The dashboard page: sign-in, then the live view of nodes, services, plots, events and logs.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, openFeed, type Me, type SeriesSample, type Snapshot } from './feed-client.js';
+import { NodesPanel } from './nodes.js';
+import { ClusterPlots, EventsPanel, LogsPanel } from './panels.js';
+import { ServicesPanel } from './services.js';
+import { ClusterState } from './state.js';
+
+function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  useEffect(() => {
+    api.me().then(setMe, () => setMe(null));
+  }, []);
+  if (me === undefined) return <p class="muted">loading…</p>;
+  if (me === null) return <SignIn done={() => void api.me().then(setMe, () => setMe(null))} />;
+  return <Live me={me} signedOut={() => setMe(null)} />;
+}
+
+function SignIn(p: { done: () => void }) {
+  const [token, setToken] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+  return (
+    <form
+      class="signin"
+      onSubmit={(e) => {
+        e.preventDefault();
+        api.signIn(token.trim()).then(p.done, (err: Error) => setProblem(err.message));
+      }}
+    >
+      <h1>fleet</h1>
+      <label>
+        Dashboard token <small>(fleet dashboard token)</small>
+        <input
+          id="token"
+          type="password"
+          autocomplete="off"
+          value={token}
+          onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit">Sign in</button>
+      {problem && <p class="error">{problem}</p>}
+    </form>
+  );
+}
+
+function Live(p: { me: Me; signedOut: () => void }) {
+  const [state] = useState(() => new ClusterState());
+  const [, setVersion] = useState(0);
+  const [connected, setConnected] = useState(false);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [following, setFollowing] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  // One draw per animation frame at most, however many diffs arrive.
+  useEffect(() => {
+    let queued = false;
+    return state.subscribe(() => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        setVersion(state.version);
+      });
+    });
+  }, [state]);
+  useEffect(
+    () =>
+      openFeed(
+        ['state', 'series'],
+        {
+          snapshot: (d) => state.applySnapshot(d as Snapshot),
+          state: (d) => state.applyDiff(d as Parameters<ClusterState['applyDiff']>[0]),
+          series: (d) => state.addSample(d as SeriesSample),
+        },
+        setConnected,
+      ),
+    [state],
+  );
+  const report = (m: string): void => {
+    setNote(m);
+    if (/sign in/.test(m)) p.signedOut();
+  };
+  return (
+    <div class="page">
+      <header class="top">
+        <h1>fleet</h1>
+        <span class={connected ? 'live' : 'offline'} id="live">
+          {connected ? 'live' : 'reconnecting…'}
+        </span>
+        <span class="who">
+          {p.me.name}
+          {p.me.readOnly && ' (read-only)'}
+        </span>
+        <button onClick={() => void api.signOut().finally(p.signedOut)}>sign out</button>
+      </header>
+      {note && (
+        <p class="note" id="note" onClick={() => setNote(null)}>
+          {note}
+        </p>
+      )}
+      <ClusterPlots state={state} />
+      <ServicesPanel state={state} readOnly={p.me.readOnly} report={report} follow={setFollowing} />
+      <NodesPanel
+        state={state}
+        readOnly={p.me.readOnly}
+        selected={selected}
+        select={setSelected}
+        report={report}
+      />
+      <div class="pair">
+        <EventsPanel available={p.me.sources.events} />
+        <LogsPanel available={p.me.sources.logs} service={following} />
+      </div>
+    </div>
+  );
+}
+
+const root = document.getElementById('app');
+if (root) render(<App />, root);
