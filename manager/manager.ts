@@ -25,12 +25,9 @@ import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
-import { serveMetrics } from './observe/metrics-server.js';
 import { BlobService } from './images/blob-service.js';
 import { BlobStore } from '../shared/blobs/blob-store.js';
-import { checkDashboardToken } from '../shared/dashboard-token.js';
-import { openDashboard } from './dashboard/open.js';
-import { startDashboard } from './dashboard/start.js';
+import { openWebListeners } from './observe/web-listeners.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -133,13 +130,7 @@ export class Manager {
         logger: logger.child('blobs'),
         maxBandwidth: opts.maxBandwidth ?? 0,
       });
-      // Listening before anything starts, so a port in use stops the start cleanly.
-      const metricsServer = opts.metricsAddr
-        ? await serveMetrics(opts.metricsAddr, logger.child('metrics'))
-        : undefined;
-      const dashboardServer = opts.dashboardAddr
-        ? await openDashboard(opts.dashboardAddr, { ...base, dataDir: opts.dataDir, cluster })
-        : undefined;
+      const web = await openWebListeners(opts, { store, clock, logger, cluster });
       const { parts, metrics, live } = wire({
         ...base,
         blobs,
@@ -150,13 +141,7 @@ export class Manager {
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
-      if (metricsServer) {
-        const allow = (t: string): boolean =>
-          checkDashboardToken(t, (id) => store.dashboardToken(id), clock.now()) !== null;
-        metricsServer.serve(metrics.registry, opts.metricsAuth ? allow : undefined);
-        parts.push({ stop: () => void metricsServer.close() });
-      }
-      if (dashboardServer) parts.push(startDashboard(dashboardServer, { ...base, live }));
+      parts.push(...web.serve(metrics, live));
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',
@@ -166,8 +151,7 @@ export class Manager {
         managerToken: cluster.managerToken,
         adminIdentity,
         insecure: opts.insecure === true,
-        ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
-        ...(dashboardServer ? { dashboardAddress: dashboardServer.address } : {}),
+        ...web.addresses,
       };
       const { broker, transport } = net;
       return new Manager(id, store, broker, raft, transport, listenAddress, report, parts);

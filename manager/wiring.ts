@@ -120,12 +120,14 @@ export interface LiveParts {
   heartbeatAge: (nodeId: string) => number | undefined;
 }
 
-/** Builds the API and the leader-only parts around the running Raft host. */
-export function wire(w: WireDeps): {
+export interface Wired {
   parts: { stop(): void }[];
   metrics: ManagerMetrics;
   live: LiveParts;
-} {
+}
+
+/** Builds the API and the leader-only parts around the running Raft host. */
+export function wire(w: WireDeps): Wired {
   const { store, broker, raft, clock, logger, dataKey } = w;
   // The dispatcher is made with the proposer the metrics time, so it is known only after.
   const made: { dispatcher?: Dispatcher; usage?: UsageBook } = {};
@@ -198,12 +200,16 @@ export function wire(w: WireDeps): {
   replicator.start();
   const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
-  const live: LiveParts = {
+  return { parts, metrics, live: liveParts(api, leadership, leaderMade) };
+}
+
+/** The leader's usage figures and heartbeat ages are shown only while this manager leads. */
+function liveParts(api: LocalApi, leadership: Leadership, made: LeaderParts): LiveParts {
+  return {
     api,
-    usage: () => (leadership.isLeader() ? usage : undefined),
-    heartbeatAge: (id) => dispatcher.heartbeatAge(id),
+    usage: () => (leadership.isLeader() ? made.usage : undefined),
+    heartbeatAge: (id) => made.dispatcher.heartbeatAge(id),
   };
-  return { parts, metrics, live };
 }
 
 /** The metrics of this manager's parts; the leader's dispatcher adds heartbeat ages. */

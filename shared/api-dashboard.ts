@@ -4,7 +4,7 @@ import { z } from 'zod';
 /** Up to ten years: a wall screen's token may be meant to last. */
 const MAX_TTL_MS = 10 * 365 * 24 * 3_600_000;
 
-export const dashboardParams = {
+export const dashParams = {
   /** Mints a token; only its hash is stored, the text is in the answer and nowhere else. */
   'dashboard.token.create': z.object({
     name: z
@@ -26,7 +26,7 @@ export const dashboardParams = {
   'dashboard.token.rm': z.object({ token: z.string().min(1).max(128) }),
 } as const;
 
-export const DASHBOARD_WRITE_METHODS = ['dashboard.token.create', 'dashboard.token.rm'] as const;
+export const DASH_WRITE_METHODS = ['dashboard.token.create', 'dashboard.token.rm'] as const;
 
 /** A token as listed: never its secret. */
 export interface DashboardTokenView {
@@ -37,7 +37,7 @@ export interface DashboardTokenView {
   expiresAt: number;
 }
 
-export interface DashboardResults {
+export interface DashResults {
   'dashboard.token.create': DashboardTokenView & { token: string };
   'dashboard.token.ls': DashboardTokenView[];
   'dashboard.token.rm': { id: string };

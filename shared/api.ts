@@ -21,11 +21,7 @@ import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stack
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
-import {
-  DASHBOARD_WRITE_METHODS,
-  dashboardParams,
-  type DashboardResults,
-} from './api-dashboard.js';
+import { DASH_WRITE_METHODS, dashParams, type DashResults } from './api-dashboard.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
@@ -121,7 +117,7 @@ export const params = {
   ...imageParams,
   ...releaseParams,
   ...upgradeParams,
-  ...dashboardParams,
+  ...dashParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -150,7 +146,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   ...IMAGE_WRITE_METHODS,
   ...RELEASE_WRITE_METHODS,
   ...UPGRADE_WRITE_METHODS,
-  ...DASHBOARD_WRITE_METHODS,
+  ...DASH_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -371,13 +367,9 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
+type MoreResults = UpgradeResults & DashResults;
 export interface Results
-  extends
-    StackResults<ServiceView, TaskView>,
-    ImageResults,
-    ReleaseResults,
-    UpgradeResults,
-    DashboardResults {
+  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -22,7 +22,6 @@ import { effectOf, idsOf, type Effect } from './effects.js';
 import { KINDS, KIND_NAMES, kindSpec, type KindName, type RecordOf } from './kinds.js';
 import { Table, kindSchema, type StoredRecord } from './table.js';
 import type { StoreView } from './view.js';
-import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
 
 /**
  * Kinds newer than the first snapshot format: left out of a dump while empty, so a cluster that
@@ -261,10 +260,10 @@ export class Store extends EventEmitter implements StoreView {
   upgrades(): Iterable<RolloutRecord> {
     return this.tables.upgrades.values();
   }
-  dashboardToken(id: string): DashboardTokenRecord | undefined {
+  dashboardToken(id: string): RecordOf<'dashboardTokens'> | undefined {
     return this.tables.dashboardTokens.get(id);
   }
-  dashboardTokens(): Iterable<DashboardTokenRecord> {
+  dashboardTokens(): Iterable<RecordOf<'dashboardTokens'>> {
     return this.tables.dashboardTokens.values();
   }
   secret(id: string): SecretRecord | undefined {
