@@ -118,7 +118,7 @@ const upgrades: KindSpec<RolloutRecord> = {
 
 // Read only when a dashboard request or a metrics scrape presents a token: no change to follow.
 const dashboardTokens: KindSpec<DashboardTokenRecord> = {
-  table: 'dashboard_tokens',
+  table: 'dashboardTokens',
   columns: [nameColumn],
   put: 'replace',
   frame: named,
