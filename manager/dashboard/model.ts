@@ -138,7 +138,8 @@ export function seriesSample(m: ModelInputs, now: number): SeriesSample {
   }
   const lags: number[] = [];
   for (const n of m.store.nodes()) {
-    if (n.status !== 'ready') continue;
+    // A manager without an agent beside it sends no heartbeats.
+    if (n.status !== 'ready' || (n.manager && !n.manager.worker)) continue;
     const age = m.heartbeatAge(n.id);
     if (age !== undefined) lags.push(age);
   }
