@@ -82,6 +82,11 @@ export async function launchChromium(t: TestContext): Promise<Browser | null> {
     t.skip(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
     return null;
   }
+  return launchChromiumFor();
+}
+
+/** Chromium for scripts outside the test runner (benchmarks): fails when there is none. */
+export function launchChromiumFor(): Promise<Browser> {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,

@@ -99,7 +99,13 @@ function NodeLine(p: {
   };
   const cls = `${n.status === 'ready' ? 'ok' : 'down'}${p.selected === n.id ? ' selected' : ''}`;
   return (
-    <tr class={cls} data-node={n.name} data-status={n.status} onClick={() => p.select(n.id)}>
+    <tr
+      class={cls}
+      data-node={n.name}
+      data-status={n.status}
+      data-avail={n.avail}
+      onClick={() => p.select(n.id)}
+    >
       <td>{n.name}</td>
       <td title={n.msg}>{n.status}</td>
       <td>{n.avail}</td>

@@ -1,0 +1,219 @@
+// Benchmark: the dashboard with 1,000 simulated nodes: first load in Chromium, snapshot size, and how fast a change reaches the page.
+import https from 'node:https';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { freePort, type ManagerProc } from '../helpers/cluster.js';
+import { launchChromiumFor, mintToken, signIn } from '../helpers/dashboard.js';
+import { connectNode, heartbeatAll, joinNodes } from '../helpers/sim-agents.js';
+import { encode, topics } from '../../shared/protocol.js';
+import {
+  adminClient,
+  goalLine,
+  percentile,
+  printTable,
+  startBenchManager,
+  stopProc,
+} from './lib.js';
+
+const HOST = '127.0.23.1';
+const NODES = Number(process.env.FLEET_BENCH_NODES ?? 1000);
+const LOADS = 5;
+const CHANGES = 10;
+const HEARTBEAT_MS = 2_000;
+const FIRST_LOAD_GOAL_MS = 1_000;
+
+async function main(): Promise<void> {
+  const dashPort = await freePort();
+  const base = `https://${HOST}:${dashPort}`;
+  const m = await startBenchManager({
+    host: HOST,
+    heartbeat: `${HEARTBEAT_MS}ms`,
+    extraArgs: ['--dashboard-addr', `${HOST}:${dashPort}`],
+  });
+  let browser: Browser | null = null;
+  let stopBeats: (() => Promise<void>) | null = null;
+  try {
+    console.log(`joining ${NODES} simulated nodes…`);
+    const ids = await joinNodes(m.address, m.workerToken, NODES, 'sim');
+    // joinNodes names node i `sim-i`: the last few are the ones changed, each unique in a filter.
+    const victims = ids
+      .slice(-CHANGES)
+      .map((v, i) => ({ ...v, name: `sim-${NODES - CHANGES + i}` }));
+    const steady = ids.slice(0, ids.length - victims.length);
+    const beats = await heartbeatAll(m.address, steady, HEARTBEAT_MS);
+    stopBeats = () => beats.stop();
+    const victimClients = await Promise.all(victims.map((v) => connectNode(m.address, v)));
+    let seq = 0;
+    const victimBeats = setInterval(() => {
+      victimClients.forEach((c, i) => {
+        const id = victims[i]?.id;
+        if (id && c.connected)
+          c.publish(topics.heartbeat(id), encode({ v: 1, seq: seq++, ts: Date.now() }), { qos: 0 });
+      });
+    }, HEARTBEAT_MS);
+    await waitAllReady(m, NODES);
+    const token = await mintToken(m, 'bench');
+    const cookie = await signIn(m, base, token);
+    const snapshotBytes = await firstSnapshotBytes(m, base, cookie);
+    browser = await launchChromiumFor();
+
+    const loads: number[] = [];
+    for (let i = 0; i < LOADS; i++) loads.push(await firstLoad(browser, base, cookie, NODES));
+    const page = await openSignedIn(browser, base, cookie, NODES);
+    const client = await adminClient(m);
+    const drains: number[] = [];
+    for (const v of victims) {
+      await filterTo(page, v.name);
+      const t0 = performance.now();
+      await client.call('node.update', { node: v.id, availability: 'drain' });
+      await page.waitForSelector(`tr[data-node="${v.name}"][data-avail="drain"]`);
+      drains.push(performance.now() - t0);
+    }
+    const downs: number[] = [];
+    for (const [i, c] of victimClients.entries()) {
+      const v = victims[i];
+      if (!v) continue;
+      await filterTo(page, v.name);
+      const t0 = performance.now();
+      c.stream.destroy();
+      await page.waitForSelector(`tr[data-node="${v.name}"][data-status="down"]`, {
+        timeout: 60_000,
+      });
+      downs.push(performance.now() - t0);
+    }
+    clearInterval(victimBeats);
+    await client.close();
+    report(snapshotBytes, loads, drains, downs);
+  } finally {
+    await browser?.close();
+    await stopBeats?.();
+    await stopProc(m.proc);
+    await fs.rm(m.dataDir, { recursive: true, force: true });
+  }
+}
+
+function report(snapshotBytes: number, loads: number[], drains: number[], downs: number[]): void {
+  const ms = (v: number): string => v.toFixed(0);
+  printTable(
+    [
+      ['measure', 'median ms', 'p90 ms', 'max ms', 'trials'],
+      ...(
+        [
+          ['first load (sign-in cookie set, cold cache)', loads],
+          ['change committed -> row updated (drain)', drains],
+          ['connection lost -> row red (node down)', downs],
+        ] as const
+      ).map(([name, v]) => [
+        name,
+        ms(percentile(v, 50)),
+        ms(percentile(v, 90)),
+        ms(Math.max(...v)),
+        String(v.length),
+      ]),
+    ],
+    'lrrrr',
+  );
+  console.log(`snapshot of ${NODES} nodes: ${(snapshotBytes / 1024).toFixed(1)} KiB`);
+  const median = percentile(loads, 50);
+  goalLine(
+    `dashboard first load <= ${FIRST_LOAD_GOAL_MS} ms with ${NODES} nodes (median ${ms(median)} ms)`,
+    median <= FIRST_LOAD_GOAL_MS,
+  );
+}
+
+/** From navigation to every node counted in the page, in a fresh browser context each time. */
+async function firstLoad(
+  browser: Browser,
+  base: string,
+  cookie: string,
+  n: number,
+): Promise<number> {
+  const ctx = await browser.createBrowserContext();
+  try {
+    const page = await ctx.newPage();
+    await setCookie(page, base, cookie);
+    const t0 = performance.now();
+    await page.goto(base);
+    await waitForCount(page, n);
+    return performance.now() - t0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function openSignedIn(
+  browser: Browser,
+  base: string,
+  cookie: string,
+  n: number,
+): Promise<Page> {
+  const page = await browser.newPage();
+  await setCookie(page, base, cookie);
+  await page.goto(base);
+  await waitForCount(page, n);
+  return page;
+}
+
+async function setCookie(page: Page, base: string, cookie: string): Promise<void> {
+  const [name = '', value = ''] = cookie.split('=');
+  await page.setCookie({
+    name,
+    value,
+    url: base,
+    secure: true,
+    httpOnly: true,
+    sameSite: 'Strict',
+  });
+}
+
+/** Waits until the node panel counts at least n nodes (the manager's own node is one more). */
+async function waitForCount(page: Page, n: number): Promise<void> {
+  await page.waitForFunction(
+    `(() => { const s = document.querySelector('#nodes h2 small'); return s && parseInt(s.textContent) >= ${n}; })()`,
+    { timeout: 30_000, polling: 'mutation' },
+  );
+}
+
+async function filterTo(page: Page, name: string): Promise<void> {
+  const box = '#nodes input[type=search]';
+  await page.$eval(box, (e) => void ((e as unknown as { value: string }).value = ''));
+  await page.type(box, name);
+  await page.waitForSelector(`tr[data-node="${name}"]`);
+}
+
+async function waitAllReady(m: ManagerProc, n: number): Promise<void> {
+  const client = await adminClient(m);
+  try {
+    for (let i = 0; i < 120; i++) {
+      const nodes = await client.call('node.ls', {});
+      if (nodes.filter((x) => x.role === 'worker' && x.status === 'ready').length >= n) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`not all ${n} nodes became ready`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Bytes of the snapshot event a browser gets first. */
+async function firstSnapshotBytes(m: ManagerProc, base: string, cookie: string): Promise<number> {
+  const ca = await fs.readFile(path.join(m.dataDir, 'dashboard-ca.pem'), 'utf8');
+  return new Promise((resolve, reject) => {
+    const req = https.get(`${base}/api/feed?topics=state`, { ca, headers: { cookie } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+        const start = text.indexOf('event: snapshot\n');
+        const end = start >= 0 ? text.indexOf('\n\n', start) : -1;
+        if (end > 0) {
+          resolve(Buffer.byteLength(text.slice(start, end)));
+          req.destroy();
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+await main();
