@@ -5,7 +5,9 @@ import path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { freePort, type ManagerProc } from '../helpers/cluster.js';
 import { launchChromiumFor, mintToken, signIn } from '../helpers/dashboard.js';
-import { connectNode, heartbeatAll, joinNodes } from '../helpers/sim-agents.js';
+import type { MqttClient } from 'mqtt';
+import type { Identity } from '../../shared/identity.js';
+import { connectNode, joinNodes } from '../helpers/sim-agents.js';
 import { encode, topics } from '../../shared/protocol.js';
 import {
   adminClient,
@@ -35,23 +37,22 @@ async function main(): Promise<void> {
   let stopBeats: (() => Promise<void>) | null = null;
   try {
     console.log(`joining ${NODES} simulated nodes…`);
+    const t0 = performance.now();
     const ids = await joinNodes(m.address, m.workerToken, NODES, 'sim');
     // joinNodes names node i `sim-i`: the last few are the ones changed, each unique in a filter.
     const victims = ids
       .slice(-CHANGES)
       .map((v, i) => ({ ...v, name: `sim-${NODES - CHANGES + i}` }));
     const steady = ids.slice(0, ids.length - victims.length);
-    const beats = await heartbeatAll(m.address, steady, HEARTBEAT_MS);
-    stopBeats = () => beats.stop();
-    const victimClients = await Promise.all(victims.map((v) => connectNode(m.address, v)));
-    let seq = 0;
-    const victimBeats = setInterval(() => {
-      victimClients.forEach((c, i) => {
-        const id = victims[i]?.id;
-        if (id && c.connected)
-          c.publish(topics.heartbeat(id), encode({ v: 1, seq: seq++, ts: Date.now() }), { qos: 0 });
-      });
-    }, HEARTBEAT_MS);
+    const steadyClients = await connectInBatches(m.address, steady);
+    const victimClients = await connectInBatches(m.address, victims);
+    console.log(`joined and connected in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    const clients = [...steadyClients, ...victimClients];
+    const beating = startBeats(clients, [...steady, ...victims]);
+    stopBeats = async () => {
+      beating.stop();
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    };
     await waitAllReady(m, NODES);
     const token = await mintToken(m, 'bench');
     const cookie = await signIn(m, base, token);
@@ -82,7 +83,6 @@ async function main(): Promise<void> {
       });
       downs.push(performance.now() - t0);
     }
-    clearInterval(victimBeats);
     await client.close();
     report(snapshotBytes, loads, drains, downs);
   } finally {
@@ -194,6 +194,33 @@ async function waitAllReady(m: ManagerProc, n: number): Promise<void> {
   } finally {
     await client.close();
   }
+}
+
+/** Connects the nodes a few at a time: a thousand TLS handshakes at once time out on a small machine. */
+async function connectInBatches(address: string, nodes: Identity[]): Promise<MqttClient[]> {
+  const out: MqttClient[] = [];
+  for (let i = 0; i < nodes.length; i += 25) {
+    const batch = await Promise.all(nodes.slice(i, i + 25).map((n) => connectNode(address, n)));
+    for (const c of batch) c.on('error', () => undefined);
+    out.push(...batch);
+  }
+  return out;
+}
+
+/** Heartbeats every connected node each period, spread over it; a destroyed connection stops. */
+function startBeats(clients: MqttClient[], nodes: Identity[]): { stop(): void } {
+  let seq = 0;
+  let i = 0;
+  const perTick = Math.max(1, Math.ceil(clients.length / (HEARTBEAT_MS / 100)));
+  const timer = setInterval(() => {
+    for (let k = 0; k < perTick; k++, i = (i + 1) % clients.length) {
+      const c = clients[i];
+      const id = nodes[i]?.id;
+      if (c?.connected && id)
+        c.publish(topics.heartbeat(id), encode({ v: 1, seq: seq++, ts: Date.now() }), { qos: 0 });
+    }
+  }, 100);
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Bytes of the snapshot event a browser gets first. */
