@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   try {
     console.log(`joining ${NODES} simulated nodes…`);
     const t0 = performance.now();
-    const ids = await joinNodes(m.address, m.workerToken, NODES, 'sim');
+    const ids = await joinNodes(m.address, m.workerToken, NODES, 'sim', 5);
     // joinNodes names node i `sim-i`: the last few are the ones changed, each unique in a filter.
     const victims = ids
       .slice(-CHANGES)
