@@ -76,6 +76,9 @@ export class LiveState {
   }
 
   private publishChanges(): void {
+    // Nobody watching: nothing to compare. A browser that connects gets a whole snapshot, and
+    // the diffs after it, taken against older rows, only repeat rows it has.
+    if (this.feed.size === 0) return;
     const nodes = this.nodes.next(nodeRows(this.inputs));
     const services = this.services.next(serviceRows(this.inputs.store));
     if (isEmptyDiff(nodes) && isEmptyDiff(services)) return;

@@ -112,17 +112,20 @@ export type FeedHandlers = {
   [topic: string]: (data: unknown) => void;
 };
 
-/** Opens the feed of `topics`; EventSource reconnects by itself and a new snapshot follows. */
+/**
+ * Opens the feed of `topics`; EventSource reconnects by itself after a network error and a new
+ * snapshot follows. A refusal (the session ended: 401) closes it for good: `onOpen(false, true)`.
+ */
 export function openFeed(
   topics: string[],
   on: FeedHandlers,
-  onOpen: (open: boolean) => void,
+  onOpen: (open: boolean, closed: boolean) => void,
 ): () => void {
   const es = new EventSource(`/api/feed?topics=${topics.map(encodeURIComponent).join(',')}`);
   for (const [topic, handle] of Object.entries(on)) {
     es.addEventListener(topic, (e) => handle(JSON.parse((e as MessageEvent<string>).data)));
   }
-  es.onopen = () => onOpen(true);
-  es.onerror = () => onOpen(false);
+  es.onopen = () => onOpen(true, false);
+  es.onerror = () => onOpen(false, es.readyState === EventSource.CLOSED);
   return () => es.close();
 }

@@ -49,6 +49,7 @@ function Live(p: { me: Me; signedOut: () => void }) {
   const [state] = useState(() => new ClusterState());
   const [, setVersion] = useState(0);
   const [connected, setConnected] = useState(false);
+  const [attempt, setAttempt] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
   const [following, setFollowing] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -73,9 +74,16 @@ function Live(p: { me: Me; signedOut: () => void }) {
           state: (d) => state.applyDiff(d as Parameters<ClusterState['applyDiff']>[0]),
           series: (d) => state.addSample(d as SeriesSample),
         },
-        setConnected,
+        (open, closed) => {
+          setConnected(open);
+          // Refused for good: signed out (revoked token, manager restarted) unless it says otherwise.
+          if (closed)
+            api
+              .me()
+              .then(() => window.setTimeout(() => setAttempt((a) => a + 1), 2_000), p.signedOut);
+        },
       ),
-    [state],
+    [state, attempt],
   );
   const report = (m: string): void => {
     setNote(m);
