@@ -12,21 +12,29 @@ export type TopicStarter = (
 interface Client {
   res: ServerResponse;
   topics: ReadonlySet<string>;
+  /** False once the session behind the stream ended (token revoked or expired). */
+  allowed: () => boolean;
 }
 
 /** Buffered bytes a browser may fall behind by before it is cut off (it reconnects and resyncs). */
 const MAX_BACKLOG_BYTES = 4 << 20;
 /** A comment line now and then keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
+/** How often open streams are checked against their sessions. */
+const AUDIT_MS = 2_000;
 
 export class Feed {
   private readonly clients = new Set<Client>();
   private readonly families = new Map<string, TopicStarter>();
   private readonly running = new Map<string, () => void>();
   private readonly keepalive: TimerHandle;
+  private readonly audit: TimerHandle;
 
   constructor(private readonly clock: Clock) {
     this.keepalive = clock.setInterval(() => this.writeAll(': keepalive\n\n'), KEEPALIVE_MS);
+    this.audit = clock.setInterval(() => {
+      for (const c of [...this.clients]) if (!c.allowed()) c.res.end();
+    }, AUDIT_MS);
   }
 
   /** Topics `prefix/<name>` are started by `start` for their first subscriber, stopped after the last. */
@@ -35,7 +43,12 @@ export class Feed {
   }
 
   /** Makes `res` an event stream of `topics`, opening with `first` (a snapshot, say). */
-  attach(res: ServerResponse, topics: string[], first: { topic: string; data: unknown }[]): void {
+  attach(
+    res: ServerResponse,
+    topics: string[],
+    first: { topic: string; data: unknown }[],
+    allowed: () => boolean,
+  ): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -43,7 +56,7 @@ export class Feed {
     });
     res.write('retry: 2000\n\n');
     for (const m of first) res.write(frame(m.topic, JSON.stringify(m.data)));
-    const client: Client = { res, topics: new Set(topics) };
+    const client: Client = { res, topics: new Set(topics), allowed };
     this.clients.add(client);
     for (const t of topics) this.startIfNeeded(t);
     res.on('close', () => this.drop(client));
@@ -65,6 +78,7 @@ export class Feed {
 
   close(): void {
     this.clock.clearInterval(this.keepalive);
+    this.clock.clearInterval(this.audit);
     for (const c of [...this.clients]) c.res.end();
     for (const stop of this.running.values()) stop();
     this.running.clear();

@@ -162,7 +162,7 @@ test('the dashboard API and /metrics refuse requests without a token, and a read
   assert.doesNotMatch(tokens, /\bops\b/);
 });
 
-test('in Chromium: sign in, see nodes and services, scale until it converges, a killed node turns red without a reload', async (t) => {
+test('in Chromium: sign in, see nodes and services, scale until it converges, a killed node turns red without a reload, revoking signs out', async (t) => {
   const browser = await launchChromium(t);
   if (!browser) return;
   t.after(() => browser.close());
@@ -230,6 +230,8 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
     },
   );
   await shot('3-node-down');
+  await cliOk(m, ['dashboard', 'token', 'rm', 'browser']);
+  await page.waitForSelector('#token', { timeout: 20_000 });
   if (process.env.FLEET_UPDATE_SCREENSHOT === '1')
     await fs.copyFile(
       path.join(shots, '3-node-down.png'),
