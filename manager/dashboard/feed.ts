@@ -1,5 +1,6 @@
 // The dashboard's live channel: Server-Sent Events with named topics, any number of browsers, slow ones dropped.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 
 /** A topic family made on demand, such as `logs/<service>`: started by its first subscriber. */
@@ -11,6 +12,8 @@ export type TopicStarter = (
 
 interface Client {
   res: ServerResponse;
+  /** Present when the browser takes gzip: a 1,000-node snapshot shrinks about tenfold. */
+  gzip: Gzip | undefined;
   topics: ReadonlySet<string>;
   /** False once the session behind the stream ended (token revoked or expired). */
   allowed: () => boolean;
@@ -33,7 +36,7 @@ export class Feed {
   constructor(private readonly clock: Clock) {
     this.keepalive = clock.setInterval(() => this.writeAll(': keepalive\n\n'), KEEPALIVE_MS);
     this.audit = clock.setInterval(() => {
-      for (const c of [...this.clients]) if (!c.allowed()) c.res.end();
+      for (const c of [...this.clients]) if (!c.allowed()) end(c);
     }, AUDIT_MS);
   }
 
@@ -44,19 +47,26 @@ export class Feed {
 
   /** Makes `res` an event stream of `topics`, opening with `first` (a snapshot, say). */
   attach(
+    req: IncomingMessage,
     res: ServerResponse,
     topics: string[],
     first: { topic: string; data: unknown }[],
     allowed: () => boolean,
   ): void {
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))
+      ? createGzip({ level: 6 })
+      : undefined;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
+      ...(gzip ? { 'content-encoding': 'gzip', vary: 'accept-encoding' } : {}),
     });
-    res.write('retry: 2000\n\n');
-    for (const m of first) res.write(frame(m.topic, JSON.stringify(m.data)));
-    const client: Client = { res, topics: new Set(topics), allowed };
+    gzip?.pipe(res);
+    gzip?.on('error', () => res.destroy());
+    const client: Client = { res, gzip, topics: new Set(topics), allowed };
+    write(client, 'retry: 2000\n\n');
+    for (const m of first) write(client, frame(m.topic, JSON.stringify(m.data)));
     this.clients.add(client);
     for (const t of topics) this.startIfNeeded(t);
     res.on('close', () => this.drop(client));
@@ -79,17 +89,17 @@ export class Feed {
   close(): void {
     this.clock.clearInterval(this.keepalive);
     this.clock.clearInterval(this.audit);
-    for (const c of [...this.clients]) c.res.end();
+    for (const c of [...this.clients]) end(c);
     for (const stop of this.running.values()) stop();
     this.running.clear();
   }
 
   private send(c: Client, text: string): void {
-    if (c.res.writableLength > MAX_BACKLOG_BYTES) {
+    if (c.res.writableLength + (c.gzip?.writableLength ?? 0) > MAX_BACKLOG_BYTES) {
       c.res.destroy();
       return;
     }
-    c.res.write(text);
+    write(c, text);
   }
 
   private writeAll(text: string): void {
@@ -118,6 +128,21 @@ export class Feed {
       stop();
     }
   }
+}
+
+/** Writes a frame and, through gzip, flushes it: each event must reach the browser now. */
+function write(c: Client, text: string): void {
+  if (!c.gzip) {
+    c.res.write(text);
+    return;
+  }
+  c.gzip.write(text);
+  c.gzip.flush(constants.Z_SYNC_FLUSH);
+}
+
+function end(c: Client): void {
+  if (c.gzip) c.gzip.end();
+  else c.res.end();
 }
 
 function frame(topic: string, json: string): string {

@@ -57,7 +57,7 @@ export async function routeApi(
     return (void json(res, 200, { name: grant.name, readOnly: grant.readOnly, sources }), true);
   }
   if (p === '/api/feed' && req.method === 'GET') {
-    openFeed(d, res, url, () => d.sessions.check(req) !== null);
+    openFeed(d, req, res, url);
     return true;
   }
   const tasks = /^\/api\/nodes\/([^/]+)\/tasks$/.exec(p);
@@ -79,7 +79,7 @@ export async function routeApi(
   return true;
 }
 
-function openFeed(d: RouteDeps, res: ServerResponse, url: URL, allowed: () => boolean): void {
+function openFeed(d: RouteDeps, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const asked = (url.searchParams.get('topics') ?? 'state,series')
     .split(',')
     .filter((t) => /^[a-z]+(\/[A-Za-z0-9_.-]{1,128})?$/.test(t))
@@ -88,7 +88,7 @@ function openFeed(d: RouteDeps, res: ServerResponse, url: URL, allowed: () => bo
   if (asked.includes('state')) first.push({ topic: 'snapshot', data: d.live.snapshot() });
   if (asked.includes('events') && d.sources.events)
     first.push({ topic: 'events', data: d.sources.events.recent(RECENT_EVENTS) });
-  d.feed.attach(res, asked, first, allowed);
+  d.feed.attach(req, res, asked, first, () => d.sessions.check(req) !== null);
 }
 
 async function runAction(

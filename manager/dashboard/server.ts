@@ -1,5 +1,6 @@
 // The dashboard's HTTPS server: the built page and its files, the API behind sign-in, security headers.
 import { readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -87,17 +88,30 @@ async function handle(
     return;
   }
   const type = url.pathname === '/' ? 'text/html; charset=utf-8' : FILES[url.pathname];
-  const body = files.get(url.pathname === '/' ? '/index.html' : url.pathname);
+  const name = url.pathname === '/' ? '/index.html' : url.pathname;
+  const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const body = files.get(gzip ? `${name}.gz` : name);
   if (!type || !body) {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;
   }
-  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+  const encoding = gzip ? { 'content-encoding': 'gzip', vary: 'accept-encoding' } : {};
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', ...encoding });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/** The built files, read once; a checkout that never built them gets a page that says how. */
+/**
+ * The built files, read once and kept plain and gzipped; a checkout that never built them gets
+ * a page that says how.
+ */
 async function loadFiles(logger: Logger): Promise<Map<string, Buffer>> {
+  const plain = await readFiles(logger);
+  const out = new Map(plain);
+  for (const [name, body] of plain) out.set(`${name}.gz`, gzipSync(body, { level: 9 }));
+  return out;
+}
+
+async function readFiles(logger: Logger): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   try {
     for (const name of Object.keys(FILES))

@@ -9,9 +9,12 @@ import type { MqttClient } from 'mqtt';
 import type { Identity } from '../../shared/identity.js';
 import { connectNode, joinNodes } from '../helpers/sim-agents.js';
 import { encode, topics } from '../../shared/protocol.js';
+import { createGunzip } from 'node:zlib';
 import {
+  CpuMeter,
   adminClient,
   goalLine,
+  sleep,
   percentile,
   printTable,
   startBenchManager,
@@ -24,6 +27,7 @@ const LOADS = 5;
 const CHANGES = 10;
 const HEARTBEAT_MS = 2_000;
 const FIRST_LOAD_GOAL_MS = 1_000;
+const CPU_WINDOW_MS = 10_000;
 
 async function main(): Promise<void> {
   const dashPort = await freePort();
@@ -56,7 +60,11 @@ async function main(): Promise<void> {
     await waitAllReady(m, NODES);
     const token = await mintToken(m, 'bench');
     const cookie = await signIn(m, base, token);
-    const snapshotBytes = await firstSnapshotBytes(m, base, cookie);
+    const sizes = {
+      plain: await firstSnapshotBytes(m, base, cookie, false),
+      gzip: await firstSnapshotBytes(m, base, cookie, true),
+    };
+    const cpuIdle = await managerCpu(m);
     browser = await launchChromiumFor();
 
     const loads: number[] = [];
@@ -84,7 +92,9 @@ async function main(): Promise<void> {
       downs.push(performance.now() - t0);
     }
     await client.close();
-    report(snapshotBytes, loads, drains, downs);
+    const cpuWatched = await managerCpu(m);
+    const heap = (await page.metrics()).JSHeapUsedSize ?? 0;
+    report({ sizes, loads, drains, downs, cpuIdle, cpuWatched, heap });
   } finally {
     await browser?.close();
     await stopBeats?.();
@@ -93,7 +103,18 @@ async function main(): Promise<void> {
   }
 }
 
-function report(snapshotBytes: number, loads: number[], drains: number[], downs: number[]): void {
+interface Figures {
+  sizes: { plain: number; gzip: number };
+  loads: number[];
+  drains: number[];
+  downs: number[];
+  cpuIdle: number;
+  cpuWatched: number;
+  heap: number;
+}
+
+function report(f: Figures): void {
+  const { loads, drains, downs } = f;
   const ms = (v: number): string => v.toFixed(0);
   printTable(
     [
@@ -114,7 +135,14 @@ function report(snapshotBytes: number, loads: number[], drains: number[], downs:
     ],
     'lrrrr',
   );
-  console.log(`snapshot of ${NODES} nodes: ${(snapshotBytes / 1024).toFixed(1)} KiB`);
+  const kib = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
+  console.log(
+    `snapshot of ${NODES} nodes: ${kib(f.sizes.plain)} plain, ${kib(f.sizes.gzip)} gzipped (${(f.sizes.plain / f.sizes.gzip).toFixed(1)}x)`,
+  );
+  console.log(
+    `manager CPU with ${NODES} nodes heartbeating: ${f.cpuIdle.toFixed(1)}% of a core with no dashboard open, ${f.cpuWatched.toFixed(1)}% with one open (${(f.cpuWatched - f.cpuIdle).toFixed(1)} points for the dashboard)`,
+  );
+  console.log(`page JS heap with ${NODES} nodes: ${(f.heap / 1024 / 1024).toFixed(1)} MiB`);
   const median = percentile(loads, 50);
   goalLine(
     `dashboard first load <= ${FIRST_LOAD_GOAL_MS} ms with ${NODES} nodes (median ${ms(median)} ms)`,
@@ -223,24 +251,40 @@ function startBeats(clients: MqttClient[], nodes: Identity[]): { stop(): void } 
   return { stop: () => clearInterval(timer) };
 }
 
-/** Bytes of the snapshot event a browser gets first. */
-async function firstSnapshotBytes(m: ManagerProc, base: string, cookie: string): Promise<number> {
+/** Bytes on the wire until the snapshot event a browser gets first is complete. */
+async function firstSnapshotBytes(
+  m: ManagerProc,
+  base: string,
+  cookie: string,
+  gzip: boolean,
+): Promise<number> {
   const ca = await fs.readFile(path.join(m.dataDir, 'dashboard-ca.pem'), 'utf8');
+  const headers = { cookie, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) };
   return new Promise((resolve, reject) => {
-    const req = https.get(`${base}/api/feed?topics=state`, { ca, headers: { cookie } }, (res) => {
+    const req = https.get(`${base}/api/feed?topics=state`, { ca, headers }, (res) => {
+      let wire = 0;
       let text = '';
-      res.on('data', (c: Buffer) => {
+      res.on('data', (c: Buffer) => (wire += c.length));
+      const body = res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+      body.on('data', (c: Buffer) => {
         text += c.toString();
         const start = text.indexOf('event: snapshot\n');
-        const end = start >= 0 ? text.indexOf('\n\n', start) : -1;
-        if (end > 0) {
-          resolve(Buffer.byteLength(text.slice(start, end)));
+        if (start >= 0 && text.indexOf('\n\n', start) > 0) {
+          resolve(wire);
           req.destroy();
         }
       });
     });
     req.on('error', reject);
   });
+}
+
+/** The manager's CPU (% of one core) over a few seconds of this. */
+async function managerCpu(m: ManagerProc): Promise<number> {
+  const meter = new CpuMeter(m.proc.pid ?? 0);
+  meter.start();
+  await sleep(CPU_WINDOW_MS);
+  return meter.read();
 }
 
 await main();
