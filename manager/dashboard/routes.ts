@@ -62,7 +62,9 @@ export async function routeApi(
   }
   const tasks = /^\/api\/nodes\/([^/]+)\/tasks$/.exec(p);
   if (tasks?.[1] && req.method === 'GET') {
-    return (void json(res, 200, taskRows(d.store, decodeURIComponent(tasks[1]))), true);
+    const id = safeDecode(tasks[1]);
+    if (id === null) return (void json(res, 400, { error: 'bad node id' }), true);
+    return (void json(res, 200, taskRows(d.store, id)), true);
   }
   if (p === '/api/actions' && req.method === 'POST') {
     if (grant.readOnly)
@@ -110,7 +112,13 @@ async function runAction(
     d.logger.info('dashboard action', { by: who, ...parsed.data });
     json(res, 200, { ok: true });
   } catch (e) {
-    const status = isFleetError(e) ? (e.code === 'not_found' ? 404 : 409) : 500;
+    const status = !isFleetError(e)
+      ? 500
+      : e.code === 'not_found'
+        ? 404
+        : e.code === 'invalid_argument'
+          ? 400
+          : 409;
     json(res, status, { error: errorMessage(e) });
   }
 }
@@ -122,18 +130,27 @@ function sameOrigin(req: IncomingMessage): boolean {
   return origin === `https://${req.headers.host ?? ''}`;
 }
 
+/** The body as JSON; undefined when it is not JSON or too large (read to the end regardless, so the answer can be sent). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(c);
+    if (size <= MAX_BODY_BYTES) chunks.push(c);
   }
+  if (size > MAX_BODY_BYTES) return undefined;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
   }
 }
 

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     const cpuIdle = await managerCpu(m);
     browser = await launchChromiumFor();
 
-    const loads: number[] = [];
+    const loads: Load[] = [];
     for (let i = 0; i < LOADS; i++) loads.push(await firstLoad(browser, base, cookie, NODES));
     const page = await openSignedIn(browser, base, cookie, NODES);
     const client = await adminClient(m);
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
 
 interface Figures {
   sizes: { plain: number; gzip: number };
-  loads: number[];
+  loads: Load[];
   drains: number[];
   downs: number[];
   cpuIdle: number;
@@ -114,7 +114,8 @@ interface Figures {
 }
 
 function report(f: Figures): void {
-  const { loads, drains, downs } = f;
+  const { drains, downs } = f;
+  const loads = f.loads.map((l) => l.total);
   const ms = (v: number): string => v.toFixed(0);
   printTable(
     [
@@ -122,6 +123,8 @@ function report(f: Figures): void {
       ...(
         [
           ['first load (sign-in cookie set, cold cache)', loads],
+          ['  of which: navigation -> script loaded', f.loads.map((l) => l.script)],
+          ['  of which: navigation -> snapshot applied', f.loads.map((l) => l.snapshot)],
           ['change committed -> row updated (drain)', drains],
           ['connection lost -> row red (node down)', downs],
         ] as const
@@ -150,13 +153,15 @@ function report(f: Figures): void {
   );
 }
 
+/** One first load: its total, and when the script and the snapshot arrived, from navigation. */
+interface Load {
+  total: number;
+  script: number;
+  snapshot: number;
+}
+
 /** From navigation to every node counted in the page, in a fresh browser context each time. */
-async function firstLoad(
-  browser: Browser,
-  base: string,
-  cookie: string,
-  n: number,
-): Promise<number> {
+async function firstLoad(browser: Browser, base: string, cookie: string, n: number): Promise<Load> {
   const ctx = await browser.createBrowserContext();
   try {
     const page = await ctx.newPage();
@@ -164,7 +169,13 @@ async function firstLoad(
     const t0 = performance.now();
     await page.goto(base);
     await waitForCount(page, n);
-    return performance.now() - t0;
+    const total = performance.now() - t0;
+    const marks = (await page.evaluate(`(() => {
+      const script = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/app.js'));
+      const snap = performance.getEntriesByName('fleet-snapshot')[0];
+      return { script: script ? script.responseEnd : 0, snapshot: snap ? snap.startTime : 0 };
+    })()`)) as { script: number; snapshot: number };
+    return { total, ...marks };
   } finally {
     await ctx.close();
   }

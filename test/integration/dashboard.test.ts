@@ -145,6 +145,22 @@ test('the dashboard API and /metrics refuse requests without a token, and a read
     body: { action: 'explode' },
   });
   assert.equal(unknown.status, 400);
+  const huge = await dashRequest(m, `${base}/api/actions`, {
+    method: 'POST',
+    headers: { ...CSRF, cookie: fullCookie },
+    body: { action: 'scale', service: 'x'.repeat(40_000), replicas: 1 },
+  });
+  assert.equal(huge.status, 400, 'an oversized body is refused with an answer');
+  const badId = await dashRequest(m, `${base}/api/nodes/%E0%A4%A/tasks`, {
+    headers: { cookie: fullCookie },
+  });
+  assert.equal(badId.status, 400);
+  const missing = await dashRequest(m, `${base}/api/actions`, {
+    method: 'POST',
+    headers: { ...CSRF, cookie: fullCookie },
+    body: { action: 'rollback', service: 'nope' },
+  });
+  assert.equal(missing.status, 404, missing.body);
   const ok = await dashRequest(m, `${base}/api/actions`, {
     method: 'POST',
     headers: { ...CSRF, cookie: fullCookie },

@@ -33,6 +33,8 @@ export class ClusterState {
     for (const n of s.nodes) this.putNode(n, now);
     for (const r of s.services) this.services.set(r.id, r);
     this.series.splice(0, this.series.length, ...s.series.slice(-SERIES_KEPT));
+    // For profiling a page load: when the first whole picture arrived.
+    performance.mark('fleet-snapshot');
     this.changed();
   }
 
