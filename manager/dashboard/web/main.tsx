@@ -8,13 +8,47 @@ import { ServicesPanel } from './services.js';
 import { ClusterState } from './state.js';
 
 function App() {
+  const [state] = useState(() => new ClusterState());
   const [me, setMe] = useState<Me | null | undefined>(undefined);
+  // Bumped by a sign-in: who we are is asked again and the feed opened again.
+  const [session, setSession] = useState(0);
+  const connected = useFeed(state, session, () => setMe(null));
   useEffect(() => {
     api.me().then(setMe, () => setMe(null));
-  }, []);
+  }, [session]);
   if (me === undefined) return <p class="muted">loading…</p>;
-  if (me === null) return <SignIn done={() => void api.me().then(setMe, () => setMe(null))} />;
-  return <Live me={me} signedOut={() => setMe(null)} />;
+  if (me === null) return <SignIn done={() => setSession((n) => n + 1)} />;
+  return <Live me={me} state={state} connected={connected} signedOut={() => setMe(null)} />;
+}
+
+/**
+ * The live feed into `state`, opened at once beside the question of who we are (one round trip
+ * less on the first load). A refusal that lasts means the session ended.
+ */
+function useFeed(state: ClusterState, session: number, signedOut: () => void): boolean {
+  const [connected, setConnected] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  useEffect(
+    () =>
+      openFeed(
+        ['state', 'series'],
+        {
+          snapshot: (d) => state.applySnapshot(d as Snapshot),
+          state: (d) => state.applyDiff(d as Parameters<ClusterState['applyDiff']>[0]),
+          series: (d) => state.addSample(d as SeriesSample),
+        },
+        (open, closed) => {
+          setConnected(open);
+          // Refused for good: signed out (revoked token, manager restarted) unless it says otherwise.
+          if (closed)
+            api
+              .me()
+              .then(() => window.setTimeout(() => setAttempt((a) => a + 1), 2_000), signedOut);
+        },
+      ),
+    [state, session, attempt],
+  );
+  return connected;
 }
 
 function SignIn(p: { done: () => void }) {
@@ -45,11 +79,9 @@ function SignIn(p: { done: () => void }) {
   );
 }
 
-function Live(p: { me: Me; signedOut: () => void }) {
-  const [state] = useState(() => new ClusterState());
+function Live(p: { me: Me; state: ClusterState; connected: boolean; signedOut: () => void }) {
+  const { state, connected } = p;
   const [, setVersion] = useState(0);
-  const [connected, setConnected] = useState(false);
-  const [attempt, setAttempt] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
   const [following, setFollowing] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -65,26 +97,6 @@ function Live(p: { me: Me; signedOut: () => void }) {
       });
     });
   }, [state]);
-  useEffect(
-    () =>
-      openFeed(
-        ['state', 'series'],
-        {
-          snapshot: (d) => state.applySnapshot(d as Snapshot),
-          state: (d) => state.applyDiff(d as Parameters<ClusterState['applyDiff']>[0]),
-          series: (d) => state.addSample(d as SeriesSample),
-        },
-        (open, closed) => {
-          setConnected(open);
-          // Refused for good: signed out (revoked token, manager restarted) unless it says otherwise.
-          if (closed)
-            api
-              .me()
-              .then(() => window.setTimeout(() => setAttempt((a) => a + 1), 2_000), p.signedOut);
-        },
-      ),
-    [state, attempt],
-  );
   const report = (m: string): void => {
     setNote(m);
     if (/sign in/.test(m)) p.signedOut();
