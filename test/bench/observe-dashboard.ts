@@ -214,10 +214,16 @@ async function waitForCount(page: Page, n: number): Promise<void> {
   );
 }
 
+/**
+ * Sets the filter box in one step, as one input event: typed key by key, a render between
+ * clearing and typing could put the old filter back first.
+ */
 async function filterTo(page: Page, name: string): Promise<void> {
-  const box = '#nodes input[type=search]';
-  await page.$eval(box, (e) => void ((e as unknown as { value: string }).value = ''));
-  await page.type(box, name);
+  await page.evaluate(`(() => {
+    const box = document.querySelector('#nodes input[type=search]');
+    box.value = ${JSON.stringify(name)};
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+  })()`);
   await page.waitForSelector(`tr[data-node="${name}"]`);
 }
 
