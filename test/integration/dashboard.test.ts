@@ -216,9 +216,12 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
   await page.evaluate('window.loadedOnce = true');
   await shot('1-signed-in');
 
-  const replicas = 'tr[data-service="web"] input.replicas';
-  await page.$eval(replicas, (e) => void ((e as unknown as { value: string }).value = ''));
-  await page.type(replicas, '3');
+  // Set in one input event: cleared and typed key by key, a render in between could leave "13".
+  await page.evaluate(`(() => {
+    const box = document.querySelector('tr[data-service="web"] input.replicas');
+    box.value = '3';
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+  })()`);
   await page.click('tr[data-service="web"] button[type=submit]');
   await page.waitForSelector('tr[data-service="web"][data-running="3"][data-desired="3"]', {
     timeout: 30_000,
