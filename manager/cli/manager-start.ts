@@ -42,6 +42,8 @@ const startCommand = (worker: WorkerLauncher) =>
     builder: startOptions,
     handler: async (argv) => {
       const listen = parseHostPort(argv.listen, 'listen');
+      if (argv['metrics-auth'] && argv['metrics-addr'] === undefined)
+        throw new UsageError('--metrics-auth protects /metrics: it needs --metrics-addr');
       const { heartbeatMs, certLifetimeMs } = startTimings(argv);
       const join = joinOption(argv.join, argv.token);
       const raftTiming = electionTiming(argv['election-timeout']);

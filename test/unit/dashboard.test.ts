@@ -22,6 +22,8 @@ import { Store } from '../../manager/store/store.js';
 import { actionCall, actionSchema } from '../../manager/dashboard/actions.js';
 import { RowTracker } from '../../manager/dashboard/diff.js';
 import { Sessions } from '../../manager/dashboard/sessions.js';
+import { parseTtl } from '../../manager/cli/dashboard.js';
+import { UsageError } from '../../manager/cli/usage.js';
 
 const SECRET = 'abcdefghijklmnopqrstuvwxyz012345';
 const record = (over: Partial<DashboardTokenRecord> = {}): DashboardTokenRecord => ({
@@ -154,4 +156,13 @@ test('actions are checked before they become API calls', () => {
     null,
   ])
     assert.equal(actionSchema.safeParse(bad).success, false, JSON.stringify(bad));
+});
+
+test('token lifetimes read as days, hours or minutes, 0 or never for none; nonsense is a usage error', () => {
+  assert.equal(parseTtl('30d'), 30 * 24 * 3_600_000);
+  assert.equal(parseTtl('12h'), 12 * 3_600_000);
+  assert.equal(parseTtl('0'), 0);
+  assert.equal(parseTtl('never'), 0);
+  for (const bad of ['', '-1d', '30s', '99999d', 'soon'])
+    assert.throws(() => parseTtl(bad), UsageError, JSON.stringify(bad));
 });
