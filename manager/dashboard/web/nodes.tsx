@@ -143,7 +143,7 @@ function NodeDetail(p: { node: NodeRow; state: ClusterState }) {
       <h3>
         {node.name} <small>{node.msg}</small>
       </h3>
-      {h.length > 0 ? (
+      {h.length > 1 ? (
         <Plot
           title={`${node.name}: CPU and temperature`}
           data={[h.map((x) => x.t), h.map((x) => x.cpu), h.map((x) => x.temp)]}
@@ -155,7 +155,11 @@ function NodeDetail(p: { node: NodeRow; state: ClusterState }) {
           rightLabel="°C"
         />
       ) : (
-        <p class="muted">no usage figures from this node yet</p>
+        <p class="muted">
+          {h.length === 0
+            ? 'no usage figures from this node yet'
+            : 'one usage summary so far: the plot starts with the next'}
+        </p>
       )}
       {problem && <p class="error">{problem}</p>}
       <table class="tasks">

@@ -6,6 +6,13 @@ import type { ClusterState } from './state.js';
 
 export function ClusterPlots(p: { state: ClusterState }) {
   const s = p.state.series;
+  // A plot of one point has no time axis to speak of.
+  if (s.length < 2)
+    return (
+      <section class="panel plots">
+        <p class="muted">plots start after two seconds</p>
+      </section>
+    );
   return (
     <section class="panel plots">
       <Plot
