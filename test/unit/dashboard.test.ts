@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { IncomingMessage } from 'node:http';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { params } from '../../shared/api.js';
 import { FakeClock } from '../../shared/clock.js';
 import { isFleetError } from '../../shared/errors.js';
@@ -21,6 +22,7 @@ import { newCluster } from '../../manager/bootstrap/cluster.js';
 import { Store } from '../../manager/store/store.js';
 import { actionCall, actionSchema } from '../../manager/dashboard/actions.js';
 import { RowTracker } from '../../manager/dashboard/diff.js';
+import { Feed } from '../../manager/dashboard/feed.js';
 import { Sessions } from '../../manager/dashboard/sessions.js';
 import { parseTtl } from '../../manager/cli/dashboard.js';
 import { UsageError } from '../../manager/cli/usage.js';
@@ -165,4 +167,62 @@ test('token lifetimes read as days, hours or minutes, 0 or never for none; nonse
   assert.equal(parseTtl('never'), 0);
   for (const bad of ['', '-1d', '30s', '99999d', 'soon'])
     assert.throws(() => parseTtl(bad), UsageError, JSON.stringify(bad));
+});
+
+/** Just enough of a ServerResponse for the feed: collects what is written, closes on end. */
+class FakeResponse extends EventEmitter {
+  text = '';
+  writableLength = 0;
+  ended = false;
+  writeHead(): this {
+    return this;
+  }
+  write(t: string): boolean {
+    this.text += t;
+    return true;
+  }
+  end(): void {
+    this.ended = true;
+    this.emit('close');
+  }
+  destroy(): void {
+    this.end();
+  }
+}
+
+test('the feed starts a log follow for its first browser, stops it after the last, and ends revoked streams', () => {
+  const clock = new FakeClock(0);
+  const feed = new Feed(clock);
+  const started: string[] = [];
+  const stopped: string[] = [];
+  feed.family('logs', (name, publish) => {
+    started.push(name);
+    publish({ line: `hello from ${name}` });
+    return () => stopped.push(name);
+  });
+  const req = { headers: {} } as unknown as IncomingMessage;
+  const attach = (topics: string[], allowed = () => true): FakeResponse => {
+    const res = new FakeResponse();
+    feed.attach(req, res as unknown as ServerResponse, topics, [], allowed);
+    return res;
+  };
+  const a = attach(['logs/web', 'events']);
+  const b = attach(['logs/web']);
+  assert.deepEqual(started, ['web'], 'one follow for both browsers');
+  assert.match(a.text, /event: logs\/web\ndata: \{"line":"hello from web"\}\n\n/);
+  feed.publish('events', [{ at: 1, kind: 'node', subject: 'pi-1', message: 'down' }]);
+  assert.match(a.text, /event: events\n/);
+  assert.doesNotMatch(b.text, /event: events/, 'only subscribers get a topic');
+  a.end();
+  assert.deepEqual(stopped, []);
+  b.end();
+  assert.deepEqual(stopped, ['web'], 'stopped after the last browser left');
+  let ok = true;
+  const c = attach(['events'], () => ok);
+  clock.advance(5_000);
+  assert.equal(c.ended, false);
+  ok = false;
+  clock.advance(5_000);
+  assert.equal(c.ended, true, 'a stream whose session ended is closed');
+  feed.close();
 });
