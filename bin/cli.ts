@@ -78,6 +78,9 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('join-token <role>', 'Print the command that joins a board to the fleet', async () =>
     listed((await import('../manager/cli/join-token.js')).joinTokenCommand),
   ),
+  entry('dashboard', 'Web dashboard access', async () =>
+    listed((await import('../manager/cli/dashboard.js')).dashboardCommand),
+  ),
   entry('context', 'Manage saved connections to fleets', async () =>
     listed((await import('../manager/cli/context.js')).contextCommand),
   ),

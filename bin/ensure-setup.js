@@ -115,3 +115,8 @@ console.log(`ensure-setup: build took ${(tscMs / 1000).toFixed(1)} s`);
 if (existsSync(join(root, 'agent', 'main.ts'))) {
   run('agent bundle', process.execPath, [join(root, 'bin', 'bundle-agent.js')]);
 }
+
+// 4. The dashboard's page, which a manager started with --dashboard-addr serves.
+if (existsSync(join(root, 'manager', 'dashboard', 'web', 'main.tsx'))) {
+  run('dashboard bundle', process.execPath, [join(root, 'bin', 'bundle-dashboard.js')]);
+}

@@ -19,7 +19,17 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // their own Docker engines (root, docker-registry; a few minutes): fleet vs a registry behind the
 // same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT). ota upgrades 3
 // real supervised agents and 500 simulated ones (FLEET_BENCH_OTA_SIMULATED) to a new agent release.
-const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack', 'os-image', 'image-dist', 'ota'];
+// observe-dashboard opens the dashboard of 1,000 simulated nodes in Chromium (Debian's chromium).
+const OPTIONAL = [
+  'ingress-forwarder',
+  'ingress',
+  'cli',
+  'stack',
+  'os-image',
+  'image-dist',
+  'ota',
+  'observe-dashboard',
+];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 

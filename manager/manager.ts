@@ -25,9 +25,9 @@ import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
-import { serveMetrics } from './observe/metrics-server.js';
 import { BlobService } from './images/blob-service.js';
 import { BlobStore } from '../shared/blobs/blob-store.js';
+import { openWebListeners } from './observe/web-listeners.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -57,6 +57,10 @@ export interface ManagerOptions {
   maxBandwidth?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics. */
   metricsAddr?: { host: string; port: number };
+  /** Require a bearer token (a dashboard token) for /metrics. */
+  metricsAuth?: boolean;
+  /** Serve the web dashboard at https://HOST:PORT/. */
+  dashboardAddr?: { host: string; port: number };
   /** How often agents send usage summaries with their heartbeats (default 30s; 0: never). */
   statsMs?: number;
 }
@@ -71,6 +75,8 @@ export interface StartReport {
   insecure: boolean;
   /** Where /metrics is served, when asked. */
   metricsAddress?: string;
+  /** Where the dashboard is served, when asked. */
+  dashboardAddress?: string;
 }
 
 export class Manager {
@@ -124,11 +130,8 @@ export class Manager {
         logger: logger.child('blobs'),
         maxBandwidth: opts.maxBandwidth ?? 0,
       });
-      // Listening before anything starts, so a port in use stops the start cleanly.
-      const metricsServer = opts.metricsAddr
-        ? await serveMetrics(opts.metricsAddr, logger.child('metrics'))
-        : undefined;
-      const { parts, metrics } = wire({
+      const web = await openWebListeners(opts, { store, clock, logger, cluster });
+      const { parts, metrics, live } = wire({
         ...base,
         blobs,
         identity,
@@ -138,10 +141,7 @@ export class Manager {
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
-      if (metricsServer) {
-        metricsServer.serve(metrics.registry);
-        parts.push({ stop: () => void metricsServer.close() });
-      }
+      parts.push(...web.serve(metrics, live));
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',
@@ -151,7 +151,7 @@ export class Manager {
         managerToken: cluster.managerToken,
         adminIdentity,
         insecure: opts.insecure === true,
-        ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+        ...web.addresses,
       };
       const { broker, transport } = net;
       return new Manager(id, store, broker, raft, transport, listenAddress, report, parts);

@@ -6,7 +6,7 @@ import type { Identity } from '../shared/identity.js';
 import type { Logger } from '../shared/log.js';
 import { serveJoins } from './api/join.js';
 import { serveRenewals } from './api/renew.js';
-import { serveRpc } from './api/rpc-server.js';
+import { serveRpc, type LocalApi } from './api/rpc-server.js';
 import type { RaftView } from './api/views.js';
 import type { Broker } from './broker/broker.js';
 import { DEFAULT_HEARTBEAT_MS, NODE_CERT_LIFETIME_MS } from './bootstrap/cluster.js';
@@ -33,7 +33,7 @@ import { Updater } from './updater/updater.js';
 import { Upgrader } from './upgrader/upgrader.js';
 import { raftHealth } from './upgrader/raft-health.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
-import { DEFAULT_STATS_MS, UsageBook } from './observe/usage-book.js';
+import { DEFAULT_STATS_MS, UsageBook, type UsageBookView } from './observe/usage-book.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -116,8 +116,21 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
   return { parts, dispatcher, ingressStats, imagePresence, usage };
 }
 
+/** What the dashboard reads besides the store: the API's methods and the leader's live figures. */
+export interface LiveParts {
+  api: LocalApi;
+  usage: () => UsageBookView | undefined;
+  heartbeatAge: (nodeId: string) => number | undefined;
+}
+
+export interface Wired {
+  parts: { stop(): void }[];
+  metrics: ManagerMetrics;
+  live: LiveParts;
+}
+
 /** Builds the API and the leader-only parts around the running Raft host. */
-export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: ManagerMetrics } {
+export function wire(w: WireDeps): Wired {
   const { store, broker, raft, clock, logger, dataKey } = w;
   // The dispatcher is made with the proposer the metrics time, so it is known only after.
   const made: { dispatcher?: Dispatcher; usage?: UsageBook } = {};
@@ -157,7 +170,7 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
       raft.changeMembership({ op: 'add-learner', id, context: encodeMemberContext(address) }),
   });
   serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
-  serveRpc({
+  const api = serveRpc({
     ...deps,
     logger: logger.child('api'),
     managerId: w.id,
@@ -190,7 +203,16 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
   replicator.start();
   const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
-  return { parts, metrics };
+  return { parts, metrics, live: liveParts(api, leadership, leaderMade) };
+}
+
+/** The leader's usage figures and heartbeat ages are shown only while this manager leads. */
+function liveParts(api: LocalApi, leadership: Leadership, made: LeaderParts): LiveParts {
+  return {
+    api,
+    usage: () => (leadership.isLeader() ? made.usage : undefined),
+    heartbeatAge: (id) => made.dispatcher.heartbeatAge(id),
+  };
 }
 
 /** The metrics of this manager's parts; the leader's dispatcher adds heartbeat ages. */

@@ -21,11 +21,13 @@ import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stack
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
+import { DASH_WRITE_METHODS, dashParams, type DashResults } from './api-dashboard.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
 export type * from './api-releases.js';
 export type * from './api-upgrades.js';
+export type * from './api-dashboard.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -115,6 +117,7 @@ export const params = {
   ...imageParams,
   ...releaseParams,
   ...upgradeParams,
+  ...dashParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -143,6 +146,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   ...IMAGE_WRITE_METHODS,
   ...RELEASE_WRITE_METHODS,
   ...UPGRADE_WRITE_METHODS,
+  ...DASH_WRITE_METHODS,
 ]);
 
 export interface NodeView {
@@ -363,8 +367,9 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
+type MoreResults = UpgradeResults & DashResults;
 export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
+  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -13,6 +13,7 @@ import type {
   SecretRecord,
 } from '../store/commands.js';
 import type { StoreView } from '../store/view.js';
+import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
 
 /** Records by id: a pending put, or null for a pending removal. */
 type Pending<T> = Map<string, T | null>;
@@ -129,6 +130,12 @@ export class OverlayView implements StoreView {
   }
   upgrades(): Iterable<RolloutRecord> {
     return this.base.upgrades();
+  }
+  dashboardToken(id: string): DashboardTokenRecord | undefined {
+    return this.base.dashboardToken(id);
+  }
+  dashboardTokens(): Iterable<DashboardTokenRecord> {
+    return this.base.dashboardTokens();
   }
   onChange(listener: (c: ChangeSet) => void): () => void {
     return this.base.onChange(listener);

@@ -63,13 +63,27 @@ export interface ClusterGate {
   writeBlocker(): FleetError | null;
 }
 
-export function serveRpc(deps: RpcDeps): void {
+/** The same methods called from inside the manager (the dashboard's actions), as the admin. */
+export interface LocalApi {
+  call<M extends Method>(method: M, input: unknown): Promise<unknown>;
+}
+
+export function serveRpc(deps: RpcDeps): LocalApi {
   const complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
   const accepted = new Set([topics.rpc(RPC_ANY), topics.rpc(deps.managerId)]);
   deps.broker.onMessage(`${PREFIX}/rpc/`, (topic, payload, principal, clientId) => {
     if (!clientId || !accepted.has(topic)) return;
     void handle(deps, payload, principal, clientId, complaints);
   });
+  return {
+    call: async (method, input) => {
+      const parsed = params[method].safeParse(input);
+      if (!parsed.success) throw new FleetError('invalid_argument', `bad parameters for ${method}`);
+      if (WRITE_METHODS.has(method)) return write(deps, method, parsed.data, undefined);
+      await readFence(deps, false);
+      return runHandler(deps, method, parsed.data).result;
+    },
+  };
 }
 
 async function handle(

@@ -42,6 +42,8 @@ const startCommand = (worker: WorkerLauncher) =>
     builder: startOptions,
     handler: async (argv) => {
       const listen = parseHostPort(argv.listen, 'listen');
+      if (argv['metrics-auth'] && argv['metrics-addr'] === undefined)
+        throw new UsageError('--metrics-auth protects /metrics: it needs --metrics-addr');
       const { heartbeatMs, certLifetimeMs } = startTimings(argv);
       const join = joinOption(argv.join, argv.token);
       const raftTiming = electionTiming(argv['election-timeout']);
@@ -71,6 +73,10 @@ const startCommand = (worker: WorkerLauncher) =>
         statsMs: statsInterval(argv['stats-interval']),
         ...(argv['metrics-addr'] !== undefined
           ? { metricsAddr: parseHostPort(argv['metrics-addr'], 'metrics-addr') }
+          : {}),
+        metricsAuth: argv['metrics-auth'],
+        ...(argv['dashboard-addr'] !== undefined
+          ? { dashboardAddr: parseHostPort(argv['dashboard-addr'], 'dashboard-addr') }
           : {}),
         ...(argv['max-bandwidth'] !== undefined
           ? { maxBandwidth: bandwidthOption(argv['max-bandwidth']) }
@@ -164,6 +170,16 @@ function startOptions(y: Argv) {
     .option('metrics-addr', {
       type: 'string',
       describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)',
+    })
+    .option('metrics-auth', {
+      type: 'boolean',
+      default: false,
+      describe: '/metrics answers only requests with a bearer token (fleet dashboard token)',
+    })
+    .option('dashboard-addr', {
+      type: 'string',
+      describe:
+        'serve the web dashboard at https://HOST:PORT/ (sign in with fleet dashboard token)',
     })
     .option('stats-interval', {
       type: 'string',
@@ -295,6 +311,7 @@ function printStarted(id: string, r: StartReport): void {
   out.write(`Manager join token: ${r.managerToken}\n`);
   out.write(`Admin identity:     ${r.adminIdentity}\n`);
   if (r.metricsAddress) out.write(`Metrics:            http://${r.metricsAddress}/metrics\n`);
+  if (r.dashboardAddress) out.write(`Dashboard:          https://${r.dashboardAddress}/\n`);
   out.write(
     `Point the CLI at it: export FLEET_HOST=${r.address} FLEET_IDENTITY=${r.adminIdentity}\n`,
   );

@@ -35,6 +35,10 @@ export const upCommand = defineCommand({
         describe:
           "the Docker engine the agents use, as the agent's --docker-host takes it (default: DOCKER_HOST, else the local socket)",
       })
+      .option('dashboard-port', {
+        type: 'number',
+        describe: 'serve the web dashboard at https://127.0.0.1:PORT/ (e.g. 8443)',
+      })
       .option('context', {
         type: 'string',
         default: 'local',
@@ -55,6 +59,7 @@ export const upCommand = defineCommand({
       // TLS unless asked otherwise: every process of the local cluster gets the same flag.
       insecure: argv.insecure ? ['--insecure'] : [],
       dockerHost: argv['docker-host'] !== undefined ? ['--docker-host', argv['docker-host']] : [],
+      dashboard: dashboardArgs(argv['dashboard-port']),
     };
     const cluster = await startCluster(plan);
     const identity = path.join(dir, 'manager', 'admin-identity.json');
@@ -80,6 +85,15 @@ interface ClusterPlan {
   insecure: string[];
   /** ['--docker-host', value] or nothing (the agents then read DOCKER_HOST), passed to every agent. */
   dockerHost: string[];
+  /** ['--dashboard-addr', 127.0.0.1:PORT] or nothing, passed to the manager. */
+  dashboard: string[];
+}
+
+function dashboardArgs(port: number | undefined): string[] {
+  if (port === undefined) return [];
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError('--dashboard-port must be a port number from 1 to 65535');
+  return ['--dashboard-addr', `127.0.0.1:${port}`];
 }
 
 interface Child {
@@ -101,6 +115,7 @@ async function startCluster(plan: ClusterPlan): Promise<{ stop: () => Promise<vo
       // The N agents are the workers asked for; the manager on 127.0.0.1 stays a pure manager.
       '--no-worker',
       ...insecure,
+      ...plan.dashboard,
     ],
     path.join(dir, 'logs', 'manager.log'),
   );
@@ -186,6 +201,8 @@ function printWelcome(plan: ClusterPlan, identity: string, context: string): voi
       ? `  ${fleet} service create --name web --replicas 3 --publish 8080:80 nginx:alpine\n`
       : `  ${fleet} service create --name hello --replicas 3 busybox sh -c 'while true; do date; sleep 5; done'\n`,
   );
+  const dash = plan.dashboard[1];
+  if (dash) out.write(`\nDashboard: https://${dash}/ (sign in with: ${fleet} dashboard token)\n`);
   if (fleet !== 'fleet') out.write(`(run npm link once to type fleet instead of ${fleet})\n`);
   out.write(`\nLogs are in ${path.join(dir, 'logs')}. Press Ctrl-C to stop everything.\n`);
 }

@@ -8,8 +8,11 @@ import type { Logger } from '../../shared/log.js';
 export interface MetricsServer {
   /** HOST:PORT it listens on (the port the system chose when asked for 0). */
   address: string;
-  /** Starts answering with this registry; until then /metrics answers 503. */
-  serve(registry: Registry): void;
+  /**
+   * Starts answering with this registry; until then /metrics answers 503. With `allow`, a
+   * scrape must carry `Authorization: Bearer TOKEN` that it accepts (else 401).
+   */
+  serve(registry: Registry, allow?: (token: string) => boolean): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +21,7 @@ export async function serveMetrics(
   logger: Logger,
 ): Promise<MetricsServer> {
   let registry: Registry | undefined;
+  let allow: ((token: string) => boolean) | undefined;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://metrics');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -26,6 +30,13 @@ export async function serveMetrics(
     }
     if (url.pathname !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+      return;
+    }
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (allow && !(token !== undefined && allow(token))) {
+      res
+        .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
+        .end('a bearer token is needed (fleet dashboard token)\n');
       return;
     }
     if (!registry) {
@@ -58,8 +69,9 @@ export async function serveMetrics(
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   return {
     address: `${host}:${a.port}`,
-    serve: (r) => {
+    serve: (r, a) => {
       registry = r;
+      allow = a;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

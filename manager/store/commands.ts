@@ -5,6 +5,7 @@ import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
+import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
 
 export interface ClusterRecord {
   id: string;
@@ -66,7 +67,9 @@ export type Command =
   | { type: 'release.put'; release: ReleaseRecord }
   | { type: 'release.remove'; id: string }
   | { type: 'upgrade.put'; upgrade: RolloutRecord }
-  | { type: 'upgrade.remove'; id: string };
+  | { type: 'upgrade.remove'; id: string }
+  | { type: 'dashboardToken.put'; token: DashboardTokenRecord }
+  | { type: 'dashboardToken.remove'; id: string };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {

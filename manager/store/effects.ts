@@ -60,6 +60,10 @@ export function effectOf(c: Command): Effect {
       return { kind: 'stacks', put: [c.stack] };
     case 'stack.remove':
       return { kind: 'stacks', remove: [c.id] };
+    case 'dashboardToken.put':
+      return { kind: 'dashboardTokens', put: [c.token] };
+    case 'dashboardToken.remove':
+      return { kind: 'dashboardTokens', remove: [c.id] };
     default:
       return assertNever(c);
   }

@@ -33,6 +33,7 @@ const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
   'images',
   'releases',
   'upgrades',
+  'dashboardTokens',
 ]);
 
 export type { StoreView } from './view.js';
@@ -258,6 +259,12 @@ export class Store extends EventEmitter implements StoreView {
   }
   upgrades(): Iterable<RolloutRecord> {
     return this.tables.upgrades.values();
+  }
+  dashboardToken(id: string): RecordOf<'dashboardTokens'> | undefined {
+    return this.tables.dashboardTokens.get(id);
+  }
+  dashboardTokens(): Iterable<RecordOf<'dashboardTokens'>> {
+    return this.tables.dashboardTokens.values();
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

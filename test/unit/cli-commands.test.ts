@@ -49,6 +49,7 @@ test('each command group of fleet, run bare, exits 2 naming its subcommands', as
     os: 'fleet os needs a subcommand: build, configure, inspect or flash',
     image: 'fleet image needs a subcommand: push, ls, inspect or rm',
     agent: 'fleet agent needs a subcommand: start or release',
+    dashboard: 'fleet dashboard needs a subcommand: token',
   };
   for (const [group, message] of Object.entries(expected)) {
     const r = await runMain([group]);
@@ -82,6 +83,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'secret',
     'config',
     'join-token',
+    'dashboard',
     'context',
     'completion',
   ]);
