@@ -86,11 +86,11 @@ export function nodeLinkTiming(n: NodeLinkFields, clusterHeartbeatMs: number): L
   return linkTiming(effectiveProfile(n), clusterHeartbeatMs, n.keepaliveS ?? METERED_KEEPALIVE_S);
 }
 
-/** How `node ls` and `node inspect` show a node's link. */
+/** How `node ls` and `node inspect` show a node's link (absent from managers that predate it). */
 export interface NodeLinkView {
-  profile: LinkProfile;
+  profile?: LinkProfile;
   /** The silence after which the manager marks it down: "~6 s", "~31 min (metered)". */
-  detection: string;
+  detection?: string;
 }
 
 /** "~6 s", "~31 min (metered)": the down detection `node ls` shows. */
@@ -123,4 +123,30 @@ export function agentKeepaliveS(
   ownProfile: LinkProfile | undefined,
 ): number {
   return link?.keepaliveS ?? (ownProfile === 'metered' ? METERED_KEEPALIVE_S : DEFAULT_KEEPALIVE_S);
+}
+
+export function nodeLinkView(n: NodeLinkFields, clusterHeartbeatMs: number): NodeLinkView {
+  const t = nodeLinkTiming(n, clusterHeartbeatMs);
+  return { profile: t.profile, detection: describeDetection(t) };
+}
+
+/** The fields `node.update` takes for the link: a profile to impose, or a metered keepalive. */
+export const nodeLinkUpdateShape = {
+  /** 'auto' drops the manager's word: the profile the agent announced applies again. */
+  profile: z.enum([...LINK_PROFILES, 'auto']).optional(),
+  /** Seconds; 0 returns to the default (20 min). */
+  keepaliveS: z.number().int().min(0).max(MAX_KEEPALIVE_S).optional(),
+};
+
+/** The node record after `node update --profile/--keepalive`. */
+export function withLinkUpdate<N extends NodeLinkFields>(
+  n: N,
+  p: { profile?: LinkProfile | 'auto' | undefined; keepaliveS?: number | undefined },
+): N {
+  const next = { ...n };
+  if (p.profile === 'auto') delete next.profile;
+  else if (p.profile !== undefined) next.profile = p.profile;
+  if (p.keepaliveS === 0) delete next.keepaliveS;
+  else if (p.keepaliveS !== undefined) next.keepaliveS = p.keepaliveS;
+  return next;
 }

@@ -20,8 +20,19 @@ export const nodeListing: Listing<NodeView> = {
     { header: 'ARCH', field: 'Arch' },
     { header: 'TASKS', field: 'Tasks' },
     { header: 'VERSION', field: 'AgentVersion' },
+    { header: 'DETECTION', field: 'Detection' },
   ],
-  extraFields: ['Name', 'Protocol', 'Upgrade', 'Runtime', 'OS', 'Labels', 'CPUs', 'Memory'],
+  extraFields: [
+    'Profile',
+    'Name',
+    'Protocol',
+    'Upgrade',
+    'Runtime',
+    'OS',
+    'Labels',
+    'CPUs',
+    'Memory',
+  ],
   rows: (nodes, { noTrunc }) =>
     [...nodes]
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -34,6 +45,9 @@ export const nodeListing: Listing<NodeView> = {
         ManagerStatus: n.manager ? managerState(n.manager) : '',
         EngineVersion: n.engineVersion,
         AgentVersion: n.agentVersion,
+        // How soon the manager notices the board is gone: slower on metered links.
+        Detection: n.detection ?? '',
+        Profile: n.profile ?? '',
         Protocol: n.protocolVersion === null ? '' : String(n.protocolVersion),
         // Its state in the newest agent upgrade that names it, and the version asked for.
         Upgrade: n.upgrade?.state ? `${n.upgrade.state} ${n.upgrade.target ?? ''}`.trim() : '',
