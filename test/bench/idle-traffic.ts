@@ -1,57 +1,58 @@
 // Benchmark: bytes an idle agent with 5 tasks costs per day (default and metered profiles), TLS and TCP/IP headers included.
 import { promises as fs } from 'node:fs';
-import { startCountingLink, type CountingLink, type LinkCounts } from '../helpers/counting-link.js';
+import { startCountingLink, type CountingLink } from '../helpers/counting-link.js';
+import type { ManagerProc } from '../helpers/cluster.js';
+import type { RpcClient } from '../../manager/cli/rpc-client.js';
 import type { BenchAgent } from './lib.js';
 import {
   adminClient,
   fleetCli,
-  goalLine,
   onInterrupt,
   poll,
-  printTable,
   sleep,
   startBenchAgent,
   startBenchManager,
   stopProc,
 } from './lib.js';
+import { printKinds, report, type Measured } from './idle-traffic-report.js';
 
 const TASKS = 5;
-const DAY_S = 86_400;
-const MONTH_DAYS = 30;
-/** IPv4 (20) + TCP (20) + the timestamp option Linux puts on every segment (12). */
-const HEADER_BYTES = 52;
-const GOAL_DEFAULT_PER_DAY = 2 * 1024 * 1024;
-const GOAL_METERED_PER_MONTH = 1024 * 1024;
 /** Statuses of the tasks starting settle before the window opens. */
 const SETTLE_MS = 20_000;
 
-const argMinutes = /^--minutes=(.+)$/.exec(
-  process.argv.find((a) => a.startsWith('--minutes=')) ?? '',
-);
-const MINUTES = Number(argMinutes?.[1] ?? process.env.FLEET_BENCH_IDLE_MINUTES ?? 10);
+const argOf = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+/** --minutes=N or FLEET_BENCH_IDLE_MINUTES: the window (10 by default). */
+const MINUTES = Number(argOf('minutes') ?? process.env.FLEET_BENCH_IDLE_MINUTES ?? 10);
+/** The metered agent's keepalive during the run, so the window holds many periods (scaled after). */
+const RUN_KEEPALIVE_S = Number(process.env.FLEET_BENCH_IDLE_KEEPALIVE_S ?? 30);
 /** FLEET_BENCH_IDLE_PLAIN=1: plain MQTT (no TLS), to decode where the bytes go. */
 const PLAIN = process.env.FLEET_BENCH_IDLE_PLAIN === '1';
-const PROFILES = (process.env.FLEET_BENCH_IDLE_PROFILES ?? 'default,metered').split(',');
+const PROFILES = (process.env.FLEET_BENCH_IDLE_PROFILES ?? 'default,metered')
+  .split(',')
+  .filter((p): p is 'default' | 'metered' => p === 'default' || p === 'metered');
 
 interface Subject {
-  profile: string;
+  profile: 'default' | 'metered';
   link: CountingLink;
   agent: BenchAgent;
   nodeId: string;
-  start?: LinkCounts;
-  end?: LinkCounts;
 }
 
 async function main(): Promise<void> {
   if (!(MINUTES > 0)) throw new Error('--minutes must be a positive number');
+  if (!(RUN_KEEPALIVE_S >= 1)) throw new Error('FLEET_BENCH_IDLE_KEEPALIVE_S must be >= 1');
   console.log(
     `idle-traffic: one idle agent with ${TASKS} process tasks per profile (${PROFILES.join(', ')}), ` +
-      `${MINUTES} min window, ${PLAIN ? 'plain MQTT (decoded)' : 'TLS'}, counted by a relay`,
+      `${MINUTES} min window, ${PLAIN ? 'plain MQTT (decoded)' : 'TLS'}, counted by a relay; ` +
+      `metered runs with a ${RUN_KEEPALIVE_S} s keepalive`,
   );
-  const extra = PLAIN ? ['--insecure'] : [];
   // The admin client and the CLI follow the manager into plain TCP.
   if (PLAIN) process.env.FLEET_INSECURE = '1';
-  const m = await startBenchManager({ host: '127.0.27.1', extraArgs: extra });
+  const m = await startBenchManager({
+    host: '127.0.27.1',
+    extraArgs: PLAIN ? ['--insecure'] : [],
+  });
   const client = await adminClient(m).catch(async (e: unknown) => {
     await stopProc(m.proc);
     throw e;
@@ -69,154 +70,92 @@ async function main(): Promise<void> {
   };
   const forget = onInterrupt(teardown);
   try {
-    for (const [i, profile] of PROFILES.entries()) {
-      const link = await startCountingLink(`127.0.27.${11 + i}`, m.address, { parseMqtt: PLAIN });
-      const agent = startBenchAgent(
-        { ...m, address: link.address },
-        {
-          name: `idle-${profile}`,
-          address: `127.0.27.${21 + i}`,
-          runtime: 'process',
-          extraArgs: [
-            '--remove-tasks-on-stop',
-            ...(profile === 'default' ? [] : ['--profile', profile]),
-            ...extra,
-          ],
-        },
-      );
-      subjects.push({ profile, link, agent, nodeId: '' });
-    }
-    for (const s of subjects) {
-      const node = await poll(
-        async () =>
-          (await client.call('node.ls', {})).find(
-            (n) => n.name === `idle-${s.profile}` && n.status === 'ready',
-          ),
-        200,
-        30_000,
-      );
-      if (!node) throw new Error(`agent ${s.profile} never became ready (log: ${s.agent.log})`);
-      s.nodeId = node.id;
-      const args = ['service', 'create', '--detach', '--name', `idle-${s.profile}`];
-      args.push('--replicas', String(TASKS), '--constraint', `node.id==${node.id}`);
-      const made = await fleetCli(m, [...args, 'none', 'sleep', '86400']);
-      if (made.code !== 0) throw new Error(`service create failed: ${made.stderr.trim()}`);
-    }
-    const running = await poll(
-      async () => {
-        const ls = await client.call('service.ls', {});
-        return subjects.every(
-          (s) => (ls.find((x) => x.name === `idle-${s.profile}`)?.replicas.running ?? 0) >= TASKS,
-        );
-      },
-      200,
-      60_000,
-    );
-    if (!running) throw new Error('the tasks never all ran');
+    for (const [i, profile] of PROFILES.entries()) subjects.push(await startSubject(m, profile, i));
+    await startTasks(m, client, subjects);
     await sleep(SETTLE_MS);
-    for (const s of subjects) s.start = s.link.counts();
-    const t0 = performance.now();
-    const windowMs = MINUTES * 60_000;
-    // The relay reads segment counts from ss: refresh them now and then, in case of a reconnect.
-    while (performance.now() - t0 < windowMs) {
-      await sleep(Math.min(10_000, windowMs - (performance.now() - t0)));
-      for (const s of subjects) s.link.counts();
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    for (const s of subjects) s.end = s.link.counts();
-    const nodes = await client.call('node.ls', {});
-    report(subjects, seconds, (id) => nodes.find((n) => n.id === id));
+    report(await measure(subjects));
   } finally {
     await teardown();
     forget();
   }
 }
 
-function report(
-  subjects: Subject[],
-  seconds: number,
-  node: (id: string) => { status: string; detection?: string } | undefined,
-): void {
-  const rows: string[][] = [
-    [
-      'profile',
-      'up B',
-      'down B',
-      'segments',
-      'wire B',
-      'per day',
-      'per month',
-      'detection',
-      'reconnects',
-    ],
-  ];
-  const perDay = new Map<string, number>();
-  for (const s of subjects) {
-    if (!s.start || !s.end) continue;
-    const up = s.end.up.bytes - s.start.up.bytes;
-    const down = s.end.down.bytes - s.start.down.bytes;
-    const reads = s.end.up.reads + s.end.down.reads - s.start.up.reads - s.start.down.reads;
-    // Without ss: each read taken as one segment answered by one pure ACK.
-    const segs =
-      s.end.segments !== null && s.start.segments !== null
-        ? s.end.segments - s.start.segments
-        : reads * 2;
-    const wire = up + down + segs * HEADER_BYTES;
-    const day = (wire / seconds) * DAY_S;
-    perDay.set(s.profile, day);
-    const n = node(s.nodeId);
-    rows.push([
-      s.profile,
-      String(up),
-      String(down),
-      String(segs),
-      String(wire),
-      kib(day),
-      kib(day * MONTH_DAYS),
-      n?.detection ?? 'n/a',
-      String(s.end.accepted - 1),
-    ]);
-  }
-  console.log('');
-  printTable(rows, 'lrrrrrrll');
-  console.log(
-    `\nwire B = TLS bytes both ways + ${HEADER_BYTES} B of IPv4+TCP headers per segment (segments as ` +
-      `the kernel counted them on the relay's socket, pure ACKs included); scaled from ${seconds.toFixed(0)} s ` +
-      `to a day (${MONTH_DAYS}-day month).`,
+async function startSubject(
+  m: ManagerProc,
+  profile: 'default' | 'metered',
+  i: number,
+): Promise<Subject> {
+  const link = await startCountingLink(`127.0.27.${11 + i}`, m.address, { parseMqtt: PLAIN });
+  const agent = startBenchAgent(
+    { ...m, address: link.address },
+    {
+      name: `idle-${profile}`,
+      address: `127.0.27.${21 + i}`,
+      runtime: 'process',
+      extraArgs: ['--remove-tasks-on-stop', '--profile', profile, ...(PLAIN ? ['--insecure'] : [])],
+    },
   );
-  if (PLAIN) printKinds(subjects);
-  const d = perDay.get('default');
-  if (d !== undefined) {
-    goalLine(`default profile <= 2 MB per day (measured ${kib(d)})`, d <= GOAL_DEFAULT_PER_DAY);
-  }
-  const me = perDay.get('metered');
-  if (me !== undefined) {
-    goalLine(
-      `metered profile <= 1 MB per month (measured ${kib(me * MONTH_DAYS)})`,
-      me * MONTH_DAYS <= GOAL_METERED_PER_MONTH,
-    );
-  }
+  return { profile, link, agent, nodeId: '' };
 }
 
-/** Where the bytes went, by MQTT packet kind and topic (plain runs only). */
-function printKinds(subjects: Subject[]): void {
+/** Waits for each agent, gives the metered one the run's keepalive, and starts 5 tasks on each. */
+async function startTasks(m: ManagerProc, client: RpcClient, subjects: Subject[]): Promise<void> {
   for (const s of subjects) {
-    if (!s.start || !s.end) continue;
-    const rows: string[][] = [['packet', 'count', 'MQTT bytes']];
-    for (const [k, v] of s.end.kinds) {
-      const before = s.start.kinds.get(k) ?? { packets: 0, bytes: 0 };
-      if (v.packets > before.packets)
-        rows.push([k, String(v.packets - before.packets), String(v.bytes - before.bytes)]);
+    const node = await poll(
+      async () =>
+        (await client.call('node.ls', {})).find(
+          (n) => n.name === `idle-${s.profile}` && n.status === 'ready',
+        ),
+      200,
+      30_000,
+    );
+    if (!node) throw new Error(`agent ${s.profile} never became ready (log: ${s.agent.log})`);
+    s.nodeId = node.id;
+    if (s.profile === 'metered') {
+      const k = await fleetCli(m, [
+        'node',
+        'update',
+        '--keepalive',
+        `${RUN_KEEPALIVE_S}s`,
+        node.id,
+      ]);
+      if (k.code !== 0) throw new Error(`node update --keepalive failed: ${k.stderr.trim()}`);
     }
-    console.log(`\n${s.profile}: MQTT packets in the window`);
-    printTable(rows, 'lrr');
+    const args = ['service', 'create', '--detach', '--name', `idle-${s.profile}`];
+    args.push('--replicas', String(TASKS), '--constraint', `node.id==${node.id}`);
+    const made = await fleetCli(m, [...args, 'none', 'sleep', '86400']);
+    if (made.code !== 0) throw new Error(`service create failed: ${made.stderr.trim()}`);
   }
+  const running = await poll(
+    async () => {
+      const ls = await client.call('service.ls', {});
+      const up = (s: Subject) => ls.find((x) => x.name === `idle-${s.profile}`)?.replicas.running;
+      const nodes = await client.call('node.ls', {});
+      const ready = (s: Subject) => nodes.find((n) => n.id === s.nodeId)?.status === 'ready';
+      return subjects.every((s) => (up(s) ?? 0) >= TASKS && ready(s));
+    },
+    200,
+    60_000,
+  );
+  if (!running) throw new Error('the tasks never all ran');
 }
 
-function kib(bytes: number): string {
-  return bytes >= 1024 * 1024
-    ? `${(bytes / 1024 / 1024).toFixed(2)} MiB`
-    : `${(bytes / 1024).toFixed(1)} KiB`;
+/** Counts through the window; the relay's segment figures are refreshed now and then. */
+async function measure(subjects: Subject[]): Promise<Measured[]> {
+  const starts = subjects.map((s) => s.link.counts());
+  const t0 = performance.now();
+  const windowMs = MINUTES * 60_000;
+  while (performance.now() - t0 < windowMs) {
+    await sleep(Math.min(10_000, windowMs - (performance.now() - t0)));
+    for (const s of subjects) s.link.counts();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return subjects.map((s, i) => {
+    const start = starts[i] ?? s.link.counts();
+    const end = s.link.counts();
+    if (PLAIN) printKinds(s.profile, start, end);
+    return { profile: s.profile, start, end, seconds, runKeepaliveS: RUN_KEEPALIVE_S };
+  });
 }
 
 main().catch((e: unknown) => {

@@ -7,6 +7,8 @@ import mqttPacket from 'mqtt-packet';
 export interface Flow {
   bytes: number;
   reads: number;
+  /** The largest single read (one TLS record or MQTT packet on loopback). */
+  maxRead: number;
 }
 
 export interface LinkCounts {
@@ -41,8 +43,8 @@ export async function startCountingLink(
 ): Promise<CountingLink> {
   const at = target.lastIndexOf(':');
   const to = { host: target.slice(0, at), port: Number(target.slice(at + 1)) };
-  const up: Flow = { bytes: 0, reads: 0 };
-  const down: Flow = { bytes: 0, reads: 0 };
+  const up: Flow = { bytes: 0, reads: 0, maxRead: 0 };
+  const down: Flow = { bytes: 0, reads: 0, maxRead: 0 };
   const kinds = new Map<string, { packets: number; bytes: number }>();
   /** Segments of connections that closed, kept so totals never go back. */
   let closedSegments = 0;
@@ -67,6 +69,7 @@ export async function startCountingLink(
       return (chunk: Buffer): void => {
         flow.bytes += chunk.length;
         flow.reads++;
+        flow.maxRead = Math.max(flow.maxRead, chunk.length);
         parser?.(chunk, dir);
       };
     };
