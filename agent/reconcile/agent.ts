@@ -18,7 +18,6 @@ import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
 import { usageSource } from '../observe/usage-source.js';
-import { agentKeepaliveS } from '../../shared/link-profile.js';
 import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
 
 const STEP_CONCURRENCY = 16;
@@ -178,7 +177,7 @@ export class Agent {
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
       {
         insecure: opts.insecure === true,
-        keepaliveS: () => agentKeepaliveS(this.store.current?.link, opts.profile),
+        keepaliveS: () => this.reporter.keepaliveS(),
         clock,
         random,
         ...(opts.clientId ? { clientId: opts.clientId } : {}),
@@ -281,7 +280,7 @@ export class Agent {
     if (a.nodeId !== this.nodeId)
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     if (await this.store.accept(a)) this.kick();
-    this.conn.adjustKeepalive(); // a keepalive the manager asks for (link profile) takes a redial
+    this.conn.adjustKeepalive();
     // Images for an update on its way, and those of the tasks here (so their copies are reported).
     this.upgrader.onAssignment(a.agentRelease);
     const images = [...(a.prefetch ?? []), ...a.tasks.flatMap((t) => t.clusterImage ?? [])];

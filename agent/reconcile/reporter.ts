@@ -9,6 +9,7 @@ import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 import type { UsageSummary } from '../../shared/usage.js';
 import {
+  agentKeepaliveS,
   statusRefreshMs,
   type AssignmentLink,
   type LinkProfile,
@@ -135,6 +136,14 @@ export class StatusReporter {
     if (!fresh && last?.body === body && now - last.at < refreshMs) return;
     if (deps.publish(topics.status(deps.nodeId), encode(msg), 1))
       this.lastStatus = { body, at: now };
+  }
+
+  /**
+   * The MQTT keepalive to connect with: the assignment's, else the agent's own profile's. A
+   * metered node's keepalive is its heartbeat; one the manager changes takes a reconnect.
+   */
+  keepaliveS(): number {
+    return agentKeepaliveS(this.deps.assignment()?.link, this.deps.profile);
   }
 
   /** The manager's word (in the assignment) first, else the agent's own. */
