@@ -1,5 +1,5 @@
-// A metered agent end to end: the keepalive negotiated with the manager, silence while idle, the slower detection in
-// `node ls`, and down once the broker drops it.
+// Link profiles end to end: a metered agent's negotiated keepalive, silence while idle, slower detection in `node ls`
+// and down once the broker drops it; the manager's override of a default agent, and its heartbeat-based detection.
 // test-lane: own-addresses
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
