@@ -18,6 +18,8 @@ export interface Measured {
   seconds: number;
   /** The keepalive the metered agent ran with during the window (seconds). */
   runKeepaliveS: number;
+  /** Seconds from freezing the agent to its node marked down, as run; null: not measured. */
+  downAfterS: number | null;
 }
 
 interface Figures {
@@ -62,7 +64,17 @@ function meteredPerDay(m: Measured, f: Figures): { perDay: number; note: string 
 
 export function report(measured: Measured[]): void {
   const rows: string[][] = [
-    ['profile', 'up B', 'down B', 'segments', 'wire B', 'per day', 'per month', 'detection'],
+    [
+      'profile',
+      'up B',
+      'down B',
+      'segments',
+      'wire B',
+      'per day',
+      'per month',
+      'detection',
+      'down after (as run)',
+    ],
   ];
   const perDay = new Map<string, number>();
   const notes: string[] = [];
@@ -86,10 +98,13 @@ export function report(measured: Measured[]): void {
       kib(day),
       kib(day * MONTH_DAYS),
       describeDetection(timing),
+      m.downAfterS === null
+        ? 'n/a'
+        : `${m.downAfterS.toFixed(1)} s${m.profile === 'metered' ? ` (${m.runKeepaliveS} s keepalive)` : ''}`,
     ]);
   }
   console.log('');
-  printTable(rows, 'lrrrrrrl');
+  printTable(rows, 'lrrrrrrll');
   const seconds = measured[0]?.seconds ?? 0;
   console.log(
     `\nwire B = TLS bytes both ways + ${HEADER_BYTES} B of IPv4+TCP headers per segment (segments as ` +

@@ -73,7 +73,9 @@ async function main(): Promise<void> {
     for (const [i, profile] of PROFILES.entries()) subjects.push(await startSubject(m, profile, i));
     await startTasks(m, client, subjects);
     await sleep(SETTLE_MS);
-    report(await measure(subjects));
+    const measured = await measure(subjects);
+    const downs = await measureDetection(client, subjects);
+    report(measured.map((x, i) => ({ ...x, downAfterS: downs[i] ?? null })));
   } finally {
     await teardown();
     forget();
@@ -154,8 +156,45 @@ async function measure(subjects: Subject[]): Promise<Measured[]> {
     const start = starts[i] ?? s.link.counts();
     const end = s.link.counts();
     if (PLAIN) printKinds(s.profile, start, end);
-    return { profile: s.profile, start, end, seconds, runKeepaliveS: RUN_KEEPALIVE_S };
+    return {
+      profile: s.profile,
+      start,
+      end,
+      seconds,
+      runKeepaliveS: RUN_KEEPALIVE_S,
+      downAfterS: null,
+    };
   });
+}
+
+/**
+ * Freezes every agent (SIGSTOP: its connection stays open, it says nothing) and times until
+ * the manager marks its node down; then lets them go on. Null: not down within 3 minutes.
+ */
+async function measureDetection(
+  client: RpcClient,
+  subjects: Subject[],
+): Promise<(number | null)[]> {
+  const t0 = performance.now();
+  for (const s of subjects) s.agent.proc.kill('SIGSTOP');
+  const downs: (number | null)[] = subjects.map(() => null);
+  try {
+    await poll(
+      async () => {
+        const nodes = await client.call('node.ls', {});
+        subjects.forEach((s, i) => {
+          const down = nodes.find((n) => n.id === s.nodeId)?.status === 'down';
+          if (down && downs[i] === null) downs[i] = (performance.now() - t0) / 1000;
+        });
+        return downs.every((d) => d !== null);
+      },
+      250,
+      180_000,
+    );
+  } finally {
+    for (const s of subjects) s.agent.proc.kill('SIGCONT');
+  }
+  return downs;
 }
 
 main().catch((e: unknown) => {
