@@ -111,6 +111,10 @@ export function report(measured: Measured[]): void {
       `the kernel counted them on the relay's socket facing the agent, pure ACKs included), ` +
       `over ${seconds.toFixed(0)} s, scaled to a day (${MONTH_DAYS}-day month).`,
   );
+  console.log(
+    'detection: the bound from the last packet heard; down after (as run): from freezing each ' +
+      'agent (SIGSTOP) to its node marked down, which a metered agent frozen mid-period beats.',
+  );
   for (const n of notes) console.log(n);
   goals(perDay);
 }
