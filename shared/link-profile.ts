@@ -117,14 +117,20 @@ export const assignmentLinkSchema = z.object({
 });
 export type AssignmentLink = z.infer<typeof assignmentLinkSchema>;
 
-/** The keepalive an agent connects with: its assignment's, else its own profile's. */
+/**
+ * The keepalive an agent connects with: its assignment's; before any assignment, its own
+ * profile's; the default one under a manager whose assignments say nothing of links (it
+ * expects heartbeats, and a long keepalive would only slow the agent's failover).
+ */
 export function agentKeepaliveS(
-  link: AssignmentLink | undefined,
+  assignment: { link?: AssignmentLink | undefined } | null | undefined,
   ownProfile: LinkProfile | undefined,
 ): number {
-  return link?.keepaliveS ?? (ownProfile === 'metered' ? METERED_KEEPALIVE_S : DEFAULT_KEEPALIVE_S);
+  if (assignment) return assignment.link?.keepaliveS ?? DEFAULT_KEEPALIVE_S;
+  return ownProfile === 'metered' ? METERED_KEEPALIVE_S : DEFAULT_KEEPALIVE_S;
 }
 
+/** A node's profile and down detection as `node ls` and `node inspect` show them. */
 export function nodeLinkView(n: NodeLinkFields, clusterHeartbeatMs: number): NodeLinkView {
   const t = nodeLinkTiming(n, clusterHeartbeatMs);
   return { profile: t.profile, detection: describeDetection(t) };

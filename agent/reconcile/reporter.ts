@@ -143,7 +143,7 @@ export class StatusReporter {
    * metered node's keepalive is its heartbeat; one the manager changes takes a reconnect.
    */
   keepaliveS(): number {
-    return agentKeepaliveS(this.deps.assignment()?.link, this.deps.profile);
+    return agentKeepaliveS(this.deps.assignment(), this.deps.profile);
   }
 
   /** The manager's word (in the assignment) first, else the agent's own. */

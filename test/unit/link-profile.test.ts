@@ -40,7 +40,9 @@ test("the manager's profile wins over the agent's; auto and a keepalive of 0 ret
   assert.equal(nodeLinkTiming(back, 2_000).keepaliveS, 90);
   assert.equal(withLinkUpdate(back, { keepaliveS: 0 }).keepaliveS, undefined);
   assert.equal(agentKeepaliveS(undefined, 'metered'), 1_200, 'before any assignment: its own');
-  assert.equal(agentKeepaliveS({ profile: 'metered', keepaliveS: 30 }, 'default'), 30);
+  const link = { profile: 'metered' as const, keepaliveS: 30 };
+  assert.equal(agentKeepaliveS({ link }, 'default'), 30);
+  assert.equal(agentKeepaliveS({}, 'metered'), 5, 'a manager that predates profiles');
 });
 
 test('a metered node is heard while its connection stands and is down a grace after the broker drops it', () => {
