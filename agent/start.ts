@@ -1,5 +1,6 @@
 // Starting an agent from flags: load or create the identity, pick the runtime, run until stopped.
 import type { OtaChild } from './ota/ota-child.js';
+import type { LinkProfile } from '../shared/link-profile.js';
 import os from 'node:os';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
@@ -28,6 +29,8 @@ export interface AgentStartFlags {
   runtime: 'docker' | 'process';
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
+  /** The link profile the agent announces (`--profile`); the manager may impose another. */
+  profile?: LinkProfile;
   /** Disk space kept free: no task starts (or pulls) when it would leave less. */
   minFreeDisk?: DiskReserve;
   /** Run tasks that use devices, privileges, capabilities or kernel settings. */
@@ -75,6 +78,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     runtime,
     logger,
     insecure: flags.insecure === true,
+    ...(flags.profile ? { profile: flags.profile } : {}),
     ...(network ? { network } : {}),
     ...(flags.maxBandwidth ? { maxBandwidth: flags.maxBandwidth } : {}),
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),

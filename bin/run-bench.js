@@ -21,6 +21,7 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // real supervised agents and 500 simulated ones (FLEET_BENCH_OTA_SIMULATED) to a new agent release.
 // observe-dashboard opens the dashboard of 1,000 simulated nodes in Chromium (Debian's chromium).
 const OPTIONAL = [
+  'idle-traffic',
   'ingress-forwarder',
   'ingress',
   'cli',

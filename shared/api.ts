@@ -16,6 +16,7 @@ import {
 import { optionsChangeSchema } from './task-options-change.js';
 import { updateConfigSchema, type UpdateState } from './update-config.js';
 import { MAX_SECRET_BYTES } from './sealing.js';
+import { nodeLinkUpdateShape, type NodeLinkView } from './link-profile.js';
 import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
@@ -54,6 +55,7 @@ export const params = {
     availability: z.enum(['active', 'pause', 'drain']).optional(),
     labelAdd: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
     labelRm: z.array(z.string().max(128)).default([]),
+    ...nodeLinkUpdateShape,
   }),
   'node.rm': z.object({ node: ref, force: z.boolean().default(false) }),
   /** The tasks on the nodes named (every node when none is), as `fleet node ps` lists them. */
@@ -149,7 +151,7 @@ export const WRITE_METHODS: ReadonlySet<Method> = new Set<Method>([
   ...DASH_WRITE_METHODS,
 ]);
 
-export interface NodeView {
+export interface NodeView extends NodeLinkView {
   id: string;
   name: string;
   role: 'manager' | 'worker';

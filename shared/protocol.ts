@@ -11,6 +11,7 @@ import {
   upgradeReportSchema,
 } from './ota/upgrade-protocol.js';
 import { usageSchema } from './usage.js';
+import { assignmentLinkSchema, linkProfileSchema } from './link-profile.js';
 
 export const PREFIX = 'fleet/v1';
 
@@ -121,6 +122,7 @@ export const statusSchema = z.object({
       nodeVersion: nodeVersionSchema.optional(),
       /** Where the agent's own upgrade stands (the contract: shared/ota/upgrade-protocol.ts). */
       upgrade: upgradeReportSchema.optional(),
+      profile: linkProfileSchema.optional(),
     })
     .optional(),
   /** Cluster images this node holds or is fetching (absent: unchanged since the last status). */
@@ -174,6 +176,7 @@ export const assignmentSchema = z.object({
   prefetch: z.array(assignedImageSchema).max(64).optional(),
   /** The agent release this node should run, while it runs another (shared/ota/upgrade-protocol.ts). */
   agentRelease: agentReleaseSchema.optional(),
+  link: assignmentLinkSchema.optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

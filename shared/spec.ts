@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { RejectReason } from './reject-reasons.js';
 import type { UpgradeReport } from './ota/upgrade-protocol.js';
+import type { LinkProfile } from './link-profile.js';
 import { exposedPortSchema, networkAttachmentSchema } from './network.js';
 import { placementShape, taskOptionsShape } from './task-options.js';
 import { updateConfigSchema, type UpdateStatus } from './update-config.js';
@@ -346,6 +347,12 @@ export interface NodeRecord {
   nodeVersion?: string;
   /** Where its agent's own upgrade stands, as the agent last reported (shared/ota/upgrade-protocol.ts). */
   agentUpgrade?: UpgradeReport;
+  /** Set by `fleet node update --profile`: wins over what the agent announced. */
+  profile?: LinkProfile;
+  /** The profile its agent was started with (`agent start --profile`), as it reported. */
+  announcedProfile?: LinkProfile;
+  /** The MQTT keepalive of a metered node (`fleet node update --keepalive`); default 20 min. */
+  keepaliveS?: number;
   /**
    * Set on the record of a manager process: where its broker listens, and whether an agent runs
    * beside it on the same board with the same identity (then the node takes tasks).

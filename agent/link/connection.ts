@@ -31,7 +31,8 @@ export interface ConnectionEvents {
 }
 
 export interface ConnectionOptions {
-  keepaliveS?: number;
+  /** MQTT keepalive, asked at each connect: the link profile in force may change it. */
+  keepaliveS?: number | (() => number);
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
   /** Connect proofs, certificate checks, retries and the pace of leader moves; tests give a fake one. */
@@ -64,7 +65,7 @@ export class ManagerConnection {
   /** The connected manager's leader info; each connection starts without one. */
   private leaderInfo: LeaderInfo | null = null;
   private readonly follower = new LeaderFollower();
-  private readonly keepaliveS: number;
+  private readonly keepaliveS: () => number;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly now: () => number;
@@ -78,7 +79,8 @@ export class ManagerConnection {
   ) {
     if (managers.length === 0) throw new Error('no manager addresses');
     this.known = mergeAddresses([], managers);
-    this.keepaliveS = opts.keepaliveS ?? 5;
+    const k = opts.keepaliveS ?? 5;
+    this.keepaliveS = typeof k === 'number' ? () => k : k;
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
     this.now = () => this.clock.now();
@@ -117,6 +119,21 @@ export class ManagerConnection {
     return true;
   }
 
+  /**
+   * MQTT fixes the keepalive at connect: when the one asked for now differs from the live
+   * connection's, the agent says goodbye (no will) and connects again with it, once.
+   */
+  adjustKeepalive(): void {
+    const c = this.client;
+    const want = this.keepaliveS();
+    if (!c || !this.connectedTo || this.closed || c.options.keepalive === want) return;
+    this.logger.info('reconnecting with the keepalive the manager asks for', {
+      from: c.options.keepalive,
+      to: want,
+    });
+    c.end(false);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
@@ -151,7 +168,7 @@ export class ManagerConnection {
       username: nodeId,
       password: makeConnectProof(this.identity, clientId, this.now()),
       clean: true,
-      keepalive: this.keepaliveS,
+      keepalive: this.keepaliveS(),
       reconnectPeriod: 0,
       connectTimeout: 5_000,
       queueQoSZero: false,

@@ -5,6 +5,7 @@ import type { Identity } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { Runtime } from '../runtime/types.js';
+import type { LinkProfile } from '../../shared/link-profile.js';
 
 export interface AgentOptions {
   identity: Identity;
@@ -19,6 +20,8 @@ export interface AgentOptions {
   secretsDir?: string;
   /** Plain TCP to a manager started with --insecure. */
   insecure?: boolean;
+  /** The link profile this agent announces; its assignment says which one applies. */
+  profile?: LinkProfile;
   /** All of the agent's time: passes, heartbeats, retries, renewal; tests give a fake one. */
   clock?: Clock;
   /** In [0, 1): jitter of heartbeats and reconnects, renewal points; tests give a fixed one. */

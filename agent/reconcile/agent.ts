@@ -18,6 +18,7 @@ import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
 import { usageSource } from '../observe/usage-source.js';
+import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -25,8 +26,6 @@ const REMOVAL_CONCURRENCY = 2;
 const SWEEP_MS = 10_000;
 /** The earliest a pass wakes up again for a delayed start. */
 const MIN_WAKE_MS = 10;
-
-import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
 export { DEFAULT_BLOB_PORT, type AgentOptions, type DiscoveryConsumer } from './agent-options.js';
 
 export class Agent {
@@ -121,6 +120,7 @@ export class Agent {
       usage: usageSource({ ...opts, clock, tasks: () => this.local }),
       runtimeName: opts.runtime.name,
       address: opts.advertiseAddr,
+      ...(opts.profile ? { profile: opts.profile } : {}),
     });
     this.executors = this.makeExecutors(clock);
     this.ingressReport = new IngressReporter({
@@ -159,7 +159,7 @@ export class Agent {
       {
         onConnected: () => {
           this.images.onConnected();
-          this.reporter.sendStatus();
+          this.reporter.sendStatus(true);
           this.reporter.startHeartbeats();
         },
         onDisconnected: () => {
@@ -177,6 +177,7 @@ export class Agent {
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
       {
         insecure: opts.insecure === true,
+        keepaliveS: () => this.reporter.keepaliveS(),
         clock,
         random,
         ...(opts.clientId ? { clientId: opts.clientId } : {}),
@@ -279,6 +280,7 @@ export class Agent {
     if (a.nodeId !== this.nodeId)
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     if (await this.store.accept(a)) this.kick();
+    this.conn.adjustKeepalive();
     // Images for an update on its way, and those of the tasks here (so their copies are reported).
     this.upgrader.onAssignment(a.agentRelease);
     const images = [...(a.prefetch ?? []), ...a.tasks.flatMap((t) => t.clusterImage ?? [])];

@@ -1,4 +1,4 @@
-// Tells the manager how this node is doing: batched task status reports and paced heartbeats.
+// Tells the manager how this node is doing: batched task status reports (only when they change) and paced heartbeats.
 import type { UpgradeReport } from '../../shared/ota/upgrade-protocol.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
@@ -8,6 +8,12 @@ import type { ImageReport } from '../../shared/images/cluster-image.js';
 import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 import type { UsageSummary } from '../../shared/usage.js';
+import {
+  agentKeepaliveS,
+  statusRefreshMs,
+  type AssignmentLink,
+  type LinkProfile,
+} from '../../shared/link-profile.js';
 
 const DEFAULT_HEARTBEAT_MS = 2_000;
 /** Task changes within this time go out in one status message. */
@@ -32,7 +38,12 @@ export interface ReporterDeps {
   /** The agent's current record of each task. */
   tasks(): ReadonlyMap<string, LocalTask>;
   /** The version of the assignment running, and the heartbeat and usage periods it asks for. */
-  assignment(): { version: number; heartbeatMs: number; statsMs?: number | undefined } | null;
+  assignment(): {
+    version: number;
+    heartbeatMs: number;
+    statsMs?: number | undefined;
+    link?: AssignmentLink | undefined;
+  } | null;
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
   images?(): ImageReport[];
@@ -46,6 +57,8 @@ export interface ReporterDeps {
   closing(): boolean;
   runtimeName: Runtime['name'];
   address: string;
+  /** The link profile the agent was started with, announced in each status. */
+  profile?: LinkProfile;
 }
 
 export class StatusReporter {
@@ -58,6 +71,8 @@ export class StatusReporter {
   /** When the last usage summary went out (clock time). */
   private usageSentAt: number | undefined;
   private sampling = false;
+  /** The last status sent on this connection (without its timestamp), and when. */
+  private lastStatus: { body: string; at: number } | undefined;
 
   constructor(private readonly deps: ReporterDeps) {}
 
@@ -76,7 +91,12 @@ export class StatusReporter {
     }, STATUS_BATCH_MS);
   }
 
-  sendStatus(): void {
+  /**
+   * Sends the full status when it differs from the last one sent, or when the last is older
+   * than the profile's refresh period; `fresh` (a new connection) sends it regardless. Idle
+   * boards on metered links pay for every byte (issue 21).
+   */
+  sendStatus(fresh = false): void {
     const { deps } = this;
     const info = deps.info();
     if (!deps.connected() || !info) return;
@@ -109,7 +129,26 @@ export class StatusReporter {
     if (images.length > 0) msg.images = images.slice(0, 256);
     const blobServer = deps.blobServer?.();
     if (blobServer) msg.blobServer = blobServer;
-    deps.publish(topics.status(deps.nodeId), encode(msg), 1);
+    if (deps.profile && msg.node) msg.node.profile = deps.profile;
+    const body = JSON.stringify({ ...msg, ts: 0 });
+    const last = this.lastStatus;
+    const refreshMs = statusRefreshMs(this.profileInForce());
+    if (!fresh && last?.body === body && now - last.at < refreshMs) return;
+    if (deps.publish(topics.status(deps.nodeId), encode(msg), 1))
+      this.lastStatus = { body, at: now };
+  }
+
+  /**
+   * The MQTT keepalive to connect with: the assignment's, else the agent's own profile's. A
+   * metered node's keepalive is its heartbeat; one the manager changes takes a reconnect.
+   */
+  keepaliveS(): number {
+    return agentKeepaliveS(this.deps.assignment(), this.deps.profile);
+  }
+
+  /** The manager's word (in the assignment) first, else the agent's own. */
+  private profileInForce(): LinkProfile {
+    return this.deps.assignment()?.link?.profile ?? this.deps.profile ?? 'default';
   }
 
   /** Connected: a heartbeat now, then one per period the manager asks for. */
@@ -134,8 +173,10 @@ export class StatusReporter {
     this.stopHeartbeats();
     this.hbTimer = deps.clock.setTimeout(() => {
       if (!this.mayBeat()) return;
-      if (this.usageDue()) void this.beatWithUsage();
-      else this.beat(undefined);
+      // A metered node sends no heartbeat: its MQTT keepalive is its sign of life.
+      const quiet = deps.assignment()?.link?.profile === 'metered';
+      if (!quiet && this.usageDue()) void this.beatWithUsage();
+      else if (!quiet) this.beat(undefined);
       const period = deps.assignment()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
       // Jitter spreads a rack's heartbeats so they do not arrive in bursts.
       this.scheduleHeartbeat(period * (0.75 + deps.random() * 0.25));

@@ -27,6 +27,7 @@ import { rolledBack } from '../updater/plan.js';
 import { removalOf } from '../orchestrator/tasks.js';
 import { nodeView, serviceDetail, serviceTasks, serviceView } from './views.js';
 import { withNodeUsage, withTaskUsage } from './usage-views.js';
+import { withLinkUpdate } from '../../shared/link-profile.js';
 
 export type { HandlerContext, Outcome } from './context.js';
 
@@ -74,7 +75,8 @@ export const handlers: Handlers = {
     const n = findNode(store, p.node);
     const labels = { ...n.labels, ...p.labelAdd };
     for (const k of p.labelRm) delete labels[k];
-    const next = { ...n, labels, availability: p.availability ?? n.availability, updatedAt: now };
+    const availability = p.availability ?? n.availability;
+    const next = { ...withLinkUpdate(n, p), labels, availability, updatedAt: now };
     return { result: nodeView(store, next), commands: [{ type: 'node.put', node: next }] };
   },
   'node.rm': (p, { store, raft }) => {

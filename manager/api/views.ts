@@ -23,6 +23,8 @@ import { eligibleNodes } from '../orchestrator/eligible.js';
 import { completedCount } from '../orchestrator/jobs.js';
 import { isLive } from '../orchestrator/tasks.js';
 import { nodeUpgradeView } from '../upgrader/target.js';
+import { nodeLinkView } from '../../shared/link-profile.js';
+import { DEFAULT_HEARTBEAT_MS } from '../bootstrap/cluster.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -71,6 +73,7 @@ export function nodeView(store: StoreView, n: NodeRecord, raft?: RaftView): Node
     upgrade: nodeUpgradeView(store, n),
     resources: n.resources,
     allowDevices: n.allowDevices === true,
+    ...nodeLinkView(n, store.cluster()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS),
     tasks: store.tasksOfNode(n.id).filter(isLive).length,
     ...(manager ? { manager } : {}),
     createdAt: iso(n.createdAt),

@@ -12,6 +12,7 @@ import { taskListing } from './format/service-listing.js';
 import { listCommand } from './list-command.js';
 import { repeatable } from './flags/values.js';
 import { upgrade } from './node-upgrade.js';
+import { keepaliveSeconds } from './flags/keepalive.js';
 
 const ls = listCommand('List the nodes of the fleet', (c) => c.call('node.ls', {}), nodeListing);
 
@@ -73,11 +74,23 @@ const update = defineCommand({
         coerce: (v: string[]) => parseKeyValues('label-add', v),
       })
       .option('label-rm', { ...repeatable, describe: 'remove a label (KEY), repeatable' })
+      .option('profile', {
+        choices: ['default', 'metered', 'auto'] as const,
+        describe:
+          "link profile: metered sends almost nothing while idle and is found down slower; auto: the agent's own",
+      })
+      .option('keepalive', {
+        type: 'string',
+        describe: 'MQTT keepalive of a metered node (e.g. 5m; default 20m, 0 returns to it)',
+        coerce: keepaliveSeconds,
+      })
       .example('$0 node update pi-3 --availability drain', 'move every task off pi-3')
+      .example('$0 node update pi-3 --profile metered', 'a board on a cellular plan')
       .example('$0 node update pi-3 --label-add zone=garage', 'label a node for constraints'),
   handler: async (argv) => {
-    const { node, availability, labelAdd, labelRm } = argv;
-    await withClient(argv, (c) => c.call('node.update', { node, availability, labelAdd, labelRm }));
+    const { node, availability, labelAdd, labelRm, profile, keepalive: keepaliveS } = argv;
+    const params = { node, availability, labelAdd, labelRm, profile, keepaliveS };
+    await withClient(argv, (c) => c.call('node.update', params));
     process.stdout.write(`${argv.node}\n`);
   },
 });

@@ -20,6 +20,7 @@ import { emptyChangeSet, type ChangeSet, type Command } from '../store/commands.
 import { isWriteConflict } from '../store/conflict.js';
 import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker, switchHoldMs } from './health.js';
+import { NodeLinks, unknownAfterRestart } from './node-links.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { applyReport, withInfo } from './reports.js';
 import { ProtocolGate } from './protocol-gate.js';
@@ -58,6 +59,8 @@ const RETRY_MS = 1_000;
 
 export class Dispatcher implements LeaderPart {
   private readonly health: HealthTracker;
+  /** Each node's link profile: heartbeat period, keepalive and down detection. */
+  private readonly links: NodeLinks;
   private readonly complaints: RateLimitedLog;
   private readonly gate: ProtocolGate;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
@@ -73,7 +76,12 @@ export class Dispatcher implements LeaderPart {
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.health = new HealthTracker(deps.heartbeatMs);
+    this.links = new NodeLinks({
+      node: (id) => deps.store.node(id),
+      heartbeatMs: deps.heartbeatMs,
+      isConnected: (clientId) => deps.broker.isConnected(clientId),
+    });
+    this.health = new HealthTracker(deps.heartbeatMs, 3, (id) => this.links.healthTiming(id));
     this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
     this.gate = new ProtocolGate(deps, this.complaints);
   }
@@ -141,17 +149,7 @@ export class Dispatcher implements LeaderPart {
   /** After a single manager restarts, `node ls` must not claim nodes are ready unheard. */
   private async markUnknown(): Promise<void> {
     const { store, clock } = this.deps;
-    const unknown = [...store.nodes()]
-      .filter((n) => n.status === 'ready' && takesTasks(n))
-      .map((n): Command => ({
-        type: 'node.put',
-        node: {
-          ...n,
-          status: 'unknown',
-          statusMessage: 'manager restarted',
-          updatedAt: clock.now(),
-        },
-      }));
+    const unknown = unknownAfterRestart(store.nodes(), clock.now());
     if (unknown.length === 0) return;
     // Only a hint for `node ls`: a manager started on a full disk still starts.
     await this.deps.propose({ commands: unknown }).catch((e: unknown) => {
@@ -161,7 +159,6 @@ export class Dispatcher implements LeaderPart {
     });
   }
 
-  /** Called when a node is removed: it gets an empty assignment so its agent stops everything. */
   /** Milliseconds since the node was last heard, while this dispatcher serves (leads). */
   heartbeatAge(nodeId: string): number | undefined {
     return this.stopped ? undefined : this.health.age(nodeId, this.deps.clock.now());
@@ -307,6 +304,7 @@ export class Dispatcher implements LeaderPart {
     const downs: Record<string, unknown>[] = [];
     for (const n of store.nodes()) {
       if (n.status === 'down' || !takesTasks(n)) continue;
+      if (this.links.heardByConnection(n)) this.health.beat(n.id, now);
       const v = this.health.check(n.id, now);
       if (v) {
         this.deps.usage?.forget(n.id);
@@ -365,7 +363,8 @@ export class Dispatcher implements LeaderPart {
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const body = JSON.stringify([tasks, prefetch, agentRelease]);
+      const link = this.links.assignmentFields(nodeId);
+      const body = JSON.stringify([tasks, prefetch, agentRelease, link]);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
@@ -373,7 +372,7 @@ export class Dispatcher implements LeaderPart {
         v: 1,
         version: store.appliedIndex,
         nodeId,
-        heartbeatMs: this.deps.heartbeatMs,
+        ...link,
         ...(this.deps.statsMs ? { statsMs: this.deps.statsMs } : {}),
         tasks: tasks.map((t) =>
           withRegistryAuth(

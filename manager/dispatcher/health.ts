@@ -7,9 +7,16 @@ export interface HealthVerdict {
   message: string;
 }
 
+/** How long one node may be silent, or gone from the broker, before it is down. */
+export interface NodeHealthTiming {
+  silenceMs: number;
+  dropGraceMs: number;
+}
+
 /**
  * Tracks when each node was last heard from. A node is down after `missedBeats` periods of
- * silence, or one period after its connection dropped without coming back.
+ * silence, or one period after its connection dropped without coming back; `timingOf` gives
+ * nodes of another link profile (metered) their own bounds.
  */
 export class HealthTracker {
   private readonly lastSeen = new Map<string, number>();
@@ -20,6 +27,7 @@ export class HealthTracker {
   constructor(
     private readonly periodMs: number,
     private readonly missedBeats = 3,
+    private readonly timingOf: (nodeId: string) => NodeHealthTiming | undefined = () => undefined,
   ) {}
 
   /** Every known node gets a fresh grace period (manager start, leadership). */
@@ -67,8 +75,9 @@ export class HealthTracker {
   /** The verdict for a node that is currently believed alive, or null while it still is. */
   check(nodeId: string, now: number): HealthVerdict | null {
     if ((this.heldUntil.get(nodeId) ?? 0) > now) return null;
+    const timing = this.timingOf(nodeId);
     const dropped = this.droppedAt.get(nodeId);
-    if (dropped !== undefined && now - dropped >= this.periodMs) {
+    if (dropped !== undefined && now - dropped >= (timing?.dropGraceMs ?? this.periodMs)) {
       return { nodeId, status: 'down', message: 'connection lost' };
     }
     const seen = this.lastSeen.get(nodeId);
@@ -76,7 +85,7 @@ export class HealthTracker {
       this.lastSeen.set(nodeId, now);
       return null;
     }
-    if (now - seen >= this.periodMs * this.missedBeats) {
+    if (now - seen >= (timing?.silenceMs ?? this.periodMs * this.missedBeats)) {
       return {
         nodeId,
         status: 'down',

@@ -70,6 +70,7 @@ export function withInfo(
     ...(info.engineVersion !== undefined ? { engineVersion: info.engineVersion } : {}),
     ...(info.nodeVersion !== undefined ? { nodeVersion: info.nodeVersion } : {}),
     ...(info.upgrade !== undefined ? { agentUpgrade: info.upgrade } : {}),
+    ...(info.profile !== undefined ? { announcedProfile: info.profile } : {}),
     statusMessage: info.diskFull
       ? 'disk full'
       : n.statusMessage === 'disk full'
@@ -89,6 +90,7 @@ export function withInfo(
       n.engineVersion,
       n.nodeVersion,
       n.agentUpgrade,
+      n.announcedProfile,
       n.statusMessage,
     ]) ===
     JSON.stringify([
@@ -103,6 +105,7 @@ export function withInfo(
       next.engineVersion,
       next.nodeVersion,
       next.agentUpgrade,
+      next.announcedProfile,
       next.statusMessage,
     ]);
   return same && !becomesWorker ? null : { ...next, updatedAt: now };

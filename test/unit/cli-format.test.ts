@@ -33,7 +33,7 @@ const node = (name: string, over: Partial<NodeView> = {}): NodeView => ({
 });
 
 const NODES = [
-  node('pi-2', { labels: { zone: 'garage' } }),
+  node('pi-2', { labels: { zone: 'garage' }, profile: 'metered', detection: '~31 min (metered)' }),
   node('pi-1', {
     role: 'manager',
     manager: { address: '127.0.0.2:4883', leader: true, reachable: true, raft: 'voter' },
@@ -77,14 +77,14 @@ test('a template with an unknown field or function is refused, naming what is wr
   assert.throws(() => compileTemplate('{{json}}', ['Name']), /json takes 1 argument/);
 });
 
-test("node ls prints Docker's columns first, then fleet's", async () => {
+test("node ls prints Docker's columns first, then fleet's (the down detection last)", async () => {
   const out = await run(['node', 'ls'], { 'node.ls': NODES });
   assert.equal(
     out,
     [
-      'ID             HOSTNAME   STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION   ROLE      ADDRESS     ARCH    TASKS   VERSION',
+      'ID             HOSTNAME   STATUS   AVAILABILITY   MANAGER STATUS   ENGINE VERSION   ROLE      ADDRESS     ARCH    TASKS   VERSION   DETECTION',
       'pi-1-0123456   pi-1       Ready    Active         Leader           24.0.7           manager   127.0.0.2   arm64   2       0.1.0',
-      'pi-2-0123456   pi-2       Ready    Active                          24.0.7           worker    127.0.0.2   arm64   2       0.1.0',
+      'pi-2-0123456   pi-2       Ready    Active                          24.0.7           worker    127.0.0.2   arm64   2       0.1.0     ~31 min (metered)',
       '',
     ].join('\n'),
   );

@@ -20,8 +20,10 @@ export const nodeListing: Listing<NodeView> = {
     { header: 'ARCH', field: 'Arch' },
     { header: 'TASKS', field: 'Tasks' },
     { header: 'VERSION', field: 'AgentVersion' },
+    { header: 'DETECTION', field: 'Detection' },
   ],
   extraFields: [
+    'Profile',
     'Name',
     'Message',
     'Protocol',
@@ -46,6 +48,9 @@ export const nodeListing: Listing<NodeView> = {
         ManagerStatus: n.manager ? managerState(n.manager) : '',
         EngineVersion: n.engineVersion,
         AgentVersion: n.agentVersion,
+        // How soon the manager notices the board is gone: slower on metered links.
+        Detection: n.detection ?? '',
+        Profile: n.profile ?? '',
         Protocol: n.protocolVersion === null ? '' : String(n.protocolVersion),
         // Its state in the newest agent upgrade that names it, and the version asked for.
         Upgrade: n.upgrade?.state ? `${n.upgrade.state} ${n.upgrade.target ?? ''}`.trim() : '',

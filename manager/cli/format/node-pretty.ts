@@ -35,6 +35,8 @@ export function renderNodePretty(n: NodeView): string {
     `${pad('Agent Protocol')}${n.protocolVersion ?? '-'}`,
     `${pad('Node.js')}${n.nodeVersion ?? '-'}`,
     `${pad('Tasks')}${n.tasks}`,
+    `${pad('Link Profile')}${n.profile ?? '-'}`,
+    `${pad('Down Detection')}${n.detection ?? '-'}`,
   );
   const u = n.upgrade;
   if (u) {
