@@ -21,6 +21,7 @@ import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stack
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
+import { bundleParams, type BundleResults } from './api-bundles.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
@@ -115,6 +116,7 @@ export const params = {
   ...imageParams,
   ...releaseParams,
   ...upgradeParams,
+  ...bundleParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -364,7 +366,12 @@ export interface ClusterInfo {
 }
 
 export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
+  extends
+    StackResults<ServiceView, TaskView>,
+    ImageResults,
+    ReleaseResults,
+    UpgradeResults,
+    BundleResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

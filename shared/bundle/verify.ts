@@ -81,7 +81,7 @@ function describeBoard(b: BoardFacts): string {
 }
 
 /** Every blob an image names and the agent release need an entry, with the size they say. */
-function missingEntries(m: BundleManifest): string | null {
+export function missingEntries(m: BundleManifest): string | null {
   const entries = new Map(m.entries.map((e) => [e.name, e]));
   if (entries.size !== m.entries.length) return 'the manifest lists an entry twice';
   if (m.agent) {
