@@ -173,6 +173,7 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     ...(ota ? { onReconciled: () => ota.child.reportHealthy(), ota: ota.child } : {}),
   };
   const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
+  if (ota) await commitBundledRelease(flags.dataDir, ota.child);
   if (board)
     await board.forgetToken().catch((e: unknown) => {
       const why = e instanceof Error ? e.message : String(e);
@@ -188,6 +189,13 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
   clearInterval(keepAlive);
   if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
   await agent.stop();
+}
+
+/** A release an offline bundle brought is healthy once its agent started (agent/bundle/state.ts). */
+async function commitBundledRelease(dataDir: string, child: { reportHealthy(): void }) {
+  const { bundleBroughtAgent } = await import('./bundle/state.js');
+  const { FLEET_VERSION } = await import('../shared/version.js');
+  if (await bundleBroughtAgent(dataDir, FLEET_VERSION)) child.reportHealthy();
 }
 
 /** The settings file read, its start options, and the removal of its token once joined. */

@@ -18,6 +18,7 @@ import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
 import { usageSource } from '../observe/usage-source.js';
+import { bundleReportOf } from '../bundle/overlay.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -117,6 +118,7 @@ export class Agent {
       images: () => this.images.reports(),
       upgrade: () => this.upgrader.report(),
       blobServer: () => this.images.blobServer,
+      bundle: () => bundleReportOf(this.store.pendingBundle),
       closing: () => this.closed,
       usage: usageSource({ ...opts, clock, tasks: () => this.local }),
       runtimeName: opts.runtime.name,

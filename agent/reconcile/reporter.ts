@@ -5,6 +5,7 @@ import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
 import { toReport, type LocalTask } from './local-state.js';
 import type { ImageReport } from '../../shared/images/cluster-image.js';
+import type { BundleReport } from '../../shared/bundle/report.js';
 import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 import type { UsageSummary } from '../../shared/usage.js';
@@ -40,6 +41,8 @@ export interface ReporterDeps {
   upgrade?(): UpgradeReport | undefined;
   /** Where this node serves blobs to neighbours. */
   blobServer?(): string | undefined;
+  /** The offline bundle applied here that no manager adopted yet. */
+  bundle?(): BundleReport | undefined;
   /** A usage summary, or undefined while it has only a baseline (see agent/observe/sampler.ts). */
   usage?(): Promise<UsageSummary | undefined>;
   /** True once the agent is shutting down: no heartbeat goes out any more. */
@@ -109,6 +112,8 @@ export class StatusReporter {
     if (images.length > 0) msg.images = images.slice(0, 256);
     const blobServer = deps.blobServer?.();
     if (blobServer) msg.blobServer = blobServer;
+    const bundle = deps.bundle?.();
+    if (bundle) msg.bundle = bundle;
     deps.publish(topics.status(deps.nodeId), encode(msg), 1);
   }
 

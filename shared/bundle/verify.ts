@@ -7,6 +7,7 @@ import {
   signedBundleSchema,
   type BundleManifest,
   type BundleTargets,
+  type SignedBundle,
 } from './manifest.js';
 
 /** What the board knows about itself when it checks a bundle. */
@@ -23,7 +24,8 @@ export interface BoardFacts {
   applied?: { id: string; sequence: number };
 }
 
-export type BundleCheck = { ok: true; manifest: BundleManifest } | { ok: false; reason: string };
+export type BundleCheck =
+  { ok: true; manifest: BundleManifest; signed: SignedBundle } | { ok: false; reason: string };
 
 /** The checks that need only the manifest; the entries' bytes are checked while they are copied. */
 export function checkBundle(raw: unknown, board: BoardFacts): BundleCheck {
@@ -54,7 +56,7 @@ export function checkBundle(raw: unknown, board: BoardFacts): BundleCheck {
     return refuse(
       `bundle ${m.sequence} is older than the bundle ${applied.sequence} already applied`,
     );
-  return { ok: true, manifest: m };
+  return { ok: true, manifest: m, signed: r.data };
 }
 
 /** Whether the targets pick this board: its id or name listed, or every label matching. */
