@@ -364,8 +364,9 @@ export class Dispatcher implements LeaderPart {
       const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
+      const adopted = store.node(nodeId)?.bundle?.id;
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const body = JSON.stringify([tasks, prefetch, agentRelease]);
+      const body = JSON.stringify([tasks, prefetch, agentRelease, adopted]);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
@@ -385,6 +386,7 @@ export class Dispatcher implements LeaderPart {
         ),
         ...(prefetch.length > 0 ? { prefetch } : {}),
         ...(agentRelease ? { agentRelease } : {}),
+        ...(adopted ? { adoptedBundle: adopted } : {}),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });
