@@ -1,6 +1,7 @@
 // The manager's RPC method for offline bundles: the manifest signed by the cluster's root key, merged into shared/api.ts.
 import { z } from 'zod';
 import { bundleEntrySchema, bundledImageSchema, type SignedBundle } from './bundle/manifest.js';
+import type { ReleaseResults } from './api-releases.js';
 import { VERSION_RE } from './ota/release-record.js';
 
 const ref = z.string().min(1).max(128);
@@ -28,6 +29,7 @@ export const bundleParams = {
   }),
 } as const;
 
-export interface BundleResults {
+/** Bundles carry releases: the release methods' results come along, so shared/api.ts names one. */
+export interface BundleResults extends ReleaseResults {
   'bundle.sign': SignedBundle;
 }

@@ -19,7 +19,7 @@ import { MAX_SECRET_BYTES } from './sealing.js';
 import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
-import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
+import { RELEASE_WRITE_METHODS, releaseParams } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
 import { bundleParams, type BundleResults } from './api-bundles.js';
 
@@ -366,12 +366,7 @@ export interface ClusterInfo {
 }
 
 export interface Results
-  extends
-    StackResults<ServiceView, TaskView>,
-    ImageResults,
-    ReleaseResults,
-    UpgradeResults,
-    BundleResults {
+  extends StackResults<ServiceView, TaskView>, ImageResults, BundleResults, UpgradeResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -22,7 +22,6 @@ import { loadState } from '../../agent/ota/ota-state-file.js';
 import { readBundleState } from '../../agent/bundle/state.js';
 import {
   REPO,
-  cli,
   cliJson,
   cliOk,
   restartManager,
