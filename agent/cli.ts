@@ -35,6 +35,7 @@ interface AgentArgs {
   config?: string;
   supervise: boolean;
   'upgrade-monitor': number;
+  'bundle-dir': string[];
 }
 
 /** `agent <action>` of the bundled agent, whose one action is start. */
@@ -84,6 +85,12 @@ function startOptions<T>(y: Argv<T>) {
       describe: 'address this node publishes ports on',
     })
     .option('name', { type: 'string', describe: 'node name (default: the hostname)' })
+    .option('bundle-dir', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'where USB sticks are mounted: fleet-bundle*.fleet found there is applied',
+    })
     .option('label', {
       type: 'string',
       array: true,
@@ -174,6 +181,21 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
   };
   const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
   if (ota) await commitBundledRelease(flags.dataDir, ota.child);
+  const { watchBundles } = await import('./bundle/watcher.js');
+  const { systemClock } = await import('../shared/clock.js');
+  const { createLogger } = await import('../shared/log.js');
+  const bundles = await watchBundles(
+    {
+      dataDir: flags.dataDir,
+      dirs: argv['bundle-dir'],
+      runtime: flags.runtime,
+      ...(flags.dockerHost !== undefined ? { dockerHost: flags.dockerHost } : {}),
+      clock: systemClock,
+      logger: createLogger('bundles'),
+      ...(ota ? { ota: ota.child } : {}),
+    },
+    agent,
+  );
   if (board)
     await board.forgetToken().catch((e: unknown) => {
       const why = e instanceof Error ? e.message : String(e);
@@ -187,6 +209,7 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
   const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
   await waitForShutdownSignal();
   clearInterval(keepAlive);
+  await bundles.stop();
   if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
   await agent.stop();
 }

@@ -3,6 +3,7 @@ import { holdProcessOpen, systemClock } from '../../shared/clock.js';
 import { resolveDockerHost } from '../../shared/docker-host.js';
 import { errorMessage } from '../../shared/errors.js';
 import { applyBundle, isBundleRefused, type Applied } from './apply.js';
+import { handOver } from './inbox.js';
 
 export interface ApplyCliOptions {
   file: string;
@@ -15,6 +16,12 @@ export interface ApplyCliOptions {
 export async function runApply(o: ApplyCliOptions): Promise<number> {
   const release = holdProcessOpen();
   try {
+    // An agent runs on this data dir: it applies the bundle, so the two never fight over it.
+    const handed = await handOver(o.file, o.dataDir, systemClock);
+    if (handed) {
+      (handed.code === 0 ? process.stdout : process.stderr).write(handed.text);
+      return handed.code;
+    }
     const docker =
       o.runtime === 'docker'
         ? new (await import('dockerode')).default({ ...resolveDockerHost(o.dockerHost).options })
@@ -45,6 +52,8 @@ export function summary(a: Applied): string {
   for (const name of a.images) lines.push(`  image ${name} loaded`);
   for (const t of a.state.pending?.tasks ?? [])
     lines.push(`  task ${t.serviceName}.${t.slot} (${t.id}) will run`);
-  if (a.agentVersion) lines.push(`  agent ${a.agentVersion} staged: the board switches to it`);
+  if (a.agentError)
+    lines.push(`  agent ${a.agentVersion ?? ''} staged, not switched to: ${a.agentError}`);
+  else if (a.agentVersion) lines.push(`  agent ${a.agentVersion} staged: the board switches to it`);
   return lines.join('\n') + '\n';
 }

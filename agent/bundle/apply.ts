@@ -42,6 +42,11 @@ export interface ApplyOptions {
   docker: Docker | null;
   /** The version the board's agent runs (a bundle's older release is not installed). */
   runningVersion?: string;
+  /**
+   * Asks the supervisor of the running agent to switch to the staged release now (throws when
+   * refused). Without it the switch is recorded for the supervisor's next start.
+   */
+  requestSwitch?: (version: string) => Promise<void>;
 }
 
 export interface Applied {
@@ -49,8 +54,10 @@ export interface Applied {
   state: BundleState;
   /** Images loaded into the engine, by name. */
   images: string[];
-  /** The agent release the board switches to at its agent's next start. */
+  /** The agent release the board switches to. */
   agentVersion: string | null;
+  /** Why the switch to it could not be made or recorded (the rest of the bundle is applied). */
+  agentError?: string;
 }
 
 /** Verifies the whole bundle into a staging folder, and only then changes the board. */
@@ -84,7 +91,11 @@ export async function applyBundle(o: ApplyOptions): Promise<Applied> {
         name,
         blobPath: (digest) => staged(blobEntry(digest)),
       });
-    if (upgrade) await switchAgent(o.dataDir, identity.rootPub, m, staged(AGENT_ENTRY), running);
+    if (upgrade) {
+      const file = staged(AGENT_ENTRY);
+      const release = { dataDir: o.dataDir, rootPub: identity.rootPub, release: m.agent };
+      await stageRelease({ ...release, bundle: { file }, runningVersion: running });
+    }
     const state: BundleState = {
       v: 1,
       applied: { id: m.id, sequence: m.sequence, appliedAt: o.clock.now() },
@@ -95,7 +106,13 @@ export async function applyBundle(o: ApplyOptions): Promise<Applied> {
       },
     };
     await writeBundleState(o.dataDir, state);
-    return { manifest: m, state, images: platforms.map((p) => p.name), agentVersion: upgrade };
+    const images = platforms.map((p) => p.name);
+    const result: Applied = { manifest: m, state, images, agentVersion: upgrade };
+    if (upgrade)
+      await (o.requestSwitch ?? ((v) => switchAtStart(o.dataDir, v)))(upgrade).catch(
+        (e: unknown) => (result.agentError = errorMessage(e)),
+      );
+    return result;
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
@@ -153,23 +170,10 @@ async function platformsFor(
   });
 }
 
-/** Stages the release beside the running one and marks the switch, which the supervisor makes at its next start. */
-async function switchAgent(
-  dataDir: string,
-  rootPub: string,
-  m: BundleManifest,
-  file: string,
-  running: string,
-): Promise<void> {
-  const staged = await stageRelease({
-    dataDir,
-    rootPub,
-    release: m.agent,
-    bundle: { file },
-    runningVersion: running,
-  });
+/** Marks the switch to a staged release, which the supervisor makes when it next starts the agent. */
+async function switchAtStart(dataDir: string, version: string): Promise<void> {
   const { state } = loadState(dataDir);
-  if (state.trial?.version === staged.manifest.version) return;
+  if (state.trial?.version === version) return;
   if (state.trial) throw new Error(`a switch to agent ${state.trial.version} is under way`);
-  saveState(dataDir, beginSwitch(state, staged.manifest.version));
+  saveState(dataDir, beginSwitch(state, version));
 }

@@ -35,7 +35,7 @@ export class Agent {
   private readonly conn: ManagerConnection;
   private readonly renewal: IdentityRenewal;
   private readonly files: TaskFileStore;
-  private readonly store: AssignmentStore;
+  readonly store: AssignmentStore;
   private readonly reporter: StatusReporter;
   private readonly executors: Executors;
   private readonly local = new Map<string, LocalTask>();

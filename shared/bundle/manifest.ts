@@ -109,8 +109,9 @@ export interface BundleTaskSlot {
 }
 
 /**
- * The tasks of the bundle on one node. Their ids come from the bundle, node, service and slot,
- * so the manager that later hears of the bundle computes the same ids and keeps the tasks.
+ * The tasks of the bundle on one node. Their ids come from the node, the service, its spec
+ * version and the slot: the manager that later hears of the bundle computes the same ids and
+ * keeps the tasks, and a later bundle with the same spec keeps them running.
  */
 export function bundleTasks(m: BundleManifest, nodeId: string): BundleTaskSlot[] {
   const out: BundleTaskSlot[] = [];
@@ -118,13 +119,20 @@ export function bundleTasks(m: BundleManifest, nodeId: string): BundleTaskSlot[]
     const global = service.spec.mode === 'global' || service.spec.mode === 'global-job';
     const slots = global ? [0] : range(1, service.spec.replicas);
     for (const slot of slots)
-      out.push({ id: bundleTaskId(m.id, nodeId, service.id, slot), service, slot });
+      out.push({ id: bundleTaskId(nodeId, service.id, service.specVersion, slot), service, slot });
   }
   return out;
 }
 
-export function bundleTaskId(bundleId: string, nodeId: string, serviceId: string, slot: number) {
-  const h = createHash('sha256').update(`${bundleId}|${nodeId}|${serviceId}|${slot}`);
+export function bundleTaskId(
+  nodeId: string,
+  serviceId: string,
+  specVersion: number,
+  slot: number,
+): string {
+  const h = createHash('sha256').update(
+    `fleet-bundle-task|${nodeId}|${serviceId}|${specVersion}|${slot}`,
+  );
   return `b${h.digest('hex').slice(0, 23)}`;
 }
 

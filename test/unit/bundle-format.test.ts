@@ -121,7 +121,7 @@ test('the signing text is canonical: key order does not change it', () => {
   assert.equal(canonicalJson({ a: undefined, b: 'x' }), '{"b":"x"}');
 });
 
-test('task ids are stable per bundle, node, service and slot', () => {
+test('task ids are stable per node, service, spec version and slot, whatever the bundle', () => {
   const root = generateSigningKey();
   const m = manifest(root);
   const tasks = bundleTasks(m, 'n-1');
@@ -129,8 +129,10 @@ test('task ids are stable per bundle, node, service and slot', () => {
     tasks.map((t) => t.slot),
     [1, 2],
   );
-  assert.equal(tasks[0]?.id, bundleTaskId(m.id, 'n-1', 'svc1', 1));
-  assert.notEqual(bundleTaskId(m.id, 'n-2', 'svc1', 1), tasks[0]?.id);
+  assert.equal(tasks[0]?.id, bundleTaskId('n-1', 'svc1', 3, 1));
+  assert.deepEqual(bundleTasks({ ...m, id: 'other0123' }, 'n-1'), tasks);
+  assert.notEqual(bundleTaskId('n-2', 'svc1', 3, 1), tasks[0]?.id);
+  assert.notEqual(bundleTaskId('n-1', 'svc1', 4, 1), tasks[0]?.id);
   assert.ok((tasks[0]?.id.length ?? 0) <= 64);
 });
 
