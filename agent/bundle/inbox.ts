@@ -14,6 +14,8 @@ export const RESULT_SUFFIX = '.result';
 /** How long `bundle apply` waits for the running agent (loading big images takes a while). */
 const ANSWER_TIMEOUT_MS = 15 * 60_000;
 const POLL_MS = 250;
+/** A request the agent has not taken by then is withdrawn: no agent watches the inbox. */
+const PICKUP_MS = 10_000;
 
 export const requestSchema = z.object({ file: z.string().min(1).max(4096) });
 /** The outcome as `bundle apply` prints it: 0 applied, 3 refused, 1 failed. */
@@ -47,15 +49,27 @@ export async function handOver(
   const request = path.join(inboxDir(dataDir), id + REQUEST_SUFFIX);
   const result = path.join(inboxDir(dataDir), id + RESULT_SUFFIX);
   await writeFileAtomic(request, JSON.stringify({ file: path.resolve(file) }));
-  const until = clock.now() + ANSWER_TIMEOUT_MS;
-  while (clock.now() < until) {
+  const start = clock.now();
+  while (clock.now() < start + ANSWER_TIMEOUT_MS) {
     const r = resultSchema.safeParse(await readJsonFile(result).catch(() => undefined));
     if (r.success) {
       await fs.rm(result, { force: true });
       return r.data;
+    }
+    // The agent takes a request (removes it) within a scan or two; a pid file left by an agent
+    // that died, naming some other process now, must not make this wait for nobody.
+    if (clock.now() > start + PICKUP_MS && (await exists(request))) {
+      await fs.rm(request, { force: true });
+      return null;
     }
     await new Promise<void>((resolve) => clock.setTimeout(resolve, POLL_MS));
   }
   await fs.rm(request, { force: true });
   return { code: 1, text: 'bundle not applied: the running agent did not answer in time\n' };
 }
+
+const exists = (file: string): Promise<boolean> =>
+  fs.stat(file).then(
+    () => true,
+    () => false,
+  );

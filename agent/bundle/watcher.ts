@@ -101,12 +101,13 @@ export class BundleWatcher {
       if (!name.endsWith(REQUEST_SUFFIX)) continue;
       const request = path.join(inbox, name);
       const parsed = requestSchema.safeParse(await readJsonFile(request).catch(() => undefined));
+      // Taken: `bundle apply` now waits for the answer however long the images take to load.
+      await fs.rm(request, { force: true });
       const result = parsed.success
         ? await this.apply(parsed.data.file)
         : { outcome: { code: 1, text: 'bundle not applied: unreadable request\n' } };
       const answer = path.join(inbox, name.slice(0, -REQUEST_SUFFIX.length) + RESULT_SUFFIX);
       await writeFileAtomic(answer, JSON.stringify(result.outcome));
-      await fs.rm(request, { force: true });
       // Switch only once the answer is out: the supervisor stops this agent to switch.
       await result.afterwards?.();
     }

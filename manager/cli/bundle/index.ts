@@ -15,8 +15,18 @@ const createCommand = defineCommand({
     withConnection(y)
       .option('out', { type: 'string', demandOption: true, describe: 'the file to write' })
       .option('agent', { type: 'string', describe: 'a stored agent release to upgrade to' })
-      .option('service', { type: 'string', array: true, default: [] as string[] })
-      .option('stack', { type: 'string', array: true, default: [] as string[] })
+      .option('service', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'a service to carry, as the cluster stores it',
+      })
+      .option('stack', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'a stack whose services to carry',
+      })
       .option('image', {
         type: 'string',
         array: true,
