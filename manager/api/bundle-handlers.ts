@@ -1,5 +1,6 @@
 // The API's offline-bundle method: builds a bundle's manifest from the store and signs it with the cluster's root key.
 import { AGENT_ENTRY, signBundle, type BundleManifest } from '../../shared/bundle/manifest.js';
+import { MAX_REPORTED_MANIFEST_BYTES } from '../../shared/bundle/report.js';
 import { missingEntries } from '../../shared/bundle/verify.js';
 import { FleetError, notFound } from '../../shared/errors.js';
 import { fingerprint, randomId } from '../../shared/identity.js';
@@ -44,7 +45,14 @@ export const bundleHandlers: { 'bundle.sign': Handler<'bundle.sign'> } = {
     };
     const problem = missingEntries(manifest);
     if (problem) throw new FleetError('invalid_argument', problem);
-    return { result: signBundle(manifest, cluster.rootSecret) };
+    const signed = signBundle(manifest, cluster.rootSecret);
+    const size = Buffer.byteLength(JSON.stringify(signed));
+    if (size > MAX_REPORTED_MANIFEST_BYTES)
+      throw new FleetError(
+        'invalid_argument',
+        `the bundle's manifest would take ${size} bytes, over ${MAX_REPORTED_MANIFEST_BYTES}: carry fewer images or services per bundle`,
+      );
+    return { result: signed };
   },
 };
 

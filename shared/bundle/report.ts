@@ -9,3 +9,9 @@ import { signedBundleSchema } from './manifest.js';
  */
 export const bundleReportSchema = z.object({ signed: signedBundleSchema });
 export type BundleReport = z.infer<typeof bundleReportSchema>;
+
+/**
+ * The signed manifest rides in the agent's status, whose whole payload must stay under the
+ * broker's limit (shared/protocol.ts MAX_PAYLOAD_BYTES): managers sign no larger manifest.
+ */
+export const MAX_REPORTED_MANIFEST_BYTES = 128 * 1024;
