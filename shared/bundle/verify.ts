@@ -9,6 +9,7 @@ import {
   type BundleTargets,
   type SignedBundle,
 } from './manifest.js';
+import { MAX_REPORTED_MANIFEST_BYTES } from './report.js';
 
 /** What the board knows about itself when it checks a bundle. */
 export interface BoardFacts {
@@ -37,6 +38,11 @@ export function checkBundle(raw: unknown, board: BoardFacts): BundleCheck {
     return refuse(`the bundle's manifest is malformed (${where})`);
   }
   const m = r.data.manifest;
+  const size = Buffer.byteLength(JSON.stringify(r.data));
+  if (size > MAX_REPORTED_MANIFEST_BYTES)
+    return refuse(
+      `its manifest has ${size} bytes, over the ${MAX_REPORTED_MANIFEST_BYTES} a board reports`,
+    );
   const mine = fingerprint(board.rootPub);
   if (m.cluster !== mine)
     return refuse(`signed by cluster ${m.cluster}, this board belongs to cluster ${mine}`);
