@@ -124,7 +124,10 @@ test(
       return out;
     };
     const older = await make('fleet-bundle-older.fleet', ['--node', NAME]);
+    let t0 = Date.now();
     const good = await make('fleet-bundle-good.fleet', ['--node', NAME, '--agent', NEXT]);
+    const mib = (statSync(good).size / 1048576).toFixed(1);
+    t.diagnostic(`bundle create (1 image, agent ${NEXT}): ${mib} MiB in ${Date.now() - t0} ms`);
     const expired = await make('expired.fleet', ['--node', NAME, '--expires', '1ms']);
     const elsewhere = await make('elsewhere.fleet', [
       '--node',
@@ -172,7 +175,9 @@ test(
       t.diagnostic(r.out.trim());
       assert.deepEqual({ files: snapshot(dataDir), images: await listImages(engine) }, before);
     }
+    t0 = Date.now();
     const applied = await apply(good);
+    t.diagnostic(`bundle apply: ${Date.now() - t0} ms`);
     assert.equal(applied.code, 0, applied.out);
     t.diagnostic(applied.out.trim());
     assert.ok((await listImages(engine)).includes(image.name), 'the bundled image is loaded');
@@ -189,6 +194,7 @@ test(
 
     // The board restarts with no manager: the new agent release and the bundled task.
     agent = supervised(dir, common);
+    t0 = Date.now();
     const [running] = await waitFor(
       async () => {
         const cs = await taskContainers(SERVICE, { socket: engine.socket });
@@ -204,6 +210,10 @@ test(
     });
 
     // The manager comes back and adopts what the board runs.
+    t.diagnostic(
+      `offline start to task running and agent ${NEXT} committed: ${Date.now() - t0} ms`,
+    );
+    t0 = Date.now();
     manager = await restartManager(m);
     const adopted = await waitFor(
       async () => {
@@ -214,6 +224,7 @@ test(
       { what: 'the manager to adopt the bundled task', timeoutMs: 60_000, intervalMs: 250 },
     );
     assert.equal(adopted.id, running.taskId);
+    t.diagnostic(`manager restart to the task adopted: ${Date.now() - t0} ms`);
     await waitFor(async () => ((await readBundleState(dataDir))?.pending ? null : true), {
       what: 'the board to see its bundle adopted',
       timeoutMs: 30_000,
