@@ -36,6 +36,7 @@ interface AgentArgs {
   supervise: boolean;
   'upgrade-monitor': number;
   profile: 'default' | 'metered';
+  'bundle-dir': string[];
 }
 
 /** `agent <action>` of the bundled agent, whose one action is start. */
@@ -85,6 +86,12 @@ function startOptions<T>(y: Argv<T>) {
       describe: 'address this node publishes ports on',
     })
     .option('name', { type: 'string', describe: 'node name (default: the hostname)' })
+    .option('bundle-dir', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'where USB sticks are mounted: fleet-bundle*.fleet found there is applied',
+    })
     .option('label', {
       type: 'string',
       array: true,
@@ -181,6 +188,22 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     ...(ota ? { onReconciled: () => ota.child.reportHealthy(), ota: ota.child } : {}),
   };
   const agent = await (ota ? ota.start(flags, () => startAgent(flags)) : startAgent(flags));
+  if (ota) await commitBundledRelease(flags.dataDir, ota.child);
+  const { watchBundles } = await import('./bundle/watcher.js');
+  const { systemClock } = await import('../shared/clock.js');
+  const { createLogger } = await import('../shared/log.js');
+  const bundles = await watchBundles(
+    {
+      dataDir: flags.dataDir,
+      dirs: argv['bundle-dir'],
+      runtime: flags.runtime,
+      ...(flags.dockerHost !== undefined ? { dockerHost: flags.dockerHost } : {}),
+      clock: systemClock,
+      logger: createLogger('bundles'),
+      ...(ota ? { ota: ota.child } : {}),
+    },
+    agent,
+  );
   if (board)
     await board.forgetToken().catch((e: unknown) => {
       const why = e instanceof Error ? e.message : String(e);
@@ -194,8 +217,16 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
   const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
   await waitForShutdownSignal();
   clearInterval(keepAlive);
+  await bundles.stop();
   if (argv['remove-tasks-on-stop']) await agent.removeAllWorkloads();
   await agent.stop();
+}
+
+/** A release an offline bundle brought is healthy once its agent started (agent/bundle/state.ts). */
+async function commitBundledRelease(dataDir: string, child: { reportHealthy(): void }) {
+  const { bundleBroughtAgent } = await import('./bundle/state.js');
+  const { FLEET_VERSION } = await import('../shared/version.js');
+  if (await bundleBroughtAgent(dataDir, FLEET_VERSION)) child.reportHealthy();
 }
 
 /** The settings file read, its start options, and the removal of its token once joined. */

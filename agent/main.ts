@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { boardCommand } from './board/command.js';
 import { agentCommand } from './cli.js';
+import { bundleCommand } from './bundle/command.js';
 import { FLEET_VERSION } from '../shared/version.js';
 
 async function main(): Promise<void> {
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
     .scriptName('fleet-agent')
     .command(agentCommand)
     .command(boardCommand)
+    .command(bundleCommand)
     // `fleet-agent start ...` as well as `fleet-agent agent start ...`.
     .command({ ...agentCommand, command: '$0 <action>', describe: false })
     .strict()

@@ -9,6 +9,7 @@ import { identitySchema, type Identity } from '../shared/identity.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { DockerHostError, resolveDockerHost, type DockerHost } from '../shared/docker-host.js';
 import { Agent } from './reconcile/agent.js';
+import { saveBoardFacts } from './bundle/state.js';
 import { joinCluster } from '../shared/join-client.js';
 import {
   DEFAULT_MIN_FREE_DISK,
@@ -67,6 +68,8 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   });
   await loadPreloaded(flags, logger, engine);
   const identity = await loadOrJoin(flags, { os: info.os, arch: info.arch });
+  // What offline bundles are matched against (agent/bundle/state.ts).
+  await saveBoardFacts(flags.dataDir, { name: flags.name ?? os.hostname(), labels: flags.labels });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
   const network = await makeNetworkDiscovery(flags, runtime, identity.id, engine);
   const agent = new Agent({

@@ -63,6 +63,9 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('image', 'Manage images the fleet serves to its boards', async () =>
     listed((await import('../manager/cli/image/index.js')).imageCommand),
   ),
+  entry('bundle', 'Make signed offline bundles for boards with no network', async () =>
+    listed((await import('../manager/cli/bundle/index.js')).bundleCommand),
+  ),
   entry('network', 'Manage networks', async () =>
     listed((await import('../manager/cli/network.js')).networkCommand),
   ),

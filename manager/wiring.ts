@@ -12,6 +12,7 @@ import type { Broker } from './broker/broker.js';
 import { DEFAULT_HEARTBEAT_MS, NODE_CERT_LIFETIME_MS } from './bootstrap/cluster.js';
 import type { LeaderPart, Propose } from './leader/controller.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { BundleAdopter } from './dispatcher/bundle-adopter.js';
 import { IngressPublisher } from './ingress/publisher.js';
 import { DiscoveryPublisher } from './network/publisher.js';
 import { IngressStats } from './ingress/stats.js';
@@ -95,6 +96,7 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
   const parts: LeaderPart[] = [
     ownRecord,
     dispatcher,
+    new BundleAdopter({ ...deps, broker, logger: logger.child('bundles') }),
     new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),
     new Updater({ ...deps, logger: logger.child('updater') }, imagePresence),
     new Upgrader({ ...deps, logger: logger.child('upgrader') }, w.id, () =>

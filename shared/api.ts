@@ -20,9 +20,10 @@ import { nodeLinkUpdateShape, type NodeLinkView } from './link-profile.js';
 import { registryAuthSchema } from './registry-auth.js';
 import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stacks.js';
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
-import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
+import { RELEASE_WRITE_METHODS, releaseParams } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
 import { DASH_WRITE_METHODS, dashParams, type DashResults } from './api-dashboard.js';
+import { bundleParams, type BundleResults } from './api-bundles.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
@@ -120,6 +121,7 @@ export const params = {
   ...releaseParams,
   ...upgradeParams,
   ...dashParams,
+  ...bundleParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -371,7 +373,7 @@ export interface ClusterInfo {
 
 type MoreResults = UpgradeResults & DashResults;
 export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, MoreResults {
+  extends StackResults<ServiceView, TaskView>, ImageResults, BundleResults, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -5,6 +5,7 @@ import { REJECT_REASONS } from './reject-reasons.js';
 import { DIGEST_RE } from './image-ref.js';
 import { assignedImageSchema, imageReportSchema } from './images/cluster-image.js';
 import { taskTemplateSchema, TASK_STATES } from './spec.js';
+import { bundleReportSchema } from './bundle/report.js';
 import {
   agentReleaseSchema,
   nodeVersionSchema,
@@ -129,6 +130,7 @@ export const statusSchema = z.object({
   images: z.array(imageReportSchema).max(256).optional(),
   /** HOST:PORT where this node serves the blobs it holds to its neighbours. */
   blobServer: z.string().max(300).optional(),
+  bundle: bundleReportSchema.optional(),
 });
 export type StatusMessage = z.infer<typeof statusSchema>;
 
@@ -177,6 +179,7 @@ export const assignmentSchema = z.object({
   /** The agent release this node should run, while it runs another (shared/ota/upgrade-protocol.ts). */
   agentRelease: agentReleaseSchema.optional(),
   link: assignmentLinkSchema.optional(),
+  adoptedBundle: z.string().max(64).optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

@@ -358,6 +358,8 @@ export interface NodeRecord {
    * beside it on the same board with the same identity (then the node takes tasks).
    */
   manager?: { address: string; worker?: boolean };
+  /** The newest offline bundle its agent reported, once adopted (manager/dispatcher/bundle-adoption.ts). */
+  bundle?: { id: string; sequence: number; adopted: string[] };
   createdAt: number;
   updatedAt: number;
   /** Raft index of the last write (set by the store); a write based on an older one is refused. */

@@ -19,6 +19,7 @@ import { StatusReporter } from './reporter.js';
 import { AgentImages } from '../images/agent-images.js';
 import { usageSource } from '../observe/usage-source.js';
 import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
+import { bundleReportOf } from '../bundle/overlay.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -33,7 +34,7 @@ export class Agent {
   private readonly conn: ManagerConnection;
   private readonly renewal: IdentityRenewal;
   private readonly files: TaskFileStore;
-  private readonly store: AssignmentStore;
+  readonly store: AssignmentStore;
   private readonly reporter: StatusReporter;
   private readonly executors: Executors;
   private readonly local = new Map<string, LocalTask>();
@@ -116,6 +117,7 @@ export class Agent {
       images: () => this.images.reports(),
       upgrade: () => this.upgrader.report(),
       blobServer: () => this.images.blobServer,
+      bundle: () => bundleReportOf(this.store.pendingBundle),
       closing: () => this.closed,
       usage: usageSource({ ...opts, clock, tasks: () => this.local }),
       runtimeName: opts.runtime.name,

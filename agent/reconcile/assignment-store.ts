@@ -5,6 +5,8 @@ import { readJsonFile, removeStaleTemps, writeFileAtomic } from '../../shared/at
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { assignmentSchema, type Assignment } from '../../shared/protocol.js';
+import { withBundle } from '../bundle/overlay.js';
+import { readBundleState, writeBundleState, type BundleState } from '../bundle/state.js';
 
 /** While the disk is full, the assignment is written again this often until it fits. */
 export const DISK_RETRY_MS = 2_000;
@@ -25,12 +27,24 @@ export class AssignmentStore {
   private retryTimer: TimerHandle | undefined;
   private closed = false;
   private persisting: Promise<void> = Promise.resolve();
+  /** The offline bundles applied here; its pending one runs beside the assignment until adopted. */
+  private bundle: BundleState | undefined;
 
   constructor(private readonly deps: AssignmentStoreDeps) {}
 
-  /** The assignment running now; null before the first one. */
+  /** The assignment running now (with a bundle not yet adopted); null before the first one. */
   get current(): Assignment | null {
-    return this.assignment;
+    return withBundle(this.assignment, this.bundle?.pending, this.deps.nodeId);
+  }
+
+  /** The bundle applied here that no manager adopted yet, reported until one does. */
+  get pendingBundle(): BundleState['pending'] {
+    return this.bundle?.pending;
+  }
+
+  /** A bundle applied while the agent runs (its state is already saved). */
+  takeBundle(state: BundleState): void {
+    this.bundle = state;
   }
 
   /** Whether the last write failed for lack of disk space (reported to the manager). */
@@ -50,6 +64,10 @@ export class AssignmentStore {
     await removeStaleTemps(this.file()).catch(() => 0);
     const saved = await readJsonFile(this.file()).catch((e: unknown) => {
       logger.warn('could not read the saved assignment; starting empty', { error: String(e) });
+      return undefined;
+    });
+    this.bundle = await readBundleState(this.deps.dataDir).catch((e: unknown) => {
+      logger.warn('could not read the bundle state; running no bundle', { error: String(e) });
       return undefined;
     });
     if (saved === undefined) return;
@@ -72,7 +90,20 @@ export class AssignmentStore {
     }
     this.assignment = a;
     await this.enqueue(a);
+    await this.settleBundle(a);
     return true;
+  }
+
+  /** An assignment that names the pending bundle adopted it: from now on it alone counts. */
+  private async settleBundle(a: Assignment): Promise<void> {
+    const state = this.bundle;
+    if (!state?.pending || a.adoptedBundle !== state.pending.signed.manifest.id) return;
+    const { pending: _done, ...settled } = state;
+    this.bundle = settled;
+    this.deps.logger.info('the managers adopted the offline bundle', { bundle: state.applied.id });
+    await writeBundleState(this.deps.dataDir, settled).catch((e: unknown) => {
+      this.deps.logger.warn('could not record the adopted bundle', { error: String(e) });
+    });
   }
 
   close(): void {

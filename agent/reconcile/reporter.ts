@@ -5,6 +5,7 @@ import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
 import type { Runtime, RuntimeInfo } from '../runtime/types.js';
 import { toReport, type LocalTask } from './local-state.js';
 import type { ImageReport } from '../../shared/images/cluster-image.js';
+import type { BundleReport } from '../../shared/bundle/report.js';
 import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 import type { UsageSummary } from '../../shared/usage.js';
@@ -51,6 +52,8 @@ export interface ReporterDeps {
   upgrade?(): UpgradeReport | undefined;
   /** Where this node serves blobs to neighbours. */
   blobServer?(): string | undefined;
+  /** The offline bundle applied here that no manager adopted yet. */
+  bundle?(): BundleReport | undefined;
   /** A usage summary, or undefined while it has only a baseline (see agent/observe/sampler.ts). */
   usage?(): Promise<UsageSummary | undefined>;
   /** True once the agent is shutting down: no heartbeat goes out any more. */
@@ -129,6 +132,8 @@ export class StatusReporter {
     if (images.length > 0) msg.images = images.slice(0, 256);
     const blobServer = deps.blobServer?.();
     if (blobServer) msg.blobServer = blobServer;
+    const bundle = deps.bundle?.();
+    if (bundle) msg.bundle = bundle;
     if (deps.profile && msg.node) msg.node.profile = deps.profile;
     const body = JSON.stringify({ ...msg, ts: 0 });
     const last = this.lastStatus;

@@ -17,6 +17,7 @@ import { imageHandlers, withDownloads } from './image-handlers.js';
 import { releaseHandlers } from './release-handlers.js';
 import { upgradeHandlers } from './upgrade-handlers.js';
 import { dashboardHandlers } from './dashboard-handlers.js';
+import { bundleHandlers } from './bundle-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -191,6 +192,7 @@ export const handlers: Handlers = {
   ...releaseHandlers,
   ...upgradeHandlers,
   ...dashboardHandlers,
+  ...bundleHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

@@ -362,9 +362,10 @@ export class Dispatcher implements LeaderPart {
       const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
+      const adopted = store.node(nodeId)?.bundle?.id;
       // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
       const link = this.links.assignmentFields(nodeId);
-      const body = JSON.stringify([tasks, prefetch, agentRelease, link]);
+      const body = JSON.stringify([tasks, prefetch, agentRelease, link, adopted]);
       if (this.published.get(nodeId) === body) continue;
       this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
@@ -384,6 +385,7 @@ export class Dispatcher implements LeaderPart {
         ),
         ...(prefetch.length > 0 ? { prefetch } : {}),
         ...(agentRelease ? { agentRelease } : {}),
+        ...(adopted ? { adoptedBundle: adopted } : {}),
       };
       try {
         await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });

@@ -78,6 +78,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'service',
     'stack',
     'image',
+    'bundle',
     'network',
     'os',
     'secret',

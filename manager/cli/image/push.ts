@@ -132,7 +132,7 @@ async function uploadImage(
 }
 
 /** `docker save IMAGE` from the engine DOCKER_HOST names (the local socket by default). */
-async function saveFromEngine(image: string, file: string): Promise<void> {
+export async function saveFromEngine(image: string, file: string): Promise<void> {
   const { default: Docker } = await import('dockerode');
   const docker = new Docker();
   try {
