@@ -33,6 +33,7 @@ import { Updater } from './updater/updater.js';
 import { Upgrader } from './upgrader/upgrader.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 import { DEFAULT_STATS_MS, UsageBook } from './observe/usage-book.js';
+import { eventParts } from './events/parts.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -92,6 +93,8 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     stop: () => undefined,
   };
   const parts: LeaderPart[] = [
+    // First: every write of the parts after it is seen and becomes its events.
+    ...eventParts({ ...deps, logger: logger.child('events'), self: w.id }),
     ownRecord,
     dispatcher,
     new Orchestrator({ ...deps, logger: logger.child('orchestrator') }),

@@ -21,11 +21,13 @@ import { STACK_WRITE_METHODS, stackParams, type StackResults } from './api-stack
 import { IMAGE_WRITE_METHODS, imageParams, type ImageResults } from './api-images.js';
 import { RELEASE_WRITE_METHODS, releaseParams, type ReleaseResults } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
+import { eventParams, type EventResults } from './api-events.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
 export type * from './api-releases.js';
 export type * from './api-upgrades.js';
+export type * from './api-events.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -115,6 +117,7 @@ export const params = {
   ...imageParams,
   ...releaseParams,
   ...upgradeParams,
+  ...eventParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -363,8 +366,8 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, ReleaseResults, UpgradeResults {
+type MoreResults = ImageResults & ReleaseResults & UpgradeResults & EventResults;
+export interface Results extends StackResults<ServiceView, TaskView>, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

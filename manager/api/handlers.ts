@@ -16,6 +16,7 @@ import { stackHandlers } from './stack-handlers.js';
 import { imageHandlers, withDownloads } from './image-handlers.js';
 import { releaseHandlers } from './release-handlers.js';
 import { upgradeHandlers } from './upgrade-handlers.js';
+import { eventHandlers } from './event-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -187,6 +188,7 @@ export const handlers: Handlers = {
   ...imageHandlers,
   ...releaseHandlers,
   ...upgradeHandlers,
+  ...eventHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

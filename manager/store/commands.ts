@@ -5,6 +5,7 @@ import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
+import type { EventRecord } from '../../shared/events.js';
 
 export interface ClusterRecord {
   id: string;
@@ -66,7 +67,9 @@ export type Command =
   | { type: 'release.put'; release: ReleaseRecord }
   | { type: 'release.remove'; id: string }
   | { type: 'upgrade.put'; upgrade: RolloutRecord }
-  | { type: 'upgrade.remove'; id: string };
+  | { type: 'upgrade.remove'; id: string }
+  | { type: 'events.put'; events: EventRecord[] }
+  | { type: 'events.remove'; ids: string[] };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -90,6 +93,8 @@ export interface ChangeSet {
   releases: Set<string>;
   /** Agent upgrade rollouts written or removed (ids of rollout records). */
   upgrades: Set<string>;
+  /** Cluster events written (ids of event records; removals by the window are not noted). */
+  events: Set<string>;
   cluster: boolean;
 }
 
@@ -105,6 +110,7 @@ export function emptyChangeSet(index: number): ChangeSet {
     images: new Set(),
     releases: new Set(),
     upgrades: new Set(),
+    events: new Set(),
     cluster: false,
   };
 }

@@ -7,6 +7,7 @@ import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
+import type { EventRecord } from '../../shared/events.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -33,6 +34,7 @@ const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
   'images',
   'releases',
   'upgrades',
+  'events',
 ]);
 
 export type { StoreView } from './view.js';
@@ -155,7 +157,6 @@ export class Store extends EventEmitter implements StoreView {
     this.emit('members', members);
   }
 
-  /** Everything the store holds, as one JSON text: the data of a Raft snapshot. */
   /** The state as one JSON document; kinds added later appear only when they hold records. */
   dump(): string {
     const requests = this.db
@@ -202,6 +203,7 @@ export class Store extends EventEmitter implements StoreView {
       images: this.tables.images.ids(),
       releases: this.tables.releases.ids(),
       upgrades: this.tables.upgrades.ids(),
+      events: this.tables.events.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -258,6 +260,12 @@ export class Store extends EventEmitter implements StoreView {
   }
   upgrades(): Iterable<RolloutRecord> {
     return this.tables.upgrades.values();
+  }
+  events(): Iterable<EventRecord> {
+    return this.tables.events.values();
+  }
+  event(id: string): EventRecord | undefined {
+    return this.tables.events.get(id);
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

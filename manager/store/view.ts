@@ -5,6 +5,7 @@ import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
+import type { EventRecord } from '../../shared/events.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -47,6 +48,9 @@ export interface StoreView {
   releases(): Iterable<ReleaseRecord>;
   /** Agent upgrade rollouts (`fleet node upgrade`), one record each. */
   upgrades(): Iterable<RolloutRecord>;
+  /** Cluster events kept in the window, and one of them by id (shared/events.ts eventId). */
+  events(): Iterable<EventRecord>;
+  event(id: string): EventRecord | undefined;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }
