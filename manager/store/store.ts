@@ -7,7 +7,6 @@ import type { StackRecord } from '../../shared/stack.js';
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
-import type { EventRecord } from '../../shared/events.js';
 import {
   emptyChangeSet,
   type ChangeSet,
@@ -261,10 +260,10 @@ export class Store extends EventEmitter implements StoreView {
   upgrades(): Iterable<RolloutRecord> {
     return this.tables.upgrades.values();
   }
-  events(): Iterable<EventRecord> {
+  events(): Iterable<RecordOf<'events'>> {
     return this.tables.events.values();
   }
-  event(id: string): EventRecord | undefined {
+  event(id: string): RecordOf<'events'> | undefined {
     return this.tables.events.get(id);
   }
   secret(id: string): SecretRecord | undefined {
