@@ -8,6 +8,7 @@ import type { ImageReport } from '../../shared/images/cluster-image.js';
 import { agentVersion } from '../../shared/agent-version.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol-version.js';
 import type { UsageSummary } from '../../shared/usage.js';
+import { compactUsage } from '../../shared/usage-compact.js';
 
 const DEFAULT_HEARTBEAT_MS = 2_000;
 /** Task changes within this time go out in one status message. */
@@ -32,7 +33,12 @@ export interface ReporterDeps {
   /** The agent's current record of each task. */
   tasks(): ReadonlyMap<string, LocalTask>;
   /** The version of the assignment running, and the heartbeat and usage periods it asks for. */
-  assignment(): { version: number; heartbeatMs: number; statsMs?: number | undefined } | null;
+  assignment(): {
+    version: number;
+    heartbeatMs: number;
+    statsMs?: number | undefined;
+    statsCompact?: boolean | undefined;
+  } | null;
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
   images?(): ImageReport[];
@@ -148,7 +154,10 @@ export class StatusReporter {
 
   private beat(usage: UsageSummary | undefined): void {
     const { deps } = this;
-    const hb = { v: 1, seq: this.hbSeq++, ts: deps.clock.now(), ...(usage ? { usage } : {}) };
+    // The compact form only to a manager that said it reads it; an older one would drop it.
+    const compact = deps.assignment()?.statsCompact === true;
+    const summary = usage ? (compact ? { u: compactUsage(usage) } : { usage }) : {};
+    const hb = { v: 1, seq: this.hbSeq++, ts: deps.clock.now(), ...summary };
     deps.publish(topics.heartbeat(deps.nodeId), encode(hb), 0);
   }
 
