@@ -38,6 +38,8 @@ export class EventLog implements LeaderPart {
   private dropped = 0;
   private timer: TimerHandle | undefined;
   private nextPruneAt = 0;
+  /** Counts leaderships: a write from an earlier one that ends late changes nothing here. */
+  private term = 0;
   private readonly window: EventWindow;
 
   constructor(private readonly deps: EventLogDeps) {
@@ -52,6 +54,8 @@ export class EventLog implements LeaderPart {
     this.nextSeq = (this.kept[this.kept.length - 1]?.seq ?? 0) + 1;
     this.nextPruneAt = this.deps.clock.now();
     this.running = true;
+    this.term++;
+    this.flushing = false;
     this.timer = this.deps.clock.setInterval(() => void this.flush(), EVENT_FLUSH_MS);
   }
 
@@ -80,6 +84,7 @@ export class EventLog implements LeaderPart {
     const pruneDue = now >= this.nextPruneAt;
     if (this.pending.length === 0 && !pruneDue) return;
     this.flushing = true;
+    const term = this.term;
     // More than the window holds would be pruned at once: only the newest are numbered.
     const batch = this.pending.slice(-this.window.maxCount);
     this.dropped += this.pending.length - batch.length;
@@ -95,6 +100,7 @@ export class EventLog implements LeaderPart {
     if (prune.length > 0) commands.push({ type: 'events.remove', ids: prune.map(eventId) });
     try {
       if (commands.length > 0) await this.deps.propose({ commands });
+      if (term !== this.term) return;
       this.nextSeq += records.length;
       this.kept.splice(0, prune.length);
       this.kept.push(...records.map((r) => ({ seq: r.seq, at: r.at })));
@@ -102,13 +108,13 @@ export class EventLog implements LeaderPart {
       this.noteDropped();
     } catch (e) {
       // Kept for the next flush, in order; a leader that stepped down drops them in stop().
-      if (this.running) this.pending = [...batch, ...this.pending];
+      if (this.running && term === this.term) this.pending = [...batch, ...this.pending];
       this.deps.logger.warn('could not write events; will retry', {
         events: batch.length,
         error: String(e),
       });
     } finally {
-      this.flushing = false;
+      if (term === this.term) this.flushing = false;
     }
   }
 
