@@ -78,6 +78,11 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('config', 'Manage configs', async () =>
     listed((await import('../manager/cli/secret.js')).configCommand),
   ),
+  entry(
+    'events',
+    'Show cluster events (nodes, tasks, services, updates, leaders) and follow new ones',
+    async () => listed((await import('../manager/cli/events.js')).eventsCommand),
+  ),
   entry('join-token <role>', 'Print the command that joins a board to the fleet', async () =>
     listed((await import('../manager/cli/join-token.js')).joinTokenCommand),
   ),

@@ -19,6 +19,7 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // their own Docker engines (root, docker-registry; a few minutes): fleet vs a registry behind the
 // same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT). ota upgrades 3
 // real supervised agents and 500 simulated ones (FLEET_BENCH_OTA_SIMULATED) to a new agent release.
+// observe-metrics: 500 simulated agents' usage summaries, the manager's CPU and bytes per agent.
 // observe-dashboard opens the dashboard of 1,000 simulated nodes in Chromium (Debian's chromium).
 const OPTIONAL = [
   'idle-traffic',
@@ -30,6 +31,7 @@ const OPTIONAL = [
   'image-dist',
   'ota',
   'observe-dashboard',
+  'observe-metrics',
 ];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);

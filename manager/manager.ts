@@ -23,6 +23,8 @@ import { RaftStorage } from './raft/storage.js';
 import { RaftTransport } from './raft/transport.js';
 import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
+import { onEvent } from './events/feed.js';
+import type { FleetEvent } from '../shared/events.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
 import { BlobService } from './images/blob-service.js';
@@ -167,6 +169,15 @@ export class Manager {
    */
   removed(): Promise<void> {
     return new Promise((resolve) => this.raft.once('removed', () => resolve()));
+  }
+
+  /**
+   * Calls `listener` with each cluster event (shared/events.ts) as this manager applies it, on
+   * the leader and on followers alike; returns the unsubscribe. For in-process observers such as
+   * a dashboard.
+   */
+  onEvent(listener: (e: FleetEvent) => void): () => void {
+    return onEvent(this.store, listener);
   }
 
   async stop(): Promise<void> {

@@ -35,6 +35,7 @@ import { Upgrader } from './upgrader/upgrader.js';
 import { raftHealth } from './upgrader/raft-health.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 import { DEFAULT_STATS_MS, UsageBook, type UsageBookView } from './observe/usage-book.js';
+import { eventParts } from './events/parts.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -94,6 +95,8 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
     stop: () => undefined,
   };
   const parts: LeaderPart[] = [
+    // First: every write of the parts after it is seen and becomes its events.
+    ...eventParts({ ...deps, logger: logger.child('events'), self: w.id }),
     ownRecord,
     dispatcher,
     new BundleAdopter({ ...deps, broker, logger: logger.child('bundles') }),

@@ -24,12 +24,14 @@ import { RELEASE_WRITE_METHODS, releaseParams } from './api-releases.js';
 import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api-upgrades.js';
 import { DASH_WRITE_METHODS, dashParams, type DashResults } from './api-dashboard.js';
 import { bundleParams, type BundleResults } from './api-bundles.js';
+import { eventParams, type EventResults } from './api-events.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
 export type * from './api-releases.js';
 export type * from './api-upgrades.js';
 export type * from './api-dashboard.js';
+export type * from './api-events.js';
 
 const ref = z.string().min(1).max(128);
 
@@ -122,6 +124,7 @@ export const params = {
   ...upgradeParams,
   ...dashParams,
   ...bundleParams,
+  ...eventParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -371,9 +374,8 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-type MoreResults = UpgradeResults & DashResults;
-export interface Results
-  extends StackResults<ServiceView, TaskView>, ImageResults, BundleResults, MoreResults {
+type MoreResults = ImageResults & BundleResults & UpgradeResults & DashResults & EventResults;
+export interface Results extends StackResults<ServiceView, TaskView>, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };
   'node.ls': NodeView[];

@@ -11,7 +11,6 @@ import {
   nodeVersionSchema,
   upgradeReportSchema,
 } from './ota/upgrade-protocol.js';
-import { usageSchema } from './usage.js';
 import { assignmentLinkSchema, linkProfileSchema } from './link-profile.js';
 
 export const PREFIX = 'fleet/v1';
@@ -65,14 +64,7 @@ export const resourcesSchema = z.object({
   memoryBytes: z.number().min(0),
 });
 
-export const heartbeatSchema = z.object({
-  v: z.literal(1),
-  seq: z.number().int().min(0),
-  ts: z.number(),
-  /** Only when the manager asked for summaries (statsMs) and the period has passed. */
-  usage: usageSchema.optional(),
-});
-export type Heartbeat = z.infer<typeof heartbeatSchema>;
+export { heartbeatSchema, type Heartbeat } from './heartbeat.js';
 
 export const hostPortSchema = z.object({
   target: z.number().int(),
@@ -173,6 +165,8 @@ export const assignmentSchema = z.object({
   heartbeatMs: z.number().int().min(100),
   /** How often the manager wants a usage summary with the heartbeat; absent or 0: never. */
   statsMs: z.number().int().min(0).max(86_400_000).optional(),
+  /** Summaries may come in the compact form (shared/usage-compact.ts): this manager reads it. */
+  statsCompact: z.boolean().optional(),
   tasks: z.array(assignedTaskSchema),
   /** Images to download now for a rolling update that will replace this node's tasks. */
   prefetch: z.array(assignedImageSchema).max(64).optional(),

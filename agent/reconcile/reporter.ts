@@ -15,6 +15,7 @@ import {
   type AssignmentLink,
   type LinkProfile,
 } from '../../shared/link-profile.js';
+import { compactUsage } from '../../shared/usage-compact.js';
 
 const DEFAULT_HEARTBEAT_MS = 2_000;
 /** Task changes within this time go out in one status message. */
@@ -44,6 +45,7 @@ export interface ReporterDeps {
     heartbeatMs: number;
     statsMs?: number | undefined;
     link?: AssignmentLink | undefined;
+    statsCompact?: boolean | undefined;
   } | null;
   diskFull(): boolean;
   /** Cluster images held or on their way (sent only when there are any). */
@@ -194,7 +196,10 @@ export class StatusReporter {
 
   private beat(usage: UsageSummary | undefined): void {
     const { deps } = this;
-    const hb = { v: 1, seq: this.hbSeq++, ts: deps.clock.now(), ...(usage ? { usage } : {}) };
+    // The compact form only to a manager that said it reads it; an older one would drop it.
+    const compact = deps.assignment()?.statsCompact === true;
+    const summary = usage ? (compact ? { u: compactUsage(usage) } : { usage }) : {};
+    const hb = { v: 1, seq: this.hbSeq++, ts: deps.clock.now(), ...summary };
     deps.publish(topics.heartbeat(deps.nodeId), encode(hb), 0);
   }
 

@@ -18,6 +18,7 @@ import { releaseHandlers } from './release-handlers.js';
 import { upgradeHandlers } from './upgrade-handlers.js';
 import { dashboardHandlers } from './dashboard-handlers.js';
 import { bundleHandlers } from './bundle-handlers.js';
+import { eventHandlers } from './event-handlers.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -193,6 +194,7 @@ export const handlers: Handlers = {
   ...upgradeHandlers,
   ...dashboardHandlers,
   ...bundleHandlers,
+  ...eventHandlers,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

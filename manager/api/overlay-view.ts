@@ -2,6 +2,7 @@
 import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
+import type { EventRecord } from '../../shared/events.js';
 import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
@@ -136,6 +137,12 @@ export class OverlayView implements StoreView {
   }
   dashboardTokens(): Iterable<DashboardTokenRecord> {
     return this.base.dashboardTokens();
+  }
+  events(): Iterable<EventRecord> {
+    return this.base.events();
+  }
+  event(id: string): EventRecord | undefined {
+    return this.base.event(id);
   }
   onChange(listener: (c: ChangeSet) => void): () => void {
     return this.base.onChange(listener);

@@ -374,7 +374,7 @@ export class Dispatcher implements LeaderPart {
         version: store.appliedIndex,
         nodeId,
         ...link,
-        ...(this.deps.statsMs ? { statsMs: this.deps.statsMs } : {}),
+        ...(this.deps.statsMs ? { statsMs: this.deps.statsMs, statsCompact: true } : {}),
         tasks: tasks.map((t) =>
           withRegistryAuth(
             store,

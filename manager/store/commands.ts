@@ -6,6 +6,7 @@ import type { NetworkRecord } from '../../shared/network.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
 import type { StackRecord } from '../../shared/stack.js';
 import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
+import type { EventRecord } from '../../shared/events.js';
 
 export interface ClusterRecord {
   id: string;
@@ -69,7 +70,9 @@ export type Command =
   | { type: 'upgrade.put'; upgrade: RolloutRecord }
   | { type: 'upgrade.remove'; id: string }
   | { type: 'dashboardToken.put'; token: DashboardTokenRecord }
-  | { type: 'dashboardToken.remove'; id: string };
+  | { type: 'dashboardToken.remove'; id: string }
+  | { type: 'events.put'; events: EventRecord[] }
+  | { type: 'events.remove'; ids: string[] };
 
 /** A batch of commands applied atomically, optionally answering a client request exactly once. */
 export interface Proposal {
@@ -93,6 +96,8 @@ export interface ChangeSet {
   releases: Set<string>;
   /** Agent upgrade rollouts written or removed (ids of rollout records). */
   upgrades: Set<string>;
+  /** Cluster events written (ids of event records; removals by the window are not noted). */
+  events: Set<string>;
   cluster: boolean;
 }
 
@@ -108,6 +113,7 @@ export function emptyChangeSet(index: number): ChangeSet {
     images: new Set(),
     releases: new Set(),
     upgrades: new Set(),
+    events: new Set(),
     cluster: false,
   };
 }

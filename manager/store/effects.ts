@@ -44,6 +44,10 @@ export function effectOf(c: Command): Effect {
       return { kind: 'upgrades', put: [c.upgrade] };
     case 'upgrade.remove':
       return { kind: 'upgrades', remove: [c.id] };
+    case 'events.put':
+      return { kind: 'events', put: c.events };
+    case 'events.remove':
+      return { kind: 'events', remove: c.ids };
     case 'secret.put':
       return { kind: 'secrets', put: [c.secret] };
     case 'secret.remove':

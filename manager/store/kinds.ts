@@ -7,6 +7,7 @@ import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
+import type { EventRecord } from '../../shared/events.js';
 import type { ConfigRecord, SecretRecord } from './commands.js';
 import type { KindSpec, StoredRecord } from './table.js';
 
@@ -125,6 +126,15 @@ const dashboardTokens: KindSpec<DashboardTokenRecord> = {
   touch: () => undefined,
 };
 
+/** Cluster events (`fleet events`), kept for a window the leader prunes (manager/events/). */
+const events: KindSpec<EventRecord> = {
+  table: 'events',
+  columns: [],
+  put: 'replace',
+  frame: z.object({ id: z.string(), seq: z.number(), at: z.number() }).loose(),
+  touch: (ch, id, _old, next) => void (next && ch.events.add(id)),
+};
+
 /**
  * Every kind, in the order of the schema and of a dump. A new kind is one declaration here plus
  * its commands (commands.ts, effects.ts) and its reads (view.ts).
@@ -141,6 +151,7 @@ export const KINDS = {
   releases,
   upgrades,
   dashboardTokens,
+  events,
 };
 
 export type KindName = keyof typeof KINDS;

@@ -34,6 +34,7 @@ const OPTIONAL_IN_DUMP: ReadonlySet<KindName> = new Set([
   'releases',
   'upgrades',
   'dashboardTokens',
+  'events',
 ]);
 
 export type { StoreView } from './view.js';
@@ -156,7 +157,6 @@ export class Store extends EventEmitter implements StoreView {
     this.emit('members', members);
   }
 
-  /** Everything the store holds, as one JSON text: the data of a Raft snapshot. */
   /** The state as one JSON document; kinds added later appear only when they hold records. */
   dump(): string {
     const requests = this.db
@@ -203,6 +203,7 @@ export class Store extends EventEmitter implements StoreView {
       images: this.tables.images.ids(),
       releases: this.tables.releases.ids(),
       upgrades: this.tables.upgrades.ids(),
+      events: this.tables.events.ids(),
       cluster: true,
     } satisfies ChangeSet);
     this.emit('members', this.memberList);
@@ -265,6 +266,12 @@ export class Store extends EventEmitter implements StoreView {
   }
   dashboardTokens(): Iterable<RecordOf<'dashboardTokens'>> {
     return this.tables.dashboardTokens.values();
+  }
+  events(): Iterable<RecordOf<'events'>> {
+    return this.tables.events.values();
+  }
+  event(id: string): RecordOf<'events'> | undefined {
+    return this.tables.events.get(id);
   }
   secret(id: string): SecretRecord | undefined {
     return this.tables.secrets.get(id);

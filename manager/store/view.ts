@@ -6,6 +6,7 @@ import type { ImageRecord } from '../../shared/images/cluster-image.js';
 import type { ReleaseRecord } from '../../shared/ota/release-record.js';
 import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import type { DashboardTokenRecord } from '../../shared/dashboard-token.js';
+import type { EventRecord } from '../../shared/events.js';
 import type {
   ChangeSet,
   ClusterRecord,
@@ -51,6 +52,9 @@ export interface StoreView {
   /** Dashboard sign-in tokens (their hashes), by id. */
   dashboardToken(id: string): DashboardTokenRecord | undefined;
   dashboardTokens(): Iterable<DashboardTokenRecord>;
+  /** Cluster events kept in the window, and one of them by id (shared/events.ts eventId). */
+  events(): Iterable<EventRecord>;
+  event(id: string): EventRecord | undefined;
   /** Calls `listener` after every applied proposal or restore; returns the unsubscribe. */
   onChange(listener: (c: ChangeSet) => void): () => void;
 }

@@ -83,6 +83,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'os',
     'secret',
     'config',
+    'events',
     'join-token',
     'dashboard',
     'context',
