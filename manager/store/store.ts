@@ -1,26 +1,19 @@
 // The cluster state machine on SQLite: commands apply in one transaction with the applied index.
 import Database from 'better-sqlite3';
-import { EventEmitter } from 'node:events';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../shared/spec.js';
-import type { NetworkRecord } from '../../shared/network.js';
-import type { StackRecord } from '../../shared/stack.js';
-import type { ImageRecord } from '../../shared/images/cluster-image.js';
-import type { ReleaseRecord } from '../../shared/ota/release-record.js';
-import type { RolloutRecord } from '../../shared/ota/rollout-record.js';
 import {
   emptyChangeSet,
   type ChangeSet,
   type ClusterRecord,
-  type ConfigRecord,
   type MemberRecord,
   type Proposal,
-  type SecretRecord,
 } from './commands.js';
 import { WriteConflict, isDeterministicFailure } from './conflict.js';
 import { dumpSchema, type StoreDump } from './dump.js';
 import { effectOf, idsOf, type Effect } from './effects.js';
-import { KINDS, KIND_NAMES, kindSpec, type KindName, type RecordOf } from './kinds.js';
+import { KINDS, KIND_NAMES, kindSpec, type KindName } from './kinds.js';
 import { Table, kindSchema, type StoredRecord } from './table.js';
+import { StoreReads, type Tables } from './store-reads.js';
 import type { StoreView } from './view.js';
 
 /**
@@ -45,14 +38,11 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, response TEXT NOT NULL, applied_index INTEGER NOT NULL);',
 ].join('\n');
 
-type Tables = { [K in KindName]: Table<RecordOf<K>> };
-
-export class Store extends EventEmitter implements StoreView {
+export class Store extends StoreReads implements StoreView {
   private readonly db: Database.Database;
   private index = 0;
   private clusterRec: ClusterRecord | undefined;
   private memberList: MemberRecord[] = [];
-  private readonly tables: Tables;
   private readonly stmts;
 
   constructor(file: string) {
@@ -248,64 +238,6 @@ export class Store extends EventEmitter implements StoreView {
   requestResponse(key: string): unknown {
     const row = this.stmts.getRequest.get(key) as { response: string } | undefined;
     return row ? (JSON.parse(row.response) as unknown) : undefined;
-  }
-  image(id: string): ImageRecord | undefined {
-    return this.tables.images.get(id);
-  }
-  images(): Iterable<ImageRecord> {
-    return this.tables.images.values();
-  }
-  releases(): Iterable<ReleaseRecord> {
-    return this.tables.releases.values();
-  }
-  upgrades(): Iterable<RolloutRecord> {
-    return this.tables.upgrades.values();
-  }
-  dashboardToken(id: string): RecordOf<'dashboardTokens'> | undefined {
-    return this.tables.dashboardTokens.get(id);
-  }
-  dashboardTokens(): Iterable<RecordOf<'dashboardTokens'>> {
-    return this.tables.dashboardTokens.values();
-  }
-  events(): Iterable<RecordOf<'events'>> {
-    return this.tables.events.values();
-  }
-  event(id: string): RecordOf<'events'> | undefined {
-    return this.tables.events.get(id);
-  }
-  secret(id: string): SecretRecord | undefined {
-    return this.tables.secrets.get(id);
-  }
-  secretByName(name: string): SecretRecord | undefined {
-    for (const s of this.tables.secrets.values()) if (s.name === name) return s;
-    return undefined;
-  }
-  secrets(): Iterable<SecretRecord> {
-    return this.tables.secrets.values();
-  }
-  config(id: string): ConfigRecord | undefined {
-    return this.tables.configs.get(id);
-  }
-  configByName(name: string): ConfigRecord | undefined {
-    for (const c of this.tables.configs.values()) if (c.name === name) return c;
-    return undefined;
-  }
-  configs(): Iterable<ConfigRecord> {
-    return this.tables.configs.values();
-  }
-  networkByName(name: string): NetworkRecord | undefined {
-    for (const n of this.tables.networks.values()) if (n.name === name) return n;
-    return undefined;
-  }
-  networks(): Iterable<NetworkRecord> {
-    return this.tables.networks.values();
-  }
-  stackByName(name: string): StackRecord | undefined {
-    for (const s of this.tables.stacks.values()) if (s.name === name) return s;
-    return undefined;
-  }
-  stacks(): Iterable<StackRecord> {
-    return this.tables.stacks.values();
   }
 
   integrityCheck(): string {
