@@ -24,6 +24,7 @@ import { RaftTransport } from './raft/transport.js';
 import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { onEvent } from './events/feed.js';
+import { storeEventSource } from './dashboard/event-source.js';
 import type { FleetEvent } from '../shared/events.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
@@ -143,7 +144,7 @@ export class Manager {
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
-      parts.push(...web.serve(metrics, live));
+      parts.push(...web.serve(metrics, live, { events: storeEventSource(store) }));
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',

@@ -117,7 +117,7 @@ test('the dashboard API and /metrics refuse requests without a token, and a read
   assert.deepEqual(JSON.parse(me.body), {
     name: 'wall',
     readOnly: true,
-    sources: { events: false, logs: false },
+    sources: { events: true, logs: false },
   });
   const scale = { action: 'scale', service: 'web', replicas: 2 };
   const refused = await dashRequest(m, `${base}/api/actions`, {
@@ -211,7 +211,9 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
   await page.waitForSelector('tr[data-service="web"][data-running="1"]', { timeout: 30_000 });
   const panelText = (id: string): Promise<unknown> =>
     page.evaluate(`document.getElementById('${id}').textContent`);
-  assert.match(String(await panelText('events')), /not available/);
+  await waitFor(async () => /task\s+web\.1: running/.test(String(await panelText('events'))), {
+    what: 'the events panel to list the task starting',
+  });
   assert.match(String(await panelText('logs')), /not available/);
   // Page code runs in the browser: as text, since this build has no DOM types.
   await page.evaluate('window.loadedOnce = true');
@@ -243,6 +245,9 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
   assert.equal(colour, 'rgb(254, 226, 226)', 'the row of a down node is red');
   const same = await page.evaluate('window.loadedOnce');
   assert.equal(same, true, 'the page was not reloaded');
+  await waitFor(async () => /node\s+dash-1: down/.test(String(await panelText('events'))), {
+    what: 'the events panel to show the node going down, live',
+  });
   await waitFor(
     async () => (await page.$('tr[data-node="dash-2"][data-status="ready"]')) !== null,
     {
