@@ -17,6 +17,8 @@ import {
 } from './reconcile/preflight.js';
 import type { NetworkProvider, Runtime } from './runtime/types.js';
 import type { NetworkDiscovery } from './network/discovery.js';
+import { OwnLog } from './logs/own-log.js';
+import type { LogRotation } from './runtime/process/log-book.js';
 
 export interface AgentStartFlags {
   managers: string[];
@@ -46,6 +48,10 @@ export interface AgentStartFlags {
   onReconciled?: () => void;
   /** The link to the upgrade supervisor (--supervise), for the manager's upgrade orders. */
   ota?: OtaChild;
+  /** Log bytes per second sent while someone follows logs (--log-budget). */
+  logBudget?: number;
+  /** When the process runtime's task logs rotate (--log-max-size, --log-max-files). */
+  logRotation?: LogRotation;
 }
 
 export class AgentConfigError extends Error {
@@ -53,7 +59,11 @@ export class AgentConfigError extends Error {
 }
 
 export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
-  const logger = createLogger('agent');
+  // The agent's own lines are kept in memory too, for `fleet node logs`.
+  const ownLog = new OwnLog();
+  const logger = createLogger('agent', {
+    sink: ownLog.tee({ write: (line) => process.stderr.write(line + '\n') }),
+  });
   const engine = flags.runtime === 'docker' ? dockerHostOf(flags) : undefined;
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
   const runtime = await makeRuntime(flags);
@@ -80,6 +90,8 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
     ...(flags.onReconciled ? { onReconciled: flags.onReconciled } : {}),
     ...(flags.ota ? { ota: flags.ota } : {}),
+    ownLog,
+    ...(flags.logBudget !== undefined ? { logBudget: flags.logBudget } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
@@ -109,13 +121,17 @@ export function dockerHostOf(flags: Pick<AgentStartFlags, 'dockerHost'>): Docker
 }
 
 export async function makeRuntime(
-  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost'>,
+  flags: Pick<
+    AgentStartFlags,
+    'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost' | 'logRotation'
+  >,
 ): Promise<Runtime> {
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({
       dataDir: path.join(flags.dataDir, 'process-runtime'),
       logger: createLogger('process-runtime'),
+      ...(flags.logRotation ? { logRotation: flags.logRotation } : {}),
     });
   }
   const { DockerRuntime } = await import('./runtime/docker/index.js');

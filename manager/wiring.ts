@@ -33,6 +33,7 @@ import { Updater } from './updater/updater.js';
 import { Upgrader } from './upgrader/upgrader.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 import { DEFAULT_STATS_MS, UsageBook } from './observe/usage-book.js';
+import { startLogRelay, type LogRelay } from './logs/relay.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -117,11 +118,12 @@ function leaderParts(w: WireDeps, propose: Propose): LeaderParts {
 export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: ManagerMetrics } {
   const { store, broker, raft, clock, logger, dataKey } = w;
   // The dispatcher is made with the proposer the metrics time, so it is known only after.
-  const made: { dispatcher?: Dispatcher; usage?: UsageBook } = {};
+  const made: { dispatcher?: Dispatcher; usage?: UsageBook; logs?: LogRelay } = {};
   const metrics = managerMetrics(
     w,
     (id) => made.dispatcher?.heartbeatAge(id),
     () => made.usage,
+    () => made.logs?.bytesIn ?? 0,
   );
   const propose: Propose = (p) => {
     const t0 = clock.now();
@@ -185,7 +187,8 @@ export function wire(w: WireDeps): { parts: { stop(): void }[]; metrics: Manager
     logger: logger.child('blob-copy'),
   });
   replicator.start();
-  const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
+  const logs = (made.logs = startLogRelay({ store, broker, clock, logger }, leadership));
+  const parts: { stop(): void }[] = [leadership, replicator, w.blobs, logs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
   return { parts, metrics };
 }
@@ -195,6 +198,7 @@ function managerMetrics(
   w: WireDeps,
   heartbeatAgeMs: (nodeId: string) => number | undefined,
   usage: () => UsageBook | undefined,
+  logBytesIn: () => number,
 ): ManagerMetrics {
   const { raft, store, broker } = w;
   const metrics = createManagerMetrics({
@@ -207,6 +211,7 @@ function managerMetrics(
     services: () => [...store.services()].length,
     heartbeatAgeMs,
     usage,
+    logBytesIn,
     task: (id) => store.task(id),
   });
   let leader = raft.leaderId;
