@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { systemClock } from '../../../shared/clock.js';
 import { withConnection, type ConnectionFlags } from '../connection.js';
 import { parseSince, parseTail } from './format.js';
-import { streamLogs, type LogTarget } from './session.js';
+import type { LogTarget } from './session.js';
 
 /** Adds -f, --tail, --since and --timestamps (and, for services, --no-task-ids). */
 export function withLogFlags<T>(y: Argv<T>) {
@@ -43,6 +43,8 @@ export interface LogFlags extends ConnectionFlags {
 export async function runLogs(argv: LogFlags, target: LogTarget): Promise<void> {
   const tail = parseTail(argv.tail);
   const since = argv.since !== undefined ? parseSince(argv.since, systemClock.now()) : undefined;
+  // Loaded only when run: --help must not load the MQTT client.
+  const { streamLogs } = await import('./session.js');
   await streamLogs(
     argv,
     target,
