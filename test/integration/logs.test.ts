@@ -2,10 +2,8 @@
 // --tail, --since, a task id, a node going down, Ctrl-C and a killed CLI stopping the agents, and no log bytes when idle.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import {
-  FLEET,
   cli,
   cliOk,
   freePort,
@@ -20,39 +18,12 @@ import {
 import { killTasksOf } from '../helpers/processes.js';
 import { sample } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
+import { followLogs as follow, type Follower } from '../helpers/log-follower.js';
 
 const HOST = '127.0.21.1';
 const AGENTS = ['127.0.21.2', '127.0.21.3', '127.0.21.4'];
 /** Each task prints its slot's tick with the time it was written (ms), five times a second. */
 const TICKER = 'while :; do echo "tick $(date +%s%3N)"; sleep 0.2; done';
-
-interface Follower {
-  proc: ChildProcess;
-  /** Lines printed so far, each with when this test read it. */
-  lines: { text: string; at: number }[];
-  exited: Promise<number | null>;
-}
-
-/** `fleet <args>` kept running, its stdout collected line by line as it comes. */
-function follow(m: ManagerProc, args: string[]): Follower {
-  const proc = spawn(process.execPath, [FLEET, ...args], {
-    env: { ...process.env, FLEET_HOST: m.address, FLEET_IDENTITY: m.identity },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Follower['lines'] = [];
-  let rest = '';
-  proc.stdout?.on('data', (c: Buffer) => {
-    const at = Date.now();
-    const parts = (rest + c.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    for (const text of parts) lines.push({ text, at });
-  });
-  proc.stderr?.on('data', (c: Buffer) => {
-    for (const text of c.toString().split('\n')) if (text) lines.push({ text, at: Date.now() });
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, lines, exited };
-}
 
 async function logBytes(metrics: string): Promise<number> {
   const text = await (await fetch(`http://${metrics}/metrics`)).text();
