@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import {
   cli,
-  cliJson,
   cliOk,
   runningTasks,
   startAgent,

@@ -13,7 +13,6 @@ import {
   stopProc,
   waitForNodes,
   type AgentProc,
-  type ManagerProc,
 } from '../helpers/cluster.js';
 import { killTasksOf } from '../helpers/processes.js';
 import { sample } from '../helpers/prometheus.js';
