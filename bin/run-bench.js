@@ -18,7 +18,16 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // and boots the first under qemu-system-aarch64. image-dist sends one big image to 10 boards with
 // their own Docker engines (root, docker-registry; a few minutes): fleet vs a registry behind the
 // same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT).
-const OPTIONAL = ['ingress-forwarder', 'ingress', 'cli', 'stack', 'os-image', 'image-dist'];
+// observe-logs follows one task's log with fleet service logs -f beside docker logs -f (Docker).
+const OPTIONAL = [
+  'ingress-forwarder',
+  'ingress',
+  'cli',
+  'stack',
+  'os-image',
+  'image-dist',
+  'observe-logs',
+];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);
 
