@@ -127,6 +127,8 @@ export const logDataSchema = z.object({
   ended: z.array(z.number().int().min(0)).max(1000).default([]),
   /** Sent once, first: the agent took the stream on. */
   started: z.boolean().optional(),
+  /** The agent no longer has this stream (it reconnected meanwhile): its parts end here. */
+  gone: z.boolean().optional(),
 });
 export type LogData = z.infer<typeof logDataSchema>;
 

@@ -77,6 +77,8 @@ export class LogStreamer {
       for (const id of msg.ids) {
         const s = this.streams.get(id);
         if (s) s.leaseUntil = until;
+        // Lost with a dropped connection: the manager must not wait for it.
+        else this.deps.publish(logTopics.data(this.deps.nodeId), encode({ v: 1, id, gone: true }));
       }
     }
   }

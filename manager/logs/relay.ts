@@ -169,6 +169,11 @@ export class LogRelay {
     }
     const now = this.deps.clock.now();
     if (d.value.started) s.acked.add(nodeId);
+    if (d.value.gone) {
+      const why = (p: { node: string }): string =>
+        `-- node ${p.node} lost this stream (its agent reconnected); run the command again --`;
+      s.endNode(nodeId, why, now);
+    }
     s.accept(nodeId, d.value.lines, now);
     s.endParts(nodeId, d.value.ended);
     // Without a merge wait (one node), lines go on at once rather than at the next tick.
@@ -177,7 +182,15 @@ export class LogRelay {
 
   private tick(): void {
     const now = this.deps.clock.now();
+    const leads = this.deps.isLeader();
     for (const s of [...this.streams.values()]) {
+      if (!leads) {
+        // The agents follow the new leader: nothing more comes here.
+        const message = 'this manager stopped leading; run the command again';
+        this.reply(s.clientId, { v: 1, id: s.id, kind: 'error', code: 'not_leader', message });
+        this.drop(s);
+        continue;
+      }
       if (now > s.leaseUntil) {
         this.drop(s);
         continue;
