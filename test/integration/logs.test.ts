@@ -204,6 +204,14 @@ test('service logs follows three tasks on three agents, with tail, since, a task
   assert.equal(withDown.code, 0, withDown.stderr);
   assert.match(withDown.stdout, /-- node logs-3 is down; its logs cannot be read now --/);
 
+  // Bad input: one clear line and an exit code, never a wait.
+  const missing = await cli(m, ['service', 'logs', 'nosuch'], 20_000);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /service or task nosuch not found/);
+  const badTail = await cli(m, ['service', 'logs', '--tail', 'many', 'talker'], 20_000);
+  assert.notEqual(badTail.code, 0);
+  assert.match(badTail.stderr, /--tail/);
+
   // The agent's own log.
   const nodeLog = await cliOk(m, ['node', 'logs', '--tail', '50', 'logs-1']);
   assert.match(nodeLog, /connected to manager/);

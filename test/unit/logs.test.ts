@@ -208,6 +208,10 @@ test('the budget holds a reader back (nothing dropped), and a stream nobody rene
     texts.map((_, i) => i),
     'every line, in order',
   );
+  // A renewal of a stream the agent does not have (lost with a connection) says so.
+  control({ v: 1, op: 'renew', ids: ['unknown'] });
+  assert.deepEqual(sent.at(-1), { v: 1, id: 'unknown', lines: [], ended: [], gone: true });
+  sent.pop();
   // No renewal: the lease lapses, the reading is closed and nothing more is sent.
   await clock.advanceAsync(LEASE_MS + 1_000);
   const atStop = sent.length;
