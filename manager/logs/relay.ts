@@ -225,7 +225,8 @@ export class LogRelay {
   private drop(s: RelayedStream): void {
     this.streams.delete(`${s.clientId}/${s.id}`);
     this.byWire.delete(s.wireId);
-    for (const node of s.liveNodes()) this.control(node, { v: 1, op: 'stop', id: s.wireId });
+    // Every node, ended parts too: an agent keeps a finished stream until told (or its lease ends).
+    for (const node of s.nodes()) this.control(node, { v: 1, op: 'stop', id: s.wireId });
     if (this.streams.size === 0 && this.timer) {
       this.deps.clock.clearInterval(this.timer);
       this.timer = null;
