@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLogger, type LogSink, type Logger } from '../shared/log.js';
 import { DockerHostError, resolveDockerHost, type DockerHost } from '../shared/docker-host.js';
 import { Agent } from './reconcile/agent.js';
 import { joinCluster } from '../shared/join-client.js';
@@ -61,12 +61,11 @@ export class AgentConfigError extends Error {
 export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   // The agent's own lines are kept in memory too, for `fleet node logs`.
   const ownLog = new OwnLog();
-  const logger = createLogger('agent', {
-    sink: ownLog.tee({ write: (line) => process.stderr.write(line + '\n') }),
-  });
+  const sink = ownLog.tee({ write: (line) => process.stderr.write(line + '\n') });
+  const logger = createLogger('agent', { sink });
   const engine = flags.runtime === 'docker' ? dockerHostOf(flags) : undefined;
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
-  const runtime = await makeRuntime(flags);
+  const runtime = await makeRuntime(flags, sink);
   const info = await runtime.info().catch((e: unknown) => {
     throw new AgentConfigError(
       `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
@@ -125,19 +124,22 @@ export async function makeRuntime(
     AgentStartFlags,
     'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost' | 'logRotation'
   >,
+  /** Where the runtime's log lines go (the agent's own log); stderr when absent. */
+  sink?: LogSink,
 ): Promise<Runtime> {
+  const opts = sink ? { sink } : {};
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({
       dataDir: path.join(flags.dataDir, 'process-runtime'),
-      logger: createLogger('process-runtime'),
+      logger: createLogger('process-runtime', opts),
       ...(flags.logRotation ? { logRotation: flags.logRotation } : {}),
     });
   }
   const { DockerRuntime } = await import('./runtime/docker/index.js');
   return new DockerRuntime({
     dockerHost: dockerHostOf(flags),
-    logger: createLogger('docker-runtime'),
+    logger: createLogger('docker-runtime', opts),
     allowDevices: flags.allowDevices === true,
   });
 }
