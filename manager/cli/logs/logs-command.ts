@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { systemClock } from '../../../shared/clock.js';
 import { withConnection, type ConnectionFlags } from '../connection.js';
 import { parseSince, parseTail } from './format.js';
-import type { LogTarget } from './session.js';
+import type { LogTarget } from './stream-client.js';
 
 /** Adds -f, --tail, --since and --timestamps (and, for services, --no-task-ids). */
 export function withLogFlags<T>(y: Argv<T>) {
@@ -44,7 +44,7 @@ export async function runLogs(argv: LogFlags, target: LogTarget): Promise<void> 
   const tail = parseTail(argv.tail);
   const since = argv.since !== undefined ? parseSince(argv.since, systemClock.now()) : undefined;
   // Loaded only when run: --help must not load the MQTT client.
-  const { streamLogs } = await import('./session.js');
+  const { streamLogs } = await import('./stream-client.js');
   await streamLogs(
     argv,
     target,
