@@ -5,7 +5,6 @@ import { errorMessage, isFleetError } from '../../shared/errors.js';
 import {
   LEASE_MS,
   LOG_PAYLOAD_MAX_BYTES,
-  logControlSchema,
   logDataNode,
   logDataSchema,
   logRequestSchema,
@@ -238,8 +237,7 @@ export class LogRelay {
   }
 
   private control(nodeId: string, msg: LogControl): void {
-    const body = logControlSchema.parse(msg);
-    this.send(logTopics.control(nodeId), body);
+    this.send(logTopics.control(nodeId), msg);
   }
 
   private reply(clientId: string, res: LogResponse): void {

@@ -10,6 +10,9 @@ export interface PlacedPart extends LogPart {
   nodeId: string;
 }
 
+/** Parts in one stream at most (a control message lists a node's share of them). */
+const MAX_PARTS = 500;
+
 type Target = Extract<LogRequest, { op: 'open' }>['target'];
 
 /** Throws a FleetError (not found, ambiguous, nothing placed yet) the CLI shows as is. */
@@ -20,8 +23,11 @@ export function resolveParts(store: StoreView, target: Target): PlacedPart[] {
   }
   const tasks =
     target.kind === 'task' ? [findTask(store, target.ref)] : serviceTasks(store, target.ref);
+  // The newest tasks of a service with a long history: older ones have mostly left their nodes.
   const placed = tasks
     .filter((t): t is TaskRecord & { nodeId: string } => t.nodeId !== null)
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .slice(0, MAX_PARTS)
     .sort((a, b) => a.slot - b.slot || a.createdAt - b.createdAt);
   if (placed.length === 0)
     throw new FleetError('not_found', `no task of ${target.ref} has been placed on a node yet`);
