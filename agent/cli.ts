@@ -1,6 +1,7 @@
 // `fleet agent start`: the flags of an agent, shared by the fleet CLI and the bundled agent (`fleet-agent start`).
 import { withImageOptions } from './cli-image-options.js';
 import { withOtaOptions } from './cli-ota-options.js';
+import { rotationOf, withLogOptions } from './cli-log-options.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { AgentStartFlags } from './start.js';
@@ -37,6 +38,9 @@ interface AgentArgs {
   'upgrade-monitor': number;
   profile: 'default' | 'metered';
   'bundle-dir': string[];
+  'log-budget': number;
+  'log-max-size': number;
+  'log-max-files': number;
 }
 
 /** `agent <action>` of the bundled agent, whose one action is start. */
@@ -64,7 +68,7 @@ export const agentStartCommand: CommandModule<object, Omit<AgentArgs, 'action'>>
 };
 
 function startOptions<T>(y: Argv<T>) {
-  return withOtaOptions(withImageOptions(y))
+  return withLogOptions(withOtaOptions(withImageOptions(y)))
     .option('manager', {
       type: 'string',
       describe: 'manager address HOST:PORT; a comma-separated list for failover',
@@ -183,6 +187,8 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     networkPool: argv['network-pool'],
     ...(argv['docker-host'] !== undefined ? { dockerHost: argv['docker-host'] } : {}),
     maxBandwidth: argv['max-bandwidth'],
+    logBudget: argv['log-budget'],
+    logRotation: rotationOf(argv),
     blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
     ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
     ...(ota ? { onReconciled: () => ota.child.reportHealthy(), ota: ota.child } : {}),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLogger, type LogSink, type Logger } from '../shared/log.js';
 import { DockerHostError, resolveDockerHost, type DockerHost } from '../shared/docker-host.js';
 import { Agent } from './reconcile/agent.js';
 import { saveBoardFacts } from './bundle/state.js';
@@ -19,6 +19,8 @@ import {
 } from './reconcile/preflight.js';
 import type { NetworkProvider, Runtime } from './runtime/types.js';
 import type { NetworkDiscovery } from './network/discovery.js';
+import { OwnLog } from './logs/own-log.js';
+import type { LogRotation } from './runtime/process/log-book.js';
 
 export interface AgentStartFlags {
   managers: string[];
@@ -50,6 +52,10 @@ export interface AgentStartFlags {
   onReconciled?: () => void;
   /** The link to the upgrade supervisor (--supervise), for the manager's upgrade orders. */
   ota?: OtaChild;
+  /** Log bytes per second sent while someone follows logs (--log-budget). */
+  logBudget?: number;
+  /** When the process runtime's task logs rotate (--log-max-size, --log-max-files). */
+  logRotation?: LogRotation;
 }
 
 export class AgentConfigError extends Error {
@@ -57,10 +63,13 @@ export class AgentConfigError extends Error {
 }
 
 export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
-  const logger = createLogger('agent');
+  // The agent's own lines are kept in memory too, for `fleet node logs`.
+  const ownLog = new OwnLog();
+  const sink = ownLog.tee({ write: (line) => process.stderr.write(line + '\n') });
+  const logger = createLogger('agent', { sink });
   const engine = flags.runtime === 'docker' ? dockerHostOf(flags) : undefined;
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
-  const runtime = await makeRuntime(flags);
+  const runtime = await makeRuntime(flags, sink);
   const info = await runtime.info().catch((e: unknown) => {
     throw new AgentConfigError(
       `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
@@ -87,6 +96,8 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
     ...(flags.onReconciled ? { onReconciled: flags.onReconciled } : {}),
     ...(flags.ota ? { ota: flags.ota } : {}),
+    ownLog,
+    ...(flags.logBudget !== undefined ? { logBudget: flags.logBudget } : {}),
     preflight: new Preflight({
       runtime,
       reserve: flags.minFreeDisk ?? parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
@@ -116,19 +127,26 @@ export function dockerHostOf(flags: Pick<AgentStartFlags, 'dockerHost'>): Docker
 }
 
 export async function makeRuntime(
-  flags: Pick<AgentStartFlags, 'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost'>,
+  flags: Pick<
+    AgentStartFlags,
+    'runtime' | 'dataDir' | 'allowDevices' | 'dockerHost' | 'logRotation'
+  >,
+  /** Where the runtime's log lines go (the agent's own log); stderr when absent. */
+  sink?: LogSink,
 ): Promise<Runtime> {
+  const opts = sink ? { sink } : {};
   if (flags.runtime === 'process') {
     const { ProcessRuntime } = await import('./runtime/process/index.js');
     return new ProcessRuntime({
       dataDir: path.join(flags.dataDir, 'process-runtime'),
-      logger: createLogger('process-runtime'),
+      logger: createLogger('process-runtime', opts),
+      ...(flags.logRotation ? { logRotation: flags.logRotation } : {}),
     });
   }
   const { DockerRuntime } = await import('./runtime/docker/index.js');
   return new DockerRuntime({
     dockerHost: dockerHostOf(flags),
-    logger: createLogger('docker-runtime'),
+    logger: createLogger('docker-runtime', opts),
     allowDevices: flags.allowDevices === true,
   });
 }

@@ -20,6 +20,7 @@ const BENCHES = ['converge', 'rollout', 'control-plane', 'agent-rss', 'raft', 'f
 // same uplink limit (FLEET_BENCH_IMAGE_MIB, FLEET_BENCH_NODES, FLEET_BENCH_LIMIT). ota upgrades 3
 // real supervised agents and 500 simulated ones (FLEET_BENCH_OTA_SIMULATED) to a new agent release.
 // observe-metrics: 500 simulated agents' usage summaries, the manager's CPU and bytes per agent.
+// observe-logs follows one task's log with fleet service logs -f beside docker logs -f (Docker).
 // observe-dashboard opens the dashboard of 1,000 simulated nodes in Chromium (Debian's chromium).
 const OPTIONAL = [
   'idle-traffic',
@@ -32,6 +33,7 @@ const OPTIONAL = [
   'ota',
   'observe-dashboard',
   'observe-metrics',
+  'observe-logs',
 ];
 // One benchmark may take this long before it is stopped (they are bounded, but never hang).
 const BENCH_TIMEOUT_MS = Number(process.env.FLEET_BENCH_TIMEOUT_MS ?? 20 * 60_000);

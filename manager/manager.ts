@@ -25,6 +25,7 @@ import type { ClusterRecord } from './store/commands.js';
 import { Store } from './store/store.js';
 import { onEvent } from './events/feed.js';
 import { storeEventSource } from './dashboard/event-source.js';
+import { relayLogSource } from './dashboard/log-source.js';
 import type { FleetEvent } from '../shared/events.js';
 import { loadOrMakeTls } from './bootstrap/tls.js';
 import { wire } from './wiring.js';
@@ -134,7 +135,7 @@ export class Manager {
         maxBandwidth: opts.maxBandwidth ?? 0,
       });
       const web = await openWebListeners(opts, { store, clock, logger, cluster });
-      const { parts, metrics, live } = wire({
+      const { parts, metrics, live, logs } = wire({
         ...base,
         blobs,
         identity,
@@ -144,7 +145,8 @@ export class Manager {
         address: listenAddress,
         singleManagerRestart: start === 'existing',
       });
-      parts.push(...web.serve(metrics, live, { events: storeEventSource(store) }));
+      const sources = { events: storeEventSource(store), logs: relayLogSource(logs) };
+      parts.push(...web.serve(metrics, live, sources));
       logger.info('manager started', { id, address: listenAddress, cluster: cluster.id, start });
       const report: StartReport = {
         created: start === 'new-cluster',

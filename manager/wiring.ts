@@ -36,6 +36,7 @@ import { raftHealth } from './upgrader/raft-health.js';
 import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js';
 import { DEFAULT_STATS_MS, UsageBook, type UsageBookView } from './observe/usage-book.js';
 import { eventParts } from './events/parts.js';
+import { startLogRelay, type LogRelay } from './logs/relay.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -132,17 +133,20 @@ export interface Wired {
   parts: { stop(): void }[];
   metrics: ManagerMetrics;
   live: LiveParts;
+  /** Relays followed logs; the dashboard's log tail follows through it too. */
+  logs: LogRelay;
 }
 
 /** Builds the API and the leader-only parts around the running Raft host. */
 export function wire(w: WireDeps): Wired {
   const { store, broker, raft, clock, logger, dataKey } = w;
   // The dispatcher is made with the proposer the metrics time, so it is known only after.
-  const made: { dispatcher?: Dispatcher; usage?: UsageBook } = {};
+  const made: { dispatcher?: Dispatcher; usage?: UsageBook; logs?: LogRelay } = {};
   const metrics = managerMetrics(
     w,
     (id) => made.dispatcher?.heartbeatAge(id),
     () => made.usage,
+    () => made.logs?.bytesIn ?? 0,
   );
   const propose: Propose = (p) => {
     const t0 = clock.now();
@@ -206,9 +210,10 @@ export function wire(w: WireDeps): Wired {
     logger: logger.child('blob-copy'),
   });
   replicator.start();
-  const parts: { stop(): void }[] = [leadership, replicator, w.blobs];
+  const logs = (made.logs = startLogRelay({ store, broker, clock, logger }, leadership));
+  const parts: { stop(): void }[] = [leadership, replicator, w.blobs, logs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
-  return { parts, metrics, live: liveParts(api, leadership, leaderMade) };
+  return { parts, metrics, live: liveParts(api, leadership, leaderMade), logs };
 }
 
 /** The leader's usage figures and heartbeat ages are shown only while this manager leads. */
@@ -225,6 +230,7 @@ function managerMetrics(
   w: WireDeps,
   heartbeatAgeMs: (nodeId: string) => number | undefined,
   usage: () => UsageBook | undefined,
+  logBytesIn: () => number,
 ): ManagerMetrics {
   const { raft, store, broker } = w;
   const metrics = createManagerMetrics({
@@ -237,6 +243,7 @@ function managerMetrics(
     services: () => [...store.services()].length,
     heartbeatAgeMs,
     usage,
+    logBytesIn,
     task: (id) => store.task(id),
   });
   let leader = raft.leaderId;

@@ -14,6 +14,7 @@ import { decode, leaderInfoSchema, topics, type LeaderInfo } from '../../shared/
 import { noticeSchema } from '../../shared/protocol-version.js';
 import { connectMqtt } from '../../shared/transport.js';
 import { LeaderFollower } from './leader-follow.js';
+import { logTopics } from '../../shared/log-stream.js';
 
 export interface ConnectionEvents {
   onConnected(address: string): void;
@@ -28,6 +29,8 @@ export interface ConnectionEvents {
   onLeaderInfo?(info: LeaderInfo): void;
   /** A response on this client's blob channel (image transfers). */
   onBlobResponse?(payload: Buffer): void;
+  /** The manager's word on which logs to send (shared/log-stream.ts). */
+  onLogControl?(payload: Buffer): void;
 }
 
 export interface ConnectionOptions {
@@ -210,6 +213,11 @@ export class ManagerConnection {
     client.subscribe(topics.discoveryTable(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no discovery table from this manager', { error: err.message });
     });
+    if (this.events.onLogControl) {
+      client.subscribe(logTopics.control(nodeId), { qos: 1 }, (err) => {
+        if (err) this.logger.debug('no log streams from this manager', { error: err.message });
+      });
+    }
     if (this.events.onBlobResponse) {
       client.subscribe(blobTopics.response(this.clientId), { qos: 1 }, (err) => {
         if (err) this.logger.debug('no image store on this manager', { error: err.message });
@@ -228,6 +236,7 @@ export class ManagerConnection {
     else if (topic === topics.ingressTable()) this.events.onIngressTable?.(payload);
     else if (topic === topics.discoveryTable()) this.events.onDiscoveryTable?.(payload);
     else if (topic === blobTopics.response(this.clientId)) this.events.onBlobResponse?.(payload);
+    else if (topic === logTopics.control(nodeId)) this.events.onLogControl?.(payload);
   }
 
   private onClose(client: MqttClient, address: string, failure: string): void {

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { Runtime } from '../runtime/types.js';
 import type { LinkProfile } from '../../shared/link-profile.js';
+import type { OwnLog } from '../logs/own-log.js';
 
 export interface AgentOptions {
   identity: Identity;
@@ -40,6 +41,10 @@ export interface AgentOptions {
   onReconciled?: () => void;
   /** The link to the upgrade supervisor: the manager's upgrade orders go through it. */
   ota?: OtaChild;
+  /** The agent's own recent log lines, for `fleet node logs`. */
+  ownLog?: OwnLog;
+  /** Log bytes per second the node sends while someone follows (default 256 KiB). */
+  logBudget?: number;
 }
 
 export const DEFAULT_BLOB_PORT = 4885;

@@ -20,6 +20,7 @@ import { AgentImages } from '../images/agent-images.js';
 import { usageSource } from '../observe/usage-source.js';
 import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
 import { bundleReportOf } from '../bundle/overlay.js';
+import { agentLogStreamer, type LogStreamer } from '../logs/streamer.js';
 
 const STEP_CONCURRENCY = 16;
 const REMOVAL_CONCURRENCY = 2;
@@ -58,6 +59,7 @@ export class Agent {
   private readonly ingressReport: IngressReporter;
   private readonly images: AgentImages;
   private readonly upgrader: AgentUpgrader;
+  private readonly logs: LogStreamer;
 
   constructor(private readonly opts: AgentOptions) {
     const clock = (this.clock = opts.clock ?? systemClock);
@@ -90,6 +92,7 @@ export class Agent {
       onDiskSpaceBack: () => this.kick(),
     });
     this.conn = this.connect(clock, random);
+    this.logs = agentLogStreamer(opts, clock, (topic, body) => this.conn.publish(topic, body, 1));
     this.images = this.makeImages(clock);
     this.upgrader = upgraderFor(opts, this.images, () => this.reporter.sendStatus());
     opts.runtime.useClusterImages?.(this.images);
@@ -166,6 +169,7 @@ export class Agent {
         },
         onDisconnected: () => {
           this.images.onDisconnected();
+          this.logs.stopAll();
           this.reporter.stopHeartbeats();
           this.kick();
         },
@@ -174,6 +178,7 @@ export class Agent {
         onIngressTable: (payload) => this.mesh.onTable(payload),
         onDiscoveryTable: (payload) => this.opts.network?.onTable(payload),
         onBlobResponse: (payload) => this.images.client.deliver(payload),
+        onLogControl: (payload) => this.logs.onControl(payload),
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
@@ -233,6 +238,7 @@ export class Agent {
     this.closed = true;
     this.renewal.stop();
     this.ingressReport.stop();
+    this.logs.stopAll();
     this.reporter.close();
     this.store.close();
     if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
@@ -317,8 +323,7 @@ export class Agent {
       if (!this.local.has(t.id)) this.local.set(t.id, freshLocal(this.clock.now()));
       this.known.set(t.id, t);
     }
-    // What the agent knew when it looked: a start that ends during the listing must not make
-    // the listing's not-yet-started container read as an exit.
+    // What it knew when it looked: a start ending during the listing is not an exit.
     const localAtListing = new Map([...this.local].map(([id, l]) => [id, { ...l }]));
     let observed;
     try {
@@ -368,11 +373,8 @@ export class Agent {
     this.wakeTimer = this.clock.setTimeout(() => this.kick(), delay);
   }
 
-  /**
-   * Runs a step that waits on the runtime beside the passes, which go on seeing the other
-   * tasks: stops (a drain, a grace period) all at once, starts a few at a time. A start
-   * begins as soon as a slot frees, not when a whole batch is done.
-   */
+  /** A step that waits on the runtime, beside the passes: stops all at once, starts a few at a
+   * time (each as soon as a slot frees, not when a whole batch is done). */
   private inBackground(key: string, step: Step): void {
     this.inFlight.add(key);
     const starts = step.kind === 'start' || step.kind === 'restart';

@@ -4,6 +4,7 @@ import type { ClusterImageProvider } from '../images/agent-images.js';
 import type { RejectReason } from '../../shared/reject-reasons.js';
 import type { AssignedTask } from '../../shared/protocol.js';
 import type { HostPort, TaskHealth } from '../../shared/spec.js';
+import type { LogReading, OutputSink, ReadOptions } from './log-types.js';
 
 /** Labels every workload carries, so observed state can be rebuilt from the runtime alone. */
 export const LABELS = {
@@ -150,6 +151,8 @@ export interface Runtime {
    * Bounded in time and in the load it puts on the engine. Runtimes without it report none.
    */
   usage?(runtimeIds: readonly string[]): Promise<WorkloadUsage[]>;
+  /** Reads a workload's output like `docker logs`; runtimes without it have no logs to show. */
+  readLogs?(runtimeId: string, opts: ReadOptions, sink: OutputSink): LogReading;
   close(): Promise<void>;
 }
 

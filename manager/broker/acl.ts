@@ -2,6 +2,7 @@
 import { clientIdBelongsTo } from '../../shared/identity.js';
 import { blobTopicClient } from '../../shared/images/blob-protocol.js';
 import { PREFIX, topics } from '../../shared/protocol.js';
+import { logTopicClient, logTopics } from '../../shared/log-stream.js';
 
 export type Principal =
   | { kind: 'node'; id: string; role: 'worker' | 'manager' }
@@ -17,13 +18,15 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
         topic === topics.will(p.id) ||
         topic === topics.renew(p.id) ||
         topic === topics.ingressStats(p.id) ||
+        topic === logTopics.data(p.id) ||
         ownBlobTopic(p, clientId, topic, 'req') ||
         (p.role === 'manager' && isRaftTopic(topic))
       );
     case 'admin':
       return (
         (topic.startsWith(`${PREFIX}/rpc/`) && !topic.slice(PREFIX.length + 5).includes('/')) ||
-        ownBlobTopic(p, clientId, topic, 'req')
+        ownBlobTopic(p, clientId, topic, 'req') ||
+        ownLogTopic(p, clientId, topic, 'req')
       );
     case 'join':
       return topic === topics.join(clientId);
@@ -40,13 +43,15 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
         filter === topics.renewReply(p.id) ||
         filter === topics.notice(p.id) ||
         filter === topics.leader() || // agents follow the leader
+        filter === logTopics.control(p.id) ||
         ownBlobTopic(p, clientId, filter, 'res')
       );
     case 'admin':
       return (
         (filter === topics.rpcReply(clientId) && clientIdBelongsTo(clientId, p.id)) ||
         filter === topics.leader() || // the CLI learns every manager's address for failover
-        ownBlobTopic(p, clientId, filter, 'res')
+        ownBlobTopic(p, clientId, filter, 'res') ||
+        ownLogTopic(p, clientId, filter, 'res')
       );
     case 'join':
       return filter === topics.joinReply(clientId);
@@ -62,6 +67,16 @@ function ownBlobTopic(
 ): boolean {
   const owner = blobTopicClient(topic, kind);
   return owner === clientId && clientIdBelongsTo(clientId, p.id);
+}
+
+/** A CLI's own log channel: the streams it asks for, the lines it reads. */
+function ownLogTopic(
+  p: Principal & { id: string },
+  clientId: string,
+  topic: string,
+  kind: 'req' | 'res',
+): boolean {
+  return logTopicClient(topic, kind) === clientId && clientIdBelongsTo(clientId, p.id);
 }
 
 const RAFT_PREFIX = `${PREFIX}/raft/`;

@@ -7,12 +7,23 @@ import {
   RAFT_MAX_PAYLOAD_BYTES,
 } from '../../shared/protocol.js';
 import { BLOB_FRAME_MAX_BYTES } from '../../shared/images/blob-protocol.js';
+import { LOG_PAYLOAD_MAX_BYTES } from '../../shared/log-stream.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { isRaftTopic, type Principal } from './acl.js';
 
 /** Topic families, told apart by the topic's last level (the ACL has already confined the rest). */
 export type TopicFamily =
-  'hb' | 'status' | 'will' | 'ingress' | 'rpc' | 'join' | 'raft' | 'raftSnap' | 'blob' | 'other';
+  | 'hb'
+  | 'status'
+  | 'will'
+  | 'ingress'
+  | 'rpc'
+  | 'join'
+  | 'raft'
+  | 'raftSnap'
+  | 'blob'
+  | 'logs'
+  | 'other';
 
 /** Largest payload accepted per family; bigger ones are dropped before any handler sees them. */
 export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
@@ -25,6 +36,7 @@ export const PAYLOAD_CAPS: Readonly<Record<TopicFamily, number>> = {
   raft: RAFT_MAX_PAYLOAD_BYTES, // a batch of appends between managers
   raftSnap: MAX_PAYLOAD_BYTES, // one snapshot chunk: 128 KiB as base64 plus its envelope
   blob: BLOB_FRAME_MAX_BYTES, // one chunk of an image upload and its header
+  logs: LOG_PAYLOAD_MAX_BYTES, // a batch of log lines from an agent, or a CLI's request
   other: 4 * 1024,
 };
 
@@ -117,6 +129,7 @@ export function topicFamily(topic: string): TopicFamily {
   if (last === 'hb' || last === 'status' || last === 'will' || last === 'ingress') return last;
   if (topic.includes('/rpc/')) return 'rpc';
   if (topic.startsWith(`${PREFIX}/blobs/`)) return 'blob';
+  if (last === 'logs' || topic.startsWith(`${PREFIX}/logs/`)) return 'logs';
   if (topic.includes('/join/')) return 'join';
   return 'other';
 }

@@ -1,6 +1,7 @@
 // `fleet node ls|ps|inspect|update|rm|promote|demote|upgrade`: list, inspect, drain, label, remove and upgrade the boards; managers vote or not.
 import { printJson } from './format.js';
 import { commandGroup, defineCommand, listed } from './command.js';
+import { nodeLogs } from './logs/node-logs.js';
 import { withClient, withConnection } from './connection.js';
 import { parseKeyValues } from './flags/env-labels.js';
 import { listOptionsOf, withListOptions } from './flags/output.js';
@@ -133,6 +134,7 @@ export const nodeCommand = commandGroup('node', 'Manage the nodes of the fleet',
   listed(ls),
   listed(ps),
   listed(inspect),
+  listed(nodeLogs),
   listed(update),
   listed(rm),
   listed(promote),

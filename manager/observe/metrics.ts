@@ -23,6 +23,8 @@ export interface MetricsSources extends UsageMetricsSources {
   services: () => number;
   /** Milliseconds since the node was last heard, on the leader; undefined elsewhere. */
   heartbeatAgeMs: (nodeId: string) => number | undefined;
+  /** Log bytes agents sent for followed streams (docs/observe.md, Logs). */
+  logBytesIn?: () => number;
 }
 
 export interface ManagerMetrics {
@@ -173,6 +175,9 @@ export function createManagerMetrics(s: MetricsSources): ManagerMetrics {
   taskMetrics(registry, s);
   nodeMetrics(registry, s);
   usageMetrics(registry, s);
+  const { logBytesIn } = s;
+  if (logBytesIn)
+    mirrored(registry, 'fleet_logs_received_bytes_total', 'log bytes agents sent', logBytesIn);
   const proposals = new Histogram({
     name: 'fleet_raft_proposal_seconds',
     help: 'time from proposing a change to its being applied on this manager',

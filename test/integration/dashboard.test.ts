@@ -117,7 +117,7 @@ test('the dashboard API and /metrics refuse requests without a token, and a read
   assert.deepEqual(JSON.parse(me.body), {
     name: 'wall',
     readOnly: true,
-    sources: { events: true, logs: false },
+    sources: { events: true, logs: true },
   });
   const scale = { action: 'scale', service: 'web', replicas: 2 };
   const refused = await dashRequest(m, `${base}/api/actions`, {
@@ -179,7 +179,7 @@ test('the dashboard API and /metrics refuse requests without a token, and a read
   assert.doesNotMatch(tokens, /\bops\b/);
 });
 
-test('in Chromium: sign in, see nodes and services, scale until it converges, a killed node turns red without a reload, revoking signs out', async (t) => {
+test('in Chromium: sign in, see nodes and services, scale until it converges, a live log line, a killed node turns red without a reload, revoking signs out', async (t) => {
   const browser = await launchChromium(t);
   if (!browser) return;
   t.after(() => browser.close());
@@ -199,6 +199,18 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
     'sleep',
     '600',
   ]);
+  await cliOk(m, [
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    'talker',
+    'busybox',
+    '--',
+    'sh',
+    '-c',
+    'i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo "tick $i"; sleep 1; done',
+  ]);
   const token = await mintToken(m, 'browser');
   const page = await browser.newPage();
   await page.goto(base, { waitUntil: 'load' });
@@ -214,7 +226,17 @@ test('in Chromium: sign in, see nodes and services, scale until it converges, a 
   await waitFor(async () => /task\s+web\.1: running/.test(String(await panelText('events'))), {
     what: 'the events panel to list the task starting',
   });
-  assert.match(String(await panelText('logs')), /not available/);
+  await page.click('tr[data-service="talker"] a[href="#logs"]');
+  const ticks = async (): Promise<number[]> =>
+    [...String(await panelText('logs')).matchAll(/talker\.1 tick (\d+)/g)].map((x) => Number(x[1]));
+  const seen = await waitFor(async () => ((await ticks()).length > 0 ? await ticks() : undefined), {
+    what: 'a log line of talker in the logs panel',
+    timeoutMs: 20_000,
+  });
+  await waitFor(async () => Math.max(...(await ticks())) > Math.max(...seen), {
+    what: 'a new log line appearing live in the logs panel',
+    timeoutMs: 20_000,
+  });
   // Page code runs in the browser: as text, since this build has no DOM types.
   await page.evaluate('window.loadedOnce = true');
   await shot('1-signed-in');

@@ -41,8 +41,8 @@ test('a group run without a subcommand names its subcommands in the order they a
 test('each command group of fleet, run bare, exits 2 naming its subcommands', async () => {
   const expected: Record<string, string> = {
     service:
-      'fleet service needs a subcommand: create, ls, ps, inspect, scale, update, rollback, promote or rm',
-    node: 'fleet node needs a subcommand: ls, ps, inspect, update, rm, promote, demote or upgrade',
+      'fleet service needs a subcommand: create, ls, ps, inspect, logs, scale, update, rollback, promote or rm',
+    node: 'fleet node needs a subcommand: ls, ps, inspect, logs, update, rm, promote, demote or upgrade',
     secret: 'fleet secret needs a subcommand: create, ls, inspect or rm',
     config: 'fleet config needs a subcommand: create, ls, inspect or rm',
     manager: 'fleet manager needs a subcommand: start or ls',

@@ -131,7 +131,10 @@ test('fleet completion prints bash and zsh scripts that complete commands and su
   assert.equal(complete(['fleet', 'node', 'p']), 'ps promote');
   const zsh = (await ok(['completion', 'zsh'])).stdout;
   assert.match(zsh, /^#compdef fleet\n/);
-  assert.match(zsh, /service\) compadd -- create ls ps inspect scale update rollback promote rm/);
+  assert.match(
+    zsh,
+    /service\) compadd -- create ls ps inspect logs scale update rollback promote rm/,
+  );
   assert.equal((await captureCalls(['completion', 'fish'])).exitCode, 2);
 });
 

@@ -43,6 +43,8 @@ import { ensureVolumes } from './volumes.js';
 import { applyJoin, connectOthers, networkJoin, type NetworkJoin } from './networks.js';
 import { JoinLeaveGate, onUserNetwork } from './join-leave-gate.js';
 import { deafToStopSignal } from './stop-signal.js';
+import { readContainerLog } from './logs.js';
+import type { LogReading, OutputSink, ReadOptions } from '../log-types.js';
 
 export interface DockerRuntimeOptions {
   /** The engine (the agent's --docker-host or DOCKER_HOST); by default the local socket. */
@@ -252,6 +254,11 @@ export class DockerRuntime implements Runtime {
       if (statusOf(e) === 409 && /already in progress/i.test(dockerMessage(e))) return;
       throw translate(this.socketPath, 'remove', e);
     }
+  }
+
+  /** The container's log from the engine, stamped by it (see logs.ts). */
+  readLogs(runtimeId: string, opts: ReadOptions, sink: OutputSink): LogReading {
+    return readContainerLog(this.docker, runtimeId, opts, sink, () => this.clock.now());
   }
 
   /** The engine's one-shot stats of each container (see usage.ts). */

@@ -21,6 +21,9 @@ import {
   type WorkloadUsage,
 } from '../types.js';
 import { AdoptedProcesses } from './adopted.js';
+import type { LogReading, OutputSink, ReadOptions } from '../log-types.js';
+import { LogBook, type LogRotation } from './log-book.js';
+import { readProcessLog } from './log-reader.js';
 import {
   killRemnants,
   killStrays,
@@ -49,6 +52,8 @@ export interface ProcessRuntimeOptions {
   logger?: Logger;
   /** Time for start and exit stamps, the stop deadline and the liveness poll. */
   clock?: Clock;
+  /** When task logs rotate and how many files each keeps (default 10 MiB × 3). */
+  logRotation?: LogRotation;
 }
 
 const STOP_POLL_MS = 25;
@@ -75,6 +80,7 @@ export class ProcessRuntime implements Runtime {
   /** Marks this runtime's task processes, so strays of an earlier run are found once at start. */
   private readonly mark: string;
   private straysChecked = false;
+  private readonly logBook: LogBook;
 
   constructor(opts: ProcessRuntimeOptions) {
     this.dataDir = opts.dataDir;
@@ -83,6 +89,7 @@ export class ProcessRuntime implements Runtime {
     this.clock = opts.clock ?? systemClock;
     this.records = new RecordStore(path.join(opts.dataDir, 'processes'), this.log);
     this.mark = runtimeMark(opts.dataDir);
+    this.logBook = new LogBook(this.logsDir, this.clock, this.log, opts.logRotation);
     this.adopted = new AdoptedProcesses({
       clock: this.clock,
       logger: this.log,
@@ -204,7 +211,19 @@ export class ProcessRuntime implements Runtime {
     this.children.delete(taskId);
     this.adopted.forget(taskId);
     await this.records.delete(taskId);
-    await fs.rm(path.join(this.logsDir, `${safeName(taskId)}.log`), { force: true });
+    await this.logBook.remove(taskId);
+  }
+
+  /** The task's log, rotated copies first; with follow, until the task ends or the reading closes. */
+  readLogs(runtimeId: string, opts: ReadOptions, sink: OutputSink): LogReading {
+    const taskId = taskIdOf(runtimeId);
+    const running = (): boolean => {
+      const child = this.children.get(taskId);
+      return child
+        ? child.exitCode === null && child.signalCode === null
+        : this.adopted.has(taskId);
+    };
+    return readProcessLog({ book: this.logBook, taskId, clock: this.clock, running }, opts, sink);
   }
 
   watchExits(nodeId: string, onExit: ExitListener): () => void {
@@ -214,6 +233,7 @@ export class ProcessRuntime implements Runtime {
       this.log.warn('cannot read process records', { error: errorMessage(e) }),
     );
     this.adopted.startPolling();
+    this.logBook.start();
     return () => {
       this.watches.delete(watch);
       if (this.watches.size === 0) this.adopted.stopPolling();
@@ -224,6 +244,7 @@ export class ProcessRuntime implements Runtime {
     // The processes themselves keep running: they are meant to outlive the agent.
     this.watches.clear();
     this.adopted.stopPolling();
+    this.logBook.stop();
     await this.records.settled();
   }
 

@@ -3,6 +3,7 @@ import { commandGroup, listed } from '../command.js';
 import { create } from './create.js';
 import { inspect } from './inspect.js';
 import { ls } from './ls.js';
+import { logs } from './logs.js';
 import { ps } from './ps.js';
 import { rm } from './rm.js';
 import { scale } from './scale.js';
@@ -14,6 +15,7 @@ export const serviceCommand = commandGroup('service', 'Manage services', [
   listed(ls),
   listed(ps),
   listed(inspect),
+  listed(logs),
   listed(scale),
   listed(update),
   listed(rollback),
