@@ -16,9 +16,10 @@ import { Drainer } from './drain.js';
 import { AssignmentStore } from './assignment-store.js';
 import { createExecutors, execute, type Executors } from './executors.js';
 import { StatusReporter } from './reporter.js';
-import { AgentImages } from '../images/agent-images.js';
+import type { AgentImages } from '../images/agent-images.js';
+import { imagesForAgent, type ImageLinks } from '../images/images-for-agent.js';
 import { usageSource } from '../observe/usage-source.js';
-import { DEFAULT_BLOB_PORT, type AgentOptions } from './agent-options.js';
+import type { AgentOptions } from './agent-options.js';
 import { bundleReportOf } from '../bundle/overlay.js';
 import { agentLogStreamer, type LogStreamer } from '../logs/streamer.js';
 
@@ -93,7 +94,7 @@ export class Agent {
     });
     this.conn = this.connect(clock, random);
     this.logs = agentLogStreamer(opts, clock, (topic, body) => this.conn.publish(topic, body, 1));
-    this.images = this.makeImages(clock);
+    this.images = imagesForAgent(opts, clock, this.imageLinks());
     this.upgrader = upgraderFor(opts, this.images, () => this.reporter.sendStatus());
     opts.runtime.useClusterImages?.(this.images);
     const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
@@ -138,22 +139,13 @@ export class Agent {
     });
   }
 
-  private makeImages(clock: Clock): AgentImages {
-    const { opts } = this;
-    return new AgentImages({
-      dataDir: opts.dataDir,
+  private imageLinks(): ImageLinks {
+    return {
       clientId: () => this.conn.clientId,
       publish: (topic, payload) => this.conn.publish(topic, payload, 1),
-      clock,
-      logger: opts.logger.child('images'),
-      maxBandwidth: opts.maxBandwidth ?? 0,
       identity: () => this.renewal.current,
-      peerListen:
-        opts.blobPort === null
-          ? null
-          : { host: opts.advertiseAddr, port: opts.blobPort ?? DEFAULT_BLOB_PORT },
       changed: () => this.reporter.scheduleStatus(),
-    });
+    };
   }
 
   private connect(clock: Clock, random: () => number): ManagerConnection {

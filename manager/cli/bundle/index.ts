@@ -91,6 +91,8 @@ function parseLifetime(text: string): number {
   return ms;
 }
 
-export const bundleCommand = commandGroup('bundle', 'Make signed offline bundles for boards', [
-  listed(createCommand),
-]);
+export const bundleCommand = commandGroup(
+  'bundle',
+  'Make signed offline bundles for boards with no network',
+  [listed(createCommand)],
+);
