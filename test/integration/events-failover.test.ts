@@ -1,4 +1,5 @@
 // Events through a leader change: three managers, the leader killed; the sequence goes on and a follower misses nothing.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';

@@ -1,4 +1,5 @@
 // `fleet events` end to end: a killed board's fall, its tasks orphaned and replaced elsewhere, an update paused, filters, JSON, following and bad flags.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';

@@ -1,5 +1,6 @@
 // Service and node logs end to end: a manager and three process-runtime agents, lines followed from every task,
 // --tail, --since, a task id, a node going down, Ctrl-C and a killed CLI stopping the agents, and no log bytes when idle.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';

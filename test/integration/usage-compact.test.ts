@@ -1,4 +1,5 @@
 // A real agent sends its usage summaries in the compact form its manager asks for, and the manager shows them.
+// test-lane: own-addresses
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
