@@ -36,50 +36,8 @@ export const api = {
   act: (action: Record<string, unknown>) => send('POST', '/api/actions', action),
 };
 
-export interface NodeRow {
-  id: string;
-  name: string;
-  role: string;
-  status: string;
-  msg: string;
-  avail: string;
-  addr: string;
-  arch: string;
-  ver: string;
-  engine: string;
-  tasks: number;
-  cpu: number | null;
-  temp: number | null;
-}
-
-export interface ServiceRow {
-  id: string;
-  name: string;
-  mode: string;
-  image: string;
-  running: number;
-  desired: number;
-  update: string | null;
-  progress: string | null;
-}
-
-export interface TaskRow {
-  id: string;
-  service: string;
-  slot: number;
-  node: string | null;
-  state: string;
-  desired: string;
-  msg: string;
-}
-
-export interface SeriesSample {
-  t: number;
-  running: number;
-  pending: number;
-  lagP50: number | null;
-  lagMax: number | null;
-}
+export type { NodeRow, ServiceRow, SeriesSample, TaskRow } from '../rows.js';
+import type { NodeRow, ServiceRow, SeriesSample, TaskRow } from '../rows.js';
 
 export interface RowDiff<T> {
   put: T[];
