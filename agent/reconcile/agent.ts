@@ -281,6 +281,7 @@ export class Agent {
       return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
     if (await this.store.accept(a)) this.kick();
     this.conn.adjustKeepalive();
+    this.reporter.periodMayHaveChanged();
     // Images for an update on its way, and those of the tasks here (so their copies are reported).
     this.upgrader.onAssignment(a.agentRelease);
     const images = [...(a.prefetch ?? []), ...a.tasks.flatMap((t) => t.clusterImage ?? [])];

@@ -71,6 +71,8 @@ export class StatusReporter {
   private readonly removed = new Map<string, LocalTask>();
   private statusTimer: TimerHandle | undefined;
   private hbTimer: TimerHandle | undefined;
+  /** The wait the scheduled heartbeat was timed with. */
+  private timedWith = 0;
   private hbSeq = 0;
   private closed = false;
   /** When the last usage summary went out (clock time). */
@@ -175,9 +177,20 @@ export class StatusReporter {
     this.statusTimer = undefined;
   }
 
+  /**
+   * An assignment arrived: a heartbeat period shorter than the one the next beat was timed with
+   * (the default before the first assignment) takes effect now, or the manager would find the
+   * node silent for longer than it allows.
+   */
+  periodMayHaveChanged(): void {
+    const period = this.deps.assignment()?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    if (this.hbTimer && period < this.timedWith) this.scheduleHeartbeat(0);
+  }
+
   private scheduleHeartbeat(delay: number): void {
     const { deps } = this;
     this.stopHeartbeats();
+    this.timedWith = delay;
     this.hbTimer = deps.clock.setTimeout(() => {
       if (!this.mayBeat()) return;
       // A metered node sends no heartbeat: its MQTT keepalive is its sign of life.

@@ -75,7 +75,7 @@ test('a metered node is heard while its connection stands and is down a grace af
   assert.equal(h.check('m', 70_000)?.message, 'connection lost');
 });
 
-function reporter(clock: FakeClock, link?: AssignmentLink) {
+function reporter(clock: FakeClock, link?: AssignmentLink, assigned?: () => number | null) {
   const sent: { topic: string; payload: Buffer }[] = [];
   const tasks = new Map<string, LocalTask>([['t1', { ...freshLocal(0), state: 'running' }]]);
   const r = new StatusReporter({
@@ -86,7 +86,10 @@ function reporter(clock: FakeClock, link?: AssignmentLink) {
     connected: () => true,
     info: () => ({ os: 'linux', arch: 'arm64', cpus: 4, memoryBytes: 1e9, version: '1' }),
     tasks: () => tasks,
-    assignment: () => ({ version: 3, heartbeatMs: 2_000, ...(link ? { link } : {}) }),
+    assignment: () => {
+      const heartbeatMs = assigned ? assigned() : 2_000;
+      return heartbeatMs === null ? null : { version: 3, heartbeatMs, ...(link ? { link } : {}) };
+    },
     diskFull: () => false,
     closing: () => false,
     runtimeName: 'process',
@@ -131,4 +134,26 @@ test('a metered agent sends no heartbeats; a default one beats every period', ()
   assert.ok(plain.count(topics.heartbeat('n1')) >= 30);
   metered.r.close();
   plain.r.close();
+});
+
+test("the first assignment's shorter heartbeat period takes effect at once, not after the default one", () => {
+  const clock = new FakeClock(0);
+  let period: number | null = null;
+  const { r, count } = reporter(clock, undefined, () => period);
+  const hb = topics.heartbeat('n1');
+  r.startHeartbeats();
+  clock.advance(1);
+  assert.equal(count(hb), 1, 'a beat on connecting');
+  // Timed with the 2 s default; the manager then asks for 250 ms and allows 1 s of silence.
+  period = 250;
+  r.periodMayHaveChanged();
+  clock.advance(1);
+  assert.equal(count(hb), 2, 'a beat at once under the new period');
+  clock.advance(998);
+  assert.ok(count(hb) >= 5, `beats every 250 ms from then on (${count(hb)})`);
+  r.periodMayHaveChanged();
+  const before = count(hb);
+  clock.advance(1);
+  assert.equal(count(hb), before, 'the same period changes nothing');
+  r.close();
 });
