@@ -1,4 +1,5 @@
 // Encrypted transport and certificate lifecycle against real managers: TLS by default, pinning, replay, renewal.
+import { killTasksOf } from '../helpers/processes.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -223,12 +224,14 @@ describe('certificate lifecycle with a short lifetime', () => {
       name: 'renewing',
       address: '127.0.0.7',
       runtime: 'process',
+      extraArgs: ['--remove-tasks-on-stop'],
     });
     await waitForNodes(m, 1);
   });
 
   after(async () => {
     if (agent) await stopProc(agent.proc);
+    await killTasksOf('127.0.0.7');
     if (m) await stopProc(m.proc);
     await fs.rm(work, { recursive: true, force: true });
   });
