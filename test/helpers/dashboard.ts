@@ -74,12 +74,17 @@ export async function mintToken(m: ManagerProc, name: string, readOnly = false):
   return r.stdout.trim();
 }
 
-/** Chromium, or a skip when the machine has none (install Debian's chromium package). */
+/**
+ * Chromium, or a skip when the machine has none (install Debian's chromium package); in CI,
+ * which installs it, a missing browser fails instead of passing as a silent skip.
+ */
 export async function launchChromium(t: TestContext): Promise<Browser | null> {
   try {
     await fs.access(CHROMIUM);
   } catch {
-    t.skip(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+    const why = `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+    if (process.env.CI) throw new Error(`Chromium is required in CI: ${why}`);
+    t.skip(why);
     return null;
   }
   return launchChromiumFor();
