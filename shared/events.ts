@@ -47,6 +47,16 @@ export const eventFiltersSchema = z
 export type EventFilters = z.output<typeof eventFiltersSchema>;
 export const EVENT_FILTER_KEYS = ['type', 'node', 'service'] as const;
 
+/**
+ * An event's attributes as people read them, as Docker prints them: ids left out, the reason
+ * last, in parentheses (" (service=web, reason=node down)"); empty without any.
+ */
+export function describeAttrs(e: FleetEvent): string {
+  const attrs = Object.entries(e.attrs).filter(([k]) => !k.endsWith('Id') && k !== 'reason');
+  if (e.attrs.reason !== undefined) attrs.push(['reason', e.attrs.reason]);
+  return attrs.length > 0 ? ` (${attrs.map(([k, v]) => `${k}=${v}`).join(', ')})` : '';
+}
+
 /** Whether an event passes the filters: nodes and services match by name or id. */
 export function eventMatches(e: FleetEvent, f: EventFilters): boolean {
   if (f.type.length > 0 && !f.type.includes(e.type)) return false;

@@ -1,6 +1,6 @@
 // `fleet events`: prints cluster events since a time and follows new ones, like `docker events`.
 import type { EventPage, Params } from '../../shared/api.js';
-import type { EventFilters, FleetEvent } from '../../shared/events.js';
+import { describeAttrs, type EventFilters, type FleetEvent } from '../../shared/events.js';
 import { holdProcessOpen, systemClock, type Clock } from '../../shared/clock.js';
 import { isFleetError } from '../../shared/errors.js';
 import { defineCommand } from './command.js';
@@ -111,8 +111,5 @@ async function call(client: RpcClient, clock: Clock, q: Params<'event.ls'>): Pro
 export function formatEvent(e: FleetEvent, format: 'text' | 'json'): string {
   const time = new Date(e.at).toISOString().replace(/Z$/, '000Z');
   if (format === 'json') return JSON.stringify({ time, ...e });
-  const attrs = Object.entries(e.attrs).filter(([k]) => !k.endsWith('Id') && k !== 'reason');
-  if (e.attrs.reason !== undefined) attrs.push(['reason', e.attrs.reason]);
-  const tail = attrs.length > 0 ? ` (${attrs.map(([k, v]) => `${k}=${v}`).join(', ')})` : '';
-  return `${time} ${e.type} ${e.action} ${e.actor.name}${tail}`;
+  return `${time} ${e.type} ${e.action} ${e.actor.name}${describeAttrs(e)}`;
 }
