@@ -65,26 +65,39 @@ export function killRemnants(pid: number): void {
   }
 }
 
-/** Kills the process groups (Linux) whose leader carries this task id but has no record. */
-export async function killUnrecorded(taskId: string): Promise<void> {
-  if (process.platform !== 'linux') return;
-  const marker = `\0${TASK_ENV}=${taskId}\0`;
+/**
+ * The processes (Linux) other than this one whose environment `pick` accepts, each with that
+ * environment's entries; the ones gone or not ours to read are passed over.
+ */
+async function processesByEnv(
+  pick: (vars: string[]) => boolean,
+): Promise<{ pid: number; vars: string[] }[]> {
+  if (process.platform !== 'linux') return [];
   let pids: string[];
   try {
     pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
   } catch {
-    return;
+    return [];
   }
+  const found: { pid: number; vars: string[] }[] = [];
   for (const pid of pids) {
     if (Number(pid) === process.pid) continue;
-    let environ: string;
+    let vars: string[];
     try {
-      environ = `\0${await fs.readFile(`/proc/${pid}/environ`, 'latin1')}`;
+      vars = (await fs.readFile(`/proc/${pid}/environ`, 'latin1')).split('\0');
     } catch {
       continue; // gone, or not ours to read
     }
-    if (environ.includes(marker)) signalGroup(Number(pid), 'SIGKILL');
+    if (pick(vars)) found.push({ pid: Number(pid), vars });
   }
+  return found;
+}
+
+/** Kills the process groups (Linux) whose leader carries this task id but has no record. */
+export async function killUnrecorded(taskId: string): Promise<void> {
+  const marker = `${TASK_ENV}=${taskId}`;
+  for (const { pid } of await processesByEnv((vars) => vars.includes(marker)))
+    signalGroup(pid, 'SIGKILL');
 }
 
 /** Names the runtime (by its data dir) that spawned a task's process, in the process's environment. */
@@ -104,27 +117,12 @@ export async function killStrays(
   runtimeMark: string,
   tracked: (taskId: string) => boolean,
 ): Promise<string[]> {
-  if (process.platform !== 'linux') return [];
   const mark = `${RUNTIME_ENV}=${runtimeMark}`;
-  let pids: string[];
-  try {
-    pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return [];
-  }
   const ended: string[] = [];
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    let vars: string[];
-    try {
-      vars = (await fs.readFile(`/proc/${pid}/environ`, 'latin1')).split('\0');
-    } catch {
-      continue; // gone, or not ours to read
-    }
-    if (!vars.includes(mark)) continue;
+  for (const { pid, vars } of await processesByEnv((v) => v.includes(mark))) {
     const taskId = vars.find((v) => v.startsWith(`${TASK_ENV}=`))?.slice(TASK_ENV.length + 1);
     if (taskId === undefined || tracked(taskId)) continue;
-    signalGroup(Number(pid), 'SIGKILL');
+    signalGroup(pid, 'SIGKILL');
     ended.push(taskId);
   }
   return ended;
