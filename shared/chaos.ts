@@ -69,7 +69,7 @@ export const chaosOrderSchema = z.object({
   target: z.string().min(1).max(64),
   fault: z.enum([...AGENT_FAULTS, 'kill-manager', 'restart-manager', 'partition-manager']),
   durationMs: z.number().int().min(0).max(MAX_FAULT_MS),
-  params: z.record(z.union([z.string(), z.number()])).default({}),
+  params: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
   issuedAt: z.number(),
   /** The certificate of the admin identity that signed the order. */
   admin: certificateSchema,
