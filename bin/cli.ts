@@ -83,6 +83,11 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
     'Show cluster events (nodes, tasks, services, updates, leaders) and follow new ones',
     async () => listed((await import('../manager/cli/events.js')).eventsCommand),
   ),
+  entry(
+    'soak',
+    'Soak-test the fleet: workload, faults, invariants checked throughout, and a report',
+    async () => listed((await import('../manager/cli/soak/index.js')).soakCommand),
+  ),
   entry('join-token <role>', 'Print the command that joins a board to the fleet', async () =>
     listed((await import('../manager/cli/join-token.js')).joinTokenCommand),
   ),

@@ -113,6 +113,8 @@ export const chaosResultSchema = z.object({
       now: z.number(),
       running: z.array(z.string()).optional(),
       active: z.array(z.object({ fault: z.string(), until: z.number() })),
+      /** A leading manager's heartbeat lag over its ready nodes, in ms (median and largest). */
+      lag: z.object({ p50: z.number(), max: z.number() }).optional(),
     })
     .optional(),
 });
