@@ -84,6 +84,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'secret',
     'config',
     'events',
+    'soak',
     'join-token',
     'dashboard',
     'context',
