@@ -35,6 +35,11 @@ export const soakCommand = defineCommand({
         default: 0,
         describe: 'also start N simulated boards (fleet sim agents) for the run',
       })
+      .option('simulate-address-base', {
+        type: 'string',
+        describe:
+          'first loopback address of the simulated boards (fleet sim agents --address-base)',
+      })
       .option('bound', {
         type: 'string',
         default: '60s',

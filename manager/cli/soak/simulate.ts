@@ -17,6 +17,7 @@ export async function startSimulator(
   client: RpcClient,
   argv: ConnectionFlags,
   count: number,
+  addressBase: string | undefined,
   log: (line: string) => void,
 ): Promise<Simulator> {
   const { token } = await client.call('jointoken.get', { role: 'worker', rotate: false });
@@ -35,6 +36,7 @@ export async function startSimulator(
   ];
   for (const host of client.knownHosts) args.push('--manager', host);
   if (argv.insecure) args.push('--insecure');
+  if (addressBase) args.push('--address-base', addressBase);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => void (stderr = (stderr + b.toString()).slice(-4000)));

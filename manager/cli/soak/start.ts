@@ -19,6 +19,7 @@ export interface SoakFlags extends ConnectionFlags {
   workload?: string | undefined;
   report?: string | undefined;
   simulate: number;
+  'simulate-address-base'?: string | undefined;
   bound: string;
   gap: string;
   keep: boolean;
@@ -58,7 +59,10 @@ export async function soakFromFlags(argv: SoakFlags): Promise<boolean> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   try {
     return await withClient(argv, async (client) => {
-      const sim = argv.simulate > 0 ? await startSimulator(client, argv, argv.simulate, log) : null;
+      const sim =
+        argv.simulate > 0
+          ? await startSimulator(client, argv, argv.simulate, argv['simulate-address-base'], log)
+          : null;
       try {
         const summary = await runSoak(
           {
