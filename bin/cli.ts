@@ -97,6 +97,7 @@ export const TOP_LEVEL: readonly TopLevelEntry[] = [
   entry('context', 'Manage saved connections to fleets', async () =>
     listed((await import('../manager/cli/context.js')).contextCommand),
   ),
+  entry('sim', 'Simulate boards: many agents on a fake engine in one process', loadSimCommands),
   entry('completion <shell>', 'Print a shell completion script for fleet', async () => {
     const { completionCommand } = await import('../manager/cli/completion.js');
     return listed(completionCommand(() => Promise.all(TOP_LEVEL.map((e) => e.load()))));
@@ -116,6 +117,18 @@ async function loadAgentCommands(): Promise<ListedCommand> {
     commandGroup('agent', 'Run an agent on this board, or manage agent releases', [
       listed(agentStartCommand),
       listed(agentReleaseCommand),
+    ]),
+  );
+}
+
+/** `fleet sim agents` runs Agent objects; the cluster it joins by default is found as a client would. */
+async function loadSimCommands(): Promise<ListedCommand> {
+  const { simAgentsCommand } = await import('../agent/sim/command.js');
+  const findLocal = async (insecure: boolean) =>
+    (await import('../manager/cli/sim-cluster.js')).findLocalCluster(insecure);
+  return listed(
+    commandGroup('sim', 'Simulate boards: many agents on a fake engine in one process', [
+      listed(simAgentsCommand(findLocal)),
     ]),
   );
 }

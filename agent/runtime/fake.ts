@@ -49,6 +49,8 @@ export class FakeRuntime implements Runtime {
   private readonly clock: Clock;
   private seq = 0;
   private nextPort = FIRST_EPHEMERAL_PORT;
+  /** Until this clock time the engine is down (see crashAll) and refuses starts. */
+  private downUntil = 0;
   starts = 0;
 
   constructor(private readonly opts: FakeRuntimeOptions = {}) {
@@ -68,6 +70,8 @@ export class FakeRuntime implements Runtime {
 
   /** Like a container name or a process record, a task has one workload: a stale one goes. */
   async start(task: AssignedTask, opts: StartOptions): Promise<ObservedWorkload> {
+    if (this.clock.now() < this.downUntil)
+      throw new Error('the container engine is restarting: try again shortly');
     this.starts++;
     for (const stale of [...this.workloads.values()].filter((w) => w.taskId === task.id)) {
       await this.remove(stale.runtimeId);
@@ -104,6 +108,15 @@ export class FakeRuntime implements Runtime {
     const proc = this.processes.get(runtimeId);
     if (proc?.stop) void Promise.resolve(proc.stop()).catch(() => undefined);
     this.exited(runtimeId, exitCode);
+  }
+
+  /**
+   * The engine stops as a restarting engine does: every running workload exits (137, killed)
+   * and starts are refused for `downMs`; the exited workloads stay listed, as containers do.
+   */
+  crashAll(downMs: number): void {
+    this.downUntil = Math.max(this.downUntil, this.clock.now() + downMs);
+    for (const w of [...this.workloads.values()]) if (w.running) this.kill(w.runtimeId, 137);
   }
 
   /** A stop ends the workload cleanly and, as with a real runtime, is reported as an exit. */

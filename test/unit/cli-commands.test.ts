@@ -88,6 +88,7 @@ test('every command of the table is registered: fleet --help lists them in order
     'join-token',
     'dashboard',
     'context',
+    'sim',
     'completion',
   ]);
 });
