@@ -18,6 +18,8 @@ export interface SimFleetOptions {
   allowChaos: boolean;
   /** Boards started per second at most (joins and restarts alike). */
   joinRate: number;
+  /** Starts under way at most (default 64). */
+  inFlight?: number;
   clock: Clock;
   logger: Logger;
 }
@@ -36,7 +38,7 @@ export interface SimCounts {
   lastError: string;
 }
 
-/** Starts in flight at most: a slow manager holds back the ramp instead of piling up joins. */
+/** Starts under way at most: a slow manager holds back the ramp instead of piling up joins. */
 const IN_FLIGHT = 64;
 const ATTEMPTS = 6;
 const FIRST_RETRY_MS = 500;
@@ -101,7 +103,7 @@ export class SimFleet {
     const inFlight = new Set<Promise<void>>();
     for (const board of rest) {
       if (this.stopping) break;
-      while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+      while (inFlight.size >= (this.opts.inFlight ?? IN_FLIGHT)) await Promise.race(inFlight);
       const p: Promise<void> = this.bringUp(board).finally(() => inFlight.delete(p));
       inFlight.add(p);
       await this.opts.clock.sleep(gapMs);

@@ -1,12 +1,9 @@
-// Child process of the control-plane benchmark: many real Agent instances (FakeRuntime) joining one manager.
+// Child process of the control-plane benchmark: many simulated boards (agent/sim: real Agent objects on fake engines) joining one manager.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent } from '../../agent/reconcile/agent.js';
-import { joinCluster } from '../../shared/join-client.js';
-import { FakeRuntime } from '../../agent/runtime/fake.js';
-import type { Identity } from '../../shared/identity.js';
+import { SimFleet } from '../../agent/sim/fleet.js';
+import { systemClock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/log.js';
 
 /** What the parent is told, over IPC, every second and on request. */
@@ -18,6 +15,7 @@ export interface SimProgress {
   joined: number;
   started: number;
   connected: number;
+  /** Boards that gave up joining after their retries. */
   joinFailures: number;
   lastError: string;
   fakeStarts: number;
@@ -35,12 +33,7 @@ export interface SimConfig {
 }
 
 const config = JSON.parse(process.env.FLEET_SIM_CONFIG ?? '{}') as SimConfig;
-const logger = createLogger('sim-agent', { level: 'warn' });
-const agents: Agent[] = [];
-const runtimes: FakeRuntime[] = [];
-let joined = 0;
-let joinFailures = 0;
-let lastError = '';
+let fleet: SimFleet | undefined;
 let root = '';
 
 /** Agent data dirs go to memory when possible: fsyncs of 2,000 assignment files are not the point. */
@@ -52,58 +45,18 @@ async function makeRoot(): Promise<string> {
 }
 
 function progress(): SimProgress {
+  const c = fleet?.counts();
   return {
     type: 'progress',
     root,
     wanted: config.count,
-    joined,
-    started: agents.length,
-    connected: agents.filter((a) => a.connected).length,
-    joinFailures,
-    lastError,
-    fakeStarts: runtimes.reduce((n, r) => n + r.starts, 0),
+    joined: c ? c.joined + c.reused : 0,
+    started: c?.started ?? 0,
+    connected: c?.connected ?? 0,
+    joinFailures: c?.failed ?? 0,
+    lastError: c?.lastError ?? '',
+    fakeStarts: (fleet?.boards ?? []).reduce((n, b) => n + b.runtime.starts, 0),
   };
-}
-
-async function joinWithRetry(i: number): Promise<Identity | null> {
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    try {
-      return await joinCluster({
-        managers: [config.manager],
-        token: config.token,
-        name: `sim-${String(i).padStart(4, '0')}`,
-        address: '127.0.0.2',
-        platform: { os: 'linux', arch: 'arm64' },
-        labels: config.labels,
-        timeoutMs: 30_000,
-      });
-    } catch (e) {
-      joinFailures++;
-      lastError = e instanceof Error ? e.message : String(e);
-      await sleep(500 * attempt);
-    }
-  }
-  return null;
-}
-
-async function startOne(i: number, root: string): Promise<void> {
-  const identity = await joinWithRetry(i);
-  if (!identity) return;
-  joined++;
-  const runtime = new FakeRuntime();
-  const dataDir = path.join(root, String(i));
-  await fs.mkdir(dataDir, { recursive: true });
-  const agent = new Agent({
-    identity,
-    managers: [config.manager],
-    dataDir,
-    advertiseAddr: '127.0.0.2',
-    runtime,
-    logger,
-  });
-  await agent.start();
-  agents.push(agent);
-  runtimes.push(runtime);
 }
 
 async function main(): Promise<void> {
@@ -118,21 +71,25 @@ async function main(): Promise<void> {
   process.on('message', () => process.send?.(progress()));
   const report = setInterval(() => process.send?.(progress()), 1_000);
   report.unref();
-  const gapMs = 1000 / Math.max(1, config.ratePerSec);
-  const inFlight = new Set<Promise<void>>();
-  for (let i = 0; i < config.count; i++) {
-    while (inFlight.size >= config.inFlight) await Promise.race(inFlight);
-    const p: Promise<void> = startOne(i, root)
-      .catch((e: unknown) => {
-        lastError = e instanceof Error ? e.message : String(e);
-      })
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    await sleep(gapMs);
-  }
-  await Promise.all(inFlight);
+  fleet = new SimFleet({
+    count: config.count,
+    prefix: 'sim',
+    // One address for all: the benchmark publishes no ports.
+    addresses: { kind: 'shared', address: '127.0.0.2' },
+    root,
+    managers: [config.manager],
+    token: config.token,
+    labels: config.labels,
+    insecure: false,
+    allowChaos: false,
+    joinRate: config.ratePerSec,
+    inFlight: config.inFlight,
+    clock: systemClock,
+    logger: createLogger('sim-agent', { level: 'warn' }),
+  });
+  await fleet.ramp().catch(() => undefined); // the parent reads the failure in the progress
   process.send?.(progress());
-  // Keeps running (the agents' timers and sockets hold the loop) until the parent stops it.
+  // Keeps running (the agents' sockets hold the loop) until the parent stops it.
 }
 
 void main();
