@@ -34,7 +34,8 @@ const JOIN_TIMEOUT_MS = 30_000;
 export class SimBoard implements RestartableBoard {
   /** Outlives the Agent objects, as containers outlive a crashed agent. */
   readonly runtime: FakeRuntime;
-  private readonly host: SimChaosHost;
+  /** What this board's agents are given to carry out restarts through. */
+  readonly chaosHost: SimChaosHost;
   private identity: Identity | undefined;
   private agent: Agent | undefined;
   private starting: Promise<void> | undefined;
@@ -42,7 +43,7 @@ export class SimBoard implements RestartableBoard {
 
   constructor(private readonly setup: BoardSetup) {
     this.runtime = new FakeRuntime({ clock: setup.clock });
-    this.host = new SimChaosHost(this, this.runtime, setup.clock);
+    this.chaosHost = new SimChaosHost(this, this.runtime, setup.clock);
   }
 
   get name(): string {
@@ -147,7 +148,7 @@ export class SimBoard implements RestartableBoard {
       blobPort: null,
       secretsDir: path.join(setup.dataDir, 'secrets'),
       clock: setup.clock,
-      chaos: { allow: setup.allowChaos, host: this.host },
+      chaos: { allow: setup.allowChaos, host: this.chaosHost },
     });
     await agent.start();
     if (this.stopped) await agent.stop();

@@ -19,8 +19,13 @@ import {
   type NodeJson,
 } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { FILL_DISK_REFUSAL } from '../../agent/sim/chaos-host.js';
+import { SimFleet } from '../../agent/sim/fleet.js';
+import { systemClock } from '../../shared/clock.js';
+import { createLogger } from '../../shared/log.js';
 
 const MANAGER_HOST = '127.0.43.10';
+const CHAOS_MANAGER_HOST = '127.0.43.11';
 const ADDRESS_BASE = '127.43.1.0';
 const BOARDS = 30;
 
@@ -141,4 +146,81 @@ test('simulated boards join, run a service, rejoin with their identities after a
     'the data dir is removed without --keep',
   );
   assert.match(await readLog(second.log), new RegExp(`${BOARDS} simulated agents connected`));
+});
+
+test('a simulated board restarts its agent with its workloads kept, and its engine with its workloads ended', async (t) => {
+  const root = tempDir('sim-chaos');
+  // A long heartbeat period: the board must come back well within its drop grace.
+  const m = await startManager({ host: CHAOS_MANAGER_HOST, heartbeat: '10s' });
+  const fleet = new SimFleet({
+    count: 2,
+    prefix: 'simc',
+    addresses: { kind: 'base', base: 0x7f2b0200 }, // 127.43.2.0
+    root,
+    managers: [m.address],
+    token: m.workerToken,
+    labels: { 'fleet.sim': 'true' },
+    insecure: false,
+    allowChaos: true,
+    joinRate: 50,
+    clock: systemClock,
+    logger: createLogger('sim', { level: 'warn' }),
+  });
+  t.after(async () => {
+    await fleet.stop();
+    await stopProc(m.proc);
+    await fs.rm(root, { recursive: true, force: true });
+  });
+  await fleet.ramp();
+  await simNodes(m, 2);
+  await cliOk(m, ['service', 'create', '--name', 'simc', '--replicas', '4', '--detach', 'sim/c:1']);
+  const [board] = fleet.boards;
+  assert.ok(board?.nodeId);
+  const nodeId = board.nodeId;
+  const runningHere = () => [...board.runtime.workloads.values()].filter((w) => w.running);
+  await waitFor(
+    async () => (await runningTasks(m, 'simc')).length === 4 && runningHere().length > 0,
+    {
+      what: 'the service running, some of it on the first board',
+      timeoutMs: 20_000,
+    },
+  );
+  const before = runningHere()
+    .map((w) => w.runtimeId)
+    .sort();
+  const startsBefore = board.runtime.starts;
+
+  // A crash of the agent alone, back before the manager would call the board down (one
+  // heartbeat period, 10 s, after the drop): the new agent finds the workloads and keeps them.
+  board.chaosHost.restartAgent(true, 1_000);
+  await waitFor(() => !board.connected, { what: 'the agent stopped', timeoutMs: 5_000 });
+  const status = async () =>
+    (await cliJson<NodeJson[]>(m, ['node', 'ls'])).find((n) => n.id === nodeId)?.status;
+  await waitFor(async () => board.connected && (await status()) === 'ready', {
+    what: 'the board back',
+    timeoutMs: 20_000,
+  });
+  assert.deepEqual(
+    runningHere()
+      .map((w) => w.runtimeId)
+      .sort(),
+    before,
+    'the same workloads',
+  );
+  assert.equal(board.runtime.starts, startsBefore, 'nothing started again');
+
+  // The engine restarts: every workload of that board ends; the service comes back to 4.
+  await board.chaosHost.restartEngine(1_000);
+  for (const id of before) assert.equal(board.runtime.workloads.get(id)?.running ?? false, false);
+  await waitFor(async () => (await runningTasks(m, 'simc')).length === 4, {
+    what: 'the service running again',
+    timeoutMs: 30_000,
+  });
+  assert.equal(board.chaosHost.refuses('fill-disk'), FILL_DISK_REFUSAL);
+
+  await fleet.stop();
+  assert.ok(
+    fleet.boards.every((b) => b.runtime.workloads.size === 0),
+    'no workload left',
+  );
 });
