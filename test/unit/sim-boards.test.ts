@@ -1,6 +1,8 @@
 // Simulated boards' pure parts: names and addresses per board, the flags of `fleet sim agents`, and the chaos host on a fake engine.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
+import path from 'node:path';
 import {
   boardAddress,
   boardName,
@@ -14,6 +16,9 @@ import { progressLine } from '../../agent/sim/run.js';
 import { FakeRuntime } from '../../agent/runtime/fake.js';
 import { FakeClock } from '../../shared/clock.js';
 import { assignedTask } from '../helpers/runtime-contract.js';
+import { connector } from '../../manager/cli/connection.js';
+import type { RpcClient } from '../../manager/cli/rpc-client.js';
+import { findLocalCluster } from '../../manager/cli/sim-cluster.js';
 
 const base = (text: string): number => {
   const r = parseAddressBase(text);
@@ -204,4 +209,41 @@ describe('the chaos host of a simulated board', () => {
     assert.equal(host.refuses('kill-agent'), null);
     assert.equal(host.refuses('restart-engine'), null);
   });
+});
+
+test('without --manager and --token, the managers and worker token come from the current connection settings', async () => {
+  const saved = { ...process.env };
+  const { connect } = connector;
+  const calls: { method: string; params: unknown }[] = [];
+  const connections: unknown[] = [];
+  process.env.XDG_CONFIG_HOME = path.join(os.tmpdir(), 'fleet-sim-no-config');
+  process.env.FLEET_HOST = '127.0.43.5:4990,127.0.43.6';
+  process.env.FLEET_IDENTITY = 'admin.json';
+  delete process.env.FLEET_INSECURE;
+  delete process.env.FLEET_CONTEXT;
+  connector.connect = async (args) => {
+    connections.push(args);
+    const client = {
+      call: async (method: string, params: unknown) => {
+        calls.push({ method, params });
+        return { token: 'FLEET-1-abc-def' };
+      },
+      close: async () => undefined,
+    };
+    return client as unknown as RpcClient;
+  };
+  try {
+    assert.deepEqual(await findLocalCluster(true), {
+      managers: ['127.0.43.5:4990', '127.0.43.6:4883'],
+      token: 'FLEET-1-abc-def',
+      insecure: true,
+    });
+    assert.deepEqual(calls, [
+      { method: 'jointoken.get', params: { role: 'worker', rotate: false } },
+    ]);
+    assert.equal(connections.length, 1);
+  } finally {
+    connector.connect = connect;
+    process.env = saved;
+  }
 });
