@@ -69,13 +69,9 @@ export class SimBoard implements RestartableBoard {
   /** Loads the identity an earlier run kept, or joins with the token and keeps the new one. */
   async identify(): Promise<'reused' | 'joined'> {
     await fs.mkdir(this.setup.dataDir, { recursive: true, mode: 0o700 });
-    const file = this.identityFile();
-    const raw = await readJsonFile(file).catch(() => null);
-    if (raw !== undefined) {
-      const parsed = identitySchema.safeParse(raw);
-      if (!parsed.success)
-        throw new SimBoardError(`the identity file ${file} is damaged; remove it to join again`);
-      this.identity = parsed.data;
+    const kept = await this.keptIdentity();
+    if (kept) {
+      this.identity = kept;
       return 'reused';
     }
     const { token, managers } = this.setup;
@@ -91,7 +87,7 @@ export class SimBoard implements RestartableBoard {
       clock: this.setup.clock,
       timeoutMs: JOIN_TIMEOUT_MS,
     });
-    await writeFileAtomic(file, JSON.stringify(this.identity) + '\n');
+    await writeFileAtomic(this.identityFile(), JSON.stringify(this.identity) + '\n');
     return 'joined';
   }
 
@@ -132,7 +128,8 @@ export class SimBoard implements RestartableBoard {
   }
 
   private async startAgent(): Promise<void> {
-    const identity = this.identity;
+    // The agent renews its certificate into the data dir: a restarted one starts from that.
+    const identity = (this.identity = (await this.keptIdentity()) ?? this.identity);
     if (!identity) throw new SimBoardError(`${this.name} has no identity yet`);
     const { setup } = this;
     const agent = new Agent({
@@ -153,6 +150,17 @@ export class SimBoard implements RestartableBoard {
     await agent.start();
     if (this.stopped) await agent.stop();
     else this.agent = agent;
+  }
+
+  /** The identity in the data dir, if there is one. */
+  private async keptIdentity(): Promise<Identity | undefined> {
+    const file = this.identityFile();
+    const raw = await readJsonFile(file).catch(() => null);
+    if (raw === undefined) return undefined;
+    const parsed = identitySchema.safeParse(raw);
+    if (!parsed.success)
+      throw new SimBoardError(`the identity file ${file} is damaged; remove it to join again`);
+    return parsed.data;
   }
 
   private identityFile(): string {

@@ -81,8 +81,10 @@ async function fleetFor(
   let managers = plan.managers;
   let token = plan.token;
   let insecure = insecureRequested(plan.insecure);
-  const needToken = token === undefined && (await unjoinedBoards(plan, root)) > 0;
-  if (managers.length === 0 || needToken) {
+  const needJoin = (await unjoinedBoards(plan, root)) > 0;
+  // Boards that all joined before need neither: without --manager they dial the managers
+  // their identities name, as `agent start` does.
+  if (needJoin && (token === undefined || managers.length === 0)) {
     const local = await findLocal(insecure).catch((e: unknown) => {
       const why = e instanceof Error ? e.message : String(e);
       throw new Error(`pass --manager and --token: the local cluster could not be asked (${why})`);

@@ -42,15 +42,13 @@ function startSim(m: ManagerProc, dir: string, run: number, extra: string[]) {
   const readyFile = path.join(dir, `ready-${run}.json`);
   const log = path.join(dir, `sim-${run}.log`);
   const proc = spawnFleet(
-    [
-      'sim',
-      'agents',
-      String(BOARDS),
-      '--manager',
-      m.address,
-      '--address-base',
-      ADDRESS_BASE,
-    ].concat(['--data-dir', path.join(dir, 'boards'), '--ready-file', readyFile, ...extra]),
+    ['sim', 'agents', String(BOARDS), '--address-base', ADDRESS_BASE].concat([
+      '--data-dir',
+      path.join(dir, 'boards'),
+      '--ready-file',
+      readyFile,
+      ...extra,
+    ]),
     log,
   );
   const ready = waitFor(
@@ -91,7 +89,7 @@ test('simulated boards join, run a service, rejoin with their identities after a
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const first = startSim(m, dir, 1, ['--token', m.workerToken, '--keep']);
+  const first = startSim(m, dir, 1, ['--manager', m.address, '--token', m.workerToken, '--keep']);
   procs.push(first.proc);
   const ready1 = await first.ready;
   assert.deepEqual(
@@ -126,7 +124,8 @@ test('simulated boards join, run a service, rejoin with their identities after a
   const kept = await fs.readdir(path.join(dir, 'boards'));
   assert.equal(kept.length, BOARDS, '--keep leaves every board folder');
 
-  // No token this time: the boards can only come back with the identities they kept.
+  // Neither manager nor token this time: the boards come back with the identities they kept,
+  // dialling the managers those name.
   const second = startSim(m, dir, 2, []);
   procs.push(second.proc);
   const ready2 = await second.ready;
