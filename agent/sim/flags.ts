@@ -1,4 +1,5 @@
 // The flags of `fleet sim agents`, checked and turned into a plan: how many boards, where they join, how they are named and reached.
+import { parseJoinToken } from '../../shared/identity.js';
 import { boardsFitting, parseAddressBase, parseLoopback, type AddressPlan } from './addresses.js';
 
 /** The flags as the command line gave them (yargs' names). */
@@ -68,7 +69,8 @@ export function simPlanOf(args: SimArgs): PlanResult {
   if (!labels.ok) return labels;
   const managers = managersOf(args.manager ?? []);
   if (!managers.ok) return managers;
-  if (args.token !== undefined && args.token.trim() === '') return fail('--token is empty');
+  if (args.token !== undefined && !parseJoinToken(args.token))
+    return fail('--token must be a join token, FLEET-1-<fingerprint>-<secret>');
   const plan: SimPlan = {
     count,
     managers: managers.value,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { boardAddress, boardName, type AddressPlan } from './addresses.js';
+import { JoinError } from '../../shared/join-client.js';
 import { SimBoard, SimBoardError } from './board.js';
 
 export interface SimFleetOptions {
@@ -134,11 +135,20 @@ export class SimFleet {
         this.lastError = e instanceof Error ? e.message : String(e);
         const fields = { board: board.name, attempt, error: this.lastError };
         this.opts.logger.warn('board could not start', fields);
-        // A damaged identity or a missing token does not get better by waiting.
-        if (e instanceof SimBoardError) break;
+        if (isPermanent(e) || attempt === ATTEMPTS) break;
         await this.opts.clock.sleep(Math.min(FIRST_RETRY_MS * 2 ** (attempt - 1), MAX_RETRY_MS));
       }
     }
     if (!this.stopping) this.failed++;
   }
+}
+
+/**
+ * What does not get better by waiting: a damaged identity, a missing token, and a join the
+ * manager refused (a wrong or rotated token, another cluster's manager). "could not join" is
+ * the join client's word for managers that did not answer, which may yet.
+ */
+function isPermanent(e: unknown): boolean {
+  if (e instanceof SimBoardError) return true;
+  return e instanceof JoinError && !e.message.startsWith('could not join');
 }

@@ -79,6 +79,8 @@ const args = (over: Partial<SimArgs> = {}): SimArgs => ({
   ...over,
 });
 
+const TOKEN = `FLEET-1-${'a'.repeat(32)}-${'b'.repeat(36)}`;
+
 const refusal = (over: Partial<SimArgs>): string => {
   const r = simPlanOf(args(over));
   assert.ok(!r.ok, `expected ${JSON.stringify(over)} to be refused`);
@@ -102,7 +104,7 @@ describe('fleet sim agents flags', () => {
       args({
         count: '1000',
         manager: ['127.0.43.1:4883,127.0.43.2:4883', '127.0.43.3:4883', '127.0.43.1:4883'],
-        token: ' FLEET-1-abc-def ',
+        token: ` ${TOKEN} `,
         label: ['rack=a', 'fleet.sim=false', 'note=x=y'],
         'address-base': '127.43.0.0',
         'data-dir': 'boards',
@@ -113,7 +115,7 @@ describe('fleet sim agents flags', () => {
     );
     assert.ok(r.ok);
     assert.deepEqual(r.plan.managers, ['127.0.43.1:4883', '127.0.43.2:4883', '127.0.43.3:4883']);
-    assert.equal(r.plan.token, 'FLEET-1-abc-def');
+    assert.equal(r.plan.token, TOKEN);
     assert.deepEqual(r.plan.labels, { rack: 'a', 'fleet.sim': 'true', note: 'x=y' });
     assert.deepEqual(r.plan.addresses, { kind: 'base', base: base('127.43.0.0') });
     assert.equal(r.plan.dataDir, 'boards');
@@ -136,7 +138,8 @@ describe('fleet sim agents flags', () => {
     assert.match(refusal({ 'join-rate': Number.NaN }), /--join-rate/);
     assert.match(refusal({ label: ['novalue'] }), /--label must be k=v, got "novalue"/);
     assert.match(refusal({ manager: ['127.0.43.1'] }), /--manager must be HOST:PORT/);
-    assert.match(refusal({ token: '  ' }), /--token is empty/);
+    assert.match(refusal({ token: '  ' }), /--token must be a join token/);
+    assert.match(refusal({ token: 'FLEET-1-aa-bb' }), /--token must be a join token/);
     assert.match(refusal({ address: '127.0.0.2', 'address-base': '127.1.0.0' }), /not both/);
     assert.match(refusal({ address: '192.168.1.2' }), /not a loopback address/);
     assert.match(refusal({ 'address-base': '127.255.255.0', count: '255' }), /room for 254/);
