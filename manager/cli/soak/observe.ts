@@ -1,5 +1,4 @@
 // Reading the cluster for the soak: one sample of nodes, services and tasks, and each manager's own copy of the services.
-import type { Identity } from '../../../shared/identity.js';
 import type { RpcClient } from '../rpc-client.js';
 import type { ManagerViews, NodeSample, Observation } from './model.js';
 
@@ -54,23 +53,18 @@ export async function observe(
   }
 }
 
-/** A client that reads one manager's own copy (no redirect to the leader). */
-export type OpenStale = (address: string, identity: Identity) => Promise<RpcClient>;
-
 /** "name:desired:image;…" from every manager; a manager that does not answer in time counts as null. */
 export async function managerViews(
   addresses: Record<string, string>,
-  open: (address: string) => Promise<RpcClient>,
+  port: { read<T>(address: string, fn: (c: RpcClient) => Promise<T>): Promise<T> },
   services: readonly string[],
   t: number,
 ): Promise<ManagerViews> {
   const views: Record<string, string | null> = {};
   await Promise.all(
     Object.entries(addresses).map(async ([id, address]) => {
-      let c: RpcClient | null = null;
       try {
-        c = await open(address);
-        const list = await c.call('service.ls', {});
+        const list = await port.read(address, (c) => c.call('service.ls', {}));
         views[id] = list
           .filter((s) => services.includes(s.name))
           .map((s) => `${s.name}:${s.replicas.desired}:${s.image}`)
@@ -78,8 +72,6 @@ export async function managerViews(
           .join(';');
       } catch {
         views[id] = null;
-      } finally {
-        await c?.close().catch(() => undefined);
       }
     }),
   );

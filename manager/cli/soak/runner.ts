@@ -27,8 +27,9 @@ export interface ChaosPort {
     durationMs: number,
     params: Record<string, number>,
   ): Promise<ChaosResult>;
-  /** A client that reads one manager's own copy. */
-  openStale(address: string): Promise<RpcClient>;
+  /** Runs `fn` with a client that reads one manager's own copy (no redirect to the leader). */
+  read<T>(address: string, fn: (c: RpcClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
 }
 
 export interface SoakOptions {
@@ -284,7 +285,7 @@ async function views(
     obs.nodes.flatMap((n) => (n.managerAddress ? [[n.id, n.managerAddress]] : [])),
   );
   if (Object.keys(addresses).length < 2) return;
-  checks.managers(await managerViews(addresses, (a) => chaos.openStale(a), services, t));
+  checks.managers(await managerViews(addresses, chaos, services, t));
 }
 
 async function stats(

@@ -59,6 +59,7 @@ export async function soakFromFlags(argv: SoakFlags): Promise<boolean> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   try {
     return await withClient(argv, async (client) => {
+      const port = await makeChaosPort(client, argv);
       const sim =
         argv.simulate > 0
           ? await startSimulator(client, argv, argv.simulate, argv['simulate-address-base'], log)
@@ -80,7 +81,7 @@ export async function soakFromFlags(argv: SoakFlags): Promise<boolean> {
             log,
           },
           client,
-          await makeChaosPort(client, argv),
+          port,
         );
         const broken = summary.invariants.filter((i) => !i.ok).map((i) => i.name);
         process.stdout.write(
@@ -93,6 +94,7 @@ export async function soakFromFlags(argv: SoakFlags): Promise<boolean> {
         return summary.passed;
       } finally {
         await sim?.stop();
+        await port.close();
       }
     });
   } finally {
