@@ -56,8 +56,8 @@ const startCommand = (worker: WorkerLauncher) =>
         );
       const runsWorker = argv.worker && workerProblem === null;
       const advertise = advertiseAddr(argv['advertise-addr'], listen.host, runsWorker);
-      const { Manager } = await import('../manager.js');
-      const manager = await Manager.start({
+      const { ManagerRunner } = await import('../chaos/manager-runner.js');
+      const manager = await ManagerRunner.start({
         dataDir: argv['data-dir'],
         host: listen.host,
         port: listen.port,
@@ -84,6 +84,7 @@ const startCommand = (worker: WorkerLauncher) =>
         ...(argv['snapshot-interval'] !== undefined
           ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
           : {}),
+        allowChaos: argv['allow-chaos'],
       });
       const r = manager.report;
       const out = process.stdout;
@@ -232,6 +233,12 @@ function startOptions(y: Argv) {
       choices: ['docker', 'process'] as const,
       default: 'docker' as const,
       describe: "the worker's runtime",
+    })
+    .option('allow-chaos', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'carry out fault orders signed by an admin (fleet soak): stop, restart or cut off this manager and its worker',
     });
 }
 
