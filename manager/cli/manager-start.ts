@@ -157,7 +157,7 @@ function snapshotInterval(n: number): number {
 
 /** The start command's flags. */
 function startOptions(y: Argv) {
-  return testOptions(y)
+  return chaosOption(testOptions(y))
     .option('data-dir', {
       type: 'string',
       default: './fleet-data/manager',
@@ -240,6 +240,16 @@ function startOptions(y: Argv) {
       describe:
         'carry out fault orders signed by an admin (fleet soak): stop, restart or cut off this manager and its worker',
     });
+}
+
+/** --allow-chaos: fault orders for soak tests (manager/chaos). */
+function chaosOption<T>(y: Argv<T>) {
+  return y.option('allow-chaos', {
+    type: 'boolean',
+    default: false,
+    describe:
+      'carry out fault orders signed by an admin (fleet soak): stop, restart or cut off this manager',
+  });
 }
 
 /** Hidden options that tests use to shorten timings or cut managers apart. */
