@@ -233,12 +233,6 @@ function startOptions(y: Argv) {
       choices: ['docker', 'process'] as const,
       default: 'docker' as const,
       describe: "the worker's runtime",
-    })
-    .option('allow-chaos', {
-      type: 'boolean',
-      default: false,
-      describe:
-        'carry out fault orders signed by an admin (fleet soak): stop, restart or cut off this manager and its worker',
     });
 }
 
