@@ -26,6 +26,8 @@ export const AGENT_NOT_ALLOWED = 'chaos not allowed: start the agent with --allo
 const DEFAULT_OFFSET_MS = 120_000;
 const DEFAULT_RATE = 0.3;
 const DEFAULT_DELAY_MS = 2_000;
+/** The answer is on the wire before a fault that drops the link takes hold. */
+const ANSWER_GRACE_MS = 200;
 
 /** What the agent lets its chaos part use of the connection. */
 export interface ChaosLink {
@@ -125,7 +127,7 @@ export class AgentChaos {
     });
     // The answer goes out before a fault that cuts the link or restarts the agent takes hold.
     this.answer({ id: order.id, ok: true, until, stats: await this.stats() });
-    this.afterAnswer(order);
+    this.clock.setTimeout(() => this.afterAnswer(order), ANSWER_GRACE_MS);
   }
 
   /** Why the order is not carried out here, or null. */
@@ -166,6 +168,7 @@ export class AgentChaos {
 
   private afterAnswer(order: ChaosOrder): void {
     const { host, logger } = this.d;
+    if (this.closed) return;
     switch (order.fault) {
       case 'kill-agent':
       case 'restart-agent':
