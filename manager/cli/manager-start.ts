@@ -98,6 +98,7 @@ const startCommand = (worker: WorkerLauncher) =>
             advertiseAddr: advertise,
             runtime: argv.runtime,
             insecure: r.insecure,
+            allowChaos: argv['allow-chaos'],
           })
         : null;
       if (agent) out.write(`This manager also runs tasks (--no-worker to stop that)\n`);

@@ -63,7 +63,8 @@ describe('fault orders', () => {
     m = await startManager({
       host: MANAGER_HOST,
       heartbeat: '500ms',
-      extraArgs: ['--allow-chaos'],
+      worker: true,
+      extraArgs: ['--allow-chaos', '--runtime', 'process'],
     });
     const common = { manager: m.address, token: m.workerToken, runtime: 'process' as const };
     const removeOnStop = ['--remove-tasks-on-stop'];
@@ -95,6 +96,7 @@ describe('fault orders', () => {
     if (m) await stopProc(m.proc);
     await killTasksOf(ALLOWING);
     await killTasksOf(REFUSING);
+    await killTasksOf(MANAGER_HOST);
   });
 
   test('an agent without --allow-chaos refuses faults but answers stats', async () => {
@@ -227,6 +229,23 @@ describe('fault orders', () => {
       timeoutMs: 10_000,
       intervalMs: 200,
     });
+  });
+
+  test('a manager passes agent faults aimed at its node to the agent beside it, and keeps its own', async () => {
+    const skewed = await order(ids.manager, 'skew-clock', 1000, { offsetMs: -60_000 });
+    assert.equal(skewed.ok, true, skewed.error);
+    assert.deepEqual(skewed.stats?.running, [], 'answered by the worker agent');
+    const off = (skewed.stats?.now ?? 0) - Date.now();
+    assert.ok(off < -50_000 && off > -70_000, `stats.now is off by ${off} ms`);
+    const own = await order(ids.manager, 'stats', 0);
+    assert.equal(own.ok, true, own.error);
+    assert.equal(own.stats?.running, undefined, 'answered by the manager');
+    const alone = await order(ids.manager, 'partition-manager', 1000);
+    assert.deepEqual(
+      [alone.ok, alone.error],
+      [false, 'this manager has no other manager to be cut off from'],
+    );
+    await assert.rejects(order(ids.a, 'kill-manager', 1000), /send it to manager/);
   });
 
   test('restart-manager: the manager answers, stops, and comes back serving', async () => {
