@@ -37,9 +37,13 @@ export class AgentHost implements ChaosHost, RunningAgent {
   private cycle: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly clock: Clock;
+  /** Resolves when stop() is called: a wait for the end of a fault is cut short. */
+  private readonly stopping: Promise<void>;
+  private markStopping: () => void = () => undefined;
 
   private constructor(private readonly d: AgentHostDeps) {
     this.clock = d.clock ?? systemClock;
+    this.stopping = new Promise((resolve) => (this.markStopping = resolve));
     this.chaos = new AgentChaos({
       allow: d.allow,
       host: this,
@@ -75,6 +79,7 @@ export class AgentHost implements ChaosHost, RunningAgent {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markStopping();
     await this.cycle;
     await this.chaos.close();
     await this.current?.stop();
@@ -104,7 +109,7 @@ export class AgentHost implements ChaosHost, RunningAgent {
     this.current = null;
     await old.stop();
     logger.warn('fault order: agent stopped', { hard, downMs });
-    await this.clock.sleep(downMs);
+    await Promise.race([this.clock.sleep(downMs), this.stopping]);
     if (this.stopped) return;
     try {
       this.current = this.latest = await this.d.make(this.chaos);

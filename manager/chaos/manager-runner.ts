@@ -7,6 +7,8 @@ import type { ManagerChaosHost } from './manager-faults.js';
 const HANDOVER_MS = 3_000;
 /** While no manager runs, nothing else keeps the process alive: this timer does. */
 const KEEP_ALIVE_MS = 3_600_000;
+/** Between attempts to start again when one failed. */
+const RETRY_MS = 2_000;
 
 /** The manager now running, restarted in place by kill-manager and restart-manager. */
 export class ManagerRunner implements ManagerChaosHost {
@@ -15,9 +17,13 @@ export class ManagerRunner implements ManagerChaosHost {
   private stopped = false;
   private readonly removal: Promise<void>;
   private markRemoved: () => void = () => undefined;
+  /** Resolves when stop() is called: a wait for the end of a fault is cut short. */
+  private readonly stopping: Promise<void>;
+  private markStopping: () => void = () => undefined;
 
   private constructor(private readonly opts: ManagerOptions) {
     this.removal = new Promise((resolve) => (this.markRemoved = resolve));
+    this.stopping = new Promise((resolve) => (this.markStopping = resolve));
   }
 
   /** Starts the manager; with `allowChaos` it carries out fault orders aimed at it. */
@@ -48,6 +54,7 @@ export class ManagerRunner implements ManagerChaosHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markStopping();
     await this.restarting;
     const m = this.current;
     this.current = null;
@@ -77,14 +84,18 @@ export class ManagerRunner implements ManagerChaosHost {
       this.current = null;
       await m.stop();
       log?.warn('fault order: manager stopped', { hard, downMs });
-      await clock.sleep(downMs);
-      if (this.stopped) return;
-      await this.launch(true);
-      log?.warn('fault undone: manager started again');
-    } catch (e) {
-      process.stderr.write(`the manager could not start again after a fault order: ${String(e)}\n`);
-      process.exitCode = 1;
-      this.markRemoved();
+      await Promise.race([clock.sleep(downMs), this.stopping]);
+      // Its port may take a moment to free: it tries again until it runs or is stopped.
+      while (!this.stopped) {
+        try {
+          await this.launch(true);
+          log?.warn('fault undone: manager started again');
+          return;
+        } catch (e) {
+          process.stderr.write(`the manager could not start again: ${String(e)}; retrying\n`);
+          await Promise.race([clock.sleep(RETRY_MS), this.stopping]);
+        }
+      }
     } finally {
       clearInterval(keepAlive);
     }
