@@ -2,6 +2,7 @@
 import { withImageOptions } from './cli-image-options.js';
 import { withOtaOptions } from './cli-ota-options.js';
 import { rotationOf, withLogOptions } from './cli-log-options.js';
+import { withChaosOptions } from './cli-chaos-options.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { AgentStartFlags } from './start.js';
@@ -41,6 +42,8 @@ interface AgentArgs {
   'log-budget': number;
   'log-max-size': number;
   'log-max-files': number;
+  'allow-chaos': boolean;
+  'chaos-engine-restart'?: string;
 }
 
 /** `agent <action>` of the bundled agent, whose one action is start. */
@@ -68,7 +71,7 @@ export const agentStartCommand: CommandModule<object, Omit<AgentArgs, 'action'>>
 };
 
 function startOptions<T>(y: Argv<T>) {
-  return withLogOptions(withOtaOptions(withImageOptions(y)))
+  return withChaosOptions(withLogOptions(withOtaOptions(withImageOptions(y))))
     .option('manager', {
       type: 'string',
       describe: 'manager address HOST:PORT; a comma-separated list for failover',
@@ -190,6 +193,8 @@ async function runAgent(argv: Omit<AgentArgs, 'action'>): Promise<void> {
     logBudget: argv['log-budget'],
     logRotation: rotationOf(argv),
     blobPort: argv['serve-blobs'] ? argv['blob-port'] : null,
+    allowChaos: argv['allow-chaos'],
+    ...(argv['chaos-engine-restart'] ? { chaosEngineRestart: argv['chaos-engine-restart'] } : {}),
     ...(argv.config ? { bootDir: path.dirname(argv.config) } : {}),
     ...(ota ? { onReconciled: () => ota.child.reportHealthy(), ota: ota.child } : {}),
   };

@@ -8,7 +8,9 @@ import { readJsonFile, writeFileAtomic } from '../shared/atomic-file.js';
 import { identitySchema, type Identity } from '../shared/identity.js';
 import { createLogger, type LogSink, type Logger } from '../shared/log.js';
 import { DockerHostError, resolveDockerHost, type DockerHost } from '../shared/docker-host.js';
-import { Agent } from './reconcile/agent.js';
+import { Agent, type AgentOptions } from './reconcile/agent.js';
+import type { AgentChaos } from './chaos/agent-chaos.js';
+import { AgentHost, type RunningAgent } from './chaos/start-host.js';
 import { saveBoardFacts } from './bundle/state.js';
 import { joinCluster } from '../shared/join-client.js';
 import {
@@ -56,20 +58,24 @@ export interface AgentStartFlags {
   logBudget?: number;
   /** When the process runtime's task logs rotate (--log-max-size, --log-max-files). */
   logRotation?: LogRotation;
+  /** Carry out fault orders signed by an admin (--allow-chaos); without it they are refused. */
+  allowChaos?: boolean;
+  /** The shell command that restarts the container engine (--chaos-engine-restart). */
+  chaosEngineRestart?: string;
 }
 
 export class AgentConfigError extends Error {
   override readonly name = 'AgentConfigError';
 }
 
-export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
+export async function startAgent(flags: AgentStartFlags): Promise<RunningAgent> {
   // The agent's own lines are kept in memory too, for `fleet node logs`.
   const ownLog = new OwnLog();
   const sink = ownLog.tee({ write: (line) => process.stderr.write(line + '\n') });
   const logger = createLogger('agent', { sink });
   const engine = flags.runtime === 'docker' ? dockerHostOf(flags) : undefined;
   await fs.mkdir(flags.dataDir, { recursive: true, mode: 0o700 });
-  const runtime = await makeRuntime(flags, sink);
+  let runtime: Runtime | null = await makeRuntime(flags, sink);
   const info = await runtime.info().catch((e: unknown) => {
     throw new AgentConfigError(
       `the ${flags.runtime} runtime is not usable: ${e instanceof Error ? e.message : String(e)}`,
@@ -80,10 +86,51 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
   // What offline bundles are matched against (agent/bundle/state.ts).
   await saveBoardFacts(flags.dataDir, { name: flags.name ?? os.hostname(), labels: flags.labels });
   const managers = flags.managers.length > 0 ? flags.managers : identity.managers;
-  const network = await makeNetworkDiscovery(flags, runtime, identity.id, engine);
-  const agent = new Agent({
+  const base = { flags, identity, managers, logger, ownLog };
+  // A fault order may stop the agent and start another: each gets a runtime of its own.
+  const make = async (chaos: AgentChaos): Promise<Agent> => {
+    const rt = runtime ?? (await makeRuntime(flags, sink));
+    runtime = null;
+    const network = await makeNetworkDiscovery(flags, rt, identity.id, engine);
+    const agent = new Agent({ ...agentOptions(base, rt, network), chaos });
+    await agent.start();
+    return agent;
+  };
+  const host = await AgentHost.start({
+    make,
+    allow: flags.allowChaos === true,
+    ...(flags.chaosEngineRestart ? { engineRestart: flags.chaosEngineRestart } : {}),
     identity,
+    dataDir: flags.dataDir,
+    logger,
+  });
+  logger.info('agent started', {
+    nodeId: identity.id,
+    runtime: flags.runtime,
+    ...(engine ? { engine: engine.display } : {}),
+    arch: info.arch,
     managers,
+    ...(flags.allowChaos ? { chaos: 'fault orders allowed' } : {}),
+  });
+  return host;
+}
+
+/** The Agent's options from the flags, for one runtime. */
+function agentOptions(
+  b: {
+    flags: AgentStartFlags;
+    identity: Identity;
+    managers: string[];
+    logger: Logger;
+    ownLog: OwnLog;
+  },
+  runtime: Runtime,
+  network: NetworkDiscovery | undefined,
+): AgentOptions {
+  const { flags, logger } = b;
+  return {
+    identity: b.identity,
+    managers: b.managers,
     dataDir: flags.dataDir,
     advertiseAddr: flags.advertiseAddr,
     nodeName: flags.name ?? os.hostname(),
@@ -96,7 +143,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
     ...(flags.blobPort !== undefined ? { blobPort: flags.blobPort } : {}),
     ...(flags.onReconciled ? { onReconciled: flags.onReconciled } : {}),
     ...(flags.ota ? { ota: flags.ota } : {}),
-    ownLog,
+    ownLog: b.ownLog,
     ...(flags.logBudget !== undefined ? { logBudget: flags.logBudget } : {}),
     preflight: new Preflight({
       runtime,
@@ -104,16 +151,7 @@ export async function startAgent(flags: AgentStartFlags): Promise<Agent> {
       logger: logger.child('preflight'),
       fallbackDir: flags.dataDir,
     }),
-  });
-  await agent.start();
-  logger.info('agent started', {
-    nodeId: identity.id,
-    runtime: runtime.name,
-    ...(engine ? { engine: engine.display } : {}),
-    arch: info.arch,
-    managers,
-  });
-  return agent;
+  };
 }
 
 /** The engine the flag or DOCKER_HOST names; a bad value stops the start with the reason. */

@@ -7,6 +7,8 @@ import { workerClientId, type WorkerLaunch, type WorkerLauncher } from '../share
 import { Agent } from './reconcile/agent.js';
 import { DEFAULT_MIN_FREE_DISK, Preflight, parseDiskReserve } from './reconcile/preflight.js';
 import { makeRuntime } from './start.js';
+import type { AgentChaos } from './chaos/agent-chaos.js';
+import { AgentHost } from './chaos/start-host.js';
 
 export const workerLauncher: WorkerLauncher = {
   async probe(runtime, dataDir) {
@@ -22,32 +24,42 @@ export const workerLauncher: WorkerLauncher = {
   start: startWorker,
 };
 
-async function startWorker(launch: WorkerLaunch): Promise<Agent> {
+async function startWorker(launch: WorkerLaunch): Promise<AgentHost> {
   const logger = createLogger('agent');
   await fs.mkdir(launch.dataDir, { recursive: true, mode: 0o700 });
   const parsed = identitySchema.safeParse(await readJsonFile(launch.identityFile));
   if (!parsed.success) throw new Error(`cannot read the manager identity ${launch.identityFile}`);
-  const runtime = await makeRuntime({ runtime: launch.runtime, dataDir: launch.dataDir });
-  const agent = new Agent({
-    identity: parsed.data,
-    managers: launch.managers,
-    dataDir: launch.dataDir,
-    advertiseAddr: launch.advertiseAddr,
-    runtime,
-    logger,
-    insecure: launch.insecure,
-    clientId: workerClientId(parsed.data.id),
-    preflight: new Preflight({
+  const identity = parsed.data;
+  // A fault order may stop the agent and start another: each gets a runtime of its own.
+  const make = async (chaos: AgentChaos): Promise<Agent> => {
+    const runtime = await makeRuntime({ runtime: launch.runtime, dataDir: launch.dataDir });
+    const agent = new Agent({
+      identity,
+      managers: launch.managers,
+      dataDir: launch.dataDir,
+      advertiseAddr: launch.advertiseAddr,
       runtime,
-      reserve: parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
-      logger: logger.child('preflight'),
-      fallbackDir: launch.dataDir,
-    }),
+      logger,
+      insecure: launch.insecure,
+      clientId: workerClientId(identity.id),
+      preflight: new Preflight({
+        runtime,
+        reserve: parseDiskReserve(DEFAULT_MIN_FREE_DISK) ?? { bytes: 0 },
+        logger: logger.child('preflight'),
+        fallbackDir: launch.dataDir,
+      }),
+      chaos,
+    });
+    await agent.start();
+    return agent;
+  };
+  const host = await AgentHost.start({
+    make,
+    allow: launch.allowChaos === true,
+    identity,
+    dataDir: launch.dataDir,
+    logger,
   });
-  await agent.start();
-  logger.info('agent started beside the manager', {
-    nodeId: parsed.data.id,
-    runtime: runtime.name,
-  });
-  return agent;
+  logger.info('agent started beside the manager', { nodeId: identity.id, runtime: launch.runtime });
+  return host;
 }

@@ -32,6 +32,7 @@ import { wire } from './wiring.js';
 import { BlobService } from './images/blob-service.js';
 import { BlobStore } from '../shared/blobs/blob-store.js';
 import { openWebListeners } from './observe/web-listeners.js';
+import type { ManagerChaosOptions } from './chaos/manager-faults.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -67,6 +68,8 @@ export interface ManagerOptions {
   dashboardAddr?: { host: string; port: number };
   /** How often agents send usage summaries with their heartbeats (default 30s; 0: never). */
   statsMs?: number;
+  /** Fault orders for soak tests (`--allow-chaos`), and what restarts this manager. */
+  chaos?: ManagerChaosOptions;
 }
 
 export interface StartReport {

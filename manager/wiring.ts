@@ -37,6 +37,7 @@ import { createManagerMetrics, type ManagerMetrics } from './observe/metrics.js'
 import { DEFAULT_STATS_MS, UsageBook, type UsageBookView } from './observe/usage-book.js';
 import { eventParts } from './events/parts.js';
 import { startLogRelay, type LogRelay } from './logs/relay.js';
+import { serveChaos } from './chaos/serve-chaos.js';
 
 export interface WireDeps {
   opts: ManagerOptions;
@@ -179,7 +180,9 @@ export function wire(w: WireDeps): Wired {
       raft.changeMembership({ op: 'add-learner', id, context: encodeMemberContext(address) }),
   });
   serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
+  const chaos = serveChaos(w);
   const api = serveRpc({
+    local: chaos.local,
     ...deps,
     logger: logger.child('api'),
     managerId: w.id,
@@ -211,7 +214,7 @@ export function wire(w: WireDeps): Wired {
   });
   replicator.start();
   const logs = (made.logs = startLogRelay({ store, broker, clock, logger }, leadership));
-  const parts: { stop(): void }[] = [leadership, replicator, w.blobs, logs];
+  const parts: { stop(): void }[] = [chaos, leadership, replicator, w.blobs, logs];
   if (w.opts.faultInjection) parts.push(watchPartitionFile(w));
   return { parts, metrics, live: liveParts(api, leadership, leaderMade), logs };
 }

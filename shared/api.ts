@@ -25,6 +25,7 @@ import { UPGRADE_WRITE_METHODS, upgradeParams, type UpgradeResults } from './api
 import { DASH_WRITE_METHODS, dashParams, type DashResults } from './api-dashboard.js';
 import { bundleParams, type BundleResults } from './api-bundles.js';
 import { eventParams, type EventResults } from './api-events.js';
+import { chaosParams, type ChaosResults } from './api-chaos.js';
 
 export type * from './api-stacks.js';
 export type * from './api-images.js';
@@ -32,6 +33,7 @@ export type * from './api-releases.js';
 export type * from './api-upgrades.js';
 export type * from './api-dashboard.js';
 export type * from './api-events.js';
+export type * from './api-chaos.js';
 export type * from './api-ports.js';
 import type { PublishedPortView } from './api-ports.js';
 
@@ -127,6 +129,7 @@ export const params = {
   ...dashParams,
   ...bundleParams,
   ...eventParams,
+  ...chaosParams,
 } as const;
 
 export type Method = keyof typeof params;
@@ -323,7 +326,12 @@ export interface ClusterInfo {
   heartbeatMs: number;
 }
 
-type MoreResults = ImageResults & BundleResults & UpgradeResults & DashResults & EventResults;
+type MoreResults = ImageResults &
+  BundleResults &
+  UpgradeResults &
+  DashResults &
+  EventResults &
+  ChaosResults;
 export interface Results extends StackResults<ServiceView, TaskView>, MoreResults {
   'cluster.info': ClusterInfo;
   'jointoken.get': { role: 'worker' | 'manager'; token: string };

@@ -18,6 +18,8 @@ export interface WorkerLaunch {
   advertiseAddr: string;
   runtime: 'docker' | 'process';
   insecure: boolean;
+  /** Carry out agent fault orders aimed at this node (the manager's --allow-chaos). */
+  allowChaos?: boolean;
 }
 
 export interface WorkerHandle {

@@ -15,6 +15,9 @@ import { noticeSchema } from '../../shared/protocol-version.js';
 import { connectMqtt } from '../../shared/transport.js';
 import { LeaderFollower } from './leader-follow.js';
 import { logTopics } from '../../shared/log-stream.js';
+import { chaosTopics } from '../../shared/chaos.js';
+import type { LinkFaults } from '../chaos/link-faults.js';
+import { discard, retire } from './client-ends.js';
 
 export interface ConnectionEvents {
   onConnected(address: string): void;
@@ -31,6 +34,8 @@ export interface ConnectionEvents {
   onBlobResponse?(payload: Buffer): void;
   /** The manager's word on which logs to send (shared/log-stream.ts). */
   onLogControl?(payload: Buffer): void;
+  /** A signed fault order (agent/chaos); subscribed to only when given. */
+  onChaosOrder?(payload: Buffer): void;
 }
 
 export interface ConnectionOptions {
@@ -47,10 +52,9 @@ export interface ConnectionOptions {
    * manager's Raft links already connect to the other managers' brokers as `<id>`.
    */
   clientId?: string;
+  /** Fault orders in force: outgoing messages dropped, delayed or doubled; the link held cut. */
+  faults?: LinkFaults;
 }
-
-/** How long a replaced connection may take to close gracefully before its socket is dropped. */
-const RETIRE_TIMEOUT_MS = 2_000;
 
 export class ManagerConnection {
   private client: MqttClient | undefined;
@@ -116,10 +120,19 @@ export class ManagerConnection {
   publish(topic: string, payload: Buffer, qos: 0 | 1): boolean {
     const c = this.client;
     if (!c || !this.connectedTo) return false;
-    c.publish(topic, payload, { qos }, (err) => {
-      if (err) this.logger.debug('publish failed', { topic, error: err.message });
-    });
+    const send = (): void => {
+      c.publish(topic, payload, { qos }, (err) => {
+        if (err) this.logger.debug('publish failed', { topic, error: err.message });
+      });
+    };
+    if (this.opts.faults) this.opts.faults.outgoing(topic, send);
+    else send();
     return true;
+  }
+
+  /** Drops the link without a goodbye, as a pulled cable would (the broker sends the will). */
+  dropLink(): void {
+    for (const c of [this.client, this.candidate?.client]) c?.stream?.destroy();
   }
 
   /**
@@ -149,6 +162,10 @@ export class ManagerConnection {
 
   private connectNext(): void {
     if (this.closed) return;
+    if (this.opts.faults?.cut) {
+      this.retryTimer = this.clock.setTimeout(() => this.connectNext(), 500);
+      return;
+    }
     const address =
       this.preferred ?? this.known[this.attempt % this.known.length] ?? this.known[0] ?? '';
     this.preferred = null;
@@ -223,6 +240,11 @@ export class ManagerConnection {
         if (err) this.logger.debug('no image store on this manager', { error: err.message });
       });
     }
+    if (this.events.onChaosOrder) {
+      client.subscribe(chaosTopics.order(nodeId), { qos: 1 }, (err) => {
+        if (err) this.logger.debug('no fault orders from this manager', { error: err.message });
+      });
+    }
     this.logger.info('connected to manager', { address });
     this.events.onConnected(address);
   }
@@ -237,6 +259,7 @@ export class ManagerConnection {
     else if (topic === topics.discoveryTable()) this.events.onDiscoveryTable?.(payload);
     else if (topic === blobTopics.response(this.clientId)) this.events.onBlobResponse?.(payload);
     else if (topic === logTopics.control(nodeId)) this.events.onLogControl?.(payload);
+    else if (topic === chaosTopics.order(nodeId)) this.events.onChaosOrder?.(payload);
   }
 
   private onClose(client: MqttClient, address: string, failure: string): void {
@@ -356,24 +379,4 @@ export class ManagerConnection {
       return null;
     }
   }
-}
-
-/** Drops a connection at once, without a word to its broker. */
-function discard(client: MqttClient): void {
-  client.removeAllListeners();
-  client.on('error', () => undefined);
-  client.end(true);
-}
-
-/**
- * Closes a connection that is no longer needed with a DISCONNECT, so its manager does not
- * publish this node's will as if the board had died; a dead manager gets its socket dropped.
- */
-function retire(client: MqttClient, clock: Clock): void {
-  client.removeAllListeners();
-  client.on('error', () => undefined);
-  client.end(false);
-  clock.setTimeout(() => {
-    if (!client.disconnected) client.stream?.destroy();
-  }, RETIRE_TIMEOUT_MS);
 }

@@ -7,7 +7,7 @@ import type { AssignedTask } from '../../shared/protocol.js';
 import type { Runtime } from '../runtime/types.js';
 import type { LinkProfile } from '../../shared/link-profile.js';
 import type { OwnLog } from '../logs/own-log.js';
-import type { ChaosHost } from '../chaos/host.js';
+import type { AgentChaos } from '../chaos/agent-chaos.js';
 
 export interface AgentOptions {
   identity: Identity;
@@ -46,8 +46,8 @@ export interface AgentOptions {
   ownLog?: OwnLog;
   /** Log bytes per second the node sends while someone follows (default 256 KiB). */
   logBudget?: number;
-  /** Fault orders for soak tests (shared/chaos.ts): carried out only when allowed, through the host. */
-  chaos?: { allow: boolean; host: ChaosHost };
+  /** Takes fault orders (agent/chaos); its clock is the agent's then (the `clock` given is beneath). */
+  chaos?: AgentChaos;
 }
 
 export const DEFAULT_BLOB_PORT = 4885;

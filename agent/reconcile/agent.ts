@@ -63,7 +63,7 @@ export class Agent {
   private readonly logs: LogStreamer;
 
   constructor(private readonly opts: AgentOptions) {
-    const clock = (this.clock = opts.clock ?? systemClock);
+    const clock = (this.clock = opts.chaos?.clock ?? opts.clock ?? systemClock);
     const random = opts.random ?? Math.random;
     const nodeId = opts.identity.id;
     this.mesh = new IngressMesh({
@@ -97,8 +97,8 @@ export class Agent {
     this.images = imagesForAgent(opts, clock, this.imageLinks());
     this.upgrader = upgraderFor(opts, this.images, () => this.reporter.sendStatus());
     opts.runtime.useClusterImages?.(this.images);
-    const publish = (topic: string, payload: Buffer, qos: 0 | 1): boolean =>
-      this.conn.publish(topic, payload, qos);
+    const publish = this.conn.publish.bind(this.conn);
+    opts.chaos?.attach(() => this.conn, opts.runtime);
     this.renewal = new IdentityRenewal({
       identity: opts.identity,
       dataDir: opts.dataDir,
@@ -171,6 +171,7 @@ export class Agent {
         onDiscoveryTable: (payload) => this.opts.network?.onTable(payload),
         onBlobResponse: (payload) => this.images.client.deliver(payload),
         onLogControl: (payload) => this.logs.onControl(payload),
+        ...(opts.chaos ? { onChaosOrder: (p: Buffer) => opts.chaos?.onOrder(p) } : {}),
       },
       opts.logger.child('connection'),
       // Proof timestamps follow the same clock as renewal, so a fake clock stays consistent.
@@ -180,6 +181,7 @@ export class Agent {
         clock,
         random,
         ...(opts.clientId ? { clientId: opts.clientId } : {}),
+        faults: opts.chaos?.link,
       },
     );
   }

@@ -1,4 +1,5 @@
 // One simulated board: an identity joined once and kept in its data dir, a fake engine, and the Agent object that runs on them.
+import { AgentChaos } from '../chaos/agent-chaos.js';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
@@ -38,6 +39,8 @@ export class SimBoard implements RestartableBoard {
   readonly chaosHost: SimChaosHost;
   private identity: Identity | undefined;
   private agent: Agent | undefined;
+  /** Seen orders and faults in force outlive a restart of the board's agent. */
+  private chaos: AgentChaos | undefined;
   private starting: Promise<void> | undefined;
   private stopped = false;
 
@@ -124,6 +127,7 @@ export class SimBoard implements RestartableBoard {
     }
     // A board stopped while its agent was down still had workloads; they go too.
     for (const id of [...this.runtime.workloads.keys()]) await this.runtime.remove(id);
+    await this.chaos?.close();
     await this.runtime.close();
   }
 
@@ -145,7 +149,14 @@ export class SimBoard implements RestartableBoard {
       blobPort: null,
       secretsDir: path.join(setup.dataDir, 'secrets'),
       clock: setup.clock,
-      chaos: { allow: setup.allowChaos, host: this.chaosHost },
+      chaos: (this.chaos ??= new AgentChaos({
+        allow: setup.allowChaos,
+        host: this.chaosHost,
+        identity,
+        dataDir: setup.dataDir,
+        logger: setup.logger.child(setup.name),
+        clock: setup.clock,
+      })),
     });
     await agent.start();
     if (this.stopped) await agent.stop();

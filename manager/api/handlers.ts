@@ -19,6 +19,7 @@ import { upgradeHandlers } from './upgrade-handlers.js';
 import { dashboardHandlers } from './dashboard-handlers.js';
 import { bundleHandlers } from './bundle-handlers.js';
 import { eventHandlers } from './event-handlers.js';
+import { chaosStub } from './chaos-handler.js';
 import { checkNetworks, networkHandlers } from './network-handlers.js';
 import { checkSpec, sealedAuth, withSpec } from './service-versions.js';
 import { findNode, findService } from './lookup.js';
@@ -195,6 +196,7 @@ export const handlers: Handlers = {
   ...dashboardHandlers,
   ...bundleHandlers,
   ...eventHandlers,
+  ...chaosStub,
 };
 
 function requireCluster(store: StoreView): NonNullable<ReturnType<StoreView['cluster']>> {

@@ -1,5 +1,6 @@
 // Serves RPC requests from the broker: validate, authorize, run the handler, commit, reply once.
 import { isMethod, params, WRITE_METHODS, type Method } from '../../shared/api.js';
+import { LOCAL_METHODS, type LocalMethod } from '../../shared/api-chaos.js';
 import type { Clock } from '../../shared/clock.js';
 import { FleetError, errorMessage, isFleetError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -49,6 +50,8 @@ export interface RpcDeps {
   imagePresence?: ImagePresenceView;
   /** The nodes' latest usage summaries (the leader's). */
   usage?: UsageBookView;
+  /** Methods this manager answers itself, leader or not (shared/api-chaos.ts). */
+  local?: (method: LocalMethod, input: unknown) => Promise<unknown>;
 }
 
 /** What the RPC server asks of the Raft group. */
@@ -79,6 +82,7 @@ export function serveRpc(deps: RpcDeps): LocalApi {
     call: async (method, input) => {
       const parsed = params[method].safeParse(input);
       if (!parsed.success) throw new FleetError('invalid_argument', `bad parameters for ${method}`);
+      if (isLocal(method)) return callLocal(deps, method, parsed.data);
       if (WRITE_METHODS.has(method)) return write(deps, method, parsed.data, undefined);
       await readFence(deps, false);
       return runHandler(deps, method, parsed.data).result;
@@ -119,6 +123,13 @@ async function handle(
     );
   }
   try {
+    if (isLocal(method))
+      return send({
+        v: 1,
+        id: req.id,
+        ok: true,
+        result: await callLocal(deps, method, parsed.data),
+      });
     if (WRITE_METHODS.has(method)) {
       const key = req.idempotencyKey ? `${principal.id}:${req.idempotencyKey}` : undefined;
       const result = await write(deps, method, parsed.data, key);
@@ -217,6 +228,13 @@ function runHandler(
     c: HandlerContext,
   ) => { result: unknown; commands?: Command[] };
   return run(input, ctx);
+}
+
+const isLocal = (m: Method): m is LocalMethod => (LOCAL_METHODS as readonly string[]).includes(m);
+
+function callLocal(deps: RpcDeps, method: LocalMethod, input: unknown): Promise<unknown> {
+  if (!deps.local) throw new FleetError('unavailable', `${method} is not served by this manager`);
+  return deps.local(method, input);
 }
 
 function storageHint(e: unknown): string {

@@ -3,6 +3,7 @@ import { clientIdBelongsTo } from '../../shared/identity.js';
 import { blobTopicClient } from '../../shared/images/blob-protocol.js';
 import { PREFIX, topics } from '../../shared/protocol.js';
 import { logTopicClient, logTopics } from '../../shared/log-stream.js';
+import { chaosTopics } from '../../shared/chaos.js';
 
 export type Principal =
   | { kind: 'node'; id: string; role: 'worker' | 'manager' }
@@ -19,6 +20,7 @@ export function mayPublish(p: Principal, clientId: string, topic: string): boole
         topic === topics.renew(p.id) ||
         topic === topics.ingressStats(p.id) ||
         topic === logTopics.data(p.id) ||
+        topic === chaosTopics.result(p.id) || // its answers to fault orders
         ownBlobTopic(p, clientId, topic, 'req') ||
         (p.role === 'manager' && isRaftTopic(topic))
       );
@@ -44,6 +46,7 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
         filter === topics.notice(p.id) ||
         filter === topics.leader() || // agents follow the leader
         filter === logTopics.control(p.id) ||
+        filter === chaosTopics.order(p.id) || // fault orders, checked by the agent itself
         ownBlobTopic(p, clientId, filter, 'res')
       );
     case 'admin':

@@ -56,8 +56,8 @@ const startCommand = (worker: WorkerLauncher) =>
         );
       const runsWorker = argv.worker && workerProblem === null;
       const advertise = advertiseAddr(argv['advertise-addr'], listen.host, runsWorker);
-      const { Manager } = await import('../manager.js');
-      const manager = await Manager.start({
+      const { ManagerRunner } = await import('../chaos/manager-runner.js');
+      const manager = await ManagerRunner.start({
         dataDir: argv['data-dir'],
         host: listen.host,
         port: listen.port,
@@ -84,6 +84,7 @@ const startCommand = (worker: WorkerLauncher) =>
         ...(argv['snapshot-interval'] !== undefined
           ? { snapshotEvery: snapshotInterval(argv['snapshot-interval']) }
           : {}),
+        allowChaos: argv['allow-chaos'],
       });
       const r = manager.report;
       const out = process.stdout;
@@ -97,6 +98,7 @@ const startCommand = (worker: WorkerLauncher) =>
             advertiseAddr: advertise,
             runtime: argv.runtime,
             insecure: r.insecure,
+            allowChaos: argv['allow-chaos'],
           })
         : null;
       if (agent) out.write(`This manager also runs tasks (--no-worker to stop that)\n`);
@@ -156,7 +158,7 @@ function snapshotInterval(n: number): number {
 
 /** The start command's flags. */
 function startOptions(y: Argv) {
-  return testOptions(y)
+  return chaosOption(testOptions(y))
     .option('data-dir', {
       type: 'string',
       default: './fleet-data/manager',
@@ -233,6 +235,16 @@ function startOptions(y: Argv) {
       default: 'docker' as const,
       describe: "the worker's runtime",
     });
+}
+
+/** --allow-chaos: fault orders for soak tests (manager/chaos). */
+function chaosOption<T>(y: Argv<T>) {
+  return y.option('allow-chaos', {
+    type: 'boolean',
+    default: false,
+    describe:
+      'carry out fault orders signed by an admin (fleet soak): stop, restart or cut off this manager',
+  });
 }
 
 /** Hidden options that tests use to shorten timings or cut managers apart. */

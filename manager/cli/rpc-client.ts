@@ -36,6 +36,11 @@ export interface ConnectOptions {
   stale?: boolean;
   /** Told why an answer may be stale; the CLI prints it on stderr, away from the output. */
   onWarning?: (message: string) => void;
+  /**
+   * Every call goes to the first host and no other: no redirect to the leader, no failover.
+   * For what one manager answers about itself (chaos.send of a manager fault).
+   */
+  pinned?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -94,6 +99,7 @@ class LeaderFollowingClient implements RpcClient {
         // The manager answers with Results[method]: that is the contract in shared/api.ts.
         return res.result as Results[M];
       } catch (e) {
+        if (this.opts.pinned) throw e;
         if (e instanceof ManagerError && e.leader) this.book.learn(e.leader, host);
         const next = plan.next(e, Date.now(), host, this.book.addresses);
         if (next.action === 'fail') throw next.error;

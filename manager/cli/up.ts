@@ -39,6 +39,11 @@ export const upCommand = defineCommand({
         type: 'number',
         describe: 'serve the web dashboard at https://127.0.0.1:PORT/ (e.g. 8443)',
       })
+      .option('allow-chaos', {
+        type: 'boolean',
+        default: false,
+        describe: 'the manager and the agents carry out fault orders (fleet soak)',
+      })
       .option('context', {
         type: 'string',
         default: 'local',
@@ -60,6 +65,7 @@ export const upCommand = defineCommand({
       insecure: argv.insecure ? ['--insecure'] : [],
       dockerHost: argv['docker-host'] !== undefined ? ['--docker-host', argv['docker-host']] : [],
       dashboard: dashboardArgs(argv['dashboard-port']),
+      chaos: argv['allow-chaos'] ? ['--allow-chaos'] : [],
     };
     const cluster = await startCluster(plan);
     const identity = path.join(dir, 'manager', 'admin-identity.json');
@@ -87,6 +93,8 @@ interface ClusterPlan {
   dockerHost: string[];
   /** ['--dashboard-addr', 127.0.0.1:PORT] or nothing, passed to the manager. */
   dashboard: string[];
+  /** ['--allow-chaos'] or nothing, passed to every process. */
+  chaos: string[];
 }
 
 function dashboardArgs(port: number | undefined): string[] {
@@ -116,6 +124,7 @@ async function startCluster(plan: ClusterPlan): Promise<{ stop: () => Promise<vo
       '--no-worker',
       ...insecure,
       ...plan.dashboard,
+      ...plan.chaos,
     ],
     path.join(dir, 'logs', 'manager.log'),
   );
@@ -172,6 +181,7 @@ function startAgents(plan: ClusterPlan, token: string): Child[] {
         '--remove-tasks-on-stop',
         ...plan.insecure,
         ...plan.dockerHost,
+        ...plan.chaos,
       ],
       path.join(plan.dir, 'logs', `${name}.log`),
     );
