@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     const workload = path.join(tempDir('rack-workload'), 'workload.yml');
     await fs.writeFile(
       workload,
-      `churn: { image: ${TEST_IMAGE}, min: 4, max: 40 }\nprobe: { image: ${TEST_IMAGE}, replicas: 3 }\n`,
+      `churn: { image: ${TEST_IMAGE}, min: 4, max: 40 }\nprobe: { image: ${TEST_IMAGE} }\n`,
     );
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(

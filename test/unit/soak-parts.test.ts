@@ -50,6 +50,7 @@ test('targets are picked among sorted eligible nodes; real-only faults skip simu
     role,
     status: 'ready',
     sim,
+    agent: true,
     address: '127.0.0.1',
   });
   const obs: Observation = {
@@ -111,7 +112,15 @@ function obsAt(
     answered: true,
     leader: 'm1',
     nodes: [
-      { id: 'n1', name: 'n1', role: 'worker', status: 'ready', sim: false, address: '127.0.0.1' },
+      {
+        id: 'n1',
+        name: 'n1',
+        role: 'worker',
+        status: 'ready',
+        sim: false,
+        agent: true,
+        address: '127.0.0.1',
+      },
     ],
     services: [{ name: 'web', running, desired }],
     tasks: [
@@ -144,7 +153,7 @@ test('replicas short of desired past the bound after the last fault is a violati
   assert.equal(c.violations[0]?.to, 18_000);
 });
 
-test('a replaced task needs a cause: an action on its service or a fault on its node (killing an agent is none)', () => {
+test('a replaced task needs a cause: an action on its service or a fault on its node', () => {
   const faults: FaultRecord[] = [];
   const actions: ActionRecord[] = [];
   const c = new Checks({ boundMs: 10_000 }, faults, actions);
@@ -178,13 +187,13 @@ test('a replaced task needs a cause: an action on its service or a fault on its 
   faults.push({
     n: 2,
     kind: 'kill-agent',
-    target: 'n1',
-    targetName: 'n1',
+    target: 'n2',
+    targetName: 'n2',
     start: 100_000,
     end: 102_000,
   });
   c.observe(withTask(103_000, 'd'));
-  assert.equal(c.violations.length, 1);
+  assert.equal(c.violations.length, 1, 'a fault on another node is no cause');
   assert.equal(c.violations[0]?.invariant, 'no-unexplained-restart');
   assert.match(c.violations[0]?.detail ?? '', /web\.1 was replaced \(c → d\)/);
 });
@@ -195,7 +204,9 @@ test('a node down with no fault on it is a false alarm; the board forgetting a t
   ];
   const c = new Checks({ boundMs: 10_000 }, faults, []);
   const down = obsAt(2_000, 1, 1, {
-    nodes: [{ id: 'n1', name: 'n1', role: 'worker', status: 'down', sim: true, address: '' }],
+    nodes: [
+      { id: 'n1', name: 'n1', role: 'worker', status: 'down', sim: true, agent: true, address: '' },
+    ],
   });
   c.observe(down);
   assert.equal(c.violations[0]?.invariant, 'no-false-down');

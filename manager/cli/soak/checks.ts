@@ -127,7 +127,11 @@ export class Checks {
     }
   }
 
-  /** A new task in a slot, or a restart in place, needs a cause: an action, or a fault on its node. */
+  /**
+   * A new task in a slot, or a restart in place, needs a cause: an action on its service, or a
+   * fault on its node (a killed agent's node is marked down at once, and its tasks replaced, as
+   * Swarm does).
+   */
   private checkRestarts(o: Observation): void {
     for (const task of o.tasks) {
       if (task.desiredState !== 'running') continue;
@@ -155,9 +159,7 @@ export class Checks {
     if (this.actions.some((x) => x.service === service && x.at <= t && t - x.at <= boundMs * 2))
       return true;
     if (node === null) return true;
-    return this.faults.some(
-      (f) => affects(f, node) && restartsTasks(f) && f.start <= t && t <= f.end + boundMs * 2,
-    );
+    return this.faults.some((f) => affects(f, node) && f.start <= t && t <= f.end + boundMs * 2);
   }
 
   /** What a board runs against what the store says it runs: a task the board forgot is stuck. */
@@ -204,11 +206,6 @@ export class Checks {
       () => `the ingress on node ${p.node} did not answer`,
     );
   }
-}
-
-/** Faults after which a task may rightly be started again. Killing an agent is not one. */
-function restartsTasks(f: FaultRecord): boolean {
-  return f.kind !== 'kill-agent' && f.kind !== 'restart-agent';
 }
 
 /** Manager faults touch every node's link; board faults only the board's. */

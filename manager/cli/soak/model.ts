@@ -36,6 +36,8 @@ export interface NodeSample {
   role: 'manager' | 'worker';
   status: string;
   sim: boolean;
+  /** An agent runs there (a manager started without one has none, and no ingress). */
+  agent: boolean;
   /** Where its ingress listens. */
   address: string;
   /** HOST:PORT of the manager on it, if one runs there. */

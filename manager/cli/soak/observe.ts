@@ -30,6 +30,7 @@ export async function observe(
         role: n.role,
         status: n.status,
         sim: n.labels[SIM_LABEL] === 'true',
+        agent: n.agentVersion !== '',
         address: n.address,
         ...(n.manager ? { managerAddress: n.manager.address } : {}),
       })),

@@ -99,9 +99,12 @@ class SoakRun {
     const { o, client } = this;
     const startedAt = new Date(o.clock.now()).toISOString();
     await this.writes.clean(client).catch(() => undefined);
-    this.actions.push(...(await createServices(client, o.workload, 0)));
     this.t0 = o.clock.now();
+    const created = await createServices(client, o.workload, 0);
     await settle(client, this.services, o, () => this.now(), null);
+    // The run's clock starts once the workload runs: faults and actions are timed from here.
+    this.t0 = o.clock.now();
+    this.actions.push(...created);
     await this.loop();
     await Promise.allSettled([...this.pending]);
     o.log('soak: faults over; waiting for the cluster to be whole');
@@ -270,7 +273,7 @@ function probeAll(
   const probe = o.workload.probe;
   if (!probe || !obs.services.some((s) => s.name === probe.name && s.running > 0)) return;
   for (const n of obs.nodes) {
-    if (n.address) track(probes.probe(n.name, n.address, probe.published));
+    if (n.agent && n.address) track(probes.probe(n.name, n.address, probe.published));
   }
 }
 

@@ -32,14 +32,14 @@ function specs(w: Workload): Spec[] {
   if (w.probe)
     out.push({
       name: w.probe.name,
-      replicas: w.probe.replicas,
+      // One per real board wherever there are some: it converges on any rack.
+      mode: 'global',
       task: {
         image: w.probe.image,
         command: w.probe.command,
         ports: [{ target: w.probe.target, published: w.probe.published }],
       },
       constraints: w.probe.constraints,
-      maxReplicasPerNode: 1,
       labels: { 'fleet.soak': 'probe' },
     });
   return out;

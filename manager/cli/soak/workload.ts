@@ -39,7 +39,6 @@ const probeSchema = z.object({
   target: z.number().int().min(1).max(65535).default(8080),
   /** The port every node answers for the service; probes go there on each node's address. */
   published: z.number().int().min(1).max(65535).default(28080),
-  replicas: z.number().int().min(1).max(100).default(2),
   /** Simulated boards run no real process: the probe's tasks go to real ones. */
   constraints: z.array(z.string()).default(['node.labels.fleet.sim!=true']),
   /** Probes per node per second. */
@@ -127,12 +126,11 @@ churn:                 # a replicated service scaled, updated and rolled back al
   min: 2               # replicas move between min and max
   max: 12
   constraints: []
-probe:                 # an HTTP service behind the ingress; every node is probed (null: none)
+probe:                 # a global HTTP service behind the ingress; every node is probed (null: none)
   name: soak-probe
   image: busybox
   target: 8080
   published: 28080
-  replicas: 2
   constraints: ["node.labels.fleet.sim!=true"]
   rate: 1              # probes per node per second
 every: 10s             # one churn action this often on average
