@@ -1,4 +1,4 @@
-// Signs a fault order with an admin identity and hands it to a manager through chaos.send (the soak runner's helper).
+// Signs a fault order with an admin identity and hands it to a manager through chaos.send, as the soak runner does.
 import type { ChaosOrder, ChaosResult, Fault } from '../../shared/chaos.js';
 import { signChaos } from '../../shared/chaos.js';
 import type { Clock } from '../../shared/clock.js';

@@ -20,6 +20,7 @@ import {
   startAgent,
   startManager,
   stopProc,
+  tempDir,
   type AgentProc,
   type ManagerProc,
   type NodeJson,
@@ -40,6 +41,7 @@ describe('fault orders', () => {
   let b: AgentProc;
   let admin: Identity;
   let client: RpcClient;
+  let engineMark = '';
   const ids = { a: '', b: '', manager: '' };
 
   const order = (target: string, fault: Fault, durationMs: number, params = {}) =>
@@ -68,11 +70,17 @@ describe('fault orders', () => {
     });
     const common = { manager: m.address, token: m.workerToken, runtime: 'process' as const };
     const removeOnStop = ['--remove-tasks-on-stop'];
+    engineMark = path.join(tempDir('chaos-engine'), 'restarted');
     a = startAgent({
       ...common,
       name: 'chaos-a',
       address: ALLOWING,
-      extraArgs: [...removeOnStop, '--allow-chaos'],
+      extraArgs: [
+        ...removeOnStop,
+        '--allow-chaos',
+        '--chaos-engine-restart',
+        `echo "$FLEET_CHAOS_DOWN_MS" > ${engineMark}`,
+      ],
     });
     b = startAgent({ ...common, name: 'chaos-b', address: REFUSING, extraArgs: removeOnStop });
     const nodes = await waitFor(
@@ -202,6 +210,16 @@ describe('fault orders', () => {
     );
   });
 
+  test('restart-engine runs the command given, with the time to stay down', async () => {
+    const r = await order(ids.a, 'restart-engine', 1234);
+    assert.equal(r.ok, true, r.error);
+    const written = await waitFor(() => fs.readFile(engineMark, 'utf8'), {
+      what: 'the engine restart command run',
+      timeoutMs: 5_000,
+    });
+    assert.equal(written.trim(), '1234');
+  });
+
   test('drop at rate 1: heartbeats stop, the node is marked down, and it recovers', async () => {
     const dropped = await order(ids.a, 'drop', 5000, { rate: 1 });
     assert.equal(dropped.ok, true, dropped.error);
@@ -240,6 +258,8 @@ describe('fault orders', () => {
     const own = await order(ids.manager, 'stats', 0);
     assert.equal(own.ok, true, own.error);
     assert.equal(own.stats?.running, undefined, 'answered by the manager');
+    const noEngine = await order(ids.manager, 'restart-engine', 1000);
+    assert.match(noEngine.error ?? '', /start it with --chaos-engine-restart CMD/);
     const alone = await order(ids.manager, 'partition-manager', 1000);
     assert.deepEqual(
       [alone.ok, alone.error],
