@@ -29,12 +29,18 @@ export class AssignmentStore {
   private persisting: Promise<void> = Promise.resolve();
   /** The offline bundles applied here; its pending one runs beside the assignment until adopted. */
   private bundle: BundleState | undefined;
+  /**
+   * A planted bug for soak tests only (FLEET_TEST_BUG=forget-task-after-restart): an agent that
+   * found a saved assignment at start ignores one task of every assignment from then on.
+   */
+  private plantedBug = false;
 
   constructor(private readonly deps: AssignmentStoreDeps) {}
 
   /** The assignment running now (with a bundle not yet adopted); null before the first one. */
   get current(): Assignment | null {
-    return withBundle(this.assignment, this.bundle?.pending, this.deps.nodeId);
+    const a = withBundle(this.assignment, this.bundle?.pending, this.deps.nodeId);
+    return this.plantedBug ? forgetFirstTask(a) : a;
   }
 
   /** The bundle applied here that no manager adopted yet, reported until one does. */
@@ -71,6 +77,7 @@ export class AssignmentStore {
       return undefined;
     });
     if (saved === undefined) return;
+    this.plantedBug = process.env.FLEET_TEST_BUG === 'forget-task-after-restart';
     const d = assignmentSchema.safeParse(saved);
     if (d.success && d.data.nodeId === nodeId) this.assignment = d.data;
     else logger.warn('ignoring an unreadable saved assignment');
@@ -164,4 +171,11 @@ export class AssignmentStore {
  */
 export function isOlderAssignment(next: Assignment, running: Assignment | null): boolean {
   return running !== null && next.version < running.version;
+}
+
+/** The planted bug's effect: the task with the lowest id is left out. */
+function forgetFirstTask(a: Assignment | null): Assignment | null {
+  if (!a || a.tasks.length === 0) return a;
+  const first = a.tasks.reduce((x, y) => (y.id < x.id ? y : x));
+  return { ...a, tasks: a.tasks.filter((t) => t !== first) };
 }
