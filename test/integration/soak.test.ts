@@ -61,7 +61,7 @@ async function startRack(
         extraArgs: ['--allow-chaos'],
       }),
     );
-  await waitForNodes(managers[0] as ManagerProc, 5);
+  await waitForNodes(managers[0] as ManagerProc, AGENTS.length);
   return { managers, agents };
 }
 

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         }),
       );
     }
-    await waitForNodes(managers[0] as ManagerProc, MANAGER_HOSTS.length + BOARD_HOSTS.length);
+    await waitForNodes(managers[0] as ManagerProc, BOARD_HOSTS.length);
     const workload = path.join(tempDir('rack-workload'), 'workload.yml');
     await fs.writeFile(
       workload,

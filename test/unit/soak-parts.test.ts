@@ -304,3 +304,21 @@ test('the report page is self-contained: inline SVG plots, no script or fetched 
   assert.match(html, /web\.1 &#60;stuck&#62;/);
   assert.match(html, /--seed 9/);
 });
+
+test("a global service's tasks are told apart by node, not by their shared slot", () => {
+  const c = new Checks({ boundMs: 10_000 }, [], []);
+  const task = (id: string, node: string) => ({
+    id,
+    service: 'probe',
+    slot: 0,
+    node,
+    desiredState: 'running',
+    state: 'running',
+    restarts: 0,
+  });
+  c.observe(obsAt(0, 1, 1, { tasks: [task('a', 'n1'), task('b', 'n2')] }));
+  c.observe(obsAt(1_000, 1, 1, { tasks: [task('b', 'n2'), task('a', 'n1')] }));
+  assert.equal(c.violations.length, 0);
+  c.observe(obsAt(2_000, 1, 1, { tasks: [task('c', 'n1'), task('b', 'n2')] }));
+  assert.match(c.violations[0]?.detail ?? '', /probe@n1 was replaced \(a → c\)/);
+});

@@ -135,7 +135,9 @@ export class Checks {
   private checkRestarts(o: Observation): void {
     for (const task of o.tasks) {
       if (task.desiredState !== 'running') continue;
-      const key = `${task.service}.${task.slot}`;
+      // A global service's tasks have no slot: each is its node's.
+      const key =
+        task.slot > 0 ? `${task.service}.${task.slot}` : `${task.service}@${task.node ?? '-'}`;
       const before = this.lastTask.get(key);
       this.lastTask.set(key, { id: task.id, node: task.node, restarts: task.restarts });
       if (!before) continue;
