@@ -180,7 +180,7 @@ export function wire(w: WireDeps): Wired {
       raft.changeMembership({ op: 'add-learner', id, context: encodeMemberContext(address) }),
   });
   serveRenewals({ ...deps, logger: logger.child('renew'), certLifetimeMs });
-  const chaos = serveChaos(w);
+  const chaos = serveChaos(w, (id) => made.dispatcher?.heartbeatAge(id));
   const api = serveRpc({
     local: chaos.local,
     ...deps,

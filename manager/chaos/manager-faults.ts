@@ -32,6 +32,8 @@ export interface ManagerFaultDeps {
   setPartition: (ids: string[]) => void;
   /** Every other manager in the Raft group. */
   peers: () => string[];
+  /** The leader's heartbeat lag over its ready nodes, for stats; undefined elsewhere. */
+  lag?: () => { p50: number; max: number } | undefined;
 }
 
 /** The answer goes out before a stop: the RPC reply is published, then the manager stops. */
@@ -70,8 +72,12 @@ export class ManagerFaults {
     if (this.partitionTimer) this.healPartition();
   }
 
-  private stats() {
-    return processStats(this.d.clock.now(), this.guard.list());
+  private async stats() {
+    const lag = this.d.lag?.();
+    return {
+      ...(await processStats(this.d.clock.now(), this.guard.list())),
+      ...(lag ? { lag } : {}),
+    };
   }
 
   /** Starts the fault; the reason when it cannot be carried out here. */

@@ -10,7 +10,26 @@ export interface ServedChaos {
   stop(): void;
 }
 
-export function serveChaos(w: WireDeps): ServedChaos {
+/** The heartbeat lag over ready nodes with an agent (ms): the median and the largest; none off the leader. */
+function heartbeatLag(
+  w: WireDeps,
+  age: (nodeId: string) => number | undefined,
+): { p50: number; max: number } | undefined {
+  const lags: number[] = [];
+  for (const n of w.store.nodes()) {
+    if (n.status !== 'ready' || (n.manager && !n.manager.worker)) continue;
+    const a = age(n.id);
+    if (a !== undefined) lags.push(a);
+  }
+  if (lags.length === 0) return undefined;
+  lags.sort((a, b) => a - b);
+  return { p50: lags[Math.floor(lags.length / 2)] ?? 0, max: lags[lags.length - 1] ?? 0 };
+}
+
+export function serveChaos(
+  w: WireDeps,
+  heartbeatAge: (nodeId: string) => number | undefined,
+): ServedChaos {
   const faults = new ManagerFaults({
     selfId: w.id,
     rootPub: () => w.store.cluster()?.rootPub ?? null,
@@ -18,6 +37,7 @@ export function serveChaos(w: WireDeps): ServedChaos {
     logger: w.logger.child('chaos'),
     chaos: w.opts.chaos,
     setPartition: (ids) => w.transport.setPartition(ids),
+    lag: () => heartbeatLag(w, heartbeatAge),
     peers: () => {
       const { voters, learners } = w.raft.status().conf;
       return [...voters, ...learners].filter((id) => id !== w.id);
