@@ -1,22 +1,13 @@
 // The soak's fault schedule: which fault, when, for how long and against which pick of targets, from one seed.
+import { AGENT_FAULTS, MANAGER_FAULTS, type Fault } from '../../../shared/chaos.js';
 
-/** The faults `fleet soak --chaos` takes; each maps to one order to an agent or a manager. */
-export const SOAK_FAULTS = [
-  'kill-agent',
-  'restart-agent',
-  'restart-engine',
-  'partition',
-  'fill-disk',
-  'skew-clock',
-  'drop',
-  'delay',
-  'duplicate',
-  'kill-manager',
-  'restart-manager',
+/** The faults `fleet soak --chaos` takes: the orders of shared/chaos.ts, and kill-leader. */
+export type SoakFault = Exclude<Fault, 'stats'> | 'kill-leader';
+export const SOAK_FAULTS: readonly SoakFault[] = [
+  ...AGENT_FAULTS.filter((f) => f !== 'stats'),
+  ...MANAGER_FAULTS.filter((f) => f !== 'stats'),
   'kill-leader',
-  'partition-manager',
-] as const;
-export type SoakFault = (typeof SOAK_FAULTS)[number];
+] as SoakFault[];
 
 /** Faults against one manager; the others go to a board's agent. */
 export const MANAGER_SIDE: ReadonlySet<SoakFault> = new Set([
