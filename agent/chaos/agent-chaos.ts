@@ -193,11 +193,14 @@ export class AgentChaos {
     const plan = await fillPlan(dataDir, leaveBytes);
     if (typeof plan === 'string') return plan;
     const file = fillFile(dataDir);
-    const written = writeFill(file, plan).catch((e: unknown) => {
+    // The end of the fault stops the writing too: a large disk is not filled past its time.
+    const stop = { now: false };
+    const written = writeFill(file, plan, () => stop.now).catch((e: unknown) => {
       logger.error('could not fill the disk', { error: String(e) });
     });
     return {
       undo: async () => {
+        stop.now = true;
         await written;
         await removeFill(file);
       },

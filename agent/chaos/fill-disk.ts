@@ -22,13 +22,17 @@ export async function fillPlan(dir: string, leaveBytes: number): Promise<number 
   return free - leaveBytes;
 }
 
-/** Writes `bytes` of zeros to the file, in chunks; stops early when the disk is full already. */
-export async function writeFill(file: string, bytes: number): Promise<number> {
+/** Writes `bytes` of zeros to the file, in chunks; stops early when the disk is full or `stopped()` says so. */
+export async function writeFill(
+  file: string,
+  bytes: number,
+  stopped: () => boolean = () => false,
+): Promise<number> {
   const h = await fs.open(file, 'w', 0o600);
   const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, bytes));
   let written = 0;
   try {
-    while (written < bytes) {
+    while (written < bytes && !stopped()) {
       const n = Math.min(chunk.length, bytes - written);
       const r = await h.write(chunk, 0, n);
       written += r.bytesWritten;

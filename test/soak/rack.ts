@@ -1,9 +1,9 @@
 // A local rack for a long soak: 3 managers, 3 Docker boards on engines of their own, then `fleet soak --simulate 50 --chaos all` and a screenshot of its report.
 // Run after a build: node dist/test/soak/rack.js [--duration 30m] [--simulate 50] [--seed N] [--out DIR]
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import {
   FLEET,
   startAgent,
@@ -20,6 +20,15 @@ import { TEST_IMAGE, ensureTestImage } from '../helpers/docker.js';
 
 const MANAGER_HOSTS = ['127.0.46.11', '127.0.46.12', '127.0.46.13'];
 const BOARD_HOSTS = ['127.0.46.21', '127.0.46.22', '127.0.46.23'];
+
+const run = promisify(execFile);
+
+/** Each board's data dir is a small tmpfs of its own: fill-disk fills that, not the machine's disk. */
+async function boardDataDir(name: string): Promise<string> {
+  const dir = tempDir(`rack-${name}`);
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0700', 'tmpfs', dir]);
+  return dir;
+}
 
 const { values: flags } = parseArgs({
   options: {
@@ -69,6 +78,7 @@ async function main(): Promise<void> {
     await Promise.all(agents.map((a) => stopProc(a.proc)));
     await Promise.all(managers.map((m) => stopProc(m.proc)));
     await Promise.all(engines.map((e) => e.stop().catch(() => undefined)));
+    for (const a of agents) await run('umount', ['-l', a.dataDir]).catch(() => undefined);
   };
   process.on('SIGINT', () => void stop().finally(() => process.exit(130)));
   try {
@@ -90,6 +100,7 @@ async function main(): Promise<void> {
           manager: managers.map((m) => m.address).join(','),
           token: managers[0]?.workerToken ?? '',
           name: `rack-${i + 1}`,
+          dataDir: await boardDataDir(`rack-${i + 1}`),
           address,
           runtime: 'docker',
           dockerHost: engine.host,
