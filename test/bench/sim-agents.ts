@@ -32,6 +32,10 @@ export interface SimConfig {
   /** Joins in flight at most. */
   inFlight: number;
   labels: Record<string, string>;
+  /** The first agent's number (names sim-<n>), so several processes make distinct names. */
+  firstIndex?: number;
+  /** Three octets (e.g. 127.44.1): agent i advertises <prefix>.<1..250>; default 127.0.0.2. */
+  addressPrefix?: string;
 }
 
 const config = JSON.parse(process.env.FLEET_SIM_CONFIG ?? '{}') as SimConfig;
@@ -65,6 +69,11 @@ function progress(): SimProgress {
   };
 }
 
+/** The address agent i advertises: one of 250 in its process's range, or the old fixed one. */
+function addressOf(i: number): string {
+  return config.addressPrefix ? `${config.addressPrefix}.${(i % 250) + 1}` : '127.0.0.2';
+}
+
 async function joinWithRetry(i: number): Promise<Identity | null> {
   for (let attempt = 1; attempt <= 5; attempt++) {
     try {
@@ -72,7 +81,7 @@ async function joinWithRetry(i: number): Promise<Identity | null> {
         managers: [config.manager],
         token: config.token,
         name: `sim-${String(i).padStart(4, '0')}`,
-        address: '127.0.0.2',
+        address: addressOf(i),
         platform: { os: 'linux', arch: 'arm64' },
         labels: config.labels,
         timeoutMs: 30_000,
@@ -97,7 +106,7 @@ async function startOne(i: number, root: string): Promise<void> {
     identity,
     managers: [config.manager],
     dataDir,
-    advertiseAddr: '127.0.0.2',
+    advertiseAddr: addressOf(i),
     runtime,
     logger,
   });
@@ -120,7 +129,8 @@ async function main(): Promise<void> {
   report.unref();
   const gapMs = 1000 / Math.max(1, config.ratePerSec);
   const inFlight = new Set<Promise<void>>();
-  for (let i = 0; i < config.count; i++) {
+  const first = config.firstIndex ?? 0;
+  for (let i = first; i < first + config.count; i++) {
     while (inFlight.size >= config.inFlight) await Promise.race(inFlight);
     const p: Promise<void> = startOne(i, root)
       .catch((e: unknown) => {
