@@ -4,11 +4,8 @@ import type { Logger } from '../../shared/log.js';
 import {
   PREFIX,
   decode,
-  encode,
   heartbeatSchema,
   statusSchema,
-  topics,
-  type Assignment,
   type StatusMessage,
   type TaskReport,
 } from '../../shared/protocol.js';
@@ -29,6 +26,8 @@ import { withFiles, withRegistryAuth } from './task-files.js';
 import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 import { agentReleaseFor } from '../upgrader/target.js';
+import { ASSIGNMENT_DELTAS } from '../../shared/assignment-delta.js';
+import { AssignmentSender, type AssignmentDraft } from './assignment-sender.js';
 import type { UsageBook } from '../observe/usage-book.js';
 
 export interface DispatcherDeps {
@@ -63,11 +62,11 @@ export class Dispatcher implements LeaderPart {
   private readonly links: NodeLinks;
   private readonly complaints: RateLimitedLog;
   private readonly gate: ProtocolGate;
+  private readonly sender: AssignmentSender;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
   private readonly pendingStatus = new Map<string, NodeRecord['status']>();
   private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
   private readonly pendingReports = new Map<string, { nodeId: string; report: TaskReport }>();
-  private readonly published = new Map<string, string>();
   private readonly dirtyAssignments = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private healthTimer: TimerHandle | undefined;
@@ -84,6 +83,7 @@ export class Dispatcher implements LeaderPart {
     this.health = new HealthTracker(deps.heartbeatMs, 3, (id) => this.links.healthTiming(id));
     this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
     this.gate = new ProtocolGate(deps, this.complaints);
+    this.sender = new AssignmentSender(deps.broker, deps.logger);
   }
 
   /** Subscribes to the nodes' topics once; messages count only while started (leading). */
@@ -137,13 +137,7 @@ export class Dispatcher implements LeaderPart {
     this.pendingInfo.clear();
     this.pendingReports.clear();
     this.deps.usage?.clear();
-    for (const nodeId of this.published.keys()) {
-      // An empty retained message clears it: an agent must never take orders from a follower.
-      this.deps.broker
-        .publish(topics.assignments(nodeId), Buffer.alloc(0), { retain: true, qos: 0 })
-        .catch(() => undefined);
-    }
-    this.published.clear();
+    this.sender.withdrawAll();
   }
 
   /** After a single manager restarts, `node ls` must not claim nodes are ready unheard. */
@@ -168,6 +162,7 @@ export class Dispatcher implements LeaderPart {
     this.health.forget(nodeId);
     this.deps.imagePresence?.forget(nodeId);
     this.deps.usage?.forget(nodeId);
+    this.sender.forget(nodeId);
   }
 
   private onNodeMessage(topic: string, payload: Buffer, principal: Principal | undefined): void {
@@ -212,7 +207,10 @@ export class Dispatcher implements LeaderPart {
       return void this.pendingStatus.delete(nodeId);
     }
     this.health.beat(nodeId, this.deps.clock.now(), switchHoldMs(d.value.node));
-    if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
+    if (d.value.node) {
+      this.pendingInfo.set(nodeId, d.value.node);
+      this.sender.noteDeltas(nodeId, d.value.node.assignmentDeltas === ASSIGNMENT_DELTAS);
+    }
     const { images, blobServer } = d.value;
     if ((images || blobServer) && this.deps.imagePresence?.report(nodeId, images, blobServer)) {
       // A board that now holds an image is a peer for its site: refresh everyone's peer lists.
@@ -355,44 +353,35 @@ export class Dispatcher implements LeaderPart {
   }
 
   private async publishAssignments(): Promise<void> {
-    const { store, broker } = this.deps;
+    const { store } = this.deps;
     const ids = [...this.dirtyAssignments];
     this.dirtyAssignments.clear();
     for (const nodeId of ids) {
-      const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
       const adopted = store.node(nodeId)?.bundle?.id;
-      // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const link = this.links.assignmentFields(nodeId);
-      const body = JSON.stringify([tasks, prefetch, agentRelease, link, adopted]);
-      if (this.published.get(nodeId) === body) continue;
-      this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
-      const msg: Assignment = {
-        v: 1,
+      const draft: AssignmentDraft = {
         version: store.appliedIndex,
         nodeId,
-        ...link,
-        ...(this.deps.statsMs ? { statsMs: this.deps.statsMs, statsCompact: true } : {}),
-        tasks: tasks.map((t) =>
-          withRegistryAuth(
-            store,
-            this.deps.dataKey,
-            boxPub,
-            withFiles(store, this.deps.dataKey, boxPub, t),
-          ),
-        ),
-        ...(prefetch.length > 0 ? { prefetch } : {}),
-        ...(agentRelease ? { agentRelease } : {}),
-        ...(adopted ? { adoptedBundle: adopted } : {}),
+        head: {
+          ...this.links.assignmentFields(nodeId),
+          ...(this.deps.statsMs ? { statsMs: this.deps.statsMs, statsCompact: true } : {}),
+          ...(prefetch.length > 0 ? { prefetch } : {}),
+          ...(agentRelease ? { agentRelease } : {}),
+          ...(adopted ? { adoptedBundle: adopted } : {}),
+        },
+        tasks: assignedTasks(store, this.deps.imagePresence, nodeId),
       };
-      try {
-        await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });
-      } catch (e) {
-        this.published.delete(nodeId);
-        this.deps.logger.error('could not publish assignment', { nodeId, error: String(e) });
-      }
+      // Sealed after the comparison: a fresh ephemeral key makes every sealed copy differ.
+      await this.sender.send(draft, (t) =>
+        withRegistryAuth(
+          store,
+          this.deps.dataKey,
+          boxPub,
+          withFiles(store, this.deps.dataKey, boxPub, t),
+        ),
+      );
     }
   }
 }
