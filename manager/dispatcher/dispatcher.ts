@@ -1,15 +1,8 @@
 // The dispatcher: heartbeats and task status in, per-node assignments out, batched into the store.
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
-import {
-  PREFIX,
-  decode,
-  heartbeatSchema,
-  statusSchema,
-  type StatusMessage,
-  type TaskReport,
-} from '../../shared/protocol.js';
-import { takesTasks, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import { PREFIX, decode, heartbeatSchema, statusSchema } from '../../shared/protocol.js';
+import { takesTasks } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { LeaderPart } from '../leader/controller.js';
@@ -19,7 +12,7 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker, switchHoldMs } from './health.js';
 import { NodeLinks, unknownAfterRestart } from './node-links.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
-import { applyReport, withInfo } from './reports.js';
+import { FLUSH_MS, MAX_BATCH, StatusBatch, batchCommands } from './status-batch.js';
 import { ProtocolGate } from './protocol-gate.js';
 import { workerClientId } from '../../shared/worker.js';
 import { withFiles, withRegistryAuth } from './task-files.js';
@@ -52,7 +45,6 @@ export interface DispatcherDeps {
   usage?: UsageBook;
 }
 
-const FLUSH_MS = 25;
 /** A failed write (a full disk) is retried this much later, not in a tight loop. */
 const RETRY_MS = 1_000;
 
@@ -64,9 +56,8 @@ export class Dispatcher implements LeaderPart {
   private readonly gate: ProtocolGate;
   private readonly sender: AssignmentSender;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
-  private readonly pendingStatus = new Map<string, NodeRecord['status']>();
-  private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
-  private readonly pendingReports = new Map<string, { nodeId: string; report: TaskReport }>();
+  /** Reports not yet written, by node and task: the latest of each wins. */
+  private readonly pending = new StatusBatch();
   private readonly dirtyAssignments = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private healthTimer: TimerHandle | undefined;
@@ -133,9 +124,7 @@ export class Dispatcher implements LeaderPart {
     if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
     this.flushTimer = undefined;
     this.healthTimer = undefined;
-    this.pendingStatus.clear();
-    this.pendingInfo.clear();
-    this.pendingReports.clear();
+    this.pending.clear();
     this.deps.usage?.clear();
     this.sender.withdrawAll();
   }
@@ -189,8 +178,8 @@ export class Dispatcher implements LeaderPart {
     if (!node || this.gate.isRefused(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.usage) this.deps.usage?.record(nodeId, d.value.usage);
-    if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
-      this.pendingStatus.set(nodeId, 'ready');
+    if (node.status !== 'ready' && this.pending.status.get(nodeId) !== 'ready') {
+      this.pending.status.set(nodeId, 'ready');
       this.scheduleFlush();
     }
   }
@@ -204,11 +193,11 @@ export class Dispatcher implements LeaderPart {
       });
     if (!this.deps.store.node(nodeId)) return;
     if (d.value.node && this.gate.refuses(nodeId, d.value.node)) {
-      return void this.pendingStatus.delete(nodeId);
+      return void this.pending.status.delete(nodeId);
     }
     this.health.beat(nodeId, this.deps.clock.now(), switchHoldMs(d.value.node));
     if (d.value.node) {
-      this.pendingInfo.set(nodeId, d.value.node);
+      this.pending.info.set(nodeId, d.value.node);
       this.sender.noteDeltas(nodeId, d.value.node.assignmentDeltas === ASSIGNMENT_DELTAS);
     }
     const { images, blobServer } = d.value;
@@ -216,8 +205,8 @@ export class Dispatcher implements LeaderPart {
       // A board that now holds an image is a peer for its site: refresh everyone's peer lists.
       this.noteAllNodes();
     }
-    for (const report of d.value.tasks) this.pendingReports.set(report.taskId, { nodeId, report });
-    if (this.deps.store.node(nodeId)?.status !== 'ready') this.pendingStatus.set(nodeId, 'ready');
+    for (const report of d.value.tasks) this.pending.reports.set(report.taskId, { nodeId, report });
+    if (this.deps.store.node(nodeId)?.status !== 'ready') this.pending.status.set(nodeId, 'ready');
     this.scheduleFlush();
   }
 
@@ -229,43 +218,14 @@ export class Dispatcher implements LeaderPart {
     }, delayMs);
   }
 
-  /** Writes what agents reported since the last flush as one store proposal. */
+  /**
+   * Writes what agents reported since the last flush, at most MAX_BATCH records a proposal;
+   * the rest follows in the next turn, so a flood of statuses becomes a few bounded writes.
+   */
   private async flush(): Promise<void> {
-    const { store, clock } = this.deps;
-    const now = clock.now();
-    const nodes = new Map<string, NodeRecord>();
-    const nodeOf = (id: string): NodeRecord | undefined => nodes.get(id) ?? store.node(id);
-    for (const [id, status] of this.pendingStatus) {
-      const n = nodeOf(id);
-      if (n && n.status !== status)
-        nodes.set(id, { ...n, status, statusMessage: '', updatedAt: now });
-    }
-    for (const [id, info] of this.pendingInfo) {
-      const n = nodeOf(id);
-      if (n) {
-        const next = withInfo(n, info, now);
-        if (next) nodes.set(id, next);
-      }
-    }
-    const tasks: TaskRecord[] = [];
-    for (const { nodeId, report } of this.pendingReports.values()) {
-      const t = store.task(report.taskId);
-      if (!t || t.nodeId !== nodeId) continue;
-      const next = applyReport(t, report, now);
-      if (next) tasks.push(next);
-    }
-    const batch = {
-      status: new Map(this.pendingStatus),
-      info: new Map(this.pendingInfo),
-      reports: new Map(this.pendingReports),
-    };
-    this.pendingStatus.clear();
-    this.pendingInfo.clear();
-    this.pendingReports.clear();
-    const commands: Command[] = [];
-    if (nodes.size > 0)
-      for (const n of nodes.values()) commands.push({ type: 'node.put', node: n });
-    if (tasks.length > 0) commands.push({ type: 'tasks.put', tasks });
+    const batch = this.pending.take(MAX_BATCH);
+    if (this.pending.size > 0) this.scheduleFlush(0);
+    const commands = batchCommands(batch, this.deps.store, this.deps.clock.now());
     if (commands.length === 0) return;
     try {
       await this.deps.propose({ commands });
@@ -276,12 +236,7 @@ export class Dispatcher implements LeaderPart {
         this.complaints.error('write:reports', 'could not record agent reports; will retry', {
           error: String(e),
         });
-      // Put the batch back under anything newer that arrived meanwhile, and try again later.
-      for (const [k, v] of batch.status)
-        if (!this.pendingStatus.has(k)) this.pendingStatus.set(k, v);
-      for (const [k, v] of batch.info) if (!this.pendingInfo.has(k)) this.pendingInfo.set(k, v);
-      for (const [k, v] of batch.reports)
-        if (!this.pendingReports.has(k)) this.pendingReports.set(k, v);
+      this.pending.putBack(batch);
       // A conflict means the records moved on: merge the reports into them straight away.
       this.scheduleFlush(conflict ? FLUSH_MS : RETRY_MS);
     }
