@@ -15,7 +15,7 @@ import { RateLimitedLog } from '../../shared/rate-limited-log.js';
 import { FLUSH_MS, MAX_BATCH, StatusBatch, batchCommands } from './status-batch.js';
 import { ProtocolGate } from './protocol-gate.js';
 import { workerClientId } from '../../shared/worker.js';
-import { withFiles, withRegistryAuth } from './task-files.js';
+import { withFiles, withRegistryAuth, type PinMemo } from './task-files.js';
 import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 import { agentReleaseFor } from '../upgrader/target.js';
@@ -311,7 +311,12 @@ export class Dispatcher implements LeaderPart {
     const { store } = this.deps;
     const ids = [...this.dirtyAssignments];
     this.dirtyAssignments.clear();
+    const pins: PinMemo = new Map();
+    let pinsAt = store.appliedIndex;
     for (const nodeId of ids) {
+      // Sends yield: what was worked out holds only while the store has not moved on.
+      if (store.appliedIndex !== pinsAt) pins.clear();
+      pinsAt = store.appliedIndex;
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
       const adopted = store.node(nodeId)?.bundle?.id;
@@ -326,7 +331,7 @@ export class Dispatcher implements LeaderPart {
           ...(agentRelease ? { agentRelease } : {}),
           ...(adopted ? { adoptedBundle: adopted } : {}),
         },
-        tasks: assignedTasks(store, this.deps.imagePresence, nodeId),
+        tasks: assignedTasks(store, this.deps.imagePresence, nodeId, pins),
       };
       // Sealed after the comparison: a fresh ephemeral key makes every sealed copy differ.
       await this.sender.send(draft, (t) =>
