@@ -46,7 +46,8 @@ export class AssignmentSender {
     const drafts = new Map(draft.tasks.map((t) => [t.id, JSON.stringify(t)]));
     const key = JSON.stringify([draft.head, [...drafts.values()]]);
     const prev = this.sent.get(draft.nodeId);
-    if (prev?.key === key) return 'unchanged';
+    // Never back: a draft worked out before the one last sent is already out of date.
+    if (prev && (prev.key === key || draft.version < prev.full.version)) return 'unchanged';
     const sealed = new Map((prev?.full.tasks ?? []).map((t) => [t.id, t]));
     const full: Assignment = {
       v: 1,

@@ -45,6 +45,8 @@ export interface DispatcherDeps {
   usage?: UsageBook;
 }
 
+/** Assignments worked out between two looks at the event loop. */
+const YIELD_EVERY = 200;
 /** A failed write (a full disk) is retried this much later, not in a tight loop. */
 const RETRY_MS = 1_000;
 
@@ -313,7 +315,12 @@ export class Dispatcher implements LeaderPart {
     this.dirtyAssignments.clear();
     const pins: PinMemo = new Map();
     let pinsAt = store.appliedIndex;
-    for (const nodeId of ids) {
+    for (const [i, nodeId] of ids.entries()) {
+      // Thousands of nodes: heartbeats are read in between, and a step-down stops the round.
+      if (i > 0 && i % YIELD_EVERY === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopped) return;
+      }
       // Sends yield: what was worked out holds only while the store has not moved on.
       if (store.appliedIndex !== pinsAt) pins.clear();
       pinsAt = store.appliedIndex;
