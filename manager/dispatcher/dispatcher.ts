@@ -317,10 +317,8 @@ export class Dispatcher implements LeaderPart {
     let pinsAt = store.appliedIndex;
     for (const [i, nodeId] of ids.entries()) {
       // Thousands of nodes: heartbeats are read in between, and a step-down stops the round.
-      if (i > 0 && i % YIELD_EVERY === 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (this.stopped) return;
-      }
+      if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
+      if (this.stopped) return;
       // Sends yield: what was worked out holds only while the store has not moved on.
       if (store.appliedIndex !== pinsAt) pins.clear();
       pinsAt = store.appliedIndex;
