@@ -107,6 +107,8 @@ async function startOne(i: number, root: string): Promise<void> {
     managers: [config.manager],
     dataDir,
     advertiseAddr: addressOf(i),
+    // Thousands of agents share a few addresses: none serves image blobs to neighbours.
+    blobPort: null,
     runtime,
     logger,
   });
