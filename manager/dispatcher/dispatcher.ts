@@ -62,6 +62,7 @@ export class Dispatcher implements LeaderPart {
   private readonly pending = new StatusBatch();
   private readonly dirtyAssignments = new Set<string>();
   private flushTimer: TimerHandle | undefined;
+  private flushing = false;
   private healthTimer: TimerHandle | undefined;
   private assignScheduled = false;
   private stopped = true;
@@ -221,12 +222,23 @@ export class Dispatcher implements LeaderPart {
   }
 
   /**
-   * Writes what agents reported since the last flush, at most MAX_BATCH records a proposal;
-   * the rest follows in the next turn, so a flood of statuses becomes a few bounded writes.
+   * Writes what agents reported since the last flush, at most MAX_BATCH records a proposal,
+   * one proposal at a time: the next batch is worked out from the records the last one wrote,
+   * so a flood of statuses becomes a few bounded writes that do not conflict with each other.
    */
   private async flush(): Promise<void> {
-    const batch = this.pending.take(MAX_BATCH);
+    if (this.flushing) return; // the write under way schedules the next when it is done
+    this.flushing = true;
+    try {
+      await this.writeBatch();
+    } finally {
+      this.flushing = false;
+    }
     if (this.pending.size > 0) this.scheduleFlush(0);
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.pending.take(MAX_BATCH);
     const commands = batchCommands(batch, this.deps.store, this.deps.clock.now());
     if (commands.length === 0) return;
     try {

@@ -66,6 +66,8 @@ test('2,500 statuses at once become a few proposals of at most MAX_BATCH records
   });
 
   const proposals: Proposal[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
   const handlers: Handler[] = [];
   const broker = {
     events: {},
@@ -78,6 +80,11 @@ test('2,500 statuses at once become a few proposals of at most MAX_BATCH records
     ...deps,
     propose: async (p: Proposal) => {
       proposals.push(p);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // As Raft: the entry applies a while later, after other work had its turns.
+      await new Promise<void>((r) => clock.setTimeout(() => r(), 3 * FLUSH_MS));
+      inFlight--;
       return store.apply(p);
     },
     broker,
@@ -104,7 +111,7 @@ test('2,500 statuses at once become a few proposals of at most MAX_BATCH records
     };
     for (const h of handlers) h(topics.status(nodeId), encode(status), undefined);
   }
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 80; i++) {
     clock.advance(FLUSH_MS);
     await ticks();
   }
@@ -113,6 +120,7 @@ test('2,500 statuses at once become a few proposals of at most MAX_BATCH records
   assert.equal(total, 3 * N, 'each node: ready, its facts and its task report');
   assert.ok(proposals.every((p) => records(p) <= MAX_BATCH));
   assert.equal(proposals.length, Math.ceil(total / MAX_BATCH));
+  assert.equal(maxInFlight, 1, 'one batch written at a time, each from the records the last wrote');
   assert.equal([...store.tasks()].filter((x) => x.status.state === 'running').length, N);
   assert.equal(
     [...store.nodes()].filter((n) => n.status === 'ready' && n.arch === 'arm64').length,
