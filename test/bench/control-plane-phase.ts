@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RpcClient } from '../../manager/cli/rpc-client.js';
+import type { ManagerProc } from '../helpers/cluster.js';
 import type { LoopDelay } from './eld-preload.js';
 import {
   CpuMeter,
@@ -146,11 +147,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     convergeCpu.start();
     await readLoopDelay(pid, eldFile);
     const t1 = performance.now();
-    const created = await fleetCli(m, [
-      ...['service', 'create', '--detach', '--name', 'sim', '--replicas', String(o.agents)],
-      ...['--replicas-max-per-node', '1', '--constraint', 'node.labels.sim==yes', 'fake/sim:1'],
-    ]);
-    if (created.code !== 0) throw new Error(`service create failed: ${created.stderr.trim()}`);
+    await createService(m, o.agents);
     const running = async (): Promise<number> =>
       (await c.call('service.ls', {})).find((s) => s.name === 'sim')?.replicas.running ?? 0;
     const converged = await poll(
@@ -240,6 +237,22 @@ async function steadyWindow(
     machineBusyPct,
     loadAvg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
+}
+
+/** `service create` of one task per agent; a busy manager may take more than one try. */
+async function createService(m: ManagerProc, agents: number): Promise<void> {
+  let last = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const created = await fleetCli(m, [
+      ...['service', 'create', '--detach', '--name', 'sim', '--replicas', String(agents)],
+      ...['--replicas-max-per-node', '1', '--constraint', 'node.labels.sim==yes', 'fake/sim:1'],
+    ]);
+    last = created.stderr.trim();
+    // A try whose answer was lost may have made it: the name is then taken.
+    if (created.code === 0 || (attempt > 0 && /already exists|is taken/i.test(last))) return;
+    await sleep(2_000);
+  }
+  throw new Error(`service create failed: ${last}`);
 }
 
 function forkSim(

@@ -24,23 +24,29 @@ async function main(): Promise<void> {
       `${PER_PROCESS} per process, ${JOIN_RATE} joins/s in all, ${PROBES} heartbeat probes; ${os.cpus().length} cores`,
   );
   const results: PhaseResult[] = [];
+  const failed: string[] = [];
   for (const agents of PHASES) {
     console.log(`phase ${agents}:`);
-    results.push(
-      await runPhase({
-        agents,
-        perProcess: PER_PROCESS,
-        joinRate: JOIN_RATE,
-        probes: PROBES,
-        windowS: WINDOW_S,
-        rampTimeoutMs: RAMP_TIMEOUT_MS,
-        convergeTimeoutMs: CONVERGE_TIMEOUT_MS,
-        host: HOST,
-      }),
-    );
+    // A phase that breaks down is reported as such; the phases that ran still print.
+    const r = await runPhase({
+      agents,
+      perProcess: PER_PROCESS,
+      joinRate: JOIN_RATE,
+      probes: PROBES,
+      windowS: WINDOW_S,
+      rampTimeoutMs: RAMP_TIMEOUT_MS,
+      convergeTimeoutMs: CONVERGE_TIMEOUT_MS,
+      host: HOST,
+    }).catch((e: unknown) => {
+      failed.push(`${agents} agents: ${e instanceof Error ? e.message : String(e)}`);
+      return null;
+    });
+    if (r) results.push(r);
   }
   console.log('');
-  printResults(results);
+  if (results.length > 0) printResults(results);
+  for (const f of failed) goalLine(`phase of ${f}`, false);
+  if (failed.length > 0) process.exitCode = 1;
 }
 
 function printResults(results: PhaseResult[]): void {
