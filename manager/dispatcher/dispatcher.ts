@@ -91,7 +91,10 @@ export class Dispatcher implements LeaderPart {
     const agentOf = (clientId: string, p: Principal): p is Principal & { kind: 'node' } =>
       p.kind === 'node' && clientId === (p.role === 'manager' ? workerClientId(p.id) : p.id);
     broker.events.onConnect = (clientId, p) => {
-      if (agentOf(clientId, p)) this.health.connected(p.id, clock.now());
+      if (!agentOf(clientId, p)) return;
+      this.health.connected(p.id, clock.now());
+      // Another agent may be behind this connection: full sets until its status says otherwise.
+      this.sender.noteDeltas(p.id, false);
     };
     broker.events.onDisconnect = (clientId, p) => {
       if (agentOf(clientId, p)) this.health.disconnected(p.id, clock.now());
