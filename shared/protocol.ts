@@ -116,6 +116,8 @@ export const statusSchema = z.object({
       /** Where the agent's own upgrade stands (the contract: shared/ota/upgrade-protocol.ts). */
       upgrade: upgradeReportSchema.optional(),
       profile: linkProfileSchema.optional(),
+      /** 1: applies assignment deltas (shared/assignment-delta.ts); absent: full sets only. */
+      assignmentDeltas: z.literal(1).optional(),
     })
     .optional(),
   /** Cluster images this node holds or is fetching (absent: unchanged since the last status). */

@@ -1,5 +1,6 @@
 // The agent's link to the managers: authenticated MQTT, failover across the address list, backoff, following the leader.
 import { blobTopics } from '../../shared/images/blob-protocol.js';
+import { assignmentDeltaTopic } from '../../shared/assignment-delta.js';
 import type { MqttClient } from 'mqtt';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
 import {
@@ -23,6 +24,8 @@ export interface ConnectionEvents {
   onConnected(address: string): void;
   onDisconnected(reason: string): void;
   onAssignment(payload: Buffer): void;
+  /** Only the changes since the last assignment (shared/assignment-delta.ts). */
+  onAssignmentDelta?(payload: Buffer): void;
   onRenewReply?(payload: Buffer): void;
   /** The routing mesh's table (retained by the leader). */
   onIngressTable?(payload: Buffer): void;
@@ -135,6 +138,13 @@ export class ManagerConnection {
     for (const c of [this.client, this.candidate?.client]) c?.stream?.destroy();
   }
 
+  /** Subscribes to the assignment again: MQTT 3.1.1 has the broker send its retained full set. */
+  resubscribeAssignments(): void {
+    this.client?.subscribe(topics.assignments(this.identity.id), { qos: 1 }, (err) => {
+      if (err) this.logger.warn('could not ask for the full assignment', { error: err.message });
+    });
+  }
+
   /**
    * MQTT fixes the keepalive at connect: when the one asked for now differs from the live
    * connection's, the agent says goodbye (no will) and connects again with it, once.
@@ -216,6 +226,13 @@ export class ManagerConnection {
     client.subscribe([topics.assignments(nodeId), topics.renewReply(nodeId)], { qos: 1 }, (err) => {
       if (err) this.logger.warn('could not subscribe to assignments', { error: err.message });
     });
+    // Apart, so a manager that predates deltas and refuses the topic still sends full sets.
+    if (this.events.onAssignmentDelta) {
+      client.subscribe(assignmentDeltaTopic(nodeId), { qos: 1 }, (err) => {
+        if (err)
+          this.logger.debug('no assignment deltas from this manager', { error: err.message });
+      });
+    }
     // Apart, so a manager that predates the leader topic and refuses it still sends assignments.
     client.subscribe(topics.leader(), { qos: 1 }, (err) => {
       if (err) this.logger.debug('no leader info from this manager', { error: err.message });
@@ -252,6 +269,7 @@ export class ManagerConnection {
   private onMessage(topic: string, payload: Buffer): void {
     const nodeId = this.identity.id;
     if (topic === topics.assignments(nodeId)) this.events.onAssignment(payload);
+    else if (topic === assignmentDeltaTopic(nodeId)) this.events.onAssignmentDelta?.(payload);
     else if (topic === topics.renewReply(nodeId)) this.events.onRenewReply?.(payload);
     else if (topic === topics.notice(nodeId)) this.onNotice(payload);
     else if (topic === topics.leader()) this.onLeaderInfo(payload);

@@ -2,7 +2,9 @@
 import { upgraderFor, type AgentUpgrader } from '../ota/agent-upgrader.js';
 import { runLimited, Slots } from '../../shared/limit.js';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.js';
-import { decode, assignmentSchema, type AssignedTask } from '../../shared/protocol.js';
+import type { AssignedTask, Assignment } from '../../shared/protocol.js';
+import { takeAssignmentDelta, takeFullAssignment } from './assignment-intake.js';
+import type { AssignmentIntake } from './assignment-intake.js';
 import { decideRestart } from '../../shared/restart-policy.js';
 import { ManagerConnection } from '../link/connection.js';
 import { IdentityRenewal } from '../link/identity-renewal.js';
@@ -150,6 +152,13 @@ export class Agent {
 
   private connect(clock: Clock, random: () => number): ManagerConnection {
     const { opts } = this;
+    const intake: AssignmentIntake = {
+      nodeId: opts.identity.id,
+      logger: opts.logger,
+      running: () => this.store.accepted,
+      take: (a) => this.take(a),
+      askFull: () => this.conn.resubscribeAssignments(),
+    };
     return new ManagerConnection(
       opts.identity,
       opts.managers,
@@ -165,7 +174,8 @@ export class Agent {
           this.reporter.stopHeartbeats();
           this.kick();
         },
-        onAssignment: (payload) => void this.onAssignment(payload),
+        onAssignment: (payload) => void takeFullAssignment(intake, payload),
+        onAssignmentDelta: (payload) => void takeAssignmentDelta(intake, payload),
         onRenewReply: (payload) => this.renewal.onReply(payload),
         onIngressTable: (payload) => this.mesh.onTable(payload),
         onDiscoveryTable: (payload) => this.opts.network?.onTable(payload),
@@ -267,20 +277,12 @@ export class Agent {
   get connected(): boolean {
     return this.conn.connected;
   }
-
   /** When the certificate will next be renewed (clock time), for tests and tooling. */
   get renewalDueAt(): number {
     return this.renewal.dueAt;
   }
 
-  private async onAssignment(payload: Buffer): Promise<void> {
-    // A manager that stops leading clears its retained copy: that is no order to stop anything.
-    if (payload.length === 0) return;
-    const d = decode(assignmentSchema, payload);
-    if (!d.ok) return this.opts.logger.warn('dropped assignment', { reason: d.reason });
-    const a = d.value;
-    if (a.nodeId !== this.nodeId)
-      return this.opts.logger.warn('dropped assignment for another node', { nodeId: a.nodeId });
+  private async take(a: Assignment): Promise<void> {
     if (await this.store.accept(a)) this.kick();
     this.conn.adjustKeepalive();
     this.reporter.periodMayHaveChanged();
@@ -383,8 +385,8 @@ export class Agent {
   private mayRestart(task: AssignedTask, exitCode: number | null): boolean {
     const l = this.local.get(task.id);
     const ending = exitCode === 0 ? 'complete' : 'failed';
-    const now = this.clock.now();
-    return decideRestart(task.template.restart, ending, l?.localRestarts ?? [], now).restart;
+    return decideRestart(task.template.restart, ending, l?.localRestarts ?? [], this.clock.now())
+      .restart;
   }
 
   private update(taskId: string, patch: Partial<LocalTask>): void {

@@ -43,6 +43,11 @@ export class AssignmentStore {
     return this.plantedBug ? forgetFirstTask(a) : a;
   }
 
+  /** The last assignment accepted from a manager, without a bundle: what deltas apply to. */
+  get accepted(): Assignment | null {
+    return this.assignment;
+  }
+
   /** The bundle applied here that no manager adopted yet, reported until one does. */
   get pendingBundle(): BundleState['pending'] {
     return this.bundle?.pending;

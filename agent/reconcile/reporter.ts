@@ -1,4 +1,5 @@
 // Tells the manager how this node is doing: batched task status reports (only when they change) and paced heartbeats.
+import { ASSIGNMENT_DELTAS } from '../../shared/assignment-delta.js';
 import type { UpgradeReport } from '../../shared/ota/upgrade-protocol.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { encode, topics, type StatusMessage } from '../../shared/protocol.js';
@@ -124,6 +125,7 @@ export class StatusReporter {
         address: deps.address,
         agentVersion: agentVersion(),
         protocolVersion: PROTOCOL_VERSION,
+        assignmentDeltas: ASSIGNMENT_DELTAS,
         engineVersion: info.version,
         diskFull: deps.diskFull(),
         allowDevices: info.allowDevices === true,

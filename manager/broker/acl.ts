@@ -2,6 +2,7 @@
 import { clientIdBelongsTo } from '../../shared/identity.js';
 import { blobTopicClient } from '../../shared/images/blob-protocol.js';
 import { PREFIX, topics } from '../../shared/protocol.js';
+import { assignmentDeltaTopic } from '../../shared/assignment-delta.js';
 import { logTopicClient, logTopics } from '../../shared/log-stream.js';
 import { chaosTopics } from '../../shared/chaos.js';
 
@@ -40,6 +41,7 @@ export function maySubscribe(p: Principal, clientId: string, filter: string): bo
     case 'node':
       return (
         filter === topics.assignments(p.id) ||
+        filter === assignmentDeltaTopic(p.id) ||
         filter === topics.ingressTable() ||
         filter === topics.discoveryTable() ||
         filter === topics.renewReply(p.id) ||

@@ -2,6 +2,7 @@
 import { Aedes, type Client, type AedesPublishPacket } from 'aedes';
 import net from 'node:net';
 import tls from 'node:tls';
+import { indexRetained, type RetainedPacket, type RetainedStore } from './retained-index.js';
 import { CLOCK_SKEW_MS, clientIdBelongsTo, verifyConnectProof } from '../../shared/identity.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
@@ -67,6 +68,7 @@ export class Broker {
     tlsMaterial?: { certChainPem: string; keyPem: string },
   ): Promise<{ host: string; port: number }> {
     this.aedes = await this.createAedes();
+    indexRetained(this.persistence());
     this.watchClients();
     const handle = (socket: net.Socket): void => {
       socket.setNoDelay(true);
@@ -194,6 +196,30 @@ export class Broker {
         (err) => (err ? reject(err) : resolve()),
       );
     });
+  }
+
+  /**
+   * Replaces the retained message of a topic without delivering it to anyone subscribed now:
+   * the next subscriber gets it (an agent's assignment delta went out on its own topic).
+   */
+  retainOnly(topic: string, payload: Buffer): Promise<void> {
+    return Promise.resolve(
+      this.persistence().storeRetained({
+        cmd: 'publish',
+        topic,
+        payload,
+        qos: 1,
+        retain: true,
+        dup: false,
+        brokerId: this.aedes.id,
+        brokerCounter: 0,
+      } as RetainedPacket),
+    );
+  }
+
+  /** aedes' persistence, which its typings leave untyped. */
+  private persistence(): RetainedStore {
+    return (this.aedes as unknown as { persistence: RetainedStore }).persistence;
   }
 
   /** Drops every live connection of the identity (a removed node, a revoked certificate). */

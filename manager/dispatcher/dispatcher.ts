@@ -1,18 +1,8 @@
 // The dispatcher: heartbeats and task status in, per-node assignments out, batched into the store.
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
-import {
-  PREFIX,
-  decode,
-  encode,
-  heartbeatSchema,
-  statusSchema,
-  topics,
-  type Assignment,
-  type StatusMessage,
-  type TaskReport,
-} from '../../shared/protocol.js';
-import { takesTasks, type NodeRecord, type TaskRecord } from '../../shared/spec.js';
+import { PREFIX, decode, heartbeatSchema, statusSchema } from '../../shared/protocol.js';
+import { takesTasks } from '../../shared/spec.js';
 import type { Broker } from '../broker/broker.js';
 import type { Principal } from '../broker/acl.js';
 import type { LeaderPart } from '../leader/controller.js';
@@ -22,13 +12,15 @@ import type { Propose, StoreView } from '../store/view.js';
 import { HealthTracker, switchHoldMs } from './health.js';
 import { NodeLinks, unknownAfterRestart } from './node-links.js';
 import { RateLimitedLog } from '../../shared/rate-limited-log.js';
-import { applyReport, withInfo } from './reports.js';
+import { FLUSH_MS, MAX_BATCH, StatusBatch, batchCommands } from './status-batch.js';
 import { ProtocolGate } from './protocol-gate.js';
 import { workerClientId } from '../../shared/worker.js';
-import { withFiles, withRegistryAuth } from './task-files.js';
+import { withFiles, withRegistryAuth, type PinMemo } from './task-files.js';
 import { assignedTasks, prefetchFor } from './task-image.js';
 import type { ImagePresence } from '../images/presence.js';
 import { agentReleaseFor } from '../upgrader/target.js';
+import { ASSIGNMENT_DELTAS } from '../../shared/assignment-delta.js';
+import { AssignmentSender, type AssignmentDraft } from './assignment-sender.js';
 import type { UsageBook } from '../observe/usage-book.js';
 
 export interface DispatcherDeps {
@@ -53,7 +45,8 @@ export interface DispatcherDeps {
   usage?: UsageBook;
 }
 
-const FLUSH_MS = 25;
+/** Assignments worked out between two looks at the event loop. */
+const YIELD_EVERY = 200;
 /** A failed write (a full disk) is retried this much later, not in a tight loop. */
 const RETRY_MS = 1_000;
 
@@ -63,13 +56,13 @@ export class Dispatcher implements LeaderPart {
   private readonly links: NodeLinks;
   private readonly complaints: RateLimitedLog;
   private readonly gate: ProtocolGate;
+  private readonly sender: AssignmentSender;
   private readonly nodeTopic = new RegExp(`^${PREFIX}/nodes/([^/]+)/(hb|status|will)$`);
-  private readonly pendingStatus = new Map<string, NodeRecord['status']>();
-  private readonly pendingInfo = new Map<string, NonNullable<StatusMessage['node']>>();
-  private readonly pendingReports = new Map<string, { nodeId: string; report: TaskReport }>();
-  private readonly published = new Map<string, string>();
+  /** Reports not yet written, by node and task: the latest of each wins. */
+  private readonly pending = new StatusBatch();
   private readonly dirtyAssignments = new Set<string>();
   private flushTimer: TimerHandle | undefined;
+  private flushing = false;
   private healthTimer: TimerHandle | undefined;
   private assignScheduled = false;
   private stopped = true;
@@ -84,6 +77,7 @@ export class Dispatcher implements LeaderPart {
     this.health = new HealthTracker(deps.heartbeatMs, 3, (id) => this.links.healthTiming(id));
     this.complaints = new RateLimitedLog(deps.logger, 5_000, deps.clock);
     this.gate = new ProtocolGate(deps, this.complaints);
+    this.sender = new AssignmentSender(deps.broker, deps.logger);
   }
 
   /** Subscribes to the nodes' topics once; messages count only while started (leading). */
@@ -97,7 +91,10 @@ export class Dispatcher implements LeaderPart {
     const agentOf = (clientId: string, p: Principal): p is Principal & { kind: 'node' } =>
       p.kind === 'node' && clientId === (p.role === 'manager' ? workerClientId(p.id) : p.id);
     broker.events.onConnect = (clientId, p) => {
-      if (agentOf(clientId, p)) this.health.connected(p.id, clock.now());
+      if (!agentOf(clientId, p)) return;
+      this.health.connected(p.id, clock.now());
+      // Another agent may be behind this connection: full sets until its status says otherwise.
+      this.sender.noteDeltas(p.id, false);
     };
     broker.events.onDisconnect = (clientId, p) => {
       if (agentOf(clientId, p)) this.health.disconnected(p.id, clock.now());
@@ -133,17 +130,9 @@ export class Dispatcher implements LeaderPart {
     if (this.healthTimer) this.deps.clock.clearTimeout(this.healthTimer);
     this.flushTimer = undefined;
     this.healthTimer = undefined;
-    this.pendingStatus.clear();
-    this.pendingInfo.clear();
-    this.pendingReports.clear();
+    this.pending.clear();
     this.deps.usage?.clear();
-    for (const nodeId of this.published.keys()) {
-      // An empty retained message clears it: an agent must never take orders from a follower.
-      this.deps.broker
-        .publish(topics.assignments(nodeId), Buffer.alloc(0), { retain: true, qos: 0 })
-        .catch(() => undefined);
-    }
-    this.published.clear();
+    this.sender.withdrawAll();
   }
 
   /** After a single manager restarts, `node ls` must not claim nodes are ready unheard. */
@@ -168,6 +157,7 @@ export class Dispatcher implements LeaderPart {
     this.health.forget(nodeId);
     this.deps.imagePresence?.forget(nodeId);
     this.deps.usage?.forget(nodeId);
+    this.sender.forget(nodeId);
   }
 
   private onNodeMessage(topic: string, payload: Buffer, principal: Principal | undefined): void {
@@ -194,8 +184,8 @@ export class Dispatcher implements LeaderPart {
     if (!node || this.gate.isRefused(nodeId)) return;
     this.health.beat(nodeId, this.deps.clock.now());
     if (d.value.usage) this.deps.usage?.record(nodeId, d.value.usage);
-    if (node.status !== 'ready' && this.pendingStatus.get(nodeId) !== 'ready') {
-      this.pendingStatus.set(nodeId, 'ready');
+    if (node.status !== 'ready' && this.pending.status.get(nodeId) !== 'ready') {
+      this.pending.status.set(nodeId, 'ready');
       this.scheduleFlush();
     }
   }
@@ -209,17 +199,20 @@ export class Dispatcher implements LeaderPart {
       });
     if (!this.deps.store.node(nodeId)) return;
     if (d.value.node && this.gate.refuses(nodeId, d.value.node)) {
-      return void this.pendingStatus.delete(nodeId);
+      return void this.pending.status.delete(nodeId);
     }
     this.health.beat(nodeId, this.deps.clock.now(), switchHoldMs(d.value.node));
-    if (d.value.node) this.pendingInfo.set(nodeId, d.value.node);
+    if (d.value.node) {
+      this.pending.info.set(nodeId, d.value.node);
+      this.sender.noteDeltas(nodeId, d.value.node.assignmentDeltas === ASSIGNMENT_DELTAS);
+    }
     const { images, blobServer } = d.value;
     if ((images || blobServer) && this.deps.imagePresence?.report(nodeId, images, blobServer)) {
       // A board that now holds an image is a peer for its site: refresh everyone's peer lists.
       this.noteAllNodes();
     }
-    for (const report of d.value.tasks) this.pendingReports.set(report.taskId, { nodeId, report });
-    if (this.deps.store.node(nodeId)?.status !== 'ready') this.pendingStatus.set(nodeId, 'ready');
+    for (const report of d.value.tasks) this.pending.reports.set(report.taskId, { nodeId, report });
+    if (this.deps.store.node(nodeId)?.status !== 'ready') this.pending.status.set(nodeId, 'ready');
     this.scheduleFlush();
   }
 
@@ -231,43 +224,25 @@ export class Dispatcher implements LeaderPart {
     }, delayMs);
   }
 
-  /** Writes what agents reported since the last flush as one store proposal. */
+  /**
+   * Writes what agents reported since the last flush, at most MAX_BATCH records a proposal,
+   * one proposal at a time: the next batch is worked out from the records the last one wrote,
+   * so a flood of statuses becomes a few bounded writes that do not conflict with each other.
+   */
   private async flush(): Promise<void> {
-    const { store, clock } = this.deps;
-    const now = clock.now();
-    const nodes = new Map<string, NodeRecord>();
-    const nodeOf = (id: string): NodeRecord | undefined => nodes.get(id) ?? store.node(id);
-    for (const [id, status] of this.pendingStatus) {
-      const n = nodeOf(id);
-      if (n && n.status !== status)
-        nodes.set(id, { ...n, status, statusMessage: '', updatedAt: now });
+    if (this.flushing) return; // the write under way schedules the next when it is done
+    this.flushing = true;
+    try {
+      await this.writeBatch();
+    } finally {
+      this.flushing = false;
     }
-    for (const [id, info] of this.pendingInfo) {
-      const n = nodeOf(id);
-      if (n) {
-        const next = withInfo(n, info, now);
-        if (next) nodes.set(id, next);
-      }
-    }
-    const tasks: TaskRecord[] = [];
-    for (const { nodeId, report } of this.pendingReports.values()) {
-      const t = store.task(report.taskId);
-      if (!t || t.nodeId !== nodeId) continue;
-      const next = applyReport(t, report, now);
-      if (next) tasks.push(next);
-    }
-    const batch = {
-      status: new Map(this.pendingStatus),
-      info: new Map(this.pendingInfo),
-      reports: new Map(this.pendingReports),
-    };
-    this.pendingStatus.clear();
-    this.pendingInfo.clear();
-    this.pendingReports.clear();
-    const commands: Command[] = [];
-    if (nodes.size > 0)
-      for (const n of nodes.values()) commands.push({ type: 'node.put', node: n });
-    if (tasks.length > 0) commands.push({ type: 'tasks.put', tasks });
+    if (this.pending.size > 0) this.scheduleFlush(0);
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.pending.take(MAX_BATCH);
+    const commands = batchCommands(batch, this.deps.store, this.deps.clock.now());
     if (commands.length === 0) return;
     try {
       await this.deps.propose({ commands });
@@ -278,12 +253,7 @@ export class Dispatcher implements LeaderPart {
         this.complaints.error('write:reports', 'could not record agent reports; will retry', {
           error: String(e),
         });
-      // Put the batch back under anything newer that arrived meanwhile, and try again later.
-      for (const [k, v] of batch.status)
-        if (!this.pendingStatus.has(k)) this.pendingStatus.set(k, v);
-      for (const [k, v] of batch.info) if (!this.pendingInfo.has(k)) this.pendingInfo.set(k, v);
-      for (const [k, v] of batch.reports)
-        if (!this.pendingReports.has(k)) this.pendingReports.set(k, v);
+      this.pending.putBack(batch);
       // A conflict means the records moved on: merge the reports into them straight away.
       this.scheduleFlush(conflict ? FLUSH_MS : RETRY_MS);
     }
@@ -355,44 +325,43 @@ export class Dispatcher implements LeaderPart {
   }
 
   private async publishAssignments(): Promise<void> {
-    const { store, broker } = this.deps;
+    const { store } = this.deps;
     const ids = [...this.dirtyAssignments];
     this.dirtyAssignments.clear();
-    for (const nodeId of ids) {
-      const tasks = assignedTasks(store, this.deps.imagePresence, nodeId);
+    const pins: PinMemo = new Map();
+    let pinsAt = store.appliedIndex;
+    for (const [i, nodeId] of ids.entries()) {
+      // Thousands of nodes: heartbeats are read in between, and a step-down stops the round.
+      if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
+      if (this.stopped) return;
+      // Sends yield: what was worked out holds only while the store has not moved on.
+      if (store.appliedIndex !== pinsAt) pins.clear();
+      pinsAt = store.appliedIndex;
       const prefetch = prefetchFor(store, this.deps.imagePresence, nodeId);
       const agentRelease = agentReleaseFor(store, nodeId);
       const adopted = store.node(nodeId)?.bundle?.id;
-      // Compared before sealing: a fresh ephemeral key makes every sealed copy differ.
-      const link = this.links.assignmentFields(nodeId);
-      const body = JSON.stringify([tasks, prefetch, agentRelease, link, adopted]);
-      if (this.published.get(nodeId) === body) continue;
-      this.published.set(nodeId, body);
       const boxPub = store.node(nodeId)?.boxPub;
-      const msg: Assignment = {
-        v: 1,
+      const draft: AssignmentDraft = {
         version: store.appliedIndex,
         nodeId,
-        ...link,
-        ...(this.deps.statsMs ? { statsMs: this.deps.statsMs, statsCompact: true } : {}),
-        tasks: tasks.map((t) =>
-          withRegistryAuth(
-            store,
-            this.deps.dataKey,
-            boxPub,
-            withFiles(store, this.deps.dataKey, boxPub, t),
-          ),
-        ),
-        ...(prefetch.length > 0 ? { prefetch } : {}),
-        ...(agentRelease ? { agentRelease } : {}),
-        ...(adopted ? { adoptedBundle: adopted } : {}),
+        head: {
+          ...this.links.assignmentFields(nodeId),
+          ...(this.deps.statsMs ? { statsMs: this.deps.statsMs, statsCompact: true } : {}),
+          ...(prefetch.length > 0 ? { prefetch } : {}),
+          ...(agentRelease ? { agentRelease } : {}),
+          ...(adopted ? { adoptedBundle: adopted } : {}),
+        },
+        tasks: assignedTasks(store, this.deps.imagePresence, nodeId, pins),
       };
-      try {
-        await broker.publish(topics.assignments(nodeId), encode(msg), { retain: true, qos: 1 });
-      } catch (e) {
-        this.published.delete(nodeId);
-        this.deps.logger.error('could not publish assignment', { nodeId, error: String(e) });
-      }
+      // Sealed after the comparison: a fresh ephemeral key makes every sealed copy differ.
+      await this.sender.send(draft, (t) =>
+        withRegistryAuth(
+          store,
+          this.deps.dataKey,
+          boxPub,
+          withFiles(store, this.deps.dataKey, boxPub, t),
+        ),
+      );
     }
   }
 }

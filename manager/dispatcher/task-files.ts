@@ -36,24 +36,41 @@ export function withFiles(
 }
 
 /**
+ * Per service, the digest each (spec version, image) was first resolved to: worked out once per
+ * service and round of assignments, not once per task (10,000 tasks of one service made that
+ * 10,000² record reads).
+ */
+export type PinMemo = Map<string, Map<string, TaskRecord>>;
+
+/**
  * The digest the first task of this spec version resolved the tag to: later tasks of the version
  * (other slots, restarts, other boards) run that content, so a push during a rollout cannot mix
  * two images in one version. A new version (update, --force) resolves the tag again.
  */
-export function pinOf(store: StoreView, t: TaskRecord): { pinnedDigest?: string } {
+export function pinOf(
+  store: StoreView,
+  t: TaskRecord,
+  memo: PinMemo = new Map(),
+): { pinnedDigest?: string } {
   if (isDigestReference(t.template.image)) return {};
-  let first: TaskRecord | undefined;
-  for (const o of store.tasksOfService(t.serviceId)) {
-    if (o.specVersion !== t.specVersion || !o.status.digest) continue;
-    if (o.template.image !== t.template.image) continue;
-    if (
-      !first ||
-      o.createdAt < first.createdAt ||
-      (o.createdAt === first.createdAt && o.id < first.id)
-    )
-      first = o;
+  let firsts = memo.get(t.serviceId);
+  if (!firsts) {
+    firsts = new Map();
+    for (const o of store.tasksOfService(t.serviceId)) {
+      if (!o.status.digest) continue;
+      const key = `${o.specVersion}|${o.template.image}`;
+      const first = firsts.get(key);
+      if (
+        !first ||
+        o.createdAt < first.createdAt ||
+        (o.createdAt === first.createdAt && o.id < first.id)
+      )
+        firsts.set(key, o);
+    }
+    memo.set(t.serviceId, firsts);
   }
-  return first?.status.digest ? { pinnedDigest: first.status.digest } : {};
+  const digest = firsts.get(`${t.specVersion}|${t.template.image}`)?.status.digest;
+  return digest ? { pinnedDigest: digest } : {};
 }
 
 /** The service's registry credentials, opened from rest and sealed to this node's box key. */

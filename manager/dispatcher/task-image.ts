@@ -11,7 +11,7 @@ import { isTerminal } from '../../shared/spec.js';
 import { updateSettings } from '../../shared/update-config.js';
 import type { ImagePresenceView } from '../images/presence.js';
 import type { StoreView } from '../store/store.js';
-import { pinOf } from './task-files.js';
+import { pinOf, type PinMemo } from './task-files.js';
 
 /** Labels that put nodes on one site or LAN: its boards fetch from each other first. */
 export const SITE_LABELS = ['site', 'lan'] as const;
@@ -155,6 +155,7 @@ export function assignedTasks(
   store: StoreView,
   presence: ImagePresenceView | undefined,
   nodeId: string,
+  pins?: PinMemo,
 ): AssignedTask[] {
   return store
     .tasksOfNode(nodeId)
@@ -174,7 +175,7 @@ export function assignedTasks(
       template: t.template,
       notBefore: t.notBefore,
       specVersion: t.specVersion,
-      ...pinOf(store, t),
+      ...pinOf(store, t, pins),
       ...clusterImageFor(store, presence, nodeId, t.template.image),
     }));
 }

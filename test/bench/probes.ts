@@ -24,12 +24,17 @@ export class Probe {
     readonly nodeId: string,
   ) {}
 
-  static async start(manager: string, token: string, index: number): Promise<Probe> {
+  static async start(
+    manager: string,
+    token: string,
+    index: number,
+    address = '127.0.0.3',
+  ): Promise<Probe> {
     const identity = await joinCluster({
       managers: [manager],
       token,
       name: `probe-${index}`,
-      address: '127.0.0.3',
+      address,
       platform: { os: 'linux', arch: 'arm64' },
       labels: { probe: 'yes' },
       timeoutMs: 30_000,
@@ -55,7 +60,7 @@ export class Probe {
         resources: { cpus: 1, memoryBytes: 1024 ** 3 },
         platform: { os: 'linux', arch: 'arm64' },
         runtime: 'fake',
-        address: '127.0.0.3',
+        address,
         agentVersion: 'probe',
         diskFull: false,
       },

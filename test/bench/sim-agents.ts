@@ -30,6 +30,10 @@ export interface SimConfig {
   /** Joins in flight at most. */
   inFlight: number;
   labels: Record<string, string>;
+  /** The first agent's number (names sim-<n>), so several processes make distinct names. */
+  firstIndex?: number;
+  /** Three octets (e.g. 127.44.1): agent i advertises <prefix>.<1..250>; default 127.0.0.2. */
+  addressPrefix?: string;
 }
 
 const config = JSON.parse(process.env.FLEET_SIM_CONFIG ?? '{}') as SimConfig;
@@ -73,9 +77,13 @@ async function main(): Promise<void> {
   report.unref();
   fleet = new SimFleet({
     count: config.count,
-    prefix: 'sim',
-    // One address for all: the benchmark publishes no ports.
-    addresses: { kind: 'shared', address: '127.0.0.2' },
+    // Names stay unique across the simulation processes of one run.
+    prefix: config.firstIndex === undefined ? 'sim' : `sim${config.firstIndex}`,
+    // One address per process: the benchmark publishes no ports.
+    addresses: {
+      kind: 'shared',
+      address: config.addressPrefix ? `${config.addressPrefix}.1` : '127.0.0.2',
+    },
     root,
     managers: [config.manager],
     token: config.token,
