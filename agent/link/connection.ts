@@ -50,10 +50,7 @@ export interface ConnectionOptions {
   clock?: Clock;
   /** In [0, 1): jitter of reconnect delays, so a rack of boards does not retry in step. */
   random?: () => number;
-  /**
-   * MQTT client id (default: the node id). The agent beside a manager uses `<id>.agent`: the
-   * manager's Raft links already connect to the other managers' brokers as `<id>`.
-   */
+  /** MQTT client id (default: the node id); the agent beside a manager uses `<id>.agent`. */
   clientId?: string;
   /** Fault orders in force: outgoing messages dropped, delayed or doubled; the link held cut. */
   faults?: LinkFaults;

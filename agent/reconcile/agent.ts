@@ -270,9 +270,7 @@ export class Agent {
   }
 
   /** Local task states, for tests and tooling. */
-  tasks(): ReadonlyMap<string, LocalTask> {
-    return this.local;
-  }
+  tasks = (): ReadonlyMap<string, LocalTask> => this.local;
 
   get connected(): boolean {
     return this.conn.connected;
