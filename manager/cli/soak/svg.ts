@@ -44,7 +44,7 @@ function frame(title: string, xMax: number, yMax: number, xUnit: string, yUnit: 
     ),
     ...ticks.map(
       (f) =>
-        `<text x="${x(f)}" y="${H - 8}" class="xl">${fmt(xMax * f)}${f === 1 ? ` ${esc(xUnit)}` : ''}</text>`,
+        `<text x="${x(f)}" y="${H - 8}" class="xl${f === 1 ? ' end' : ''}">${fmt(xMax * f)}${f === 1 ? ` ${esc(xUnit)}` : ''}</text>`,
     ),
     `<text x="4" y="${PAD.t - 8}" class="yl0">${esc(yUnit)}</text>`,
   ].join('');
@@ -94,7 +94,7 @@ export function barChart(
     const x = PAD.l + i * slot + slot * 0.15;
     return `<rect x="${x.toFixed(1)}" y="${(H - PAD.b - h).toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${h.toFixed(1)}" fill="${b.color ?? COLORS[0]}"><title>${esc(b.label)}: ${fmt(b.value)} ${esc(yUnit)}</title></rect>${bars.length <= 30 ? `<text x="${(x + slot * 0.35).toFixed(1)}" y="${H - 10}" class="bl">${esc(b.label)}</text>` : ''}`;
   });
-  return `<figure><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><text x="${PAD.l}" y="16" class="t">${esc(title)}</text>${frame('', bars.length, yMax, '', yUnit).replace(/<text[^>]*class="xl"[^>]*>[^<]*<\/text>/g, '')}${rects.join('')}</svg></figure>`;
+  return `<figure><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><text x="${PAD.l}" y="16" class="t">${esc(title)}</text>${frame('', bars.length, yMax, '', yUnit).replace(/<text[^>]*class="xl[^"]*"[^>]*>[^<]*<\/text>/g, '')}${rects.join('')}</svg></figure>`;
 }
 
 /** Spans on rows over the run (faults, violations). */
@@ -117,10 +117,10 @@ export function timeline(title: string, spans: readonly Span[], endMs: number): 
   const axis = [0, 0.25, 0.5, 0.75, 1]
     .map(
       (f) =>
-        `<text x="${sx(f * endMs)}" y="${h - 8}" class="xl">${fmt(mins * f)}${f === 1 ? ' min' : ''}</text>`,
+        `<text x="${sx(f * endMs)}" y="${h - 8}" class="xl${f === 1 ? ' end' : ''}">${fmt(mins * f)}${f === 1 ? ' min' : ''}</text>`,
     )
     .join('');
   return `<figure><svg viewBox="0 0 ${W} ${h}" width="${W}" height="${h}"><text x="4" y="16" class="t">${esc(title)}</text>${labels.join('')}${bars.join('')}${axis}</svg></figure>`;
 }
 
-export const SVG_STYLE = `svg text{font:11px system-ui,sans-serif;fill:#334155}svg .t{font-weight:600;font-size:13px}svg .g{stroke:#e2e8f0}svg .yl{text-anchor:end}svg .xl,svg .bl{text-anchor:middle}figure{margin:12px 0}figcaption{font:12px system-ui;color:#475569}`;
+export const SVG_STYLE = `svg text{font:11px system-ui,sans-serif;fill:#334155}svg .t{font-weight:600;font-size:13px}svg .g{stroke:#e2e8f0}svg .yl{text-anchor:end}svg .xl,svg .bl{text-anchor:middle}svg .xl.end{text-anchor:end}figure{margin:12px 0}figcaption{font:12px system-ui;color:#475569}`;
