@@ -1,5 +1,6 @@
 // The flags of `fleet sim agents`, checked and turned into a plan: how many boards, where they join, how they are named and reached.
 import { parseJoinToken } from '../../shared/identity.js';
+import { SIM_LABEL } from '../../shared/sim.js';
 import { boardsFitting, parseAddressBase, parseLoopback, type AddressPlan } from './addresses.js';
 
 /** The flags as the command line gave them (yargs' names). */
@@ -45,7 +46,6 @@ export interface SimPlan {
 /** The most boards one run starts: each is a real agent with its own connection. */
 export const MAX_BOARDS = 10_000;
 export const DEFAULT_ADDRESS_BASE = '127.1.0.0';
-export const SIM_LABEL = 'fleet.sim';
 const PREFIX = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,39}$/;
 const MAX_JOIN_RATE = 1_000;
 

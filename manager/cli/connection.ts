@@ -68,16 +68,21 @@ export const connector = {
   },
 };
 
+/** Where the flags lead once the environment, the current context and the defaults are weighed. */
+export async function resolvedConnection(argv: ConnectionFlags) {
+  const { readContexts, resolveConnection } = await import('./contexts.js');
+  return resolveConnection(argv, process.env, await readContexts(), {
+    host: DEFAULT_HOST,
+    identity: DEFAULT_IDENTITY,
+  });
+}
+
 /** Loads the identity, connects to a manager, runs `fn`, and always closes the connection. */
 export async function withClient<T>(
   argv: ConnectionFlags,
   fn: (client: RpcClient) => Promise<T>,
 ): Promise<T> {
-  const { readContexts, resolveConnection } = await import('./contexts.js');
-  const resolved = resolveConnection(argv, process.env, await readContexts(), {
-    host: DEFAULT_HOST,
-    identity: DEFAULT_IDENTITY,
-  });
+  const resolved = await resolvedConnection(argv);
   const client = await connector.connect({ ...resolved, stale: argv.stale === true });
   try {
     return await fn(client);

@@ -1,5 +1,5 @@
 // The cluster `fleet sim agents` joins when not told: the current context's managers and their worker join token.
-import { DEFAULT_HOST, DEFAULT_IDENTITY, connector, parseHosts } from './connection.js';
+import { connector, parseHosts, resolvedConnection } from './connection.js';
 
 export interface LocalCluster {
   managers: string[];
@@ -9,11 +9,7 @@ export interface LocalCluster {
 
 /** Resolved as every command resolves its manager (flags, environment, context, defaults). */
 export async function findLocalCluster(insecure: boolean): Promise<LocalCluster> {
-  const { readContexts, resolveConnection } = await import('./contexts.js');
-  const resolved = resolveConnection({ insecure }, process.env, await readContexts(), {
-    host: DEFAULT_HOST,
-    identity: DEFAULT_IDENTITY,
-  });
+  const resolved = await resolvedConnection({ insecure });
   const client = await connector.connect(resolved);
   try {
     const { token } = await client.call('jointoken.get', { role: 'worker', rotate: false });

@@ -1,12 +1,7 @@
 // The soak's way to the fault orders: signed with the admin identity, board faults through the leader, manager faults to the manager itself.
 import { systemClock } from '../../../shared/clock.js';
 import { sendChaos } from '../chaos-client.js';
-import {
-  DEFAULT_HOST,
-  DEFAULT_IDENTITY,
-  loadIdentity,
-  type ConnectionFlags,
-} from '../connection.js';
+import { loadIdentity, resolvedConnection, type ConnectionFlags } from '../connection.js';
 import { connectClient, type RpcClient } from '../rpc-client.js';
 import type { ChaosPort } from './runner.js';
 
@@ -14,11 +9,7 @@ import type { ChaosPort } from './runner.js';
 const ANSWER_MS = 4_000;
 
 export async function makeChaosPort(client: RpcClient, argv: ConnectionFlags): Promise<ChaosPort> {
-  const { readContexts, resolveConnection } = await import('../contexts.js');
-  const resolved = resolveConnection(argv, process.env, await readContexts(), {
-    host: DEFAULT_HOST,
-    identity: DEFAULT_IDENTITY,
-  });
+  const resolved = await resolvedConnection(argv);
   const admin = await loadIdentity(resolved.identity);
   const insecure = resolved.insecure === true || argv.insecure === true;
   const clients = new Map<string, Promise<RpcClient>>();

@@ -1,9 +1,7 @@
 // Reading the cluster for the soak: one sample of nodes, services and tasks, and each manager's own copy of the services.
+import { SIM_LABEL } from '../../../shared/sim.js';
 import type { RpcClient } from '../rpc-client.js';
 import type { ManagerViews, NodeSample, Observation } from './model.js';
-
-/** Nodes of `fleet sim agents` carry this label. */
-export const SIM_LABEL = 'fleet.sim';
 
 export async function observe(
   client: RpcClient,

@@ -9,14 +9,6 @@ export const SOAK_FAULTS: readonly SoakFault[] = [
   'kill-leader',
 ] as SoakFault[];
 
-/** Faults against one manager; the others go to a board's agent. */
-export const MANAGER_SIDE: ReadonlySet<SoakFault> = new Set([
-  'kill-manager',
-  'restart-manager',
-  'kill-leader',
-  'partition-manager',
-]);
-
 /** How long each fault lasts, at least and at most (ms): long enough to matter, short enough to soak often. */
 const DURATION: Record<SoakFault, [number, number]> = {
   'kill-agent': [1_000, 8_000],

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { systemClock } from '../../../shared/clock.js';
 import type { ConnectionFlags } from '../connection.js';
 import type { RpcClient } from '../rpc-client.js';
-import { SIM_LABEL } from './observe.js';
+import { SIM_LABEL } from '../../../shared/sim.js';
 
 export interface Simulator {
   stop(): Promise<void>;
